@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# REGISTER benchmarks, sipd side by side with Kamailio in the same run (../shared/bench).
+#
+#   bench/register.sh [cpu|limit|all] [udp|tcp|both]
+#
+# For each transport it runs, alternating servers: Kamailio with 1 worker, sipd (memory store),
+# sipd (PostgreSQL store, in a throwaway pg_virtualenv cluster). Prints, per server:
+#   cpu reg TRANSPORT S      CPU-seconds per 1000 REGISTERs (server process + children)
+#   limit reg TRANSPORT R    highest rate with >= 99% success
+# and the ratio sipd/Kamailio. Quote ratios from one run: the machine is shared and noisy.
+# Env: SIPD (binary, default build/sipd/sipd), RATE (cpu run rate, 2000), COUNT (20000),
+#      RATES (limit steps), SECS (seconds per limit step, 5).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+shared=${SHARED_BENCH:-$top/../shared/bench}
+SIPD=${SIPD:-$top/build/sipd/sipd}
+what=${1:-all}
+trs=${2:-both}; [ "$trs" = both ] && trs="udp tcp"
+RATE=${RATE:-2000} COUNT=${COUNT:-20000} SECS=${SECS:-5}
+RATES=${RATES:-"2000 4000 6000 8000 10000 12000 15000 20000"}
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+trap cleanup EXIT
+
+[ -x "$SIPD" ] || { echo "build sipd first (tests/run.sh or make): $SIPD" >&2; exit 2; }
+[ -x "$shared/run.sh" ] || { echo "missing $shared/run.sh" >&2; exit 2; }
+
+start_kamailio() { "$shared/kamailio.sh" "$1" 1 | tail -1; }
+start_sipd() { # port [db]
+    local port=$1 db=${2:-}
+    local args=(--foreground --log-level warn --listen "udp:127.0.0.1:$port,tcp:127.0.0.1:$port")
+    [ -n "$db" ] && args+=(--db "$db")
+    "$SIPD" "${args[@]}" >"/tmp/sipd-bench-$port.log" 2>&1 &
+    echo $!
+    sleep 0.7
+}
+
+run_one() { # label pid port transport
+    local label=$1 pid=$2 port=$3 tr=$4
+    if [ "$what" = cpu ] || [ "$what" = all ]; then
+        local c; c=$("$shared/run.sh" cpu reg "127.0.0.1:$port" "$pid" "$tr" "$RATE" "$COUNT" | tail -1)
+        echo "$label $c"
+        echo "$label $c" >>"$results"
+    fi
+    if [ "$what" = limit ] || [ "$what" = all ]; then
+        local l; l=$("$shared/run.sh" limit reg "127.0.0.1:$port" "$tr" "$RATES" "$SECS" | tail -1)
+        echo "$label $l"
+        echo "$label $l" >>"$results"
+    fi
+}
+
+results=$(mktemp)
+db_part() { # runs inside pg_virtualenv: the postgres-backed sipd
+    local tr=$1 port=$2
+    "$SIPD" --init-db --db postgresql:// >/dev/null || exit 1
+    local p; p=$(start_sipd "$port" postgresql://); pids+=("$p")
+    run_one "sipd-postgres" "$p" "$port" "$tr"
+    kill "$p"; wait "$p" 2>/dev/null
+}
+
+for tr in $trs; do
+    port=$((21000 + RANDOM % 5000))
+    k=$(start_kamailio "$port"); pids+=("$k")
+    run_one "kamailio-1worker" "$k" "$port" "$tr"
+    kill "$k"; sleep 1
+    port=$((port + 7))
+    s=$(start_sipd "$port"); pids+=("$s")
+    run_one "sipd-memory" "$s" "$port" "$tr"
+    kill "$s"; wait "$s" 2>/dev/null
+    if [ -z "${NO_PG:-}" ]; then
+        port=$((port + 7))
+        export SIPD RATE COUNT SECS RATES what results shared
+        export -f db_part start_sipd run_one
+        pg_virtualenv bash -c "pids=(); db_part $tr $port"
+    fi
+done
+echo "--- ratios (sipd / kamailio-1worker)"
+awk '
+  $2=="cpu" { cpu[$1" "$4]=$5 }
+  $2=="limit" { lim[$1" "$4]=$5 }
+  END {
+    for (k in cpu) { split(k, a, " "); if (a[1] != "kamailio-1worker" && cpu["kamailio-1worker " a[2]] > 0)
+        printf "cpu %s %s: %.2fx kamailio CPU per REGISTER\n", a[1], a[2], cpu[k] / cpu["kamailio-1worker " a[2]] }
+    for (k in lim) { split(k, a, " "); if (a[1] != "kamailio-1worker" && lim["kamailio-1worker " a[2]] > 0)
+        printf "limit %s %s: %.2fx kamailio limit throughput\n", a[1], a[2], lim[k] / lim["kamailio-1worker " a[2]] }
+  }' "$results"
+rm -f "$results"

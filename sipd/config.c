@@ -1,0 +1,257 @@
+/* config.c - configuration; see config.h. Table-driven so every key is documented once. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/log.h"
+#include "transport/addr.h"
+
+enum ktype { K_STR, K_INT, K_BOOL };
+
+struct key {
+    const char *section, *name;
+    enum ktype type;
+    size_t off, size;
+    long min, max;
+};
+
+#define S(sec, nm, field) {sec, nm, K_STR, offsetof(struct sipd_config, field), sizeof(((struct sipd_config *)0)->field), 0, 0}
+#define I(sec, nm, field, lo, hi) {sec, nm, K_INT, offsetof(struct sipd_config, field), sizeof(int), lo, hi}
+#define B(sec, nm, field) {sec, nm, K_BOOL, offsetof(struct sipd_config, field), sizeof(int), 0, 1}
+
+static const struct key keys[] = {
+    S("sipd", "roles", roles),
+    S("sipd", "listen", listen),
+    S("sipd", "domain", domain),
+    S("sipd", "log_level", log_level),
+    S("sipd", "pidfile", pidfile),
+    B("sipd", "foreground", foreground),
+    S("sipd", "node_name", node_name),
+    S("database", "conninfo", db),
+    S("database", "schema_dir", schema_dir),
+    I("registrar", "min_expires", min_expires, 0, 86400),
+    I("registrar", "max_expires", max_expires, 1, 31536000),
+    I("registrar", "default_expires", default_expires, 1, 31536000),
+    I("registrar", "max_contacts", max_contacts, 1, 1024),
+    I("transport", "max_message_bytes", max_message_bytes, 1024, 16 * 1024 * 1024),
+    I("transport", "max_connections", max_connections, 1, 1000000),
+    I("transport", "tcp_idle_timeout_s", tcp_idle_timeout_s, 1, 86400),
+    I("sip", "t1_ms", t1_ms, 10, 60000),
+    I("sip", "t2_ms", t2_ms, 10, 600000),
+    I("sip", "t4_ms", t4_ms, 10, 600000),
+    I("sip", "shutdown_grace_ms", shutdown_grace_ms, 0, 600000),
+};
+
+void config_defaults(struct sipd_config *c)
+{
+    memset(c, 0, sizeof *c);
+    strcpy(c->roles, "all");
+    strcpy(c->listen, "udp:0.0.0.0:5060,tcp:0.0.0.0:5060");
+    strcpy(c->log_level, "info");
+    strcpy(c->node_name, "sipd");
+    c->min_expires = 60;
+    c->max_expires = 86400;
+    c->default_expires = 3600;
+    c->max_contacts = 16;
+    c->max_message_bytes = 65536;
+    c->max_connections = 4096;
+    c->tcp_idle_timeout_s = 600;
+    c->t1_ms = 500;
+    c->t2_ms = 4000;
+    c->t4_ms = 5000;
+    c->shutdown_grace_ms = 3000;
+}
+
+int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,
+               char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const struct key *k = &keys[i];
+        if (strcmp(k->section, section) != 0 || strcmp(k->name, key) != 0)
+            continue;
+        char *field = (char *)c + k->off;
+        if (k->type == K_STR) {
+            if (strlen(value) >= k->size) {
+                snprintf(err, errlen, "%s.%s: value too long (max %zu bytes)", section, key, k->size - 1);
+                return -1;
+            }
+            strcpy(field, value);
+            return 0;
+        }
+        if (k->type == K_BOOL) {
+            int v;
+            if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcmp(value, "1") ||
+                !strcasecmp(value, "on"))
+                v = 1;
+            else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") || !strcmp(value, "0") ||
+                     !strcasecmp(value, "off"))
+                v = 0;
+            else {
+                snprintf(err, errlen, "%s.%s: expected yes or no, got '%s'", section, key, value);
+                return -1;
+            }
+            *(int *)field = v;
+            return 0;
+        }
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < k->min || v > k->max) {
+            snprintf(err, errlen, "%s.%s: expected an integer in %ld..%ld, got '%s'", section, key,
+                     k->min, k->max, value);
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    snprintf(err, errlen, "%s.%s: unknown key", section, key);
+    return -1;
+}
+
+int config_set_dotted(struct sipd_config *c, const char *assignment, char *err, size_t errlen)
+{
+    const char *dot = strchr(assignment, '.');
+    const char *eq = strchr(assignment, '=');
+    if (!dot || !eq || dot > eq || dot == assignment) {
+        snprintf(err, errlen, "--set %s: expected section.key=value", assignment);
+        return -1;
+    }
+    char section[64], key[64];
+    size_t sl = (size_t)(dot - assignment), kl = (size_t)(eq - dot - 1);
+    if (sl >= sizeof section || kl >= sizeof key || kl == 0) {
+        snprintf(err, errlen, "--set %s: expected section.key=value", assignment);
+        return -1;
+    }
+    memcpy(section, assignment, sl);
+    section[sl] = '\0';
+    memcpy(key, dot + 1, kl);
+    key[kl] = '\0';
+    return config_set(c, section, key, eq + 1, err, errlen);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+int config_load_file(struct sipd_config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[2048], section[64] = "sipd";
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+            rc = -1;
+            break;
+        }
+        char *s = trim(line);
+        if (!*s || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            char *e = strchr(s, ']');
+            if (!e || e[1] || e - s - 1 <= 0 || (size_t)(e - s - 1) >= sizeof section) {
+                snprintf(err, errlen, "%s:%d: malformed section header", path, lineno);
+                rc = -1;
+                break;
+            }
+            *e = '\0';
+            strcpy(section, trim(s + 1));
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *k = trim(s), *v = trim(eq + 1);
+        char kerr[256];
+        if (config_set(c, section, k, v, kerr, sizeof kerr) < 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, kerr);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+unsigned config_parse_roles(const char *s)
+{
+    unsigned mask = 0;
+    char buf[128];
+    if (strlen(s) >= sizeof buf)
+        return 0;
+    strcpy(buf, s);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        tok = trim(tok);
+        if (!strcmp(tok, "all"))
+            mask |= ROLE_ALL;
+        else if (!strcmp(tok, "registrar"))
+            mask |= ROLE_REGISTRAR;
+        else if (!strcmp(tok, "proxy"))
+            mask |= ROLE_PROXY;
+        else if (!strcmp(tok, "broker"))
+            mask |= ROLE_BROKER;
+        else if (!strcmp(tok, "balancer"))
+            mask |= ROLE_BALANCER;
+        else if (!strcmp(tok, "redirect"))
+            mask |= ROLE_REDIRECT;
+        else
+            return 0;
+    }
+    return mask;
+}
+
+int config_finish(struct sipd_config *c, char *err, size_t errlen)
+{
+    c->role_mask = config_parse_roles(c->roles);
+    if (!c->role_mask) {
+        snprintf(err, errlen, "sipd.roles: expected a list of registrar,proxy,broker,balancer,redirect or all, got '%s'", c->roles);
+        return -1;
+    }
+    enum log_level lvl;
+    if (log_level_parse(c->log_level, &lvl) < 0) {
+        snprintf(err, errlen, "sipd.log_level: expected error, warn, info or debug, got '%s'", c->log_level);
+        return -1;
+    }
+    char buf[sizeof c->listen];
+    strcpy(buf, c->listen);
+    char *save = NULL;
+    int n = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        struct sip_endpoint ep;
+        if (sip_endpoint_parse(trim(tok), &ep) < 0) {
+            snprintf(err, errlen, "sipd.listen: '%s' is not udp:ADDRESS:PORT or tcp:ADDRESS:PORT", trim(tok));
+            return -1;
+        }
+        n++;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "sipd.listen: no address given");
+        return -1;
+    }
+    if (c->min_expires > c->max_expires) {
+        snprintf(err, errlen, "registrar.min_expires: %d is above registrar.max_expires %d", c->min_expires, c->max_expires);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,56 @@
+/* config.h - sipd configuration: defaults, a key = value file with [sections], flag overrides. */
+#ifndef SIPD_CONFIG_H
+#define SIPD_CONFIG_H
+
+#include <stddef.h>
+
+enum sipd_role {
+    ROLE_REGISTRAR = 1 << 0,
+    ROLE_PROXY = 1 << 1,
+    ROLE_BROKER = 1 << 2,
+    ROLE_BALANCER = 1 << 3,
+    ROLE_REDIRECT = 1 << 4,
+    ROLE_ALL = ROLE_REGISTRAR | ROLE_PROXY | ROLE_BROKER | ROLE_BALANCER,
+};
+
+struct sipd_config {
+    /* [sipd] */
+    char roles[128];
+    char listen[1024];
+    char domain[512];
+    char log_level[16];
+    char pidfile[256];
+    int foreground;
+    char node_name[64];
+    /* [database] */
+    char db[1024];
+    char schema_dir[512];
+    /* [registrar] */
+    int min_expires, max_expires, default_expires, max_contacts;
+    /* [transport] */
+    int max_message_bytes, max_connections, tcp_idle_timeout_s;
+    /* [sip] */
+    int t1_ms, t2_ms, t4_ms, shutdown_grace_ms;
+
+    unsigned role_mask; /* derived from roles by config_finish() */
+};
+
+void config_defaults(struct sipd_config *c);
+
+/* Set section.key = value. Returns 0, or -1 with a message naming the key in err. */
+int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,
+               char *err, size_t errlen);
+
+/* "section.key=value" form (for --set). */
+int config_set_dotted(struct sipd_config *c, const char *assignment, char *err, size_t errlen);
+
+/* Read a config file. Returns 0, or -1 with "FILE:LINE: ..." in err. */
+int config_load_file(struct sipd_config *c, const char *path, char *err, size_t errlen);
+
+/* Validate cross-key rules and derive role_mask. Returns 0 or -1 with err. */
+int config_finish(struct sipd_config *c, char *err, size_t errlen);
+
+/* Parse a roles list ("all", "registrar,proxy"). Returns the mask, or 0 if invalid. */
+unsigned config_parse_roles(const char *s);
+
+#endif

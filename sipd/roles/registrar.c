@@ -1,0 +1,524 @@
+/* registrar.c - RFC 3261 §10.3 registrar; see registrar.h. */
+#include "registrar.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../base/log.h"
+#include "../sip/msg.h"
+#include "../sip/txn.h"
+#include "../store/store.h"
+
+#define MAX_CONTACTS_PER_REQUEST 32
+
+/* ---- parsing --------------------------------------------------------------------------------- */
+
+static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+
+/* Parse a non-negative decimal integer, clamping at INT32_MAX. Returns -1 if malformed. */
+static int parse_delta(const char *s)
+{
+    if (!s)
+        return -1;
+    while (*s == ' ' || *s == '\t' || *s == '"')
+        s++;
+    if (*s < '0' || *s > '9')
+        return -1;
+    long long v = 0;
+    while (*s >= '0' && *s <= '9') {
+        if (v < 2147483647LL)
+            v = v * 10 + (*s - '0');
+        s++;
+    }
+    while (*s == ' ' || *s == '\t' || *s == '"')
+        s++;
+    if (*s)
+        return -1;
+    return v > 2147483647LL ? 2147483647 : (int)v;
+}
+
+/* q-value "0.5" / "1" / "1.000" -> 500 / 1000 / 1000; -1 if malformed. */
+static int parse_q(const char *s)
+{
+    if (!s || (s[0] != '0' && s[0] != '1'))
+        return -1;
+    int v = (s[0] - '0') * 1000;
+    const char *p = s + 1;
+    if (*p == '.') {
+        p++;
+        int scale = 100;
+        for (int i = 0; i < 3 && *p >= '0' && *p <= '9'; i++, p++) {
+            v += (*p - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (*p || v > 1000)
+        return -1;
+    return v;
+}
+
+static const char *gparam(osip_list_t *params, const char *name)
+{
+    osip_generic_param_t *p = NULL;
+    if (osip_generic_param_get_byname(params, (char *)name, &p) < 0 || !p)
+        return NULL;
+    return p->gvalue ? p->gvalue : "";
+}
+
+/* "\"<urn:uuid:x>\"" -> "urn:uuid:x" (heap). */
+static char *clean_instance(const char *v)
+{
+    size_t n = strlen(v);
+    while (n && (*v == '"' || *v == '<')) {
+        v++;
+        n--;
+    }
+    while (n && (v[n - 1] == '"' || v[n - 1] == '>'))
+        n--;
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, v, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+void reg_request_free(struct reg_request *r)
+{
+    free(r->aor);
+    free(r->call_id);
+    for (size_t i = 0; i < r->ncontacts; i++) {
+        free(r->contacts[i].uri);
+        free(r->contacts[i].instance);
+    }
+    free(r->contacts);
+    free(r->path);
+    free(r->user_agent);
+    free(r->received);
+    memset(r, 0, sizeof *r);
+}
+
+static int fail(struct reg_outcome *oc, int status, const char *reason)
+{
+    oc->status = status;
+    oc->reason = reason;
+    return status;
+}
+
+static int domain_served(const struct registrar_config *cfg, const char *host)
+{
+    if (!cfg->domains || !cfg->domains[0])
+        return 1;
+    for (const char *const *d = cfg->domains; *d; d++)
+        if (strcasecmp(*d, host) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *const known_options[] = {"path", "outbound", NULL};
+
+int registrar_parse(const struct registrar_config *cfg, const osip_message_t *req,
+                    const struct sip_source *src, int64_t now, struct reg_request *out,
+                    struct reg_outcome *oc, char *unsupported, size_t unsupported_len)
+{
+    memset(out, 0, sizeof *out);
+    memset(oc, 0, sizeof *oc);
+    out->now = now;
+    out->header_expires = -1;
+
+    if (sip_header_unknown_option(req, "require", known_options, unsupported, unsupported_len))
+        return fail(oc, 420, NULL);
+
+    /* the address-of-record: To URI, canonical "scheme:user@host" */
+    osip_uri_t *to = req->to->url;
+    if (!to->scheme || (strcasecmp(to->scheme, "sip") != 0 && strcasecmp(to->scheme, "sips") != 0))
+        return fail(oc, 404, "Address-of-record must be a sip or sips URI");
+    if (!to->username || !*to->username || !to->host || !*to->host)
+        return fail(oc, 404, "Address-of-record needs a user and a host");
+    if (!domain_served(cfg, to->host))
+        return fail(oc, 403, "Domain not served here");
+    size_t alen = strlen(to->scheme) + strlen(to->username) + strlen(to->host) + 3;
+    out->aor = malloc(alen);
+    if (!out->aor)
+        return fail(oc, 500, "Out of memory");
+    snprintf(out->aor, alen, "%s:%s@%s", to->scheme, to->username, to->host);
+    for (char *p = out->aor; *p; p++)
+        if (p < out->aor + strlen(to->scheme) || p > strchr(out->aor, '@'))
+            *p = (char)tolower((unsigned char)*p);
+
+    out->call_id = xstrdup(req->call_id->number);
+    out->cseq = (uint32_t)strtoul(req->cseq->number, NULL, 10);
+
+    const char *ex = sip_header_get(req, "expires", 0);
+    if (ex) {
+        out->header_expires = parse_delta(ex);
+        if (out->header_expires < 0)
+            return fail(oc, 400, "Malformed Expires header");
+    }
+
+    /* Path: all values, in order */
+    size_t plen = 0;
+    for (int i = 0;; i++) {
+        const char *pv = sip_header_get(req, "path", i);
+        if (!pv)
+            break;
+        plen += strlen(pv) + 1;
+    }
+    if (plen) {
+        out->path = malloc(plen + 1);
+        if (!out->path)
+            return fail(oc, 500, "Out of memory");
+        out->path[0] = '\0';
+        for (int i = 0;; i++) {
+            const char *pv = sip_header_get(req, "path", i);
+            if (!pv)
+                break;
+            if (i)
+                strcat(out->path, ",");
+            strcat(out->path, pv);
+        }
+    }
+    out->supports_path = sip_header_has_option(req, "supported", "path");
+    const char *ua = sip_header_get(req, "user-agent", 0);
+    out->user_agent = ua ? strndup(ua, 256) : NULL;
+
+    char as[SOCKADDR_STRLEN], rb[SOCKADDR_STRLEN + 8];
+    snprintf(rb, sizeof rb, "%s:%s", sip_proto_name(src->proto), sockaddr_str(&src->peer, as, sizeof as));
+    out->received = strdup(rb);
+    out->conn_id = src->proto == SIP_PROTO_TCP ? src->conn_id : 0;
+
+    int n = osip_list_size(&req->contacts);
+    if (n > MAX_CONTACTS_PER_REQUEST)
+        return fail(oc, 403, "Too many Contact header fields");
+    if (n > 0) {
+        out->contacts = calloc((size_t)n, sizeof *out->contacts);
+        if (!out->contacts)
+            return fail(oc, 500, "Out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        osip_contact_t *c = osip_list_get(&req->contacts, i);
+        if (c->displayname && strcmp(c->displayname, "*") == 0 && !c->url) {
+            out->is_wildcard = 1;
+            out->ncontacts++;
+            continue;
+        }
+        if (!c->url || !c->url->scheme)
+            return fail(oc, 400, "Malformed Contact header");
+        struct reg_contact *rc = &out->contacts[out->ncontacts++];
+        rc->expires = -1;
+        rc->q = -1;
+        if (osip_uri_to_str(c->url, &rc->uri) != 0 || !rc->uri) {
+            rc->uri = NULL;
+            return fail(oc, 400, "Malformed Contact URI");
+        }
+        /* keep ownership with libc's free(): copy out of oSIP's allocation */
+        char *u = strdup(rc->uri);
+        osip_free(rc->uri);
+        rc->uri = u;
+        if (!u)
+            return fail(oc, 500, "Out of memory");
+        const char *v;
+        if ((v = gparam(&c->gen_params, "expires")) != NULL) {
+            rc->expires = parse_delta(v);
+            if (rc->expires < 0)
+                return fail(oc, 400, "Malformed Contact expires parameter");
+        }
+        if ((v = gparam(&c->gen_params, "q")) != NULL) {
+            rc->q = parse_q(v);
+            if (rc->q < 0)
+                return fail(oc, 400, "Malformed Contact q parameter");
+        }
+        if ((v = gparam(&c->gen_params, "+sip.instance")) != NULL && *v)
+            rc->instance = clean_instance(v);
+        if ((v = gparam(&c->gen_params, "reg-id")) != NULL) {
+            rc->reg_id = parse_delta(v);
+            if (rc->reg_id <= 0)
+                return fail(oc, 400, "Malformed Contact reg-id parameter");
+        }
+    }
+    return 0;
+}
+
+/* ---- rules ------------------------------------------------------------------------------------ */
+
+static void canon_uri(const char *s, osip_uri_t **u)
+{
+    *u = NULL;
+    if (osip_uri_init(u) != 0)
+        return;
+    if (osip_uri_parse(*u, s) != 0) {
+        osip_uri_free(*u);
+        *u = NULL;
+    }
+}
+
+static int str_eq(const char *a, const char *b, int icase)
+{
+    if (!a || !b)
+        return (!a || !*a) && (!b || !*b);
+    return icase ? strcasecmp(a, b) == 0 : strcmp(a, b) == 0;
+}
+
+int registrar_uri_equal(const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0)
+        return 1;
+    osip_uri_t *x, *y;
+    canon_uri(a, &x);
+    canon_uri(b, &y);
+    int eq = 0;
+    if (x && y) {
+        eq = str_eq(x->scheme, y->scheme, 1) && str_eq(x->username, y->username, 0) &&
+             str_eq(x->password, y->password, 0) && str_eq(x->host, y->host, 1) &&
+             str_eq(x->port, y->port, 0);
+        static const char *const must[] = {"transport", "user", "maddr", "ttl", "method"};
+        for (size_t i = 0; eq && i < sizeof must / sizeof must[0]; i++)
+            eq = str_eq(gparam(&x->url_params, must[i]), gparam(&y->url_params, must[i]), 1);
+    } else {
+        eq = strcasecmp(a, b) == 0;
+    }
+    if (x)
+        osip_uri_free(x);
+    if (y)
+        osip_uri_free(y);
+    return eq;
+}
+
+static int contact_expiry(const struct registrar_config *cfg, const struct reg_request *r,
+                          const struct reg_contact *c)
+{
+    int e = c->expires >= 0 ? c->expires : (r->header_expires >= 0 ? r->header_expires : cfg->default_expires);
+    if (e > cfg->max_expires)
+        e = cfg->max_expires;
+    return e;
+}
+
+static int replace_str(char **dst, const char *src)
+{
+    char *n = NULL;
+    if (src && !(n = strdup(src)))
+        return -1;
+    free(*dst);
+    *dst = n;
+    return 0;
+}
+
+/* Fill b from the request and contact c (b may hold old values, which are replaced). */
+static int fill_binding(struct binding *b, const struct reg_request *r, const struct reg_contact *c,
+                        int expires)
+{
+    if (replace_str(&b->contact, c->uri) || replace_str(&b->call_id, r->call_id) ||
+        replace_str(&b->path, r->path) || replace_str(&b->instance, c->instance) ||
+        replace_str(&b->user_agent, r->user_agent) || replace_str(&b->received, r->received) ||
+        (!b->aor && replace_str(&b->aor, r->aor)))
+        return -1;
+    b->cseq = r->cseq;
+    b->expires_at = r->now + expires;
+    b->q = c->q;
+    b->reg_id = c->reg_id;
+    b->conn_id = r->conn_id;
+    b->updated_at = r->now;
+    return 0;
+}
+
+static ptrdiff_t find_binding(const struct binding_list *l, const struct reg_contact *c)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        const struct binding *b = &l->v[i];
+        if (c->instance && c->reg_id > 0) {
+            if (b->instance && b->reg_id == c->reg_id && strcmp(b->instance, c->instance) == 0)
+                return (ptrdiff_t)i;
+        } else if (registrar_uri_equal(b->contact, c->uri)) {
+            return (ptrdiff_t)i;
+        }
+    }
+    return -1;
+}
+
+int registrar_apply(const struct registrar_config *cfg, const struct reg_request *r,
+                    const struct binding *cur, size_t ncur, struct binding_list *out,
+                    struct reg_outcome *oc)
+{
+    memset(oc, 0, sizeof *oc);
+    if (r->is_wildcard) {
+        if (r->ncontacts != 1 || r->header_expires != 0)
+            return fail(oc, 400, "Wildcard Contact needs Expires: 0 and no other Contact");
+        for (size_t i = 0; i < ncur; i++)
+            if (cur[i].call_id && strcmp(cur[i].call_id, r->call_id) == 0 && r->cseq <= cur[i].cseq)
+                return fail(oc, 400, "Out-of-order CSeq for this Call-ID");
+        return 0; /* out stays empty: every binding removed */
+    }
+    /* validate every contact before changing anything */
+    for (size_t i = 0; i < r->ncontacts; i++) {
+        int e = contact_expiry(cfg, r, &r->contacts[i]);
+        if (e > 0 && e < cfg->min_expires) {
+            oc->min_expires = cfg->min_expires;
+            return fail(oc, 423, NULL);
+        }
+    }
+    for (size_t i = 0; i < ncur; i++)
+        if (binding_list_push_copy(out, &cur[i]))
+            return fail(oc, 500, "Out of memory");
+    /* bindings touched by this request: the CSeq rule applies once per binding */
+    unsigned char touched[MAX_CONTACTS_PER_REQUEST * 2 + 64] = {0};
+    for (size_t i = 0; i < r->ncontacts; i++) {
+        const struct reg_contact *c = &r->contacts[i];
+        int e = contact_expiry(cfg, r, c);
+        ptrdiff_t k = find_binding(out, c);
+        if (k >= 0) {
+            struct binding *b = &out->v[k];
+            int seen = (size_t)k < sizeof touched && touched[k];
+            if (!seen && b->call_id && strcmp(b->call_id, r->call_id) == 0 && r->cseq <= b->cseq)
+                return fail(oc, 400, "Out-of-order CSeq for this Call-ID");
+            if (e == 0) {
+                binding_clear(b);
+                memmove(b, b + 1, (out->len - (size_t)k - 1) * sizeof *b);
+                out->len--;
+                if ((size_t)k < sizeof touched)
+                    memmove(touched + k, touched + k + 1, sizeof touched - (size_t)k - 1);
+                continue;
+            }
+            if (fill_binding(b, r, c, e))
+                return fail(oc, 500, "Out of memory");
+            if ((size_t)k < sizeof touched)
+                touched[k] = 1;
+        } else if (e > 0) {
+            if (out->len >= (size_t)cfg->max_contacts)
+                return fail(oc, 403, "Too many registered contacts for this address-of-record");
+            struct binding nb = {0};
+            if (fill_binding(&nb, r, c, e) || binding_list_push_move(out, &nb)) {
+                binding_clear(&nb);
+                return fail(oc, 500, "Out of memory");
+            }
+            if (out->len - 1 < sizeof touched)
+                touched[out->len - 1] = 1;
+        }
+    }
+    return 0;
+}
+
+void registrar_add_contacts(osip_message_t *resp, const struct binding *b, size_t n, int64_t now)
+{
+    for (size_t i = 0; i < n; i++) {
+        char hv[2048];
+        long left = (long)(b[i].expires_at - now);
+        if (left < 0)
+            left = 0;
+        int w = snprintf(hv, sizeof hv, "<%s>;expires=%ld", b[i].contact, left);
+        if (b[i].q >= 0 && w > 0 && (size_t)w < sizeof hv) {
+            int q = b[i].q;
+            w += snprintf(hv + w, sizeof hv - (size_t)w, ";q=%d.%03d", q / 1000, q % 1000);
+        }
+        if (b[i].instance && w > 0 && (size_t)w < sizeof hv)
+            w += snprintf(hv + w, sizeof hv - (size_t)w, ";+sip.instance=\"<%s>\"", b[i].instance);
+        if (b[i].reg_id > 0 && w > 0 && (size_t)w < sizeof hv)
+            w += snprintf(hv + w, sizeof hv - (size_t)w, ";reg-id=%d", b[i].reg_id);
+        if (w > 0 && (size_t)w < sizeof hv)
+            osip_message_set_contact(resp, hv);
+    }
+}
+
+/* ---- the role ------------------------------------------------------------------------------- */
+
+struct registrar {
+    struct store *store;
+    struct registrar_config cfg;
+};
+
+struct reg_ctx {
+    struct registrar *reg;
+    struct sip_txn *txn;
+    struct reg_request req;
+    struct reg_outcome oc;
+};
+
+struct registrar *registrar_create(struct store *st, const struct registrar_config *cfg)
+{
+    struct registrar *reg = calloc(1, sizeof *reg);
+    if (!reg)
+        return NULL;
+    reg->store = st;
+    reg->cfg = *cfg;
+    return reg;
+}
+
+void registrar_destroy(struct registrar *reg) { free(reg); }
+
+static int reg_update(void *arg, const struct binding *cur, size_t ncur, struct binding_list *out)
+{
+    struct reg_ctx *ctx = arg;
+    return registrar_apply(&ctx->reg->cfg, &ctx->req, cur, ncur, out, &ctx->oc);
+}
+
+static void http_date(char *buf, size_t n)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static void reg_done(void *arg, int status, const struct binding *b, size_t n)
+{
+    struct reg_ctx *ctx = arg;
+    struct sip_txn *t = ctx->txn;
+    osip_message_t *req = txn_request(t);
+    if (status == 0) {
+        osip_message_t *resp = sip_response_new(req, 200, NULL, txn_local_tag(t));
+        if (resp) {
+            registrar_add_contacts(resp, b, n, ctx->req.now);
+            char date[64];
+            http_date(date, sizeof date);
+            osip_message_set_header(resp, "Date", date);
+            if (ctx->req.path && ctx->req.supports_path) {
+                osip_message_set_header(resp, "Path", ctx->req.path);
+                osip_message_set_header(resp, "Supported", "path");
+            }
+            txn_respond(t, resp);
+        }
+        LOG_DEBUG("register aor=%s call-id=%s bindings=%zu", ctx->req.aor, ctx->req.call_id, n);
+    } else if (status == 423) {
+        char me[16];
+        snprintf(me, sizeof me, "%d", ctx->oc.min_expires);
+        txn_respond_simple(t, 423, NULL, "Min-Expires", me);
+    } else if (status > 0) {
+        txn_respond_simple(t, status, ctx->oc.reason, NULL, NULL);
+    } else if (status == STORE_EUNAVAIL) {
+        LOG_WARN("register aor=%s failed reason=store-unavailable", ctx->req.aor);
+        txn_respond_simple(t, 503, "Location service unavailable", "Retry-After", "5");
+    } else {
+        LOG_WARN("register aor=%s failed reason=store-error", ctx->req.aor);
+        txn_respond_simple(t, 500, "Location service error", NULL, NULL);
+    }
+    reg_request_free(&ctx->req);
+    free(ctx);
+}
+
+void registrar_handle(struct registrar *reg, struct sip_txn *t)
+{
+    struct reg_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        txn_respond_simple(t, 500, "Out of memory", NULL, NULL);
+        return;
+    }
+    ctx->reg = reg;
+    ctx->txn = t;
+    char unsupported[64];
+    int st = registrar_parse(&reg->cfg, txn_request(t), txn_source(t), (int64_t)time(NULL), &ctx->req,
+                             &ctx->oc, unsupported, sizeof unsupported);
+    if (st != 0) {
+        if (st == 420)
+            txn_respond_simple(t, 420, NULL, "Unsupported", unsupported);
+        else
+            txn_respond_simple(t, st, ctx->oc.reason, NULL, NULL);
+        reg_request_free(&ctx->req);
+        free(ctx);
+        return;
+    }
+    store_location_update(reg->store, ctx->req.aor, ctx->req.now, reg_update, reg_done, ctx);
+}

@@ -1,0 +1,262 @@
+/* server.c - dispatch of received messages to the transaction layer and the roles. */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/loop.h"
+#include "roles/registrar.h"
+#include "sip/msg.h"
+#include "sip/txn.h"
+#include "store/store.h"
+#include "transport/transport.h"
+
+#define MAX_DOMAINS 16
+
+struct server {
+    struct loop *loop;
+    struct sipd_config cfg;
+    struct transport *tp;
+    struct txn_layer *txns;
+    struct store *store;
+    struct registrar *registrar;
+    char *domain_buf;
+    const char *domains[MAX_DOMAINS + 1];
+    int draining;
+    uint64_t drain_deadline_ms;
+    struct timer drain_timer;
+    struct timer expire_timer;
+};
+
+static const char allow_methods[] = "REGISTER, OPTIONS";
+
+/* Answer without a transaction (malformed requests): to the Via's address. */
+static void respond_stateless(struct server *srv, const osip_message_t *req,
+                              const struct sip_source *src, int code, const char *reason)
+{
+    if (!sip_request_answerable(req))
+        return;
+    char tag[20];
+    sip_random_token(tag, sizeof tag);
+    osip_message_t *r = sip_response_new(req, code, reason, tag);
+    if (!r)
+        return;
+    struct sip_source dst;
+    char *buf = NULL;
+    size_t len;
+    if (sip_response_dest(req, src, &dst) == 0 && sip_serialize(r, &buf, &len) == 0)
+        transport_send(srv->tp, &dst, buf, len);
+    osip_free(buf);
+    osip_message_free(r);
+}
+
+static void handle_options(struct server *srv, struct sip_txn *t)
+{
+    osip_message_t *r = sip_response_new(txn_request(t), 200, NULL, txn_local_tag(t));
+    if (!r)
+        return;
+    osip_message_set_header(r, "Allow", allow_methods);
+    osip_message_set_header(r, "Supported", "path, outbound");
+    osip_message_set_header(r, "Accept", "application/sdp, message/cpim, text/plain");
+    osip_message_set_header(r, "Accept-Encoding", "identity");
+    txn_respond(t, r);
+}
+
+static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src)
+{
+    const char *reason = NULL;
+    if (!req->sip_version || strcmp(req->sip_version, "SIP/2.0") != 0) {
+        respond_stateless(srv, req, src, 505, NULL);
+        osip_message_free(req);
+        return;
+    }
+    int st = sip_request_check(req, &reason);
+    if (st) {
+        LOG_DEBUG("request rejected status=%d reason=\"%s\"", st, reason);
+        if (strcmp(req->sip_method ? req->sip_method : "", "ACK") != 0)
+            respond_stateless(srv, req, src, st, reason);
+        osip_message_free(req);
+        return;
+    }
+    if (strcmp(req->sip_method, "ACK") == 0) {
+        /* no INVITE transactions yet: nothing to acknowledge */
+        osip_message_free(req);
+        return;
+    }
+    int absorbed = 0;
+    struct sip_txn *t = txn_server_new(srv->txns, req, src, &absorbed);
+    if (!t) {
+        if (!absorbed)
+            LOG_WARN("out of memory creating a transaction");
+        osip_message_free(req);
+        return;
+    }
+    const char *scheme = req->req_uri->scheme;
+    if (strcasecmp(scheme, "sip") != 0 && strcasecmp(scheme, "sips") != 0 &&
+        strcasecmp(scheme, "tel") != 0) {
+        txn_respond_simple(t, 416, NULL, NULL, NULL);
+        return;
+    }
+    if (srv->draining) {
+        txn_respond_simple(t, 503, "Shutting down", "Retry-After", "5");
+        return;
+    }
+    const char *m = req->sip_method;
+    if (strcmp(m, "REGISTER") == 0 && (srv->cfg.role_mask & ROLE_REGISTRAR)) {
+        registrar_handle(srv->registrar, t);
+    } else if (strcmp(m, "OPTIONS") == 0) {
+        handle_options(srv, t);
+    } else {
+        osip_message_t *r = sip_response_new(req, 501, NULL, txn_local_tag(t));
+        if (r) {
+            osip_message_set_header(r, "Allow", allow_methods);
+            txn_respond(t, r);
+        }
+    }
+}
+
+static void on_message(void *arg, const struct sip_source *src, char *buf, size_t len)
+{
+    struct server *srv = arg;
+    osip_message_t *m = sip_parse(buf, len);
+    if (!m) {
+        char peer[SOCKADDR_STRLEN];
+        LOG_DEBUG("unparseable message dropped bytes=%zu peer=%s:%s", len, sip_proto_name(src->proto),
+                  sockaddr_str(&src->peer, peer, sizeof peer));
+        return;
+    }
+    if (MSG_IS_RESPONSE(m)) {
+        /* no client transactions yet: a stray response is dropped */
+        if (sip_response_check(m) < 0)
+            LOG_DEBUG("malformed response dropped");
+        osip_message_free(m);
+        return;
+    }
+    sip_via_apply_source(m, src);
+    handle_request(srv, m, src);
+}
+
+static void expire_tick(struct timer *t, void *arg)
+{
+    struct server *srv = arg;
+    store_location_expire(srv->store, (int64_t)time(NULL), NULL, NULL);
+    loop_timer_start(srv->loop, &srv->expire_timer, store_is_available(srv->store) ? 1000 : 5000,
+                     expire_tick, srv);
+}
+
+static int open_listeners(struct server *srv)
+{
+    char buf[sizeof srv->cfg.listen];
+    strcpy(buf, srv->cfg.listen);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        struct sip_endpoint ep;
+        if (sip_endpoint_parse(tok, &ep) < 0) {
+            LOG_ERROR("bad listen address '%s'", tok);
+            return -1;
+        }
+        if (transport_listen(srv->tp, &ep) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void split_domains(struct server *srv)
+{
+    int n = 0;
+    if (srv->cfg.domain[0]) {
+        srv->domain_buf = strdup(srv->cfg.domain);
+        char *save = NULL;
+        for (char *tok = srv->domain_buf ? strtok_r(srv->domain_buf, ", ", &save) : NULL;
+             tok && n < MAX_DOMAINS; tok = strtok_r(NULL, ", ", &save))
+            srv->domains[n++] = tok;
+    }
+    srv->domains[n] = NULL;
+}
+
+struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
+{
+    struct server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    sip_msg_init();
+    split_domains(srv);
+    struct transport_config tc = {
+        .max_message_bytes = (size_t)cfg->max_message_bytes,
+        .max_connections = (size_t)cfg->max_connections,
+        .tcp_idle_timeout_s = (unsigned)cfg->tcp_idle_timeout_s,
+        .max_tx_buffer_bytes = 4u * 1024 * 1024,
+    };
+    struct txn_config xc = {.t1_ms = (unsigned)cfg->t1_ms, .t2_ms = (unsigned)cfg->t2_ms,
+                            .t4_ms = (unsigned)cfg->t4_ms};
+    struct registrar_config rc = {
+        .min_expires = cfg->min_expires,
+        .max_expires = cfg->max_expires,
+        .default_expires = cfg->default_expires,
+        .max_contacts = cfg->max_contacts,
+        .domains = srv->domains,
+    };
+    srv->tp = transport_create(loop, &tc, on_message, srv);
+    srv->store = srv->tp ? store_create(loop, cfg->db) : NULL;
+    srv->txns = srv->store ? txn_layer_create(loop, srv->tp, &xc) : NULL;
+    srv->registrar = srv->txns ? registrar_create(srv->store, &rc) : NULL;
+    if (!srv->registrar) {
+        LOG_ERROR("out of memory at start-up");
+        server_destroy(srv);
+        return NULL;
+    }
+    if (open_listeners(srv) < 0) {
+        server_destroy(srv);
+        return NULL;
+    }
+    loop_timer_start(loop, &srv->expire_timer, 1000, expire_tick, srv);
+    return srv;
+}
+
+static void drain_check(struct timer *t, void *arg)
+{
+    struct server *srv = arg;
+    size_t pending = txn_layer_pending(srv->txns) + store_pending(srv->store);
+    if (pending == 0 || loop_now_ms(srv->loop) >= srv->drain_deadline_ms) {
+        if (pending)
+            LOG_WARN("shutdown grace period over with %zu operations in flight", pending);
+        loop_stop(srv->loop);
+        return;
+    }
+    loop_timer_start(srv->loop, &srv->drain_timer, 20, drain_check, srv);
+}
+
+void server_shutdown(struct server *srv)
+{
+    if (srv->draining)
+        return;
+    srv->draining = 1;
+    LOG_INFO("shutting down: finishing %zu transactions (grace %d ms)", txn_layer_pending(srv->txns),
+             srv->cfg.shutdown_grace_ms);
+    transport_stop_accepting(srv->tp);
+    srv->drain_deadline_ms = loop_now_ms(srv->loop) + (uint64_t)srv->cfg.shutdown_grace_ms;
+    drain_check(&srv->drain_timer, srv);
+}
+
+void server_destroy(struct server *srv)
+{
+    if (!srv)
+        return;
+    loop_timer_stop(srv->loop, &srv->expire_timer);
+    loop_timer_stop(srv->loop, &srv->drain_timer);
+    /* the store first: its pending callbacks still answer through live transactions */
+    store_destroy(srv->store);
+    registrar_destroy(srv->registrar);
+    txn_layer_destroy(srv->txns);
+    transport_destroy(srv->tp);
+    free(srv->domain_buf);
+    free(srv);
+}

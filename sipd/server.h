@@ -1,0 +1,19 @@
+/* server.h - one sipd node: transports, transaction layer, store and roles wired on one loop. */
+#ifndef SIPD_SERVER_H
+#define SIPD_SERVER_H
+
+#include "config.h"
+
+struct server;
+struct loop;
+
+/* Build everything and bind the listeners. Returns NULL after logging the cause. */
+struct server *server_create(struct loop *loop, const struct sipd_config *cfg);
+
+/* Begin a graceful stop: no new work; the loop stops when in-flight transactions and store
+ * operations are done or shutdown_grace_ms has passed. */
+void server_shutdown(struct server *srv);
+
+void server_destroy(struct server *srv);
+
+#endif

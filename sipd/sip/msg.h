@@ -1,0 +1,64 @@
+/* msg.h - the message layer: parse and validate with oSIP2, build responses (RFC 3261 §8.2.6),
+ * Via handling (RFC 3261 §18.2, RFC 3581 rport/received). */
+#ifndef SIPD_MSG_H
+#define SIPD_MSG_H
+
+#include <osipparser2/osip_parser.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../transport/transport.h"
+
+/* Call once at start-up (initialises oSIP's parser tables). */
+void sip_msg_init(void);
+
+/* Parse buf[0..len) (NUL-terminated at buf[len]). Returns a message the caller frees with
+ * osip_message_free(), or NULL when it cannot be parsed at all. */
+osip_message_t *sip_parse(const char *buf, size_t len);
+
+/* Validate a request's mandatory headers (To, From, CSeq, Call-ID, Max-Forwards, Via) and their
+ * consistency. Returns 0, or 400 with *reason set to a static phrase naming the problem. */
+int sip_request_check(const osip_message_t *m, const char **reason);
+
+/* Can a response to this request be sent at all (is there a usable top Via)? */
+int sip_request_answerable(const osip_message_t *m);
+
+/* Validate a response: status code, Via, From, To, Call-ID, CSeq. Returns 0 or -1 (drop it). */
+int sip_response_check(const osip_message_t *m);
+
+/* RFC 3581 / §18.2.1: add "received" to the top Via when the source address differs from the
+ * sent-by host (always when rport was requested) and fill an empty "rport" with the source port. */
+void sip_via_apply_source(osip_message_t *req, const struct sip_source *src);
+
+/* Where responses to req go: back over the same TCP connection, or for UDP to the Via's received
+ * (else sent-by) address and rport (else sent-by port, else 5060). Returns 0 or -1. */
+int sip_response_dest(const osip_message_t *req, const struct sip_source *src, struct sip_source *dst);
+
+/* Build a response to req per RFC 3261 §8.2.6: Via list, From, Call-ID, CSeq copied; To copied
+ * with to_tag added when it has none and code > 100. reason NULL = standard phrase.
+ * Returns a message the caller frees with osip_message_free(), or NULL (out of memory). */
+osip_message_t *sip_response_new(const osip_message_t *req, int code, const char *reason,
+                                  const char *to_tag);
+
+/* Serialise. *out is allocated with oSIP's allocator: free with osip_free(). Returns 0 or -1. */
+int sip_serialize(osip_message_t *m, char **out, size_t *len);
+
+/* The standard reason phrase for a status code. */
+const char *sip_reason_phrase(int code);
+
+/* Value of the nth (0-based) header named lname (lower-case; generic headers only), or NULL. */
+const char *sip_header_get(const osip_message_t *m, const char *lname, int nth);
+
+/* Write a random token of hex characters (a tag or branch suffix) into buf (n >= 2). */
+void sip_random_token(char *buf, size_t n);
+
+/* Does the comma-separated option list in headers named lname (Require, Supported, ...) contain
+ * option (case-insensitive)? */
+int sip_header_has_option(const osip_message_t *m, const char *lname, const char *option);
+
+/* Copy the first option of lname's values that is not in the NULL-terminated list `known` into
+ * buf (for 420 Unsupported). Returns 1 when one was found, else 0. */
+int sip_header_unknown_option(const osip_message_t *m, const char *lname, const char *const *known,
+                              char *buf, size_t n);
+
+#endif

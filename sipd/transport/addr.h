@@ -1,0 +1,36 @@
+/* addr.h - socket addresses and transport endpoints ("udp:127.0.0.1:5060", "tcp:[::1]:5060"). */
+#ifndef SIPD_ADDR_H
+#define SIPD_ADDR_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+enum sip_proto { SIP_PROTO_UDP = 0, SIP_PROTO_TCP = 1 };
+
+struct sip_endpoint {
+    enum sip_proto proto;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
+const char *sip_proto_name(enum sip_proto p);      /* "udp" / "tcp" */
+const char *sip_proto_via_name(enum sip_proto p);  /* "UDP" / "TCP" */
+
+/* Parse "udp:HOST:PORT" / "tcp:[V6]:PORT" (numeric addresses only). Returns 0 or -1. */
+int sip_endpoint_parse(const char *s, struct sip_endpoint *out);
+
+/* Parse a numeric host ("1.2.3.4", "::1", "[::1]") and port into out. Returns 0 or -1. */
+int sockaddr_from_host_port(const char *host, size_t host_len, int port, struct sockaddr_storage *out,
+                            socklen_t *len);
+
+/* "1.2.3.4" / "::1" (no brackets) into buf. Returns buf. */
+char *sockaddr_ip_str(const struct sockaddr_storage *a, char *buf, size_t n);
+int sockaddr_port(const struct sockaddr_storage *a);
+/* "1.2.3.4:5060" / "[::1]:5060". Returns buf. */
+char *sockaddr_str(const struct sockaddr_storage *a, char *buf, size_t n);
+int sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
+#define SOCKADDR_STRLEN 64
+
+#endif

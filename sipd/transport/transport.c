@@ -1,0 +1,610 @@
+/* transport.c - UDP and TCP transports with a connection table; see transport.h. */
+#include "transport.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../base/hmap.h"
+#include "../base/log.h"
+#include "../base/loop.h"
+#include "framing.h"
+
+#define MAX_LISTENERS 16
+#define UDP_BUF_BYTES 65536
+
+struct listener {
+    struct transport *tp;
+    struct sip_endpoint ep;
+    int fd;
+};
+
+struct conn {
+    struct transport *tp;
+    uint64_t id;
+    int fd;
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+    struct sockaddr_storage local;
+    char peer_key[SOCKADDR_STRLEN];
+    char *rx;
+    size_t rx_len, rx_cap;
+    char *tx;
+    size_t tx_len, tx_off, tx_cap;
+    int connecting;
+    int busy;  /* inside a dispatch: defer the free */
+    int dead;  /* closed while busy */
+    int want_out;
+    uint64_t last_active_ms;
+    struct timer idle;
+};
+
+struct transport {
+    struct loop *loop;
+    struct transport_config cfg;
+    transport_recv_cb cb;
+    void *arg;
+    struct listener listeners[MAX_LISTENERS];
+    int nlisteners;
+    struct hmap by_id;   /* 8-byte id -> conn */
+    struct hmap by_peer; /* "ip:port" -> conn */
+    uint64_t next_id;
+    char *udp_buf;
+};
+
+static void conn_free(struct conn *c);
+
+struct transport *transport_create(struct loop *loop, const struct transport_config *cfg,
+                                   transport_recv_cb cb, void *arg)
+{
+    struct transport *tp = calloc(1, sizeof *tp);
+    if (!tp)
+        return NULL;
+    tp->udp_buf = malloc(UDP_BUF_BYTES + 1);
+    if (!tp->udp_buf) {
+        free(tp);
+        return NULL;
+    }
+    tp->loop = loop;
+    tp->cfg = *cfg;
+    tp->cb = cb;
+    tp->arg = arg;
+    tp->next_id = 1;
+    hmap_init(&tp->by_id);
+    hmap_init(&tp->by_peer);
+    return tp;
+}
+
+void transport_destroy(struct transport *tp)
+{
+    if (!tp)
+        return;
+    size_t b;
+    struct hmap_entry *e = hmap_first(&tp->by_id, &b);
+    while (e) {
+        struct hmap_entry *next = hmap_next(&tp->by_id, e, &b);
+        struct conn *c = e->val;
+        c->busy = 0;
+        conn_free(c);
+        e = next;
+    }
+    for (int i = 0; i < tp->nlisteners; i++) {
+        if (tp->listeners[i].fd >= 0) {
+            loop_fd_del(tp->loop, tp->listeners[i].fd);
+            close(tp->listeners[i].fd);
+        }
+    }
+    hmap_free(&tp->by_id);
+    hmap_free(&tp->by_peer);
+    free(tp->udp_buf);
+    free(tp);
+}
+
+size_t transport_conn_count(const struct transport *tp) { return tp->by_id.count; }
+
+const struct sip_endpoint *transport_listener(const struct transport *tp, enum sip_proto proto,
+                                              const struct sockaddr_storage *like)
+{
+    for (int i = 0; i < tp->nlisteners; i++) {
+        const struct sip_endpoint *ep = &tp->listeners[i].ep;
+        if (ep->proto == proto && (!like || like->ss_family == ep->addr.ss_family))
+            return ep;
+    }
+    return NULL;
+}
+
+/* ---- UDP ------------------------------------------------------------------------------------ */
+
+static void udp_readable(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+    struct listener *l = arg;
+    struct transport *tp = l->tp;
+    /* Bounded batch per wake-up so TCP and timers get their turn under load. */
+    for (int i = 0; i < 64; i++) {
+        struct sip_source src = {.proto = SIP_PROTO_UDP, .udp_fd = fd, .conn_id = 0};
+        src.peerlen = sizeof src.peer;
+        ssize_t n = recvfrom(fd, tp->udp_buf, UDP_BUF_BYTES, 0, (struct sockaddr *)&src.peer,
+                             &src.peerlen);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                LOG_DEBUG("udp recv failed errno=%d", errno);
+            return;
+        }
+        if ((size_t)n > tp->cfg.max_message_bytes) {
+            char peer[SOCKADDR_STRLEN];
+            LOG_DEBUG("udp datagram dropped reason=too-big bytes=%zd peer=%s", n,
+                      sockaddr_str(&src.peer, peer, sizeof peer));
+            continue;
+        }
+        /* a bare CRLF keep-alive over UDP: nothing to do */
+        if (n <= 4 && strspn(tp->udp_buf, "\r\n") >= (size_t)n)
+            continue;
+        memcpy(&src.local, &l->ep.addr, sizeof src.local);
+        tp->udp_buf[n] = '\0';
+        tp->cb(tp->arg, &src, tp->udp_buf, (size_t)n);
+    }
+}
+
+/* ---- TCP connections --------------------------------------------------------------------- */
+
+static void conn_idle_fired(struct timer *t, void *arg);
+static void conn_io(struct loop *loop, int fd, uint32_t events, void *arg);
+
+static void conn_unlink(struct conn *c)
+{
+    struct transport *tp = c->tp;
+    hmap_del(&tp->by_id, &c->id, sizeof c->id);
+    if (hmap_get(&tp->by_peer, c->peer_key, strlen(c->peer_key)) == c)
+        hmap_del(&tp->by_peer, c->peer_key, strlen(c->peer_key));
+}
+
+static void conn_free(struct conn *c)
+{
+    loop_timer_stop(c->tp->loop, &c->idle);
+    if (c->fd >= 0) {
+        loop_fd_del(c->tp->loop, c->fd);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (!c->dead)
+        conn_unlink(c);
+    free(c->rx);
+    free(c->tx);
+    free(c);
+}
+
+/* Close a connection; the memory goes now, or after the dispatch that holds it returns. */
+static void conn_close(struct conn *c, const char *reason)
+{
+    if (c->dead)
+        return;
+    LOG_DEBUG("tcp close conn=%llu peer=%s reason=%s", (unsigned long long)c->id, c->peer_key,
+              reason);
+    if (c->busy) {
+        conn_unlink(c);
+        c->dead = 1;
+        loop_timer_stop(c->tp->loop, &c->idle);
+        if (c->fd >= 0) {
+            loop_fd_del(c->tp->loop, c->fd);
+            close(c->fd);
+            c->fd = -1;
+        }
+        return;
+    }
+    conn_free(c);
+}
+
+static void conn_touch(struct conn *c) { c->last_active_ms = loop_now_ms(c->tp->loop); }
+
+static void conn_arm_idle(struct conn *c, uint64_t delay_ms)
+{
+    loop_timer_start(c->tp->loop, &c->idle, delay_ms, conn_idle_fired, c);
+}
+
+static void conn_idle_fired(struct timer *t, void *arg)
+{
+    struct conn *c = arg;
+    uint64_t now = loop_now_ms(c->tp->loop);
+    uint64_t limit = (uint64_t)c->tp->cfg.tcp_idle_timeout_s * 1000u;
+    if (now - c->last_active_ms >= limit) {
+        conn_close(c, "idle");
+        return;
+    }
+    conn_arm_idle(c, limit - (now - c->last_active_ms));
+}
+
+static struct conn *conn_new(struct transport *tp, int fd, const struct sockaddr_storage *peer,
+                             socklen_t peerlen)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->tp = tp;
+    c->fd = fd;
+    c->id = tp->next_id++;
+    memcpy(&c->peer, peer, peerlen);
+    c->peerlen = peerlen;
+    socklen_t ll = sizeof c->local;
+    getsockname(fd, (struct sockaddr *)&c->local, &ll);
+    sockaddr_str(peer, c->peer_key, sizeof c->peer_key);
+    if (hmap_put(&tp->by_id, &c->id, sizeof c->id, c, NULL) ||
+        hmap_put(&tp->by_peer, c->peer_key, strlen(c->peer_key), c, NULL)) {
+        hmap_del(&tp->by_id, &c->id, sizeof c->id);
+        free(c);
+        return NULL;
+    }
+    if (loop_fd_add(tp->loop, fd, EPOLLIN, conn_io, c) < 0) {
+        conn_unlink(c);
+        free(c);
+        return NULL;
+    }
+    conn_touch(c);
+    conn_arm_idle(c, (uint64_t)tp->cfg.tcp_idle_timeout_s * 1000u);
+    return c;
+}
+
+static void conn_update_events(struct conn *c)
+{
+    int want = c->connecting || c->tx_len > c->tx_off;
+    if (want != c->want_out) {
+        c->want_out = want;
+        loop_fd_mod(c->tp->loop, c->fd, want ? (EPOLLIN | EPOLLOUT) : EPOLLIN);
+    }
+}
+
+/* Write queued output. Returns 0, or -1 if the connection was closed. */
+static int conn_flush(struct conn *c)
+{
+    while (c->tx_off < c->tx_len) {
+        ssize_t n = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            if (errno == EINTR)
+                continue;
+            conn_close(c, "write-error");
+            return -1;
+        }
+        c->tx_off += (size_t)n;
+    }
+    if (c->tx_off == c->tx_len)
+        c->tx_off = c->tx_len = 0;
+    conn_update_events(c);
+    return 0;
+}
+
+static int conn_queue(struct conn *c, const char *buf, size_t len)
+{
+    size_t pending = c->tx_len - c->tx_off;
+    if (pending + len > c->tp->cfg.max_tx_buffer_bytes) {
+        conn_close(c, "tx-buffer-full");
+        return -ENOBUFS;
+    }
+    if (c->tx_off > 0 && c->tx_len + len > c->tx_cap) {
+        memmove(c->tx, c->tx + c->tx_off, pending);
+        c->tx_len = pending;
+        c->tx_off = 0;
+    }
+    if (c->tx_len + len > c->tx_cap) {
+        size_t ncap = c->tx_cap ? c->tx_cap : 4096;
+        while (ncap < c->tx_len + len)
+            ncap *= 2;
+        char *nb = realloc(c->tx, ncap);
+        if (!nb)
+            return -ENOMEM;
+        c->tx = nb;
+        c->tx_cap = ncap;
+    }
+    memcpy(c->tx + c->tx_len, buf, len);
+    c->tx_len += len;
+    return 0;
+}
+
+static int conn_send(struct conn *c, const char *buf, size_t len)
+{
+    if (!c->connecting && c->tx_len == c->tx_off) {
+        /* fast path: nothing queued, write straight away */
+        while (len > 0) {
+            ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    break;
+                conn_close(c, "write-error");
+                return -EPIPE;
+            }
+            buf += n;
+            len -= (size_t)n;
+        }
+        if (len == 0) {
+            conn_touch(c);
+            return 0;
+        }
+    }
+    int rc = conn_queue(c, buf, len);
+    if (rc)
+        return rc;
+    conn_update_events(c);
+    conn_touch(c);
+    return 0;
+}
+
+/* Hand every complete message in the receive buffer to the callback. */
+static void conn_dispatch(struct conn *c)
+{
+    struct transport *tp = c->tp;
+    size_t off = 0;
+    while (!c->dead && off < c->rx_len) {
+        size_t flen;
+        enum frame_kind k = sip_frame_next(c->rx + off, c->rx_len - off, tp->cfg.max_message_bytes,
+                                           &flen);
+        if (k == FRAME_NEED_MORE)
+            break;
+        if (k == FRAME_TOO_BIG || k == FRAME_BAD) {
+            conn_close(c, k == FRAME_TOO_BIG ? "message-too-big" : "bad-framing");
+            return;
+        }
+        if (k == FRAME_PING) {
+            conn_send(c, "\r\n", 2);
+        } else if (k == FRAME_MESSAGE) {
+            struct sip_source src = {.proto = SIP_PROTO_TCP, .udp_fd = -1, .conn_id = c->id};
+            memcpy(&src.peer, &c->peer, c->peerlen);
+            src.peerlen = c->peerlen;
+            memcpy(&src.local, &c->local, sizeof src.local);
+            /* NUL-terminate in place: save the byte after the message */
+            char *msg = c->rx + off;
+            char saved = msg[flen];
+            msg[flen] = '\0';
+            tp->cb(tp->arg, &src, msg, flen);
+            if (c->dead)
+                return;
+            msg[flen] = saved;
+        }
+        off += flen;
+    }
+    if (off > 0) {
+        memmove(c->rx, c->rx + off, c->rx_len - off);
+        c->rx_len -= off;
+    }
+}
+
+static void conn_readable(struct conn *c)
+{
+    struct transport *tp = c->tp;
+    for (int rounds = 0; rounds < 16 && !c->dead; rounds++) {
+        /* room for the largest message plus the NUL we write after it */
+        if (c->rx_cap - c->rx_len < 4096 + 1) {
+            size_t limit = tp->cfg.max_message_bytes + 4096 + 1;
+            size_t ncap = c->rx_cap ? c->rx_cap * 2 : 8192;
+            if (ncap > limit)
+                ncap = limit;
+            if (ncap <= c->rx_cap) {
+                /* buffer at its bound with no complete message in it */
+                conn_close(c, "message-too-big");
+                return;
+            }
+            char *nb = realloc(c->rx, ncap);
+            if (!nb) {
+                conn_close(c, "out-of-memory");
+                return;
+            }
+            c->rx = nb;
+            c->rx_cap = ncap;
+        }
+        ssize_t n = recv(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len - 1, 0);
+        if (n == 0) {
+            conn_close(c, "peer-closed");
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR)
+                continue;
+            conn_close(c, "read-error");
+            return;
+        }
+        c->rx_len += (size_t)n;
+        conn_touch(c);
+        conn_dispatch(c);
+    }
+}
+
+static void conn_io(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+    struct conn *c = arg;
+    c->busy++;
+    if (c->connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) {
+            conn_close(c, "connect-failed");
+        } else {
+            c->connecting = 0;
+            socklen_t ll = sizeof c->local;
+            getsockname(fd, (struct sockaddr *)&c->local, &ll);
+        }
+    }
+    if (!c->dead && (events & EPOLLOUT))
+        conn_flush(c);
+    if (!c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        conn_readable(c);
+    c->busy--;
+    if (c->dead && c->busy == 0)
+        conn_free(c);
+}
+
+static void tcp_acceptable(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+    struct listener *l = arg;
+    struct transport *tp = l->tp;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        int cfd = accept4(fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                LOG_WARN("tcp accept failed errno=%d", errno);
+            return;
+        }
+        if (tp->by_id.count >= tp->cfg.max_connections) {
+            char ps[SOCKADDR_STRLEN];
+            LOG_WARN("tcp connection refused reason=max-connections limit=%zu peer=%s",
+                     tp->cfg.max_connections, sockaddr_str(&peer, ps, sizeof ps));
+            close(cfd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct conn *c = conn_new(tp, cfd, &peer, pl);
+        if (!c) {
+            close(cfd);
+            continue;
+        }
+        LOG_DEBUG("tcp accept conn=%llu peer=%s", (unsigned long long)c->id, c->peer_key);
+    }
+}
+
+static struct conn *conn_connect(struct transport *tp, const struct sip_source *dst)
+{
+    if (tp->by_id.count >= tp->cfg.max_connections)
+        return NULL;
+    int fd = socket(dst->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = connect(fd, (const struct sockaddr *)&dst->peer, dst->peerlen);
+    if (rc < 0 && errno != EINPROGRESS) {
+        close(fd);
+        return NULL;
+    }
+    struct conn *c = conn_new(tp, fd, &dst->peer, dst->peerlen);
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->connecting = rc < 0;
+    conn_update_events(c);
+    LOG_DEBUG("tcp connect conn=%llu peer=%s", (unsigned long long)c->id, c->peer_key);
+    return c;
+}
+
+/* ---- public ------------------------------------------------------------------------------ */
+
+int transport_listen(struct transport *tp, const struct sip_endpoint *ep)
+{
+    char as[SOCKADDR_STRLEN];
+    sockaddr_str(&ep->addr, as, sizeof as);
+    if (tp->nlisteners >= MAX_LISTENERS) {
+        LOG_ERROR("listen %s:%s failed reason=too-many-listeners", sip_proto_name(ep->proto), as);
+        return -ENOSPC;
+    }
+    int type = ep->proto == SIP_PROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+    int fd = socket(ep->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        LOG_ERROR("listen %s:%s failed: %s", sip_proto_name(ep->proto), as, strerror(e));
+        return -e;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ep->addr.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (type == SOCK_DGRAM) {
+        int sz = 4 * 1024 * 1024;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    }
+    if (bind(fd, (const struct sockaddr *)&ep->addr, ep->addrlen) < 0 ||
+        (type == SOCK_STREAM && listen(fd, 1024) < 0)) {
+        int e = errno;
+        LOG_ERROR("listen %s:%s failed: %s", sip_proto_name(ep->proto), as, strerror(e));
+        close(fd);
+        return -e;
+    }
+    struct listener *l = &tp->listeners[tp->nlisteners];
+    l->tp = tp;
+    l->ep = *ep;
+    l->fd = fd;
+    /* with port 0 the kernel picked one: record it */
+    socklen_t al = sizeof l->ep.addr;
+    getsockname(fd, (struct sockaddr *)&l->ep.addr, &al);
+    int rc = loop_fd_add(tp->loop, fd, EPOLLIN, type == SOCK_STREAM ? tcp_acceptable : udp_readable, l);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    tp->nlisteners++;
+    LOG_INFO("listening on %s:%s", sip_proto_name(ep->proto), sockaddr_str(&l->ep.addr, as, sizeof as));
+    return 0;
+}
+
+void transport_stop_accepting(struct transport *tp)
+{
+    for (int i = 0; i < tp->nlisteners; i++) {
+        struct listener *l = &tp->listeners[i];
+        if (l->ep.proto == SIP_PROTO_TCP && l->fd >= 0) {
+            loop_fd_del(tp->loop, l->fd);
+            close(l->fd);
+            l->fd = -1;
+        }
+    }
+}
+
+int transport_conn_alive(struct transport *tp, uint64_t conn_id)
+{
+    struct conn *c = hmap_get(&tp->by_id, &conn_id, sizeof conn_id);
+    return c && !c->dead;
+}
+
+static int udp_send(struct transport *tp, const struct sip_source *dst, const char *buf, size_t len)
+{
+    int fd = dst->udp_fd;
+    if (fd < 0) {
+        for (int i = 0; i < tp->nlisteners; i++) {
+            struct listener *l = &tp->listeners[i];
+            if (l->ep.proto == SIP_PROTO_UDP && l->fd >= 0 &&
+                l->ep.addr.ss_family == dst->peer.ss_family) {
+                fd = l->fd;
+                break;
+            }
+        }
+    }
+    if (fd < 0)
+        return -ENOTCONN;
+    for (;;) {
+        ssize_t n = sendto(fd, buf, len, 0, (const struct sockaddr *)&dst->peer, dst->peerlen);
+        if (n >= 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        int e = errno;
+        LOG_DEBUG("udp send failed errno=%d", e);
+        return -e;
+    }
+}
+
+int transport_send(struct transport *tp, const struct sip_source *dst, const char *buf, size_t len)
+{
+    if (dst->proto == SIP_PROTO_UDP)
+        return udp_send(tp, dst, buf, len);
+    struct conn *c = NULL;
+    if (dst->conn_id)
+        c = hmap_get(&tp->by_id, &dst->conn_id, sizeof dst->conn_id);
+    if (!c && dst->peerlen) {
+        char key[SOCKADDR_STRLEN];
+        sockaddr_str(&dst->peer, key, sizeof key);
+        c = hmap_get(&tp->by_peer, key, strlen(key));
+        if (!c)
+            c = conn_connect(tp, dst);
+    }
+    if (!c || c->dead)
+        return -ENOTCONN;
+    return conn_send(c, buf, len);
+}

@@ -1,0 +1,65 @@
+/* transport.h - SIP over UDP and TCP (IPv4 and IPv6) on the event loop.
+ *
+ * TCP connections are persistent and kept in a connection table (by id and by peer address), so
+ * responses and later requests toward a client reuse the client's own inbound connection.
+ * Stream framing by Content-Length; CRLFCRLF keep-alive pings get a CRLF pong (RFC 5626 §3.5.1);
+ * idle connections are closed; message size and connection count are bounded. */
+#ifndef SIPD_TRANSPORT_H
+#define SIPD_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+struct loop;
+struct transport;
+
+struct transport_config {
+    size_t max_message_bytes;    /* bound on one SIP message (headers + body) */
+    size_t max_connections;      /* bound on open TCP connections */
+    unsigned tcp_idle_timeout_s; /* close a TCP connection with no traffic for this long */
+    size_t max_tx_buffer_bytes;  /* bound on queued output per connection */
+};
+
+/* Where a message came from, or where one goes. */
+struct sip_source {
+    enum sip_proto proto;
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+    struct sockaddr_storage local; /* our address that received it */
+    int udp_fd;                    /* UDP socket it arrived on (-1 for TCP / unknown) */
+    uint64_t conn_id;              /* TCP connection id (0 for UDP / unknown) */
+};
+
+/* A received message: buf[0..len) is writable and NUL-terminated at buf[len]. It is only valid
+ * during the call. */
+typedef void (*transport_recv_cb)(void *arg, const struct sip_source *src, char *buf, size_t len);
+
+/* Returns NULL on allocation failure. Caller frees with transport_destroy(). */
+struct transport *transport_create(struct loop *loop, const struct transport_config *cfg,
+                                   transport_recv_cb cb, void *arg);
+/* Closes every socket and frees. */
+void transport_destroy(struct transport *tp);
+
+/* Open a listening socket. Returns 0 or -errno (after logging the cause). */
+int transport_listen(struct transport *tp, const struct sip_endpoint *ep);
+
+/* Close TCP listeners (no new connections); UDP sockets and connections stay for in-flight work. */
+void transport_stop_accepting(struct transport *tp);
+
+/* Send a whole message toward dst. TCP: over dst->conn_id if still open, else over any open
+ * connection to dst->peer, else a new outbound connection. UDP: from dst->udp_fd, else from a
+ * listener of the same address family. Returns 0 or -errno (e.g. -ENOTCONN when no socket). */
+int transport_send(struct transport *tp, const struct sip_source *dst, const char *buf, size_t len);
+
+/* Is this TCP connection still open? */
+int transport_conn_alive(struct transport *tp, uint64_t conn_id);
+
+size_t transport_conn_count(const struct transport *tp);
+
+/* The first listener of proto (and address family of `like`, if not NULL); NULL if none. */
+const struct sip_endpoint *transport_listener(const struct transport *tp, enum sip_proto proto,
+                                              const struct sockaddr_storage *like);
+
+#endif

@@ -1,0 +1,20 @@
+#!/bin/bash
+# t_pg_register_suite.sh - the whole registrar suite (register_cases.sh) with the PostgreSQL
+# store (--db), UDP and TCP; then expiry on a daemon with registrar.min_expires=1.
+. "$(dirname "$0")/lib.sh"
+. "$IT_DIR/register_cases.sh"
+
+pg_require
+pg_new_db
+sipd_start --db "$SIPD_DB"
+case_register_all_default
+for tr in udp tcp; do
+    check "out-of-order CSeq over $tr (py/cseq_order.py)" run_py cseq_order.py "$tr" "$SIP_HOST" "$SIP_PORT"
+done
+check "retransmissions over udp (py/retransmit.py)" run_py retransmit.py udp "$SIP_HOST" "$SIP_PORT"
+sipd_stop
+
+sipd_start --db "$SIPD_DB" --set registrar.min_expires=1
+case_register_expiry
+sipd_stop
+finish

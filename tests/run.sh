@@ -1,0 +1,56 @@
+#!/bin/bash
+# Build sipd and run every test: CUnit unit tests and the integration tests (real sipd, real
+# PostgreSQL through pg_virtualenv, SIPp). Installs missing Debian packages first.
+#
+#   tests/run.sh              normal build in build/
+#   tests/run.sh --sanitize   ASan+UBSan build in build-asan/
+#
+# Ends with one line "N passed, M failed"; exits non-zero when any test failed.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+mode=normal
+[ "${1:-}" = "--sanitize" ] && mode=sanitize
+
+packaging/install-deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+[ -x configure ] || ./autogen.sh >/dev/null || { echo "autogen failed"; echo "0 passed, 1 failed"; exit 1; }
+
+if [ "$mode" = sanitize ]; then
+    bdir="$top/build-asan"; confargs="--enable-sanitizers"
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=23"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+else
+    bdir="$top/build"; confargs=""
+fi
+mkdir -p "$bdir"
+cd "$bdir"
+if [ ! -f Makefile ]; then
+    "$top/configure" -q $confargs || { echo "configure failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+make -j2 >make.log 2>&1 || { tail -40 make.log; echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+make -j1 check >check.log 2>&1
+rc=$?
+passed=0; failed=0
+for log in tests/unit/unit_tests.log tests/integration/run-all.sh.log; do
+    if [ -f "$log" ]; then
+        line=$(grep -E '^[a-z]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+        echo "--- $log"
+        grep -E '^(ok|not ok) |FAILED|Test: .*\.\.\.FAILED' "$log" | grep -Ev '^ok ' | head -40
+        echo "$line"
+        p=$(echo "$line" | sed -E 's/.*([0-9]+) passed.*/\1/;s/[^0-9]//g' )
+        p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+        f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
+        if [ -z "$p" ]; then echo "$log: no summary line"; f=1; p=0; fi
+        passed=$((passed + p)); failed=$((failed + f))
+    else
+        echo "$log: missing (the runner did not run)"
+        failed=$((failed + 1))
+    fi
+done
+if [ $rc -ne 0 ] && [ $failed -eq 0 ]; then
+    tail -30 check.log
+    failed=1
+fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

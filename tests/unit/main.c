@@ -1,0 +1,40 @@
+/* main.c - CUnit runner for every unit suite. Prints "unit: N passed, M failed" last and exits
+ * non-zero when any test failed. SIPD_TEST_SUITE=name runs one suite. */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "suites.h"
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    register_timers_suites();
+    register_hmap_suites();
+    register_framing_suites();
+    register_msg_suites();
+    register_txn_suites();
+    register_registrar_suites();
+    register_store_suites();
+    register_config_suites();
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    const char *only = getenv("SIPD_TEST_SUITE");
+    if (only && *only) {
+        CU_pSuite s = CU_get_suite(only);
+        if (!s) {
+            fprintf(stderr, "no suite named %s\n", only);
+            CU_cleanup_registry();
+            return 2;
+        }
+        CU_basic_run_suite(s);
+    } else {
+        CU_basic_run_tests();
+    }
+    unsigned ran = CU_get_number_of_tests_run();
+    unsigned failed = CU_get_number_of_tests_failed();
+    unsigned suites_failed = CU_get_number_of_suites_failed();
+    printf("\nunit: %u passed, %u failed\n", ran - failed, failed + suites_failed);
+    CU_cleanup_registry();
+    return (failed || suites_failed) ? 1 : 0;
+}

@@ -1,0 +1,14 @@
+/* suites.h - every unit test file registers its suites through one of these. */
+#ifndef SIPD_TEST_SUITES_H
+#define SIPD_TEST_SUITES_H
+
+void register_timers_suites(void);
+void register_hmap_suites(void);
+void register_framing_suites(void);
+void register_msg_suites(void);
+void register_txn_suites(void);
+void register_registrar_suites(void);
+void register_store_suites(void);
+void register_config_suites(void);
+
+#endif

@@ -1,0 +1,273 @@
+/* test_registrar.c - the RFC 3261 §10.3 rules, on parsed REGISTER requests. */
+#include <CUnit/CUnit.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "roles/registrar.h"
+#include "sip/msg.h"
+#include "suites.h"
+
+static const char *const served[] = {"example.com", NULL};
+static struct registrar_config cfg = {
+    .min_expires = 60, .max_expires = 7200, .default_expires = 3600, .max_contacts = 3, .domains = served};
+
+/* The AOR's bindings between requests (what the store would hold). */
+static struct binding_list state;
+static struct reg_outcome last;
+
+/* Send a REGISTER with the given extra header lines; on success state becomes the new set. */
+static int reg(const char *call_id, int cseq, const char *extra, int64_t now)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf,
+             "REGISTER sip:example.com SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK%d\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=f\r\nTo: <sip:alice@EXAMPLE.com>\r\n"
+             "Call-ID: %s\r\nCSeq: %d REGISTER\r\n%sContent-Length: 0\r\n\r\n",
+             cseq, call_id, cseq, extra);
+    osip_message_t *m = sip_parse(buf, strlen(buf));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    struct sip_source src = {.proto = SIP_PROTO_UDP, .udp_fd = -1};
+    sockaddr_from_host_port("10.0.0.1", 8, 5070, &src.peer, &src.peerlen);
+    struct reg_request r;
+    char unsup[32];
+    int st = registrar_parse(&cfg, m, &src, now, &r, &last, unsup, sizeof unsup);
+    if (st == 0) {
+        struct binding_list out;
+        binding_list_init(&out);
+        st = registrar_apply(&cfg, &r, state.v, state.len, &out, &last);
+        if (st == 0) {
+            binding_list_free(&state);
+            state = out;
+        } else {
+            binding_list_free(&out);
+        }
+    }
+    reg_request_free(&r);
+    osip_message_free(m);
+    return st;
+}
+
+static const struct binding *find(const char *contact)
+{
+    for (size_t i = 0; i < state.len; i++)
+        if (strcmp(state.v[i].contact, contact) == 0)
+            return &state.v[i];
+    return NULL;
+}
+
+static int setup(void)
+{
+    sip_msg_init();
+    binding_list_init(&state);
+    return 0;
+}
+
+static int reset(void)
+{
+    binding_list_free(&state);
+    return 0;
+}
+
+static void test_register_creates_binding_with_header_expires(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:alice@10.0.0.1:5070>\r\nExpires: 120\r\n", 1000), 0);
+    CU_ASSERT_EQUAL_FATAL(state.len, 1);
+    CU_ASSERT_STRING_EQUAL(state.v[0].aor, "sip:alice@example.com");
+    CU_ASSERT_EQUAL(state.v[0].expires_at, 1120);
+    CU_ASSERT_STRING_EQUAL(state.v[0].call_id, "c1");
+    CU_ASSERT_EQUAL(state.v[0].cseq, 1);
+    CU_ASSERT_STRING_EQUAL(state.v[0].received, "udp:10.0.0.1:5070");
+}
+
+static void test_register_contact_expires_overrides_header_and_default_applies(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h1>;expires=300, <sip:a@h2>\r\nExpires: 600\r\n", 0), 0);
+    CU_ASSERT_EQUAL(find("sip:a@h1")->expires_at, 300);
+    CU_ASSERT_EQUAL(find("sip:a@h2")->expires_at, 600);
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h3>\r\n", 0), 0);
+    CU_ASSERT_EQUAL(find("sip:a@h3")->expires_at, 3600);
+}
+
+static void test_register_expires_capped_at_max(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h1>;expires=999999\r\n", 0), 0);
+    CU_ASSERT_EQUAL(find("sip:a@h1")->expires_at, 7200);
+}
+
+static void test_register_too_brief_gives_423_with_min_expires(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h1>;expires=30\r\n", 0), 423);
+    CU_ASSERT_EQUAL(last.min_expires, 60);
+    CU_ASSERT_EQUAL(state.len, 0);
+}
+
+static void test_register_several_contacts_with_q(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h1>;q=0.7\r\nContact: <sip:a@h2>;q=1.0\r\n", 0), 0);
+    CU_ASSERT_EQUAL(state.len, 2);
+    CU_ASSERT_EQUAL(find("sip:a@h1")->q, 700);
+    CU_ASSERT_EQUAL(find("sip:a@h2")->q, 1000);
+    CU_ASSERT_EQUAL(reg("c1", 2, "Contact: <sip:a@h1>;q=2\r\n", 0), 400);
+}
+
+static void test_register_refresh_updates_and_zero_removes_one(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h1>, <sip:a@h2>\r\nExpires: 100\r\n", 0), 0);
+    CU_ASSERT_EQUAL(reg("c1", 2, "Contact: <sip:a@h1>\r\nExpires: 200\r\n", 50), 0);
+    CU_ASSERT_EQUAL(find("sip:a@h1")->expires_at, 250);
+    CU_ASSERT_EQUAL(find("sip:a@h1")->cseq, 2);
+    CU_ASSERT_EQUAL(find("sip:a@h2")->expires_at, 100);
+    CU_ASSERT_EQUAL(reg("c1", 3, "Contact: <sip:a@h2>;expires=0\r\n", 60), 0);
+    CU_ASSERT_EQUAL(state.len, 1);
+    CU_ASSERT_PTR_NULL(find("sip:a@h2"));
+}
+
+static void test_register_out_of_order_cseq_rejected_and_nothing_changes(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 5, "Contact: <sip:a@h1>\r\nExpires: 100\r\n", 0), 0);
+    CU_ASSERT_EQUAL(reg("c1", 5, "Contact: <sip:a@h1>\r\nExpires: 300\r\n", 0), 400);
+    CU_ASSERT_EQUAL(reg("c1", 4, "Contact: <sip:a@h1>;expires=0\r\n", 0), 400);
+    CU_ASSERT_EQUAL(find("sip:a@h1")->expires_at, 100);
+    /* another Call-ID (a reboot of the client) may use any CSeq */
+    CU_ASSERT_EQUAL(reg("c2", 1, "Contact: <sip:a@h1>\r\nExpires: 300\r\n", 0), 0);
+    CU_ASSERT_EQUAL(find("sip:a@h1")->expires_at, 300);
+    CU_ASSERT_STRING_EQUAL(find("sip:a@h1")->call_id, "c2");
+}
+
+static void test_register_wildcard_rules(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h1>, <sip:a@h2>\r\n", 0), 0);
+    CU_ASSERT_EQUAL(reg("c1", 2, "Contact: *\r\nExpires: 10\r\n", 0), 400);
+    CU_ASSERT_EQUAL(reg("c1", 3, "Contact: *\r\n", 0), 400);
+    CU_ASSERT_EQUAL(reg("c1", 4, "Contact: *, <sip:a@h3>\r\nExpires: 0\r\n", 0), 400);
+    CU_ASSERT_EQUAL(state.len, 2);
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: *\r\nExpires: 0\r\n", 0), 400); /* stale CSeq */
+    CU_ASSERT_EQUAL(reg("c1", 9, "Contact: *\r\nExpires: 0\r\n", 0), 0);
+    CU_ASSERT_EQUAL(state.len, 0);
+}
+
+static void test_register_query_returns_current_bindings_unchanged(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h1>\r\nExpires: 100\r\n", 0), 0);
+    CU_ASSERT_EQUAL(reg("q1", 1, "", 10), 0);
+    CU_ASSERT_EQUAL(state.len, 1);
+    CU_ASSERT_EQUAL(find("sip:a@h1")->expires_at, 100);
+    CU_ASSERT_STRING_EQUAL(find("sip:a@h1")->call_id, "c1");
+}
+
+static void test_register_instance_and_reg_id_replace_old_contact(void)
+{
+    reset();
+    const char *inst = ";+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\";reg-id=1";
+    char h[512];
+    snprintf(h, sizeof h, "Contact: <sip:a@10.0.0.1:1111>%s\r\n", inst);
+    CU_ASSERT_EQUAL(reg("c1", 1, h, 0), 0);
+    snprintf(h, sizeof h, "Contact: <sip:a@10.0.0.9:2222>%s\r\n", inst);
+    CU_ASSERT_EQUAL(reg("c2", 1, h, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(state.len, 1);
+    CU_ASSERT_STRING_EQUAL(state.v[0].contact, "sip:a@10.0.0.9:2222");
+    CU_ASSERT_STRING_EQUAL(state.v[0].instance, "urn:uuid:00000000-0000-1000-8000-000A95A0E128");
+    CU_ASSERT_EQUAL(state.v[0].reg_id, 1);
+}
+
+static void test_register_path_and_user_agent_stored(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h1>\r\nPath: <sip:edge1.example.com;lr>\r\n"
+                                 "Path: <sip:edge2.example.com;lr>\r\nSupported: path\r\nUser-Agent: test/1\r\n", 0), 0);
+    CU_ASSERT_STRING_EQUAL(state.v[0].path, "<sip:edge1.example.com;lr>,<sip:edge2.example.com;lr>");
+    CU_ASSERT_STRING_EQUAL(state.v[0].user_agent, "test/1");
+}
+
+static void test_register_limits_and_rejections(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h1>, <sip:a@h2>, <sip:a@h3>\r\n", 0), 0);
+    CU_ASSERT_EQUAL(reg("c1", 2, "Contact: <sip:a@h4>\r\n", 0), 403);
+    CU_ASSERT_EQUAL(state.len, 3);
+    CU_ASSERT_EQUAL(reg("c1", 3, "Require: frobnicate\r\nContact: <sip:a@h4>\r\n", 0), 420);
+    CU_ASSERT_EQUAL(reg("c1", 4, "Contact: <sip:a@h1>\r\nExpires: soon\r\n", 0), 400);
+}
+
+static void test_register_foreign_domain_forbidden(void)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf,
+             "REGISTER sip:other.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:a@other.org>;tag=f\r\nTo: <sip:a@other.org>\r\n"
+             "Call-ID: x\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@h>\r\nContent-Length: 0\r\n\r\n");
+    osip_message_t *m = sip_parse(buf, strlen(buf));
+    struct sip_source src = {.proto = SIP_PROTO_UDP, .udp_fd = -1};
+    struct reg_request r;
+    struct reg_outcome oc;
+    char u[8];
+    CU_ASSERT_EQUAL(registrar_parse(&cfg, m, &src, 0, &r, &oc, u, sizeof u), 403);
+    reg_request_free(&r);
+    osip_message_free(m);
+}
+
+static void test_register_uri_equality(void)
+{
+    CU_ASSERT_TRUE(registrar_uri_equal("sip:a@EXAMPLE.com", "sip:a@example.com"));
+    CU_ASSERT_FALSE(registrar_uri_equal("sip:A@example.com", "sip:a@example.com"));
+    CU_ASSERT_FALSE(registrar_uri_equal("sip:a@example.com:5060", "sip:a@example.com"));
+    CU_ASSERT_FALSE(registrar_uri_equal("sip:a@h;transport=tcp", "sip:a@h"));
+    CU_ASSERT_TRUE(registrar_uri_equal("sip:a@h;transport=TCP;foo=1", "sip:a@h;transport=tcp"));
+}
+
+static void test_register_contacts_listed_in_200(void)
+{
+    reset();
+    CU_ASSERT_EQUAL(reg("c1", 1, "Contact: <sip:a@h1>;q=0.5\r\nExpires: 100\r\n", 0), 0);
+    osip_message_t *r;
+    osip_message_init(&r);
+    registrar_add_contacts(r, state.v, state.len, 40);
+    osip_contact_t *c = osip_list_get(&r->contacts, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    osip_generic_param_t *p = NULL;
+    osip_contact_param_get_byname(c, "expires", &p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_STRING_EQUAL(p->gvalue, "60");
+    p = NULL;
+    osip_contact_param_get_byname(c, "q", &p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_STRING_EQUAL(p->gvalue, "0.500");
+    osip_message_free(r);
+}
+
+static int cleanup(void)
+{
+    binding_list_free(&state);
+    return 0;
+}
+
+void register_registrar_suites(void)
+{
+    CU_pSuite s = CU_add_suite("registrar", setup, cleanup);
+    CU_add_test(s, "creates a binding with the Expires header", test_register_creates_binding_with_header_expires);
+    CU_add_test(s, "contact expires overrides header, default applies", test_register_contact_expires_overrides_header_and_default_applies);
+    CU_add_test(s, "expires capped at max", test_register_expires_capped_at_max);
+    CU_add_test(s, "too brief gives 423 with Min-Expires", test_register_too_brief_gives_423_with_min_expires);
+    CU_add_test(s, "several contacts with q-values", test_register_several_contacts_with_q);
+    CU_add_test(s, "refresh updates, expires=0 removes one", test_register_refresh_updates_and_zero_removes_one);
+    CU_add_test(s, "out-of-order CSeq rejected, nothing changes", test_register_out_of_order_cseq_rejected_and_nothing_changes);
+    CU_add_test(s, "wildcard rules", test_register_wildcard_rules);
+    CU_add_test(s, "query returns current bindings unchanged", test_register_query_returns_current_bindings_unchanged);
+    CU_add_test(s, "instance + reg-id replace the old contact", test_register_instance_and_reg_id_replace_old_contact);
+    CU_add_test(s, "Path and User-Agent stored", test_register_path_and_user_agent_stored);
+    CU_add_test(s, "limits and rejections (403, 420, 400)", test_register_limits_and_rejections);
+    CU_add_test(s, "foreign domain forbidden", test_register_foreign_domain_forbidden);
+    CU_add_test(s, "contact URI equality (RFC 3261 19.1.4)", test_register_uri_equality);
+    CU_add_test(s, "contacts listed in the 200 with expires and q", test_register_contacts_listed_in_200);
+}

@@ -1,0 +1,997 @@
+/* test_store.c - the location service of the store, against both backends.
+ *
+ * The same cases run in suite "store_memory" and, when PGHOST is set (pg_virtualenv), in suite
+ * "store_postgres", which first applies schema/ with store_init_db() and empties `locations`
+ * before every test. Postgres completes asynchronously, so every test drives a real event loop
+ * until its callbacks have run (with a 5 s safety timer: a hang fails the test, never the run).
+ * A few cases only make sense on postgres: two processes (connections) racing on one AOR, an
+ * unreachable server, a connection killed under pending operations, SQL errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+#include <libpq-fe.h>
+
+#include "base/log.h"
+#include "base/loop.h"
+#include "store/store.h"
+#include "suites.h"
+
+#define NOW INT64_C(1700000000)
+#define AOR "sip:alice@example.com"
+#define AOR2 "sip:bob@example.com"
+#define SAFETY_MS 5000
+
+enum backend { BACKEND_MEMORY, BACKEND_POSTGRES };
+
+static struct {
+    enum backend backend;
+    struct loop *loop;
+    struct store *st;
+    PGconn *admin; /* postgres: a plain blocking connection to set up and inspect */
+    enum log_level saved_level;
+} fx;
+
+/* ---- driving the loop ------------------------------------------------------------------------ */
+
+static int outstanding; /* callbacks still expected */
+static int timed_out;
+
+static void one_done(void)
+{
+    if (--outstanding == 0)
+        loop_stop(fx.loop);
+}
+
+static void on_safety(struct timer *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    timed_out = 1;
+    loop_stop(fx.loop);
+}
+
+static struct store *make_store(void)
+{
+    return store_create(fx.loop, fx.backend == BACKEND_POSTGRES ? "postgresql://" : NULL);
+}
+
+/* Run the loop until every expected callback came, or SAFETY_MS passed. On a timeout the store
+ * is destroyed (running the late callbacks while their test's data is still alive) and made
+ * again. Returns 0, or -1 on timeout. */
+static int wait_all(void)
+{
+    if (outstanding == 0)
+        return 0;
+    struct timer safety = {0};
+    timed_out = 0;
+    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
+    loop_run(fx.loop);
+    loop_timer_stop(fx.loop, &safety);
+    if (!timed_out)
+        return 0;
+    store_destroy(fx.st);
+    fx.st = make_store();
+    outstanding = 0;
+    return -1;
+}
+
+struct poll_ctx {
+    struct store *st;
+    struct timer t;
+    int is_available;
+};
+
+static void on_poll(struct timer *t, void *arg)
+{
+    struct poll_ctx *p = arg;
+    if (store_is_available(p->st)) {
+        p->is_available = 1;
+        loop_stop(fx.loop);
+        return;
+    }
+    loop_timer_start(fx.loop, t, 5, on_poll, p);
+}
+
+/* Run the loop until st is available (postgres: connected). Returns 1 if it is. */
+static int wait_available(struct store *st)
+{
+    struct poll_ctx p = {.st = st};
+    struct timer safety = {0};
+    if (store_is_available(st))
+        return 1;
+    timed_out = 0;
+    loop_timer_start(fx.loop, &p.t, 5, on_poll, &p);
+    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
+    loop_run(fx.loop);
+    loop_timer_stop(fx.loop, &p.t);
+    loop_timer_stop(fx.loop, &safety);
+    return p.is_available;
+}
+
+static void on_sleep(struct timer *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    loop_stop(fx.loop);
+}
+
+/* Let the loop (and the stores' timers) run for ms. */
+static void run_for(uint64_t ms)
+{
+    struct timer t = {0};
+    loop_timer_start(fx.loop, &t, ms, on_sleep, NULL);
+    loop_run(fx.loop);
+    loop_timer_stop(fx.loop, &t);
+}
+
+/* ---- one store call: the update function's input and what came back ------------------------- */
+
+struct call {
+    /* how test_update builds the new set */
+    int abort_status;         /* > 0: return it */
+    int keep_current;         /* start from the current bindings */
+    const char *drop_contact; /* ... except this one */
+    const struct binding *add;
+    size_t nadd;
+    /* what the update function saw */
+    int nupdates;
+    struct binding_list seen;
+    /* what done() got */
+    int ndone;
+    int status;
+    struct binding_list result;
+};
+
+static void call_free(struct call *c)
+{
+    binding_list_free(&c->seen);
+    binding_list_free(&c->result);
+}
+
+static int test_update(void *arg, const struct binding *cur, size_t ncur, struct binding_list *out)
+{
+    struct call *c = arg;
+    c->nupdates++;
+    binding_list_free(&c->seen);
+    for (size_t i = 0; i < ncur; i++)
+        binding_list_push_copy(&c->seen, &cur[i]);
+    if (c->abort_status)
+        return c->abort_status;
+    if (c->keep_current)
+        for (size_t i = 0; i < ncur; i++)
+            if (!c->drop_contact || strcmp(cur[i].contact, c->drop_contact) != 0)
+                binding_list_push_copy(out, &cur[i]);
+    for (size_t i = 0; i < c->nadd; i++)
+        binding_list_push_copy(out, &c->add[i]);
+    return 0;
+}
+
+static void on_bindings(void *arg, int status, const struct binding *b, size_t n)
+{
+    struct call *c = arg;
+    c->ndone++;
+    c->status = status;
+    binding_list_free(&c->result);
+    for (size_t i = 0; i < n; i++)
+        binding_list_push_copy(&c->result, &b[i]);
+    one_done();
+}
+
+static void on_status(void *arg, int status)
+{
+    struct call *c = arg;
+    c->ndone++;
+    c->status = status;
+    one_done();
+}
+
+static void submit_update(struct store *st, const char *aor, int64_t now, struct call *c)
+{
+    outstanding++;
+    store_location_update(st, aor, now, test_update, on_bindings, c);
+}
+
+static void submit_lookup(struct store *st, const char *aor, int64_t now, struct call *c)
+{
+    outstanding++;
+    store_location_lookup(st, aor, now, on_bindings, c);
+}
+
+/* Run one update on the fixture's store to completion; the status, or 999 on a hang. */
+static int do_update(const char *aor, int64_t now, struct call *c)
+{
+    submit_update(fx.st, aor, now, c);
+    if (wait_all())
+        return 999;
+    CU_ASSERT_EQUAL(c->ndone, 1);
+    return c->status;
+}
+
+static int do_lookup(const char *aor, int64_t now, struct call *c)
+{
+    submit_lookup(fx.st, aor, now, c);
+    if (wait_all())
+        return 999;
+    CU_ASSERT_EQUAL(c->ndone, 1);
+    return c->status;
+}
+
+static int do_expire(int64_t now)
+{
+    struct call c = {0};
+    outstanding++;
+    store_location_expire(fx.st, now, on_status, &c);
+    if (wait_all())
+        return 999;
+    CU_ASSERT_EQUAL(c.ndone, 1);
+    return c.status;
+}
+
+/* Store exactly these bindings for aor; CU-asserts success. */
+static void put(const char *aor, int64_t now, const struct binding *v, size_t n)
+{
+    struct call c = {.add = v, .nadd = n};
+    CU_ASSERT_EQUAL(do_update(aor, now, &c), 0);
+    CU_ASSERT_EQUAL(c.result.len, n);
+    call_free(&c);
+}
+
+static struct binding mk(const char *contact, int64_t expires_at, int q, int64_t updated_at)
+{
+    struct binding b = {0};
+    b.contact = (char *)contact;
+    b.call_id = (char *)"call-1@host";
+    b.cseq = 1;
+    b.expires_at = expires_at;
+    b.q = q;
+    b.updated_at = updated_at;
+    return b;
+}
+
+static int has_contact(const struct binding_list *l, const char *contact)
+{
+    for (size_t i = 0; i < l->len; i++)
+        if (strcmp(l->v[i].contact, contact) == 0)
+            return 1;
+    return 0;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Every field but aor (which the store sets). */
+static void assert_same_binding(const struct binding *want, const struct binding *got)
+{
+    CU_ASSERT(str_eq(want->contact, got->contact));
+    CU_ASSERT(str_eq(want->call_id, got->call_id));
+    CU_ASSERT_EQUAL(want->cseq, got->cseq);
+    CU_ASSERT_EQUAL(want->expires_at, got->expires_at);
+    CU_ASSERT_EQUAL(want->q, got->q);
+    CU_ASSERT(str_eq(want->path, got->path));
+    CU_ASSERT(str_eq(want->instance, got->instance));
+    CU_ASSERT_EQUAL(want->reg_id, got->reg_id);
+    CU_ASSERT(str_eq(want->user_agent, got->user_agent));
+    CU_ASSERT(str_eq(want->received, got->received));
+    CU_ASSERT(want->conn_id == got->conn_id);
+    CU_ASSERT(str_eq(want->node, got->node));
+    CU_ASSERT_EQUAL(want->updated_at, got->updated_at);
+}
+
+/* ---- cases for both backends ----------------------------------------------------------------- */
+
+static void test_store_is_available_and_idle(void)
+{
+    CU_ASSERT_STRING_EQUAL(store_backend_name(fx.st),
+                           fx.backend == BACKEND_POSTGRES ? "postgres" : "memory");
+    CU_ASSERT_TRUE(store_is_available(fx.st));
+    CU_ASSERT_EQUAL(store_pending(fx.st), 0);
+}
+
+static void test_update_inserts_and_returns_stored_bindings(void)
+{
+    struct binding add[2] = {mk("sip:alice@10.0.0.1:5060", NOW + 3600, 500, NOW),
+                             mk("sip:alice@10.0.0.2:5060", NOW + 60, -1, NOW)};
+    struct call c = {.add = add, .nadd = 2};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &c), 0);
+    CU_ASSERT_EQUAL(c.nupdates >= 1, 1);
+    CU_ASSERT_EQUAL(c.seen.len, 0);
+    CU_ASSERT_EQUAL_FATAL(c.result.len, 2);
+    /* as stored: aor filled in, q -1 (= 1.0) before q 0.5 */
+    CU_ASSERT_STRING_EQUAL(c.result.v[0].aor, AOR);
+    CU_ASSERT_STRING_EQUAL(c.result.v[1].aor, AOR);
+    assert_same_binding(&add[1], &c.result.v[0]);
+    assert_same_binding(&add[0], &c.result.v[1]);
+    CU_ASSERT_EQUAL(store_pending(fx.st), 0);
+
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.result.len, 2);
+    assert_same_binding(&add[1], &l.result.v[0]);
+    assert_same_binding(&add[0], &l.result.v[1]);
+    call_free(&c);
+    call_free(&l);
+}
+
+static void test_update_abort_status_passes_through_and_changes_nothing(void)
+{
+    struct binding b1 = mk("sip:alice@10.0.0.1", NOW + 3600, -1, NOW);
+    put(AOR, NOW, &b1, 1);
+
+    struct binding b2 = mk("sip:alice@10.0.0.2", NOW + 3600, -1, NOW);
+    struct call c = {.abort_status = 423, .add = &b2, .nadd = 1};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &c), 423);
+    CU_ASSERT_EQUAL(c.seen.len, 1);
+    CU_ASSERT_EQUAL(c.result.len, 0);
+
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.result.len, 1);
+    CU_ASSERT_STRING_EQUAL(l.result.v[0].contact, "sip:alice@10.0.0.1");
+    call_free(&c);
+    call_free(&l);
+}
+
+static void test_update_replaces_the_whole_binding_set(void)
+{
+    struct binding two[2] = {mk("sip:a@1", NOW + 3600, -1, NOW), mk("sip:a@2", NOW + 3600, -1, NOW)};
+    put(AOR, NOW, two, 2);
+
+    /* keep a@2, drop a@1, add a@3; a@2 registered again (same contact) is fine too */
+    struct binding b3 = mk("sip:a@3", NOW + 3600, -1, NOW + 1);
+    struct call c = {.keep_current = 1, .drop_contact = "sip:a@1", .add = &b3, .nadd = 1};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW + 1, &c), 0);
+    CU_ASSERT_EQUAL(c.seen.len, 2);
+    CU_ASSERT_EQUAL(c.result.len, 2);
+    CU_ASSERT_FALSE(has_contact(&c.result, "sip:a@1"));
+
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 1, &l), 0);
+    CU_ASSERT_EQUAL(l.result.len, 2);
+    CU_ASSERT_FALSE(has_contact(&l.result, "sip:a@1"));
+    CU_ASSERT_TRUE(has_contact(&l.result, "sip:a@2"));
+    CU_ASSERT_TRUE(has_contact(&l.result, "sip:a@3"));
+
+    /* an empty set removes them all (REGISTER with Contact: *, Expires: 0) */
+    struct call none = {0};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW + 2, &none), 0);
+    CU_ASSERT_EQUAL(none.seen.len, 2);
+    CU_ASSERT_EQUAL(none.result.len, 0);
+    struct call l2 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 2, &l2), 0);
+    CU_ASSERT_EQUAL(l2.result.len, 0);
+    call_free(&c);
+    call_free(&l);
+    call_free(&none);
+    call_free(&l2);
+}
+
+static void test_lookup_orders_by_q_then_most_recent(void)
+{
+    struct binding v[5] = {
+        mk("sip:q500-old@h", NOW + 3600, 500, NOW - 10),
+        mk("sip:qnone-old@h", NOW + 3600, -1, NOW - 20),
+        mk("sip:q1000-new@h", NOW + 3600, 1000, NOW - 5),
+        mk("sip:q100@h", NOW + 3600, 100, NOW),
+        mk("sip:q500-new@h", NOW + 3600, 500, NOW - 1),
+    };
+    static const char *const order[5] = {"sip:q1000-new@h", "sip:qnone-old@h", "sip:q500-new@h",
+                                          "sip:q500-old@h", "sip:q100@h"};
+    struct call c = {.add = v, .nadd = 5};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &c), 0);
+    CU_ASSERT_EQUAL_FATAL(c.result.len, 5);
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.result.len, 5);
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_STRING_EQUAL(c.result.v[i].contact, order[i]);
+        CU_ASSERT_STRING_EQUAL(l.result.v[i].contact, order[i]);
+    }
+    call_free(&c);
+    call_free(&l);
+}
+
+static void test_expired_bindings_are_hidden_and_expire_deletes_them(void)
+{
+    struct binding a[2] = {mk("sip:short@h", NOW + 10, -1, NOW), mk("sip:long@h", NOW + 1000, -1, NOW)};
+    put(AOR, NOW, a, 2);
+    struct binding b = mk("sip:bob-short@h", NOW + 10, -1, NOW);
+    put(AOR2, NOW, &b, 1);
+
+    struct call l1 = {0}, l2 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 9, &l1), 0);
+    CU_ASSERT_EQUAL(l1.result.len, 2);
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 10, &l2), 0); /* expires_at <= now: gone */
+    CU_ASSERT_EQUAL_FATAL(l2.result.len, 1);
+    CU_ASSERT_STRING_EQUAL(l2.result.v[0].contact, "sip:long@h");
+
+    /* the update function is not shown expired bindings either */
+    struct call u = {.keep_current = 1};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW + 10, &u), 0);
+    CU_ASSERT_EQUAL(u.seen.len, 1);
+    CU_ASSERT_EQUAL(u.result.len, 1);
+
+    /* expire deletes: looking back in time finds nothing of bob any more */
+    CU_ASSERT_EQUAL(do_expire(NOW + 10), 0);
+    struct call l3 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW, &l3), 0);
+    CU_ASSERT_EQUAL(l3.result.len, 0);
+
+    /* counts: exact in memory; postgres refreshes its figure after an expire run (and the
+     * lookup above queued behind that refresh) */
+    long nbindings = -2;
+    long naors = store_location_count(fx.st, &nbindings);
+    CU_ASSERT_EQUAL(naors, 1);
+    CU_ASSERT_EQUAL(nbindings, 1);
+
+    CU_ASSERT_EQUAL(do_expire(NOW + 5000), 0);
+    struct call l4 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l4), 0);
+    CU_ASSERT_EQUAL(l4.result.len, 0);
+    naors = store_location_count(fx.st, &nbindings);
+    CU_ASSERT_EQUAL(naors, 0);
+    CU_ASSERT_EQUAL(nbindings, 0);
+    call_free(&l1);
+    call_free(&l2);
+    call_free(&u);
+    call_free(&l3);
+    call_free(&l4);
+}
+
+static void test_separate_aors_do_not_interfere(void)
+{
+    /* the same contact may be bound to two AORs */
+    struct binding a[2] = {mk("sip:a@1", NOW + 3600, -1, NOW), mk("sip:shared@h", NOW + 3600, -1, NOW)};
+    put(AOR, NOW, a, 2);
+    struct binding b = mk("sip:shared@h", NOW + 3600, -1, NOW);
+    put(AOR2, NOW, &b, 1);
+
+    struct call seen_b = {.keep_current = 1};
+    CU_ASSERT_EQUAL(do_update(AOR2, NOW, &seen_b), 0);
+    CU_ASSERT_EQUAL(seen_b.seen.len, 1); /* only bob's own */
+
+    struct call clear_a = {0};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &clear_a), 0);
+
+    struct call la = {0}, lb = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &la), 0);
+    CU_ASSERT_EQUAL(la.result.len, 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW, &lb), 0);
+    CU_ASSERT_EQUAL_FATAL(lb.result.len, 1);
+    CU_ASSERT_STRING_EQUAL(lb.result.v[0].aor, AOR2);
+    CU_ASSERT_STRING_EQUAL(lb.result.v[0].contact, "sip:shared@h");
+
+    struct call lnone = {0};
+    CU_ASSERT_EQUAL(do_lookup("sip:nobody@example.com", NOW, &lnone), 0);
+    CU_ASSERT_EQUAL(lnone.result.len, 0);
+    call_free(&seen_b);
+    call_free(&clear_a);
+    call_free(&la);
+    call_free(&lb);
+    call_free(&lnone);
+}
+
+static void test_all_binding_fields_round_trip(void)
+{
+    struct binding full = {
+        .contact = (char *)"sip:alice@192.0.2.10:5060;transport=tcp;ob",
+        .call_id = (char *)"a84b4c76e66710@pc33.example.com",
+        .cseq = UINT32_MAX,
+        .expires_at = NOW + 3600,
+        .q = 700,
+        .path = (char *)"<sip:edge1.example.com;lr>,<sip:edge2.example.com;lr;ob>",
+        .instance = (char *)"urn:uuid:00000000-0000-1000-8000-000A95A0E128",
+        .reg_id = 2,
+        .user_agent = (char *)"Tricky \"UA\" \\ {x,y} NULL '; DROP TABLE locations; -- \xc3\xbc",
+        .received = (char *)"tcp:[2001:db8::1]:5070",
+        .conn_id = UINT64_C(123456789012345),
+        .node = (char *)"node-2",
+        .updated_at = NOW - 7,
+    };
+    /* absent fields stay absent; "" and "NULL" stay strings; extreme numbers survive */
+    struct binding sparse = {
+        .contact = (char *)"sip:alice@[2001:db8::2]",
+        .call_id = (char *)"NULL",
+        .user_agent = (char *)"",
+        .cseq = 0,
+        .expires_at = NOW + 60,
+        .q = -1,
+        .conn_id = UINT64_MAX,
+        .updated_at = NOW,
+    };
+    struct binding add[2] = {full, sparse};
+    struct call c = {.add = add, .nadd = 2};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &c), 0);
+    CU_ASSERT_EQUAL_FATAL(c.result.len, 2);
+    assert_same_binding(&sparse, &c.result.v[0]); /* q none (1.0) first */
+    assert_same_binding(&full, &c.result.v[1]);
+
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.result.len, 2);
+    assert_same_binding(&sparse, &l.result.v[0]);
+    assert_same_binding(&full, &l.result.v[1]);
+
+    /* and the update function sees them the same way */
+    struct call u = {.abort_status = 480};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &u), 480);
+    CU_ASSERT_EQUAL_FATAL(u.seen.len, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const struct binding *want = strcmp(u.seen.v[i].contact, full.contact) == 0 ? &full : &sparse;
+        assert_same_binding(want, &u.seen.v[i]);
+        CU_ASSERT_STRING_EQUAL(u.seen.v[i].aor, AOR);
+    }
+    call_free(&c);
+    call_free(&l);
+    call_free(&u);
+}
+
+/* ---- postgres only ----------------------------------------------------------------------------*/
+
+static int admin_exec(const char *sql)
+{
+    PGresult *r = PQexec(fx.admin, sql);
+    ExecStatusType s = PQresultStatus(r);
+    int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "admin: %s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static long admin_scalar(const char *sql)
+{
+    PGresult *r = PQexec(fx.admin, sql);
+    long v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        fprintf(stderr, "admin: %s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return v;
+}
+
+/* Two nodes (two connections) appending to one AOR at the same time: every update sees the one
+ * before it, none is lost. */
+static void test_pg_two_stores_serialise_updates_of_one_aor(void)
+{
+    enum { N = 20 };
+    struct store *other = make_store();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    CU_ASSERT_TRUE_FATAL(wait_available(other));
+
+    static char contacts[N][40];
+    struct binding add[N];
+    struct call c[N];
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < N; i++) {
+        snprintf(contacts[i], sizeof contacts[i], "sip:device%d@10.0.0.%d", i, i + 1);
+        add[i] = mk(contacts[i], NOW + 3600, -1, NOW);
+        c[i].keep_current = 1;
+        c[i].add = &add[i];
+        c[i].nadd = 1;
+    }
+    for (int i = 0; i < N; i++)
+        submit_update(i % 2 ? other : fx.st, AOR, NOW, &c[i]);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+
+    int seen_size[N + 1] = {0};
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(c[i].ndone, 1);
+        CU_ASSERT_EQUAL(c[i].status, 0);
+        if (c[i].result.len >= 1 && c[i].result.len <= N)
+            seen_size[c[i].result.len]++;
+    }
+    for (int k = 1; k <= N; k++)
+        CU_ASSERT_EQUAL(seen_size[k], 1); /* each update saw all that came before it */
+
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l), 0);
+    CU_ASSERT_EQUAL(l.result.len, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_TRUE(has_contact(&l.result, contacts[i]));
+    for (int i = 0; i < N; i++)
+        call_free(&c[i]);
+    call_free(&l);
+    store_destroy(other);
+}
+
+/* The same race when the database's default isolation is SERIALIZABLE: the store's own
+ * transactions still serialise on the lock and see each other's work. */
+static void test_pg_serialise_even_when_default_isolation_is_serializable(void)
+{
+    enum { N = 10 };
+    static const char *const ci =
+        "postgresql://?options=-c%20default_transaction_isolation%3Dserializable";
+    struct store *a = store_create(fx.loop, ci), *b = store_create(fx.loop, ci);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_TRUE_FATAL(wait_available(a) && wait_available(b));
+    static char contacts[N][40];
+    struct binding add[N];
+    struct call c[N];
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < N; i++) {
+        snprintf(contacts[i], sizeof contacts[i], "sip:s%d@h", i);
+        add[i] = mk(contacts[i], NOW + 3600, -1, NOW);
+        c[i] = (struct call){.keep_current = 1, .add = &add[i], .nadd = 1};
+    }
+    for (int i = 0; i < N; i++)
+        submit_update(i % 2 ? b : a, AOR, NOW, &c[i]);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(c[i].status, 0);
+        CU_ASSERT_EQUAL(c[i].nupdates, 1);
+    }
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l), 0);
+    CU_ASSERT_EQUAL(l.result.len, N);
+    for (int i = 0; i < N; i++)
+        call_free(&c[i]);
+    call_free(&l);
+    store_destroy(a);
+    store_destroy(b);
+}
+
+/* A serialization failure (40001) makes the store roll back and run the update again, calling
+ * the update function anew; it gives up with STORE_EFAIL after a few attempts. The failure is
+ * injected by a trigger counting with a sequence (which a rollback does not undo). */
+static void test_pg_update_retries_on_serialization_failure(void)
+{
+    CU_ASSERT_EQUAL_FATAL(
+        admin_exec("CREATE SEQUENCE test_fail_seq;"
+                   "CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$"
+                   " BEGIN IF nextval('test_fail_seq') <= 2 THEN"
+                   "  RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF;"
+                   " RETURN NEW; END $$;"
+                   "CREATE TRIGGER test_fail BEFORE INSERT ON locations"
+                   " FOR EACH ROW EXECUTE FUNCTION test_fail()"),
+        0);
+    struct binding b = mk("sip:alice@10.0.0.1", NOW + 3600, -1, NOW);
+    struct call c = {.add = &b, .nadd = 1};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &c), 0); /* two failures, third attempt commits */
+    CU_ASSERT_EQUAL(c.nupdates, 3);
+    CU_ASSERT_EQUAL(c.result.len, 1);
+
+    CU_ASSERT_EQUAL(admin_exec("SELECT setval('test_fail_seq', 1, false)"), 0);
+    CU_ASSERT_EQUAL(admin_exec("ALTER SEQUENCE test_fail_seq MAXVALUE 100; "
+                               "CREATE OR REPLACE FUNCTION test_fail() RETURNS trigger"
+                               " LANGUAGE plpgsql AS $$ BEGIN"
+                               " RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END $$"),
+                    0);
+    struct binding b2 = mk("sip:alice@10.0.0.2", NOW + 3600, -1, NOW);
+    struct call d = {.add = &b2, .nadd = 1};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &d), STORE_EFAIL);
+    CU_ASSERT_EQUAL(d.nupdates, 4); /* first try + 3 retries */
+
+    admin_exec("DROP TRIGGER test_fail ON locations; DROP FUNCTION test_fail();"
+               "DROP SEQUENCE test_fail_seq");
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.result.len, 1);
+    CU_ASSERT_STRING_EQUAL(l.result.v[0].contact, "sip:alice@10.0.0.1");
+    call_free(&c);
+    call_free(&d);
+    call_free(&l);
+}
+
+static void test_pg_unreachable_server_fails_fast_with_eunavail(void)
+{
+    struct store *bad = store_create(fx.loop, "postgresql://127.0.0.1:1/x");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+    CU_ASSERT_FALSE(store_is_available(bad));
+    uint64_t t0 = loop_update_time(fx.loop);
+
+    struct call l = {0}, u = {0}, e = {0};
+    submit_lookup(bad, AOR, NOW, &l);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    CU_ASSERT_EQUAL(l.ndone, 1);
+    CU_ASSERT_EQUAL(l.status, STORE_EUNAVAIL);
+
+    run_for(600); /* a few reconnect attempts go by */
+    CU_ASSERT_FALSE(store_is_available(bad));
+    submit_update(bad, AOR, NOW, &u);
+    outstanding++;
+    store_location_expire(bad, NOW, on_status, &e);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    CU_ASSERT_EQUAL(u.ndone, 1);
+    CU_ASSERT_EQUAL(u.status, STORE_EUNAVAIL);
+    CU_ASSERT_EQUAL(u.nupdates, 0);
+    CU_ASSERT_EQUAL(e.ndone, 1);
+    CU_ASSERT_EQUAL(e.status, STORE_EUNAVAIL);
+    CU_ASSERT_EQUAL(store_pending(bad), 0);
+    CU_ASSERT(loop_update_time(fx.loop) - t0 < 2000);
+    long nb;
+    CU_ASSERT_EQUAL(store_location_count(bad, &nb), -1);
+    store_location_expire(bad, NOW, NULL, NULL); /* done may be NULL */
+    store_destroy(bad);
+    call_free(&l);
+    call_free(&u);
+}
+
+/* The server kills our session: what was pending fails with EUNAVAIL, the store reconnects on
+ * its own and works again. */
+static void test_pg_lost_connection_fails_pending_and_reconnects(void)
+{
+    struct store *st = store_create(fx.loop, "postgresql://?application_name=sipd_test_loss");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_TRUE_FATAL(wait_available(st));
+    struct binding b = mk("sip:alice@10.0.0.1", NOW + 3600, -1, NOW);
+    struct call u = {.add = &b, .nadd = 1};
+    submit_update(st, AOR, NOW, &u);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    CU_ASSERT_EQUAL(u.status, 0);
+
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(pg_terminate_backend(pid, 5000)) FROM "
+                                 "pg_stat_activity WHERE application_name = 'sipd_test_loss'"),
+                    1);
+    struct call l[3];
+    memset(l, 0, sizeof l);
+    for (int i = 0; i < 3; i++)
+        submit_lookup(st, AOR, NOW, &l[i]);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(l[i].ndone, 1);
+        CU_ASSERT_EQUAL(l[i].status, STORE_EUNAVAIL);
+    }
+    CU_ASSERT_EQUAL(store_pending(st), 0);
+    CU_ASSERT_FALSE(store_is_available(st));
+
+    CU_ASSERT_TRUE_FATAL(wait_available(st));
+    struct call again = {0};
+    submit_lookup(st, AOR, NOW, &again);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    CU_ASSERT_EQUAL(again.status, 0);
+    CU_ASSERT_EQUAL(again.result.len, 1);
+    store_destroy(st);
+    call_free(&u);
+    for (int i = 0; i < 3; i++)
+        call_free(&l[i]);
+    call_free(&again);
+}
+
+struct destroy_ctx {
+    struct store *st;
+    struct call calls[3];
+};
+
+static void on_bindings_then_destroy(void *arg, int status, const struct binding *b, size_t n)
+{
+    struct destroy_ctx *d = arg;
+    on_bindings(&d->calls[0], status, b, n);
+    store_destroy(d->st); /* from inside the store's own callback */
+}
+
+static void test_pg_destroy_fails_pending_operations(void)
+{
+    struct store *st = make_store();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_TRUE_FATAL(wait_available(st));
+    struct binding b = mk("sip:alice@10.0.0.1", NOW + 3600, -1, NOW);
+    struct call c[4];
+    memset(c, 0, sizeof c);
+    c[3].add = &b;
+    c[3].nadd = 1;
+    for (int i = 0; i < 3; i++)
+        submit_lookup(st, AOR, NOW, &c[i]);
+    submit_update(st, AOR, NOW, &c[3]);
+    CU_ASSERT_EQUAL(store_pending(st), 4);
+    store_destroy(st);
+    CU_ASSERT_EQUAL(outstanding, 0);
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL(c[i].ndone, 1);
+        CU_ASSERT_EQUAL(c[i].status, STORE_EUNAVAIL);
+    }
+    CU_ASSERT_EQUAL(c[3].nupdates, 0);
+
+    /* destroyed from its own callback, with more queued behind */
+    struct destroy_ctx d = {.st = make_store()};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d.st);
+    CU_ASSERT_TRUE_FATAL(wait_available(d.st));
+    outstanding++;
+    store_location_lookup(d.st, AOR, NOW, on_bindings_then_destroy, &d);
+    submit_lookup(d.st, AOR, NOW, &d.calls[1]);
+    submit_lookup(d.st, AOR, NOW, &d.calls[2]);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    CU_ASSERT_EQUAL(d.calls[0].status, 0);
+    CU_ASSERT_EQUAL(d.calls[1].status, STORE_EUNAVAIL);
+    CU_ASSERT_EQUAL(d.calls[2].status, STORE_EUNAVAIL);
+    for (int i = 0; i < 4; i++)
+        call_free(&c[i]);
+    for (int i = 0; i < 3; i++)
+        call_free(&d.calls[i]);
+}
+
+/* A statement the database refuses rolls the update back; the store carries on. */
+static void test_pg_sql_error_rolls_back_and_store_recovers(void)
+{
+    struct binding ok = mk("sip:alice@10.0.0.1", NOW + 3600, -1, NOW);
+    put(AOR, NOW, &ok, 1);
+
+    struct binding bad[2] = {mk("sip:alice@10.0.0.2", NOW + 3600, -1, NOW),
+                             mk("sip:alice@10.0.0.3", NOW + 3600, 5000, NOW)}; /* q > 1000 */
+    struct call c = {.add = bad, .nadd = 2};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &c), STORE_EFAIL);
+    CU_ASSERT_EQUAL(c.result.len, 0);
+
+    struct binding dup[2] = {mk("sip:alice@10.0.0.4", NOW + 3600, -1, NOW),
+                             mk("sip:alice@10.0.0.4", NOW + 3600, -1, NOW)};
+    struct call d = {.add = dup, .nadd = 2};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &d), STORE_EFAIL);
+
+    static char huge[70000];
+    memset(huge, 'x', sizeof huge - 1);
+    struct binding toolong = mk("sip:alice@10.0.0.6", NOW + 3600, -1, NOW);
+    toolong.user_agent = huge;
+    struct call t = {.add = &toolong, .nadd = 1};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &t), STORE_EFAIL);
+    call_free(&t);
+
+    struct binding nocontact = mk(NULL, NOW + 3600, -1, NOW);
+    struct call n = {.add = &nocontact, .nadd = 1};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &n), STORE_EFAIL);
+
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.result.len, 1);
+    CU_ASSERT_STRING_EQUAL(l.result.v[0].contact, "sip:alice@10.0.0.1");
+    CU_ASSERT_TRUE(store_is_available(fx.st));
+
+    struct binding next = mk("sip:alice@10.0.0.5", NOW + 3600, -1, NOW);
+    struct call u = {.keep_current = 1, .add = &next, .nadd = 1};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &u), 0);
+    CU_ASSERT_EQUAL(u.result.len, 2);
+    call_free(&c);
+    call_free(&d);
+    call_free(&n);
+    call_free(&l);
+    call_free(&u);
+}
+
+/* Rows the store did not write (too long a field) are skipped, not fatal. */
+static void test_pg_unreadable_rows_are_skipped(void)
+{
+    CU_ASSERT_EQUAL(admin_exec("INSERT INTO locations (aor, contact, expires_at, user_agent) VALUES"
+                               " ('" AOR "', 'sip:good@h', to_timestamp(1700003600), 'ua'),"
+                               " ('" AOR "', 'sip:huge@h', to_timestamp(1700003600),"
+                               "  repeat('x', 70000))"),
+                    0);
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.result.len, 1);
+    CU_ASSERT_STRING_EQUAL(l.result.v[0].contact, "sip:good@h");
+    call_free(&l);
+}
+
+static char schema_dir[4096];
+
+static void test_pg_init_db_is_idempotent(void)
+{
+    CU_ASSERT_EQUAL(store_init_db("postgresql://", schema_dir), 0);
+    CU_ASSERT_EQUAL(store_init_db("postgresql://", schema_dir), 0);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM schema_migrations WHERE version = 1"), 1);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM information_schema.tables WHERE table_name"
+                                 " IN ('nodes', 'heartbeats', 'locations', 'topics',"
+                                 " 'topic_members', 'subscriptions', 'messages', 'presentities',"
+                                 " 'credentials')"),
+                    9);
+    CU_ASSERT_EQUAL(store_init_db("postgresql://", "/nonexistent/schema"), -1);
+}
+
+/* ---- suites ---------------------------------------------------------------------------------- */
+
+static int mem_init(void)
+{
+    fx.backend = BACKEND_MEMORY;
+    fx.loop = loop_create();
+    fx.st = fx.loop ? make_store() : NULL;
+    return fx.st ? 0 : -1;
+}
+
+static void mem_setup(void)
+{
+    store_destroy(fx.st);
+    fx.st = make_store();
+    outstanding = 0;
+}
+
+static int suite_clean(void)
+{
+    store_destroy(fx.st);
+    fx.st = NULL;
+    loop_destroy(fx.loop);
+    fx.loop = NULL;
+    if (fx.admin)
+        PQfinish(fx.admin);
+    fx.admin = NULL;
+    return 0;
+}
+
+static int pg_clean(void)
+{
+    suite_clean();
+    log_current_level = fx.saved_level;
+    return 0;
+}
+
+static int pg_init(void)
+{
+    const char *top = getenv("top_srcdir");
+    snprintf(schema_dir, sizeof schema_dir, "%s", top && *top ? top : ".");
+    strncat(schema_dir, "/schema", sizeof schema_dir - strlen(schema_dir) - 1);
+    fx.backend = BACKEND_POSTGRES;
+    fx.saved_level = log_current_level;
+    log_current_level = LOG_LVL_ERROR; /* the cases below provoke warnings on purpose */
+    if (store_init_db("postgresql://", schema_dir) != 0)
+        return -1;
+    fx.admin = PQconnectdb("postgresql://");
+    if (PQstatus(fx.admin) != CONNECTION_OK) {
+        fprintf(stderr, "store_postgres: %s", PQerrorMessage(fx.admin));
+        return -1;
+    }
+    fx.loop = loop_create();
+    fx.st = fx.loop ? make_store() : NULL;
+    if (!fx.st || !wait_available(fx.st)) {
+        fprintf(stderr, "store_postgres: the store did not connect\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void pg_setup(void)
+{
+    outstanding = 0;
+    admin_exec("TRUNCATE locations");
+    if (!store_is_available(fx.st))
+        wait_available(fx.st);
+}
+
+struct test_case {
+    const char *name;
+    CU_TestFunc fn;
+};
+
+#define TEST_CASE(fn) {#fn, fn}
+
+static const struct test_case shared_cases[] = {
+    TEST_CASE(test_store_is_available_and_idle),
+    TEST_CASE(test_update_inserts_and_returns_stored_bindings),
+    TEST_CASE(test_update_abort_status_passes_through_and_changes_nothing),
+    TEST_CASE(test_update_replaces_the_whole_binding_set),
+    TEST_CASE(test_lookup_orders_by_q_then_most_recent),
+    TEST_CASE(test_expired_bindings_are_hidden_and_expire_deletes_them),
+    TEST_CASE(test_separate_aors_do_not_interfere),
+    TEST_CASE(test_all_binding_fields_round_trip),
+};
+
+static const struct test_case pg_cases[] = {
+    TEST_CASE(test_pg_two_stores_serialise_updates_of_one_aor),
+    TEST_CASE(test_pg_serialise_even_when_default_isolation_is_serializable),
+    TEST_CASE(test_pg_update_retries_on_serialization_failure),
+    TEST_CASE(test_pg_unreachable_server_fails_fast_with_eunavail),
+    TEST_CASE(test_pg_lost_connection_fails_pending_and_reconnects),
+    TEST_CASE(test_pg_destroy_fails_pending_operations),
+    TEST_CASE(test_pg_sql_error_rolls_back_and_store_recovers),
+    TEST_CASE(test_pg_unreadable_rows_are_skipped),
+    TEST_CASE(test_pg_init_db_is_idempotent),
+};
+
+#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
+
+void register_store_suites(void)
+{
+    CU_pSuite s = CU_add_suite_with_setup_and_teardown("store_memory", mem_init, suite_clean,
+                                                       mem_setup, NULL);
+    for (size_t i = 0; s && i < NCASES(shared_cases); i++)
+        CU_add_test(s, shared_cases[i].name, shared_cases[i].fn);
+    if (!getenv("PGHOST"))
+        return;
+    s = CU_add_suite_with_setup_and_teardown("store_postgres", pg_init, pg_clean, pg_setup, NULL);
+    for (size_t i = 0; s && i < NCASES(shared_cases); i++)
+        CU_add_test(s, shared_cases[i].name, shared_cases[i].fn);
+    for (size_t i = 0; s && i < NCASES(pg_cases); i++)
+        CU_add_test(s, pg_cases[i].name, pg_cases[i].fn);
+}
