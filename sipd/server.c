@@ -125,8 +125,13 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
     osip_message_t *m = sip_parse(buf, len);
     if (!m) {
         char peer[SOCKADDR_STRLEN];
-        LOG_DEBUG("unparseable message dropped bytes=%zu peer=%s:%s", len, sip_proto_name(src->proto),
+        LOG_DEBUG("unparseable message bytes=%zu peer=%s:%s", len, sip_proto_name(src->proto),
                   sockaddr_str(&src->peer, peer, sizeof peer));
+        /* a broken request still deserves a 400 (to its source): its start line is the problem */
+        char out[4096];
+        int n = sip_raw_bad_request(buf, len, out, sizeof out);
+        if (n > 0)
+            transport_send(srv->tp, src, out, (size_t)n);
         return;
     }
     if (MSG_IS_RESPONSE(m)) {

@@ -84,8 +84,10 @@ static int via_usable(const osip_via_t *v)
 
 int sip_request_answerable(const osip_message_t *m)
 {
+    /* Without a Via the response goes back to the source address; a Via we cannot use means
+     * we do not know where the answer belongs. */
     osip_via_t *v = osip_list_get(&m->vias, 0);
-    return via_usable(v) && m->cseq && m->call_id && m->from && m->to;
+    return !v || via_usable(v);
 }
 
 int sip_request_check(const osip_message_t *m, const char **reason)
@@ -212,7 +214,7 @@ int sip_response_dest(const osip_message_t *req, const struct sip_source *src, s
         return 0; /* the same connection; transport falls back to the peer address */
     osip_via_t *v = osip_list_get(&req->vias, 0);
     if (!v)
-        return -1;
+        return 0; /* no Via (a malformed request): answer the source */
     osip_generic_param_t *rport = NULL, *received = NULL;
     osip_via_param_get_byname(v, "rport", &rport);
     osip_via_param_get_byname(v, "received", &received);
@@ -390,4 +392,58 @@ int sip_header_unknown_option(const osip_message_t *m, const char *lname, const 
 {
     struct opt_match om = {.known = known, .buf = buf, .n = n};
     return for_each_option(m, lname, match_unknown, &om);
+}
+
+/* Copy the header line named name (or its compact form) from raw text into out. */
+static size_t copy_raw_header(const char *buf, size_t len, const char *name, const char *compact,
+                              char *out, size_t room)
+{
+    const char *p = buf, *end = buf + len;
+    size_t w = 0;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
+        size_t ln = n && p[n - 1] == '\r' ? n - 1 : n;
+        if (ln == 0)
+            break; /* end of headers */
+        const char *colon = memchr(p, ':', ln);
+        if (colon) {
+            size_t nl = (size_t)(colon - p);
+            while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t'))
+                nl--;
+            if ((nl == strlen(name) && strncasecmp(p, name, nl) == 0) ||
+                (compact && nl == 1 && tolower((unsigned char)*p) == *compact)) {
+                if (w + ln + 2 < room) {
+                    memcpy(out + w, p, ln);
+                    memcpy(out + w + ln, "\r\n", 2);
+                    w += ln + 2;
+                }
+            }
+        }
+        if (!eol)
+            break;
+        p = eol + 1;
+    }
+    return w;
+}
+
+int sip_raw_bad_request(const char *buf, size_t len, char *out, size_t room)
+{
+    /* only for something shaped like a request: "TOKEN SP ..." on the first line */
+    size_t i = 0;
+    while (i < len && i < 32 && is_token_char((unsigned char)buf[i]))
+        i++;
+    if (i == 0 || i >= len || buf[i] != ' ' || (len >= 4 && memcmp(buf, "SIP/", 4) == 0))
+        return -1;
+    if (room < 512)
+        return -1;
+    size_t w = (size_t)snprintf(out, room, "SIP/2.0 400 Malformed Request Line\r\n");
+    static const struct {
+        const char *name, *compact;
+    } hs[] = {{"via", "v"}, {"from", "f"}, {"to", "t"}, {"call-id", "i"}, {"cseq", NULL}};
+    size_t limit = room - 64;
+    for (size_t k = 0; k < sizeof hs / sizeof hs[0]; k++)
+        w += copy_raw_header(buf, len, hs[k].name, hs[k].compact, out + w, limit - w);
+    w += (size_t)snprintf(out + w, room - w, "Content-Length: 0\r\n\r\n");
+    return (int)w;
 }

@@ -20,7 +20,7 @@ osip_message_t *sip_parse(const char *buf, size_t len);
  * consistency. Returns 0, or 400 with *reason set to a static phrase naming the problem. */
 int sip_request_check(const osip_message_t *m, const char **reason);
 
-/* Can a response to this request be sent at all (is there a usable top Via)? */
+/* Can a response to this request be sent at all (a usable top Via, or none: answer the source)? */
 int sip_request_answerable(const osip_message_t *m);
 
 /* Validate a response: status code, Via, From, To, Call-ID, CSeq. Returns 0 or -1 (drop it). */
@@ -42,6 +42,11 @@ osip_message_t *sip_response_new(const osip_message_t *req, int code, const char
 
 /* Serialise. *out is allocated with oSIP's allocator: free with osip_free(). Returns 0 or -1. */
 int sip_serialize(osip_message_t *m, char **out, size_t *len);
+
+/* For bytes oSIP could not parse that look like a request ("METHOD SP ..."): build a
+ * "400 Malformed Request Line" into out, copying the Via, From, To, Call-ID and CSeq lines as
+ * they are. Returns its length, or -1 when it does not look like a request. */
+int sip_raw_bad_request(const char *buf, size_t len, char *out, size_t room);
 
 /* The standard reason phrase for a status code. */
 const char *sip_reason_phrase(int code);

@@ -206,7 +206,12 @@ int txn_respond(struct sip_txn *t, osip_message_t *resp)
     }
     t->state = TXN_COMPLETED;
     tl->pending--;
-    uint64_t j = t->src.proto == SIP_PROTO_UDP ? 64u * tl->cfg.t1_ms : 0;
+    /* Completed: only the key and the response bytes are needed from now on. */
+    osip_message_free(t->req);
+    t->req = NULL;
+    /* Timer J: 64*T1 on UDP. RFC 3261 says 0 on TCP; we keep it T4 so that a request re-sent
+     * over a new connection (after the old one broke) is still recognised as a duplicate. */
+    uint64_t j = t->src.proto == SIP_PROTO_UDP ? 64u * tl->cfg.t1_ms : tl->cfg.t4_ms;
     if (j == 0 || loop_timer_start(tl->loop, &t->timer_j, j, timer_j_fired, t) != 0)
         txn_free(t);
     return rc;
@@ -215,6 +220,8 @@ int txn_respond(struct sip_txn *t, osip_message_t *resp)
 int txn_respond_simple(struct sip_txn *t, int code, const char *reason, const char *extra_header,
                        const char *extra_value)
 {
+    if (t->state == TXN_COMPLETED)
+        return -EALREADY;
     osip_message_t *r = sip_response_new(t->req, code, reason, t->to_tag);
     if (!r) {
         return -ENOMEM;

@@ -1,7 +1,9 @@
 /* txn.h - SIP transaction layer (RFC 3261 §17).
  *
  * Now: non-INVITE server transactions (§17.2.2): a retransmitted request is absorbed and the last
- * response re-sent; Timer J keeps a completed transaction 64*T1 on UDP (0 on TCP).
+ * response re-sent; Timer J keeps a completed transaction 64*T1 on UDP (T4 on TCP, where the RFC
+ * allows 0: it catches a request re-sent over a new connection). A completed transaction keeps
+ * only its key and the response bytes.
  * Matching by branch (z9hG4bK, §17.2.3) with the RFC 2543 fallback. */
 #ifndef SIPD_TXN_H
 #define SIPD_TXN_H
@@ -37,6 +39,7 @@ int txn_server_key(const osip_message_t *req, char *buf, size_t n);
 struct sip_txn *txn_server_new(struct txn_layer *tl, osip_message_t *req,
                                const struct sip_source *src, int *absorbed);
 
+/* The request; NULL once the transaction has sent its final response. */
 osip_message_t *txn_request(const struct sip_txn *t);
 const struct sip_source *txn_source(const struct sip_txn *t);
 /* The To tag this transaction uses for responses it builds (stable for the transaction). */

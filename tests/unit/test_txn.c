@@ -116,15 +116,19 @@ static void test_txn_timer_j_keeps_udp_completed_for_64_t1(void)
     teardown(&f);
 }
 
-static void test_txn_tcp_completed_is_freed_at_once(void)
+static void test_txn_tcp_completed_is_kept_t4(void)
 {
     struct fixture f;
     setup(&f, SIP_PROTO_TCP);
     int absorbed;
     struct sip_txn *t = txn_server_new(f.tl, make_req("z9hG4bKt", "10.0.0.1", 1), &f.src, &absorbed);
     txn_respond_simple(t, 404, NULL, NULL, NULL);
-    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 1);
     CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 0);
+    struct timer stop = {0};
+    loop_timer_start(f.loop, &stop, 10 + 20, stop_loop, f.loop); /* past T4 = 10 ms */
+    loop_run(f.loop);
+    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 0);
     teardown(&f);
 }
 
@@ -149,6 +153,6 @@ void register_txn_suites(void)
     CU_add_test(s, "different branch or sent-by is a new transaction", test_txn_different_branch_or_sent_by_is_new);
     CU_add_test(s, "RFC 2543 fallback matches on CSeq", test_txn_rfc2543_fallback_matches_on_cseq);
     CU_add_test(s, "Timer J keeps a UDP transaction 64*T1", test_txn_timer_j_keeps_udp_completed_for_64_t1);
-    CU_add_test(s, "TCP completed transaction freed at once", test_txn_tcp_completed_is_freed_at_once);
+    CU_add_test(s, "TCP completed transaction kept T4", test_txn_tcp_completed_is_kept_t4);
     CU_add_test(s, "provisional keeps it pending", test_txn_provisional_keeps_it_pending);
 }
