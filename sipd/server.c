@@ -56,14 +56,11 @@ static void respond_stateless(struct server *srv, const osip_message_t *req,
 
 static void handle_options(struct server *srv, struct sip_txn *t)
 {
-    osip_message_t *r = sip_response_new(txn_request(t), 200, NULL, txn_local_tag(t));
-    if (!r)
-        return;
-    osip_message_set_header(r, "Allow", allow_methods);
-    osip_message_set_header(r, "Supported", "path, outbound");
-    osip_message_set_header(r, "Accept", "application/sdp, message/cpim, text/plain");
-    osip_message_set_header(r, "Accept-Encoding", "identity");
-    txn_respond(t, r);
+    static const char hdrs[] = "Allow: REGISTER, OPTIONS\r\n"
+                               "Supported: path, outbound\r\n"
+                               "Accept: application/sdp, message/cpim, text/plain\r\n"
+                               "Accept-Encoding: identity\r\n";
+    txn_respond_text(t, 200, NULL, hdrs);
 }
 
 static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src)
@@ -111,11 +108,7 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
     } else if (strcmp(m, "OPTIONS") == 0) {
         handle_options(srv, t);
     } else {
-        osip_message_t *r = sip_response_new(req, 501, NULL, txn_local_tag(t));
-        if (r) {
-            osip_message_set_header(r, "Allow", allow_methods);
-            txn_respond(t, r);
-        }
+        txn_respond_simple(t, 501, NULL, "Allow", allow_methods);
     }
 }
 

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../base/log.h"
+#include "../base/sbuf.h"
 #include "../sip/msg.h"
 #include "../sip/txn.h"
 #include "../store/store.h"
@@ -402,24 +403,20 @@ int registrar_apply(const struct registrar_config *cfg, const struct reg_request
     return 0;
 }
 
-void registrar_add_contacts(osip_message_t *resp, const struct binding *b, size_t n, int64_t now)
+void registrar_format_contacts(struct sbuf *out, const struct binding *b, size_t n, int64_t now)
 {
     for (size_t i = 0; i < n; i++) {
-        char hv[2048];
         long left = (long)(b[i].expires_at - now);
         if (left < 0)
             left = 0;
-        int w = snprintf(hv, sizeof hv, "<%s>;expires=%ld", b[i].contact, left);
-        if (b[i].q >= 0 && w > 0 && (size_t)w < sizeof hv) {
-            int q = b[i].q;
-            w += snprintf(hv + w, sizeof hv - (size_t)w, ";q=%d.%03d", q / 1000, q % 1000);
-        }
-        if (b[i].instance && w > 0 && (size_t)w < sizeof hv)
-            w += snprintf(hv + w, sizeof hv - (size_t)w, ";+sip.instance=\"<%s>\"", b[i].instance);
-        if (b[i].reg_id > 0 && w > 0 && (size_t)w < sizeof hv)
-            w += snprintf(hv + w, sizeof hv - (size_t)w, ";reg-id=%d", b[i].reg_id);
-        if (w > 0 && (size_t)w < sizeof hv)
-            osip_message_set_contact(resp, hv);
+        sbuf_printf(out, "Contact: <%s>;expires=%ld", b[i].contact, left);
+        if (b[i].q >= 0)
+            sbuf_printf(out, ";q=%d.%03d", b[i].q / 1000, b[i].q % 1000);
+        if (b[i].instance)
+            sbuf_printf(out, ";+sip.instance=\"<%s>\"", b[i].instance);
+        if (b[i].reg_id > 0)
+            sbuf_printf(out, ";reg-id=%d", b[i].reg_id);
+        sbuf_append(out, "\r\n", 2);
     }
 }
 
@@ -467,20 +464,20 @@ static void reg_done(void *arg, int status, const struct binding *b, size_t n)
 {
     struct reg_ctx *ctx = arg;
     struct sip_txn *t = ctx->txn;
-    osip_message_t *req = txn_request(t);
     if (status == 0) {
-        osip_message_t *resp = sip_response_new(req, 200, NULL, txn_local_tag(t));
-        if (resp) {
-            registrar_add_contacts(resp, b, n, ctx->req.now);
-            char date[64];
-            http_date(date, sizeof date);
-            osip_message_set_header(resp, "Date", date);
-            if (ctx->req.path && ctx->req.supports_path) {
-                osip_message_set_header(resp, "Path", ctx->req.path);
-                osip_message_set_header(resp, "Supported", "path");
-            }
-            txn_respond(t, resp);
-        }
+        struct sbuf h;
+        sbuf_init(&h);
+        registrar_format_contacts(&h, b, n, ctx->req.now);
+        char date[64];
+        http_date(date, sizeof date);
+        sbuf_printf(&h, "Date: %s\r\n", date);
+        if (ctx->req.path && ctx->req.supports_path)
+            sbuf_printf(&h, "Path: %s\r\nSupported: path\r\n", ctx->req.path);
+        if (h.failed)
+            txn_respond_simple(t, 500, "Out of memory", NULL, NULL);
+        else
+            txn_respond_text(t, 200, NULL, h.p);
+        sbuf_free(&h);
         LOG_DEBUG("register aor=%s call-id=%s bindings=%zu", ctx->req.aor, ctx->req.call_id, n);
     } else if (status == 423) {
         char me[16];

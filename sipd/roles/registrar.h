@@ -69,8 +69,10 @@ int registrar_apply(const struct registrar_config *cfg, const struct reg_request
  * port, and the transport/user/maddr/ttl/method parameters). Returns 1 when equal. */
 int registrar_uri_equal(const char *a, const char *b);
 
-/* Add the Contact header fields listing bindings (with expires relative to now) to resp. */
-void registrar_add_contacts(osip_message_t *resp, const struct binding *b, size_t n, int64_t now);
+struct sbuf;
+/* Append "Contact: <uri>;expires=N[;q=][;+sip.instance=][;reg-id=]\r\n" for every binding
+ * (expires relative to now). */
+void registrar_format_contacts(struct sbuf *out, const struct binding *b, size_t n, int64_t now);
 
 /* ---- the role on the event loop ------------------------------------------------------------ */
 struct registrar;

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "../base/log.h"
+#include "../base/sbuf.h"
 
 /* oSIP's own trace: parse errors of hostile input would flood stderr; debug-log them instead. */
 static void osip_trace_to_log(const char *fi, int li, osip_trace_level_t level, const char *chfr,
@@ -446,4 +447,50 @@ int sip_raw_bad_request(const char *buf, size_t len, char *out, size_t room)
         w += copy_raw_header(buf, len, hs[k].name, hs[k].compact, out + w, limit - w);
     w += (size_t)snprintf(out + w, room - w, "Content-Length: 0\r\n\r\n");
     return (int)w;
+}
+
+/* Append "Name: <rendered value>\r\n" using one of oSIP's *_to_str functions. */
+#define APPEND_RENDERED(out, name, fn, obj)                                                       \
+    do {                                                                                          \
+        char *tmp_ = NULL;                                                                        \
+        if ((obj) && fn((obj), &tmp_) == 0 && tmp_) {                                             \
+            sbuf_puts((out), name ": ");                                                          \
+            sbuf_puts((out), tmp_);                                                               \
+            sbuf_append((out), "\r\n", 2);                                                        \
+        }                                                                                         \
+        osip_free(tmp_);                                                                          \
+    } while (0)
+
+int sip_response_text(const osip_message_t *req, int code, const char *reason, const char *to_tag,
+                      const char *extra_headers, struct sbuf *out)
+{
+    sbuf_printf(out, "SIP/2.0 %d %s\r\n", code, reason ? reason : sip_reason_phrase(code));
+    for (int i = 0;; i++) {
+        osip_via_t *v = osip_list_get(&req->vias, i);
+        if (!v)
+            break;
+        APPEND_RENDERED(out, "Via", osip_via_to_str, v);
+    }
+    APPEND_RENDERED(out, "From", osip_from_to_str, req->from);
+    if (req->to) {
+        char *tmp = NULL;
+        if (osip_to_to_str(req->to, &tmp) == 0 && tmp) {
+            sbuf_puts(out, "To: ");
+            sbuf_puts(out, tmp);
+            osip_generic_param_t *tag = NULL;
+            osip_to_get_tag(req->to, &tag);
+            if (!tag && code > 100 && to_tag) {
+                sbuf_puts(out, ";tag=");
+                sbuf_puts(out, to_tag);
+            }
+            sbuf_append(out, "\r\n", 2);
+        }
+        osip_free(tmp);
+    }
+    APPEND_RENDERED(out, "Call-ID", osip_call_id_to_str, req->call_id);
+    APPEND_RENDERED(out, "CSeq", osip_cseq_to_str, req->cseq);
+    if (extra_headers)
+        sbuf_puts(out, extra_headers);
+    sbuf_puts(out, "Content-Length: 0\r\n\r\n");
+    return out->failed ? -1 : 0;
 }

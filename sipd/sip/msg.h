@@ -40,6 +40,13 @@ int sip_response_dest(const osip_message_t *req, const struct sip_source *src, s
 osip_message_t *sip_response_new(const osip_message_t *req, int code, const char *reason,
                                   const char *to_tag);
 
+struct sbuf;
+/* The fast path for body-less responses: render the same response as sip_response_new() +
+ * sip_serialize() straight into out, followed by extra_headers (complete "Name: value\r\n"
+ * lines, may be NULL) and Content-Length: 0. Returns 0 or -1 (out of memory). */
+int sip_response_text(const osip_message_t *req, int code, const char *reason, const char *to_tag,
+                      const char *extra_headers, struct sbuf *out);
+
 /* Serialise. *out is allocated with oSIP's allocator: free with osip_free(). Returns 0 or -1. */
 int sip_serialize(osip_message_t *m, char **out, size_t *len);
 

@@ -9,6 +9,7 @@
 
 #include "../base/hmap.h"
 #include "../base/log.h"
+#include "../base/sbuf.h"
 #include "../base/loop.h"
 #include "msg.h"
 
@@ -176,30 +177,15 @@ const char *txn_local_tag(const struct sip_txn *t) { return t->to_tag; }
 
 static void timer_j_fired(struct timer *tm, void *arg) { txn_free(arg); }
 
-int txn_respond(struct sip_txn *t, osip_message_t *resp)
+/* Send len bytes as this transaction's response with status code; keeps them for
+ * retransmissions (takes ownership of buf, which must come from malloc). */
+static int respond_bytes(struct sip_txn *t, int code, char *buf, size_t len)
 {
     struct txn_layer *tl = t->tl;
-    if (t->state == TXN_COMPLETED) {
-        osip_message_free(resp);
-        return -EALREADY;
-    }
-    int code = resp->status_code;
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = sip_serialize(resp, &buf, &len);
-    osip_message_free(resp);
-    if (rc == 0) {
-        free(t->last_resp);
-        t->last_resp = malloc(len);
-        if (t->last_resp) {
-            memcpy(t->last_resp, buf, len);
-            t->last_resp_len = len;
-        }
-        rc = transport_send(tl->tp, &t->dest, buf, len);
-        osip_free(buf);
-    } else {
-        rc = -ENOMEM;
-    }
+    free(t->last_resp);
+    t->last_resp = buf;
+    t->last_resp_len = len;
+    int rc = buf ? transport_send(tl->tp, &t->dest, buf, len) : -ENOMEM;
     if (code < 200) {
         t->state = TXN_PROCEEDING;
         return rc;
@@ -217,16 +203,55 @@ int txn_respond(struct sip_txn *t, osip_message_t *resp)
     return rc;
 }
 
-int txn_respond_simple(struct sip_txn *t, int code, const char *reason, const char *extra_header,
-                       const char *extra_value)
+int txn_respond(struct sip_txn *t, osip_message_t *resp)
+{
+    if (t->state == TXN_COMPLETED) {
+        osip_message_free(resp);
+        return -EALREADY;
+    }
+    int code = resp->status_code;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = sip_serialize(resp, &buf, &len);
+    osip_message_free(resp);
+    char *copy = rc == 0 ? malloc(len) : NULL;
+    if (copy)
+        memcpy(copy, buf, len);
+    osip_free(buf);
+    if (!copy) {
+        /* cannot even build it: complete the transaction without an answer */
+        respond_bytes(t, code < 200 ? 500 : code, NULL, 0);
+        return -ENOMEM;
+    }
+    return respond_bytes(t, code, copy, len);
+}
+
+int txn_respond_text(struct sip_txn *t, int code, const char *reason, const char *extra_headers)
 {
     if (t->state == TXN_COMPLETED)
         return -EALREADY;
-    osip_message_t *r = sip_response_new(t->req, code, reason, t->to_tag);
-    if (!r) {
+    struct sbuf b;
+    sbuf_init(&b);
+    if (sip_response_text(t->req, code, reason, t->to_tag, extra_headers, &b) < 0) {
+        sbuf_free(&b);
+        if (code >= 200)
+            respond_bytes(t, code, NULL, 0);
         return -ENOMEM;
     }
-    if (extra_header && extra_value)
-        osip_message_set_header(r, extra_header, extra_value);
-    return txn_respond(t, r);
+    size_t len;
+    char *buf = sbuf_steal(&b, &len);
+    return respond_bytes(t, code, buf, len);
+}
+
+int txn_respond_simple(struct sip_txn *t, int code, const char *reason, const char *extra_header,
+                       const char *extra_value)
+{
+    if (!extra_header || !extra_value)
+        return txn_respond_text(t, code, reason, NULL);
+    struct sbuf h;
+    sbuf_init(&h);
+    sbuf_printf(&h, "%s: %s\r\n", extra_header, extra_value);
+    int rc = txn_respond_text(t, code, reason, h.failed ? NULL : h.p);
+    sbuf_free(&h);
+    return rc;
 }

@@ -50,7 +50,11 @@ const char *txn_local_tag(const struct sip_txn *t);
  * transaction is completed either way for a final response). */
 int txn_respond(struct sip_txn *t, osip_message_t *resp);
 
-/* Build a response with sip_response_new() and send it. extra_header/extra_value may be NULL. */
+/* Fast path for body-less responses: render the response text directly (sip_response_text)
+ * with extra_headers (complete "Name: value\r\n" lines, or NULL) and send it. */
+int txn_respond_text(struct sip_txn *t, int code, const char *reason, const char *extra_headers);
+
+/* Build a response with one optional extra header and send it. extra_header/extra_value may be NULL. */
 int txn_respond_simple(struct sip_txn *t, int code, const char *reason, const char *extra_header,
                        const char *extra_value);
 

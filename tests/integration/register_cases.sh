@@ -1,7 +1,7 @@
 # register_cases.sh - the registrar scenarios (RFC 3261 §10.3, RFC 3327, RFC 5626), shared by the
 # t_register_*.sh tests (memory store) and t_pg_register_suite.sh (PostgreSQL store).
 #
-# Each case_* runs its SIPp scenario(s) over UDP and then TCP against the daemon that the caller
+# Each case_* runs its SIPp scenario(s) (or py/ client) over UDP and then TCP against the daemon that the caller
 # started (sipd_start) and records PASS/FAIL through check(); every run uses a fresh user so
 # cases never see each other's bindings. Source after lib.sh.
 # shellcheck shell=bash
@@ -59,12 +59,18 @@ case_register_423() {
     done
 }
 
+# Python (py/cseq_order.py): SIPp discards an answer whose CSeq is lower than one it has seen.
 case_register_cseq_order() {
     local tr
     for tr in $TRANSPORTS; do
-        sipp_ok "out-of-order CSeq over $tr: lower or equal CSeq in a new transaction gets 400" \
-            "cseq_$tr" register_cseq_order.xml "$tr" -key user "$(new_user cseq)"
+        check "out-of-order CSeq over $tr: lower or equal CSeq in a new transaction gets 400" \
+            run_py cseq_order.py "$tr" "$SIP_HOST" "$SIP_PORT"
     done
+}
+
+# Python (py/retransmit.py), UDP only (see t_retransmission.sh).
+case_retransmission() {
+    check "retransmissions over udp (py/retransmit.py)" run_py retransmit.py udp "$SIP_HOST" "$SIP_PORT"
 }
 
 case_register_two_contacts() {
@@ -135,4 +141,5 @@ case_register_all_default() {
     case_register_path
     case_register_outbound
     case_register_load
+    case_retransmission
 }

@@ -4,8 +4,9 @@
 # out-of-order). UDP only: over TCP nobody retransmits and Timer J is 0 (RFC 3261 §17.2.2), so a
 # second copy is a new request there. Python client py/retransmit.py.
 . "$(dirname "$0")/lib.sh"
+. "$IT_DIR/register_cases.sh"
 
 sipd_start
-check "retransmissions over udp (py/retransmit.py)" run_py retransmit.py udp "$SIP_HOST" "$SIP_PORT"
+case_retransmission
 sipd_stop
 finish

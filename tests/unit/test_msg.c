@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sbuf.h"
 #include "sip/msg.h"
 #include "suites.h"
 
@@ -255,6 +256,38 @@ static void test_msg_mutated_input_never_crashes(void)
     CU_ASSERT(handled > 100); /* the mutations must not all be trivially unparseable */
 }
 
+static void test_msg_fast_response_text_matches_osip_response(void)
+{
+    osip_message_t *m = parse(good);
+    struct sip_source s = src_from("192.0.2.7", 40000);
+    sip_via_apply_source(m, &s);
+    osip_message_t *r = sip_response_new(m, 486, NULL, "tt");
+    char *slow = NULL;
+    size_t slen;
+    sip_serialize(r, &slow, &slen);
+    struct sbuf fast;
+    sbuf_init(&fast);
+    CU_ASSERT_EQUAL(sip_response_text(m, 486, NULL, "tt", "X-Extra: 1\r\n", &fast), 0);
+    /* every header line of the oSIP rendering is in the fast one */
+    char *save = NULL;
+    for (char *line = strtok_r(slow, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save))
+        CU_ASSERT_PTR_NOT_NULL(strstr(fast.p, line));
+    CU_ASSERT_PTR_NOT_NULL(strstr(fast.p, "X-Extra: 1\r\nContent-Length: 0\r\n\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(fast.p, "received=192.0.2.7"));
+    CU_ASSERT_EQUAL(strncmp(fast.p, "SIP/2.0 486 Busy Here\r\n", strlen("SIP/2.0 486 Busy Here\r\n")), 0);
+    /* and it parses back as a valid response */
+    osip_message_t *back = sip_parse(fast.p, fast.len);
+    CU_ASSERT_PTR_NOT_NULL(back);
+    if (back) {
+        CU_ASSERT_EQUAL(sip_response_check(back), 0);
+        osip_message_free(back);
+    }
+    sbuf_free(&fast);
+    osip_free(slow);
+    osip_message_free(r);
+    osip_message_free(m);
+}
+
 void register_msg_suites(void)
 {
     sip_msg_init();
@@ -268,5 +301,6 @@ void register_msg_suites(void)
     CU_add_test(s, "no received when source matches sent-by", test_msg_no_received_when_source_matches_sent_by);
     CU_add_test(s, "response copies headers and adds To tag", test_msg_response_copies_headers_and_adds_tag);
     CU_add_test(s, "Require/Supported option lists", test_msg_option_lists);
+    CU_add_test(s, "fast response text matches oSIP's response", test_msg_fast_response_text_matches_osip_response);
     CU_add_test(s, "20000 mutated messages never crash", test_msg_mutated_input_never_crashes);
 }
