@@ -69,7 +69,7 @@ static int reserve(struct binding_list *l)
 {
     if (l->len < l->cap)
         return 0;
-    size_t n = l->cap ? l->cap * 2 : 4;
+    size_t n = l->cap ? l->cap * 2 : 1;
     struct binding *nv = realloc(l->v, n * sizeof *nv);
     if (!nv)
         return -ENOMEM;
