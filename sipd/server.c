@@ -13,6 +13,7 @@
 #include "sip/msg.h"
 #include "sip/txn.h"
 #include "store/store.h"
+#include "transport/framing.h"
 #include "transport/transport.h"
 
 #define MAX_DOMAINS 16
@@ -115,26 +116,49 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
 static void on_message(void *arg, const struct sip_source *src, char *buf, size_t len)
 {
     struct server *srv = arg;
-    osip_message_t *m = sip_parse(buf, len);
+    const char *bad = NULL;
+    size_t hdr = sip_find_header_end(buf, len);
+    if (src->proto == SIP_PROTO_UDP && hdr) {
+        /* RFC 3261 §18.3: over UDP, Content-Length bounds the body: extra bytes are ignored, a
+         * body shorter than announced is an error (TCP framing already guarantees both). */
+        size_t cl;
+        if (sip_content_length(buf, hdr, &cl) < 0) {
+            bad = "Malformed Content-Length";
+        } else if (cl > len - hdr) {
+            bad = "Body shorter than Content-Length";
+        } else if (hdr + cl < len) {
+            len = hdr + cl;
+            buf[len] = '\0';
+        }
+    }
+    osip_message_t *m = sip_parse(buf, bad ? hdr : len);
     if (!m) {
         char peer[SOCKADDR_STRLEN];
         LOG_DEBUG("unparseable message bytes=%zu peer=%s:%s", len, sip_proto_name(src->proto),
                   sockaddr_str(&src->peer, peer, sizeof peer));
-        /* a broken request still deserves a 400 (to its source): its start line is the problem */
+        /* a broken request still deserves a 400 (to its source) */
         char out[4096];
-        int n = sip_raw_bad_request(buf, len, out, sizeof out);
+        int n = sip_raw_bad_request(buf, hdr ? hdr : len, bad ? bad : "Malformed Request", out,
+                                    sizeof out);
         if (n > 0)
             transport_send(srv->tp, src, out, (size_t)n);
         return;
     }
     if (MSG_IS_RESPONSE(m)) {
         /* no client transactions yet: a stray response is dropped */
-        if (sip_response_check(m) < 0)
+        if (bad || sip_response_check(m) < 0)
             LOG_DEBUG("malformed response dropped");
         osip_message_free(m);
         return;
     }
     sip_via_apply_source(m, src);
+    if (bad) {
+        LOG_DEBUG("request rejected status=400 reason=\"%s\"", bad);
+        if (strcmp(m->sip_method ? m->sip_method : "", "ACK") != 0)
+            respond_stateless(srv, m, src, 400, bad);
+        osip_message_free(m);
+        return;
+    }
     handle_request(srv, m, src);
 }
 

@@ -428,7 +428,7 @@ static size_t copy_raw_header(const char *buf, size_t len, const char *name, con
     return w;
 }
 
-int sip_raw_bad_request(const char *buf, size_t len, char *out, size_t room)
+int sip_raw_bad_request(const char *buf, size_t len, const char *reason, char *out, size_t room)
 {
     /* only for something shaped like a request: "TOKEN SP ..." on the first line */
     size_t i = 0;
@@ -438,7 +438,7 @@ int sip_raw_bad_request(const char *buf, size_t len, char *out, size_t room)
         return -1;
     if (room < 512)
         return -1;
-    size_t w = (size_t)snprintf(out, room, "SIP/2.0 400 Malformed Request Line\r\n");
+    size_t w = (size_t)snprintf(out, room, "SIP/2.0 400 %.100s\r\n", reason);
     static const struct {
         const char *name, *compact;
     } hs[] = {{"via", "v"}, {"from", "f"}, {"to", "t"}, {"call-id", "i"}, {"cseq", NULL}};

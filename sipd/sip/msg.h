@@ -51,9 +51,9 @@ int sip_response_text(const osip_message_t *req, int code, const char *reason, c
 int sip_serialize(osip_message_t *m, char **out, size_t *len);
 
 /* For bytes oSIP could not parse that look like a request ("METHOD SP ..."): build a
- * "400 Malformed Request Line" into out, copying the Via, From, To, Call-ID and CSeq lines as
- * they are. Returns its length, or -1 when it does not look like a request. */
-int sip_raw_bad_request(const char *buf, size_t len, char *out, size_t room);
+ * "400 <reason>" into out, copying the Via, From, To, Call-ID and CSeq lines as they are.
+ * Returns its length, or -1 when it does not look like a request. */
+int sip_raw_bad_request(const char *buf, size_t len, const char *reason, char *out, size_t room);
 
 /* The standard reason phrase for a status code. */
 const char *sip_reason_phrase(int code);

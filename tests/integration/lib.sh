@@ -1,11 +1,14 @@
 # lib.sh - shared helpers for the sipd integration tests. Source it from a t_*.sh:
 #
 #   . "$(dirname "$0")/lib.sh"
-#   sipd_start            # free port, pidfile, log, waits for an OPTIONS 200
-#   run_sipp reg_udp register.xml udp -key user alice
-#   check "REGISTER over UDP gets 200" test "$?" -eq 0
-#   sipd_stop             # SIGTERM, asserts exit status 0
-#   finish
+#   sipd_start --set registrar.min_expires=1   # free port, pidfile, log; waits for an OPTIONS 200
+#   sipp_ok "REGISTER over UDP gets 200" reg_udp register_basic.xml udp -key user "$(new_user a)"
+#   check "retransmissions" run_py retransmit.py udp "$SIP_HOST" "$SIP_PORT"
+#   sipd_stop                                  # SIGTERM by pid, asserts exit status 0
+#   finish                                     # exit 1 if any check failed
+#
+# check/sipp_ok print "PASS: ..." or "FAIL: ..." and carry on, so one run shows every failure;
+# bail stops the test. SIPp and the Python clients are always bounded in time.
 #
 # Every process a test starts is recorded and killed BY PID on exit (never pkill/killall).
 # Each test gets its own directory ($T_DIR) holding the daemon's log, pidfile and SIPp traces;
@@ -21,6 +24,7 @@ export top_srcdir top_builddir
 SIPD=${SIPD:-$top_builddir/sipd/sipd}
 SCEN=$IT_DIR/scenarios
 PYTHON=${PYTHON:-python3}
+export PYTHONDONTWRITEBYTECODE=1  # never write __pycache__ into the (maybe read-only) source tree
 SIPCLIENT=$IT_DIR/sipclient.py
 SIPP=${SIPP:-sipp}
 DOMAIN=example.com

@@ -108,6 +108,14 @@ case_register_outbound() {
     done
 }
 
+case_register_expires_limits() {
+    local tr
+    for tr in $TRANSPORTS; do
+        sipp_ok "expires limits over $tr: no Expires -> 3600 (default), 100000 -> 86400 (max)" \
+            "limits_$tr" register_expires_limits.xml "$tr" -key user "$(new_user lim)"
+    done
+}
+
 # Needs a daemon started with --set registrar.min_expires=1.
 case_register_expiry() {
     local tr
@@ -135,6 +143,7 @@ case_register_all_default() {
     case_register_unregister
     case_register_wildcard
     case_register_423
+    case_register_expires_limits
     case_register_cseq_order
     case_register_two_contacts
     case_register_q

@@ -13,8 +13,10 @@
 #   SIPD_TEST_LOGDIR=dir      where per-test logs go (default $top_builddir/tests/integration/logs).
 #   SIPD_TEST_KEEP=1          keep every test's temp dir (daemon log, SIPp traces), not just failures.
 #   PGHOST (and PG*)          use that PostgreSQL for the t_pg_* tests. When unset, the t_pg_* tests
-#                             run inside 'pg_virtualenv -t' (a throw-away cluster); when neither is
-#                             available they FAIL - they are never skipped.
+#                             run inside 'pg_virtualenv -t' (a throw-away cluster; PG_VIRTUALENV
+#                             names another wrapper); when neither is available they FAIL - they
+#                             are never skipped. t_pg_outage/t_pg_restart_postgres stop and start
+#                             the cluster, so they need pg_virtualenv's (PGVERSION, regress).
 set -u
 
 IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,6 +24,7 @@ IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${top_builddir:=$top_srcdir}"
 export top_srcdir top_builddir
 TEST_TIMEOUT=${SIPD_TEST_TIMEOUT:-150}
+PG_VIRTUALENV=${PG_VIRTUALENV:-pg_virtualenv}
 
 # one test: run it with a time bound, append "ok NAME" / "not ok NAME" to the results file
 run_one() {
@@ -106,10 +109,10 @@ if [ "${#pg[@]}" -gt 0 ]; then
     if [ -n "${PGHOST:-}" ]; then
         echo "# PostgreSQL tests against PGHOST=$PGHOST"
         for t in "${pg[@]}"; do run_one "$t" "$results"; done
-    elif command -v pg_virtualenv >/dev/null 2>&1; then
+    elif command -v "$PG_VIRTUALENV" >/dev/null 2>&1; then
         echo "# PostgreSQL tests inside pg_virtualenv (log: $LOGDIR/pg_virtualenv.log)"
         timeout -k 10 $((TEST_TIMEOUT * ${#pg[@]} + 60)) \
-            pg_virtualenv -t "$IT_DIR/run-all.sh" --pg-inner "$LOGDIR" "$results" "${pg[@]}" \
+            "$PG_VIRTUALENV" -t "$IT_DIR/run-all.sh" --pg-inner "$LOGDIR" "$results" "${pg[@]}" \
             >"$LOGDIR/pg_virtualenv.log" 2>&1 </dev/null
         pgnote="see $LOGDIR/pg_virtualenv.log"
     else

@@ -6,6 +6,9 @@
 
 pg_require
 pg_new_db
+out=$(timeout 30 "$SIPD" --db "$SIPD_DB" --init-db --schema-dir "$top_srcdir/schema" 2>&1)
+rc=$?
+check "sipd --init-db a second time (idempotent) exits 0 (got $rc: $out)" test "$rc" -eq 0
 sipd_start --db "$SIPD_DB"
 case_register_all_default
 sipd_stop
