@@ -608,3 +608,30 @@ int transport_send(struct transport *tp, const struct sip_source *dst, const cha
         return -ENOTCONN;
     return conn_send(c, buf, len);
 }
+
+int transport_is_local(const struct transport *tp, const char *host, int port)
+{
+    struct sockaddr_storage a;
+    socklen_t al;
+    if (port == 0)
+        port = 5060;
+    if (sockaddr_from_host_port(host, strlen(host), port, &a, &al) < 0)
+        return 0;
+    for (int i = 0; i < tp->nlisteners; i++) {
+        const struct sockaddr_storage *l = &tp->listeners[i].ep.addr;
+        if (sockaddr_port(l) != port || l->ss_family != a.ss_family)
+            continue;
+        if (sockaddr_equal(l, &a))
+            return 1;
+        /* a wildcard listener answers for every address of the host: loopback at least */
+        char ip[64];
+        sockaddr_ip_str(l, ip, sizeof ip);
+        if (strcmp(ip, "0.0.0.0") == 0 || strcmp(ip, "::") == 0) {
+            char aip[64];
+            sockaddr_ip_str(&a, aip, sizeof aip);
+            if (strncmp(aip, "127.", 4) == 0 || strcmp(aip, "::1") == 0)
+                return 1;
+        }
+    }
+    return 0;
+}

@@ -62,4 +62,7 @@ size_t transport_conn_count(const struct transport *tp);
 const struct sip_endpoint *transport_listener(const struct transport *tp, enum sip_proto proto,
                                               const struct sockaddr_storage *like);
 
+/* Is host:port (numeric host, port 0 = 5060) the address of one of our listeners? */
+int transport_is_local(const struct transport *tp, const char *host, int port);
+
 #endif
