@@ -20,6 +20,7 @@
 #include "../sip/msg.h"
 #include "../sip/txn.h"
 #include "../store/store.h"
+#include "../transport/resolve.h"
 
 #define MAX_TARGETS 32
 #define MAX_CHALLENGES_BYTES 8192
@@ -61,6 +62,7 @@ struct pcall {
     int cancelled;
     int got_6xx;
     int lookup_pending;
+    uint64_t resolve_id;  /* a DNS lookup in flight */
     char aor[256];
     struct pcall *prev, *next;
 };
@@ -73,6 +75,7 @@ struct proxy {
     struct proxy_config cfg;
     struct pcall *calls;
     size_t ncalls;
+    struct resolver *resolver;
 };
 
 static void pcall_check_done(struct pcall *pc);
@@ -132,6 +135,11 @@ struct proxy *proxy_create(struct loop *loop, struct transport *tp, struct txn_l
     px->cfg = *cfg;
     if (!px->cfg.timer_c_ms)
         px->cfg.timer_c_ms = 180000;
+    px->resolver = resolver_create(loop);
+    if (!px->resolver) {
+        free(px);
+        return NULL;
+    }
     return px;
 }
 
@@ -151,6 +159,8 @@ static void pcall_free(struct pcall *pc)
     }
     if (pc->st)
         txn_set_owner(pc->st, NULL, NULL);
+    if (pc->resolve_id && px->resolver)
+        resolver_cancel(px->resolver, pc->resolve_id);
     free(pc->best);
     sbuf_free(&pc->challenges);
     if (pc->prev)
@@ -167,6 +177,8 @@ void proxy_destroy(struct proxy *px)
 {
     if (!px)
         return;
+    resolver_destroy(px->resolver);
+    px->resolver = NULL;
     while (px->calls) {
         struct pcall *pc = px->calls;
         pc->lookup_pending = 0;
@@ -204,30 +216,50 @@ static struct pcall *pcall_new(struct proxy *px, struct sip_txn *st)
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
 
-/* Next hop for a URI: maddr/host, port (5060), transport param (udp default; sips -> tcp).
- * Numeric hosts only (and "localhost"). Returns 0 or -1. */
-static int uri_destination(const osip_uri_t *u, struct sip_source *dst)
+/* The hop a URI names: maddr or host, port (0 = none given), transport (-1 = none given;
+ * sips means TCP). "localhost" is 127.0.0.1. Returns 0 or -1. */
+static int uri_hop(const osip_uri_t *u, char *host, size_t hn, int *port, int *proto)
 {
-    memset(dst, 0, sizeof *dst);
-    dst->udp_fd = -1;
     if (!u || !u->host)
         return -1;
     osip_uri_param_t *p = NULL;
-    const char *host = u->host;
+    const char *h = u->host;
     if (osip_uri_uparam_get_byname((osip_uri_t *)u, "maddr", &p) == 0 && p && p->gvalue)
-        host = p->gvalue;
-    if (strcasecmp(host, "localhost") == 0)
-        host = "127.0.0.1";
-    dst->proto = SIP_PROTO_UDP;
+        h = p->gvalue;
+    if (strcasecmp(h, "localhost") == 0)
+        h = "127.0.0.1";
+    size_t l = strlen(h);
+    if (l >= 2 && h[0] == '[' && h[l - 1] == ']') {
+        h++;
+        l -= 2;
+    }
+    if (l == 0 || l >= hn)
+        return -1;
+    memcpy(host, h, l);
+    host[l] = '\0';
+    *proto = -1;
     p = NULL;
-    if ((osip_uri_uparam_get_byname((osip_uri_t *)u, "transport", &p) == 0 && p && p->gvalue &&
-         strcasecmp(p->gvalue, "tcp") == 0) ||
-        (u->scheme && strcasecmp(u->scheme, "sips") == 0))
-        dst->proto = SIP_PROTO_TCP;
-    int port = uri_port(u);
-    if (port <= 0 || port > 65535)
-        port = 5060;
-    return sockaddr_from_host_port(host, strlen(host), port, &dst->peer, &dst->peerlen);
+    if (osip_uri_uparam_get_byname((osip_uri_t *)u, "transport", &p) == 0 && p && p->gvalue)
+        *proto = strcasecmp(p->gvalue, "tcp") == 0 ? SIP_PROTO_TCP : SIP_PROTO_UDP;
+    if (u->scheme && strcasecmp(u->scheme, "sips") == 0)
+        *proto = SIP_PROTO_TCP;
+    *port = uri_port(u);
+    if (*port < 0 || *port > 65535)
+        return -1;
+    return 0;
+}
+
+/* Next hop for a URI with a numeric host (no DNS). Returns 0 or -1. */
+static int uri_destination(const osip_uri_t *u, struct sip_source *dst)
+{
+    char host[256];
+    int port, proto;
+    memset(dst, 0, sizeof *dst);
+    dst->udp_fd = -1;
+    if (uri_hop(u, host, sizeof host, &port, &proto) < 0)
+        return -1;
+    dst->proto = proto < 0 ? SIP_PROTO_UDP : proto;
+    return sockaddr_from_host_port(host, strlen(host), port ? port : 5060, &dst->peer, &dst->peerlen);
 }
 
 /* "udp:1.2.3.4:5060" (a binding's received) -> destination. */
@@ -815,6 +847,39 @@ static void lookup_done(void *arg, int status, const struct binding *b, size_t n
     pcall_check_done(pc);
 }
 
+static void resolved(void *arg, int status, const struct sip_source *dsts, size_t n)
+{
+    struct pcall *pc = arg;
+    pc->lookup_pending = 0;
+    pc->resolve_id = 0;
+    if (pc->cancelled) {
+        reply(pc, 487, NULL, NULL, NULL);
+    } else if (status < 0 || n == 0) {
+        reply(pc, 404, "Next hop not found in DNS", NULL, NULL);
+    } else {
+        set_single_target(pc, NULL, &dsts[0]);
+        start_next_group(pc);
+    }
+    pcall_check_done(pc);
+}
+
+/* Forward to the hop a URI names (RFC 3263 for host names; numeric hosts at once). */
+static void resolve_and_forward(struct pcall *pc, const osip_uri_t *uri)
+{
+    char host[256];
+    int port, proto;
+    if (uri_hop(uri, host, sizeof host, &port, &proto) < 0) {
+        reply(pc, 416, "Unusable next-hop URI", NULL, NULL);
+        pcall_check_done(pc);
+        return;
+    }
+    pc->lookup_pending = 1;
+    /* a numeric host is answered at once, and pc may be gone when this returns 0 */
+    uint64_t id = resolver_lookup(pc->px->resolver, host, port, proto, resolved, pc);
+    if (id)
+        pc->resolve_id = id;
+}
+
 static const char *const known_proxy_options[] = {NULL};
 
 void proxy_handle_request(struct proxy *px, struct sip_txn *t)
@@ -849,12 +914,12 @@ void proxy_handle_request(struct proxy *px, struct sip_txn *t)
                         strcmp(req->sip_method, "REFER") == 0);
     preprocess_routes(px, req);
 
-    struct sip_source dst;
     osip_route_t *top = osip_list_get(&req->routes, 0);
     if (top && top->url) {
         /* the route set decides the next hop (§16.4, §16.6 step 6) */
-        if (uri_destination(top->url, &dst) < 0) {
-            reply(pc, 503, "Cannot resolve the next hop", NULL, NULL);
+        osip_uri_t *hop = NULL;
+        if (osip_uri_clone(top->url, &hop) != 0) {
+            reply(pc, 500, "Out of memory", NULL, NULL);
             pcall_check_done(pc);
             return;
         }
@@ -874,9 +939,8 @@ void proxy_handle_request(struct proxy *px, struct sip_txn *t)
                 osip_route_free(end);
             }
         }
-        set_single_target(pc, NULL, &dst);
-        start_next_group(pc);
-        pcall_check_done(pc);
+        resolve_and_forward(pc, hop);
+        osip_uri_free(hop);
         return;
     }
     if (proxy_uri_is_local(px, req->req_uri) && req->req_uri->username && !has_to_tag) {
@@ -897,14 +961,7 @@ void proxy_handle_request(struct proxy *px, struct sip_txn *t)
         pcall_check_done(pc);
         return;
     }
-    if (uri_destination(req->req_uri, &dst) < 0) {
-        reply(pc, 503, "Cannot resolve the Request-URI host", NULL, NULL);
-        pcall_check_done(pc);
-        return;
-    }
-    set_single_target(pc, NULL, &dst);
-    start_next_group(pc);
-    pcall_check_done(pc);
+    resolve_and_forward(pc, req->req_uri);
 }
 
 void proxy_handle_cancel(struct proxy *px, struct sip_txn *t)
