@@ -18,7 +18,7 @@ SIPD=${SIPD:-$top/build/sipd/sipd}
 what=${1:-all}
 trs=${2:-both}; [ "$trs" = both ] && trs="udp tcp"
 RATE=${RATE:-2000} COUNT=${COUNT:-20000} SECS=${SECS:-5}
-RATES=${RATES:-"2000 4000 6000 8000 10000 12000 15000 20000"}
+RATES=${RATES:-"2000 4000 8000 12000 16000 20000 25000 30000 40000"}
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT

@@ -513,7 +513,10 @@ int transport_listen(struct transport *tp, const struct sip_endpoint *ep)
         return -e;
     }
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* TCP: restart while old connections sit in TIME_WAIT. Not UDP: there it would let a second
+     * server share the port silently instead of failing with "address in use". */
+    if (type == SOCK_STREAM)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (ep->addr.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (type == SOCK_DGRAM) {
