@@ -70,7 +70,8 @@ static void handle_options(struct server *srv, struct sip_txn *t)
     txn_respond_text(t, 200, NULL, hdrs);
 }
 
-static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src)
+static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src,
+                           const char *raw, size_t raw_len)
 {
     const char *reason = NULL;
     if (!req->sip_version || strcmp(req->sip_version, "SIP/2.0") != 0) {
@@ -92,7 +93,7 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
         if (txn_server_ack(srv->txns, req) || !(srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)))
             osip_message_free(req);
         else
-            proxy_handle_ack(srv->proxy, req, src);
+            proxy_handle_ack(srv->proxy, req, src, raw, raw_len);
         return;
     }
     int absorbed = 0;
@@ -125,6 +126,7 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
     } else if (is_cancel && proxying) {
         proxy_handle_cancel(srv->proxy, t);
     } else if (proxying) {
+        txn_keep_raw(t, raw, raw_len);
         proxy_handle_request(srv->proxy, t);
     } else {
         txn_respond_simple(t, 501, NULL, "Allow", allow_methods);
@@ -165,7 +167,7 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
     if (MSG_IS_RESPONSE(m)) {
         if (bad || sip_response_check(m) < 0)
             LOG_DEBUG("malformed response dropped");
-        else if (!txn_client_response(srv->txns, m, src) &&
+        else if (!txn_client_response(srv->txns, m, buf, len, src) &&
                  (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)))
             proxy_handle_stray_response(srv->proxy, m);
         osip_message_free(m);
@@ -179,7 +181,7 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
         osip_message_free(m);
         return;
     }
-    handle_request(srv, m, src);
+    handle_request(srv, m, src, buf, len);
 }
 
 static void expire_tick(struct timer *t, void *arg)

@@ -18,6 +18,7 @@
 #include "../base/loop.h"
 #include "../base/sbuf.h"
 #include "../sip/msg.h"
+#include "../sip/rewrite.h"
 #include "../sip/txn.h"
 #include "../store/store.h"
 #include "../transport/resolve.h"
@@ -62,6 +63,8 @@ struct pcall {
     int cancelled;
     int got_6xx;
     int lookup_pending;
+    int routes_dropped;   /* our own Route entries removed on arrival (§16.4) */
+    int ruri_changed;     /* strict routing moved the Request-URI: forward by re-serialising */
     uint64_t resolve_id;  /* a DNS lookup in flight */
     char aor[256];
     struct pcall *prev, *next;
@@ -341,7 +344,23 @@ static int is_loop(const struct proxy *px, const osip_message_t *req)
     }
 }
 
-/* Pop the top Via of a response we forward; serialise it. Returns 0 or -1. */
+/* Pop the top Via of a response we forward: by editing its bytes when we have them, else by
+ * re-serialising. *out is malloc'd. Returns 0 or -1. */
+static int pop_via_serialize(osip_message_t *resp, char **out, size_t *len);
+static int pop_via_bytes(osip_message_t *resp, const char *raw, size_t raw_len, char **out, size_t *len)
+{
+    if (raw) {
+        struct sbuf b;
+        sbuf_init(&b);
+        if (sip_rewrite_pop_via(raw, raw_len, &b) == 0) {
+            *out = sbuf_steal(&b, len);
+            return 0;
+        }
+        sbuf_free(&b);
+    }
+    return pop_via_serialize(resp, out, len);
+}
+
 static int pop_via_serialize(osip_message_t *resp, char **out, size_t *len)
 {
     osip_via_t *v = osip_list_get(&resp->vias, 0);
@@ -469,7 +488,7 @@ static void send_best(struct pcall *pc)
 /* ---- branches -------------------------------------------------------------------------------- */
 
 static void cancel_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_message_t *resp,
-                      int code)
+                      const char *raw, size_t raw_len, int code)
 {
     /* the CANCEL's own answer (200 or 481) changes nothing: the INVITE branch answers 487 */
 }
@@ -514,7 +533,8 @@ static void branch_final(struct branch *b, int code)
     loop_timer_stop(pc->px->loop, &b->timer_c);
 }
 
-static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_message_t *resp, int code)
+static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_message_t *resp,
+                      const char *raw, size_t raw_len, int code)
 {
     struct branch *b = arg;
     struct pcall *pc = b->pc;
@@ -540,7 +560,7 @@ static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_mes
             return;
         char *buf;
         size_t len;
-        if (pop_via_serialize(resp, &buf, &len) == 0) {
+        if (pop_via_bytes(resp, raw, raw_len, &buf, &len) == 0) {
             txn_respond_bytes(pc->st, code, buf, len);
             free(buf);
         }
@@ -552,7 +572,7 @@ static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_mes
             branch_final(b, code);
         char *buf;
         size_t len;
-        if (pc->st && pop_via_serialize(resp, &buf, &len) == 0) {
+        if (pc->st && pop_via_bytes(resp, raw, raw_len, &buf, &len) == 0) {
             txn_respond_bytes(pc->st, code, buf, len);
             free(buf);
         }
@@ -574,7 +594,7 @@ static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_mes
     if (!pc->best_code || rank(code) < rank(pc->best_code)) {
         char *buf;
         size_t len;
-        if (pop_via_serialize(resp, &buf, &len) == 0) {
+        if (pop_via_bytes(resp, raw, raw_len, &buf, &len) == 0) {
             free(pc->best);
             pc->best = buf;
             pc->best_len = len;
@@ -585,13 +605,94 @@ static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_mes
 }
 
 /* Forward req to target t as a new branch (§16.6). */
+static struct branch *branch_new(struct pcall *pc)
+{
+    struct branch *b = calloc(1, sizeof *b);
+    if (b) {
+        b->pc = pc;
+        pc->br[pc->nbr++] = b;
+    }
+    return b;
+}
+
+static void add_rr_line(struct sbuf *o, const struct proxy *px, enum sip_proto proto,
+                        const struct sockaddr_storage *like)
+{
+    char hp[64];
+    my_hostport(px, proto, like, hp, sizeof hp);
+    sbuf_printf(o, "Record-Route: <sip:%s%s;lr>\r\n", hp, proto == SIP_PROTO_TCP ? ";transport=tcp" : "");
+}
+
+/* The fast path of forward_branch(): edit the received bytes (sip/rewrite.h). Returns 0, or -1
+ * to fall back to re-serialising the parsed request. */
+static int forward_branch_text(struct pcall *pc, const struct target *t, const char *branch)
+{
+    struct proxy *px = pc->px;
+    size_t raw_len;
+    const char *raw = txn_raw(pc->st, &raw_len);
+    osip_message_t *req = txn_request(pc->st);
+    if (!raw || !req || pc->ruri_changed)
+        return -1;
+    const struct sip_source *src = txn_source(pc->st);
+    struct sbuf pre, out;
+    sbuf_init(&pre);
+    sbuf_init(&out);
+    char hp[64];
+    my_hostport(px, t->dst.proto, &t->dst.peer, hp, sizeof hp);
+    sbuf_printf(&pre, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n", sip_proto_via_name(t->dst.proto), hp, branch);
+    if (pc->record_route) {
+        if (t->dst.proto != src->proto)
+            add_rr_line(&pre, px, t->dst.proto, &t->dst.peer);
+        add_rr_line(&pre, px, src->proto, &src->peer);
+    }
+    if (t->path)
+        sbuf_printf(&pre, "Route: %s\r\n", t->path);
+    char *topvia = NULL;
+    osip_via_t *v = osip_list_get(&req->vias, 0);
+    if (v)
+        osip_via_to_str(v, &topvia);
+    const char *mf = sip_header_get(req, "max-forwards", 0);
+    int mfv = mf ? atoi(mf) : 70;
+    struct fwd_edit e = {
+        .new_ruri = t->uri,
+        .prepend = pre.p,
+        .top_via_value = topvia,
+        .drop_routes = pc->routes_dropped,
+        .max_forwards = mfv > 0 ? mfv - 1 : 0,
+    };
+    int rc = pre.failed ? -1 : sip_rewrite_request(raw, raw_len, &e, &out);
+    osip_free(topvia);
+    sbuf_free(&pre);
+    if (rc < 0) {
+        sbuf_free(&out);
+        return -1;
+    }
+    struct branch *b = branch_new(pc);
+    if (b) {
+        b->ct = txn_client_new_bytes(px->tl, req->sip_method, branch, out.p, out.len, &t->dst, branch_cb, b);
+        if (!b->ct)
+            b->code = 500;
+        else if (pc->is_invite)
+            loop_timer_start(px->loop, &b->timer_c, px->cfg.timer_c_ms, timer_c_fired, b);
+    }
+    sbuf_free(&out);
+    return 0;
+}
+
 static void forward_branch(struct pcall *pc, const struct target *t)
 {
     struct proxy *px = pc->px;
     osip_message_t *req = txn_request(pc->st);
     const struct sip_source *src = txn_source(pc->st);
     osip_message_t *fwd = NULL;
-    if (!req || osip_message_clone(req, &fwd) != 0)
+    if (!req)
+        return;
+    char branch[64], rnd[16];
+    sip_random_token(rnd, sizeof rnd);
+    snprintf(branch, sizeof branch, "z9hG4bKsd%08lx.%s", loop_hash(req), rnd);
+    if (forward_branch_text(pc, t, branch) == 0)
+        return;
+    if (osip_message_clone(req, &fwd) != 0)
         return;
     /* 1-2. Request-URI */
     if (t->uri) {
@@ -653,10 +754,7 @@ static void forward_branch(struct pcall *pc, const struct target *t)
         free(copy);
     }
     /* 8. our Via, with a branch that carries the loop-detection hash */
-    char branch[64], hp[64], via[192];
-    char rnd[16];
-    sip_random_token(rnd, sizeof rnd);
-    snprintf(branch, sizeof branch, "z9hG4bKsd%08lx.%s", loop_hash(req), rnd);
+    char hp[64], via[192];
     my_hostport(px, t->dst.proto, &t->dst.peer, hp, sizeof hp);
     snprintf(via, sizeof via, "SIP/2.0/%s %s;branch=%s;rport", sip_proto_via_name(t->dst.proto), hp, branch);
     osip_via_t *v = NULL;
@@ -669,13 +767,11 @@ static void forward_branch(struct pcall *pc, const struct target *t)
     osip_list_add(&fwd->vias, v, 0);
     osip_message_force_update(fwd);
 
-    struct branch *b = calloc(1, sizeof *b);
+    struct branch *b = branch_new(pc);
     if (!b) {
         osip_message_free(fwd);
         return;
     }
-    b->pc = pc;
-    pc->br[pc->nbr++] = b;
     b->ct = txn_client_new(px->tl, fwd, &t->dst, branch_cb, b);
     if (!b->ct) {
         b->code = 500;
@@ -732,8 +828,10 @@ static int route_is_me(const struct proxy *px, const osip_route_t *r)
 
 /* §16.4: strict-routing previous hop (our Record-Route in the Request-URI), then our own Route
  * entries on top are removed. */
-static void preprocess_routes(struct proxy *px, osip_message_t *req)
+static int preprocess_routes(struct proxy *px, osip_message_t *req, int *ruri_changed)
 {
+    int dropped = 0;
+    *ruri_changed = 0;
     if (proxy_uri_is_me(px, req->req_uri) && osip_list_size(&req->routes) > 0) {
         int last = osip_list_size(&req->routes) - 1;
         osip_route_t *r = osip_list_get(&req->routes, last);
@@ -744,6 +842,7 @@ static void preprocess_routes(struct proxy *px, osip_message_t *req)
                 req->req_uri = u;
                 osip_list_remove(&req->routes, last);
                 osip_route_free(r);
+                *ruri_changed = 1;
             }
         }
     }
@@ -753,8 +852,10 @@ static void preprocess_routes(struct proxy *px, osip_message_t *req)
             break;
         osip_list_remove(&req->routes, 0);
         osip_route_free(r);
+        dropped++;
     }
     osip_message_force_update(req);
+    return dropped;
 }
 
 static void set_single_target(struct pcall *pc, const char *uri, const struct sip_source *dst)
@@ -912,7 +1013,7 @@ void proxy_handle_request(struct proxy *px, struct sip_txn *t)
     pc->record_route = px->cfg.record_route && !has_to_tag &&
                        (is_invite || strcmp(req->sip_method, "SUBSCRIBE") == 0 ||
                         strcmp(req->sip_method, "REFER") == 0);
-    preprocess_routes(px, req);
+    pc->routes_dropped = preprocess_routes(px, req, &pc->ruri_changed);
 
     osip_route_t *top = osip_list_get(&req->routes, 0);
     if (top && top->url) {
@@ -935,6 +1036,7 @@ void proxy_handle_request(struct proxy *px, struct sip_txn *t)
                 osip_list_remove(&req->routes, 0);
                 osip_route_free(top);
                 osip_message_force_update(req);
+                pc->ruri_changed = 1;
             } else if (end) {
                 osip_route_free(end);
             }
@@ -982,24 +1084,19 @@ void proxy_handle_cancel(struct proxy *px, struct sip_txn *t)
 
 /* ---- stateless forwarding (ACK for 2xx, stray 2xx) ------------------------------------------ */
 
-void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src)
+void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src,
+                      const char *raw, size_t raw_len)
 {
-    preprocess_routes(px, ack);
+    int ruri_changed;
+    int dropped = preprocess_routes(px, ack, &ruri_changed);
     struct sip_source dst;
     osip_route_t *top = osip_list_get(&ack->routes, 0);
     const osip_uri_t *hop = top && top->url ? top->url : ack->req_uri;
     const char *mf = sip_header_get(ack, "max-forwards", 0);
-    if ((mf && atoi(mf) <= 0) || (!top && proxy_uri_is_me(px, ack->req_uri)) ||
-        uri_destination(hop, &dst) < 0) {
+    int mfv = mf ? atoi(mf) : 70;
+    if (mfv <= 0 || (!top && proxy_uri_is_me(px, ack->req_uri)) || uri_destination(hop, &dst) < 0) {
         osip_message_free(ack);
         return;
-    }
-    osip_header_t *h = NULL;
-    if (osip_message_header_get_byname(ack, "max-forwards", 0, &h) >= 0 && h) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", mf ? atoi(mf) - 1 : 69);
-        osip_free(h->hvalue);
-        h->hvalue = osip_strdup(v);
     }
     /* a stateless branch: the same for a retransmitted ACK (§16.11) */
     osip_via_t *prev = osip_list_get(&ack->vias, 0);
@@ -1011,6 +1108,35 @@ void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_so
     my_hostport(px, dst.proto, &dst.peer, hp, sizeof hp);
     snprintf(via, sizeof via, "SIP/2.0/%s %s;branch=z9hG4bKsl%08lx;rport", sip_proto_via_name(dst.proto), hp,
              hsh & 0xffffffffUL);
+    if (raw && !ruri_changed) {
+        struct sbuf pre, out;
+        sbuf_init(&pre);
+        sbuf_init(&out);
+        sbuf_printf(&pre, "Via: %s\r\n", via);
+        char *topvia = NULL;
+        if (prev)
+            osip_via_to_str(prev, &topvia);
+        struct fwd_edit e = {.prepend = pre.p, .top_via_value = topvia, .drop_routes = dropped,
+                             .max_forwards = mfv - 1};
+        if (!pre.failed && sip_rewrite_request(raw, raw_len, &e, &out) == 0) {
+            transport_send(px->tp, &dst, out.p, out.len);
+            osip_free(topvia);
+            sbuf_free(&pre);
+            sbuf_free(&out);
+            osip_message_free(ack);
+            return;
+        }
+        osip_free(topvia);
+        sbuf_free(&pre);
+        sbuf_free(&out);
+    }
+    osip_header_t *h = NULL;
+    if (osip_message_header_get_byname(ack, "max-forwards", 0, &h) >= 0 && h) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", mfv - 1);
+        osip_free(h->hvalue);
+        h->hvalue = osip_strdup(v);
+    }
     osip_via_t *v = NULL;
     if (osip_via_init(&v) == 0 && osip_via_parse(v, via) == 0) {
         osip_list_add(&ack->vias, v, 0);

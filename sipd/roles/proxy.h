@@ -42,8 +42,10 @@ int proxy_uri_is_me(const struct proxy *px, const osip_uri_t *uri);
 void proxy_handle_request(struct proxy *px, struct sip_txn *t);
 /* A CANCEL in its server transaction: 200 (or 481) and the branches of its INVITE cancelled. */
 void proxy_handle_cancel(struct proxy *px, struct sip_txn *t);
-/* An ACK for a 2xx (end-to-end): routed statelessly. Takes ownership of ack. */
-void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src);
+/* An ACK for a 2xx (end-to-end): routed statelessly. Takes ownership of ack; raw/raw_len are
+ * the bytes it was parsed from (edited as text to forward it; may be NULL). */
+void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src,
+                      const char *raw, size_t raw_len);
 /* A response no client transaction took: a 2xx to INVITE is forwarded statelessly per its next
  * Via (§16.7 / RFC 6026); anything else is dropped. The caller frees resp. */
 void proxy_handle_stray_response(struct proxy *px, osip_message_t *resp);

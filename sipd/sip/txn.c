@@ -41,6 +41,8 @@ struct sip_txn {
     struct sip_source dest; /* server: where responses go; client: where the request goes */
     char *out;              /* server: last response; client: the request (retransmissions) */
     size_t out_len;
+    char *raw;              /* server: the request as received, when kept */
+    size_t raw_len;
     char *ack;              /* client INVITE: the ACK for a non-2xx final */
     size_t ack_len;
     char to_tag[20];
@@ -111,6 +113,7 @@ static void txn_free(struct sip_txn *t)
         osip_message_free(t->req);
     free(t->out);
     free(t->ack);
+    free(t->raw);
     free(t->key);
     free(t);
 }
@@ -242,10 +245,32 @@ static void send_out(struct sip_txn *t)
 
 /* ---- timers --------------------------------------------------------------------------------- */
 
+static const char *cur_raw;  /* the bytes of the response being reported (loop thread only) */
+static size_t cur_raw_len;
+
 static void report(struct sip_txn *t, enum txn_event ev, osip_message_t *resp, int code)
 {
     if (t->ccb)
-        t->ccb(t->carg, t, ev, resp, code);
+        t->ccb(t->carg, t, ev, resp, resp ? cur_raw : NULL, resp ? cur_raw_len : 0, code);
+}
+
+int txn_keep_raw(struct sip_txn *t, const char *buf, size_t len)
+{
+    char *c = malloc(len + 1);
+    if (!c)
+        return -ENOMEM;
+    memcpy(c, buf, len);
+    c[len] = '\0';
+    free(t->raw);
+    t->raw = c;
+    t->raw_len = len;
+    return 0;
+}
+
+const char *txn_raw(const struct sip_txn *t, size_t *len)
+{
+    *len = t->raw_len;
+    return t->raw;
 }
 
 static void retx_fired(struct timer *tm, void *arg)
@@ -475,37 +500,18 @@ static void transport_error_fired(struct timer *tm, void *arg)
     txn_free(t);
 }
 
-struct sip_txn *txn_client_new(struct txn_layer *tl, osip_message_t *req, const struct sip_source *dst,
-                               txn_client_cb cb, void *arg)
+/* Start a client transaction on bytes already owned (copy). req may be NULL (parsed lazily). */
+static struct sip_txn *client_start(struct txn_layer *tl, int is_inv, const char *key, osip_message_t *req,
+                                    char *copy, size_t len, const struct sip_source *dst,
+                                    txn_client_cb cb, void *arg)
 {
-    char key[512];
-    int is_inv = req->sip_method && strcmp(req->sip_method, "INVITE") == 0;
-    if (client_key(top_branch(req), req->cseq ? req->cseq->method : NULL, key, sizeof key) < 0 ||
-        hmap_get(&tl->by_key, key, strlen(key))) {
-        LOG_WARN("client transaction refused: missing or duplicate branch");
-        osip_message_free(req);
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    if (sip_serialize(req, &buf, &len) != 0) {
-        osip_message_free(req);
-        return NULL;
-    }
     struct sip_txn *t = txn_alloc(tl, is_inv ? K_CLIENT_INV : K_CLIENT_NI, key);
-    char *copy = t ? malloc(len) : NULL;
-    if (!copy) {
-        if (t) {
-            t->req = req;
-            txn_free(t);
-        } else {
+    if (!t) {
+        if (req)
             osip_message_free(req);
-        }
-        osip_free(buf);
+        free(copy);
         return NULL;
     }
-    memcpy(copy, buf, len);
-    osip_free(buf);
     t->req = req;
     t->out = copy;
     t->out_len = len;
@@ -524,6 +530,59 @@ struct sip_txn *txn_client_new(struct txn_layer *tl, osip_message_t *req, const 
         loop_timer_start(tl->loop, &t->retx, t->retx_ms, retx_fired, t);
     }
     return t;
+}
+
+struct sip_txn *txn_client_new(struct txn_layer *tl, osip_message_t *req, const struct sip_source *dst,
+                               txn_client_cb cb, void *arg)
+{
+    char key[512];
+    int is_inv = req->sip_method && strcmp(req->sip_method, "INVITE") == 0;
+    if (client_key(top_branch(req), req->cseq ? req->cseq->method : NULL, key, sizeof key) < 0 ||
+        hmap_get(&tl->by_key, key, strlen(key))) {
+        LOG_WARN("client transaction refused: missing or duplicate branch");
+        osip_message_free(req);
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    if (sip_serialize(req, &buf, &len) != 0) {
+        osip_message_free(req);
+        return NULL;
+    }
+    char *copy = malloc(len);
+    if (copy)
+        memcpy(copy, buf, len);
+    osip_free(buf);
+    if (!copy) {
+        osip_message_free(req);
+        return NULL;
+    }
+    return client_start(tl, is_inv, key, req, copy, len, dst, cb, arg);
+}
+
+struct sip_txn *txn_client_new_bytes(struct txn_layer *tl, const char *method, const char *branch,
+                                     const char *buf, size_t len, const struct sip_source *dst,
+                                     txn_client_cb cb, void *arg)
+{
+    char key[512];
+    if (client_key(branch, method, key, sizeof key) < 0 || hmap_get(&tl->by_key, key, strlen(key))) {
+        LOG_WARN("client transaction refused: missing or duplicate branch");
+        return NULL;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    memcpy(copy, buf, len);
+    copy[len] = '\0';
+    return client_start(tl, strcmp(method, "INVITE") == 0, key, NULL, copy, len, dst, cb, arg);
+}
+
+/* The parsed request of a client transaction, parsing the bytes sent when needed. */
+static osip_message_t *client_req(struct sip_txn *t)
+{
+    if (!t->req && t->out)
+        t->req = sip_parse(t->out, t->out_len);
+    return t->req;
 }
 
 void txn_client_detach(struct sip_txn *ct)
@@ -567,14 +626,15 @@ fail:
 
 osip_message_t *txn_client_build_cancel(const struct sip_txn *ct)
 {
-    if (ct->kind != K_CLIENT_INV || !ct->req)
+    if (ct->kind != K_CLIENT_INV)
         return NULL;
-    return derive(ct->req, "CANCEL", NULL);
+    osip_message_t *req = client_req((struct sip_txn *)ct);
+    return req ? derive(req, "CANCEL", NULL) : NULL;
 }
 
 static void send_ack(struct sip_txn *t, const osip_message_t *resp)
 {
-    if (!t->ack) {
+    if (!t->ack && client_req(t)) {
         osip_message_t *ack = derive(t->req, "ACK", resp->to);
         char *buf = NULL;
         size_t len = 0;
@@ -590,8 +650,11 @@ static void send_ack(struct sip_txn *t, const osip_message_t *resp)
         transport_send(t->tl->tp, &t->dest, t->ack, t->ack_len);
 }
 
-int txn_client_response(struct txn_layer *tl, osip_message_t *resp, const struct sip_source *src)
+int txn_client_response(struct txn_layer *tl, osip_message_t *resp, const char *raw, size_t raw_len,
+                        const struct sip_source *src)
 {
+    cur_raw = raw;
+    cur_raw_len = raw_len;
     char key[512];
     if (!resp->cseq || client_key(top_branch(resp), resp->cseq->method, key, sizeof key) < 0)
         return 0;

@@ -66,6 +66,11 @@ struct sip_txn *txn_server_find_invite(struct txn_layer *tl, const osip_message_
  * (NULL then). For client transactions: the request as sent. */
 osip_message_t *txn_request(const struct sip_txn *t);
 const struct sip_source *txn_source(const struct sip_txn *t);
+/* Keep a copy of the bytes the request was parsed from (for forwarding by textual edits).
+ * Returns 0 or -ENOMEM. txn_raw() gives them back (NULL when not kept). */
+int txn_keep_raw(struct sip_txn *t, const char *buf, size_t len);
+const char *txn_raw(const struct sip_txn *t, size_t *len);
+
 /* The To tag this server transaction uses for responses it builds (stable for it). */
 const char *txn_local_tag(const struct sip_txn *t);
 /* The final response's code sent (server) / received (client), else 0. */
@@ -100,12 +105,13 @@ int txn_respond_bytes(struct sip_txn *t, int code, const char *buf, size_t len);
 
 /* What a client transaction tells its user. resp is NULL for TXN_TIMEOUT (code 408) and
  * TXN_TRANSPORT_ERROR (code 503); it is only valid during the call and the user may modify it
- * (e.g. pop the top Via to forward it). Every provisional response,
+ * (e.g. pop the top Via to forward it). raw/raw_len are the bytes it was parsed from (NULL/0
+ * when not given), for forwarding by textual edits. Every provisional response,
  * the final response and (INVITE, Accepted state) retransmitted 2xx responses are reported;
  * retransmitted non-2xx finals are absorbed here (and ACKed again). */
 enum txn_event { TXN_RESPONSE, TXN_TIMEOUT, TXN_TRANSPORT_ERROR };
 typedef void (*txn_client_cb)(void *arg, struct sip_txn *ct, enum txn_event ev,
-                              osip_message_t *resp, int code);
+                              osip_message_t *resp, const char *raw, size_t raw_len, int code);
 
 /* A new branch parameter value ("z9hG4bK" + random) into buf (n >= 32). */
 void txn_new_branch(char *buf, size_t n);
@@ -116,6 +122,13 @@ void txn_new_branch(char *buf, size_t n);
  * req freed). */
 struct sip_txn *txn_client_new(struct txn_layer *tl, osip_message_t *req, const struct sip_source *dst,
                                txn_client_cb cb, void *arg);
+
+/* The same for a request already serialised (a forwarded request edited as text): method and
+ * branch are its CSeq method and top Via branch; buf/len are copied. The parsed form is only
+ * built if an ACK or CANCEL has to be derived from it. */
+struct sip_txn *txn_client_new_bytes(struct txn_layer *tl, const char *method, const char *branch,
+                                     const char *buf, size_t len, const struct sip_source *dst,
+                                     txn_client_cb cb, void *arg);
 
 /* Stop reporting to the user (it is going away); the transaction finishes on its own. A 2xx
  * that reaches a detached INVITE client transaction is then reported as a stray (see
@@ -134,6 +147,7 @@ const struct sip_source *txn_client_dest(const struct sip_txn *ct);
 
 /* An incoming response. Returns 1 when a client transaction took it, 0 when none matched (a
  * stray: the caller may forward a 2xx statelessly). The caller frees resp either way. */
-int txn_client_response(struct txn_layer *tl, osip_message_t *resp, const struct sip_source *src);
+int txn_client_response(struct txn_layer *tl, osip_message_t *resp, const char *raw, size_t raw_len,
+                        const struct sip_source *src);
 
 #endif

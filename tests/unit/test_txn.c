@@ -253,7 +253,7 @@ static void deliver(struct tfix *f, const char *text)
     struct sip_source src = {.proto = SIP_PROTO_UDP, .udp_fd = -1};
     if (!m)
         return;
-    txn_client_response(f->tl, m, &src);
+    txn_client_response(f->tl, m, text, strlen(text), &src);
     osip_message_free(m);
 }
 
@@ -262,7 +262,8 @@ struct events {
     enum txn_event last_ev;
 };
 
-static void record_event(void *arg, struct sip_txn *ct, enum txn_event ev, osip_message_t *resp, int code)
+static void record_event(void *arg, struct sip_txn *ct, enum txn_event ev, osip_message_t *resp,
+                         const char *raw, size_t raw_len, int code)
 {
     struct events *e = arg;
     e->n++;
@@ -383,7 +384,7 @@ static void test_txn_client_invite_2xx_retransmissions_reported_in_accepted(void
     txn_client_detach(ct);
     osip_message_t *m = sip_parse(ok, strlen(ok));
     struct sip_source src = {.proto = SIP_PROTO_UDP, .udp_fd = -1};
-    CU_ASSERT_EQUAL(txn_client_response(f.tl, m, &src), 0);
+    CU_ASSERT_EQUAL(txn_client_response(f.tl, m, ok, strlen(ok), &src), 0);
     osip_message_free(m);
     osip_free(ring);
     osip_free(ok);
