@@ -72,6 +72,8 @@ static int is_udp(const struct sip_txn *t)
     return (is_client(t) ? t->dest.proto : t->src.proto) == SIP_PROTO_UDP;
 }
 
+static void transport_failed(void *arg, const struct sockaddr_storage *peer);
+
 struct txn_layer *txn_layer_create(struct loop *loop, struct transport *tp, const struct txn_config *cfg)
 {
     struct txn_layer *tl = calloc(1, sizeof *tl);
@@ -87,6 +89,7 @@ struct txn_layer *txn_layer_create(struct loop *loop, struct transport *tp, cons
     if (!tl->cfg.t4_ms)
         tl->cfg.t4_ms = 5000;
     hmap_init(&tl->by_key);
+    transport_set_error_cb(tp, transport_failed, tl);
     return tl;
 }
 
@@ -122,6 +125,7 @@ void txn_layer_destroy(struct txn_layer *tl)
 {
     if (!tl)
         return;
+    transport_set_error_cb(tl->tp, NULL, NULL);
     size_t b;
     struct hmap_entry *e = hmap_first(&tl->by_key, &b);
     while (e) {
@@ -704,5 +708,23 @@ int txn_client_response(struct txn_layer *tl, osip_message_t *resp, const char *
         return 1;
     default:
         return 1;
+    }
+}
+
+/* A TCP connection failed: client transactions still waiting for any answer through it fail
+ * now (reported from the loop, not from inside the transport). */
+static void transport_failed(void *arg, const struct sockaddr_storage *peer)
+{
+    struct txn_layer *tl = arg;
+    size_t b;
+    for (struct hmap_entry *e = hmap_first(&tl->by_key, &b); e; e = hmap_next(&tl->by_key, e, &b)) {
+        struct sip_txn *t = e->val;
+        if (!is_client(t) || t->dest.proto != SIP_PROTO_TCP || !sockaddr_equal(&t->dest.peer, peer))
+            continue;
+        if (t->state != ST_CALLING && t->state != ST_TRYING)
+            continue;
+        loop_timer_stop(tl->loop, &t->retx);
+        t->state = ST_TERMINATED;
+        loop_timer_start(tl->loop, &t->life, 0, transport_error_fired, t);
     }
 }

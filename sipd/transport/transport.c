@@ -53,7 +53,15 @@ struct transport {
     struct hmap by_peer; /* "ip:port" -> conn */
     uint64_t next_id;
     char *udp_buf;
+    transport_error_cb err_cb;
+    void *err_arg;
 };
+
+void transport_set_error_cb(struct transport *tp, transport_error_cb cb, void *arg)
+{
+    tp->err_cb = cb;
+    tp->err_arg = arg;
+}
 
 static void conn_free(struct conn *c);
 
@@ -423,7 +431,10 @@ static void conn_io(struct loop *loop, int fd, uint32_t events, void *arg)
         socklen_t el = sizeof err;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) {
+            struct sockaddr_storage peer = c->peer;
             conn_close(c, "connect-failed");
+            if (c->tp->err_cb)
+                c->tp->err_cb(c->tp->err_arg, &peer);
         } else {
             c->connecting = 0;
             socklen_t ll = sizeof c->local;

@@ -500,6 +500,32 @@ static void test_txn_server_invite_cancel_finds_it(void)
     tfix_teardown(&f);
 }
 
+static void test_txn_client_tcp_connect_refused_is_a_transport_error(void)
+{
+    struct tfix f;
+    tfix_setup(&f, 500, 4000, 5000); /* Timer B would take 32 s */
+    struct events ev = {0};
+    struct sip_source dst = {.proto = SIP_PROTO_TCP, .udp_fd = -1};
+    /* a port nobody listens on: take one from a socket we close again */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    socklen_t al = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &al);
+    close(s);
+    memcpy(&dst.peer, &a, sizeof a);
+    dst.peerlen = sizeof a;
+    char br[40];
+    txn_new_branch(br, sizeof br);
+    CU_ASSERT_PTR_NOT_NULL(txn_client_new(f.tl, make_client_req("INVITE", br), &dst, record_event, &ev));
+    run_for(&f, 300);
+    CU_ASSERT_EQUAL(ev.n, 1);
+    CU_ASSERT_EQUAL(ev.last_ev, TXN_TRANSPORT_ERROR);
+    CU_ASSERT_EQUAL(ev.last_code, 503);
+    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 0);
+    tfix_teardown(&f);
+}
+
 void register_txn_suites(void)
 {
     sip_msg_init();
@@ -518,4 +544,5 @@ void register_txn_suites(void)
     CU_add_test(s, "CANCEL built from the INVITE", test_txn_cancel_built_from_the_invite);
     CU_add_test(s, "server INVITE: Timer G until ACK, then Timer I", test_txn_server_invite_timer_g_until_ack);
     CU_add_test(s, "server INVITE: CANCEL finds it", test_txn_server_invite_cancel_finds_it);
+    CU_add_test(s, "client over TCP: connection refused is a transport error", test_txn_client_tcp_connect_refused_is_a_transport_error);
 }
