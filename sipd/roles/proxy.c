@@ -37,7 +37,7 @@ struct pcall;
 
 struct branch {
     struct pcall *pc;
-    struct sip_txn *ct; /* NULL once the branch has its final result */
+    struct sip_txn *ct; /* the client transaction; NULL once it is freed */
     int code;           /* final code, 0 while pending */
     int got_provisional;
     int cancel_wanted;  /* CANCEL once a provisional arrives (§9.1) */
@@ -152,8 +152,11 @@ static void pcall_free(struct pcall *pc)
     for (size_t i = 0; i < pc->nbr; i++) {
         struct branch *b = pc->br[i];
         loop_timer_stop(px->loop, &b->timer_c);
-        if (b->ct)
+        if (b->ct) {
+            /* it finishes on its own; late 2xx become strays (stateless forwarding) */
+            txn_set_owner(b->ct, NULL, NULL);
             txn_client_detach(b->ct);
+        }
         free(b);
     }
     for (size_t i = 0; i < pc->ntargets; i++) {
@@ -529,8 +532,15 @@ static void branch_final(struct branch *b, int code)
 {
     struct pcall *pc = b->pc;
     b->code = code;
-    b->ct = NULL;
     loop_timer_stop(pc->px->loop, &b->timer_c);
+}
+
+static void ct_gone(void *arg, struct sip_txn *t)
+{
+    struct branch *b = arg;
+    b->ct = NULL;
+    if (b->code == 0)
+        b->code = 408; /* freed without a result (cannot happen in practice): count it as one */
 }
 
 static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_message_t *resp,
@@ -672,7 +682,9 @@ static int forward_branch_text(struct pcall *pc, const struct target *t, const c
         b->ct = txn_client_new_bytes(px->tl, req->sip_method, branch, out.p, out.len, &t->dst, branch_cb, b);
         if (!b->ct)
             b->code = 500;
-        else if (pc->is_invite)
+        else
+            txn_set_owner(b->ct, ct_gone, b);
+        if (b->ct && pc->is_invite)
             loop_timer_start(px->loop, &b->timer_c, px->cfg.timer_c_ms, timer_c_fired, b);
     }
     sbuf_free(&out);
@@ -777,6 +789,7 @@ static void forward_branch(struct pcall *pc, const struct target *t)
         b->code = 500;
         return;
     }
+    txn_set_owner(b->ct, ct_gone, b);
     if (pc->is_invite)
         loop_timer_start(px->loop, &b->timer_c, px->cfg.timer_c_ms, timer_c_fired, b);
 }
