@@ -548,6 +548,14 @@ static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_mes
 {
     struct branch *b = arg;
     struct pcall *pc = b->pc;
+    if (ev == TXN_RESPONSE && osip_list_size(&resp->vias) < 2) {
+        /* a downstream element dropped the Vias below ours: the response cannot go upstream as
+         * it is. Its status still counts; what the caller gets is built here. */
+        LOG_DEBUG("response without the upstream Via code=%d: answered by sipd instead", code);
+        if (code < 300)
+            return; /* a 2xx cannot be rebuilt here (its To tag, Contact and body are the callee's) */
+        ev = TXN_TIMEOUT; /* take the path that stores a code without bytes */
+    }
     if (ev != TXN_RESPONSE) {
         branch_final(b, code);
         if (!pc->best_code || rank(code) < rank(pc->best_code)) {
@@ -901,6 +909,39 @@ static int is_redirect_domain(const struct proxy *px, const osip_uri_t *u)
     return px->cfg.redirect_all || (u && u->host && domain_listed(px->cfg.redirect_domains, u->host));
 }
 
+/* Should the binding be reached over the flow its REGISTER came in on rather than at its Contact?
+ * Yes for RFC 5626 outbound registrations (reg-id), and for a TCP registration whose connection
+ * is still open when the Contact names the same host (the device itself registered: its own
+ * connection is the way in, through NAT and firewalls). A third party's registration, or a
+ * flow that is gone, means the Contact (RFC 3261 §16.5). */
+static int use_flow(const struct proxy *px, const struct binding *b, struct sip_source *dst)
+{
+    struct sip_source flow;
+    if (received_destination(b->received, b->conn_id, &flow) < 0)
+        return 0;
+    int ok = 0;
+    if (b->reg_id > 0 && b->instance) {
+        ok = flow.proto == SIP_PROTO_UDP || transport_conn_alive(px->tp, flow.conn_id);
+    } else if (flow.proto == SIP_PROTO_TCP && transport_conn_alive(px->tp, flow.conn_id)) {
+        osip_uri_t *u = NULL;
+        char ip[64];
+        sockaddr_ip_str(&flow.peer, ip, sizeof ip);
+        if (osip_uri_init(&u) == 0 && osip_uri_parse(u, b->contact) == 0 && u->host) {
+            const char *h = u->host;
+            size_t hl = strlen(h);
+            if (hl >= 2 && h[0] == '[')
+                ok = hl - 2 == strlen(ip) && strncasecmp(h + 1, ip, hl - 2) == 0;
+            else
+                ok = strcasecmp(h, ip) == 0;
+        }
+        if (u)
+            osip_uri_free(u);
+    }
+    if (ok)
+        *dst = flow;
+    return ok;
+}
+
 static void lookup_done(void *arg, int status, const struct binding *b, size_t n)
 {
     struct pcall *pc = arg;
@@ -939,7 +980,7 @@ static void lookup_done(void *arg, int status, const struct binding *b, size_t n
                     osip_route_free(r);
                 if (!ok)
                     continue;
-            } else if (received_destination(b[i].received, b[i].conn_id, &t->dst) < 0) {
+            } else if (!use_flow(pc->px, &b[i], &t->dst)) {
                 osip_uri_t *u = NULL;
                 int ok = osip_uri_init(&u) == 0 && osip_uri_parse(u, b[i].contact) == 0 &&
                          uri_destination(u, &t->dst) == 0;
