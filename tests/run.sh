@@ -32,7 +32,7 @@ make -j2 >make.log 2>&1 || { tail -40 make.log; echo "build failed"; echo "0 pas
 make -j1 check >check.log 2>&1
 rc=$?
 passed=0; failed=0
-for log in tests/unit/unit_tests.log tests/integration/run-all.sh.log; do
+for log in tests/unit/run-unit.sh.log tests/integration/run-all.sh.log; do
     if [ -f "$log" ]; then
         line=$(grep -E '^[a-z]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
         echo "--- $log"
