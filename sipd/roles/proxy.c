@@ -79,6 +79,7 @@ struct proxy {
     struct pcall *calls;
     size_t ncalls;
     struct resolver *resolver;
+    char hostport[2][2][64]; /* [proto][ipv6] our address for Via/Record-Route, "" = not computed */
 };
 
 static void pcall_check_done(struct pcall *pc);
@@ -292,8 +293,22 @@ static const char *gparam(osip_list_t *params, const char *name)
 }
 
 /* Our address as it should appear in Via / Record-Route for transport proto toward `like`. */
+static void compute_hostport(const struct proxy *px, enum sip_proto proto,
+                             const struct sockaddr_storage *like, char *buf, size_t n);
+
+/* Cached per transport and address family: the listeners do not change. */
 static void my_hostport(const struct proxy *px, enum sip_proto proto,
                         const struct sockaddr_storage *like, char *buf, size_t n)
+{
+    int v6 = like && like->ss_family == AF_INET6;
+    char *c = ((struct proxy *)px)->hostport[proto == SIP_PROTO_TCP][v6];
+    if (!c[0])
+        compute_hostport(px, proto, like, c, sizeof px->hostport[0][0]);
+    snprintf(buf, n, "%s", c);
+}
+
+static void compute_hostport(const struct proxy *px, enum sip_proto proto,
+                             const struct sockaddr_storage *like, char *buf, size_t n)
 {
     const struct sip_endpoint *ep = transport_listener(px->tp, proto, like);
     if (!ep)
@@ -308,25 +323,38 @@ static void my_hostport(const struct proxy *px, enum sip_proto proto,
 /* Hash of what identifies a request for loop detection (§16.3 item 4, §16.6 item 8): the
  * Request-URI as received, From tag, To tag, Call-ID, CSeq number, Proxy-Require and
  * Proxy-Authorization. A spiral (new Request-URI) hashes differently; a loop identically. */
+static void fnv(unsigned long *h, const char *s)
+{
+    for (; s && *s; s++)
+        *h = (*h ^ (unsigned char)*s) * 16777619UL;
+    *h = (*h ^ '|') * 16777619UL;
+}
+
 static unsigned long loop_hash(const osip_message_t *req)
 {
-    struct sbuf b;
-    sbuf_init(&b);
-    char *ruri = NULL;
-    osip_uri_to_str(req->req_uri, &ruri);
-    const char *ft = req->from ? gparam(&req->from->gen_params, "tag") : NULL;
-    const char *tt = req->to ? gparam(&req->to->gen_params, "tag") : NULL;
-    const char *pr = sip_header_get(req, "proxy-require", 0);
+    unsigned long h = 2166136261UL;
+    const osip_uri_t *u = req->req_uri;
+    if (u) {
+        fnv(&h, u->scheme);
+        fnv(&h, u->username);
+        fnv(&h, u->host);
+        fnv(&h, u->port);
+        for (int i = 0;; i++) {
+            osip_uri_param_t *p = osip_list_get(&u->url_params, i);
+            if (!p)
+                break;
+            fnv(&h, p->gname);
+            fnv(&h, p->gvalue);
+        }
+    }
+    fnv(&h, req->from ? gparam(&req->from->gen_params, "tag") : NULL);
+    fnv(&h, req->to ? gparam(&req->to->gen_params, "tag") : NULL);
+    fnv(&h, req->call_id ? req->call_id->number : NULL);
+    fnv(&h, req->call_id ? req->call_id->host : NULL);
+    fnv(&h, req->cseq ? req->cseq->number : NULL);
+    fnv(&h, sip_header_get(req, "proxy-require", 0));
     osip_proxy_authorization_t *pa = osip_list_get(&req->proxy_authorizations, 0);
-    sbuf_printf(&b, "%s|%s|%s|%s|%s|%s|%s", ruri ? ruri : "", ft ? ft : "", tt ? tt : "",
-                req->call_id && req->call_id->number ? req->call_id->number : "",
-                req->cseq && req->cseq->number ? req->cseq->number : "", pr ? pr : "",
-                pa && pa->response ? pa->response : "");
-    osip_free(ruri);
-    unsigned long h = 5381;
-    for (size_t i = 0; i < b.len; i++)
-        h = h * 33 + (unsigned char)b.p[i];
-    sbuf_free(&b);
+    fnv(&h, pa ? pa->response : NULL);
     return h & 0xffffffffUL;
 }
 
