@@ -45,6 +45,9 @@ static const struct key keys[] = {
     I("sip", "t2_ms", t2_ms, 10, 600000),
     I("sip", "t4_ms", t4_ms, 10, 600000),
     I("sip", "shutdown_grace_ms", shutdown_grace_ms, 0, 600000),
+    B("proxy", "record_route", record_route),
+    I("proxy", "timer_c_ms", timer_c_ms, 1000, 3600000),
+    S("proxy", "redirect_domains", redirect_domains),
 };
 
 void config_defaults(struct sipd_config *c)
@@ -65,6 +68,8 @@ void config_defaults(struct sipd_config *c)
     c->t2_ms = 4000;
     c->t4_ms = 5000;
     c->shutdown_grace_ms = 3000;
+    c->record_route = 1;
+    c->timer_c_ms = 180000;
 }
 
 int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,

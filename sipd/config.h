@@ -31,6 +31,9 @@ struct sipd_config {
     int max_message_bytes, max_connections, tcp_idle_timeout_s;
     /* [sip] */
     int t1_ms, t2_ms, t4_ms, shutdown_grace_ms;
+    /* [proxy] */
+    int record_route, timer_c_ms;
+    char redirect_domains[512];
 
     unsigned role_mask; /* derived from roles by config_finish() */
 };

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/loop.h"
+#include "roles/proxy.h"
 #include "roles/registrar.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
@@ -25,15 +26,19 @@ struct server {
     struct txn_layer *txns;
     struct store *store;
     struct registrar *registrar;
+    struct proxy *proxy;
     char *domain_buf;
     const char *domains[MAX_DOMAINS + 1];
+    char *redirect_buf;
+    const char *redirect_domains[MAX_DOMAINS + 1];
     int draining;
     uint64_t drain_deadline_ms;
     struct timer drain_timer;
     struct timer expire_timer;
 };
 
-static const char allow_methods[] = "REGISTER, OPTIONS";
+static const char allow_methods[] =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, PUBLISH";
 
 /* Answer without a transaction (malformed requests): to the Via's address. */
 static void respond_stateless(struct server *srv, const osip_message_t *req,
@@ -57,14 +62,16 @@ static void respond_stateless(struct server *srv, const osip_message_t *req,
 
 static void handle_options(struct server *srv, struct sip_txn *t)
 {
-    static const char hdrs[] = "Allow: REGISTER, OPTIONS\r\n"
+    static const char hdrs[] = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, "
+                               "NOTIFY, REFER, INFO, UPDATE, PRACK, PUBLISH\r\n"
                                "Supported: path, outbound\r\n"
                                "Accept: application/sdp, message/cpim, text/plain\r\n"
                                "Accept-Encoding: identity\r\n";
     txn_respond_text(t, 200, NULL, hdrs);
 }
 
-static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src)
+static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src,
+                           const char *raw, size_t raw_len)
 {
     const char *reason = NULL;
     if (!req->sip_version || strcmp(req->sip_version, "SIP/2.0") != 0) {
@@ -81,8 +88,12 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
         return;
     }
     if (strcmp(req->sip_method, "ACK") == 0) {
-        /* no INVITE transactions yet: nothing to acknowledge */
-        osip_message_free(req);
+        /* an ACK for a non-2xx final belongs to our INVITE server transaction; an ACK for a 2xx
+         * is end-to-end and routed on */
+        if (txn_server_ack(srv->txns, req) || !(srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)))
+            osip_message_free(req);
+        else
+            proxy_handle_ack(srv->proxy, req, src, raw, raw_len);
         return;
     }
     int absorbed = 0;
@@ -99,15 +110,24 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
         txn_respond_simple(t, 416, NULL, NULL, NULL);
         return;
     }
-    if (srv->draining) {
+    const char *m = req->sip_method;
+    int is_cancel = strcmp(m, "CANCEL") == 0;
+    if (srv->draining && !is_cancel) {
         txn_respond_simple(t, 503, "Shutting down", "Retry-After", "5");
         return;
     }
-    const char *m = req->sip_method;
-    if (strcmp(m, "REGISTER") == 0 && (srv->cfg.role_mask & ROLE_REGISTRAR)) {
+    int proxying = (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)) != 0;
+    int for_us = proxy_uri_is_local(srv->proxy, req->req_uri);
+    int has_route = osip_list_size(&req->routes) > 0;
+    if (strcmp(m, "REGISTER") == 0 && (srv->cfg.role_mask & ROLE_REGISTRAR) && (for_us || !proxying)) {
         registrar_handle(srv->registrar, t);
-    } else if (strcmp(m, "OPTIONS") == 0) {
+    } else if (strcmp(m, "OPTIONS") == 0 && (!proxying || (!has_route && for_us && !req->req_uri->username))) {
         handle_options(srv, t);
+    } else if (is_cancel && proxying) {
+        proxy_handle_cancel(srv->proxy, t);
+    } else if (proxying) {
+        txn_keep_raw(t, raw, raw_len);
+        proxy_handle_request(srv->proxy, t);
     } else {
         txn_respond_simple(t, 501, NULL, "Allow", allow_methods);
     }
@@ -145,9 +165,11 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
         return;
     }
     if (MSG_IS_RESPONSE(m)) {
-        /* no client transactions yet: a stray response is dropped */
         if (bad || sip_response_check(m) < 0)
             LOG_DEBUG("malformed response dropped");
+        else if (!txn_client_response(srv->txns, m, buf, len, src) &&
+                 (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)))
+            proxy_handle_stray_response(srv->proxy, m);
         osip_message_free(m);
         return;
     }
@@ -159,7 +181,7 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
         osip_message_free(m);
         return;
     }
-    handle_request(srv, m, src);
+    handle_request(srv, m, src, buf, len);
 }
 
 static void expire_tick(struct timer *t, void *arg)
@@ -189,17 +211,18 @@ static int open_listeners(struct server *srv)
     return 0;
 }
 
-static void split_domains(struct server *srv)
+/* Split a comma/space separated list into out (NULL-terminated); *buf keeps the strings. */
+static void split_list(const char *list, char **buf, const char **out)
 {
     int n = 0;
-    if (srv->cfg.domain[0]) {
-        srv->domain_buf = strdup(srv->cfg.domain);
+    if (list[0]) {
+        *buf = strdup(list);
         char *save = NULL;
-        for (char *tok = srv->domain_buf ? strtok_r(srv->domain_buf, ", ", &save) : NULL;
-             tok && n < MAX_DOMAINS; tok = strtok_r(NULL, ", ", &save))
-            srv->domains[n++] = tok;
+        for (char *tok = *buf ? strtok_r(*buf, ", ", &save) : NULL; tok && n < MAX_DOMAINS;
+             tok = strtok_r(NULL, ", ", &save))
+            out[n++] = tok;
     }
-    srv->domains[n] = NULL;
+    out[n] = NULL;
 }
 
 struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
@@ -210,7 +233,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     srv->loop = loop;
     srv->cfg = *cfg;
     sip_msg_init();
-    split_domains(srv);
+    split_list(srv->cfg.domain, &srv->domain_buf, srv->domains);
+    split_list(srv->cfg.redirect_domains, &srv->redirect_buf, srv->redirect_domains);
     struct transport_config tc = {
         .max_message_bytes = (size_t)cfg->max_message_bytes,
         .max_connections = (size_t)cfg->max_connections,
@@ -229,8 +253,16 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     srv->tp = transport_create(loop, &tc, on_message, srv);
     srv->store = srv->tp ? store_create(loop, cfg->db) : NULL;
     srv->txns = srv->store ? txn_layer_create(loop, srv->tp, &xc) : NULL;
+    struct proxy_config pxc = {
+        .record_route = cfg->record_route,
+        .redirect_all = (cfg->role_mask & ROLE_REDIRECT) && !(cfg->role_mask & ROLE_PROXY),
+        .domains = srv->domains,
+        .redirect_domains = srv->redirect_domains,
+        .timer_c_ms = (unsigned)cfg->timer_c_ms,
+    };
     srv->registrar = srv->txns ? registrar_create(srv->store, &rc) : NULL;
-    if (!srv->registrar) {
+    srv->proxy = srv->registrar ? proxy_create(loop, srv->tp, srv->txns, srv->store, &pxc) : NULL;
+    if (!srv->proxy) {
         LOG_ERROR("out of memory at start-up");
         server_destroy(srv);
         return NULL;
@@ -276,9 +308,11 @@ void server_destroy(struct server *srv)
     loop_timer_stop(srv->loop, &srv->drain_timer);
     /* the store first: its pending callbacks still answer through live transactions */
     store_destroy(srv->store);
+    proxy_destroy(srv->proxy);
     registrar_destroy(srv->registrar);
     txn_layer_destroy(srv->txns);
     transport_destroy(srv->tp);
     free(srv->domain_buf);
+    free(srv->redirect_buf);
     free(srv);
 }

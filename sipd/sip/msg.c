@@ -318,18 +318,43 @@ int sip_serialize(osip_message_t *m, char **out, size_t *len)
     return 0;
 }
 
+/* xoshiro256** seeded once from the kernel: tags and branches need to be unpredictable enough
+ * and unique, not cryptographic, and a getrandom() system call per message costs more than the
+ * rest of building a response. */
+static uint64_t rng_s[4];
+static int rng_seeded;
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t rng_next(void)
+{
+    if (!rng_seeded) {
+        if (getrandom(rng_s, sizeof rng_s, 0) != (ssize_t)sizeof rng_s) {
+            for (int i = 0; i < 4; i++)
+                rng_s[i] = ((uint64_t)random() << 33) ^ (uint64_t)random() ^ (uint64_t)i;
+        }
+        rng_s[0] |= 1;
+        rng_seeded = 1;
+    }
+    uint64_t r = rotl(rng_s[1] * 5, 7) * 9, t = rng_s[1] << 17;
+    rng_s[2] ^= rng_s[0];
+    rng_s[3] ^= rng_s[1];
+    rng_s[1] ^= rng_s[2];
+    rng_s[0] ^= rng_s[3];
+    rng_s[2] ^= t;
+    rng_s[3] = rotl(rng_s[3], 45);
+    return r;
+}
+
 void sip_random_token(char *buf, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char rnd[32];
-    size_t want = (n - 1) < sizeof rnd ? (n - 1) : sizeof rnd;
-    if (getrandom(rnd, want, GRND_NONBLOCK) != (ssize_t)want) {
-        for (size_t i = 0; i < want; i++)
-            rnd[i] = (unsigned char)random();
-    }
     size_t i = 0;
-    for (; i < want; i++)
-        buf[i] = hex[rnd[i] & 15];
+    while (i + 1 < n) {
+        uint64_t r = rng_next();
+        for (int k = 0; k < 16 && i + 1 < n; k++, r >>= 4)
+            buf[i++] = hex[r & 15];
+    }
     buf[i] = '\0';
 }
 

@@ -59,3 +59,8 @@ void store_sort_bindings(struct binding *v, size_t n)
     if (n > 1)
         qsort(v, n, sizeof *v, cmp_binding);
 }
+
+int store_aor_known(const struct store *st, const char *aor)
+{
+    return st->ops->aor_known ? st->ops->aor_known(st, aor) : -1;
+}

@@ -70,6 +70,10 @@ void store_location_lookup(struct store *st, const char *aor, int64_t now, store
 typedef void (*store_status_cb)(void *arg, int status);
 void store_location_expire(struct store *st, int64_t now, store_status_cb done, void *arg);
 
+/* Has this AOR ever had a binding here (a known user, offline now: 480 rather than 404)?
+ * 1 yes, 0 no, -1 the backend cannot tell. Synchronous. */
+int store_aor_known(const struct store *st, const char *aor);
+
 /* Number of AORs / bindings currently held (memory: exact; postgres: last known, may be -1). */
 long store_location_count(const struct store *st, long *nbindings);
 

@@ -15,6 +15,7 @@ struct store_ops {
                             void *arg);
     void (*location_expire)(struct store *st, int64_t now, store_status_cb done, void *arg);
     long (*location_count)(const struct store *st, long *nbindings);
+    int (*aor_known)(const struct store *st, const char *aor); /* may be NULL: cannot tell */
 };
 
 /* Every backend's struct starts with this. */

@@ -11,6 +11,7 @@
 struct mem_store {
     struct store base;
     struct hmap aors; /* aor -> struct binding_list* (never empty) */
+    struct hmap known; /* every AOR that ever had a binding (value unused) */
     long nbindings;
 };
 
@@ -33,6 +34,7 @@ static void mem_destroy(struct store *st)
         free(e->val);
     }
     hmap_free(&ms->aors);
+    hmap_free(&ms->known);
     free(ms);
 }
 
@@ -105,6 +107,8 @@ static void mem_location_update(struct store *st, const char *aor, int64_t now,
         return;
     }
     ms->nbindings += (long)out->len;
+    if (!hmap_get(&ms->known, aor, alen))
+        hmap_put(&ms->known, aor, alen, ms, NULL);
     done(arg, 0, out->v, out->len);
 }
 
@@ -118,6 +122,12 @@ static void mem_location_lookup(struct store *st, const char *aor, int64_t now,
         cur = NULL;
     }
     done(arg, 0, cur ? cur->v : NULL, cur ? cur->len : 0);
+}
+
+static int mem_aor_known(const struct store *st, const char *aor)
+{
+    const struct mem_store *ms = (const struct mem_store *)st;
+    return hmap_get(&ms->known, aor, strlen(aor)) != NULL;
 }
 
 static void mem_location_expire(struct store *st, int64_t now, store_status_cb done, void *arg)
@@ -152,6 +162,7 @@ static const struct store_ops mem_ops = {
     .location_lookup = mem_location_lookup,
     .location_expire = mem_location_expire,
     .location_count = mem_location_count,
+    .aor_known = mem_aor_known,
 };
 
 struct store *store_mem_create(struct loop *loop)
@@ -162,5 +173,6 @@ struct store *store_mem_create(struct loop *loop)
     ms->base.ops = &mem_ops;
     ms->base.loop = loop;
     hmap_init(&ms->aors);
+    hmap_init(&ms->known);
     return &ms->base;
 }

@@ -53,7 +53,15 @@ struct transport {
     struct hmap by_peer; /* "ip:port" -> conn */
     uint64_t next_id;
     char *udp_buf;
+    transport_error_cb err_cb;
+    void *err_arg;
 };
+
+void transport_set_error_cb(struct transport *tp, transport_error_cb cb, void *arg)
+{
+    tp->err_cb = cb;
+    tp->err_arg = arg;
+}
 
 static void conn_free(struct conn *c);
 
@@ -423,7 +431,10 @@ static void conn_io(struct loop *loop, int fd, uint32_t events, void *arg)
         socklen_t el = sizeof err;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) {
+            struct sockaddr_storage peer = c->peer;
             conn_close(c, "connect-failed");
+            if (c->tp->err_cb)
+                c->tp->err_cb(c->tp->err_arg, &peer);
         } else {
             c->connecting = 0;
             socklen_t ll = sizeof c->local;
@@ -610,4 +621,31 @@ int transport_send(struct transport *tp, const struct sip_source *dst, const cha
     if (!c || c->dead)
         return -ENOTCONN;
     return conn_send(c, buf, len);
+}
+
+int transport_is_local(const struct transport *tp, const char *host, int port)
+{
+    struct sockaddr_storage a;
+    socklen_t al;
+    if (port == 0)
+        port = 5060;
+    if (sockaddr_from_host_port(host, strlen(host), port, &a, &al) < 0)
+        return 0;
+    for (int i = 0; i < tp->nlisteners; i++) {
+        const struct sockaddr_storage *l = &tp->listeners[i].ep.addr;
+        if (sockaddr_port(l) != port || l->ss_family != a.ss_family)
+            continue;
+        if (sockaddr_equal(l, &a))
+            return 1;
+        /* a wildcard listener answers for every address of the host: loopback at least */
+        char ip[64];
+        sockaddr_ip_str(l, ip, sizeof ip);
+        if (strcmp(ip, "0.0.0.0") == 0 || strcmp(ip, "::") == 0) {
+            char aip[64];
+            sockaddr_ip_str(&a, aip, sizeof aip);
+            if (strncmp(aip, "127.", 4) == 0 || strcmp(aip, "::1") == 0)
+                return 1;
+        }
+    }
+    return 0;
 }

@@ -62,4 +62,13 @@ size_t transport_conn_count(const struct transport *tp);
 const struct sip_endpoint *transport_listener(const struct transport *tp, enum sip_proto proto,
                                               const struct sockaddr_storage *like);
 
+/* Told when a TCP connection fails before it could deliver (connect refused / reset while
+ * writing), with the peer address, so that transactions waiting on it fail at once rather than
+ * by timeout. One callback per transport. */
+typedef void (*transport_error_cb)(void *arg, const struct sockaddr_storage *peer);
+void transport_set_error_cb(struct transport *tp, transport_error_cb cb, void *arg);
+
+/* Is host:port (numeric host, port 0 = 5060) the address of one of our listeners? */
+int transport_is_local(const struct transport *tp, const char *host, int port);
+
 #endif

@@ -103,7 +103,7 @@ _cleanup() {
     exit "$rc"
 }
 trap _cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap 'exit 130' INT TERM HUP PIPE
 
 # finish: end the test; exit status 1 when any check failed.
 finish() {

@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/log.h"
 #include "suites.h"
 
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
+    log_current_level = getenv("SIPD_TEST_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_WARN;
     register_timers_suites();
     register_hmap_suites();
     register_framing_suites();
@@ -18,6 +20,8 @@ int main(void)
     register_registrar_suites();
     register_store_suites();
     register_config_suites();
+    register_resolve_suites();
+    register_rewrite_suites();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     const char *only = getenv("SIPD_TEST_SUITE");
     if (only && *only) {

@@ -10,5 +10,7 @@ void register_txn_suites(void);
 void register_registrar_suites(void);
 void register_store_suites(void);
 void register_config_suites(void);
+void register_resolve_suites(void);
+void register_rewrite_suites(void);
 
 #endif

@@ -1,0 +1,56 @@
+/* proxy.h - the proxy role: RFC 3261 §16 stateful proxy on the transaction layer, with the
+ * redirect behaviour (302 with the bindings) as a mode.
+ *
+ * Location lookup for the local domains, parallel forking within a q-value group and sequential
+ * between groups, best-response selection (§16.7) with 401/407 challenges merged, 2xx forwarded
+ * at once, CANCEL of pending branches, Timer C, Record-Route (double when the transport
+ * changes), loose routing with a strict-routing previous hop, Path honoured, loop detection by
+ * branch, Max-Forwards and Proxy-Require checks. */
+#ifndef SIPD_PROXY_H
+#define SIPD_PROXY_H
+
+#include <osipparser2/osip_parser.h>
+
+#include "../transport/transport.h"
+
+struct loop;
+struct proxy;
+struct sip_txn;
+struct store;
+struct txn_layer;
+
+struct proxy_config {
+    int record_route;            /* Record-Route dialog-forming requests (default on) */
+    int redirect_all;            /* answer 302 with the bindings instead of proxying */
+    const char *const *domains;  /* local domains (NULL-terminated); our addresses count too */
+    const char *const *redirect_domains; /* domains answered in redirect mode (NULL-terminated) */
+    unsigned timer_c_ms;         /* INVITE branch without a final response for this long: CANCEL */
+};
+
+/* Caller frees with proxy_destroy(). cfg's strings must outlive the proxy. */
+struct proxy *proxy_create(struct loop *loop, struct transport *tp, struct txn_layer *tl,
+                           struct store *st, const struct proxy_config *cfg);
+/* Abandons every call in progress (no messages sent). */
+void proxy_destroy(struct proxy *px);
+
+/* Is this URI one of ours (a local domain, or our address and port)? */
+int proxy_uri_is_local(const struct proxy *px, const osip_uri_t *uri);
+/* Does this URI name this node itself (our address and port: a Route/Record-Route of ours)? */
+int proxy_uri_is_me(const struct proxy *px, const osip_uri_t *uri);
+
+/* A new request (not ACK, not CANCEL) in its server transaction; ends in a final response. */
+void proxy_handle_request(struct proxy *px, struct sip_txn *t);
+/* A CANCEL in its server transaction: 200 (or 481) and the branches of its INVITE cancelled. */
+void proxy_handle_cancel(struct proxy *px, struct sip_txn *t);
+/* An ACK for a 2xx (end-to-end): routed statelessly. Takes ownership of ack; raw/raw_len are
+ * the bytes it was parsed from (edited as text to forward it; may be NULL). */
+void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src,
+                      const char *raw, size_t raw_len);
+/* A response no client transaction took: a 2xx to INVITE is forwarded statelessly per its next
+ * Via (§16.7 / RFC 6026); anything else is dropped. The caller frees resp. */
+void proxy_handle_stray_response(struct proxy *px, osip_message_t *resp);
+
+/* Calls (server transactions being proxied) in progress. */
+size_t proxy_calls(const struct proxy *px);
+
+#endif

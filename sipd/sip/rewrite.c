@@ -1,0 +1,206 @@
+/* rewrite.c - textual edits of validated messages; see rewrite.h. */
+#include "rewrite.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "../base/sbuf.h"
+
+struct hline {
+    size_t start;     /* first byte of the header line */
+    size_t end;       /* just past its last line terminator (folded lines included) */
+    size_t name_len;
+    size_t vstart;    /* value, whitespace skipped */
+    size_t vend;      /* value end, before the terminator, trailing whitespace dropped */
+};
+
+/* Parse the header line at pos (pos < hdr_end). Returns 0, or -1 at the blank line/garbage. */
+static int next_header(const char *b, size_t hdr_end, size_t pos, struct hline *h)
+{
+    if (pos >= hdr_end || b[pos] == '\r' || b[pos] == '\n')
+        return -1;
+    h->start = pos;
+    size_t i = pos;
+    while (i < hdr_end && b[i] != ':' && b[i] != '\r' && b[i] != '\n')
+        i++;
+    if (i >= hdr_end || b[i] != ':')
+        return -1;
+    size_t ne = i;
+    while (ne > pos && (b[ne - 1] == ' ' || b[ne - 1] == '\t'))
+        ne--;
+    h->name_len = ne - pos;
+    i++;
+    while (i < hdr_end && (b[i] == ' ' || b[i] == '\t'))
+        i++;
+    h->vstart = i;
+    /* the value runs to the end of line, continued by lines that start with whitespace */
+    for (;;) {
+        while (i < hdr_end && b[i] != '\n')
+            i++;
+        if (i >= hdr_end)
+            return -1;
+        size_t eol = i; /* at '\n' */
+        i++;
+        if (i < hdr_end && (b[i] == ' ' || b[i] == '\t'))
+            continue;
+        size_t ve = eol;
+        if (ve > h->vstart && b[ve - 1] == '\r')
+            ve--;
+        while (ve > h->vstart && (b[ve - 1] == ' ' || b[ve - 1] == '\t'))
+            ve--;
+        h->vend = ve;
+        h->end = i;
+        return 0;
+    }
+}
+
+static int name_is(const char *b, const struct hline *h, const char *name, const char *compact)
+{
+    size_t n = strlen(name);
+    if (h->name_len == n && strncasecmp(b + h->start, name, n) == 0)
+        return 1;
+    return compact && h->name_len == 1 && (b[h->start] | 0x20) == compact[0];
+}
+
+/* The end of the first value in [vs, ve): the first comma outside <> and quotes. Returns that
+ * offset (== ve when there is one value) and the start of the rest in *rest (== ve if none). */
+static size_t first_value_end(const char *b, size_t vs, size_t ve, size_t *rest)
+{
+    int angle = 0, quote = 0;
+    for (size_t i = vs; i < ve; i++) {
+        char c = b[i];
+        if (quote) {
+            if (c == '\\' && i + 1 < ve)
+                i++;
+            else if (c == '"')
+                quote = 0;
+        } else if (c == '"') {
+            quote = 1;
+        } else if (c == '<') {
+            angle = 1;
+        } else if (c == '>') {
+            angle = 0;
+        } else if (c == ',' && !angle) {
+            size_t e = i;
+            while (e > vs && (b[e - 1] == ' ' || b[e - 1] == '\t' || b[e - 1] == '\r' || b[e - 1] == '\n'))
+                e--;
+            size_t r = i + 1;
+            while (r < ve && (b[r] == ' ' || b[r] == '\t' || b[r] == '\r' || b[r] == '\n'))
+                r++;
+            *rest = r;
+            return e;
+        }
+    }
+    *rest = ve;
+    return ve;
+}
+
+static void put_header(struct sbuf *out, const char *b, const struct hline *h, const char *first,
+                       size_t first_len, size_t rest, size_t ve)
+{
+    sbuf_append(out, b + h->start, h->name_len);
+    sbuf_append(out, ": ", 2);
+    if (first) {
+        sbuf_append(out, first, first_len);
+        if (rest < ve)
+            sbuf_append(out, ", ", 2);
+    }
+    if (rest < ve)
+        sbuf_append(out, b + rest, ve - rest);
+    sbuf_append(out, "\r\n", 2);
+}
+
+static size_t header_end(const char *b, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (b[i] == '\n' && (b[i + 1] == '\n' || (b[i + 1] == '\r' && i + 2 < len && b[i + 2] == '\n')))
+            return i + 1; /* the blank line starts here */
+    }
+    return 0;
+}
+
+int sip_rewrite_request(const char *b, size_t len, const struct fwd_edit *e, struct sbuf *out)
+{
+    size_t hend = header_end(b, len);
+    const char *nl = memchr(b, '\n', len);
+    if (!hend || !nl)
+        return -1;
+    size_t pos = (size_t)(nl - b) + 1;
+    if (e->new_ruri) {
+        const char *sp1 = memchr(b, ' ', pos);
+        const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(nl - sp1 - 1)) : NULL;
+        if (!sp2)
+            return -1;
+        sbuf_append(out, b, (size_t)(sp1 - b) + 1);
+        sbuf_puts(out, e->new_ruri);
+        size_t vend = (size_t)(nl - b);
+        if (vend > 0 && b[vend - 1] == '\r')
+            vend--;
+        sbuf_append(out, sp2, (size_t)(b + vend - sp2));
+        sbuf_append(out, "\r\n", 2);
+    } else {
+        sbuf_append(out, b, pos);
+    }
+    if (e->prepend)
+        sbuf_puts(out, e->prepend);
+    int via_done = e->top_via_value == NULL, drop = e->drop_routes;
+    struct hline h;
+    while (pos < hend && next_header(b, hend, pos, &h) == 0) {
+        pos = h.end;
+        if (!via_done && name_is(b, &h, "via", "v")) {
+            size_t rest, fe = first_value_end(b, h.vstart, h.vend, &rest);
+            (void)fe;
+            put_header(out, b, &h, e->top_via_value, strlen(e->top_via_value), rest, h.vend);
+            via_done = 1;
+            continue;
+        }
+        if (drop > 0 && name_is(b, &h, "route", NULL)) {
+            size_t vs = h.vstart, rest = vs;
+            while (drop > 0 && vs < h.vend) {
+                first_value_end(b, vs, h.vend, &rest);
+                vs = rest;
+                drop--;
+            }
+            if (vs < h.vend)
+                put_header(out, b, &h, NULL, 0, vs, h.vend);
+            continue;
+        }
+        if (e->max_forwards >= 0 && name_is(b, &h, "max-forwards", NULL)) {
+            sbuf_printf(out, "Max-Forwards: %d\r\n", e->max_forwards);
+            continue;
+        }
+        sbuf_append(out, b + h.start, h.end - h.start);
+    }
+    if (pos != hend)
+        return -1; /* a header we could not delimit: let the caller re-serialise */
+    sbuf_append(out, b + hend, len - hend);
+    return out->failed ? -1 : 0;
+}
+
+int sip_rewrite_pop_via(const char *b, size_t len, struct sbuf *out)
+{
+    size_t hend = header_end(b, len);
+    const char *nl = memchr(b, '\n', len);
+    if (!hend || !nl)
+        return -1;
+    size_t pos = (size_t)(nl - b) + 1;
+    sbuf_append(out, b, pos);
+    int popped = 0;
+    struct hline h;
+    while (pos < hend && next_header(b, hend, pos, &h) == 0) {
+        pos = h.end;
+        if (!popped && name_is(b, &h, "via", "v")) {
+            popped = 1;
+            size_t rest;
+            first_value_end(b, h.vstart, h.vend, &rest);
+            if (rest < h.vend)
+                put_header(out, b, &h, NULL, 0, rest, h.vend);
+            continue;
+        }
+        sbuf_append(out, b + h.start, h.end - h.start);
+    }
+    if (pos != hend || !popped)
+        return -1;
+    sbuf_append(out, b + hend, len - hend);
+    return out->failed ? -1 : 0;
+}
