@@ -27,7 +27,7 @@ Exit 0 when every check passed; each failure prints the message concerned.
 
 import argparse
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from proxy_common import Message, request_method, via_branch
 from sipclient import Checker
@@ -116,7 +116,7 @@ def main():
             # the two logs are written by different processes: SIPp stamps "sent" after
             # sendto() returns, so the receiver may log first by a few microseconds. 20 ms of
             # tolerance still tells sequential from parallel (the rejecting scenarios pause 500 ms).
-            skew = datetime.timedelta(milliseconds=20)
+            skew = timedelta(milliseconds=20)
             ck.ok(e1[0][0] < e2[0][0] + skew, "'%s' at %s before '%s' at %s (20 ms tolerance)"
                   % (w1, e1[0][0].time(), w2, e2[0][0].time()))
             if a.gap:
