@@ -1,20 +1,44 @@
 /* store_pg.c - the PostgreSQL store backend (a cluster of nodes shares one database).
  *
- * One libpq connection per store, driven entirely by the event loop through libpq's asynchronous
- * API: PQconnectStartParams/PQconnectPoll to connect, PQsendPrepare/PQsendQueryPrepared to send,
- * PQconsumeInput/PQisBusy/PQgetResult to read, PQflush (with EPOLLOUT) for what the kernel did not
- * take at once. The loop never waits for the database.
+ * A small pool of libpq connections (PG_CONNECTIONS), each driven by the event loop through
+ * libpq's asynchronous API in pipeline mode: PQconnectStartParams/PQconnectPoll to connect,
+ * PQsendPrepare/PQsendQueryPrepared/PQpipelineSync to send, PQconsumeInput/PQisBusy/PQgetResult
+ * to read, PQflush (with EPOLLOUT) for what the kernel did not take at once. The loop never waits
+ * for the database.
  *
- * Operations queue up and run one at a time on the connection, each a small state machine of
- * prepared, parameterised statements (see `stmts` below). A location update is one transaction:
- *     BEGIN; lock the AOR (advisory, so every node serialises on it); SELECT its live bindings;
- *     call the caller's update function; replace the bindings in one statement; COMMIT.
+ * Routing. An operation on an AOR goes to connection hash(aor) % PG_CONNECTIONS, so that the
+ * operations on one AOR stay in order on one connection; when that connection is down, to the
+ * next one that is up (ordering across the switch is then only what the advisory lock gives).
+ * Expire goes to the least busy connection. Each connection has its own queue and reconnects on
+ * its own; the store is available while at least one connection is.
+ *
+ * Pipelining. A connection sends statements without waiting for earlier results and reads the
+ * results in order; its `ring` lists the results still to come (statements and syncs). Location
+ * updates run as transactions of two flights each:
+ *     flight 1:  BEGIN; lock the AORs (advisory, so every node serialises on each); SELECT their
+ *                bindings -- the callers' update functions run on the SELECT's rows --
+ *     flight 2:  replace their bindings in one statement; COMMIT        (or ROLLBACK to abort)
+ * One transaction (a "batch") takes the updates queued one after another on the connection, of
+ * distinct AORs, up to PG_BATCH_MAX: alone when the load is light, many at a time under load, so
+ * that statements, round trips and commits are shared. Nothing may follow flight 1 until flight 2
+ * is sent (it would run inside that transaction), but whatever is queued goes out right behind
+ * flight 2 in the same write. Lookups are one statement each and many can be in flight at once.
+ * Two updates of one AOR are never in flight together on one connection (a retry of the first
+ * must come before the second), so each AOR's operations keep their order.
+ *
+ * Errors inside a pipeline. After an error the server skips everything up to the next sync (libpq
+ * reports PGRES_PIPELINE_ABORTED for each skipped statement). The operation that failed handles
+ * its own error: a batch rolls back, then retries on serialization failure or deadlock, runs its
+ * updates again one per transaction to find the one that failed, or (alone) reports STORE_EFAIL.
+ * Operations that were merely skipped are sent again, in their order, once the sync is back. A
+ * failed REPLACE leaves its transaction aborted until the ROLLBACK, so no new segment (statements
+ * up to a sync) starts behind a flight 2 until its outcome is known.
  *
  * Connection states:  DOWN --timer--> CONNECTING --> PREPARING --> READY --(error)--> DOWN.
- * Only READY accepts operations; otherwise they fail at once with STORE_EUNAVAIL. When the
- * connection is lost, the operation in flight and every queued one fail with STORE_EUNAVAIL and
- * a timer reconnects with backoff (250 ms doubling to 2 s). A statement that gets no answer for
- * PG_STMT_TIMEOUT_MS counts as a lost connection, so nothing waits forever.
+ * Only READY connections take operations; with none, operations fail at once with STORE_EUNAVAIL.
+ * When a connection is lost, its operations (in flight and queued) fail with STORE_EUNAVAIL and a
+ * timer reconnects it with backoff (250 ms doubling to 2 s). A connection that waits
+ * PG_STMT_TIMEOUT_MS for a result counts as lost, so nothing waits forever.
  *
  * Callbacks may re-enter the store (submit operations, even destroy it): `depth` counts the
  * entry points on the stack and the struct is freed only when the outermost one returns.
@@ -33,10 +57,18 @@
 
 #include <libpq-fe.h>
 
+#ifndef LIBPQ_HAS_PIPELINING
+#error "the PostgreSQL store needs libpq 14 or later (pipeline mode)"
+#endif
+
 #include "../base/log.h"
 #include "../base/loop.h"
 #include "store_impl.h"
 
+#define PG_CONNECTIONS 4            /* connections per store */
+#define PG_PIPELINE_OPS 32          /* operations (a batch counts as one) in flight on one conn */
+#define PG_BATCH_MAX 64             /* updates (of distinct AORs) in one transaction */
+#define PG_RING_SIZE 256            /* results awaited on one connection (> 6 * PG_PIPELINE_OPS) */
 #define PG_MAX_OPS 10000            /* queued + in flight; beyond: STORE_EUNAVAIL */
 #define PG_MAX_BINDINGS 1000        /* per AOR, read or written */
 #define PG_MAX_FIELD_BYTES 65536    /* one text column of a binding */
@@ -58,7 +90,12 @@
     "floor(extract(epoch FROM updated_at))::bigint"
 #define LOC_NCOLS 14
 
-enum stmt_id { S_BEGIN, S_COMMIT, S_ROLLBACK, S_LOCK, S_GET, S_REPLACE, S_EXPIRE, S_COUNT, S_NUM };
+enum stmt_id {
+    S_BEGIN, S_COMMIT, S_ROLLBACK, S_LOCK, S_SELECT, S_REPLACE, S_GET, S_EXPIRE, S_COUNT, S_NUM
+};
+
+/* Lookup order of one AOR's bindings. */
+#define LOC_ORDER "ORDER BY CASE WHEN q < 0 THEN 1000 ELSE q END DESC, updated_at DESC, contact"
 
 static const struct pg_stmt {
     const char *name;
@@ -70,95 +107,161 @@ static const struct pg_stmt {
     [S_BEGIN] = {"sipd_begin", "BEGIN ISOLATION LEVEL READ COMMITTED", 0},
     [S_COMMIT] = {"sipd_commit", "COMMIT", 0},
     [S_ROLLBACK] = {"sipd_rollback", "ROLLBACK", 0},
-    /* $1 aor. Serialises every writer of one AOR, on every node, until COMMIT/ROLLBACK. */
-    [S_LOCK] = {"sipd_loc_lock", "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", 1},
-    /* $1 aor, $2 now: the live bindings, in lookup order. */
-    [S_GET] = {"sipd_loc_get",
-               "SELECT " LOC_COLS " FROM locations"
-               " WHERE aor = $1::text AND expires_at > to_timestamp($2::bigint)"
-               " ORDER BY CASE WHEN q < 0 THEN 1000 ELSE q END DESC, updated_at DESC, contact"
-               " LIMIT 1000",
-               2},
-    /* $1 aor, $2.. one array per column. The DELETE must run before the INSERT (else the
-     * unique index sees the old row of a contact that is registered again): an unreferenced
-     * data-modifying CTE would run last, so the INSERT's WHERE reads it first. */
+    /* The statements of an update transaction take the AORs of all its updates (distinct).
+     * $1 aors. Serialises every writer of each AOR, on every node, until COMMIT/ROLLBACK. The
+     * locks are taken in key order (the subquery's ORDER BY keeps it from being flattened), so
+     * two transactions that lock several AORs cannot deadlock on each other. The key is the
+     * same as a single-AOR lock's: hashtextextended(aor, 0). */
+    [S_LOCK] = {"sipd_loc_lock",
+                "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtextextended(a, 0) AS k"
+                " FROM unnest($1::text[]) AS a ORDER BY 1) AS s",
+                1},
+    /* $1 aors, $2 their `now`s: the live bindings of each, in lookup order, at most 1000 each. */
+    [S_SELECT] = {"sipd_loc_select",
+                  "SELECT l.* FROM unnest($1::text[], $2::bigint[]) AS a(aor, t)"
+                  " CROSS JOIN LATERAL (SELECT " LOC_COLS " FROM locations"
+                  " WHERE aor = a.aor AND expires_at > to_timestamp(a.t) " LOC_ORDER
+                  " LIMIT 1000) AS l",
+                  2},
+    /* $1 the aors replaced, $2.. one array per column (aor first), one element per binding.
+     * The DELETE must run before the INSERT (else the unique index sees the old row of a
+     * contact that is registered again): an unreferenced data-modifying CTE would run last, so
+     * the INSERT's WHERE reads it first. */
     [S_REPLACE] = {"sipd_loc_replace",
-                   "WITH d AS (DELETE FROM locations WHERE aor = $1::text RETURNING 1)"
+                   "WITH d AS (DELETE FROM locations WHERE aor = ANY($1::text[]) RETURNING 1)"
                    " INSERT INTO locations (aor, contact, call_id, cseq, expires_at, q, path,"
                    " instance, reg_id, user_agent, received, conn_id, node, updated_at)"
-                   " SELECT $1::text, u.contact, u.call_id, u.cseq, to_timestamp(u.expires_at),"
+                   " SELECT u.aor, u.contact, u.call_id, u.cseq, to_timestamp(u.expires_at),"
                    " u.q, u.path, u.instance, u.reg_id, u.user_agent, u.received, u.conn_id,"
                    " u.node, to_timestamp(u.updated_at)"
-                   " FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[],"
-                   " $6::smallint[], $7::text[], $8::text[], $9::integer[], $10::text[],"
-                   " $11::text[], $12::bigint[], $13::text[], $14::bigint[])"
-                   " AS u(contact, call_id, cseq, expires_at, q, path, instance, reg_id,"
+                   " FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
+                   " $7::smallint[], $8::text[], $9::text[], $10::integer[], $11::text[],"
+                   " $12::text[], $13::bigint[], $14::text[], $15::bigint[])"
+                   " AS u(aor, contact, call_id, cseq, expires_at, q, path, instance, reg_id,"
                    " user_agent, received, conn_id, node, updated_at)"
                    " WHERE (SELECT count(*) FROM d) >= 0"
                    " RETURNING " LOC_COLS,
-                   14},
+                   15},
+    /* $1 aor, $2 now: a lookup. */
+    [S_GET] = {"sipd_loc_get",
+               "SELECT " LOC_COLS " FROM locations"
+               " WHERE aor = $1::text AND expires_at > to_timestamp($2::bigint) " LOC_ORDER
+               " LIMIT 1000",
+               2},
     /* $1 now */
     [S_EXPIRE] = {"sipd_loc_expire",
                   "DELETE FROM locations WHERE expires_at <= to_timestamp($1::bigint)", 1},
     [S_COUNT] = {"sipd_loc_count", "SELECT count(DISTINCT aor), count(*) FROM locations", 0},
 };
 
-#define REPLACE_NARRAYS 13
+#define REPLACE_NARRAYS 14 /* aor + the 13 other columns */
+
+/* Ring entries that are not prepared statements: the result of PQpipelineSync, and of the
+ * session setup below. */
+#define E_SYNC S_NUM
+#define E_SETUP (S_NUM + 1)
+
+/* Run once per connection, before anything else. Every statement above finds its rows through
+ * an index, and its plan is made once per connection: a plan made while the table was small
+ * (a sequential scan, say) must not stay in use as it grows, and planning each execution anew
+ * (a "custom plan", which PostgreSQL picks for statements with array parameters) costs more
+ * than the statement. (plan_cache_mode is PostgreSQL 12 and later.) */
+static const char setup_sql[] = "SELECT set_config('enable_seqscan', 'off', false),"
+                                " set_config('plan_cache_mode', 'force_generic_plan', false)";
+static const char setup_sql_pre12[] = "SELECT set_config('enable_seqscan', 'off', false)";
 
 /* ---- operations ------------------------------------------------------------------------------ */
 
-enum op_kind { OP_UPDATE, OP_LOOKUP, OP_EXPIRE, OP_COUNT };
+/* OP_BATCH is one update transaction: it runs the updates (OP_UPDATE) of up to PG_BATCH_MAX
+ * distinct AORs that were queued one after the other, so that under load a transaction, its
+ * statements and its round trips serve many REGISTERs. */
+enum op_kind { OP_UPDATE, OP_LOOKUP, OP_EXPIRE, OP_COUNT, OP_BATCH };
+/* Where it is: a list of its connection, a batch's members, or nowhere (being finished). */
+enum op_where { W_NONE, W_WAIT, W_SENT, W_RESEND, W_BATCH };
 
-/* Steps of the operations: the statement the operation waits for. */
-enum op_step { ST_BEGIN, ST_LOCK, ST_SELECT, ST_REPLACE, ST_COMMIT, ST_ROLLBACK, ST_GET,
-               ST_EXPIRE, ST_COUNT };
+struct pg_conn;
 
 struct pg_op {
-    struct pg_op *next;
+    struct pg_op *prev, *next;
+    struct pg_conn *conn;      /* the connection it was routed to */
+    enum op_where where;
     enum op_kind kind;
-    enum op_step step;
     int is_internal;           /* not counted by pending(), no callback */
     char *aor;
+    uint64_t aor_hash;
     int64_t now;
     store_update_fn update;
     store_bindings_cb done_bindings;
     store_status_cb done_status;
     void *arg;
-    int status;                /* what to report once the ROLLBACK is through */
-    int retries;
-    int want_retry;
-    char *params[1 + REPLACE_NARRAYS]; /* S_REPLACE parameters ([0] borrows aor) */
-    PGresult *stored;          /* S_REPLACE's rows, reported once COMMIT is through */
+    int has_error;             /* one of this attempt's statements failed */
+    int is_skipped;            /* ... or was skipped after another operation's error */
+    int status;                /* what to report when it ends */
+    int want_retry;            /* batch: the database asked for the transaction to be retried */
+    int is_begun;              /* batch: this attempt's BEGIN went through */
+    PGresult *stored;          /* batch: the REPLACE's rows, reported once COMMIT is through */
+    int retries;               /* update: transactions retried on conflict so far */
+    int is_decided;            /* update: its update function ran in the current batch */
+    int is_included;           /* ... and returned bindings, which the REPLACE writes */
+    int is_solo;               /* update: runs alone (a batch it was in failed) */
+    int nmembers;              /* batch: its updates, in queue order */
+    struct pg_op *members[];   /* (allocated for batches only) */
 };
 
-/* ---- the store --------------------------------------------------------------------------------*/
+struct op_list {
+    struct pg_op *head, *tail;
+    size_t n;
+};
+
+/* ---- connections and the store -------------------------------------------------------------- */
 
 enum pg_state { PG_DOWN, PG_CONNECTING, PG_PREPARING, PG_READY };
 enum link_log { LINK_UNKNOWN, LINK_UP, LINK_DOWN }; /* what we last told the operator */
 
-struct pg_store {
-    struct store base;
-    char *conninfo;            /* may hold a password: never logged, wiped on free */
+/* A result the connection waits for, in the order the server will send them. */
+struct pg_entry {
+    struct pg_op *op;          /* NULL: the connection's own (setup, a prepare, a sync) */
+    unsigned char what;        /* enum stmt_id, E_SYNC or E_SETUP */
+    unsigned char is_prepare;  /* setup or a prepare: stmts[what] is being prepared */
+};
+
+struct pg_conn {
+    struct pg_store *ps;
+    int idx;
     PGconn *conn;
     int fd;                    /* registered in the loop, -1 when none */
     uint32_t fd_events;
     enum pg_state state;
-    enum link_log link_logged;
-    int stmt_active;           /* a statement was sent and its results are not all in */
-    PGresult *res;             /* result of the active statement, collected so far */
-    int prep_idx;              /* PREPARING: the statement being prepared */
-    struct pg_op *head, *tail; /* head is in flight when stmt_active */
-    size_t nops, nuser;
-    int count_queued;
-    long count_aors, count_bindings;
+    struct op_list wait;       /* routed here, not sent yet, in order */
+    struct op_list sent;       /* statements sent, results pending, in order */
+    struct op_list resend;     /* skipped after an error: back to the front of wait at the sync */
+    struct pg_entry ring[PG_RING_SIZE];
+    unsigned ring_head, ring_len;
+    PGresult *res;             /* result of the statement at the ring's head, collected so far */
+    int nunsynced;             /* statements sent since the last sync */
+    int last_sent;             /* the statement sent last in this segment, -1 right after a sync */
+    struct pg_op *owner;       /* batch whose flight 1 was sent last: its transaction is open */
+    struct pg_op *unsure;      /* batch whose flight 2 is out: it may leave the txn aborted */
+    int is_unsure_synced;      /* ... and its segment is closed: start no new one behind it */
     uint64_t backoff_ms;
-    struct timer retry_timer, connect_timer, stmt_timer;
+    uint64_t progress_ms;      /* last result, or when the ring stopped being empty */
+    int is_progress_timer_on;
+    struct timer retry_timer, connect_timer, progress_timer;
+};
+
+struct pg_store {
+    struct store base;
+    char *conninfo;            /* may hold a password: never logged, wiped on free */
+    struct pg_conn conns[PG_CONNECTIONS];
+    enum link_log link_logged;
+    size_t nops, nuser;        /* all operations / those of callers (pending()) */
+    long count_aors, count_bindings;
     int depth;                 /* entry points on the stack */
     int is_destroyed;
 };
 
-static void conn_drop(struct pg_store *ps, const char *reason);
-static void pump(struct pg_store *ps);
+static void conn_drop(struct pg_conn *c, const char *reason);
+static int pump(struct pg_conn *c);
 
 static void ps_enter(struct pg_store *ps) { ps->depth++; }
 
@@ -175,6 +278,14 @@ static void ps_leave(struct pg_store *ps)
 {
     if (--ps->depth == 0 && ps->is_destroyed)
         ps_free(ps);
+}
+
+static int any_ready(const struct pg_store *ps)
+{
+    for (int i = 0; i < PG_CONNECTIONS; i++)
+        if (ps->conns[i].state == PG_READY)
+            return 1;
+    return 0;
 }
 
 /* One line from a libpq message: newlines and tabs become spaces, trailing space trimmed. */
@@ -199,27 +310,65 @@ static void notice_quiet(void *arg, const char *message)
     LOG_DEBUG("postgres notice: %s", one_line(line, sizeof line, message));
 }
 
+/* ---- operation lists ------------------------------------------------------------------------- */
+
+static void list_append(struct op_list *l, struct pg_op *op, enum op_where where)
+{
+    op->next = NULL;
+    op->prev = l->tail;
+    if (l->tail)
+        l->tail->next = op;
+    else
+        l->head = op;
+    l->tail = op;
+    l->n++;
+    op->where = where;
+}
+
+static void list_unlink(struct op_list *l, struct pg_op *op)
+{
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        l->head = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    else
+        l->tail = op->prev;
+    op->prev = op->next = NULL;
+    l->n--;
+    op->where = W_NONE;
+}
+
+/* Move every operation of src, in order, in front of dst's. */
+static void list_prepend_all(struct op_list *dst, struct op_list *src, enum op_where where)
+{
+    if (!src->head)
+        return;
+    for (struct pg_op *op = src->head; op; op = op->next)
+        op->where = where;
+    src->tail->next = dst->head;
+    if (dst->head)
+        dst->head->prev = src->tail;
+    else
+        dst->tail = src->tail;
+    dst->head = src->head;
+    dst->n += src->n;
+    src->head = src->tail = NULL;
+    src->n = 0;
+}
+
 /* ---- operation lifetime ---------------------------------------------------------------------- */
 
 static void op_free(struct pg_op *op)
 {
     if (op->stored)
         PQclear(op->stored);
-    for (size_t i = 1; i < sizeof op->params / sizeof op->params[0]; i++)
-        free(op->params[i]);
     free(op->aor);
     free(op);
 }
 
-static void op_clear_params(struct pg_op *op)
-{
-    for (size_t i = 1; i < sizeof op->params / sizeof op->params[0]; i++) {
-        free(op->params[i]);
-        op->params[i] = NULL;
-    }
-}
-
-/* Tell the caller; the op must already be off the queue. The store may be destroyed after. */
+/* Tell the caller; the op must already be off every list. The store may be destroyed after. */
 static void op_notify(struct pg_op *op, int status, const struct binding *b, size_t n)
 {
     if (op->is_internal)
@@ -232,321 +381,434 @@ static void op_notify(struct pg_op *op, int status, const struct binding *b, siz
     }
 }
 
-static void op_unlink_head(struct pg_store *ps, struct pg_op *op)
+/* Take op off its list and out of the store's counts (a batch is not counted: its members are). */
+static void op_detach(struct pg_op *op)
 {
-    ps->head = op->next;
-    if (!ps->head)
-        ps->tail = NULL;
+    struct pg_conn *c = op->conn;
+    struct pg_store *ps = c->ps;
+    if (op->where == W_WAIT)
+        list_unlink(&c->wait, op);
+    else if (op->where == W_SENT)
+        list_unlink(&c->sent, op);
+    else if (op->where == W_RESEND)
+        list_unlink(&c->resend, op);
+    op->where = W_NONE;
+    if (op->kind == OP_BATCH)
+        return;
     ps->nops--;
-    if (op->is_internal) {
-        if (op->kind == OP_COUNT)
-            ps->count_queued = 0;
-    } else {
+    if (!op->is_internal)
         ps->nuser--;
-    }
 }
 
-/* The head operation is finished: take it off the queue, call back, free it. */
-static void op_complete(struct pg_store *ps, struct pg_op *op, int status, const struct binding *b,
-                        size_t n)
+/* The operation is finished: take it off its list, call back, free it. The callback may submit
+ * operations, drop this connection (through pump) or destroy the store. */
+static void op_finish(struct pg_op *op, int status, const struct binding *b, size_t n)
 {
-    op_unlink_head(ps, op);
-    /* An operation always ends outside a transaction; if not, the connection is in a state we
-     * do not understand, and a fresh one is the safe way out. */
-    if (ps->conn && PQtransactionStatus(ps->conn) != PQTRANS_IDLE)
-        conn_drop(ps, "transaction left open");
+    op_detach(op);
     op_notify(op, status, b, n);
     op_free(op);
 }
 
-/* Fail every operation, in order. Callbacks may submit new ones: those fail at once since the
- * caller made sure the store is not READY. */
-static void fail_all(struct pg_store *ps, int status)
+/* op (in flight with all its results in, or a batch's member) goes back to the front of the
+ * queue, after any other operation already waiting to be sent again; the move to the queue
+ * happens at the next sync. */
+static void op_resend(struct pg_conn *c, struct pg_op *op)
 {
-    struct pg_op *op = ps->head;
-    ps->head = ps->tail = NULL;
-    ps->nops = ps->nuser = 0;
-    ps->count_queued = 0;
-    while (op) {
-        struct pg_op *next = op->next;
-        op_notify(op, status, NULL, 0);
-        op_free(op);
-        op = next;
+    if (op->where == W_SENT)
+        list_unlink(&c->sent, op);
+    list_append(&c->resend, op, W_RESEND);
+}
+
+/* Fail every operation of the connection: in flight first, then the rest, in order. Callbacks may
+ * submit new ones: those go elsewhere or fail at once, since the caller made sure this connection
+ * is not READY. */
+static void conn_fail_ops(struct pg_conn *c, int status)
+{
+    struct op_list all = c->sent;
+    c->sent = (struct op_list){0};
+    list_prepend_all(&c->wait, &c->resend, W_WAIT);
+    if (all.tail) {
+        all.tail->next = c->wait.head;
+        if (c->wait.head)
+            c->wait.head->prev = all.tail;
+    } else {
+        all.head = c->wait.head;
+    }
+    c->wait = (struct op_list){0};
+    for (struct pg_op *op = all.head, *next; op; op = next) {
+        next = op->next;
+        op->where = W_NONE;
+        if (op->kind == OP_BATCH) {
+            for (int i = 0; i < op->nmembers; i++)
+                op_finish(op->members[i], status, NULL, 0);
+            op_free(op);
+        } else {
+            op_finish(op, status, NULL, 0);
+        }
     }
 }
 
 /* ---- connection ------------------------------------------------------------------------------ */
 
-static void conn_close(struct pg_store *ps)
+static void conn_close(struct pg_conn *c)
 {
-    struct loop *loop = ps->base.loop;
-    loop_timer_stop(loop, &ps->connect_timer);
-    loop_timer_stop(loop, &ps->stmt_timer);
-    if (ps->fd >= 0)
-        loop_fd_del(loop, ps->fd); /* before PQfinish closes the socket */
-    ps->fd = -1;
-    ps->fd_events = 0;
-    if (ps->res)
-        PQclear(ps->res);
-    ps->res = NULL;
-    ps->stmt_active = 0;
-    if (ps->conn)
-        PQfinish(ps->conn);
-    ps->conn = NULL;
-    ps->state = PG_DOWN;
+    struct loop *loop = c->ps->base.loop;
+    loop_timer_stop(loop, &c->connect_timer);
+    loop_timer_stop(loop, &c->progress_timer);
+    c->is_progress_timer_on = 0;
+    if (c->fd >= 0)
+        loop_fd_del(loop, c->fd); /* before PQfinish closes the socket */
+    c->fd = -1;
+    c->fd_events = 0;
+    if (c->res)
+        PQclear(c->res);
+    c->res = NULL;
+    c->ring_head = c->ring_len = 0;
+    c->nunsynced = 0;
+    c->last_sent = -1;
+    c->owner = c->unsure = NULL;
+    c->is_unsure_synced = 0;
+    if (c->conn)
+        PQfinish(c->conn);
+    c->conn = NULL;
+    c->state = PG_DOWN;
 }
 
 static void on_retry_timer(struct timer *t, void *arg);
+static void on_progress_timer(struct timer *t, void *arg);
 static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg);
 
-static void schedule_retry(struct pg_store *ps)
+static void schedule_retry(struct pg_conn *c)
 {
-    if (ps->is_destroyed)
+    if (c->ps->is_destroyed)
         return;
-    if (loop_timer_start(ps->base.loop, &ps->retry_timer, ps->backoff_ms, on_retry_timer, ps))
+    if (loop_timer_start(c->ps->base.loop, &c->retry_timer, c->backoff_ms, on_retry_timer, c))
         LOG_ERROR("postgres: cannot arm reconnect timer (out of memory)");
-    ps->backoff_ms *= 2;
-    if (ps->backoff_ms > PG_BACKOFF_MAX_MS)
-        ps->backoff_ms = PG_BACKOFF_MAX_MS;
+    c->backoff_ms *= 2;
+    if (c->backoff_ms > PG_BACKOFF_MAX_MS)
+        c->backoff_ms = PG_BACKOFF_MAX_MS;
 }
 
-/* The connection failed or was lost: say so once, fail everything, reconnect later. */
-static void conn_drop(struct pg_store *ps, const char *reason)
+static size_t conn_nuser(const struct pg_conn *c)
 {
+    size_t n = 0;
+    const struct op_list *lists[] = {&c->sent, &c->resend, &c->wait};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        for (const struct pg_op *op = lists[i]->head; op; op = op->next)
+            n += op->kind == OP_BATCH ? (size_t)op->nmembers : !op->is_internal;
+    return n;
+}
+
+/* The connection failed or was lost: say so (once per outage), fail its operations, reconnect
+ * later. The other connections carry on. */
+static void conn_drop(struct pg_conn *c, const char *reason)
+{
+    struct pg_store *ps = c->ps;
     char line[384];
     one_line(line, sizeof line, reason);
-    const char *host = ps->conn ? PQhost(ps->conn) : NULL;
-    const char *port = ps->conn ? PQport(ps->conn) : NULL;
+    const char *host = c->conn ? PQhost(c->conn) : NULL;
+    const char *port = c->conn ? PQport(c->conn) : NULL;
     char where[160];
     snprintf(where, sizeof where, "host=%s port=%s", host && *host ? host : "default",
              port && *port ? port : "default");
-    int was_up = ps->state == PG_READY;
-    size_t npending = ps->nuser;
-    if (ps->link_logged == LINK_UP)
-        LOG_WARN("postgres connection lost %s reason=\"%s\" failed_ops=%zu; reconnecting", where,
-                 line, npending);
-    else if (ps->link_logged == LINK_UNKNOWN)
+    int was_up = c->state == PG_READY;
+    size_t nfailed = conn_nuser(c);
+    conn_close(c);
+    if (was_up) {
+        LOG_WARN("postgres connection lost %s conn=%d reason=\"%s\" failed_ops=%zu; reconnecting",
+                 where, c->idx, line, nfailed);
+        if (!any_ready(ps))
+            ps->link_logged = LINK_DOWN;
+        c->backoff_ms = PG_BACKOFF_MIN_MS;
+    } else if (ps->link_logged == LINK_UNKNOWN) {
         LOG_WARN("postgres connection failed %s reason=\"%s\"; retrying in the background", where,
                  line);
-    else
-        LOG_DEBUG("postgres connection attempt failed %s reason=\"%s\"", where, line);
-    ps->link_logged = LINK_DOWN;
-    conn_close(ps);
-    if (was_up)
-        ps->backoff_ms = PG_BACKOFF_MIN_MS;
-    schedule_retry(ps);
-    fail_all(ps, STORE_EUNAVAIL);
+        ps->link_logged = LINK_DOWN;
+    } else {
+        LOG_DEBUG("postgres connection attempt failed %s conn=%d reason=\"%s\"", where, c->idx,
+                  line);
+    }
+    schedule_retry(c);
+    conn_fail_ops(c, STORE_EUNAVAIL);
 }
 
 /* (Re-)register the socket. While connecting, libpq may close the socket and open another
  * (next host, SSL fallback) and the number may even be reused, so always delete and add. */
-static int watch_socket(struct pg_store *ps, uint32_t events)
+static int watch_socket(struct pg_conn *c, uint32_t events)
 {
-    int fd = PQsocket(ps->conn);
+    int fd = PQsocket(c->conn);
     if (fd < 0)
         return -1;
-    if (ps->fd >= 0)
-        loop_fd_del(ps->base.loop, ps->fd);
-    ps->fd = -1;
-    if (loop_fd_add(ps->base.loop, fd, events, on_fd, ps))
+    if (c->fd >= 0)
+        loop_fd_del(c->ps->base.loop, c->fd);
+    c->fd = -1;
+    if (loop_fd_add(c->ps->base.loop, fd, events, on_fd, c))
         return -1;
-    ps->fd = fd;
-    ps->fd_events = events;
+    c->fd = fd;
+    c->fd_events = events;
     return 0;
 }
 
-static int set_events(struct pg_store *ps, uint32_t events)
+static int set_events(struct pg_conn *c, uint32_t events)
 {
-    if (ps->fd_events == events)
+    if (c->fd_events == events)
         return 0;
-    if (loop_fd_mod(ps->base.loop, ps->fd, events))
+    if (loop_fd_mod(c->ps->base.loop, c->fd, events))
         return -1;
-    ps->fd_events = events;
+    c->fd_events = events;
     return 0;
 }
 
 /* Push out what libpq buffered; wait for writability while some remains. 0, or -1 when the
  * connection was dropped. */
-static int flush_out(struct pg_store *ps)
+static int flush_out(struct pg_conn *c)
 {
-    int r = PQflush(ps->conn);
+    int r = PQflush(c->conn);
     if (r < 0) {
-        conn_drop(ps, PQerrorMessage(ps->conn));
+        conn_drop(c, PQerrorMessage(c->conn));
         return -1;
     }
-    if (set_events(ps, r ? EPOLLIN | EPOLLOUT : EPOLLIN)) {
-        conn_drop(ps, "cannot watch socket");
+    if (set_events(c, r ? EPOLLIN | EPOLLOUT : EPOLLIN)) {
+        conn_drop(c, "cannot watch socket");
         return -1;
     }
     return 0;
 }
 
-static void on_stmt_timer(struct timer *t, void *arg)
+/* ---- sending --------------------------------------------------------------------------------- */
+
+/* Note a result to come. 0, or -1 when the ring is full (cannot happen within the limits). */
+static int ring_push(struct pg_conn *c, struct pg_op *op, int what, int is_prepare)
+{
+    if (c->ring_len == PG_RING_SIZE)
+        return -1;
+    if (c->ring_len == 0)
+        c->progress_ms = loop_now_ms(c->ps->base.loop);
+    struct pg_entry *e = &c->ring[(c->ring_head + c->ring_len) % PG_RING_SIZE];
+    e->op = op;
+    e->what = (unsigned char)what;
+    e->is_prepare = (unsigned char)is_prepare;
+    c->ring_len++;
+    return 0;
+}
+
+static struct pg_entry ring_pop(struct pg_conn *c)
+{
+    struct pg_entry e = c->ring[c->ring_head];
+    c->ring_head = (c->ring_head + 1) % PG_RING_SIZE;
+    c->ring_len--;
+    return e;
+}
+
+/* Queue a prepared statement for op (NULL: the connection's own). 0, or -1 when the connection
+ * was dropped (and every operation on it, op included, failed). */
+static int send_stmt(struct pg_conn *c, struct pg_op *op, enum stmt_id id,
+                     const char *const *values)
+{
+    if (ring_push(c, op, id, 0)) {
+        conn_drop(c, "pipeline overflow");
+        return -1;
+    }
+    if (!PQsendQueryPrepared(c->conn, stmts[id].name, stmts[id].nparams, values, NULL, NULL, 0)) {
+        conn_drop(c, PQerrorMessage(c->conn));
+        return -1;
+    }
+    c->nunsynced++;
+    c->last_sent = id;
+    return 0;
+}
+
+/* Close the segment with a sync (which makes the server answer, and libpq write). 0, or -1 when
+ * the connection was dropped. */
+static int end_segment(struct pg_conn *c)
+{
+    if (c->nunsynced == 0)
+        return 0;
+    if (ring_push(c, NULL, E_SYNC, 0)) {
+        conn_drop(c, "pipeline overflow");
+        return -1;
+    }
+    if (!PQpipelineSync(c->conn)) {
+        conn_drop(c, PQerrorMessage(c->conn));
+        return -1;
+    }
+    c->nunsynced = 0;
+    c->last_sent = -1;
+    if (c->unsure)
+        c->is_unsure_synced = 1;
+    if (!c->is_progress_timer_on) {
+        if (loop_timer_start(c->ps->base.loop, &c->progress_timer, PG_STMT_TIMEOUT_MS,
+                             on_progress_timer, c)) {
+            conn_drop(c, "out of memory");
+            return -1;
+        }
+        c->is_progress_timer_on = 1;
+    }
+    return flush_out(c);
+}
+
+/* No result for PG_STMT_TIMEOUT_MS while some are awaited: the connection is as good as lost.
+ * The timer is not moved on every result; it checks the time of the last one when it fires. */
+static void on_progress_timer(struct timer *t, void *arg)
 {
     (void)t;
-    struct pg_store *ps = arg;
+    struct pg_conn *c = arg;
+    struct pg_store *ps = c->ps;
     ps_enter(ps);
-    char msg[96];
-    snprintf(msg, sizeof msg, "no answer within %d ms", PG_STMT_TIMEOUT_MS);
-    conn_drop(ps, msg);
+    c->is_progress_timer_on = 0;
+    if (c->conn && c->ring_len > 0) {
+        uint64_t idle_ms = loop_now_ms(ps->base.loop) - c->progress_ms;
+        if (idle_ms >= PG_STMT_TIMEOUT_MS) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "no answer within %d ms", PG_STMT_TIMEOUT_MS);
+            conn_drop(c, msg);
+        } else if (loop_timer_start(ps->base.loop, &c->progress_timer,
+                                    PG_STMT_TIMEOUT_MS - idle_ms, on_progress_timer, c)) {
+            conn_drop(c, "out of memory");
+        } else {
+            c->is_progress_timer_on = 1;
+        }
+    }
     ps_leave(ps);
 }
 
-static int stmt_started(struct pg_store *ps)
-{
-    ps->stmt_active = 1;
-    if (loop_timer_start(ps->base.loop, &ps->stmt_timer, PG_STMT_TIMEOUT_MS, on_stmt_timer, ps)) {
-        conn_drop(ps, "out of memory");
-        return -1;
-    }
-    return flush_out(ps);
-}
-
-/* Send a prepared statement. 0, or -1 when the connection was dropped (and every operation,
- * including the caller's, failed). */
-static int send_stmt(struct pg_store *ps, enum stmt_id id, const char *const *values)
-{
-    if (!PQsendQueryPrepared(ps->conn, stmts[id].name, stmts[id].nparams, values, NULL, NULL, 0)) {
-        conn_drop(ps, PQerrorMessage(ps->conn));
-        return -1;
-    }
-    return stmt_started(ps);
-}
-
-static int send_prepare(struct pg_store *ps)
-{
-    const struct pg_stmt *s = &stmts[ps->prep_idx];
-    if (!PQsendPrepare(ps->conn, s->name, s->sql, s->nparams, NULL)) {
-        conn_drop(ps, PQerrorMessage(ps->conn));
-        return -1;
-    }
-    return stmt_started(ps);
-}
-
-static void conn_start(struct pg_store *ps)
+static void conn_start(struct pg_conn *c)
 {
     /* dbname (the caller's conninfo, expanded) comes last so that it overrides our defaults. */
     static const char *const keys[] = {"fallback_application_name", "client_encoding",
                                        "keepalives_idle", "keepalives_interval",
                                        "keepalives_count", "dbname", NULL};
-    const char *vals[] = {"sipd", "UTF8", "30", "10", "3", ps->conninfo, NULL};
-    ps->conn = PQconnectStartParams(keys, vals, 1);
-    if (!ps->conn) {
-        conn_drop(ps, "out of memory");
+    const char *vals[] = {"sipd", "UTF8", "30", "10", "3", c->ps->conninfo, NULL};
+    c->conn = PQconnectStartParams(keys, vals, 1);
+    if (!c->conn) {
+        conn_drop(c, "out of memory");
         return;
     }
-    PQsetNoticeProcessor(ps->conn, notice_quiet, ps);
-    if (PQstatus(ps->conn) == CONNECTION_BAD) {
-        conn_drop(ps, PQerrorMessage(ps->conn));
+    PQsetNoticeProcessor(c->conn, notice_quiet, c);
+    if (PQstatus(c->conn) == CONNECTION_BAD) {
+        conn_drop(c, PQerrorMessage(c->conn));
         return;
     }
-    ps->state = PG_CONNECTING;
+    c->state = PG_CONNECTING;
     /* libpq: after PQconnectStart, behave as if PQconnectPoll had returned POLLING_WRITING. */
-    if (watch_socket(ps, EPOLLOUT)) {
-        conn_drop(ps, "no socket to watch");
+    if (watch_socket(c, EPOLLOUT)) {
+        conn_drop(c, "no socket to watch");
         return;
     }
-    if (loop_timer_start(ps->base.loop, &ps->connect_timer, PG_CONNECT_TIMEOUT_MS,
-                         on_retry_timer, ps))
-        conn_drop(ps, "out of memory");
+    if (loop_timer_start(c->ps->base.loop, &c->connect_timer, PG_CONNECT_TIMEOUT_MS,
+                         on_retry_timer, c))
+        conn_drop(c, "out of memory");
 }
 
 /* Retry timer (DOWN: connect again) and connect timer (CONNECTING/PREPARING: give up). */
 static void on_retry_timer(struct timer *t, void *arg)
 {
-    struct pg_store *ps = arg;
+    struct pg_conn *c = arg;
+    struct pg_store *ps = c->ps;
     ps_enter(ps);
-    if (t == &ps->connect_timer) {
+    if (t == &c->connect_timer) {
         char msg[96];
         snprintf(msg, sizeof msg, "connect timeout after %d ms", PG_CONNECT_TIMEOUT_MS);
-        conn_drop(ps, msg);
-    } else if (ps->state == PG_DOWN && !ps->is_destroyed) {
-        conn_start(ps);
+        conn_drop(c, msg);
+    } else if (c->state == PG_DOWN && !ps->is_destroyed) {
+        conn_start(c);
     }
     ps_leave(ps);
 }
 
-static void conn_poll(struct pg_store *ps)
+/* Connected: switch to pipeline mode and prepare every statement in one flight. */
+static void conn_poll(struct pg_conn *c)
 {
-    switch (PQconnectPoll(ps->conn)) {
+    switch (PQconnectPoll(c->conn)) {
     case PGRES_POLLING_READING:
-        if (watch_socket(ps, EPOLLIN))
-            conn_drop(ps, "no socket to watch");
+        if (watch_socket(c, EPOLLIN))
+            conn_drop(c, "no socket to watch");
         return;
     case PGRES_POLLING_WRITING:
-        if (watch_socket(ps, EPOLLOUT))
-            conn_drop(ps, "no socket to watch");
+        if (watch_socket(c, EPOLLOUT))
+            conn_drop(c, "no socket to watch");
         return;
     case PGRES_POLLING_OK:
         break;
     default:
-        conn_drop(ps, PQerrorMessage(ps->conn));
+        conn_drop(c, PQerrorMessage(c->conn));
         return;
     }
-    if (PQsetnonblocking(ps->conn, 1) || watch_socket(ps, EPOLLIN)) {
-        conn_drop(ps, "cannot switch connection to non-blocking mode");
+    if (PQsetnonblocking(c->conn, 1) || !PQenterPipelineMode(c->conn) ||
+        watch_socket(c, EPOLLIN)) {
+        conn_drop(c, "cannot switch connection to non-blocking pipeline mode");
         return;
     }
-    ps->state = PG_PREPARING;
-    ps->prep_idx = 0;
-    send_prepare(ps);
+    c->state = PG_PREPARING;
+    const char *setup = PQserverVersion(c->conn) >= 120000 ? setup_sql : setup_sql_pre12;
+    if (ring_push(c, NULL, E_SETUP, 1) ||
+        !PQsendQueryParams(c->conn, setup, 0, NULL, NULL, NULL, NULL, 0)) {
+        conn_drop(c, PQerrorMessage(c->conn));
+        return;
+    }
+    c->nunsynced++;
+    for (int i = 0; i < S_NUM; i++) {
+        if (ring_push(c, NULL, i, 1) ||
+            !PQsendPrepare(c->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL)) {
+            conn_drop(c, PQerrorMessage(c->conn));
+            return;
+        }
+        c->nunsynced++;
+    }
+    end_segment(c);
 }
 
-static void enqueue(struct pg_store *ps, struct pg_op *op)
+static int res_ok(const PGresult *res)
 {
-    op->next = NULL;
-    if (ps->tail)
-        ps->tail->next = op;
-    else
-        ps->head = op;
-    ps->tail = op;
-    ps->nops++;
-    if (!op->is_internal)
-        ps->nuser++;
+    ExecStatusType s = PQresultStatus(res);
+    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
 }
 
-/* Refresh the last-known counts, unless a refresh is already on its way. */
-static void queue_count(struct pg_store *ps)
+/* Refresh the last-known counts (when the store becomes available). */
+static void queue_count(struct pg_conn *c)
 {
-    if (ps->count_queued || ps->nops >= PG_MAX_OPS)
+    struct pg_store *ps = c->ps;
+    if (ps->nops >= PG_MAX_OPS)
         return;
     struct pg_op *op = calloc(1, sizeof *op);
     if (!op)
         return;
     op->kind = OP_COUNT;
-    op->step = ST_COUNT;
     op->is_internal = 1;
-    ps->count_queued = 1;
-    enqueue(ps, op);
+    op->conn = c;
+    ps->nops++;
+    list_append(&c->wait, op, W_WAIT);
 }
 
-static void prepare_done(struct pg_store *ps, PGresult *res)
+/* The result of the session setup (idx E_SETUP) or of preparing stmts[idx]. */
+static void prepare_result(struct pg_conn *c, int idx, const PGresult *res)
 {
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        char msg[512];
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        snprintf(msg, sizeof msg, "preparing %s failed: %s%s", stmts[ps->prep_idx].name,
-                 PQresultErrorMessage(res),
-                 state && strcmp(state, "42P01") == 0 ? " (schema missing? run sipd --init-db)"
-                                                      : "");
-        conn_drop(ps, msg);
+    if (res_ok(res))
         return;
-    }
-    if (++ps->prep_idx < S_NUM) {
-        send_prepare(ps);
-        return;
-    }
-    loop_timer_stop(ps->base.loop, &ps->connect_timer);
-    ps->state = PG_READY;
-    ps->backoff_ms = PG_BACKOFF_MIN_MS;
+    char msg[512];
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    snprintf(msg, sizeof msg, "%s%s failed: %s%s", idx == E_SETUP ? "session setup" : "preparing ",
+             idx == E_SETUP ? "" : stmts[idx].name,
+             PQresultErrorMessage(res),
+             state && strcmp(state, "42P01") == 0 ? " (schema missing? run sipd --init-db)" : "");
+    conn_drop(c, msg);
+}
+
+static void conn_ready(struct pg_conn *c)
+{
+    struct pg_store *ps = c->ps;
+    loop_timer_stop(ps->base.loop, &c->connect_timer);
+    int was_available = any_ready(ps);
+    c->state = PG_READY;
+    c->backoff_ms = PG_BACKOFF_MIN_MS;
     if (ps->link_logged != LINK_UP) {
-        const char *host = PQhost(ps->conn), *port = PQport(ps->conn), *db = PQdb(ps->conn);
+        const char *host = PQhost(c->conn), *port = PQport(c->conn), *db = PQdb(c->conn);
         LOG_INFO("postgres connected host=%s port=%s db=%s", host && *host ? host : "default",
                  port && *port ? port : "default", db ? db : "");
     }
     ps->link_logged = LINK_UP;
-    queue_count(ps);
-    pump(ps);
+    if (!was_available)
+        queue_count(c);
 }
 
 /* ---- result parsing -------------------------------------------------------------------------- */
@@ -615,15 +877,15 @@ static int parse_binding(const PGresult *res, int row, struct binding *b)
     return 0;
 }
 
-/* Rows of a LOC_COLS result into l. Invalid rows (which only a foreign writer could have put
- * there) are skipped with a warning. 0, -1 wrong result shape, -ENOMEM. */
-static int parse_bindings(const PGresult *res, struct binding_list *l)
+/* Rows of a LOC_COLS result into l, at most max. Invalid rows (which only a foreign writer could
+ * have put there) are skipped with a warning. 0, -1 wrong result shape, -ENOMEM. */
+static int parse_bindings(const PGresult *res, struct binding_list *l, int max)
 {
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != LOC_NCOLS)
         return -1;
     int n = PQntuples(res);
-    if (n > PG_MAX_BINDINGS)
-        n = PG_MAX_BINDINGS;
+    if (n > max)
+        n = max;
     int nbad = 0;
     for (int i = 0; i < n; i++) {
         struct binding b;
@@ -708,9 +970,8 @@ static void sb_int(struct sbuf *sb, size_t i, int64_t v)
     sb_put(sb, num, (size_t)n);
 }
 
-/* Check the update function's bindings and turn them into the array parameters of S_REPLACE.
- * 0, or -1 (cause logged). */
-static int build_replace_params(struct pg_op *op, const struct binding_list *out)
+/* Are the update function's bindings fit to store? 0, or -1 (cause logged). */
+static int check_bindings(const struct pg_op *op, const struct binding_list *out)
 {
     if (out->len > PG_MAX_BINDINGS) {
         LOG_WARN("postgres: update of aor=%s has %zu bindings (max %d)", op->aor, out->len,
@@ -739,55 +1000,70 @@ static int build_replace_params(struct pg_op *op, const struct binding_list *out
             }
         }
     }
-    struct sbuf a[REPLACE_NARRAYS];
-    memset(a, 0, sizeof a);
-    for (size_t i = 0; i < out->len; i++) {
-        const struct binding *b = &out->v[i];
-        sb_text(&a[0], i, b->contact);
-        sb_text(&a[1], i, b->call_id);
-        sb_int(&a[2], i, b->cseq);
-        sb_int(&a[3], i, b->expires_at);
-        sb_int(&a[4], i, b->q);
-        sb_text(&a[5], i, b->path);
-        sb_text(&a[6], i, b->instance);
-        sb_int(&a[7], i, b->reg_id);
-        sb_text(&a[8], i, b->user_agent);
-        sb_text(&a[9], i, b->received);
-        sb_int(&a[10], i, (int64_t)b->conn_id);
-        sb_text(&a[11], i, b->node);
-        sb_int(&a[12], i, b->updated_at);
-    }
-    int is_bad = 0;
-    size_t total = 0;
-    for (int k = 0; k < REPLACE_NARRAYS; k++) {
-        sb_put(&a[k], out->len ? "}" : "{}", out->len ? 1 : 2);
-        is_bad |= a[k].is_bad;
-        total += a[k].len;
-    }
-    if (is_bad || total > PG_MAX_PARAM_BYTES) {
-        LOG_WARN("postgres: update of aor=%s too large or out of memory", op->aor);
-        for (int k = 0; k < REPLACE_NARRAYS; k++)
-            free(a[k].p);
-        return -1;
-    }
-    op_clear_params(op);
-    op->params[0] = op->aor;
-    for (int k = 0; k < REPLACE_NARRAYS; k++)
-        op->params[1 + k] = a[k].p;
     return 0;
+}
+
+/* The parameters of one S_REPLACE, built update by update. */
+struct replace_params {
+    struct sbuf aors;                 /* $1: the AORs replaced */
+    struct sbuf col[REPLACE_NARRAYS]; /* $2..: one array per column, one element per binding */
+    size_t naors, nrows;
+};
+
+static void rp_add(struct replace_params *rp, const char *aor, const struct binding_list *out)
+{
+    sb_text(&rp->aors, rp->naors++, aor);
+    for (size_t i = 0; i < out->len; i++, rp->nrows++) {
+        const struct binding *b = &out->v[i];
+        size_t r = rp->nrows;
+        sb_text(&rp->col[0], r, aor);
+        sb_text(&rp->col[1], r, b->contact);
+        sb_text(&rp->col[2], r, b->call_id);
+        sb_int(&rp->col[3], r, b->cseq);
+        sb_int(&rp->col[4], r, b->expires_at);
+        sb_int(&rp->col[5], r, b->q);
+        sb_text(&rp->col[6], r, b->path);
+        sb_text(&rp->col[7], r, b->instance);
+        sb_int(&rp->col[8], r, b->reg_id);
+        sb_text(&rp->col[9], r, b->user_agent);
+        sb_text(&rp->col[10], r, b->received);
+        sb_int(&rp->col[11], r, (int64_t)b->conn_id);
+        sb_text(&rp->col[12], r, b->node);
+        sb_int(&rp->col[13], r, b->updated_at);
+    }
+}
+
+/* Close the arrays; values[] then points into rp. 0, or -1 when too large or out of memory. */
+static int rp_finish(struct replace_params *rp, const char *values[1 + REPLACE_NARRAYS])
+{
+    sb_put(&rp->aors, "}", 1);
+    int is_bad = rp->aors.is_bad;
+    size_t total = rp->aors.len;
+    for (int k = 0; k < REPLACE_NARRAYS; k++) {
+        sb_put(&rp->col[k], rp->nrows ? "}" : "{}", rp->nrows ? 1 : 2);
+        is_bad |= rp->col[k].is_bad;
+        total += rp->col[k].len;
+    }
+    if (is_bad || total > PG_MAX_PARAM_BYTES)
+        return -1;
+    values[0] = rp->aors.p;
+    for (int k = 0; k < REPLACE_NARRAYS; k++)
+        values[1 + k] = rp->col[k].p;
+    return 0;
+}
+
+static void rp_free(struct replace_params *rp)
+{
+    free(rp->aors.p);
+    for (int k = 0; k < REPLACE_NARRAYS; k++)
+        free(rp->col[k].p);
 }
 
 /* ---- operation state machines ---------------------------------------------------------------- */
 
-static int res_ok(const PGresult *res)
-{
-    ExecStatusType s = PQresultStatus(res);
-    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-}
-
 static const char *op_name(const struct pg_op *op)
 {
-    static const char *const names[] = {"update", "lookup", "expire", "count"};
+    static const char *const names[] = {"update", "lookup", "expire", "count", "update"};
     return names[op->kind];
 }
 
@@ -798,190 +1074,461 @@ static void log_sql_error(const struct pg_op *op, const PGresult *res)
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     if (!msg)
         msg = PQresultErrorMessage(res);
-    LOG_WARN("postgres %s failed aor=%s sqlstate=%s reason=\"%s\"", op_name(op),
-             op->aor ? op->aor : "-", state ? state : "-", one_line(line, sizeof line, msg));
+    const char *aor = op->kind == OP_BATCH ? op->members[0]->aor : op->aor;
+    LOG_WARN("postgres %s failed aor=%s%s sqlstate=%s reason=\"%s\"", op_name(op),
+             aor ? aor : "-", op->kind == OP_BATCH && op->nmembers > 1 ? ",..." : "",
+             state ? state : "-", one_line(line, sizeof line, msg));
 }
 
-/* Send the statement of op->step. 0, or -1 when the connection dropped (op is gone). */
-static int op_send(struct pg_store *ps, struct pg_op *op)
+static int is_same_aor(const struct pg_op *a, const struct pg_op *b)
+{
+    return a->aor_hash == b->aor_hash && strcmp(a->aor, b->aor) == 0;
+}
+
+/* Does op's AOR have an update in flight on c? Then op (an update) must wait: if the first had
+ * to be retried, the second would overtake it. */
+static int is_aor_updating(const struct pg_conn *c, const struct pg_op *op)
+{
+    for (const struct pg_op *s = c->sent.head; s; s = s->next)
+        if (s->kind == OP_BATCH)
+            for (int i = 0; i < s->nmembers; i++)
+                if (is_same_aor(s->members[i], op))
+                    return 1;
+    return 0;
+}
+
+/* Would op's first flight have to start a new segment? An update's BEGIN must open a transaction
+ * of its own: a statement before it in the same segment (other than COMMIT/ROLLBACK) would run in
+ * a transaction that BEGIN merely extends. An expire commits its DELETE before counting. */
+static int needs_new_segment(const struct pg_conn *c, const struct pg_op *op)
+{
+    if (op->kind == OP_EXPIRE)
+        return 1;
+    return op->kind == OP_UPDATE && c->nunsynced && c->last_sent != S_COMMIT &&
+           c->last_sent != S_ROLLBACK;
+}
+
+/* May op (the head of the queue) be sent now? */
+static int may_start(const struct pg_conn *c, const struct pg_op *op)
+{
+    /* A new segment behind a flight 2 whose outcome is unknown could run in its aborted
+     * transaction. */
+    if (c->unsure && needs_new_segment(c, op))
+        return 0;
+    return op->kind != OP_UPDATE || !is_aor_updating(c, op);
+}
+
+/* A batch of the updates at the head of the queue (the head may start): consecutive ones, of
+ * distinct AORs that are not being updated already, at most PG_BATCH_MAX; an update that failed
+ * in a batch before (is_solo) goes alone. They leave the queue. NULL when out of memory. */
+static struct pg_op *batch_take(struct pg_conn *c)
+{
+    struct pg_op *b = calloc(1, sizeof *b + PG_BATCH_MAX * sizeof b->members[0]);
+    if (!b)
+        return NULL;
+    b->kind = OP_BATCH;
+    b->is_internal = 1;
+    b->conn = c;
+    for (struct pg_op *op = c->wait.head, *next; op && b->nmembers < PG_BATCH_MAX; op = next) {
+        next = op->next;
+        if (op->kind != OP_UPDATE || (b->nmembers && (op->is_solo || is_aor_updating(c, op))))
+            break;
+        int is_dup = 0;
+        for (int i = 0; i < b->nmembers && !is_dup; i++)
+            is_dup = is_same_aor(b->members[i], op);
+        if (is_dup)
+            break;
+        list_unlink(&c->wait, op);
+        op->where = W_BATCH;
+        b->members[b->nmembers++] = op;
+        if (op->is_solo)
+            break;
+    }
+    return b;
+}
+
+/* Send flight 1 of batch b: BEGIN; lock its AORs; SELECT their bindings. 0, or -1 when the
+ * connection was dropped (b and its members are gone). */
+static int batch_start(struct pg_conn *c, struct pg_op *b)
+{
+    struct sbuf aors = {0}, nows = {0};
+    for (int i = 0; i < b->nmembers; i++) {
+        struct pg_op *m = b->members[i];
+        m->is_decided = m->is_included = 0;
+        m->status = 0;
+        sb_text(&aors, (size_t)i, m->aor);
+        sb_int(&nows, (size_t)i, m->now);
+    }
+    sb_put(&aors, "}", 1);
+    sb_put(&nows, "}", 1);
+    const char *values[2] = {aors.p, nows.p};
+    int rc = 0;
+    if (aors.is_bad || nows.is_bad) {
+        /* out of memory: give up on these, keep the connection */
+        list_unlink(&c->sent, b);
+        for (int i = 0; i < b->nmembers; i++)
+            op_finish(b->members[i], STORE_EFAIL, NULL, 0);
+        op_free(b);
+    } else if (needs_new_segment(c, b->members[0]) && end_segment(c)) {
+        rc = -1;
+    } else {
+        c->owner = b;
+        if (send_stmt(c, b, S_BEGIN, NULL) || send_stmt(c, b, S_LOCK, values))
+            rc = -1;
+        else
+            rc = send_stmt(c, b, S_SELECT, values);
+    }
+    free(aors.p);
+    free(nows.p);
+    return rc;
+}
+
+/* Send op's first flight. 0, or -1 when the connection was dropped (op is gone). */
+static int op_start(struct pg_conn *c, struct pg_op *op)
 {
     char now[24];
     snprintf(now, sizeof now, "%" PRId64, op->now);
     const char *aor_now[2] = {op->aor, now};
-    switch (op->step) {
-    case ST_BEGIN: return send_stmt(ps, S_BEGIN, NULL);
-    case ST_LOCK: return send_stmt(ps, S_LOCK, aor_now);
-    case ST_SELECT:
-    case ST_GET: return send_stmt(ps, S_GET, aor_now);
-    case ST_REPLACE: return send_stmt(ps, S_REPLACE, (const char *const *)op->params);
-    case ST_COMMIT: return send_stmt(ps, S_COMMIT, NULL);
-    case ST_ROLLBACK: return send_stmt(ps, S_ROLLBACK, NULL);
-    case ST_EXPIRE: {
+    op->is_begun = op->has_error = op->is_skipped = op->want_retry = 0;
+    op->status = 0;
+    switch (op->kind) {
+    case OP_BATCH:
+        return batch_start(c, op);
+    case OP_LOOKUP:
+        return send_stmt(c, op, S_GET, aor_now);
+    case OP_EXPIRE: {
+        /* The DELETE commits (sync) before the count, which may take a while on a big table:
+         * the rows it deleted stay locked until then. */
         const char *v[1] = {now};
-        return send_stmt(ps, S_EXPIRE, v);
+        if (send_stmt(c, op, S_EXPIRE, v) || end_segment(c))
+            return -1;
+        return send_stmt(c, op, S_COUNT, NULL);
     }
-    case ST_COUNT: return send_stmt(ps, S_COUNT, NULL);
+    case OP_COUNT:
+        return send_stmt(c, op, S_COUNT, NULL);
+    case OP_UPDATE: /* always in a batch */
+        break;
     }
     return -1;
 }
 
-/* Something went wrong inside the update transaction: roll back, then report status (or retry
- * when the database asked us to). */
-static void update_abort(struct pg_store *ps, struct pg_op *op, int status, const PGresult *res)
+/* Send what the queue allows, then close the segment with a sync. 0, or -1 when the connection
+ * was dropped. */
+static int pump(struct pg_conn *c)
 {
-    op->status = status;
-    if (res) {
-        log_sql_error(op, res);
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        if (state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) &&
-            op->retries < PG_MAX_RETRIES) {
-            op->want_retry = 1;
+    while (c->state == PG_READY && !c->ps->is_destroyed && c->wait.head && !c->owner &&
+           !c->resend.head &&
+           !(c->unsure && c->is_unsure_synced) && c->sent.n < PG_PIPELINE_OPS &&
+           c->ring_len + 8 <= PG_RING_SIZE) {
+        struct pg_op *op = c->wait.head;
+        if (!may_start(c, op))
+            break;
+        if (op->kind == OP_UPDATE) {
+            op = batch_take(c);
+            if (!op) {
+                op_finish(c->wait.head, STORE_EFAIL, NULL, 0); /* out of memory */
+                continue;
+            }
+        } else {
+            list_unlink(&c->wait, op);
+        }
+        list_append(&c->sent, op, W_SENT);
+        if (op_start(c, op))
+            return -1;
+    }
+    return end_segment(c);
+}
+
+/* Rows of a LOC_COLS result, split by member: per[i] gets the rows of b->members[i] (each list
+ * initialised here; the caller frees them). 0, -1 wrong result shape, -ENOMEM. */
+static int batch_parse(const struct pg_op *b, const PGresult *res, struct binding_list *per)
+{
+    for (int i = 0; i < b->nmembers; i++)
+        binding_list_init(&per[i]);
+    struct binding_list all;
+    binding_list_init(&all);
+    int rc = parse_bindings(res, &all, PG_MAX_BINDINGS * b->nmembers);
+    for (size_t r = 0; rc == 0 && r < all.len; r++) {
+        for (int i = 0; i < b->nmembers; i++) {
+            if (strcmp(all.v[r].aor, b->members[i]->aor) == 0) {
+                if (binding_list_push_move(&per[i], &all.v[r]))
+                    rc = -ENOMEM;
+                break;
+            }
         }
     }
-    op->step = ST_ROLLBACK;
-    op_send(ps, op);
+    binding_list_free(&all);
+    return rc;
 }
 
-/* The update function ran: check and send its bindings. */
-static void update_run(struct pg_store *ps, struct pg_op *op, const PGresult *res)
+/* Flight 1 of batch b is back (res: the SELECT's result): run each update function on its AOR's
+ * bindings, then send flight 2: the REPLACE of every AOR whose update went ahead, and COMMIT; or
+ * ROLLBACK when none did (or flight 1 failed). */
+static void batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
 {
-    struct binding_list cur, out;
-    binding_list_init(&cur);
-    binding_list_init(&out);
-    int rc = parse_bindings(res, &cur);
-    if (rc) {
-        binding_list_free(&cur);
-        LOG_WARN("postgres update failed aor=%s reason=\"%s\"", op->aor,
-                 rc == -ENOMEM ? "out of memory" : "unexpected result shape");
-        update_abort(ps, op, STORE_EFAIL, NULL);
+    if (c->owner == b)
+        c->owner = NULL;
+    if (b->is_skipped && !b->is_begun) { /* never started: send its updates again */
+        list_unlink(&c->sent, b);
+        for (int i = 0; i < b->nmembers; i++)
+            op_resend(c, b->members[i]);
+        op_free(b);
         return;
     }
-    int status = op->update(op->arg, cur.v, cur.len, &out);
-    binding_list_free(&cur);
-    if (status == 0 && build_replace_params(op, &out))
-        status = STORE_EFAIL;
-    binding_list_free(&out);
-    if (status != 0) {
-        update_abort(ps, op, status > 0 ? status : STORE_EFAIL, NULL);
+    struct replace_params rp;
+    memset(&rp, 0, sizeof rp);
+    struct binding_list *per = NULL;
+    if (!b->has_error && !b->is_skipped) {
+        per = calloc((size_t)b->nmembers, sizeof *per);
+        int rc = per ? batch_parse(b, res, per) : -ENOMEM;
+        if (rc) {
+            LOG_WARN("postgres update failed aor=%s reason=\"%s\"", b->members[0]->aor,
+                     rc == -ENOMEM ? "out of memory" : "unexpected result shape");
+            b->has_error = 1;
+        }
+        for (int i = 0; per && i < b->nmembers; i++) {
+            struct pg_op *m = b->members[i];
+            struct binding_list out;
+            binding_list_init(&out);
+            int status = b->has_error ? STORE_EFAIL
+                                      : m->update(m->arg, per[i].v, per[i].len, &out);
+            if (status == 0 && check_bindings(m, &out))
+                status = STORE_EFAIL;
+            if (!b->has_error) {
+                m->is_decided = 1;
+                m->status = status > 0 ? status : status ? STORE_EFAIL : 0;
+                if (status == 0) {
+                    m->is_included = 1;
+                    rp_add(&rp, m->aor, &out);
+                }
+            }
+            binding_list_free(&out);
+            binding_list_free(&per[i]);
+        }
+        free(per);
+    }
+    const char *values[1 + REPLACE_NARRAYS];
+    if (rp.naors && rp_finish(&rp, values)) {
+        /* too large for one statement (or out of memory): as if the REPLACE had failed */
+        LOG_WARN("postgres: update of aor=%s too large or out of memory", b->members[0]->aor);
+        for (int i = 0; i < b->nmembers; i++)
+            if (b->members[i]->is_included)
+                b->members[i]->is_decided = b->members[i]->is_included = 0;
+        b->has_error = 1;
+        rp.naors = 0;
+    }
+    if (rp.naors == 0) {
+        rp_free(&rp);
+        send_stmt(c, b, S_ROLLBACK, NULL);
         return;
     }
-    op->step = ST_REPLACE;
-    op_send(ps, op);
+    c->unsure = b;
+    c->is_unsure_synced = 0;
+    int rc = send_stmt(c, b, S_REPLACE, values);
+    rp_free(&rp); /* libpq copied the values */
+    if (rc == 0)
+        send_stmt(c, b, S_COMMIT, NULL);
 }
 
-static void update_committed(struct pg_store *ps, struct pg_op *op)
+/* Batch b's transaction is over without a commit (rolled back, or ended by a failed COMMIT).
+ * Each member whose update function decided not to write reports that; the others are retried
+ * if the database asked for it (up to PG_MAX_RETRIES), else sent again one per transaction to
+ * find the one that failed, or (alone already) fail with STORE_EFAIL. */
+static void batch_abandon(struct pg_conn *c, struct pg_op *b)
 {
+    list_unlink(&c->sent, b);
+    int nfailed = 0;
+    for (int i = 0; i < b->nmembers; i++)
+        nfailed += !b->members[i]->is_decided || b->members[i]->is_included;
+    /* Resend first, report after: the callbacks may drop the connection or destroy the store. */
+    struct pg_op *report = NULL, **tail = &report;
+    for (int i = 0; i < b->nmembers; i++) {
+        struct pg_op *m = b->members[i];
+        int is_failed = !m->is_decided || m->is_included;
+        if (is_failed && b->want_retry && m->retries < PG_MAX_RETRIES) {
+            m->retries++;
+            LOG_DEBUG("postgres update retry aor=%s attempt=%d", m->aor, m->retries + 1);
+            op_resend(c, m);
+            continue;
+        }
+        if (is_failed && !b->want_retry && nfailed > 1) {
+            m->is_solo = 1;
+            op_resend(c, m);
+            continue;
+        }
+        if (is_failed)
+            m->status = STORE_EFAIL;
+        m->where = W_NONE;
+        m->next = NULL;
+        *tail = m;
+        tail = &m->next;
+    }
+    op_free(b);
+    for (struct pg_op *m = report, *next; m; m = next) {
+        next = m->next;
+        op_finish(m, m->status, NULL, 0);
+    }
+}
+
+/* Batch b committed: report to each member the bindings as stored (or its own decision). */
+static void batch_committed(struct pg_conn *c, struct pg_op *b)
+{
+    list_unlink(&c->sent, b);
+    struct binding_list *per = calloc((size_t)b->nmembers, sizeof *per);
+    int rc = per && b->stored ? batch_parse(b, b->stored, per) : -1;
+    if (rc) /* committed, but we cannot show it: the callers answer 500 and the UAs retry */
+        LOG_WARN("postgres update aor=%s: stored rows unreadable", b->members[0]->aor);
+    for (int i = 0; i < b->nmembers; i++) {
+        struct pg_op *m = b->members[i];
+        if (m->is_included) {
+            if (rc == 0)
+                store_sort_bindings(per[i].v, per[i].len);
+            op_finish(m, rc ? STORE_EFAIL : 0, rc ? NULL : per[i].v, rc ? 0 : per[i].len);
+        } else {
+            op_finish(m, m->status, NULL, 0);
+        }
+    }
+    for (int i = 0; per && i < b->nmembers; i++)
+        binding_list_free(&per[i]);
+    free(per);
+    op_free(b);
+}
+
+static void batch_commit_result(struct pg_conn *c, struct pg_op *b, ExecStatusType rs)
+{
+    if (c->unsure == b) {
+        c->unsure = NULL;
+        c->is_unsure_synced = 0;
+    }
+    if (rs == PGRES_COMMAND_OK) {
+        batch_committed(c, b);
+    } else if (rs == PGRES_PIPELINE_ABORTED) {
+        /* The REPLACE failed: the transaction stays aborted until ROLLBACK. Nothing was sent
+         * behind this segment meanwhile, so the ROLLBACK is next. */
+        send_stmt(c, b, S_ROLLBACK, NULL);
+    } else {
+        batch_abandon(c, b); /* a failed COMMIT ends the transaction */
+    }
+}
+
+static void lookup_result(struct pg_conn *c, struct pg_op *op, const PGresult *res)
+{
+    if (op->is_skipped) {
+        op_resend(c, op);
+        return;
+    }
+    if (op->has_error) {
+        op_finish(op, STORE_EFAIL, NULL, 0);
+        return;
+    }
     struct binding_list l;
     binding_list_init(&l);
-    int rc = op->stored ? parse_bindings(op->stored, &l) : -1;
-    if (rc) {
-        /* Committed, but we cannot show it: the caller answers 500 and the UA retries. */
-        LOG_WARN("postgres update aor=%s: stored rows unreadable", op->aor);
-        binding_list_free(&l);
-        op_complete(ps, op, STORE_EFAIL, NULL, 0);
-        return;
-    }
-    store_sort_bindings(l.v, l.len);
-    op_complete(ps, op, 0, l.v, l.len);
+    int rc = parse_bindings(res, &l, PG_MAX_BINDINGS);
+    if (rc)
+        LOG_WARN("postgres lookup failed aor=%s reason=\"%s\"", op->aor,
+                 rc == -ENOMEM ? "out of memory" : "unexpected result shape");
+    else
+        store_sort_bindings(l.v, l.len);
+    op_finish(op, rc ? STORE_EFAIL : 0, l.v, l.len);
     binding_list_free(&l);
 }
 
-/* The head operation's statement finished with res: advance its state machine. */
-static void op_step_done(struct pg_store *ps, struct pg_op *op, const PGresult *res)
+/* The count ends an expire (after its DELETE committed) or is the internal refresh. */
+static void count_result(struct pg_conn *c, struct pg_op *op, const PGresult *res)
 {
-    int ok = res_ok(res);
-    switch (op->step) {
-    case ST_BEGIN:
-    case ST_LOCK:
-    case ST_SELECT:
-    case ST_REPLACE:
-    case ST_COMMIT:
-        if (!ok) {
-            update_abort(ps, op, STORE_EFAIL, res);
-        } else if (op->step == ST_SELECT) {
-            update_run(ps, op, res);
-        } else if (op->step == ST_COMMIT) {
-            update_committed(ps, op);
-        } else {
-            op->step = op->step == ST_BEGIN ? ST_LOCK : ST_SELECT;
-            op_send(ps, op);
-        }
-        return;
-    case ST_ROLLBACK:
-        if (op->want_retry) {
-            op->want_retry = 0;
-            op->retries++;
-            op_clear_params(op);
-            if (op->stored)
-                PQclear(op->stored);
-            op->stored = NULL;
-            op->step = ST_BEGIN;
-            LOG_DEBUG("postgres update retry aor=%s attempt=%d", op->aor, op->retries + 1);
-            op_send(ps, op);
-            return;
-        }
-        op_complete(ps, op, op->status, NULL, 0);
-        return;
-    case ST_GET: {
-        if (!ok) {
-            log_sql_error(op, res);
-            op_complete(ps, op, STORE_EFAIL, NULL, 0);
-            return;
-        }
-        struct binding_list l;
-        binding_list_init(&l);
-        int rc = parse_bindings(res, &l);
-        if (rc)
-            LOG_WARN("postgres lookup failed aor=%s reason=\"%s\"", op->aor,
-                     rc == -ENOMEM ? "out of memory" : "unexpected result shape");
-        else
-            store_sort_bindings(l.v, l.len);
-        op_complete(ps, op, rc ? STORE_EFAIL : 0, l.v, l.len);
-        binding_list_free(&l);
+    struct pg_store *ps = c->ps;
+    int64_t aors, nb;
+    if (res_ok(res) && PQntuples(res) == 1 && PQnfields(res) == 2 &&
+        get_i64(res, 0, 0, 0, LONG_MAX, &aors) == 0 && get_i64(res, 0, 1, 0, LONG_MAX, &nb) == 0) {
+        ps->count_aors = (long)aors;
+        ps->count_bindings = (long)nb;
+    }
+    if (op->is_skipped) { /* the DELETE (or this) was skipped after another's error */
+        op_resend(c, op);
         return;
     }
-    case ST_EXPIRE:
-        if (!ok)
-            log_sql_error(op, res);
-        else
-            queue_count(ps);
-        op_complete(ps, op, ok ? 0 : STORE_EFAIL, NULL, 0);
-        return;
-    case ST_COUNT: {
-        int64_t aors, nb;
-        if (ok && PQntuples(res) == 1 && PQnfields(res) == 2 &&
-            get_i64(res, 0, 0, 0, LONG_MAX, &aors) == 0 &&
-            get_i64(res, 0, 1, 0, LONG_MAX, &nb) == 0) {
-            ps->count_aors = (long)aors;
-            ps->count_bindings = (long)nb;
-        } else if (!ok) {
-            log_sql_error(op, res);
-        }
-        op_complete(ps, op, 0, NULL, 0);
-        return;
-    }
-    }
+    op_finish(op, op->status, NULL, 0);
 }
 
-/* Takes ownership of res. The replace's rows are what done() reports, after the COMMIT: the op
- * keeps that result until then. */
-static void op_on_result(struct pg_store *ps, struct pg_op *op, PGresult *res)
+static int is_retryable(const PGresult *res)
 {
-    if (op->step == ST_REPLACE && res_ok(res)) {
-        op->stored = res;
-        op->step = ST_COMMIT;
-        op_send(ps, op);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+}
+
+/* The result of the statement e stands for (res is freed here). Advances e's operation. */
+static void on_stmt_result(struct pg_conn *c, const struct pg_entry *e, PGresult *res)
+{
+    if (e->is_prepare) {
+        prepare_result(c, e->what, res);
+        PQclear(res);
         return;
     }
-    op_step_done(ps, op, res);
+    struct pg_op *op = e->op;
+    ExecStatusType rs = PQresultStatus(res);
+    int ok = rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK;
+    if (rs == PGRES_PIPELINE_ABORTED) {
+        if (!op->has_error)
+            op->is_skipped = 1;
+    } else if (!ok && !op->has_error) {
+        op->has_error = 1;
+        log_sql_error(op, res);
+        op->want_retry = op->kind == OP_BATCH && is_retryable(res);
+    }
+    switch (e->what) {
+    case S_BEGIN:
+        op->is_begun = ok;
+        break;
+    case S_LOCK:
+        break;
+    case S_SELECT:
+        batch_decide(c, op, res);
+        break;
+    case S_REPLACE:
+        if (ok) {
+            op->stored = res;
+            res = NULL;
+        }
+        break;
+    case S_COMMIT:
+        batch_commit_result(c, op, rs);
+        break;
+    case S_ROLLBACK:
+        if (!ok)
+            conn_drop(c, "ROLLBACK failed");
+        else
+            batch_abandon(c, op);
+        break;
+    case S_GET:
+        lookup_result(c, op, res);
+        break;
+    case S_EXPIRE:
+        if (!ok && rs != PGRES_PIPELINE_ABORTED)
+            op->status = STORE_EFAIL;
+        break;
+    case S_COUNT:
+        count_result(c, op, res);
+        break;
+    }
     PQclear(res);
 }
 
-/* Start the head operation if the connection is free. */
-static void pump(struct pg_store *ps)
+/* A sync is back: the segment before it is complete on the server. */
+static void on_sync(struct pg_conn *c)
 {
-    if (ps->state == PG_READY && !ps->stmt_active && ps->head && !ps->is_destroyed)
-        op_send(ps, ps->head);
+    if (c->state == PG_PREPARING) {
+        conn_ready(c);
+        return;
+    }
+    list_prepend_all(&c->wait, &c->resend, W_WAIT);
+    /* Nothing awaited: the server must be outside any transaction (libpq knows it exactly now).
+     * If not, the connection is in a state we do not understand, and a fresh one is the safe
+     * way out. */
+    if (c->ring_len == 0) {
+        PGTransactionStatusType ts = PQtransactionStatus(c->conn);
+        if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
+            conn_drop(c, "transaction left open");
+    }
 }
 
 /* ---- reading --------------------------------------------------------------------------------- */
@@ -997,84 +1544,103 @@ static int is_conn_error(PGconn *conn, const PGresult *res)
     return state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0);
 }
 
-/* Collect results of the active statement; each time one is complete, hand it on. */
-static void process_results(struct pg_store *ps)
+/* A complete result (res, owned here) for the ring's head entry. */
+static void deliver(struct pg_conn *c, PGresult *res, int is_sync)
 {
-    while (ps->conn && ps->stmt_active && !ps->is_destroyed) {
-        if (PQisBusy(ps->conn))
-            return;
-        PGresult *r = PQgetResult(ps->conn);
-        if (r) {
-            ExecStatusType rs = PQresultStatus(r);
-            if (rs == PGRES_COPY_IN || rs == PGRES_COPY_OUT || rs == PGRES_COPY_BOTH) {
-                /* none of our statements copies; libpq would return this result forever */
-                PQclear(r);
-                conn_drop(ps, "unexpected COPY state");
-                return;
-            }
-            /* Keep the first result, or the first error. */
-            if (!ps->res) {
-                ps->res = r;
-            } else if (PQresultStatus(r) == PGRES_FATAL_ERROR &&
-                       PQresultStatus(ps->res) != PGRES_FATAL_ERROR) {
-                PQclear(ps->res);
-                ps->res = r;
-            } else {
-                PQclear(r);
-            }
-            continue;
-        }
-        /* NULL: the statement is complete. */
-        PGresult *res = ps->res;
-        ps->res = NULL;
-        ps->stmt_active = 0;
-        loop_timer_stop(ps->base.loop, &ps->stmt_timer);
-        if (is_conn_error(ps->conn, res)) {
-            char reason[384];
-            one_line(reason, sizeof reason,
-                     res ? PQresultErrorMessage(res) : PQerrorMessage(ps->conn));
-            PQclear(res);
-            conn_drop(ps, reason);
-            return;
-        }
-        if (!res) {
-            conn_drop(ps, "statement returned no result");
-            return;
-        }
-        if (ps->state == PG_PREPARING) {
-            prepare_done(ps, res);
-            PQclear(res);
-            continue;
-        }
-        struct pg_op *op = ps->head;
-        if (!op) { /* cannot happen: a statement is only sent for the head */
-            PQclear(res);
-            continue;
-        }
-        op_on_result(ps, op, res);
-        pump(ps);
+    if (!is_sync && is_conn_error(c->conn, res)) {
+        char reason[384];
+        one_line(reason, sizeof reason, PQresultErrorMessage(res));
+        if (!strcmp(reason, "unknown error"))
+            one_line(reason, sizeof reason, PQerrorMessage(c->conn));
+        PQclear(res);
+        conn_drop(c, reason);
+        return;
     }
+    if (c->ring_len == 0 || (c->ring[c->ring_head].what == E_SYNC) != is_sync) {
+        PQclear(res);
+        conn_drop(c, "results out of step with the pipeline");
+        return;
+    }
+    struct pg_entry e = ring_pop(c);
+    c->progress_ms = loop_now_ms(c->ps->base.loop);
+    if (is_sync) {
+        PQclear(res);
+        on_sync(c);
+        return;
+    }
+    on_stmt_result(c, &e, res);
+}
+
+/* Read every complete result; then send what may go now. In pipeline mode each statement gives
+ * one result then NULL; a sync gives one PGRES_PIPELINE_SYNC result and no NULL; with nothing
+ * awaited PQgetResult keeps returning NULL. */
+static void process_results(struct pg_conn *c)
+{
+    struct pg_store *ps = c->ps;
+    int nnull = 0;
+    while (c->conn && !ps->is_destroyed && !PQisBusy(c->conn)) {
+        PGresult *r = PQgetResult(c->conn);
+        if (!r) {
+            if (c->res) {
+                PGresult *res = c->res;
+                c->res = NULL;
+                nnull = 0;
+                deliver(c, res, 0);
+            } else if (++nnull >= 2) {
+                break;
+            }
+            continue;
+        }
+        nnull = 0;
+        ExecStatusType rs = PQresultStatus(r);
+        if (rs == PGRES_PIPELINE_SYNC) {
+            if (c->res) { /* cannot happen: a statement's results end with NULL */
+                PQclear(c->res);
+                c->res = NULL;
+            }
+            deliver(c, r, 1);
+            continue;
+        }
+        if (rs == PGRES_COPY_IN || rs == PGRES_COPY_OUT || rs == PGRES_COPY_BOTH) {
+            /* none of our statements copies; libpq would return this result forever */
+            PQclear(r);
+            conn_drop(c, "unexpected COPY state");
+            return;
+        }
+        /* Keep the first result, or the first error. */
+        if (!c->res) {
+            c->res = r;
+        } else if (rs == PGRES_FATAL_ERROR && PQresultStatus(c->res) != PGRES_FATAL_ERROR) {
+            PQclear(c->res);
+            c->res = r;
+        } else {
+            PQclear(r);
+        }
+    }
+    if (c->conn && !ps->is_destroyed)
+        pump(c);
 }
 
 static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg)
 {
     (void)loop;
     (void)fd;
-    struct pg_store *ps = arg;
+    struct pg_conn *c = arg;
+    struct pg_store *ps = c->ps;
     ps_enter(ps);
-    if (ps->state == PG_CONNECTING) {
-        conn_poll(ps);
-    } else if (ps->conn) {
-        if (!PQconsumeInput(ps->conn) || PQstatus(ps->conn) == CONNECTION_BAD) {
-            conn_drop(ps, PQerrorMessage(ps->conn));
+    if (c->state == PG_CONNECTING) {
+        conn_poll(c);
+    } else if (c->conn) {
+        if (!PQconsumeInput(c->conn) || PQstatus(c->conn) == CONNECTION_BAD) {
+            conn_drop(c, PQerrorMessage(c->conn));
         } else {
             PGnotify *nf;
-            while ((nf = PQnotifies(ps->conn)) != NULL)
+            while ((nf = PQnotifies(c->conn)) != NULL)
                 PQfreemem(nf);
-            if ((events & EPOLLOUT) || (ps->fd_events & EPOLLOUT))
-                flush_out(ps);
-            if (ps->conn)
-                process_results(ps);
+            if ((events & EPOLLOUT) || (c->fd_events & EPOLLOUT))
+                flush_out(c);
+            if (c->conn)
+                process_results(c);
         }
     }
     ps_leave(ps);
@@ -1087,7 +1653,7 @@ static struct pg_store *as_pg(const struct store *st) { return (struct pg_store 
 static int pg_is_available(const struct store *st)
 {
     const struct pg_store *ps = as_pg(st);
-    return ps->state == PG_READY && !ps->is_destroyed;
+    return !ps->is_destroyed && any_ready(ps);
 }
 
 static size_t pg_pending(const struct store *st) { return as_pg(st)->nuser; }
@@ -1100,14 +1666,52 @@ static long pg_location_count(const struct store *st, long *nbindings)
     return ps->count_aors;
 }
 
-/* A new operation, or NULL after reporting why not (through done). */
+/* FNV-1a, with a final mix so that the low bits (the connection index) depend on every byte. */
+static uint64_t hash_aor(const char *aor)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (const unsigned char *p = (const unsigned char *)aor; *p; p++)
+        h = (h ^ *p) * UINT64_C(1099511628211);
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    return h;
+}
+
+/* The AOR's own connection, or the next one that is up; NULL when none is. */
+static struct pg_conn *route_aor(struct pg_store *ps, uint64_t h)
+{
+    for (unsigned k = 0; k < PG_CONNECTIONS; k++) {
+        struct pg_conn *c = &ps->conns[(h + k) % PG_CONNECTIONS];
+        if (c->state == PG_READY)
+            return c;
+    }
+    return NULL;
+}
+
+/* The least busy connection that is up; NULL when none is. */
+static struct pg_conn *route_any(struct pg_store *ps)
+{
+    struct pg_conn *best = NULL;
+    for (int i = 0; i < PG_CONNECTIONS; i++) {
+        struct pg_conn *c = &ps->conns[i];
+        if (c->state == PG_READY &&
+            (!best || c->wait.n + c->sent.n < best->wait.n + best->sent.n))
+            best = c;
+    }
+    return best;
+}
+
+/* A new operation routed to a connection, or NULL after reporting why not (through done). */
 static struct pg_op *op_new(struct pg_store *ps, enum op_kind kind, const char *aor, int64_t now,
                             store_bindings_cb done_bindings, store_status_cb done_status,
                             void *arg)
 {
     int status = 0;
     struct pg_op *op = NULL;
-    if (ps->is_destroyed || ps->state != PG_READY || ps->nops >= PG_MAX_OPS) {
+    struct pg_conn *c = NULL;
+    uint64_t h = 0;
+    if (ps->is_destroyed || !any_ready(ps) || ps->nops >= PG_MAX_OPS) {
         status = STORE_EUNAVAIL;
     } else if (kind != OP_EXPIRE && (!aor || strlen(aor) > PG_MAX_FIELD_BYTES)) {
         status = STORE_EFAIL;
@@ -1115,6 +1719,9 @@ static struct pg_op *op_new(struct pg_store *ps, enum op_kind kind, const char *
         status = STORE_EFAIL;
         free(op);
         op = NULL;
+    } else {
+        h = aor ? hash_aor(aor) : 0;
+        c = aor ? route_aor(ps, h) : route_any(ps);
     }
     if (status) {
         if (done_bindings)
@@ -1123,7 +1730,9 @@ static struct pg_op *op_new(struct pg_store *ps, enum op_kind kind, const char *
             done_status(arg, status);
         return NULL;
     }
+    op->conn = c;
     op->kind = kind;
+    op->aor_hash = h;
     op->now = now;
     op->done_bindings = done_bindings;
     op->done_status = done_status;
@@ -1133,9 +1742,12 @@ static struct pg_op *op_new(struct pg_store *ps, enum op_kind kind, const char *
 
 static void op_submit(struct pg_store *ps, struct pg_op *op)
 {
+    struct pg_conn *c = op->conn;
     ps_enter(ps);
-    enqueue(ps, op);
-    pump(ps);
+    ps->nops++;
+    ps->nuser++;
+    list_append(&c->wait, op, W_WAIT);
+    pump(c);
     ps_leave(ps);
 }
 
@@ -1147,7 +1759,6 @@ static void pg_location_update(struct store *st, const char *aor, int64_t now,
     if (!op)
         return;
     op->update = update;
-    op->step = ST_BEGIN;
     op_submit(ps, op);
 }
 
@@ -1158,7 +1769,6 @@ static void pg_location_lookup(struct store *st, const char *aor, int64_t now,
     struct pg_op *op = op_new(ps, OP_LOOKUP, aor, now, done, NULL, arg);
     if (!op)
         return;
-    op->step = ST_GET;
     op_submit(ps, op);
 }
 
@@ -1168,7 +1778,6 @@ static void pg_location_expire(struct store *st, int64_t now, store_status_cb do
     struct pg_op *op = op_new(ps, OP_EXPIRE, NULL, now, NULL, done, arg);
     if (!op)
         return;
-    op->step = ST_EXPIRE;
     op_submit(ps, op);
 }
 
@@ -1177,9 +1786,12 @@ static void pg_destroy(struct store *st)
     struct pg_store *ps = as_pg(st);
     ps_enter(ps);
     ps->is_destroyed = 1;
-    loop_timer_stop(ps->base.loop, &ps->retry_timer);
-    conn_close(ps);
-    fail_all(ps, STORE_EUNAVAIL);
+    for (int i = 0; i < PG_CONNECTIONS; i++) {
+        loop_timer_stop(ps->base.loop, &ps->conns[i].retry_timer);
+        conn_close(&ps->conns[i]);
+    }
+    for (int i = 0; i < PG_CONNECTIONS; i++)
+        conn_fail_ops(&ps->conns[i], STORE_EUNAVAIL);
     ps_leave(ps);
 }
 
@@ -1217,12 +1829,19 @@ struct store *store_pg_create(struct loop *loop, const char *conninfo)
     }
     ps->base.ops = &pg_ops;
     ps->base.loop = loop;
-    ps->fd = -1;
-    ps->state = PG_DOWN;
     ps->count_aors = ps->count_bindings = -1;
-    ps->backoff_ms = PG_BACKOFF_MIN_MS;
+    for (int i = 0; i < PG_CONNECTIONS; i++) {
+        struct pg_conn *c = &ps->conns[i];
+        c->ps = ps;
+        c->idx = i;
+        c->fd = -1;
+        c->state = PG_DOWN;
+        c->last_sent = -1;
+        c->backoff_ms = PG_BACKOFF_MIN_MS;
+    }
     ps_enter(ps);
-    conn_start(ps);
+    for (int i = 0; i < PG_CONNECTIONS; i++)
+        conn_start(&ps->conns[i]);
     ps_leave(ps);
     return &ps->base;
 }
