@@ -64,3 +64,110 @@ int store_aor_known(const struct store *st, const char *aor)
 {
     return st->ops->aor_known ? st->ops->aor_known(st, aor) : -1;
 }
+
+/* ---- IM: a backend without IM support fails every call with STORE_EFAIL ------------------ */
+
+void store_im_topic(struct store *st, const char *topic, const char *identity, int64_t now,
+                    const struct im_retention *ret, store_topic_cb done, void *arg)
+{
+    if (st->ops->im_topic)
+        st->ops->im_topic(st, topic, identity, now, ret, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL);
+}
+
+void store_im_publish(struct store *st, const struct im_publish *p, store_publish_cb done, void *arg)
+{
+    if (st->ops->im_publish)
+        st->ops->im_publish(st, p, done, arg);
+    else
+        done(arg, STORE_EFAIL, 0, 0, 0);
+}
+
+void store_im_read(struct store *st, const char *topic, int64_t after_seq, size_t max, int64_t now,
+                   const struct im_retention *ret, store_messages_cb done, void *arg)
+{
+    if (st->ops->im_read)
+        st->ops->im_read(st, topic, after_seq, max, now, ret, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0, 0, 0);
+}
+
+void store_im_group_create(struct store *st, const char *topic, const char *const *members,
+                           size_t nmembers, store_status_cb done, void *arg)
+{
+    if (st->ops->im_group_create)
+        st->ops->im_group_create(st, topic, members, nmembers, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_im_group_delete(struct store *st, const char *topic, store_status_cb done, void *arg)
+{
+    if (st->ops->im_group_delete)
+        st->ops->im_group_delete(st, topic, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_im_members(struct store *st, const char *topic, store_members_cb done, void *arg)
+{
+    if (st->ops->im_members)
+        st->ops->im_members(st, topic, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_im_position_get(struct store *st, const char *topic, const char *aor, const char *device,
+                           int64_t initial, store_position_cb done, void *arg)
+{
+    if (st->ops->im_position_get)
+        st->ops->im_position_get(st, topic, aor, device, initial, done, arg);
+    else
+        done(arg, STORE_EFAIL, 0);
+}
+
+void store_im_position_advance(struct store *st, const char *topic, const char *aor,
+                               const char *device, int64_t seq, store_status_cb done, void *arg)
+{
+    if (st->ops->im_position_advance)
+        st->ops->im_position_advance(st, topic, aor, device, seq, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
+                     store_status_cb done, void *arg)
+{
+    if (st->ops->im_expire)
+        st->ops->im_expire(st, now, ret, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_pres_publish(struct store *st, const char *aor, const char *if_match, const char *new_etag,
+                        int64_t expires_at, const char *content_type, const char *body,
+                        size_t body_len, int64_t now, store_pres_cb done, void *arg)
+{
+    if (st->ops->pres_publish)
+        st->ops->pres_publish(st, aor, if_match, new_etag, expires_at, content_type, body, body_len,
+                              now, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_pres_get(struct store *st, const char *aor, int64_t now, store_pres_cb done, void *arg)
+{
+    if (st->ops->pres_get)
+        st->ops->pres_get(st, aor, now, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *arg)
+{
+    if (st->ops->pres_expire)
+        st->ops->pres_expire(st, now, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL, NULL, 0);
+}

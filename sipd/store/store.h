@@ -77,6 +77,131 @@ int store_aor_known(const struct store *st, const char *aor);
 /* Number of AORs / bindings currently held (memory: exact; postgres: last known, may be -1). */
 long store_location_count(const struct store *st, long *nbindings);
 
+/* ---- IM topics and messages (the broker, docs/im-event-package.md) -------------------------- */
+
+/* Retention of a topic's messages (§2.5): keep at most `count` newest (0 = no limit) and none
+ * older than `age_s` seconds (0 = no limit). A message outside the window is discarded from
+ * that moment, whether or not its row is gone yet: reads never return it and first_seq moves. */
+struct im_retention {
+    int64_t count;
+    int64_t age_s;
+};
+
+/* What the broker needs to know of a topic before it accepts a SUBSCRIBE or a publish. A user
+ * topic need not exist in the store (then last_seq = 0, first_seq = 1). */
+struct im_topic_info {
+    int is_group;   /* a group topic exists under this URI */
+    int is_member;  /* is_group and `identity` is one of its members */
+    int64_t last_seq;  /* 0 when no message was ever stored */
+    int64_t first_seq; /* lowest retained seq at `now`, last_seq + 1 when none is retained */
+};
+typedef void (*store_topic_cb)(void *arg, int status, const struct im_topic_info *info);
+
+/* Topic window and group membership of `identity` (may be NULL). */
+void store_im_topic(struct store *st, const char *topic, const char *identity, int64_t now,
+                    const struct im_retention *ret, store_topic_cb done, void *arg);
+
+/* One stored message. Strings are NUL-terminated; body is body_len octets (also
+ * NUL-terminated for convenience, but may contain NULs). */
+struct im_message {
+    const char *topic;
+    int64_t seq;
+    const char *sender;        /* identity (canonical AOR) of the publisher */
+    const char *sender_device; /* device of the publishing request (§2.4), NULL when none */
+    const char *recipient;     /* the topic the message was addressed to (= topic unless a copy) */
+    int is_copy;               /* the sender's copy in the sender's own topic (§10.5) */
+    const char *content_type;
+    const char *body;
+    size_t body_len;
+    int64_t created_at;        /* unix seconds when its seq was assigned */
+};
+
+/* A publish to store (§10.2). */
+struct im_publish {
+    const char *topic;         /* canonical topic URI (user topic: created on first use) */
+    const char *sender;
+    const char *sender_device; /* NULL when none */
+    const char *copy_topic;    /* the sender's own topic for the sender's copy, NULL = no copy */
+    const char *call_id;       /* duplicate detection (§10.2): Call-ID, From tag, CSeq number */
+    const char *from_tag;
+    uint32_t cseq;
+    const char *content_type;
+    const char *body;
+    size_t body_len;
+    int64_t now;
+    struct im_retention ret;   /* applied to both topics after the insert */
+};
+
+/* Store a message: assigns topic's next seq (and copy_topic's, for the copy) in one atomic step;
+ * on postgres one transaction, the topic rows locked in ascending URI order, so a seq is never
+ * handed out twice, also by two processes. A publish equal in (call_id, from_tag, cseq) to one
+ * stored in the same topic within the last 32 s is a duplicate: nothing is stored and the
+ * earlier seqs are returned with duplicate = 1. copy_seq is 0 when no copy was made. */
+typedef void (*store_publish_cb)(void *arg, int status, int64_t seq, int64_t copy_seq,
+                                 int duplicate);
+void store_im_publish(struct store *st, const struct im_publish *p, store_publish_cb done, void *arg);
+
+/* Retained messages of topic with seq > after_seq, ascending, at most max (>= 1), and the
+ * topic's window at `now` (first_seq, last_seq as in im_topic_info). */
+typedef void (*store_messages_cb)(void *arg, int status, const struct im_message *v, size_t n,
+                                  int64_t first_seq, int64_t last_seq);
+void store_im_read(struct store *st, const char *topic, int64_t after_seq, size_t max, int64_t now,
+                   const struct im_retention *ret, store_messages_cb done, void *arg);
+
+/* Create a group topic with its members (canonical AORs). Status 0, or 409 when a group or a
+ * user topic with messages already exists under that URI. */
+void store_im_group_create(struct store *st, const char *topic, const char *const *members,
+                           size_t nmembers, store_status_cb done, void *arg);
+/* Delete a group topic, its members and its messages. Status 0, or 404 when there is none. */
+void store_im_group_delete(struct store *st, const char *topic, store_status_cb done, void *arg);
+
+/* Members of a group topic (canonical AORs, unordered); n = 0 when it has none or is no group. */
+typedef void (*store_members_cb)(void *arg, int status, const char *const *members, size_t n);
+void store_im_members(struct store *st, const char *topic, store_members_cb done, void *arg);
+
+/* Device positions (§11.3): the highest seq of `topic` a device of `aor` acknowledged.
+ * get: the device's position; when it has none yet, it is created as the greatest position of
+ * the same AOR's devices in the topic, else `initial`, and that value is returned.
+ * advance: D := max(D, seq) (creating it). */
+typedef void (*store_position_cb)(void *arg, int status, int64_t pos);
+void store_im_position_get(struct store *st, const char *topic, const char *aor, const char *device,
+                           int64_t initial, store_position_cb done, void *arg);
+void store_im_position_advance(struct store *st, const char *topic, const char *aor,
+                               const char *device, int64_t seq, store_status_cb done, void *arg);
+
+/* Delete messages outside the retention window at `now`, in every topic. done may be NULL. */
+void store_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
+                     store_status_cb done, void *arg);
+
+/* ---- presence publications (RFC 3903 PUBLISH state, the presence package) ------------------ */
+
+/* One publication (event state compositor input) of a presentity. */
+struct pres_publication {
+    const char *aor;
+    const char *etag;
+    int64_t expires_at;   /* unix seconds */
+    const char *content_type;
+    const char *body;
+    size_t body_len;
+    int64_t updated_at;   /* unix seconds of the last body change or refresh */
+};
+/* The presentity's publications that have not expired at `now`, oldest first (updated_at). */
+typedef void (*store_pres_cb)(void *arg, int status, const struct pres_publication *v, size_t n);
+
+/* One RFC 3903 §6 step for presentity `aor`, atomic with every other step on the same AOR:
+ *  - if_match NULL (initial): body required; creates publication new_etag.
+ *  - if_match given: the unexpired publication (aor, if_match) must exist, else status 412.
+ *    expires_at == 0 removes it; body NULL refreshes it (new expiry, etag becomes new_etag);
+ *    body given modifies it (new body and expiry, etag becomes new_etag).
+ * done gets all the AOR's unexpired publications after the step. */
+void store_pres_publish(struct store *st, const char *aor, const char *if_match, const char *new_etag,
+                        int64_t expires_at, const char *content_type, const char *body,
+                        size_t body_len, int64_t now, store_pres_cb done, void *arg);
+void store_pres_get(struct store *st, const char *aor, int64_t now, store_pres_cb done, void *arg);
+/* Remove publications expired at now; done gets the distinct AORs that lost one (to NOTIFY). */
+typedef void (*store_aors_cb)(void *arg, int status, const char *const *aors, size_t n);
+void store_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *arg);
+
 /* ---- schema ---------------------------------------------------------------------------------- */
 
 /* Synchronously apply the migrations in schema_dir (files NNN_*.sql, in order) that the database

@@ -16,6 +16,29 @@ struct store_ops {
     void (*location_expire)(struct store *st, int64_t now, store_status_cb done, void *arg);
     long (*location_count)(const struct store *st, long *nbindings);
     int (*aor_known)(const struct store *st, const char *aor); /* may be NULL: cannot tell */
+    /* IM (broker); see store.h */
+    void (*im_topic)(struct store *st, const char *topic, const char *identity, int64_t now,
+                     const struct im_retention *ret, store_topic_cb done, void *arg);
+    void (*im_publish)(struct store *st, const struct im_publish *p, store_publish_cb done, void *arg);
+    void (*im_read)(struct store *st, const char *topic, int64_t after_seq, size_t max, int64_t now,
+                    const struct im_retention *ret, store_messages_cb done, void *arg);
+    void (*im_group_create)(struct store *st, const char *topic, const char *const *members,
+                            size_t nmembers, store_status_cb done, void *arg);
+    void (*im_group_delete)(struct store *st, const char *topic, store_status_cb done, void *arg);
+    void (*im_members)(struct store *st, const char *topic, store_members_cb done, void *arg);
+    void (*im_position_get)(struct store *st, const char *topic, const char *aor, const char *device,
+                            int64_t initial, store_position_cb done, void *arg);
+    void (*im_position_advance)(struct store *st, const char *topic, const char *aor,
+                                const char *device, int64_t seq, store_status_cb done, void *arg);
+    void (*im_expire)(struct store *st, int64_t now, const struct im_retention *ret,
+                      store_status_cb done, void *arg);
+    /* presence publications; see store.h */
+    void (*pres_publish)(struct store *st, const char *aor, const char *if_match,
+                         const char *new_etag, int64_t expires_at, const char *content_type,
+                         const char *body, size_t body_len, int64_t now, store_pres_cb done,
+                         void *arg);
+    void (*pres_get)(struct store *st, const char *aor, int64_t now, store_pres_cb done, void *arg);
+    void (*pres_expire)(struct store *st, int64_t now, store_aors_cb done, void *arg);
 };
 
 /* Every backend's struct starts with this. */
