@@ -12,5 +12,6 @@ void register_store_suites(void);
 void register_config_suites(void);
 void register_resolve_suites(void);
 void register_rewrite_suites(void);
+void register_uac_suites(void);
 
 #endif
