@@ -48,6 +48,12 @@ static const struct key keys[] = {
     B("proxy", "record_route", record_route),
     I("proxy", "timer_c_ms", timer_c_ms, 1000, 3600000),
     S("proxy", "redirect_domains", redirect_domains),
+    I("broker", "presence_publish_min_expires", pres_publish_min_expires, 0, 86400),
+    I("broker", "presence_publish_max_expires", pres_publish_max_expires, 1, 31536000),
+    I("broker", "presence_publish_default_expires", pres_publish_default_expires, 1, 31536000),
+    I("broker", "presence_min_expires", pres_min_expires, 0, 86400),
+    I("broker", "presence_max_expires", pres_max_expires, 1, 31536000),
+    I("broker", "presence_default_expires", pres_default_expires, 1, 31536000),
 };
 
 void config_defaults(struct sipd_config *c)
@@ -70,6 +76,12 @@ void config_defaults(struct sipd_config *c)
     c->shutdown_grace_ms = 3000;
     c->record_route = 1;
     c->timer_c_ms = 180000;
+    c->pres_publish_min_expires = 60;
+    c->pres_publish_max_expires = 86400;
+    c->pres_publish_default_expires = 3600;
+    c->pres_min_expires = 60;
+    c->pres_max_expires = 86400;
+    c->pres_default_expires = 3600;
 }
 
 int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,

@@ -34,6 +34,9 @@ struct sipd_config {
     /* [proxy] */
     int record_route, timer_c_ms;
     char redirect_domains[512];
+    /* [broker] presence package */
+    int pres_publish_min_expires, pres_publish_max_expires, pres_publish_default_expires;
+    int pres_min_expires, pres_max_expires, pres_default_expires;
 
     unsigned role_mask; /* derived from roles by config_finish() */
 };

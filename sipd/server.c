@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/loop.h"
+#include "roles/presence.h"
 #include "roles/proxy.h"
 #include "roles/registrar.h"
 #include "sip/msg.h"
@@ -27,6 +28,7 @@ struct server {
     struct store *store;
     struct registrar *registrar;
     struct proxy *proxy;
+    struct presence *presence; /* broker role: the presence package */
     char *domain_buf;
     const char *domains[MAX_DOMAINS + 1];
     char *redirect_buf;
@@ -68,6 +70,25 @@ static void handle_options(struct server *srv, struct sip_txn *t)
                                "Accept: application/sdp, message/cpim, text/plain\r\n"
                                "Accept-Encoding: identity\r\n";
     txn_respond_text(t, 200, NULL, hdrs);
+}
+
+/* Is the request's Event type `type` (RFC 6665 §8.2.1; the compact form "o" too)? */
+static int event_type_is(const osip_message_t *req, const char *type)
+{
+    const char *ev = sip_header_get(req, "event", 0);
+    if (!ev)
+        ev = sip_header_get(req, "o", 0);
+    if (!ev)
+        return 0;
+    ev += strspn(ev, " \t");
+    size_t n = strcspn(ev, "; \t");
+    return n == strlen(type) && strncasecmp(ev, type, n) == 0;
+}
+
+static int has_to_tag(const osip_message_t *req)
+{
+    osip_generic_param_t *tag = NULL;
+    return req->to && osip_to_get_tag(req->to, &tag) == 0 && tag;
 }
 
 static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src,
@@ -123,6 +144,16 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
         registrar_handle(srv->registrar, t);
     } else if (strcmp(m, "OPTIONS") == 0 && (!proxying || (!has_route && for_us && !req->req_uri->username))) {
         handle_options(srv, t);
+    } else if (srv->presence && strcmp(m, "SUBSCRIBE") == 0 && has_to_tag(req) &&
+               presence_handle_in_dialog(srv->presence, t)) {
+        /* a refresh or unsubscribe of a presence subscription */
+    } else if (srv->presence && for_us && req->req_uri->username && !event_type_is(req, "im") &&
+               (strcmp(m, "PUBLISH") == 0 || strcmp(m, "SUBSCRIBE") == 0) && !has_to_tag(req)) {
+        /* the broker's presence package; it answers 489 to event packages nobody here serves */
+        if (strcmp(m, "PUBLISH") == 0)
+            presence_handle_publish(srv->presence, t);
+        else
+            presence_handle_subscribe(srv->presence, t);
     } else if (is_cancel && proxying) {
         proxy_handle_cancel(srv->proxy, t);
     } else if (proxying) {
@@ -188,6 +219,8 @@ static void expire_tick(struct timer *t, void *arg)
 {
     struct server *srv = arg;
     store_location_expire(srv->store, (int64_t)time(NULL), NULL, NULL);
+    if (srv->presence)
+        presence_tick(srv->presence, (int64_t)time(NULL));
     loop_timer_start(srv->loop, &srv->expire_timer, store_is_available(srv->store) ? 1000 : 5000,
                      expire_tick, srv);
 }
@@ -262,7 +295,18 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     };
     srv->registrar = srv->txns ? registrar_create(srv->store, &rc) : NULL;
     srv->proxy = srv->registrar ? proxy_create(loop, srv->tp, srv->txns, srv->store, &pxc) : NULL;
-    if (!srv->proxy) {
+    struct presence_config prc = {
+        .publish_min_expires = cfg->pres_publish_min_expires,
+        .publish_max_expires = cfg->pres_publish_max_expires,
+        .publish_default_expires = cfg->pres_publish_default_expires,
+        .subscribe_min_expires = cfg->pres_min_expires,
+        .subscribe_max_expires = cfg->pres_max_expires,
+        .subscribe_default_expires = cfg->pres_default_expires,
+        .domains = srv->domains,
+    };
+    if (srv->proxy && (cfg->role_mask & ROLE_BROKER))
+        srv->presence = presence_create(loop, srv->tp, srv->txns, srv->store, &prc);
+    if (!srv->proxy || ((cfg->role_mask & ROLE_BROKER) && !srv->presence)) {
         LOG_ERROR("out of memory at start-up");
         server_destroy(srv);
         return NULL;
@@ -296,6 +340,8 @@ void server_shutdown(struct server *srv)
     LOG_INFO("shutting down: finishing %zu transactions (grace %d ms)", txn_layer_pending(srv->txns),
              srv->cfg.shutdown_grace_ms);
     transport_stop_accepting(srv->tp);
+    if (srv->presence)
+        presence_shutdown(srv->presence);
     srv->drain_deadline_ms = loop_now_ms(srv->loop) + (uint64_t)srv->cfg.shutdown_grace_ms;
     drain_check(&srv->drain_timer, srv);
 }
@@ -308,6 +354,7 @@ void server_destroy(struct server *srv)
     loop_timer_stop(srv->loop, &srv->drain_timer);
     /* the store first: its pending callbacks still answer through live transactions */
     store_destroy(srv->store);
+    presence_destroy(srv->presence);
     proxy_destroy(srv->proxy);
     registrar_destroy(srv->registrar);
     txn_layer_destroy(srv->txns);

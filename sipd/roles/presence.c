@@ -1,0 +1,1229 @@
+/* presence.c - the `presence` event package (RFC 3856, RFC 3903); see presence.h and
+ * docs/presence.md.
+ *
+ * Three parts:
+ *  - PIDF: a small length-bounded XML scanner, enough to check that a published body is a PIDF
+ *    document and to cut its <tuple> elements out verbatim for composition;
+ *  - PUBLISH: RFC 3903 §6 checks, then one store step (store_pres_publish) per request; a
+ *    change NOTIFYs every watcher of the presentity with the document composed from what the
+ *    store returned;
+ *  - subscriptions: one notifier dialog (uac.h) each, at most one NOTIFY outstanding; a change
+ *    that happens meanwhile marks the subscription dirty and the newest document goes out when
+ *    the outstanding NOTIFY completes (RFC 3856 §6.6 allows this rate control: watchers see
+ *    every final state, possibly not every intermediate one).
+ *
+ * Object lifetimes: a subscription may be ended from inside a loop over subscriptions (a NOTIFY
+ * that cannot be sent ends it at once), so subscriptions are reference-counted and loops work on
+ * snapshots holding a reference; an ended subscription is unlinked at once and freed with its
+ * last reference. Store callbacks find their presentity again by AOR, never by pointer. */
+#include "presence.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../base/hmap.h"
+#include "../base/log.h"
+#include "../base/sbuf.h"
+#include "../sip/msg.h"
+#include "../sip/txn.h"
+#include "../sip/uac.h"
+#include "../store/store.h"
+#include "../transport/addr.h"
+#include "../transport/transport.h"
+
+#define ALLOW_EVENTS "Allow-Events: im, presence\r\n"
+#define ETAG_LEN 24
+#define KEY_LEN 512
+
+/* ==== PIDF ==================================================================================== */
+
+#define XML_MAX_ATTRS 32
+#define XML_MAX_DEPTH 64
+
+struct xml_attr {
+    const char *name, *val, *raw; /* raw: `name="value"` as written */
+    size_t nlen, vlen, rawlen;
+};
+
+struct xml_tag {
+    const char *start;    /* '<' */
+    const char *name;     /* qualified name */
+    size_t nlen;
+    const char *name_end; /* just after the name: where declarations can be inserted */
+    int self_closing;
+    struct xml_attr attrs[XML_MAX_ATTRS];
+    size_t nattrs;
+    int too_many_attrs;
+};
+
+/* A direct child of the root, reported with the root: [child->start, end). */
+typedef void (*xml_child_cb)(void *arg, const struct xml_tag *root, const struct xml_tag *child,
+                             const char *end);
+
+static int xml_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+static int starts(const char *p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0;
+}
+
+/* p at "<!--", "<?" or "<![CDATA[": skip past its end. Returns the new position or NULL. */
+static const char *xml_skip_special(const char *p, const char *end)
+{
+    const char *close;
+    size_t skip;
+    if (starts(p, end, "<!--")) {
+        close = "-->";
+        skip = 4;
+    } else if (starts(p, end, "<![CDATA[")) {
+        close = "]]>";
+        skip = 9;
+    } else if (starts(p, end, "<?")) {
+        close = "?>";
+        skip = 2;
+    } else {
+        return NULL; /* DOCTYPE and other declarations: not accepted */
+    }
+    size_t cl = strlen(close);
+    for (p += skip; p + cl <= end; p++)
+        if (memcmp(p, close, cl) == 0)
+            return p + cl;
+    return NULL;
+}
+
+static int xml_name_char(char c)
+{
+    return c && !xml_space(c) && c != '/' && c != '>' && c != '<' && c != '=' && c != '"' &&
+           c != '\'';
+}
+
+/* p at '<' of a start tag: fill tag, return the position after '>' or NULL. */
+static const char *xml_start_tag(const char *p, const char *end, struct xml_tag *tag)
+{
+    memset(tag, 0, sizeof *tag);
+    tag->start = p++;
+    tag->name = p;
+    while (p < end && xml_name_char(*p))
+        p++;
+    tag->nlen = (size_t)(p - tag->name);
+    tag->name_end = p;
+    if (tag->nlen == 0)
+        return NULL;
+    for (;;) {
+        const char *ws = p;
+        while (p < end && xml_space(*p))
+            p++;
+        if (p >= end)
+            return NULL;
+        if (*p == '>')
+            return p + 1;
+        if (*p == '/') {
+            if (p + 1 < end && p[1] == '>') {
+                tag->self_closing = 1;
+                return p + 2;
+            }
+            return NULL;
+        }
+        if (p == ws)
+            return NULL; /* attributes are separated by white space */
+        struct xml_attr a = {.name = p, .raw = p};
+        while (p < end && xml_name_char(*p))
+            p++;
+        a.nlen = (size_t)(p - a.name);
+        while (p < end && xml_space(*p))
+            p++;
+        if (a.nlen == 0 || p >= end || *p != '=')
+            return NULL;
+        p++;
+        while (p < end && xml_space(*p))
+            p++;
+        if (p >= end || (*p != '"' && *p != '\''))
+            return NULL;
+        char q = *p++;
+        a.val = p;
+        while (p < end && *p != q && *p != '<')
+            p++;
+        if (p >= end || *p != q)
+            return NULL;
+        a.vlen = (size_t)(p - a.val);
+        p++;
+        a.rawlen = (size_t)(p - a.raw);
+        if (tag->nattrs < XML_MAX_ATTRS)
+            tag->attrs[tag->nattrs++] = a;
+        else
+            tag->too_many_attrs = 1;
+    }
+}
+
+static const struct xml_attr *xml_attr_get(const struct xml_tag *t, const char *name, size_t nlen)
+{
+    for (size_t i = 0; i < t->nattrs; i++)
+        if (t->attrs[i].nlen == nlen && memcmp(t->attrs[i].name, name, nlen) == 0)
+            return &t->attrs[i];
+    return NULL;
+}
+
+/* The namespace declaration for the prefix of `name` ("xmlns" or "xmlns:<prefix>") in t. */
+static const struct xml_attr *xml_ns_decl(const struct xml_tag *t, const char *name, size_t nlen)
+{
+    const char *colon = memchr(name, ':', nlen);
+    char buf[128];
+    if (!colon)
+        return xml_attr_get(t, "xmlns", 5);
+    size_t plen = (size_t)(colon - name);
+    if (plen + 6 >= sizeof buf)
+        return NULL;
+    memcpy(buf, "xmlns:", 6);
+    memcpy(buf + 6, name, plen);
+    return xml_attr_get(t, buf, plen + 6);
+}
+
+static int xml_local_is(const char *name, size_t nlen, const char *local)
+{
+    const char *colon = memchr(name, ':', nlen);
+    const char *l = colon ? colon + 1 : name;
+    size_t ll = nlen - (size_t)(l - name);
+    return ll == strlen(local) && memcmp(l, local, ll) == 0;
+}
+
+static int is_pidf_ns(const struct xml_attr *a)
+{
+    return a && a->vlen == strlen(PIDF_NS) && memcmp(a->val, PIDF_NS, a->vlen) == 0;
+}
+
+/* Is element `t` (a direct child of root) in the PIDF namespace? Its own declarations first. */
+static int child_in_pidf(const struct xml_tag *root, const struct xml_tag *t)
+{
+    const struct xml_attr *d = xml_ns_decl(t, t->name, t->nlen);
+    if (!d)
+        d = xml_ns_decl(root, t->name, t->nlen);
+    return is_pidf_ns(d);
+}
+
+/* Scan a PIDF document; cb (may be NULL) gets every direct child of the root. Returns 0 when
+ * the document is acceptable (presence.h, presence_pidf_check), else -1. */
+static int pidf_scan(const char *doc, size_t len, xml_child_cb cb, void *arg)
+{
+    const char *p = doc, *end = doc + len;
+    if (memchr(doc, '\0', len))
+        return -1;
+    if (starts(p, end, "\xEF\xBB\xBF"))
+        p += 3; /* UTF-8 byte order mark */
+    /* prolog: white space, XML declaration, comments, processing instructions */
+    for (;;) {
+        while (p < end && xml_space(*p))
+            p++;
+        if (p >= end || *p != '<')
+            return -1;
+        if (p + 1 < end && (p[1] == '?' || p[1] == '!')) {
+            if (!(p = xml_skip_special(p, end)))
+                return -1;
+            continue;
+        }
+        break;
+    }
+    struct xml_tag root;
+    if (!(p = xml_start_tag(p, end, &root)) || root.too_many_attrs)
+        return -1;
+    if (!xml_local_is(root.name, root.nlen, "presence") ||
+        !is_pidf_ns(xml_ns_decl(&root, root.name, root.nlen)))
+        return -1;
+    if (!root.self_closing) {
+        const char *names[XML_MAX_DEPTH];
+        size_t nlens[XML_MAX_DEPTH];
+        size_t depth = 1;
+        names[0] = root.name;
+        nlens[0] = root.nlen;
+        struct xml_tag child;
+        int in_child = 0;
+        while (depth > 0) {
+            const char *lt = memchr(p, '<', (size_t)(end - p));
+            if (!lt)
+                return -1;
+            p = lt;
+            if (p + 1 < end && (p[1] == '!' || p[1] == '?')) {
+                if (!(p = xml_skip_special(p, end)))
+                    return -1;
+                continue;
+            }
+            if (p + 1 < end && p[1] == '/') {
+                const char *n = p + 2, *q = n;
+                while (q < end && xml_name_char(*q))
+                    q++;
+                size_t nl = (size_t)(q - n);
+                while (q < end && xml_space(*q))
+                    q++;
+                if (q >= end || *q != '>' || nl != nlens[depth - 1] ||
+                    memcmp(n, names[depth - 1], nl) != 0)
+                    return -1;
+                p = q + 1;
+                depth--;
+                if (depth == 1 && in_child) {
+                    if (cb)
+                        cb(arg, &root, &child, p);
+                    in_child = 0;
+                }
+                continue;
+            }
+            struct xml_tag t;
+            const char *after = xml_start_tag(p, end, &t);
+            if (!after)
+                return -1;
+            if (depth == 1) {
+                child = t;
+                in_child = 1;
+            }
+            p = after;
+            if (t.self_closing) {
+                if (depth == 1) {
+                    if (cb)
+                        cb(arg, &root, &child, p);
+                    in_child = 0;
+                }
+                continue;
+            }
+            if (depth == XML_MAX_DEPTH)
+                return -1;
+            names[depth] = t.name;
+            nlens[depth] = t.nlen;
+            depth++;
+        }
+    }
+    /* after the root: only white space, comments and processing instructions */
+    for (;;) {
+        while (p < end && xml_space(*p))
+            p++;
+        if (p >= end)
+            return 0;
+        if (*p != '<' || p + 1 >= end || (p[1] != '!' && p[1] != '?') ||
+            starts(p, end, "<![CDATA[") || !(p = xml_skip_special(p, end)))
+            return -1;
+    }
+}
+
+int presence_pidf_check(const char *doc, size_t len)
+{
+    return doc ? pidf_scan(doc, len, NULL, NULL) : -1;
+}
+
+struct compose_ctx {
+    struct sbuf *out;
+    size_t ntuples;
+    /* ids already emitted, as (pointer, length) into the publications' bodies */
+    const char **ids;
+    size_t *idlens;
+    size_t nids, cap;
+};
+
+static int seen_id(struct compose_ctx *c, const char *id, size_t n)
+{
+    for (size_t i = 0; i < c->nids; i++)
+        if (c->idlens[i] == n && memcmp(c->ids[i], id, n) == 0)
+            return 1;
+    if (c->nids == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        const char **ni = realloc(c->ids, cap * sizeof *ni);
+        if (ni)
+            c->ids = ni;
+        size_t *nl = ni ? realloc(c->idlens, cap * sizeof *nl) : NULL;
+        if (!ni || !nl)
+            return 0; /* out of memory: duplicates are then not detected */
+        c->idlens = nl;
+        c->cap = cap;
+    }
+    c->ids[c->nids] = id;
+    c->idlens[c->nids++] = n;
+    return 0;
+}
+
+static void compose_child(void *arg, const struct xml_tag *root, const struct xml_tag *t,
+                          const char *end)
+{
+    struct compose_ctx *c = arg;
+    if (!xml_local_is(t->name, t->nlen, "tuple") || !child_in_pidf(root, t))
+        return; /* <note>, RFC 4479 <person>/<device>, extensions: not composed */
+    const struct xml_attr *id = xml_attr_get(t, "id", 2);
+    if (id && seen_id(c, id->val, id->vlen))
+        return;
+    sbuf_append(c->out, t->start, (size_t)(t->name_end - t->start));
+    /* the root's namespace declarations, unless the tuple declares the same prefix itself */
+    for (size_t i = 0; i < root->nattrs; i++) {
+        const struct xml_attr *a = &root->attrs[i];
+        int is_decl = (a->nlen == 5 && memcmp(a->name, "xmlns", 5) == 0) ||
+                      (a->nlen > 6 && memcmp(a->name, "xmlns:", 6) == 0);
+        if (!is_decl || xml_attr_get(t, a->name, a->nlen))
+            continue;
+        sbuf_append(c->out, " ", 1);
+        sbuf_append(c->out, a->raw, a->rawlen);
+    }
+    sbuf_append(c->out, t->name_end, (size_t)(end - t->name_end));
+    sbuf_append(c->out, "\n", 1);
+    c->ntuples++;
+}
+
+static void xml_escape(struct sbuf *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': sbuf_puts(out, "&amp;"); break;
+        case '<': sbuf_puts(out, "&lt;"); break;
+        case '>': sbuf_puts(out, "&gt;"); break;
+        case '"': sbuf_puts(out, "&quot;"); break;
+        case '\'': sbuf_puts(out, "&apos;"); break;
+        default: sbuf_append(out, s, 1);
+        }
+    }
+}
+
+static int is_pidf_type(const char *ct)
+{
+    if (!ct)
+        return 0;
+    size_t n = strlen(PIDF_CONTENT_TYPE);
+    return strncasecmp(ct, PIDF_CONTENT_TYPE, n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || xml_space(ct[n]));
+}
+
+size_t presence_compose(const char *aor, const struct pres_publication *v, size_t n,
+                        struct sbuf *out)
+{
+    struct compose_ctx c = {.out = out};
+    sbuf_puts(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<presence xmlns=\"" PIDF_NS
+                   "\" entity=\"");
+    xml_escape(out, aor);
+    sbuf_puts(out, "\">\n");
+    for (size_t i = n; i-- > 0;) {
+        if (!is_pidf_type(v[i].content_type) || !v[i].body ||
+            pidf_scan(v[i].body, v[i].body_len, NULL, NULL) != 0) {
+            LOG_DEBUG("presence aor=%s etag=%s not composed reason=not-pidf", aor,
+                      v[i].etag ? v[i].etag : "-");
+            continue;
+        }
+        pidf_scan(v[i].body, v[i].body_len, compose_child, &c);
+    }
+    if (c.ntuples == 0)
+        sbuf_puts(out, "<tuple id=\"sipd-closed\"><status><basic>closed</basic></status></tuple>\n");
+    sbuf_puts(out, "</presence>\n");
+    free(c.ids);
+    free(c.idlens);
+    return c.ntuples;
+}
+
+/* ==== request helpers ========================================================================= */
+
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+/* Non-negative decimal (delta-seconds), clamped at INT32_MAX; -1 if malformed. */
+static int parse_delta(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s < '0' || *s > '9')
+        return -1;
+    long long v = 0;
+    while (*s >= '0' && *s <= '9') {
+        if (v < 2147483647LL)
+            v = v * 10 + (*s - '0');
+        s++;
+    }
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s)
+        return -1;
+    return v > 2147483647LL ? 2147483647 : (int)v;
+}
+
+/* The Event header's event type: 1 when it is `presence`, 0 when another package, -1 when the
+ * request has no Event header. */
+static int event_is_presence(const osip_message_t *req)
+{
+    const char *ev = sip_header_get(req, "event", 0);
+    if (!ev)
+        ev = sip_header_get(req, "o", 0);
+    if (!ev)
+        return -1;
+    while (*ev == ' ' || *ev == '\t')
+        ev++;
+    size_t n = strcspn(ev, "; \t");
+    return n == 8 && strncasecmp(ev, "presence", 8) == 0;
+}
+
+static int domain_served(const struct presence_config *cfg, const char *host)
+{
+    if (!cfg->domains || !cfg->domains[0])
+        return 1;
+    for (const char *const *d = cfg->domains; *d; d++)
+        if (strcasecmp(*d, host) == 0)
+            return 1;
+    return 0;
+}
+
+/* The presentity of a request: its Request-URI as "scheme:user@host", scheme and host in lower
+ * case (the registrar's canonical AOR). Returns 0, or 404 when it names no presentity of ours. */
+static int presentity_of(const struct presence_config *cfg, const osip_message_t *req, char *buf,
+                         size_t n)
+{
+    const osip_uri_t *u = req->req_uri;
+    if (!u || !u->scheme || (strcasecmp(u->scheme, "sip") != 0 && strcasecmp(u->scheme, "sips") != 0) ||
+        !u->username || !*u->username || !u->host || !*u->host || !domain_served(cfg, u->host))
+        return 404;
+    int k = snprintf(buf, n, "%s:%s@%s", u->scheme, u->username, u->host);
+    if (k < 0 || (size_t)k >= n)
+        return 404;
+    char *at = strchr(buf, '@');
+    for (char *p = buf; *p; p++)
+        if (p < buf + strlen(u->scheme) || p > at)
+            *p = (char)tolower((unsigned char)*p);
+    return 0;
+}
+
+/* The granted duration of a PUBLISH or SUBSCRIBE: 0..max, or -1 malformed (400), -2 too brief
+ * (423). */
+static int granted_expires(const osip_message_t *req, int min, int max, int dflt)
+{
+    const char *ex = sip_header_get(req, "expires", 0);
+    if (!ex)
+        return dflt > max ? max : dflt;
+    int e = parse_delta(ex);
+    if (e < 0)
+        return -1;
+    if (e > 0 && e < min)
+        return -2;
+    return e > max ? max : e;
+}
+
+static void respond_423(struct sip_txn *t, int min)
+{
+    char me[16];
+    snprintf(me, sizeof me, "%d", min);
+    txn_respond_simple(t, 423, NULL, "Min-Expires", me);
+}
+
+static void respond_store_error(struct sip_txn *t, int status, const char *what, const char *aor)
+{
+    if (status == STORE_EUNAVAIL) {
+        LOG_WARN("presence %s aor=%s failed reason=store-unavailable", what, aor);
+        txn_respond_simple(t, 503, "Presence store unavailable", "Retry-After", "5");
+    } else {
+        LOG_WARN("presence %s aor=%s failed reason=store-error", what, aor);
+        txn_respond_simple(t, 500, "Presence store error", NULL, NULL);
+    }
+}
+
+/* ==== subscriptions =========================================================================== */
+
+struct pres_watch;
+
+struct pres_sub {
+    struct presence *p;
+    struct pres_watch *w;       /* the presentity watched (NULL once ended) */
+    struct pres_sub *next;      /* in w's list */
+    char *key;                  /* dialog key (sub_dialog_key) */
+    struct sub_dialog d;
+    int64_t expires_at;
+    struct sip_txn *outstanding; /* the NOTIFY in flight */
+    int refs;
+    int dirty;                  /* the presentity changed since the last NOTIFY */
+    const char *final_reason;   /* set: the next NOTIFY is terminated;reason=<this> */
+    int final_with_body;        /* that final NOTIFY carries the document (unsubscribe, fetch) */
+    int final_sent;             /* it is outstanding: the subscription ends with its result */
+    int ended;                  /* unlinked; freed with its last reference */
+};
+
+/* Everything the node does for one presentity: its subscriptions and the fetch of its document. */
+struct pres_watch {
+    char *aor;
+    struct pres_sub *subs;
+    int fetching;      /* a store_pres_get() is in flight */
+    uint64_t gen;      /* bumped on every change; a fetch started before a change is stale */
+};
+
+struct presence {
+    struct loop *loop;
+    struct transport *tp;
+    struct txn_layer *tl;
+    struct store *st;
+    struct presence_config cfg;
+    struct hmap subs;    /* dialog key -> struct pres_sub* */
+    struct hmap watches; /* aor -> struct pres_watch* */
+    size_t nactive;      /* subscriptions not ending */
+    int shutting_down;
+};
+
+static void sub_kick(struct pres_sub *s, const char *doc, size_t doclen);
+
+static void sub_unref(struct pres_sub *s)
+{
+    if (--s->refs > 0)
+        return;
+    sub_dialog_clear(&s->d);
+    free(s->key);
+    free(s);
+}
+
+static void watch_maybe_free(struct presence *p, struct pres_watch *w)
+{
+    if (w->subs || w->fetching)
+        return;
+    hmap_del(&p->watches, w->aor, strlen(w->aor));
+    free(w->aor);
+    free(w);
+}
+
+static struct pres_watch *watch_get(struct presence *p, const char *aor, int create)
+{
+    struct pres_watch *w = hmap_get(&p->watches, aor, strlen(aor));
+    if (w || !create)
+        return w;
+    w = calloc(1, sizeof *w);
+    if (!w || !(w->aor = strdup(aor)) || hmap_put(&p->watches, aor, strlen(aor), w, NULL)) {
+        if (w)
+            free(w->aor);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* End s at once, without a NOTIFY: unlink it everywhere. */
+static void sub_end(struct pres_sub *s)
+{
+    struct presence *p = s->p;
+    if (s->ended)
+        return;
+    s->ended = 1;
+    if (!s->final_reason)
+        p->nactive--;
+    hmap_del(&p->subs, s->key, strlen(s->key));
+    struct pres_watch *w = s->w;
+    if (w) {
+        for (struct pres_sub **pp = &w->subs; *pp; pp = &(*pp)->next) {
+            if (*pp == s) {
+                *pp = s->next;
+                break;
+            }
+        }
+        s->w = NULL;
+        watch_maybe_free(p, w);
+    }
+    if (s->outstanding) {
+        txn_client_detach(s->outstanding);
+        s->outstanding = NULL;
+    }
+    sub_unref(s);
+}
+
+/* The subscriptions of w with a reference each (the caller sub_unref()s them and frees v). */
+static struct pres_sub **watch_snapshot(struct pres_watch *w, size_t *n)
+{
+    size_t k = 0;
+    for (struct pres_sub *s = w->subs; s; s = s->next)
+        k++;
+    *n = 0;
+    struct pres_sub **v = k ? malloc(k * sizeof *v) : NULL;
+    if (!v)
+        return NULL;
+    for (struct pres_sub *s = w->subs; s; s = s->next) {
+        s->refs++;
+        v[(*n)++] = s;
+    }
+    return v;
+}
+
+static void release_snapshot(struct pres_sub **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sub_unref(v[i]);
+    free(v);
+}
+
+/* Give doc (NULL: none could be had) to every subscription of w that waits for one. */
+static void watch_deliver(struct pres_watch *w, const char *doc, size_t doclen)
+{
+    size_t n;
+    struct pres_sub **v = watch_snapshot(w, &n);
+    for (size_t i = 0; i < n; i++)
+        sub_kick(v[i], doc, doclen);
+    release_snapshot(v, n);
+}
+
+struct fetch_ctx {
+    struct presence *p;
+    uint64_t gen;
+    char aor[];
+};
+
+static void watch_fetch(struct presence *p, struct pres_watch *w);
+
+static void fetch_done(void *arg, int status, const struct pres_publication *v, size_t n)
+{
+    struct fetch_ctx *fc = arg;
+    struct presence *p = fc->p;
+    struct pres_watch *w = hmap_get(&p->watches, fc->aor, strlen(fc->aor));
+    if (!w) {
+        free(fc);
+        return;
+    }
+    w->fetching = 0;
+    if (status == 0 && w->gen != fc->gen) {
+        watch_fetch(p, w); /* changed meanwhile: what we read may be older than a NOTIFY sent */
+    } else if (status == 0) {
+        struct sbuf doc;
+        sbuf_init(&doc);
+        presence_compose(w->aor, v, n, &doc);
+        if (!doc.failed)
+            watch_deliver(w, doc.p, doc.len);
+        sbuf_free(&doc);
+    } else {
+        LOG_WARN("presence aor=%s document not read status=%d (NOTIFYs retried)", fc->aor, status);
+        /* final NOTIFYs go out without a body; the others wait for presence_tick() */
+        size_t k;
+        struct pres_sub **subs = watch_snapshot(w, &k);
+        for (size_t i = 0; i < k; i++) {
+            if (subs[i]->final_reason) {
+                subs[i]->final_with_body = 0;
+                sub_kick(subs[i], NULL, 0);
+            }
+        }
+        release_snapshot(subs, k);
+    }
+    if ((w = hmap_get(&p->watches, fc->aor, strlen(fc->aor))) != NULL)
+        watch_maybe_free(p, w);
+    free(fc);
+}
+
+/* Read w's publications and deliver the document to its subscriptions (once in flight). */
+static void watch_fetch(struct presence *p, struct pres_watch *w)
+{
+    if (w->fetching)
+        return;
+    size_t alen = strlen(w->aor);
+    struct fetch_ctx *fc = malloc(sizeof *fc + alen + 1);
+    if (!fc)
+        return; /* presence_tick() retries */
+    fc->p = p;
+    fc->gen = w->gen;
+    memcpy(fc->aor, w->aor, alen + 1);
+    w->fetching = 1;
+    store_pres_get(p->st, w->aor, now_s(), fetch_done, fc);
+}
+
+static void on_notify_result(void *arg, struct sip_txn *ct, enum txn_event ev, osip_message_t *resp,
+                             const char *raw, size_t raw_len, int code)
+{
+    struct pres_sub *s = arg;
+    if (ev == TXN_RESPONSE && code < 200)
+        return;
+    s->outstanding = NULL;
+    if (s->final_sent) {
+        sub_end(s);
+        return;
+    }
+    if (ev == TXN_RESPONSE && code >= 200 && code < 300) {
+        sub_kick(s, NULL, 0);
+        return;
+    }
+    /* 481, 408 / Timer F, a transport error, any other failure: RFC 6665 §4.2.2 */
+    LOG_INFO("presence subscription removed aor=%s call-id=%s reason=notify-%s code=%d",
+             s->w ? s->w->aor : "-", s->d.call_id,
+             ev == TXN_TIMEOUT ? "timeout" : ev == TXN_TRANSPORT_ERROR ? "transport-error" : "rejected",
+             code);
+    sub_end(s);
+}
+
+/* Send s's next NOTIFY if it needs one and has none outstanding; doc is the presentity's
+ * current document, or NULL (then it is fetched first when the NOTIFY needs it). */
+static void sub_kick(struct pres_sub *s, const char *doc, size_t doclen)
+{
+    struct presence *p = s->p;
+    if (s->ended || s->outstanding || s->final_sent)
+        return;
+    int is_final = s->final_reason != NULL;
+    if (!is_final && !s->dirty)
+        return;
+    int with_body = !is_final || s->final_with_body;
+    if (with_body && !doc) {
+        if (s->w)
+            watch_fetch(p, s->w);
+        return;
+    }
+    char state[64];
+    if (is_final) {
+        snprintf(state, sizeof state, "terminated;reason=%s", s->final_reason);
+    } else {
+        int64_t left = s->expires_at - now_s();
+        snprintf(state, sizeof state, "active;expires=%lld", (long long)(left > 0 ? left : 0));
+    }
+    struct notify_params np = {
+        .event = "presence",
+        .sub_state = state,
+        .content_type = with_body ? PIDF_CONTENT_TYPE : NULL,
+        .body = with_body ? doc : NULL,
+        .body_len = with_body ? doclen : 0,
+    };
+    int err = 0;
+    s->outstanding = sub_dialog_notify(p->tl, p->tp, &s->d, &np, on_notify_result, s, &err);
+    if (!s->outstanding) {
+        LOG_INFO("presence subscription removed aor=%s call-id=%s reason=%s",
+                 s->w ? s->w->aor : "-", s->d.call_id,
+                 err == -ENOTCONN ? "connection-closed" : err == -EINVAL ? "no-destination" : "no-memory");
+        sub_end(s);
+        return;
+    }
+    s->dirty = 0;
+    if (is_final)
+        s->final_sent = 1;
+}
+
+/* Start the end of s: a final NOTIFY with reason (carrying the document when with_body) as
+ * soon as no NOTIFY is outstanding. */
+static void sub_terminate(struct pres_sub *s, const char *reason, int with_body)
+{
+    if (s->ended || s->final_reason)
+        return;
+    s->final_reason = reason;
+    s->final_with_body = with_body;
+    s->p->nactive--;
+    sub_kick(s, NULL, 0); /* may free s */
+}
+
+/* The presentity's state changed to doc: NOTIFY every subscription (now or when its outstanding
+ * NOTIFY completes). */
+static void presentity_changed(struct presence *p, const char *aor, const char *doc, size_t doclen)
+{
+    struct pres_watch *w = watch_get(p, aor, 0);
+    if (!w)
+        return;
+    w->gen++;
+    for (struct pres_sub *s = w->subs; s; s = s->next)
+        s->dirty = 1;
+    if (doc)
+        watch_deliver(w, doc, doclen);
+    else
+        watch_fetch(p, w);
+}
+
+/* "<sip:host:port[;transport=tcp]>" of the listener the request came in on (family of its
+ * source), for the Contact of our 2xx. */
+static void our_contact(struct presence *p, const struct sip_source *src, char *buf, size_t n)
+{
+    const struct sip_endpoint *ep = transport_listener(p->tp, src->proto, &src->peer);
+    if (!ep)
+        ep = transport_listener(p->tp, src->proto, NULL);
+    char hp[SOCKADDR_STRLEN + 8];
+    if (ep)
+        sockaddr_str(&ep->addr, hp, sizeof hp);
+    else
+        snprintf(hp, sizeof hp, "127.0.0.1:5060");
+    snprintf(buf, n, "<sip:%s%s>", hp, src->proto == SIP_PROTO_TCP ? ";transport=tcp" : "");
+}
+
+static void respond_subscribe_ok(struct presence *p, struct sip_txn *t, int expires)
+{
+    char contact[SOCKADDR_STRLEN + 40], hdrs[256];
+    our_contact(p, txn_source(t), contact, sizeof contact);
+    snprintf(hdrs, sizeof hdrs, "Expires: %d\r\nContact: %s\r\n" ALLOW_EVENTS, expires, contact);
+    txn_respond_text(t, 200, NULL, hdrs);
+}
+
+/* Checks shared by initial and in-dialog SUBSCRIBEs: Event, Expires, Accept. Returns the
+ * granted duration (>= 0), or -1 after answering. */
+static int subscribe_checks(struct presence *p, struct sip_txn *t)
+{
+    const osip_message_t *req = txn_request(t);
+    int ev = event_is_presence(req);
+    if (ev < 0) {
+        txn_respond_simple(t, 400, "Missing Event header", NULL, NULL);
+        return -1;
+    }
+    if (ev == 0) {
+        txn_respond_text(t, 489, NULL, ALLOW_EVENTS);
+        return -1;
+    }
+    int e = granted_expires(req, p->cfg.subscribe_min_expires, p->cfg.subscribe_max_expires,
+                            p->cfg.subscribe_default_expires);
+    if (e == -1) {
+        txn_respond_simple(t, 400, "Malformed Expires header", NULL, NULL);
+        return -1;
+    }
+    if (e == -2) {
+        respond_423(t, p->cfg.subscribe_min_expires);
+        return -1;
+    }
+    /* RFC 3856 §6.7: application/pidf+xml is the package's default format; a watcher that
+     * lists what it accepts must list it (or a wildcard) */
+    int has_accept = 0, accepts = 0;
+    for (int i = 0; i < osip_list_size(&req->accepts); i++) {
+        osip_accept_t *a = osip_list_get(&req->accepts, i);
+        if (!a || !a->type)
+            continue;
+        has_accept = 1;
+        const char *ty = a->type, *su = a->subtype ? a->subtype : "";
+        if (strcmp(ty, "*") == 0 ||
+            (strcasecmp(ty, "application") == 0 && (strcmp(su, "*") == 0 || strcasecmp(su, "pidf+xml") == 0)))
+            accepts = 1;
+    }
+    if (has_accept && !accepts) {
+        txn_respond_simple(t, 406, NULL, "Accept", PIDF_CONTENT_TYPE);
+        return -1;
+    }
+    return e;
+}
+
+struct subscribe_ctx {
+    struct presence *p;
+    struct sip_txn *t;
+    int expires;
+    char aor[];
+};
+
+static void subscribe_got_state(void *arg, int status, const struct pres_publication *v, size_t n)
+{
+    struct subscribe_ctx *sc = arg;
+    struct presence *p = sc->p;
+    struct sip_txn *t = sc->t;
+    if (status != 0) {
+        respond_store_error(t, status, "subscribe", sc->aor);
+        free(sc);
+        return;
+    }
+    struct pres_sub *s = calloc(1, sizeof *s);
+    struct pres_watch *w = s ? watch_get(p, sc->aor, 1) : NULL;
+    char key[KEY_LEN];
+    int rc = w ? sub_dialog_init(&s->d, txn_request(t), txn_source(t), txn_local_tag(t)) : -ENOMEM;
+    if (rc == 0 && (sub_dialog_key(&s->d, key, sizeof key) < 0 || !(s->key = strdup(key)) ||
+                    hmap_get(&p->subs, key, strlen(key)) ||
+                    hmap_put(&p->subs, key, strlen(key), s, NULL)))
+        rc = -ENOMEM;
+    if (rc != 0) {
+        if (rc > 0)
+            txn_respond_simple(t, rc, "Bad subscription dialog (Contact, tags)", NULL, NULL);
+        else
+            txn_respond_simple(t, 500, "Out of memory", NULL, NULL);
+        if (s) {
+            sub_dialog_clear(&s->d);
+            free(s->key);
+        }
+        free(s);
+        if (w)
+            watch_maybe_free(p, w);
+        free(sc);
+        return;
+    }
+    int64_t now = now_s();
+    s->p = p;
+    s->refs = 1;
+    s->w = w;
+    s->next = w->subs;
+    w->subs = s;
+    s->expires_at = now + sc->expires;
+    s->dirty = 1;
+    p->nactive++;
+    respond_subscribe_ok(p, t, sc->expires);
+    LOG_DEBUG("presence subscribe aor=%s call-id=%s expires=%d", sc->aor, s->d.call_id, sc->expires);
+
+    if (sc->expires == 0) {
+        /* a fetch (RFC 6665 §4.4.3): one final NOTIFY carrying the state */
+        s->final_reason = "timeout";
+        s->final_with_body = 1;
+        p->nactive--;
+    }
+    struct sbuf doc;
+    sbuf_init(&doc);
+    presence_compose(sc->aor, v, n, &doc);
+    sub_kick(s, doc.failed ? NULL : doc.p, doc.len); /* may free s */
+    sbuf_free(&doc);
+    free(sc);
+}
+
+void presence_handle_subscribe(struct presence *p, struct sip_txn *t)
+{
+    if (p->shutting_down) {
+        txn_respond_simple(t, 503, "Shutting down", "Retry-After", "5");
+        return;
+    }
+    int e = subscribe_checks(p, t);
+    if (e < 0)
+        return;
+    char aor[512];
+    int st = presentity_of(&p->cfg, txn_request(t), aor, sizeof aor);
+    if (st) {
+        txn_respond_simple(t, st, "No such presentity", NULL, NULL);
+        return;
+    }
+    size_t alen = strlen(aor);
+    struct subscribe_ctx *sc = malloc(sizeof *sc + alen + 1);
+    if (!sc) {
+        txn_respond_simple(t, 500, "Out of memory", NULL, NULL);
+        return;
+    }
+    sc->p = p;
+    sc->t = t;
+    sc->expires = e;
+    memcpy(sc->aor, aor, alen + 1);
+    store_pres_get(p->st, aor, now_s(), subscribe_got_state, sc);
+}
+
+int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
+{
+    char key[KEY_LEN];
+    const osip_message_t *req = txn_request(t);
+    if (!req || sub_dialog_key_of_request(req, key, sizeof key) < 0)
+        return 0;
+    struct pres_sub *s = hmap_get(&p->subs, key, strlen(key));
+    if (!s)
+        return 0;
+    if (s->final_reason) {
+        txn_respond_simple(t, 481, "Subscription is ending", NULL, NULL);
+        return 1;
+    }
+    int e = subscribe_checks(p, t);
+    if (e < 0)
+        return 1;
+    int st = sub_dialog_refresh(&s->d, req, txn_source(t));
+    if (st) {
+        txn_respond_simple(t, st, st == 500 ? "CSeq out of order" : NULL, NULL, NULL);
+        return 1;
+    }
+    respond_subscribe_ok(p, t, e);
+    LOG_DEBUG("presence refresh aor=%s call-id=%s expires=%d", s->w ? s->w->aor : "-",
+              s->d.call_id, e);
+    if (e == 0) {
+        sub_terminate(s, "timeout", 1); /* unsubscribe: the final NOTIFY carries the state */
+    } else {
+        s->expires_at = now_s() + e;
+        s->dirty = 1; /* RFC 6665 §4.2.2: a refresh is answered with a NOTIFY of the state */
+        sub_kick(s, NULL, 0);
+    }
+    return 1;
+}
+
+/* ==== PUBLISH ================================================================================= */
+
+enum publish_kind { PUB_INITIAL, PUB_REFRESH, PUB_MODIFY, PUB_REMOVE };
+
+struct publish_ctx {
+    struct presence *p;
+    struct sip_txn *t;
+    enum publish_kind kind;
+    int expires;
+    char etag[ETAG_LEN + 1];
+    char aor[];
+};
+
+static void publish_done(void *arg, int status, const struct pres_publication *v, size_t n)
+{
+    struct publish_ctx *pc = arg;
+    struct sip_txn *t = pc->t;
+    if (status == 412) {
+        txn_respond_simple(t, 412, "Conditional Request Failed", NULL, NULL);
+    } else if (status > 0) {
+        txn_respond_simple(t, status, NULL, NULL, NULL);
+    } else if (status < 0) {
+        respond_store_error(t, status, "publish", pc->aor);
+    } else {
+        char hdrs[128];
+        if (pc->kind == PUB_REMOVE)
+            snprintf(hdrs, sizeof hdrs, "Expires: 0\r\n");
+        else
+            snprintf(hdrs, sizeof hdrs, "SIP-ETag: %s\r\nExpires: %d\r\n", pc->etag, pc->expires);
+        txn_respond_text(t, 200, NULL, hdrs);
+        static const char *const kinds[] = {"initial", "refresh", "modify", "remove"};
+        LOG_DEBUG("presence publish aor=%s kind=%s etag=%s expires=%d publications=%zu", pc->aor,
+                  kinds[pc->kind], pc->kind == PUB_REMOVE ? "-" : pc->etag, pc->expires, n);
+        /* a refresh changes no state (RFC 3903 §4.2), so watchers hear nothing */
+        if (pc->kind != PUB_REFRESH && watch_get(pc->p, pc->aor, 0)) {
+            struct sbuf doc;
+            sbuf_init(&doc);
+            presence_compose(pc->aor, v, n, &doc);
+            presentity_changed(pc->p, pc->aor, doc.failed ? NULL : doc.p, doc.len);
+            sbuf_free(&doc);
+        }
+    }
+    free(pc);
+}
+
+void presence_handle_publish(struct presence *p, struct sip_txn *t)
+{
+    const osip_message_t *req = txn_request(t);
+    /* RFC 3903 §6, in order: presentity, event package, entity-tag, expiry, body */
+    char aor[512];
+    int st = presentity_of(&p->cfg, req, aor, sizeof aor);
+    if (st) {
+        txn_respond_simple(t, st, "No such presentity", NULL, NULL);
+        return;
+    }
+    int ev = event_is_presence(req);
+    if (ev <= 0) {
+        txn_respond_text(t, 489, NULL, ALLOW_EVENTS);
+        return;
+    }
+    const char *if_match = sip_header_get(req, "sip-if-match", 0);
+    char etag_in[128];
+    if (if_match) {
+        while (*if_match == ' ' || *if_match == '\t')
+            if_match++;
+        size_t n = strcspn(if_match, " \t");
+        if (n == 0 || n >= sizeof etag_in) {
+            txn_respond_simple(t, 412, "Conditional Request Failed", NULL, NULL);
+            return;
+        }
+        memcpy(etag_in, if_match, n);
+        etag_in[n] = '\0';
+        if_match = etag_in;
+    }
+    osip_body_t *body = osip_list_get(&req->bodies, 0);
+    const char *b = body && body->body && body->length > 0 ? body->body : NULL;
+    size_t blen = b ? body->length : 0;
+    if (!if_match && !b) {
+        txn_respond_simple(t, 400, "Initial PUBLISH needs a body", NULL, NULL);
+        return;
+    }
+    int e = granted_expires(req, p->cfg.publish_min_expires, p->cfg.publish_max_expires,
+                            p->cfg.publish_default_expires);
+    if (e == -1) {
+        txn_respond_simple(t, 400, "Malformed Expires header", NULL, NULL);
+        return;
+    }
+    if (e == -2) {
+        respond_423(t, p->cfg.publish_min_expires);
+        return;
+    }
+    if (b && !(if_match && e == 0)) { /* a removal's body, if any, is ignored */
+        const osip_content_type_t *ct = req->content_type;
+        if (!ct || !ct->type || !ct->subtype || strcasecmp(ct->type, "application") != 0 ||
+            strcasecmp(ct->subtype, "pidf+xml") != 0) {
+            txn_respond_simple(t, 415, NULL, "Accept", PIDF_CONTENT_TYPE);
+            return;
+        }
+        if (presence_pidf_check(b, blen) != 0) {
+            txn_respond_simple(t, 400, "Body is not a PIDF document", NULL, NULL);
+            return;
+        }
+    }
+    if (!if_match && e == 0) {
+        /* an initial publication that expires at once: nothing to store, nothing changes */
+        txn_respond_text(t, 200, NULL, "Expires: 0\r\n");
+        return;
+    }
+    size_t alen = strlen(aor);
+    struct publish_ctx *pc = calloc(1, sizeof *pc + alen + 1);
+    if (!pc) {
+        txn_respond_simple(t, 500, "Out of memory", NULL, NULL);
+        return;
+    }
+    pc->p = p;
+    pc->t = t;
+    pc->expires = e;
+    memcpy(pc->aor, aor, alen + 1);
+    pc->kind = !if_match ? PUB_INITIAL : e == 0 ? PUB_REMOVE : b ? PUB_MODIFY : PUB_REFRESH;
+    sip_random_token(pc->etag, sizeof pc->etag);
+    int64_t now = now_s();
+    int with_body = pc->kind == PUB_INITIAL || pc->kind == PUB_MODIFY;
+    store_pres_publish(p->st, aor, if_match, pc->etag, e == 0 ? 0 : now + e,
+                       with_body ? PIDF_CONTENT_TYPE : NULL, with_body ? b : NULL,
+                       with_body ? blen : 0, now, publish_done, pc);
+}
+
+/* ==== lifetime ================================================================================ */
+
+struct presence *presence_create(struct loop *loop, struct transport *tp, struct txn_layer *tl,
+                                 struct store *st, const struct presence_config *cfg)
+{
+    struct presence *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->loop = loop;
+    p->tp = tp;
+    p->tl = tl;
+    p->st = st;
+    p->cfg = *cfg;
+    hmap_init(&p->subs);
+    hmap_init(&p->watches);
+    return p;
+}
+
+void presence_destroy(struct presence *p)
+{
+    if (!p)
+        return;
+    size_t b;
+    for (struct hmap_entry *e = hmap_first(&p->subs, &b); e; e = hmap_next(&p->subs, e, &b)) {
+        struct pres_sub *s = e->val;
+        if (s->outstanding)
+            txn_client_detach(s->outstanding);
+        sub_dialog_clear(&s->d);
+        free(s->key);
+        free(s);
+    }
+    for (struct hmap_entry *e = hmap_first(&p->watches, &b); e; e = hmap_next(&p->watches, e, &b)) {
+        struct pres_watch *w = e->val;
+        free(w->aor);
+        free(w);
+    }
+    hmap_free(&p->subs);
+    hmap_free(&p->watches);
+    free(p);
+}
+
+/* Every live subscription with a reference (caller releases with release_snapshot). */
+static struct pres_sub **all_snapshot(struct presence *p, size_t *n)
+{
+    *n = 0;
+    struct pres_sub **v = p->subs.count ? malloc(p->subs.count * sizeof *v) : NULL;
+    if (!v)
+        return NULL;
+    size_t b;
+    for (struct hmap_entry *e = hmap_first(&p->subs, &b); e; e = hmap_next(&p->subs, e, &b)) {
+        struct pres_sub *s = e->val;
+        s->refs++;
+        v[(*n)++] = s;
+    }
+    return v;
+}
+
+void presence_shutdown(struct presence *p)
+{
+    p->shutting_down = 1;
+    size_t n;
+    struct pres_sub **v = all_snapshot(p, &n);
+    for (size_t i = 0; i < n; i++)
+        sub_terminate(v[i], "deactivated", 0);
+    release_snapshot(v, n);
+}
+
+static void on_publications_expired(void *arg, int status, const char *const *aors, size_t n)
+{
+    struct presence *p = arg;
+    for (size_t i = 0; i < n; i++) {
+        LOG_DEBUG("presence publication expired aor=%s", aors[i]);
+        presentity_changed(p, aors[i], NULL, 0);
+    }
+}
+
+void presence_tick(struct presence *p, int64_t now)
+{
+    store_pres_expire(p->st, now, on_publications_expired, p);
+    size_t n;
+    struct pres_sub **v = all_snapshot(p, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct pres_sub *s = v[i];
+        if (s->ended)
+            continue;
+        if (!s->final_reason && s->expires_at <= now) {
+            LOG_DEBUG("presence subscription expired call-id=%s", s->d.call_id);
+            sub_terminate(s, "timeout", 0);
+        } else if (!s->outstanding) {
+            sub_kick(s, NULL, 0); /* a NOTIFY that could not be built before (store down) */
+        }
+    }
+    release_snapshot(v, n);
+}
+
+size_t presence_subscriptions(const struct presence *p) { return p->nactive; }
