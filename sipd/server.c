@@ -147,6 +147,9 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
     } else if (srv->presence && strcmp(m, "SUBSCRIBE") == 0 && has_to_tag(req) &&
                presence_handle_in_dialog(srv->presence, t)) {
         /* a refresh or unsubscribe of a presence subscription */
+    } else if (srv->presence && strcmp(m, "SUBSCRIBE") == 0 && has_to_tag(req) && for_us &&
+               !req->req_uri->username && !has_route) {
+        txn_respond_simple(t, 481, NULL, NULL, NULL); /* to us, in no dialog we know */
     } else if (srv->presence && for_us && req->req_uri->username && !event_type_is(req, "im") &&
                (strcmp(m, "PUBLISH") == 0 || strcmp(m, "SUBSCRIBE") == 0) && !has_to_tag(req)) {
         /* the broker's presence package; it answers 489 to event packages nobody here serves */
