@@ -1,0 +1,685 @@
+/* test_presence.c - the presence package: PIDF checks and composition (pure functions), the
+ * memory store's presence publications, and PUBLISH / SUBSCRIBE handling driven through a real
+ * transaction layer on loopback UDP (the requests are handed to the package as server
+ * transactions; responses and NOTIFYs are read back from a peer socket). */
+#include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/loop.h"
+#include "base/sbuf.h"
+#include "roles/presence.h"
+#include "sip/msg.h"
+#include "sip/txn.h"
+#include "store/store.h"
+#include "suites.h"
+#include "transport/transport.h"
+
+#define AOR "sip:alice@example.com"
+#define NOW INT64_C(1700000000)
+
+static const char doc_open[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:alice@example.com\">\n"
+    "  <tuple id=\"pc\"><status><basic>open</basic></status><note>desk</note></tuple>\n"
+    "</presence>\n";
+
+static const char doc_phone[] =
+    "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\"\n"
+    "          xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" entity=\"sip:alice@example.com\">\n"
+    "  <!-- a comment <tuple> -->\n"
+    "  <tuple id=\"phone\"><status><basic>closed</basic></status></tuple>\n"
+    "  <dm:person id=\"p1\"><dm:note>busy</dm:note></dm:person>\n"
+    "</presence>";
+
+/* ---- PIDF ------------------------------------------------------------------------------------- */
+
+static int check(const char *s) { return presence_pidf_check(s, strlen(s)); }
+
+static void test_pidf_check_accepts_pidf_documents(void)
+{
+    CU_ASSERT_EQUAL(check(doc_open), 0);
+    CU_ASSERT_EQUAL(check(doc_phone), 0);
+    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:a@b'/>"), 0);
+    CU_ASSERT_EQUAL(check("<p:presence xmlns:p=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:a@b\">"
+                          "<p:tuple id=\"x\"><p:status><p:basic>open</p:basic></p:status></p:tuple>"
+                          "</p:presence>\n<!-- trailer -->\n"),
+                    0);
+    CU_ASSERT_EQUAL(check("\xEF\xBB\xBF<?xml version='1.0'?><presence xmlns='urn:ietf:params:xml:ns:pidf'>"
+                          "<tuple id='a'><note><![CDATA[<not a tag>]]></note></tuple></presence>"),
+                    0);
+}
+
+static void test_pidf_check_rejects_what_is_not_pidf(void)
+{
+    CU_ASSERT_EQUAL(check(""), -1);
+    CU_ASSERT_EQUAL(check("hello"), -1);
+    CU_ASSERT_EQUAL(check("<presence entity='sip:a@b'/>"), -1); /* no namespace */
+    CU_ASSERT_EQUAL(check("<presence xmlns='urn:example'/>"), -1);
+    CU_ASSERT_EQUAL(check("<foo xmlns='urn:ietf:params:xml:ns:pidf'/>"), -1);
+    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='a'></presence>"), -1);
+    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='a'>"), -1);
+    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'></presence><x/>"), -1);
+    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'></presence>junk"), -1);
+    CU_ASSERT_EQUAL(check("<!DOCTYPE presence [<!ENTITY x 'y'>]><presence "
+                          "xmlns='urn:ietf:params:xml:ns:pidf'/>"),
+                    -1);
+    CU_ASSERT_EQUAL(check("<presence xmlns=urn:ietf:params:xml:ns:pidf/>"), -1); /* unquoted */
+    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'><!-- open"), -1);
+    static const char nul[] = "<presence xmlns='urn:ietf:params:xml:ns:pidf'>\0</presence>";
+    CU_ASSERT_EQUAL(presence_pidf_check(nul, sizeof nul - 1), -1);
+    CU_ASSERT_EQUAL(presence_pidf_check(NULL, 0), -1);
+}
+
+static struct pres_publication pub(const char *etag, const char *body, int64_t updated_at)
+{
+    return (struct pres_publication){.aor = AOR, .etag = etag, .expires_at = NOW + 60,
+                                     .content_type = PIDF_CONTENT_TYPE, .body = body,
+                                     .body_len = strlen(body), .updated_at = updated_at};
+}
+
+/* The composed document as text (caller frees), and how many tuples it took. */
+static char *compose(const struct pres_publication *v, size_t n, size_t *ntuples)
+{
+    struct sbuf out;
+    sbuf_init(&out);
+    *ntuples = presence_compose(AOR, v, n, &out);
+    CU_ASSERT_FALSE(out.failed);
+    CU_ASSERT_EQUAL(presence_pidf_check(out.p, out.len), 0); /* what we compose, we accept */
+    return sbuf_steal(&out, NULL);
+}
+
+static void test_compose_without_publication_is_one_closed_tuple(void)
+{
+    size_t nt;
+    char *d = compose(NULL, 0, &nt);
+    CU_ASSERT_EQUAL(nt, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(d, "entity=\"sip:alice@example.com\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(d, "<tuple id=\"sipd-closed\"><status><basic>closed</basic>"));
+    CU_ASSERT_PTR_NULL(strstr(d, "open"));
+    free(d);
+}
+
+static void test_compose_takes_every_tuple_newest_publication_first(void)
+{
+    struct pres_publication v[] = {pub("e1", doc_open, NOW - 10), pub("e2", doc_phone, NOW)};
+    size_t nt;
+    char *d = compose(v, 2, &nt);
+    CU_ASSERT_EQUAL(nt, 2);
+    char *phone = strstr(d, "id=\"phone\""), *pc = strstr(d, "id=\"pc\"");
+    CU_ASSERT_PTR_NOT_NULL(phone);
+    CU_ASSERT_PTR_NOT_NULL(pc);
+    CU_ASSERT(phone && pc && phone < pc);
+    CU_ASSERT_PTR_NULL(strstr(d, "sipd-closed"));
+    CU_ASSERT_PTR_NULL(strstr(d, "dm:person")); /* only tuples are composed */
+    CU_ASSERT_PTR_NULL(strstr(d, "a comment"));
+    /* the tuple carries its document's namespace declarations */
+    CU_ASSERT_PTR_NOT_NULL(strstr(d, "<tuple xmlns=\"urn:ietf:params:xml:ns:pidf\" "
+                                     "xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" id=\"phone\">"));
+    free(d);
+}
+
+static void test_compose_keeps_the_newest_tuple_of_an_id(void)
+{
+    static const char old_pc[] = "<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='pc'>"
+                                 "<status><basic>closed</basic></status><note>old</note></tuple></presence>";
+    struct pres_publication v[] = {pub("e1", old_pc, NOW - 5), pub("e2", doc_open, NOW)};
+    size_t nt;
+    char *d = compose(v, 2, &nt);
+    CU_ASSERT_EQUAL(nt, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(d, "<note>desk</note>"));
+    CU_ASSERT_PTR_NULL(strstr(d, "old"));
+    free(d);
+}
+
+static void test_compose_prefixed_tuples_keep_their_prefix_declared(void)
+{
+    static const char pref[] = "<p:presence xmlns:p='urn:ietf:params:xml:ns:pidf' entity='sip:a@b'>"
+                               "<p:tuple id='x' xmlns:e='urn:ext'><p:status><p:basic>open</p:basic>"
+                               "</p:status><e:x/></p:tuple><p:note>n</p:note></p:presence>";
+    struct pres_publication v[] = {pub("e1", pref, NOW)};
+    size_t nt;
+    char *d = compose(v, 1, &nt);
+    CU_ASSERT_EQUAL(nt, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(d, "<p:tuple xmlns:p='urn:ietf:params:xml:ns:pidf' id='x' "
+                                     "xmlns:e='urn:ext'><p:status>"));
+    CU_ASSERT_PTR_NULL(strstr(d, "<p:note>")); /* presence-level notes are not composed */
+    free(d);
+}
+
+static void test_compose_skips_publications_that_are_not_pidf(void)
+{
+    struct pres_publication v[] = {pub("e1", doc_open, NOW - 1), pub("e2", "<presence><broken", NOW)};
+    size_t nt;
+    char *d = compose(v, 2, &nt);
+    CU_ASSERT_EQUAL(nt, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(d, "id=\"pc\""));
+    CU_ASSERT_PTR_NULL(strstr(d, "broken"));
+    free(d);
+    v[0].content_type = "text/plain"; /* not PIDF either: nothing left, so closed */
+    d = compose(v, 2, &nt);
+    CU_ASSERT_EQUAL(nt, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(d, "sipd-closed"));
+    free(d);
+}
+
+static void test_compose_escapes_the_entity(void)
+{
+    struct sbuf out;
+    sbuf_init(&out);
+    presence_compose("sip:a&b\"<c>@example.com", NULL, 0, &out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.p, "entity=\"sip:a&amp;b&quot;&lt;c&gt;@example.com\""));
+    CU_ASSERT_EQUAL(presence_pidf_check(out.p, out.len), 0);
+    sbuf_free(&out);
+}
+
+/* ---- memory store --------------------------------------------------------------------------- */
+
+struct got {
+    int calls, status;
+    size_t n;
+    char etags[4][64];
+    char bodies[4][512];
+    int64_t expires[4];
+    char aors[4][64];
+};
+
+static void on_pres(void *arg, int status, const struct pres_publication *v, size_t n)
+{
+    struct got *g = arg;
+    g->calls++;
+    g->status = status;
+    g->n = n;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        snprintf(g->etags[i], sizeof g->etags[i], "%s", v[i].etag);
+        snprintf(g->bodies[i], sizeof g->bodies[i], "%.*s", (int)v[i].body_len, v[i].body);
+        g->expires[i] = v[i].expires_at;
+        CU_ASSERT_STRING_EQUAL(v[i].aor, AOR);
+        CU_ASSERT_STRING_EQUAL(v[i].content_type, PIDF_CONTENT_TYPE);
+    }
+}
+
+static void on_aors(void *arg, int status, const char *const *aors, size_t n)
+{
+    struct got *g = arg;
+    g->calls++;
+    g->status = status;
+    g->n = n;
+    for (size_t i = 0; i < n && i < 4; i++)
+        snprintf(g->aors[i], sizeof g->aors[i], "%s", aors[i]);
+}
+
+static struct store *mem_store(void) { return store_create(NULL, NULL); }
+
+static void publish(struct store *st, const char *if_match, const char *etag, int64_t expires_at,
+                    const char *body, int64_t now, struct got *g)
+{
+    memset(g, 0, sizeof *g);
+    store_pres_publish(st, AOR, if_match, etag, expires_at, body ? PIDF_CONTENT_TYPE : NULL, body,
+                       body ? strlen(body) : 0, now, on_pres, g);
+    CU_ASSERT_EQUAL(g->calls, 1); /* the memory store completes before returning */
+}
+
+static void test_store_initial_publish_then_get(void)
+{
+    struct store *st = mem_store();
+    struct got g;
+    publish(st, NULL, "e1", NOW + 60, doc_open, NOW, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.n, 1);
+    CU_ASSERT_STRING_EQUAL(g.etags[0], "e1");
+    CU_ASSERT_STRING_EQUAL(g.bodies[0], doc_open);
+    memset(&g, 0, sizeof g);
+    store_pres_get(st, AOR, NOW + 1, on_pres, &g);
+    CU_ASSERT_EQUAL(g.calls, 1);
+    CU_ASSERT_EQUAL(g.n, 1);
+    CU_ASSERT_EQUAL(g.expires[0], NOW + 60);
+    memset(&g, 0, sizeof g);
+    store_pres_get(st, "sip:nobody@example.com", NOW, on_pres, &g);
+    CU_ASSERT_EQUAL(g.calls, 1);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.n, 0);
+    /* initial without a body is refused */
+    publish(st, NULL, "e9", NOW + 60, NULL, NOW, &g);
+    CU_ASSERT_EQUAL(g.status, 400);
+    store_destroy(st);
+}
+
+static void test_store_refresh_renames_the_etag_and_keeps_the_body(void)
+{
+    struct store *st = mem_store();
+    struct got g;
+    publish(st, NULL, "e1", NOW + 60, doc_open, NOW, &g);
+    publish(st, "e1", "e2", NOW + 120, NULL, NOW + 10, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.n, 1);
+    CU_ASSERT_STRING_EQUAL(g.etags[0], "e2");
+    CU_ASSERT_STRING_EQUAL(g.bodies[0], doc_open);
+    CU_ASSERT_EQUAL(g.expires[0], NOW + 120);
+    publish(st, "e1", "e3", NOW + 120, NULL, NOW + 11, &g); /* the old tag is gone */
+    CU_ASSERT_EQUAL(g.status, 412);
+    CU_ASSERT_EQUAL(g.n, 0);
+    store_destroy(st);
+}
+
+static void test_store_modify_replaces_the_body(void)
+{
+    struct store *st = mem_store();
+    struct got g;
+    publish(st, NULL, "e1", NOW + 60, doc_open, NOW, &g);
+    publish(st, "e1", "e2", NOW + 60, doc_phone, NOW + 1, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.n, 1);
+    CU_ASSERT_STRING_EQUAL(g.etags[0], "e2");
+    CU_ASSERT_STRING_EQUAL(g.bodies[0], doc_phone);
+    store_destroy(st);
+}
+
+static void test_store_remove_with_expires_zero(void)
+{
+    struct store *st = mem_store();
+    struct got g;
+    publish(st, NULL, "e1", NOW + 60, doc_open, NOW, &g);
+    publish(st, NULL, "e2", NOW + 60, doc_phone, NOW, &g);
+    CU_ASSERT_EQUAL(g.n, 2);
+    publish(st, "e1", "e3", 0, NULL, NOW + 1, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.n, 1);
+    CU_ASSERT_STRING_EQUAL(g.etags[0], "e2");
+    publish(st, "e2", "e4", 0, NULL, NOW + 1, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.n, 0);
+    publish(st, "e2", "e5", 0, NULL, NOW + 1, &g);
+    CU_ASSERT_EQUAL(g.status, 412);
+    store_destroy(st);
+}
+
+static void test_store_unknown_or_expired_etag_is_412(void)
+{
+    struct store *st = mem_store();
+    struct got g;
+    publish(st, "nope", "e1", NOW + 60, doc_open, NOW, &g);
+    CU_ASSERT_EQUAL(g.status, 412);
+    publish(st, NULL, "e1", NOW + 60, doc_open, NOW, &g);
+    publish(st, "e1", "e2", NOW + 200, NULL, NOW + 60, &g); /* expired at NOW + 60 */
+    CU_ASSERT_EQUAL(g.status, 412);
+    memset(&g, 0, sizeof g);
+    store_pres_get(st, AOR, NOW + 60, on_pres, &g);
+    CU_ASSERT_EQUAL(g.n, 0);
+    store_destroy(st);
+}
+
+static void test_store_lists_oldest_first(void)
+{
+    struct store *st = mem_store();
+    struct got g;
+    publish(st, NULL, "a", NOW + 60, doc_open, NOW, &g);
+    publish(st, NULL, "b", NOW + 60, doc_phone, NOW + 1, &g);
+    CU_ASSERT_EQUAL(g.n, 2);
+    CU_ASSERT_STRING_EQUAL(g.etags[0], "a");
+    CU_ASSERT_STRING_EQUAL(g.etags[1], "b");
+    publish(st, "a", "a2", NOW + 60, NULL, NOW + 2, &g); /* a refresh makes it the newest */
+    CU_ASSERT_EQUAL(g.n, 2);
+    CU_ASSERT_STRING_EQUAL(g.etags[0], "b");
+    CU_ASSERT_STRING_EQUAL(g.etags[1], "a2");
+    publish(st, NULL, "c", NOW + 60, doc_open, NOW + 2, &g); /* same second: order of change */
+    CU_ASSERT_EQUAL(g.n, 3);
+    CU_ASSERT_STRING_EQUAL(g.etags[1], "a2");
+    CU_ASSERT_STRING_EQUAL(g.etags[2], "c");
+    store_destroy(st);
+}
+
+static void test_store_expire_reports_each_aor_once(void)
+{
+    struct store *st = mem_store();
+    struct got g;
+    publish(st, NULL, "a", NOW + 10, doc_open, NOW, &g);
+    publish(st, NULL, "b", NOW + 10, doc_phone, NOW, &g);
+    publish(st, NULL, "c", NOW + 100, doc_phone, NOW, &g);
+    memset(&g, 0, sizeof g);
+    store_pres_expire(st, NOW + 5, on_aors, &g);
+    CU_ASSERT_EQUAL(g.calls, 1);
+    CU_ASSERT_EQUAL(g.n, 0);
+    memset(&g, 0, sizeof g);
+    store_pres_expire(st, NOW + 10, on_aors, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.n, 1);
+    CU_ASSERT_STRING_EQUAL(g.aors[0], AOR);
+    memset(&g, 0, sizeof g);
+    store_pres_get(st, AOR, NOW + 10, on_pres, &g);
+    CU_ASSERT_EQUAL(g.n, 1);
+    CU_ASSERT_STRING_EQUAL(g.etags[0], "c");
+    memset(&g, 0, sizeof g);
+    store_pres_expire(st, NOW + 100, on_aors, &g);
+    CU_ASSERT_EQUAL(g.n, 1);
+    memset(&g, 0, sizeof g);
+    store_pres_expire(st, NOW + 200, on_aors, &g);
+    CU_ASSERT_EQUAL(g.n, 0);
+    store_pres_expire(st, NOW + 200, NULL, NULL); /* done may be NULL */
+    store_destroy(st);
+}
+
+/* ---- the package over a transaction layer ------------------------------------------------- */
+
+static void noop_recv(void *arg, const struct sip_source *src, char *buf, size_t len) {}
+
+static void stop_loop(struct timer *t, void *arg) { loop_stop(arg); }
+
+static struct {
+    struct loop *loop;
+    struct transport *tp;
+    struct txn_layer *tl;
+    struct store *st;
+    struct presence *p;
+    int peer_fd;
+    int peer_port;
+    struct sip_source src; /* the peer, as the requests' source */
+    int cseq;
+} fx;
+
+static const char *const domains[] = {"example.com", NULL};
+
+static int pkg_setup(void)
+{
+    memset(&fx, 0, sizeof fx);
+    fx.loop = loop_create();
+    struct transport_config tc = {.max_message_bytes = 65536, .max_connections = 8,
+                                  .tcp_idle_timeout_s = 60, .max_tx_buffer_bytes = 65536};
+    fx.tp = transport_create(fx.loop, &tc, noop_recv, NULL);
+    struct sip_endpoint ep = {.proto = SIP_PROTO_UDP};
+    sockaddr_from_host_port("127.0.0.1", 9, 0, &ep.addr, &ep.addrlen);
+    transport_listen(fx.tp, &ep);
+    struct txn_config xc = {.t1_ms = 50, .t2_ms = 400, .t4_ms = 500};
+    fx.tl = txn_layer_create(fx.loop, fx.tp, &xc);
+    fx.st = store_create(fx.loop, NULL);
+    struct presence_config cfg = {
+        .publish_min_expires = 30, .publish_max_expires = 3600, .publish_default_expires = 600,
+        .subscribe_min_expires = 30, .subscribe_max_expires = 3600,
+        .subscribe_default_expires = 600, .domains = domains,
+    };
+    fx.p = presence_create(fx.loop, fx.tp, fx.tl, fx.st, &cfg);
+    fx.peer_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fx.peer_fd, (struct sockaddr *)&a, sizeof a);
+    fx.src.proto = SIP_PROTO_UDP;
+    fx.src.udp_fd = -1;
+    fx.src.peerlen = sizeof(struct sockaddr_in);
+    getsockname(fx.peer_fd, (struct sockaddr *)&fx.src.peer, &fx.src.peerlen);
+    fx.peer_port = ntohs(((struct sockaddr_in *)&fx.src.peer)->sin_port);
+    return fx.loop && fx.tp && fx.tl && fx.st && fx.p && fx.peer_fd >= 0 ? 0 : -1;
+}
+
+static int pkg_teardown(void)
+{
+    store_destroy(fx.st);
+    presence_destroy(fx.p);
+    txn_layer_destroy(fx.tl);
+    transport_destroy(fx.tp);
+    loop_destroy(fx.loop);
+    close(fx.peer_fd);
+    return 0;
+}
+
+static void run_ms(unsigned ms)
+{
+    struct timer stop = {0};
+    loop_timer_start(fx.loop, &stop, ms, stop_loop, fx.loop);
+    loop_run(fx.loop);
+    loop_timer_stop(fx.loop, &stop);
+}
+
+/* Every datagram the peer got (after letting the loop run a little), concatenated with "\n====\n"
+ * between them. Caller frees. */
+static char *peer_read(void)
+{
+    run_ms(20);
+    struct sbuf all;
+    sbuf_init(&all);
+    char buf[65536];
+    for (;;) {
+        ssize_t r = recv(fx.peer_fd, buf, sizeof buf - 1, 0);
+        if (r < 0)
+            break;
+        if (all.len)
+            sbuf_puts(&all, "\n====\n");
+        sbuf_append(&all, buf, (size_t)r);
+    }
+    sbuf_puts(&all, "");
+    return sbuf_steal(&all, NULL);
+}
+
+enum kind { PUBLISH, SUBSCRIBE };
+
+/* Hand a request to the package: PUBLISH or SUBSCRIBE to alice, with extra header lines and a
+ * body (NULL: none). For SUBSCRIBE, to_tag non-NULL makes it in-dialog. Returns what the peer
+ * received (caller frees). */
+static char *request(enum kind k, const char *headers, const char *body, const char *to_tag)
+{
+    char text[8192];
+    const char *m = k == PUBLISH ? "PUBLISH" : "SUBSCRIBE";
+    fx.cseq++;
+    snprintf(text, sizeof text,
+             "%s sip:alice@example.com SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKut%d\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=fb\r\n"
+             "To: <sip:alice@example.com>%s%s\r\nCall-ID: ut-presence\r\nCSeq: %d %s\r\n"
+             "Contact: <sip:bob@127.0.0.1:%d>\r\n%s%s"
+             "Content-Length: %zu\r\n\r\n%s",
+             m, fx.peer_port, fx.cseq, to_tag ? ";tag=" : "", to_tag ? to_tag : "", fx.cseq, m,
+             fx.peer_port, headers ? headers : "",
+             body ? "Content-Type: application/pidf+xml\r\n" : "", body ? strlen(body) : 0,
+             body ? body : "");
+    osip_message_t *req = sip_parse(text, strlen(text));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+    int absorbed = 0;
+    struct sip_txn *t = txn_server_new(fx.tl, req, &fx.src, &absorbed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    if (k == PUBLISH) {
+        presence_handle_publish(fx.p, t);
+    } else if (to_tag) {
+        CU_ASSERT_EQUAL(presence_handle_in_dialog(fx.p, t), 1);
+    } else {
+        presence_handle_subscribe(fx.p, t);
+    }
+    return peer_read();
+}
+
+/* The value of header `name` ("SIP-ETag: ") in the first message of s, into buf. */
+static const char *hval(const char *s, const char *name, char *buf, size_t n)
+{
+    const char *end = strstr(s, "\r\n\r\n");
+    const char *h = strstr(s, name);
+    if (!h || (end && h > end)) {
+        buf[0] = '\0';
+        return NULL;
+    }
+    h += strlen(name);
+    size_t k = strcspn(h, "\r\n");
+    snprintf(buf, n, "%.*s", (int)k, h);
+    return buf;
+}
+
+static int status_is(const char *s, int code)
+{
+    char want[32];
+    snprintf(want, sizeof want, "SIP/2.0 %d ", code);
+    return strncmp(s, want, strlen(want)) == 0;
+}
+
+static void test_publish_initial_refresh_modify_remove(void)
+{
+    char etag1[64], etag2[64], etag3[64], v[64];
+    char *r = request(PUBLISH, "Event: presence\r\nExpires: 60\r\n", doc_open, NULL);
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_PTR_NOT_NULL(hval(r, "SIP-ETag: ", etag1, sizeof etag1));
+    CU_ASSERT_STRING_EQUAL(hval(r, "Expires: ", v, sizeof v) ? v : "", "60");
+    free(r);
+
+    r = request(PUBLISH, "Event: presence\r\nExpires: 90000\r\n", NULL, NULL);
+    CU_ASSERT(status_is(r, 400)); /* initial without a body */
+    free(r);
+
+    char h[256];
+    snprintf(h, sizeof h, "Event: presence\r\nSIP-If-Match: %s\r\n", etag1);
+    r = request(PUBLISH, h, NULL, NULL); /* refresh, default expiry */
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_PTR_NOT_NULL(hval(r, "SIP-ETag: ", etag2, sizeof etag2));
+    CU_ASSERT_STRING_NOT_EQUAL(etag2, etag1);
+    CU_ASSERT_STRING_EQUAL(hval(r, "Expires: ", v, sizeof v) ? v : "", "600");
+    free(r);
+
+    snprintf(h, sizeof h, "Event: presence\r\nSIP-If-Match: %s\r\nExpires: 90000\r\n", etag2);
+    r = request(PUBLISH, h, doc_phone, NULL); /* modify, expiry shortened to the maximum */
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_PTR_NOT_NULL(hval(r, "SIP-ETag: ", etag3, sizeof etag3));
+    CU_ASSERT_STRING_EQUAL(hval(r, "Expires: ", v, sizeof v) ? v : "", "3600");
+    free(r);
+
+    snprintf(h, sizeof h, "Event: presence\r\nSIP-If-Match: %s\r\n", etag2);
+    r = request(PUBLISH, h, NULL, NULL);
+    CU_ASSERT(status_is(r, 412)); /* replaced by the modify */
+    free(r);
+
+    snprintf(h, sizeof h, "Event: presence\r\nSIP-If-Match: %s\r\nExpires: 0\r\n", etag3);
+    r = request(PUBLISH, h, NULL, NULL);
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_STRING_EQUAL(hval(r, "Expires: ", v, sizeof v) ? v : "", "0");
+    CU_ASSERT_PTR_NULL(hval(r, "SIP-ETag: ", v, sizeof v));
+    free(r);
+
+    r = request(PUBLISH, h, NULL, NULL);
+    CU_ASSERT(status_is(r, 412)); /* removed */
+    free(r);
+}
+
+static void test_publish_412_for_unknown_and_expired_etags(void)
+{
+    char *r = request(PUBLISH, "Event: presence\r\nSIP-If-Match: nosuchtag\r\n", NULL, NULL);
+    CU_ASSERT(status_is(r, 412));
+    free(r);
+    /* a publication that expired a second ago, put straight into the store */
+    struct got g;
+    int64_t now = (int64_t)time(NULL);
+    memset(&g, 0, sizeof g);
+    store_pres_publish(fx.st, AOR, NULL, "stale1", now - 1, PIDF_CONTENT_TYPE, doc_open,
+                       strlen(doc_open), now - 100, on_pres, &g);
+    CU_ASSERT_EQUAL(g.status, 0);
+    r = request(PUBLISH, "Event: presence\r\nSIP-If-Match: stale1\r\n", NULL, NULL);
+    CU_ASSERT(status_is(r, 412));
+    free(r);
+    r = request(PUBLISH, "Event: presence\r\nSIP-If-Match: stale1\r\n", doc_open, NULL);
+    CU_ASSERT(status_is(r, 412));
+    free(r);
+}
+
+static void test_publish_rejections(void)
+{
+    char v[64];
+    char *r = request(PUBLISH, "Event: dialog\r\n", doc_open, NULL);
+    CU_ASSERT(status_is(r, 489));
+    CU_ASSERT_STRING_EQUAL(hval(r, "Allow-Events: ", v, sizeof v) ? v : "", "im, presence");
+    free(r);
+    r = request(PUBLISH, NULL, doc_open, NULL);
+    CU_ASSERT(status_is(r, 489)); /* no Event at all */
+    free(r);
+    r = request(PUBLISH, "Event: presence\r\nExpires: 10\r\n", doc_open, NULL);
+    CU_ASSERT(status_is(r, 423));
+    CU_ASSERT_STRING_EQUAL(hval(r, "Min-Expires: ", v, sizeof v) ? v : "", "30");
+    free(r);
+    r = request(PUBLISH, "Event: presence\r\nExpires: soon\r\n", doc_open, NULL);
+    CU_ASSERT(status_is(r, 400));
+    free(r);
+    r = request(PUBLISH, "Event: presence\r\n", "<presence><tuple></presence>", NULL);
+    CU_ASSERT(status_is(r, 400)); /* not PIDF */
+    free(r);
+}
+
+static void test_subscribe_gets_200_and_a_closed_notify_then_updates(void)
+{
+    char v[256], tag[64];
+    char *r = request(SUBSCRIBE, "Event: presence\r\nExpires: 120\r\n", NULL, NULL);
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_STRING_EQUAL(hval(r, "Expires: ", v, sizeof v) ? v : "", "120");
+    CU_ASSERT_STRING_EQUAL(hval(r, "Allow-Events: ", v, sizeof v) ? v : "", "im, presence");
+    CU_ASSERT_PTR_NOT_NULL(hval(r, "Contact: ", v, sizeof v));
+    const char *tt = strstr(r, "To: <sip:alice@example.com>;tag=");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tt);
+    snprintf(tag, sizeof tag, "%.*s", (int)strcspn(tt + 32, "\r\n;"), tt + 32);
+    const char *n = strstr(r, "\n====\nNOTIFY sip:bob@127.0.0.1:");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+    n += 6;
+    CU_ASSERT_STRING_EQUAL(hval(n, "Event: ", v, sizeof v) ? v : "", "presence");
+    CU_ASSERT_STRING_EQUAL(hval(n, "Subscription-State: ", v, sizeof v) ? v : "", "active;expires=120");
+    CU_ASSERT_STRING_EQUAL(hval(n, "Content-Type: ", v, sizeof v) ? v : "", PIDF_CONTENT_TYPE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(n, "<basic>closed</basic>"));
+    CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 1);
+    free(r);
+
+    /* the NOTIFY is outstanding (the peer does not answer): a publish marks the subscription
+     * dirty, no second NOTIFY overtakes the first */
+    r = request(PUBLISH, "Event: presence\r\nExpires: 60\r\n", doc_open, NULL);
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_PTR_NULL(strstr(r, "NOTIFY"));
+    free(r);
+
+    /* an unsubscribe: 200, the final NOTIFY follows once the outstanding one is over (Timer F,
+     * 64*T1 = 3.2 s here: a peer that never answers loses its subscription instead) */
+    char h[128];
+    snprintf(h, sizeof h, "Event: presence\r\nExpires: 0\r\n");
+    r = request(SUBSCRIBE, h, NULL, tag);
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_STRING_EQUAL(hval(r, "Expires: ", v, sizeof v) ? v : "", "0");
+    CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 0);
+    free(r);
+}
+
+static void test_subscribe_rejections(void)
+{
+    char v[64];
+    char *r = request(SUBSCRIBE, "Event: message-summary\r\n", NULL, NULL);
+    CU_ASSERT(status_is(r, 489));
+    CU_ASSERT_STRING_EQUAL(hval(r, "Allow-Events: ", v, sizeof v) ? v : "", "im, presence");
+    free(r);
+    r = request(SUBSCRIBE, NULL, NULL, NULL);
+    CU_ASSERT(status_is(r, 400));
+    free(r);
+    r = request(SUBSCRIBE, "Event: presence\r\nExpires: 5\r\n", NULL, NULL);
+    CU_ASSERT(status_is(r, 423));
+    CU_ASSERT_STRING_EQUAL(hval(r, "Min-Expires: ", v, sizeof v) ? v : "", "30");
+    free(r);
+    CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 0);
+}
+
+void register_presence_suites(void)
+{
+    CU_pSuite s = CU_add_suite("presence_pidf", NULL, NULL);
+    CU_add_test(s, "PIDF documents accepted", test_pidf_check_accepts_pidf_documents);
+    CU_add_test(s, "non-PIDF rejected", test_pidf_check_rejects_what_is_not_pidf);
+    CU_add_test(s, "no publication: one closed tuple", test_compose_without_publication_is_one_closed_tuple);
+    CU_add_test(s, "every tuple, newest publication first", test_compose_takes_every_tuple_newest_publication_first);
+    CU_add_test(s, "a tuple id used twice: newest wins", test_compose_keeps_the_newest_tuple_of_an_id);
+    CU_add_test(s, "prefixed tuples keep their prefix declared", test_compose_prefixed_tuples_keep_their_prefix_declared);
+    CU_add_test(s, "publications that are not PIDF skipped", test_compose_skips_publications_that_are_not_pidf);
+    CU_add_test(s, "entity escaped", test_compose_escapes_the_entity);
+
+    s = CU_add_suite("presence_store_memory", NULL, NULL);
+    CU_add_test(s, "initial publish, then get", test_store_initial_publish_then_get);
+    CU_add_test(s, "refresh renames the etag, keeps the body", test_store_refresh_renames_the_etag_and_keeps_the_body);
+    CU_add_test(s, "modify replaces the body", test_store_modify_replaces_the_body);
+    CU_add_test(s, "remove with expires 0", test_store_remove_with_expires_zero);
+    CU_add_test(s, "unknown or expired etag: 412", test_store_unknown_or_expired_etag_is_412);
+    CU_add_test(s, "oldest first", test_store_lists_oldest_first);
+    CU_add_test(s, "expire reports each AOR once", test_store_expire_reports_each_aor_once);
+
+    s = CU_add_suite("presence_package", pkg_setup, pkg_teardown);
+    CU_add_test(s, "PUBLISH initial, refresh, modify, remove", test_publish_initial_refresh_modify_remove);
+    CU_add_test(s, "PUBLISH 412 unknown and expired etags", test_publish_412_for_unknown_and_expired_etags);
+    CU_add_test(s, "PUBLISH 489, 423, 400", test_publish_rejections);
+    CU_add_test(s, "SUBSCRIBE 200 + closed NOTIFY, flow control, unsubscribe", test_subscribe_gets_200_and_a_closed_notify_then_updates);
+    CU_add_test(s, "SUBSCRIBE 489, 400, 423", test_subscribe_rejections);
+}
