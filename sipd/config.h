@@ -34,6 +34,9 @@ struct sipd_config {
     /* [proxy] */
     int record_route, timer_c_ms;
     char redirect_domains[512];
+    /* [broker] (docs/im-event-package.md §17) */
+    int im_default_expires, im_min_expires, im_max_expires, im_max_message_bytes, im_max_queue;
+    int im_retention_count, im_retention_age_s;
 
     unsigned role_mask; /* derived from roles by config_finish() */
 };

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/loop.h"
+#include "roles/broker.h"
 #include "roles/proxy.h"
 #include "roles/registrar.h"
 #include "sip/msg.h"
@@ -27,6 +28,7 @@ struct server {
     struct store *store;
     struct registrar *registrar;
     struct proxy *proxy;
+    struct broker *broker; /* NULL without the broker role */
     char *domain_buf;
     const char *domains[MAX_DOMAINS + 1];
     char *redirect_buf;
@@ -68,6 +70,48 @@ static void handle_options(struct server *srv, struct sip_txn *t)
                                "Accept: application/sdp, message/cpim, text/plain\r\n"
                                "Accept-Encoding: identity\r\n";
     txn_respond_text(t, 200, NULL, hdrs);
+}
+
+/* The broker's requests (§ docs/im-event-package.md): SUBSCRIBE/PUBLISH with Event: im, MESSAGE
+ * outside a dialog, for a served domain and not routed elsewhere; in-dialog SUBSCRIBEs of its
+ * dialogs. Returns 1 when the broker took the transaction. */
+static int broker_dispatch(struct server *srv, struct sip_txn *t, const osip_message_t *req,
+                           int has_route, const char *raw, size_t raw_len)
+{
+    const char *m = req->sip_method;
+    int is_sub = strcmp(m, "SUBSCRIBE") == 0;
+    if (!is_sub && strcmp(m, "PUBLISH") != 0 && strcmp(m, "MESSAGE") != 0)
+        return 0;
+    if (has_route) {
+        osip_route_t *r = osip_list_get(&req->routes, 0);
+        if (osip_list_size(&req->routes) > 1 || !proxy_uri_is_me(srv->proxy, r->url))
+            return 0;
+    }
+    osip_generic_param_t *tag = NULL;
+    int has_to_tag = osip_to_get_tag(req->to, &tag) == 0 && tag && tag->gvalue;
+    if (is_sub && has_to_tag)
+        return broker_handle_in_dialog(srv->broker, t);
+    const char *ev = sip_header_get(req, "event", 0);
+    char type[32] = "";
+    int64_t since;
+    if (ev)
+        broker_parse_event(ev, type, sizeof type, &since);
+    if (!broker_wants(srv->broker, m, ev ? type : NULL, has_to_tag, req->req_uri->host))
+        return 0;
+    if (is_sub) {
+        broker_handle_subscribe(srv->broker, t);
+    } else {
+        txn_keep_raw(t, raw, raw_len); /* the Content-Type is stored verbatim */
+        broker_handle_publish(srv->broker, t);
+    }
+    return 1;
+}
+
+static void on_registered(void *arg, const char *aor, const struct binding *b, size_t n)
+{
+    struct server *srv = arg;
+    if (srv->broker)
+        broker_registered(srv->broker, aor, b, n);
 }
 
 static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src,
@@ -119,6 +163,8 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
     int proxying = (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)) != 0;
     int for_us = proxy_uri_is_local(srv->proxy, req->req_uri);
     int has_route = osip_list_size(&req->routes) > 0;
+    if (srv->broker && broker_dispatch(srv, t, req, has_route, raw, raw_len))
+        return;
     if (strcmp(m, "REGISTER") == 0 && (srv->cfg.role_mask & ROLE_REGISTRAR) && (for_us || !proxying)) {
         registrar_handle(srv->registrar, t);
     } else if (strcmp(m, "OPTIONS") == 0 && (!proxying || (!has_route && for_us && !req->req_uri->username))) {
@@ -188,6 +234,8 @@ static void expire_tick(struct timer *t, void *arg)
 {
     struct server *srv = arg;
     store_location_expire(srv->store, (int64_t)time(NULL), NULL, NULL);
+    if (srv->broker)
+        broker_tick(srv->broker, (int64_t)time(NULL));
     loop_timer_start(srv->loop, &srv->expire_timer, store_is_available(srv->store) ? 1000 : 5000,
                      expire_tick, srv);
 }
@@ -262,6 +310,24 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     };
     srv->registrar = srv->txns ? registrar_create(srv->store, &rc) : NULL;
     srv->proxy = srv->registrar ? proxy_create(loop, srv->tp, srv->txns, srv->store, &pxc) : NULL;
+    if (srv->proxy && (cfg->role_mask & ROLE_BROKER)) {
+        struct broker_config bc = {
+            .default_expires = cfg->im_default_expires,
+            .min_expires = cfg->im_min_expires,
+            .max_expires = cfg->im_max_expires,
+            .max_message_bytes = (size_t)cfg->im_max_message_bytes,
+            .max_queue = (size_t)cfg->im_max_queue,
+            .ret = {.count = cfg->im_retention_count, .age_s = cfg->im_retention_age_s},
+            .domains = srv->domains,
+        };
+        srv->broker = broker_create(loop, srv->tp, srv->txns, srv->store, &bc);
+        if (!srv->broker) {
+            proxy_destroy(srv->proxy); /* reported below */
+            srv->proxy = NULL;
+        } else {
+            registrar_set_hook(srv->registrar, on_registered, srv);
+        }
+    }
     if (!srv->proxy) {
         LOG_ERROR("out of memory at start-up");
         server_destroy(srv);
@@ -296,6 +362,8 @@ void server_shutdown(struct server *srv)
     LOG_INFO("shutting down: finishing %zu transactions (grace %d ms)", txn_layer_pending(srv->txns),
              srv->cfg.shutdown_grace_ms);
     transport_stop_accepting(srv->tp);
+    if (srv->broker)
+        broker_shutdown(srv->broker);
     srv->drain_deadline_ms = loop_now_ms(srv->loop) + (uint64_t)srv->cfg.shutdown_grace_ms;
     drain_check(&srv->drain_timer, srv);
 }
@@ -308,6 +376,7 @@ void server_destroy(struct server *srv)
     loop_timer_stop(srv->loop, &srv->drain_timer);
     /* the store first: its pending callbacks still answer through live transactions */
     store_destroy(srv->store);
+    broker_destroy(srv->broker);
     proxy_destroy(srv->proxy);
     registrar_destroy(srv->registrar);
     txn_layer_destroy(srv->txns);
