@@ -55,6 +55,7 @@ static const struct key keys[] = {
     I("broker", "im_max_queue", im_max_queue, 1, 1000000),
     I("broker", "im_retention_count", im_retention_count, 0, 2000000000),
     I("broker", "im_retention_age_s", im_retention_age_s, 0, 2000000000),
+    S("broker", "groups", im_groups),
 };
 
 void config_defaults(struct sipd_config *c)

@@ -29,6 +29,8 @@ struct server {
     struct registrar *registrar;
     struct proxy *proxy;
     struct broker *broker; /* NULL without the broker role */
+    char *group_names[64];
+    size_t ngroup_names;
     char *domain_buf;
     const char *domains[MAX_DOMAINS + 1];
     char *redirect_buf;
@@ -96,7 +98,8 @@ static int broker_dispatch(struct server *srv, struct sip_txn *t, const osip_mes
     int64_t since;
     if (ev)
         broker_parse_event(ev, type, sizeof type, &since);
-    if (!broker_wants(srv->broker, m, ev ? type : NULL, has_to_tag, req->req_uri->host))
+    int proxying = (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)) != 0;
+    if (!broker_wants(srv->broker, m, ev ? type : NULL, has_to_tag, req->req_uri->host, proxying))
         return 0;
     if (is_sub) {
         broker_handle_subscribe(srv->broker, t);
@@ -105,6 +108,62 @@ static int broker_dispatch(struct server *srv, struct sip_txn *t, const osip_mes
         broker_handle_publish(srv->broker, t);
     }
     return 1;
+}
+
+static void on_group_created(void *arg, int status)
+{
+    const char *topic = arg;
+    if (status == 409)
+        LOG_INFO("group topic %s exists already", topic);
+    else if (status != 0)
+        LOG_WARN("group topic %s not created status=%d", topic, status);
+}
+
+/* broker.groups = "sip:team@example.com=sip:a@example.com sip:b@example.com; sip:..." */
+static int create_static_groups(struct server *srv, const char *spec)
+{
+    char *buf = strdup(spec), *save = NULL;
+    if (!buf)
+        return -1;
+    int rc = 0;
+    for (char *g = strtok_r(buf, ";", &save); g; g = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(g, '=');
+        if (!eq) {
+            if (strspn(g, " \t\r\n") == strlen(g))
+                continue;
+            LOG_ERROR("broker.groups: '%s' is not TOPIC=MEMBER MEMBER...", g);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *topic = g + strspn(g, " \t");
+        topic[strcspn(topic, " \t")] = '\0';
+        const char *members[256];
+        size_t n = 0;
+        char *s2 = NULL;
+        for (char *m = strtok_r(eq + 1, " ,\t", &s2); m && n < 256; m = strtok_r(NULL, " ,\t", &s2))
+            members[n++] = m;
+        osip_uri_t *u = NULL;
+        char canon[512];
+        int ok = osip_uri_init(&u) == 0 && osip_uri_parse(u, topic) == 0 &&
+                 sip_uri_aor(u, canon, sizeof canon) == 0;
+        osip_uri_free(u);
+        if (!ok) {
+            LOG_ERROR("broker.groups: '%s' is not a SIP URI with a user", topic);
+            rc = -1;
+            break;
+        }
+        char *keep = srv->ngroup_names < 64 ? strdup(canon) : NULL; /* outlives the creation */
+        if (!keep) {
+            LOG_ERROR("broker.groups: at most 64 groups");
+            rc = -1;
+            break;
+        }
+        srv->group_names[srv->ngroup_names++] = keep;
+        store_im_group_create(srv->store, keep, members, n, on_group_created, keep);
+    }
+    free(buf);
+    return rc;
 }
 
 static void on_registered(void *arg, const char *aor, const struct binding *b, size_t n)
@@ -326,6 +385,10 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
             srv->proxy = NULL;
         } else {
             registrar_set_hook(srv->registrar, on_registered, srv);
+            if (cfg->im_groups[0] && create_static_groups(srv, cfg->im_groups) < 0) {
+                server_destroy(srv);
+                return NULL;
+            }
         }
     }
     if (!srv->proxy) {
@@ -381,6 +444,8 @@ void server_destroy(struct server *srv)
     registrar_destroy(srv->registrar);
     txn_layer_destroy(srv->txns);
     transport_destroy(srv->tp);
+    for (size_t i = 0; i < srv->ngroup_names; i++)
+        free(srv->group_names[i]);
     free(srv->domain_buf);
     free(srv->redirect_buf);
     free(srv);

@@ -184,14 +184,17 @@ int broker_parse_event(const char *value, char *type, size_t type_len, int64_t *
 }
 
 int broker_wants(const struct broker *b, const char *method, const char *event_type, int has_to_tag,
-                 const char *ruri_host)
+                 const char *ruri_host, int proxying)
 {
     if (!domain_served(b, ruri_host))
         return 0;
+    int is_im = event_type && strcmp(event_type, "im") == 0;
     if (strcmp(method, "MESSAGE") == 0)
         return !has_to_tag;
-    if (strcmp(method, "PUBLISH") == 0 || strcmp(method, "SUBSCRIBE") == 0)
-        return event_type && strcmp(event_type, "im") == 0;
+    if (strcmp(method, "PUBLISH") == 0) /* an event state compositor's: never a device's */
+        return 1;
+    if (strcmp(method, "SUBSCRIBE") == 0) /* other packages may be served by the user's devices */
+        return is_im || !proxying;
     return 0;
 }
 

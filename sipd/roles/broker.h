@@ -33,10 +33,12 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
 /* Forgets every subscription and delivery (no messages sent). */
 void broker_destroy(struct broker *b);
 
-/* Does the broker take this request (SUBSCRIBE/PUBLISH with Event: im, MESSAGE outside a dialog)
- * for a served domain? */
+/* Does the broker take this request for a served domain? MESSAGE outside a dialog, every
+ * PUBLISH (489 unless im), SUBSCRIBE with Event: im, and SUBSCRIBE for other packages when the
+ * node does not proxy (then 489; a proxy forwards them to the user's devices). Presence
+ * requests are dispatched before this is asked. */
 int broker_wants(const struct broker *b, const char *method, const char *event_type, int has_to_tag,
-                 const char *ruri_host);
+                 const char *ruri_host, int proxying);
 
 /* An initial SUBSCRIBE with Event: im. Ends in a final response. */
 void broker_handle_subscribe(struct broker *b, struct sip_txn *t);
