@@ -13,5 +13,6 @@ void register_config_suites(void);
 void register_resolve_suites(void);
 void register_rewrite_suites(void);
 void register_uac_suites(void);
+void register_broker_suites(void);
 
 #endif
