@@ -54,6 +54,14 @@ static const struct key keys[] = {
     I("broker", "presence_min_expires", pres_min_expires, 0, 86400),
     I("broker", "presence_max_expires", pres_max_expires, 1, 31536000),
     I("broker", "presence_default_expires", pres_default_expires, 1, 31536000),
+    I("broker", "im_default_expires", im_default_expires, 1, 31536000),
+    I("broker", "im_min_expires", im_min_expires, 1, 86400),
+    I("broker", "im_max_expires", im_max_expires, 1, 31536000),
+    I("broker", "im_max_message_bytes", im_max_message_bytes, 1, 16 * 1024 * 1024),
+    I("broker", "im_max_queue", im_max_queue, 1, 1000000),
+    I("broker", "im_retention_count", im_retention_count, 0, 2000000000),
+    I("broker", "im_retention_age_s", im_retention_age_s, 0, 2000000000),
+    S("broker", "groups", im_groups),
 };
 
 void config_defaults(struct sipd_config *c)
@@ -67,7 +75,7 @@ void config_defaults(struct sipd_config *c)
     c->max_expires = 86400;
     c->default_expires = 3600;
     c->max_contacts = 16;
-    c->max_message_bytes = 65536;
+    c->max_message_bytes = 1024 * 1024 + 64 * 1024; /* room for a 1 MiB IM body plus headers */
     c->max_connections = 4096;
     c->tcp_idle_timeout_s = 600;
     c->t1_ms = 500;
@@ -82,6 +90,13 @@ void config_defaults(struct sipd_config *c)
     c->pres_min_expires = 60;
     c->pres_max_expires = 86400;
     c->pres_default_expires = 3600;
+    c->im_default_expires = 3600;
+    c->im_min_expires = 60;
+    c->im_max_expires = 86400;
+    c->im_max_message_bytes = 1024 * 1024;
+    c->im_max_queue = 256;
+    c->im_retention_count = 10000;
+    c->im_retention_age_s = 30 * 86400;
 }
 
 int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,

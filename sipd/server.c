@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/loop.h"
+#include "roles/broker.h"
 #include "roles/presence.h"
 #include "roles/proxy.h"
 #include "roles/registrar.h"
@@ -29,6 +30,9 @@ struct server {
     struct registrar *registrar;
     struct proxy *proxy;
     struct presence *presence; /* broker role: the presence package */
+    struct broker *broker; /* NULL without the broker role */
+    char *group_names[64];
+    size_t ngroup_names;
     char *domain_buf;
     const char *domains[MAX_DOMAINS + 1];
     char *redirect_buf;
@@ -91,6 +95,133 @@ static int has_to_tag(const osip_message_t *req)
     return req->to && osip_to_get_tag(req->to, &tag) == 0 && tag;
 }
 
+/* The presence package's requests (docs/presence.md §2): PUBLISH and initial SUBSCRIBE with
+ * Event: presence to a user of a served domain, not routed elsewhere; in-dialog SUBSCRIBEs of its
+ * dialogs. Asked before the broker (which takes every other PUBLISH). Returns 1 when the package
+ * took the transaction. */
+static int presence_dispatch(struct server *srv, struct sip_txn *t, const osip_message_t *req,
+                             int has_route)
+{
+    const char *m = req->sip_method;
+    int is_sub = strcmp(m, "SUBSCRIBE") == 0;
+    if (!is_sub && strcmp(m, "PUBLISH") != 0)
+        return 0;
+    if (has_route) {
+        osip_route_t *r = osip_list_get(&req->routes, 0);
+        if (osip_list_size(&req->routes) > 1 || !proxy_uri_is_me(srv->proxy, r->url))
+            return 0;
+    }
+    if (has_to_tag(req))
+        return is_sub && presence_handle_in_dialog(srv->presence, t);
+    if (!event_type_is(req, "presence") || !req->req_uri->username ||
+        !proxy_uri_is_local(srv->proxy, req->req_uri))
+        return 0;
+    if (is_sub)
+        presence_handle_subscribe(srv->presence, t);
+    else
+        presence_handle_publish(srv->presence, t);
+    return 1;
+}
+
+/* The broker's requests (§ docs/im-event-package.md): SUBSCRIBE/PUBLISH with Event: im, MESSAGE
+ * outside a dialog, for a served domain and not routed elsewhere; in-dialog SUBSCRIBEs of its
+ * dialogs. Returns 1 when the broker took the transaction. */
+static int broker_dispatch(struct server *srv, struct sip_txn *t, const osip_message_t *req,
+                           int has_route, const char *raw, size_t raw_len)
+{
+    const char *m = req->sip_method;
+    int is_sub = strcmp(m, "SUBSCRIBE") == 0;
+    if (!is_sub && strcmp(m, "PUBLISH") != 0 && strcmp(m, "MESSAGE") != 0)
+        return 0;
+    if (has_route) {
+        osip_route_t *r = osip_list_get(&req->routes, 0);
+        if (osip_list_size(&req->routes) > 1 || !proxy_uri_is_me(srv->proxy, r->url))
+            return 0;
+    }
+    osip_generic_param_t *tag = NULL;
+    int has_to_tag = osip_to_get_tag(req->to, &tag) == 0 && tag && tag->gvalue;
+    if (is_sub && has_to_tag)
+        return broker_handle_in_dialog(srv->broker, t);
+    const char *ev = sip_header_get(req, "event", 0);
+    char type[32] = "";
+    int64_t since;
+    if (ev)
+        broker_parse_event(ev, type, sizeof type, &since);
+    int proxying = (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)) != 0;
+    if (!broker_wants(srv->broker, m, ev ? type : NULL, has_to_tag, req->req_uri->host, proxying))
+        return 0;
+    if (is_sub) {
+        broker_handle_subscribe(srv->broker, t);
+    } else {
+        txn_keep_raw(t, raw, raw_len); /* the Content-Type is stored verbatim */
+        broker_handle_publish(srv->broker, t);
+    }
+    return 1;
+}
+
+static void on_group_created(void *arg, int status)
+{
+    const char *topic = arg;
+    if (status == 409)
+        LOG_INFO("group topic %s exists already", topic);
+    else if (status != 0)
+        LOG_WARN("group topic %s not created status=%d", topic, status);
+}
+
+/* broker.groups = "sip:team@example.com=sip:a@example.com sip:b@example.com; sip:..." */
+static int create_static_groups(struct server *srv, const char *spec)
+{
+    char *buf = strdup(spec), *save = NULL;
+    if (!buf)
+        return -1;
+    int rc = 0;
+    for (char *g = strtok_r(buf, ";", &save); g; g = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(g, '=');
+        if (!eq) {
+            if (strspn(g, " \t\r\n") == strlen(g))
+                continue;
+            LOG_ERROR("broker.groups: '%s' is not TOPIC=MEMBER MEMBER...", g);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *topic = g + strspn(g, " \t");
+        topic[strcspn(topic, " \t")] = '\0';
+        const char *members[256];
+        size_t n = 0;
+        char *s2 = NULL;
+        for (char *m = strtok_r(eq + 1, " ,\t", &s2); m && n < 256; m = strtok_r(NULL, " ,\t", &s2))
+            members[n++] = m;
+        osip_uri_t *u = NULL;
+        char canon[512];
+        int ok = osip_uri_init(&u) == 0 && osip_uri_parse(u, topic) == 0 &&
+                 sip_uri_aor(u, canon, sizeof canon) == 0;
+        osip_uri_free(u);
+        if (!ok) {
+            LOG_ERROR("broker.groups: '%s' is not a SIP URI with a user", topic);
+            rc = -1;
+            break;
+        }
+        char *keep = srv->ngroup_names < 64 ? strdup(canon) : NULL; /* outlives the creation */
+        if (!keep) {
+            LOG_ERROR("broker.groups: at most 64 groups");
+            rc = -1;
+            break;
+        }
+        srv->group_names[srv->ngroup_names++] = keep;
+        store_im_group_create(srv->store, keep, members, n, on_group_created, keep);
+    }
+    free(buf);
+    return rc;
+}
+
+static void on_registered(void *arg, const char *aor, const struct binding *b, size_t n)
+{
+    struct server *srv = arg;
+    if (srv->broker)
+        broker_registered(srv->broker, aor, b, n);
+}
+
 static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src,
                            const char *raw, size_t raw_len)
 {
@@ -140,23 +271,17 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
     int proxying = (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)) != 0;
     int for_us = proxy_uri_is_local(srv->proxy, req->req_uri);
     int has_route = osip_list_size(&req->routes) > 0;
+    if (srv->presence && presence_dispatch(srv, t, req, has_route))
+        return;
+    if (srv->broker && broker_dispatch(srv, t, req, has_route, raw, raw_len))
+        return;
     if (strcmp(m, "REGISTER") == 0 && (srv->cfg.role_mask & ROLE_REGISTRAR) && (for_us || !proxying)) {
         registrar_handle(srv->registrar, t);
     } else if (strcmp(m, "OPTIONS") == 0 && (!proxying || (!has_route && for_us && !req->req_uri->username))) {
         handle_options(srv, t);
-    } else if (srv->presence && strcmp(m, "SUBSCRIBE") == 0 && has_to_tag(req) &&
-               presence_handle_in_dialog(srv->presence, t)) {
-        /* a refresh or unsubscribe of a presence subscription */
     } else if (srv->presence && strcmp(m, "SUBSCRIBE") == 0 && has_to_tag(req) && for_us &&
                !req->req_uri->username && !has_route) {
         txn_respond_simple(t, 481, NULL, NULL, NULL); /* to us, in no dialog we know */
-    } else if (srv->presence && for_us && req->req_uri->username && !event_type_is(req, "im") &&
-               (strcmp(m, "PUBLISH") == 0 || strcmp(m, "SUBSCRIBE") == 0) && !has_to_tag(req)) {
-        /* the broker's presence package; it answers 489 to event packages nobody here serves */
-        if (strcmp(m, "PUBLISH") == 0)
-            presence_handle_publish(srv->presence, t);
-        else
-            presence_handle_subscribe(srv->presence, t);
     } else if (is_cancel && proxying) {
         proxy_handle_cancel(srv->proxy, t);
     } else if (proxying) {
@@ -224,6 +349,8 @@ static void expire_tick(struct timer *t, void *arg)
     store_location_expire(srv->store, (int64_t)time(NULL), NULL, NULL);
     if (srv->presence)
         presence_tick(srv->presence, (int64_t)time(NULL));
+    if (srv->broker)
+        broker_tick(srv->broker, (int64_t)time(NULL));
     loop_timer_start(srv->loop, &srv->expire_timer, store_is_available(srv->store) ? 1000 : 5000,
                      expire_tick, srv);
 }
@@ -298,6 +425,28 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     };
     srv->registrar = srv->txns ? registrar_create(srv->store, &rc) : NULL;
     srv->proxy = srv->registrar ? proxy_create(loop, srv->tp, srv->txns, srv->store, &pxc) : NULL;
+    if (srv->proxy && (cfg->role_mask & ROLE_BROKER)) {
+        struct broker_config bc = {
+            .default_expires = cfg->im_default_expires,
+            .min_expires = cfg->im_min_expires,
+            .max_expires = cfg->im_max_expires,
+            .max_message_bytes = (size_t)cfg->im_max_message_bytes,
+            .max_queue = (size_t)cfg->im_max_queue,
+            .ret = {.count = cfg->im_retention_count, .age_s = cfg->im_retention_age_s},
+            .domains = srv->domains,
+        };
+        srv->broker = broker_create(loop, srv->tp, srv->txns, srv->store, &bc);
+        if (!srv->broker) {
+            proxy_destroy(srv->proxy); /* reported below */
+            srv->proxy = NULL;
+        } else {
+            registrar_set_hook(srv->registrar, on_registered, srv);
+            if (cfg->im_groups[0] && create_static_groups(srv, cfg->im_groups) < 0) {
+                server_destroy(srv);
+                return NULL;
+            }
+        }
+    }
     struct presence_config prc = {
         .publish_min_expires = cfg->pres_publish_min_expires,
         .publish_max_expires = cfg->pres_publish_max_expires,
@@ -345,6 +494,8 @@ void server_shutdown(struct server *srv)
     transport_stop_accepting(srv->tp);
     if (srv->presence)
         presence_shutdown(srv->presence);
+    if (srv->broker)
+        broker_shutdown(srv->broker);
     srv->drain_deadline_ms = loop_now_ms(srv->loop) + (uint64_t)srv->cfg.shutdown_grace_ms;
     drain_check(&srv->drain_timer, srv);
 }
@@ -358,10 +509,13 @@ void server_destroy(struct server *srv)
     /* the store first: its pending callbacks still answer through live transactions */
     store_destroy(srv->store);
     presence_destroy(srv->presence);
+    broker_destroy(srv->broker);
     proxy_destroy(srv->proxy);
     registrar_destroy(srv->registrar);
     txn_layer_destroy(srv->txns);
     transport_destroy(srv->tp);
+    for (size_t i = 0; i < srv->ngroup_names; i++)
+        free(srv->group_names[i]);
     free(srv->domain_buf);
     free(srv->redirect_buf);
     free(srv);

@@ -57,6 +57,12 @@ void *hmap_get(const struct hmap *m, const void *key, size_t klen)
     return pp && *pp ? (*pp)->val : NULL;
 }
 
+struct hmap_entry *hmap_find(const struct hmap *m, const void *key, size_t klen)
+{
+    struct hmap_entry **pp = find_slot(m, key, klen, hmap_hash(key, klen));
+    return pp ? *pp : NULL;
+}
+
 static int grow(struct hmap *m)
 {
     size_t n = m->nbuckets ? m->nbuckets * 2 : 64;

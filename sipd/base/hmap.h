@@ -26,6 +26,8 @@ void hmap_init(struct hmap *m);
 /* Frees entries (and keys), not values. */
 void hmap_free(struct hmap *m);
 void *hmap_get(const struct hmap *m, const void *key, size_t klen);
+/* The entry of key (its key copy lives as long as the entry), or NULL. */
+struct hmap_entry *hmap_find(const struct hmap *m, const void *key, size_t klen);
 /* Insert or replace. Returns 0, or -ENOMEM. If old is non-NULL it receives the replaced value. */
 int hmap_put(struct hmap *m, const void *key, size_t klen, void *val, void **old);
 /* Removes key; returns its value or NULL. */

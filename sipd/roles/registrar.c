@@ -425,7 +425,15 @@ void registrar_format_contacts(struct sbuf *out, const struct binding *b, size_t
 struct registrar {
     struct store *store;
     struct registrar_config cfg;
+    registrar_hook_cb hook;
+    void *hook_arg;
 };
+
+void registrar_set_hook(struct registrar *reg, registrar_hook_cb cb, void *arg)
+{
+    reg->hook = cb;
+    reg->hook_arg = arg;
+}
 
 struct reg_ctx {
     struct registrar *reg;
@@ -479,6 +487,8 @@ static void reg_done(void *arg, int status, const struct binding *b, size_t n)
             txn_respond_text(t, 200, NULL, h.p);
         sbuf_free(&h);
         LOG_DEBUG("register aor=%s call-id=%s bindings=%zu", ctx->req.aor, ctx->req.call_id, n);
+        if (ctx->reg->hook && n > 0)
+            ctx->reg->hook(ctx->reg->hook_arg, ctx->req.aor, b, n);
     } else if (status == 423) {
         char me[16];
         snprintf(me, sizeof me, "%d", ctx->oc.min_expires);

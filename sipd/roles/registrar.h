@@ -82,6 +82,10 @@ struct sip_txn;
 /* Caller frees with registrar_destroy(). cfg is copied (domains must outlive the registrar). */
 struct registrar *registrar_create(struct store *st, const struct registrar_config *cfg);
 void registrar_destroy(struct registrar *reg);
+/* Told after every successful REGISTER that leaves bindings (after the 200 was sent), with the
+ * AOR's bindings as stored; valid only during the call. */
+typedef void (*registrar_hook_cb)(void *arg, const char *aor, const struct binding *b, size_t n);
+void registrar_set_hook(struct registrar *reg, registrar_hook_cb cb, void *arg);
 /* Handle a REGISTER server transaction; always ends with a final response (now or later). */
 void registrar_handle(struct registrar *reg, struct sip_txn *t);
 

@@ -519,3 +519,35 @@ int sip_response_text(const osip_message_t *req, int code, const char *reason, c
     sbuf_puts(out, "Content-Length: 0\r\n\r\n");
     return out->failed ? -1 : 0;
 }
+
+int sip_uri_aor(const osip_uri_t *u, char *buf, size_t n)
+{
+    if (!u || !u->scheme || !u->username || !*u->username || !u->host || !*u->host ||
+        (strcasecmp(u->scheme, "sip") != 0 && strcasecmp(u->scheme, "sips") != 0) || n < 8)
+        return -1;
+    size_t k = 0;
+    memcpy(buf, "sip:", 4);
+    k = 4;
+    for (const char *p = u->username; *p; p++) {
+        int c = (unsigned char)*p;
+        if (c == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+            char hex[3] = {p[1], p[2], 0};
+            c = (int)strtol(hex, NULL, 16);
+            p += 2;
+        }
+        if (c == 0 || k + 1 >= n)
+            return -1;
+        buf[k++] = (char)c;
+    }
+    if (k + 1 >= n)
+        return -1;
+    buf[k++] = '@';
+    const char *h = u->host;
+    for (; *h; h++) {
+        if (k + 1 >= n)
+            return -1;
+        buf[k++] = (char)tolower((unsigned char)*h);
+    }
+    buf[k] = '\0';
+    return 0;
+}

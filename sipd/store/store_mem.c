@@ -2,11 +2,14 @@
  *
  * Every operation completes synchronously, before the call returns. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/hmap.h"
 #include "store_impl.h"
+
+struct mem_topic;
 
 struct mem_store {
     struct store base;
@@ -15,8 +18,10 @@ struct mem_store {
     long nbindings;
     struct hmap pres;  /* presence: aor -> struct pres_list* (section at the end of this file) */
     uint64_t pres_seq; /* presence: order of changes, breaks updated_at ties */
+    struct hmap topics; /* IM topic URI -> struct mem_topic* */
 };
 
+static void topic_free(struct mem_topic *t);
 static void pres_free_all(struct mem_store *ms);
 static void mem_pres_publish(struct store *st, const char *aor, const char *if_match,
                              const char *new_etag, int64_t expires_at, const char *content_type,
@@ -47,6 +52,9 @@ static void mem_destroy(struct store *st)
     hmap_free(&ms->aors);
     hmap_free(&ms->known);
     pres_free_all(ms);
+    for (struct hmap_entry *e = hmap_first(&ms->topics, &b); e; e = hmap_next(&ms->topics, e, &b))
+        topic_free(e->val);
+    hmap_free(&ms->topics);
     free(ms);
 }
 
@@ -165,6 +173,398 @@ static long mem_location_count(const struct store *st, long *nbindings)
     return (long)ms->aors.count;
 }
 
+/* ---- IM topics and messages ------------------------------------------------------------------
+ *
+ * A topic holds its retained messages in seq order in an array whose front is trimmed as
+ * retention discards them; a message's strings live in one allocation with the struct. */
+
+#define DUP_WINDOW_S 32
+
+struct mem_msg {
+    struct im_message m; /* topic points at the topic's key */
+    char *call_id, *from_tag;
+    uint32_t cseq;
+    /* the strings and the body follow */
+};
+
+struct mem_topic {
+    int is_group;
+    int64_t last_seq;
+    struct mem_msg **msgs; /* msgs[head..len) retained (subject to the age check at read time) */
+    size_t head, len, cap;
+    char **members;
+    size_t nmembers;
+    struct hmap positions; /* "aor\ndevice" -> int64_t* */
+};
+
+static void topic_free(struct mem_topic *t)
+{
+    for (size_t i = t->head; i < t->len; i++)
+        free(t->msgs[i]);
+    free(t->msgs);
+    for (size_t i = 0; i < t->nmembers; i++)
+        free(t->members[i]);
+    free(t->members);
+    size_t b;
+    for (struct hmap_entry *e = hmap_first(&t->positions, &b); e; e = hmap_next(&t->positions, e, &b))
+        free(e->val);
+    hmap_free(&t->positions);
+    free(t);
+}
+
+static struct mem_topic *topic_get(struct mem_store *ms, const char *uri, int create,
+                                   const char **key)
+{
+    struct mem_topic *t = hmap_get(&ms->topics, uri, strlen(uri));
+    if (!t && create) {
+        t = calloc(1, sizeof *t);
+        if (!t)
+            return NULL;
+        hmap_init(&t->positions);
+        if (hmap_put(&ms->topics, uri, strlen(uri), t, NULL)) {
+            topic_free(t);
+            return NULL;
+        }
+    }
+    if (t && key) /* the map's own copy of the key outlives every message of the topic */
+        *key = hmap_find(&ms->topics, uri, strlen(uri))->key;
+    return t;
+}
+
+static int is_retained(const struct mem_topic *t, const struct mem_msg *m, int64_t now,
+                       const struct im_retention *ret)
+{
+    if (ret->count > 0 && m->m.seq <= t->last_seq - ret->count)
+        return 0;
+    if (ret->age_s > 0 && m->m.created_at <= now - ret->age_s)
+        return 0;
+    return 1;
+}
+
+/* Index of the first retained message (t->len when none). */
+static size_t first_retained(const struct mem_topic *t, int64_t now, const struct im_retention *ret)
+{
+    size_t i = t->head;
+    while (i < t->len && !is_retained(t, t->msgs[i], now, ret))
+        i++;
+    return i;
+}
+
+static int64_t first_seq_of(const struct mem_topic *t, int64_t now, const struct im_retention *ret)
+{
+    size_t i = first_retained(t, now, ret);
+    return i < t->len ? t->msgs[i]->m.seq : t->last_seq + 1;
+}
+
+static void trim(struct mem_topic *t, int64_t now, const struct im_retention *ret)
+{
+    size_t i = first_retained(t, now, ret);
+    for (size_t k = t->head; k < i; k++)
+        free(t->msgs[k]);
+    t->head = i;
+    if (t->head == t->len) {
+        t->head = t->len = 0;
+    } else if (t->head > 64 && t->head * 2 > t->len) {
+        memmove(t->msgs, t->msgs + t->head, (t->len - t->head) * sizeof *t->msgs);
+        t->len -= t->head;
+        t->head = 0;
+    }
+}
+
+static int is_member(const struct mem_topic *t, const char *aor)
+{
+    for (size_t i = 0; aor && i < t->nmembers; i++)
+        if (strcmp(t->members[i], aor) == 0)
+            return 1;
+    return 0;
+}
+
+static void mem_im_topic(struct store *st, const char *topic, const char *identity, int64_t now,
+                         const struct im_retention *ret, store_topic_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_topic *t = topic_get(ms, topic, 0, NULL);
+    struct im_topic_info info = {.last_seq = 0, .first_seq = 1};
+    if (t) {
+        info.is_group = t->is_group;
+        info.is_member = t->is_group && is_member(t, identity);
+        info.last_seq = t->last_seq;
+        info.first_seq = first_seq_of(t, now, ret);
+    }
+    done(arg, 0, &info);
+}
+
+static char *put_str(char **w, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    memcpy(*w, s, n);
+    char *r = *w;
+    *w += n;
+    return r;
+}
+
+static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
+
+/* Append a message to t; returns its seq, or -1 (out of memory: nothing changed). */
+static int64_t append_msg(struct mem_topic *t, const char *topic_key, const struct im_publish *p,
+                          const char *recipient, int is_copy)
+{
+    if (t->len == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        struct mem_msg **v = realloc(t->msgs, cap * sizeof *v);
+        if (!v)
+            return -1;
+        t->msgs = v;
+        t->cap = cap;
+    }
+    size_t need = sizeof(struct mem_msg) + slen(p->sender) + slen(p->sender_device) +
+                  slen(recipient) + slen(p->content_type) + slen(p->call_id) + slen(p->from_tag) +
+                  p->body_len + 1;
+    struct mem_msg *m = malloc(need);
+    if (!m)
+        return -1;
+    char *w = (char *)(m + 1);
+    m->m.topic = topic_key;
+    m->m.seq = t->last_seq + 1;
+    m->m.sender = put_str(&w, p->sender);
+    m->m.sender_device = put_str(&w, p->sender_device);
+    m->m.recipient = put_str(&w, recipient);
+    m->m.is_copy = is_copy;
+    m->m.content_type = put_str(&w, p->content_type);
+    m->call_id = put_str(&w, p->call_id);
+    m->from_tag = put_str(&w, p->from_tag);
+    m->cseq = p->cseq;
+    memcpy(w, p->body, p->body_len);
+    w[p->body_len] = '\0';
+    m->m.body = w;
+    m->m.body_len = p->body_len;
+    m->m.created_at = p->now;
+    t->msgs[t->len++] = m;
+    return ++t->last_seq;
+}
+
+static int str_same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+/* A message of t stored within the duplicate window with the same (Call-ID, From tag, CSeq). */
+static const struct mem_msg *find_dup(const struct mem_topic *t, const struct im_publish *p)
+{
+    if (!p->call_id || !p->from_tag)
+        return NULL;
+    for (size_t i = t->len; i > t->head; i--) {
+        const struct mem_msg *m = t->msgs[i - 1];
+        if (m->m.created_at < p->now - DUP_WINDOW_S)
+            break;
+        if (m->cseq == p->cseq && str_same(m->call_id, p->call_id) && str_same(m->from_tag, p->from_tag))
+            return m;
+    }
+    return NULL;
+}
+
+static void mem_im_publish(struct store *st, const struct im_publish *p, store_publish_cb done,
+                           void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    const char *key = NULL, *ckey = NULL;
+    struct mem_topic *t = topic_get(ms, p->topic, 1, &key);
+    struct mem_topic *c = p->copy_topic ? topic_get(ms, p->copy_topic, 1, &ckey) : NULL;
+    if (!t || (p->copy_topic && !c)) {
+        done(arg, STORE_EFAIL, 0, 0, 0);
+        return;
+    }
+    const struct mem_msg *dup = find_dup(t, p);
+    if (dup) {
+        int64_t copy_seq = 0;
+        const struct mem_msg *cd = c ? find_dup(c, p) : NULL;
+        if (cd)
+            copy_seq = cd->m.seq;
+        done(arg, 0, dup->m.seq, copy_seq, 1);
+        return;
+    }
+    int64_t seq = append_msg(t, key, p, p->topic, 0);
+    int64_t copy_seq = 0;
+    if (seq > 0 && c) {
+        copy_seq = append_msg(c, ckey, p, p->topic, 1);
+        if (copy_seq < 0) { /* undo: one atomic step */
+            free(t->msgs[--t->len]);
+            t->last_seq--;
+            seq = -1;
+        }
+    }
+    if (seq < 0) {
+        done(arg, STORE_EFAIL, 0, 0, 0);
+        return;
+    }
+    trim(t, p->now, &p->ret);
+    if (c)
+        trim(c, p->now, &p->ret);
+    done(arg, 0, seq, copy_seq, 0);
+}
+
+static void mem_im_read(struct store *st, const char *topic, int64_t after_seq, size_t max,
+                        int64_t now, const struct im_retention *ret, store_messages_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_topic *t = topic_get(ms, topic, 0, NULL);
+    if (!t) {
+        done(arg, 0, NULL, 0, 1, 0);
+        return;
+    }
+    size_t i = first_retained(t, now, ret);
+    int64_t first = i < t->len ? t->msgs[i]->m.seq : t->last_seq + 1;
+    /* seqs are dense from msgs[head]: jump to after_seq + 1 directly */
+    if (i < t->len && after_seq >= t->msgs[i]->m.seq) {
+        int64_t skip = after_seq - t->msgs[i]->m.seq + 1;
+        i = skip >= (int64_t)(t->len - i) ? t->len : i + (size_t)skip;
+    }
+    size_t n = t->len - i;
+    if (n > max)
+        n = max;
+    struct im_message stackv[16], *v = n <= 16 ? stackv : malloc(n * sizeof *v);
+    if (!v) {
+        done(arg, STORE_EFAIL, NULL, 0, 0, 0);
+        return;
+    }
+    for (size_t k = 0; k < n; k++)
+        v[k] = t->msgs[i + k]->m;
+    done(arg, 0, v, n, first, t->last_seq);
+    if (v != stackv)
+        free(v);
+}
+
+static void mem_im_group_create(struct store *st, const char *topic, const char *const *members,
+                                size_t nmembers, store_status_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_topic *t = topic_get(ms, topic, 0, NULL);
+    if (t && (t->is_group || t->last_seq > 0)) {
+        if (done)
+            done(arg, 409);
+        return;
+    }
+    char **v = calloc(nmembers ? nmembers : 1, sizeof *v);
+    int ok = v != NULL;
+    for (size_t i = 0; ok && i < nmembers; i++)
+        ok = (v[i] = strdup(members[i])) != NULL;
+    if (ok && !t)
+        ok = (t = topic_get(ms, topic, 1, NULL)) != NULL;
+    if (!ok) {
+        for (size_t i = 0; v && i < nmembers; i++)
+            free(v[i]);
+        free(v);
+        if (done)
+            done(arg, STORE_EFAIL);
+        return;
+    }
+    t->is_group = 1;
+    t->members = v;
+    t->nmembers = nmembers;
+    if (done)
+        done(arg, 0);
+}
+
+static void mem_im_group_delete(struct store *st, const char *topic, store_status_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_topic *t = topic_get(ms, topic, 0, NULL);
+    if (!t || !t->is_group) {
+        if (done)
+            done(arg, 404);
+        return;
+    }
+    hmap_del(&ms->topics, topic, strlen(topic));
+    topic_free(t);
+    if (done)
+        done(arg, 0);
+}
+
+static void mem_im_members(struct store *st, const char *topic, store_members_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_topic *t = topic_get(ms, topic, 0, NULL);
+    if (!t || !t->is_group)
+        done(arg, 0, NULL, 0);
+    else
+        done(arg, 0, (const char *const *)t->members, t->nmembers);
+}
+
+static int pos_key(const char *aor, const char *device, char *buf, size_t n)
+{
+    int k = snprintf(buf, n, "%s\n%s", aor, device ? device : "");
+    return k < 0 || (size_t)k >= n ? -1 : k;
+}
+
+static void mem_im_position_get(struct store *st, const char *topic, const char *aor,
+                                const char *device, int64_t initial, store_position_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_topic *t = topic_get(ms, topic, 1, NULL);
+    char key[2048];
+    int klen = pos_key(aor, device, key, sizeof key);
+    if (!t || klen < 0) {
+        done(arg, STORE_EFAIL, 0);
+        return;
+    }
+    int64_t *p = hmap_get(&t->positions, key, (size_t)klen);
+    if (p) {
+        done(arg, 0, *p);
+        return;
+    }
+    /* a new device starts where the user's furthest device is (§11.3) */
+    int64_t best = -1;
+    size_t alen = strlen(aor), b;
+    for (struct hmap_entry *e = hmap_first(&t->positions, &b); e; e = hmap_next(&t->positions, e, &b))
+        if (e->klen > alen && e->key[alen] == '\n' && memcmp(e->key, aor, alen) == 0 &&
+            *(int64_t *)e->val > best)
+            best = *(int64_t *)e->val;
+    p = malloc(sizeof *p);
+    if (!p || hmap_put(&t->positions, key, (size_t)klen, p, NULL)) {
+        free(p);
+        done(arg, STORE_EFAIL, 0);
+        return;
+    }
+    *p = best >= 0 ? best : initial;
+    done(arg, 0, *p);
+}
+
+static void mem_im_position_advance(struct store *st, const char *topic, const char *aor,
+                                    const char *device, int64_t seq, store_status_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_topic *t = topic_get(ms, topic, 1, NULL);
+    char key[2048];
+    int klen = pos_key(aor, device, key, sizeof key);
+    int64_t *p = t && klen >= 0 ? hmap_get(&t->positions, key, (size_t)klen) : NULL;
+    if (t && klen >= 0 && !p) {
+        p = calloc(1, sizeof *p);
+        if (p && hmap_put(&t->positions, key, (size_t)klen, p, NULL)) {
+            free(p);
+            p = NULL;
+        }
+    }
+    if (!p) {
+        if (done)
+            done(arg, STORE_EFAIL);
+        return;
+    }
+    if (seq > *p)
+        *p = seq;
+    if (done)
+        done(arg, 0);
+}
+
+static void mem_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
+                          store_status_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    size_t b;
+    for (struct hmap_entry *e = hmap_first(&ms->topics, &b); e; e = hmap_next(&ms->topics, e, &b))
+        trim(e->val, now, ret);
+    if (done)
+        done(arg, 0);
+}
+
 static const struct store_ops mem_ops = {
     .name = "memory",
     .destroy = mem_destroy,
@@ -178,6 +578,15 @@ static const struct store_ops mem_ops = {
     .pres_publish = mem_pres_publish,
     .pres_get = mem_pres_get,
     .pres_expire = mem_pres_expire,
+    .im_topic = mem_im_topic,
+    .im_publish = mem_im_publish,
+    .im_read = mem_im_read,
+    .im_group_create = mem_im_group_create,
+    .im_group_delete = mem_im_group_delete,
+    .im_members = mem_im_members,
+    .im_position_get = mem_im_position_get,
+    .im_position_advance = mem_im_position_advance,
+    .im_expire = mem_im_expire,
 };
 
 struct store *store_mem_create(struct loop *loop)
@@ -190,6 +599,7 @@ struct store *store_mem_create(struct loop *loop)
     hmap_init(&ms->aors);
     hmap_init(&ms->known);
     hmap_init(&ms->pres);
+    hmap_init(&ms->topics);
     return &ms->base;
 }
 

@@ -55,7 +55,45 @@ struct transport {
     char *udp_buf;
     transport_error_cb err_cb;
     void *err_arg;
+    transport_close_cb close_cb;
+    void *close_arg;
+    uint64_t *closed; /* ids closed since the last report (reported from a timer, never re-entrantly) */
+    size_t nclosed, capclosed;
+    struct timer close_timer;
 };
+
+void transport_set_close_cb(struct transport *tp, transport_close_cb cb, void *arg)
+{
+    tp->close_cb = cb;
+    tp->close_arg = arg;
+}
+
+static void report_closed(struct timer *t, void *arg)
+{
+    struct transport *tp = arg;
+    while (tp->nclosed) {
+        uint64_t id = tp->closed[--tp->nclosed];
+        if (tp->close_cb)
+            tp->close_cb(tp->close_arg, id);
+    }
+}
+
+static void note_closed(struct transport *tp, uint64_t id)
+{
+    if (!tp->close_cb)
+        return;
+    if (tp->nclosed == tp->capclosed) {
+        size_t cap = tp->capclosed ? tp->capclosed * 2 : 16;
+        uint64_t *v = realloc(tp->closed, cap * sizeof *v);
+        if (!v)
+            return; /* the user learns of it when a send fails */
+        tp->closed = v;
+        tp->capclosed = cap;
+    }
+    if (tp->nclosed == 0)
+        loop_timer_start(tp->loop, &tp->close_timer, 0, report_closed, tp);
+    tp->closed[tp->nclosed++] = id;
+}
 
 void transport_set_error_cb(struct transport *tp, transport_error_cb cb, void *arg)
 {
@@ -90,6 +128,9 @@ void transport_destroy(struct transport *tp)
 {
     if (!tp)
         return;
+    loop_timer_stop(tp->loop, &tp->close_timer);
+    free(tp->closed);
+    tp->close_cb = NULL;
     size_t b;
     struct hmap_entry *e = hmap_first(&tp->by_id, &b);
     while (e) {
@@ -191,6 +232,7 @@ static void conn_close(struct conn *c, const char *reason)
         return;
     LOG_DEBUG("tcp close conn=%llu peer=%s reason=%s", (unsigned long long)c->id, c->peer_key,
               reason);
+    note_closed(c->tp, c->id);
     if (c->busy) {
         conn_unlink(c);
         c->dead = 1;

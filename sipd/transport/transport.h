@@ -68,6 +68,11 @@ const struct sip_endpoint *transport_listener(const struct transport *tp, enum s
 typedef void (*transport_error_cb)(void *arg, const struct sockaddr_storage *peer);
 void transport_set_error_cb(struct transport *tp, transport_error_cb cb, void *arg);
 
+/* Told (from the loop, after the fact) when a TCP connection closes for any reason, so that
+ * state bound to it (subscriptions delivered over it) can react. One callback per transport. */
+typedef void (*transport_close_cb)(void *arg, uint64_t conn_id);
+void transport_set_close_cb(struct transport *tp, transport_close_cb cb, void *arg);
+
 /* Is host:port (numeric host, port 0 = 5060) the address of one of our listeners? */
 int transport_is_local(const struct transport *tp, const char *host, int port);
 

@@ -24,6 +24,7 @@ int main(void)
     register_rewrite_suites();
     register_uac_suites();
     register_presence_suites();
+    register_broker_suites();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     const char *only = getenv("SIPD_TEST_SUITE");
     if (only && *only) {

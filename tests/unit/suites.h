@@ -14,5 +14,6 @@ void register_resolve_suites(void);
 void register_rewrite_suites(void);
 void register_uac_suites(void);
 void register_presence_suites(void);
+void register_broker_suites(void);
 
 #endif

@@ -10,9 +10,11 @@ Scenarios (each with fresh users, so they can share one daemon):
             refresh (SIP-If-Match, no body) -> new etag, no NOTIFY; modify -> NOTIFY; stale and
             unknown etag -> 412; remove (Expires 0) -> NOTIFY closed; in-dialog refresh -> 200 +
             NOTIFY; unsubscribe (Expires 0) -> 200 + NOTIFY terminated;reason=timeout; then 481.
-  errors    489 (unknown/missing Event on PUBLISH, unknown Event on SUBSCRIBE, with Allow-Events),
-            400 (SUBSCRIBE without Event, initial PUBLISH without body, body not PIDF), 415,
-            423 with Min-Expires (PUBLISH and SUBSCRIBE), 404 for a foreign domain.
+  errors    489 with Allow-Events (unknown/missing Event on PUBLISH), 400 (initial PUBLISH without
+            body, body not PIDF), 415, 406, 423 with Min-Expires (PUBLISH and SUBSCRIBE), a
+            foreign domain not accepted.
+  bad_event (a node without the proxy role) SUBSCRIBE for an unknown package -> 489 with
+            Allow-Events: im, presence; SUBSCRIBE without Event -> 400; PUBLISH Event: dialog -> 489.
   expiry    a publication of 2 s expires -> NOTIFY closed; its etag then gets 412; a
             subscription of 2 s ends with NOTIFY terminated;reason=timeout.
   compose   two publishers of one presentity -> one document with both tuples, newest first;
@@ -171,12 +173,6 @@ def errors(ck, tr, host, port):
     body = pidf(aor, [("t1", "open", None)])
     try:
         w = Watcher(tr, host, port, uniq("we", tr), pres)
-        req, r = w.subscribe(event="dialog")
-        ck.ok(r is not None and r.status == 489, "SUBSCRIBE Event: dialog -> 489", show(req, r))
-        ck.ok(grep_header(r, "allow-events", r"\bpresence\b"), "489 has Allow-Events: ... presence",
-              show(req, r))
-        req, r = w.subscribe(event=None)
-        ck.ok(r is not None and r.status == 400, "SUBSCRIBE without Event -> 400", show(req, r))
         req, r = w.subscribe(expires=1)
         ck.ok(r is not None and r.status == 423 and r.get("min-expires") == "2",
               "SUBSCRIBE Expires: 1 -> 423 with Min-Expires: 2", show(req, r))
@@ -211,6 +207,28 @@ def errors(ck, tr, host, port):
         ck.ok(r is not None and r.status != 200, "PUBLISH for a domain not ours is not accepted",
               show(req, r))
     finally:
+        c.close()
+
+
+def bad_event(ck, tr, host, port):
+    """Run against a node that does not proxy (roles registrar,broker): SUBSCRIBEs for other
+    packages are then the broker's to reject (a proxy forwards them to the user's devices)."""
+    pres = uniq("pv", tr)
+    w = Watcher(tr, host, port, uniq("wv", tr), pres)
+    c = Conn(tr, host, port)
+    try:
+        req, r = w.subscribe(event="dialog")
+        ck.ok(r is not None and r.status == 489, "SUBSCRIBE Event: dialog -> 489", show(req, r))
+        ck.ok(grep_header(r, "allow-events", r"\bpresence\b") and
+              grep_header(r, "allow-events", r"\bim\b"), "489 has Allow-Events: im, presence",
+              show(req, r))
+        req, r = w.subscribe(event=None)
+        ck.ok(r is not None and r.status == 400, "SUBSCRIBE without Event -> 400", show(req, r))
+        req, r = publish(c, pres, body="x", ctype="text/plain", event="dialog")
+        ck.ok(r is not None and r.status == 489, "PUBLISH Event: dialog -> 489", show(req, r))
+        ck.ok(w.no_notify(0.3), "no NOTIFY for rejected SUBSCRIBEs")
+    finally:
+        w.close()
         c.close()
 
 
@@ -371,7 +389,7 @@ def main(argv):
     if scen == "shutdown":
         shutdown(ck, tr, host, port, argv[4])
     else:
-        {"basic": basic, "errors": errors, "expiry": expiry, "compose": compose,
+        {"basic": basic, "errors": errors, "bad_event": bad_event, "expiry": expiry, "compose": compose,
          "reject": reject, "fetch": fetch}[scen](ck, tr, host, port)
     ck.done()
 

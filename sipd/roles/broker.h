@@ -1,0 +1,65 @@
+/* broker.h - the broker role's `im` event package (docs/im-event-package.md): topics,
+ * SUBSCRIBE/NOTIFY dialogs with ordered, one-at-a-time, acknowledged delivery, replay with
+ * `since`, publishing by MESSAGE/PUBLISH with per-topic sequence numbers, the sender's copy,
+ * and page-mode MESSAGE delivery to registered devices that hold no subscription. */
+#ifndef SIPD_BROKER_H
+#define SIPD_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../store/binding.h"
+#include "../store/store.h"
+
+struct loop;
+struct transport;
+struct txn_layer;
+struct sip_txn;
+struct broker;
+
+struct broker_config {
+    int default_expires;        /* SUBSCRIBE without Expires */
+    int min_expires;            /* 0 < Expires < this: 423 */
+    int max_expires;            /* longer is shortened */
+    size_t max_message_bytes;   /* largest published body: 413 above */
+    size_t max_queue;           /* live NOTIFY queue per subscription before reading from the store */
+    struct im_retention ret;
+    const char *const *domains; /* served domains (NULL-terminated); empty = every domain */
+};
+
+/* Caller frees with broker_destroy(). cfg's strings must outlive the broker. */
+struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn_layer *tl,
+                             struct store *st, const struct broker_config *cfg);
+/* Forgets every subscription and delivery (no messages sent). */
+void broker_destroy(struct broker *b);
+
+/* Does the broker take this request for a served domain? MESSAGE outside a dialog, every
+ * PUBLISH (489 unless im), SUBSCRIBE with Event: im, and SUBSCRIBE for other packages when the
+ * node does not proxy (then 489; a proxy forwards them to the user's devices). Presence
+ * requests are dispatched before this is asked. */
+int broker_wants(const struct broker *b, const char *method, const char *event_type, int has_to_tag,
+                 const char *ruri_host, int proxying);
+
+/* An initial SUBSCRIBE with Event: im. Ends in a final response. */
+void broker_handle_subscribe(struct broker *b, struct sip_txn *t);
+/* A SUBSCRIBE with a To tag: returns 1 when it refreshes one of the broker's subscriptions (and
+ * answers it), 0 when the dialog is not the broker's (nothing sent). */
+int broker_handle_in_dialog(struct broker *b, struct sip_txn *t);
+/* MESSAGE (out of dialog) or PUBLISH with Event: im to a topic. Ends in a final response. */
+void broker_handle_publish(struct broker *b, struct sip_txn *t);
+
+/* After a successful REGISTER: page-mode delivery of what the AOR's plain devices have not had. */
+void broker_registered(struct broker *b, const char *aor, const struct binding *v, size_t n);
+
+/* Once a second: expiry of subscriptions, retention. */
+void broker_tick(struct broker *b, int64_t now);
+/* Node shutting down: every active subscription gets terminated;reason=deactivated. */
+void broker_shutdown(struct broker *b);
+
+size_t broker_subscriptions(const struct broker *b);
+
+/* Parse the Event header value "im;since=5;id=x": the event type into type (lower-cased) and
+ * since (-1 when absent). Returns 0, or 400 when since is malformed / repeated (§4). */
+int broker_parse_event(const char *value, char *type, size_t type_len, int64_t *since);
+
+#endif
