@@ -380,6 +380,7 @@ static struct {
     int peer_port;
     struct sip_source src; /* the peer, as the requests' source */
     int cseq;
+    const char *user; /* the presentity of request(): a test of its own uses its own */
 } fx;
 
 static const char *const domains[] = {"example.com", NULL};
@@ -394,7 +395,7 @@ static int pkg_setup(void)
     struct sip_endpoint ep = {.proto = SIP_PROTO_UDP};
     sockaddr_from_host_port("127.0.0.1", 9, 0, &ep.addr, &ep.addrlen);
     transport_listen(fx.tp, &ep);
-    struct txn_config xc = {.t1_ms = 50, .t2_ms = 400, .t4_ms = 500};
+    struct txn_config xc = {.t1_ms = 1000, .t2_ms = 4000, .t4_ms = 5000}; /* no retransmission within a test */
     fx.tl = txn_layer_create(fx.loop, fx.tp, &xc);
     fx.st = store_create(fx.loop, NULL);
     struct presence_config cfg = {
@@ -462,15 +463,16 @@ static char *request(enum kind k, const char *headers, const char *body, const c
 {
     char text[8192];
     const char *m = k == PUBLISH ? "PUBLISH" : "SUBSCRIBE";
+    const char *user = fx.user ? fx.user : "alice";
     fx.cseq++;
     snprintf(text, sizeof text,
-             "%s sip:alice@example.com SIP/2.0\r\n"
+             "%s sip:%s@example.com SIP/2.0\r\n"
              "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKut%d\r\n"
              "Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=fb\r\n"
-             "To: <sip:alice@example.com>%s%s\r\nCall-ID: ut-presence\r\nCSeq: %d %s\r\n"
+             "To: <sip:%s@example.com>%s%s\r\nCall-ID: ut-presence\r\nCSeq: %d %s\r\n"
              "Contact: <sip:bob@127.0.0.1:%d>\r\n%s%s"
              "Content-Length: %zu\r\n\r\n%s",
-             m, fx.peer_port, fx.cseq, to_tag ? ";tag=" : "", to_tag ? to_tag : "", fx.cseq, m,
+             m, user, fx.peer_port, fx.cseq, user, to_tag ? ";tag=" : "", to_tag ? to_tag : "", fx.cseq, m,
              fx.peer_port, headers ? headers : "",
              body ? "Content-Type: application/pidf+xml\r\n" : "", body ? strlen(body) : 0,
              body ? body : "");
@@ -509,6 +511,42 @@ static int status_is(const char *s, int code)
     char want[32];
     snprintf(want, sizeof want, "SIP/2.0 %d ", code);
     return strncmp(s, want, strlen(want)) == 0;
+}
+
+/* Answer every NOTIFY in `all` (what the peer read) with `code`, fed to the transaction layer as
+ * if it came back from the peer. Returns how many there were. */
+static int answer_in(const char *all, int code)
+{
+    int n = 0;
+    for (const char *p = all; (p = strstr(p, "NOTIFY sip:")) != NULL; p++) {
+        if (p != all && p[-1] != '\n')
+            continue;
+        const char *end = strstr(p, "\n====\n");
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *text = strndup(p, len);
+        osip_message_t *req = sip_parse(text, len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+        osip_message_t *resp = sip_response_new(req, code, NULL, "peertag");
+        char *rt = NULL;
+        size_t rl = 0;
+        sip_serialize(resp, &rt, &rl);
+        struct sip_source from = fx.src;
+        CU_ASSERT_EQUAL(txn_client_response(fx.tl, resp, rt, rl, &from), 1);
+        osip_free(rt);
+        osip_message_free(resp);
+        osip_message_free(req);
+        free(text);
+        n++;
+    }
+    return n;
+}
+
+/* Read what the peer got and answer its NOTIFYs. Returns the text (caller frees). */
+static char *answer_notifies(int code, int *nnotify)
+{
+    char *all = peer_read();
+    *nnotify = answer_in(all, code);
+    return all;
 }
 
 static void test_publish_initial_refresh_modify_remove(void)
@@ -618,7 +656,7 @@ static void test_subscribe_gets_200_and_a_closed_notify_then_updates(void)
     CU_ASSERT_STRING_EQUAL(hval(n, "Content-Type: ", v, sizeof v) ? v : "", PIDF_CONTENT_TYPE);
     CU_ASSERT_PTR_NOT_NULL(strstr(n, "<basic>closed</basic>"));
     CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 1);
-    free(r);
+    char *first = r;
 
     /* the NOTIFY is outstanding (the peer does not answer): a publish marks the subscription
      * dirty, no second NOTIFY overtakes the first */
@@ -628,13 +666,95 @@ static void test_subscribe_gets_200_and_a_closed_notify_then_updates(void)
     free(r);
 
     /* an unsubscribe: 200, the final NOTIFY follows once the outstanding one is over (Timer F,
-     * 64*T1 = 3.2 s here: a peer that never answers loses its subscription instead) */
+     * answered below) */
     char h[128];
     snprintf(h, sizeof h, "Event: presence\r\nExpires: 0\r\n");
     r = request(SUBSCRIBE, h, NULL, tag);
     CU_ASSERT(status_is(r, 200));
     CU_ASSERT_STRING_EQUAL(hval(r, "Expires: ", v, sizeof v) ? v : "", "0");
     CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 0);
+    CU_ASSERT_PTR_NULL(strstr(r, "NOTIFY")); /* the first one is still outstanding */
+    free(r);
+
+    /* the first NOTIFY answered: the final one goes out, with the state as it is now (open) */
+    CU_ASSERT_EQUAL(answer_in(first, 200), 1);
+    free(first);
+    int nn;
+    r = answer_notifies(200, &nn);
+    CU_ASSERT_EQUAL(nn, 1);
+    CU_ASSERT_STRING_EQUAL(hval(r, "Subscription-State: ", v, sizeof v) ? v : "",
+                           "terminated;reason=timeout");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r, "<basic>open</basic>"));
+    free(r);
+    r = answer_notifies(200, &nn);
+    CU_ASSERT_EQUAL(nn, 0);
+    free(r);
+}
+
+static void test_tick_expires_publications_and_subscriptions(void)
+{
+    int n;
+    char v[128];
+    int64_t now = (int64_t)time(NULL);
+    fx.user = "carol";
+    char *r = request(SUBSCRIBE, "Event: presence\r\nExpires: 100\r\n", NULL, NULL);
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_EQUAL(answer_in(r, 200), 1);
+    free(r);
+    r = request(PUBLISH, "Event: presence\r\nExpires: 40\r\n", doc_open, NULL);
+    CU_ASSERT(status_is(r, 200));
+    const char *nt = strstr(r, "\n====\nNOTIFY ");
+    CU_ASSERT_PTR_NOT_NULL(nt);
+    CU_ASSERT_PTR_NOT_NULL(nt ? strstr(nt, "<basic>open</basic>") : NULL);
+    CU_ASSERT_EQUAL(answer_in(r, 200), 1);
+    free(r);
+
+    presence_tick(fx.p, now + 10); /* nothing expired yet */
+    r = answer_notifies(200, &n);
+    CU_ASSERT_EQUAL(n, 0);
+    free(r);
+
+    /* the publication expires: one NOTIFY, closed, subscription still active */
+    presence_tick(fx.p, now + 50);
+    r = answer_notifies(200, &n);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r, "<basic>closed</basic>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r, "Subscription-State: active;expires="));
+    free(r);
+    CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 1);
+
+    /* the subscription expires: a final NOTIFY without body */
+    presence_tick(fx.p, now + 101);
+    CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 0);
+    r = answer_notifies(200, &n);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_STRING_EQUAL(hval(r, "Subscription-State: ", v, sizeof v) ? v : "",
+                           "terminated;reason=timeout");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r, "Content-Length: 0"));
+    free(r);
+
+    /* gone: a change NOTIFYs nobody */
+    r = request(PUBLISH, "Event: presence\r\nExpires: 40\r\n", doc_phone, NULL);
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_PTR_NULL(strstr(r, "NOTIFY"));
+    free(r);
+    fx.user = NULL;
+}
+
+static void test_notify_481_removes_the_subscription(void)
+{
+    int n;
+    char *r = request(SUBSCRIBE, "Event: presence\r\nExpires: 100\r\n", NULL, NULL);
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 1);
+    CU_ASSERT_EQUAL(answer_in(r, 481), 1);
+    free(r);
+    CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 0);
+    free(answer_notifies(200, &n));
+    CU_ASSERT_EQUAL(n, 0);
+    r = request(PUBLISH, "Event: presence\r\nExpires: 40\r\n", doc_open, NULL);
+    CU_ASSERT(status_is(r, 200));
+    CU_ASSERT_PTR_NULL(strstr(r, "NOTIFY"));
     free(r);
 }
 
@@ -682,4 +802,6 @@ void register_presence_suites(void)
     CU_add_test(s, "PUBLISH 489, 423, 400", test_publish_rejections);
     CU_add_test(s, "SUBSCRIBE 200 + closed NOTIFY, flow control, unsubscribe", test_subscribe_gets_200_and_a_closed_notify_then_updates);
     CU_add_test(s, "SUBSCRIBE 489, 400, 423", test_subscribe_rejections);
+    CU_add_test(s, "tick expires publications and subscriptions", test_tick_expires_publications_and_subscriptions);
+    CU_add_test(s, "481 to a NOTIFY removes the subscription", test_notify_481_removes_the_subscription);
 }
