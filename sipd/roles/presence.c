@@ -408,7 +408,8 @@ size_t presence_compose(const char *aor, const struct pres_publication *v, size_
         pidf_scan(v[i].body, v[i].body_len, compose_child, &c);
     }
     if (c.ntuples == 0)
-        sbuf_puts(out, "<tuple id=\"sipd-closed\"><status><basic>closed</basic></status></tuple>\n");
+        sbuf_puts(out, "<tuple id=\"sipd-closed\"><status><basic>closed</basic></status>"
+                       "</tuple>\n");
     sbuf_puts(out, "</presence>\n");
     free(c.ids);
     free(c.idlens);
@@ -470,7 +471,8 @@ static int presentity_of(const struct presence_config *cfg, const osip_message_t
                          size_t n)
 {
     const osip_uri_t *u = req->req_uri;
-    if (!u || !u->scheme || (strcasecmp(u->scheme, "sip") != 0 && strcasecmp(u->scheme, "sips") != 0) ||
+    if (!u || !u->scheme ||
+        (strcasecmp(u->scheme, "sip") != 0 && strcasecmp(u->scheme, "sips") != 0) ||
         !u->username || !*u->username || !u->host || !*u->host || !domain_served(cfg, u->host))
         return 404;
     int k = snprintf(buf, n, "%s:%s@%s", u->scheme, u->username, u->host);
@@ -732,7 +734,9 @@ static void on_notify_result(void *arg, struct sip_txn *ct, enum txn_event ev, o
     /* 481, 408 / Timer F, a transport error, any other failure: RFC 6665 §4.2.2 */
     LOG_INFO("presence subscription removed aor=%s call-id=%s reason=notify-%s code=%d",
              s->w ? s->w->aor : "-", s->d.call_id,
-             ev == TXN_TIMEOUT ? "timeout" : ev == TXN_TRANSPORT_ERROR ? "transport-error" : "rejected",
+             ev == TXN_TIMEOUT             ? "timeout"
+             : ev == TXN_TRANSPORT_ERROR ? "transport-error"
+                                         : "rejected",
              code);
     sub_end(s);
 }
@@ -772,7 +776,9 @@ static void sub_kick(struct pres_sub *s, const char *doc, size_t doclen)
     if (!s->outstanding) {
         LOG_INFO("presence subscription removed aor=%s call-id=%s reason=%s",
                  s->w ? s->w->aor : "-", s->d.call_id,
-                 err == -ENOTCONN ? "connection-closed" : err == -EINVAL ? "no-destination" : "no-memory");
+                 err == -ENOTCONN ? "connection-closed"
+                 : err == -EINVAL ? "no-destination"
+                                  : "no-memory");
         sub_end(s);
         return;
     }
@@ -866,7 +872,8 @@ static int subscribe_checks(struct presence *p, struct sip_txn *t)
         has_accept = 1;
         const char *ty = a->type, *su = a->subtype ? a->subtype : "";
         if (strcmp(ty, "*") == 0 ||
-            (strcasecmp(ty, "application") == 0 && (strcmp(su, "*") == 0 || strcasecmp(su, "pidf+xml") == 0)))
+            (strcasecmp(ty, "application") == 0 &&
+             (strcmp(su, "*") == 0 || strcasecmp(su, "pidf+xml") == 0)))
             accepts = 1;
     }
     if (has_accept && !accepts) {
@@ -926,7 +933,8 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     s->dirty = 1;
     p->nactive++;
     respond_subscribe_ok(p, t, sc->expires);
-    LOG_DEBUG("presence subscribe aor=%s call-id=%s expires=%d", sc->aor, s->d.call_id, sc->expires);
+    LOG_DEBUG("presence subscribe aor=%s call-id=%s expires=%d", sc->aor, s->d.call_id,
+              sc->expires);
 
     if (sc->expires == 0) {
         /* a fetch (RFC 6665 §4.4.3): one final NOTIFY carrying the state */
