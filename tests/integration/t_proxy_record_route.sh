@@ -16,7 +16,9 @@ rr_cases() {
     check "rr=$want: the callee registered" px_wait_bindings "$user" 1
     for m in INVITE SUBSCRIBE REFER MESSAGE; do
         case $m in
-            SUBSCRIBE) hdr="Event: presence" ;;
+            # not presence: the broker serves that package itself (docs/presence.md §2);
+            # other packages' SUBSCRIBEs are forwarded to the user's devices
+            SUBSCRIBE) hdr="Event: dialog" ;;
             REFER) hdr="Refer-To: <sip:carol@$DOMAIN>" ;;
             *) hdr="Subject: rr" ;;
         esac
