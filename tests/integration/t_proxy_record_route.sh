@@ -30,11 +30,12 @@ rr_cases() {
     px_bg_ok "rr=$want: the callee answered everything" "dev_$want"
 }
 
-sipd_start
+# the proxy role alone: with the broker, MESSAGE and presence SUBSCRIBE are the broker's
+sipd_start --roles registrar,proxy
 rr_cases 1
 sipd_stop
 SIP_PORT=
-sipd_start --set proxy.record_route=no
+sipd_start --roles registrar,proxy --set proxy.record_route=no
 rr_cases 0
 sipd_stop
 finish
