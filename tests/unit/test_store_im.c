@@ -324,7 +324,7 @@ static struct im_publish mkpub(const char *topic, const char *copy_topic, const 
 
 static int do_publish(struct store *st, const struct im_publish *p, struct res *r)
 {
-    memset(r, 0, sizeof *r);
+    res_free(r); /* what an earlier call left in r */
     outstanding++;
     store_im_publish(st, p, on_publish, r);
     return finish(r);
@@ -340,7 +340,7 @@ static int64_t publish_simple(const char *topic, const char *body, int64_t now,
     struct im_publish p = mkpub(topic, NULL, call_id, 1, body, now);
     if (ret)
         p.ret = *ret;
-    struct res r;
+    struct res r = {0};
     int status = do_publish(fx.st, &p, &r);
     CU_ASSERT_EQUAL(status, 0);
     CU_ASSERT_EQUAL(r.duplicate, 0);
@@ -350,7 +350,7 @@ static int64_t publish_simple(const char *topic, const char *body, int64_t now,
 static int do_read(const char *topic, int64_t after, size_t max, int64_t now,
                    const struct im_retention *ret, struct res *r)
 {
-    memset(r, 0, sizeof *r);
+    res_free(r); /* what an earlier call left in r */
     outstanding++;
     store_im_read(fx.st, topic, after, max, now, ret, on_messages, r);
     return finish(r);
@@ -359,7 +359,7 @@ static int do_read(const char *topic, int64_t after, size_t max, int64_t now,
 static int do_topic(const char *topic, const char *identity, int64_t now,
                     const struct im_retention *ret, struct res *r)
 {
-    memset(r, 0, sizeof *r);
+    res_free(r); /* what an earlier call left in r */
     outstanding++;
     store_im_topic(fx.st, topic, identity, now, ret, on_topic, r);
     return finish(r);
@@ -383,7 +383,7 @@ static int do_group_delete(const char *topic)
 
 static int do_members(const char *topic, struct res *r)
 {
-    memset(r, 0, sizeof *r);
+    res_free(r); /* what an earlier call left in r */
     outstanding++;
     store_im_members(fx.st, topic, on_strings, r);
     return finish(r);
@@ -419,7 +419,7 @@ static int do_im_expire(int64_t now, const struct im_retention *ret)
 static int do_pres(const char *aor, const char *if_match, const char *new_etag,
                    int64_t expires_at, const char *body, int64_t now, struct res *r)
 {
-    memset(r, 0, sizeof *r);
+    res_free(r); /* what an earlier call left in r */
     outstanding++;
     store_pres_publish(fx.st, aor, if_match, new_etag, expires_at, body ? "application/pidf+xml" : NULL,
                        body, body ? strlen(body) : 0, now, on_pres, r);
@@ -428,7 +428,7 @@ static int do_pres(const char *aor, const char *if_match, const char *new_etag,
 
 static int do_pres_get(const char *aor, int64_t now, struct res *r)
 {
-    memset(r, 0, sizeof *r);
+    res_free(r); /* what an earlier call left in r */
     outstanding++;
     store_pres_get(fx.st, aor, now, on_pres, r);
     return finish(r);
@@ -436,7 +436,7 @@ static int do_pres_get(const char *aor, int64_t now, struct res *r)
 
 static int do_pres_expire(int64_t now, struct res *r)
 {
-    memset(r, 0, sizeof *r);
+    res_free(r); /* what an earlier call left in r */
     outstanding++;
     store_pres_expire(fx.st, now, on_strings, r);
     return finish(r);
@@ -459,7 +459,7 @@ static int str_eq(const char *a, const char *b)
 
 static void test_im_publish_assigns_1_2_3_and_topic_info_follows(void)
 {
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(do_topic(BOB, BOB, NOW, &keep_all, &r), 0);
     CU_ASSERT(r.has_info);
     CU_ASSERT_EQUAL(r.info.is_group, 0);
@@ -501,7 +501,7 @@ static void test_im_publish_assigns_1_2_3_and_topic_info_follows(void)
 
 static void test_im_copy_gets_its_own_seq_in_the_copy_topic(void)
 {
-    struct res r;
+    struct res r = {0};
     /* alice writes to bob twice, with copies in her own topic; bob answers (no copy here) */
     struct im_publish p = mkpub(BOB, ALICE, "c1@test", 1, "hi bob", NOW);
     CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
@@ -550,7 +550,7 @@ static void test_im_read_after_seq_with_max(void)
         snprintf(body, sizeof body, "m%d", i);
         CU_ASSERT_EQUAL(publish_simple(BOB, body, NOW, NULL), i);
     }
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(do_read(BOB, 2, 3, NOW, &keep_all, &r), 0);
     CU_ASSERT_EQUAL_FATAL(r.nmsgs, 3);
     CU_ASSERT_EQUAL(r.msgs[0].seq, 3);
@@ -578,7 +578,7 @@ static void test_im_read_after_seq_with_max(void)
 
 static void test_im_retention_by_count_moves_first_seq_and_reads_skip_discarded(void)
 {
-    struct res r;
+    struct res r = {0};
     /* stored without limits, then read with a limit: discarded although the rows are there */
     for (int i = 1; i <= 3; i++)
         publish_simple(BOB, "x", NOW, NULL);
@@ -615,7 +615,7 @@ static void test_im_retention_by_count_moves_first_seq_and_reads_skip_discarded(
 
 static void test_im_retention_by_age_moves_first_seq_and_reads_skip_discarded(void)
 {
-    struct res r;
+    struct res r = {0};
     struct im_retention age = {0, 100};
     CU_ASSERT_EQUAL(publish_simple(BOB, "a", NOW, &age), 1);
     CU_ASSERT_EQUAL(publish_simple(BOB, "b", NOW + 50, &age), 2);
@@ -659,7 +659,7 @@ static void test_im_retention_by_age_moves_first_seq_and_reads_skip_discarded(vo
 
 static void test_im_duplicate_within_32s_returns_the_same_seqs_and_stores_nothing(void)
 {
-    struct res r;
+    struct res r = {0};
     struct im_publish p = mkpub(BOB, ALICE, "dup@test", 7, "once", NOW);
     CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
     CU_ASSERT_EQUAL(r.seq, 1);
@@ -700,7 +700,7 @@ static void test_im_duplicate_within_32s_returns_the_same_seqs_and_stores_nothin
 
 static void test_im_same_request_after_32s_is_stored_again(void)
 {
-    struct res r;
+    struct res r = {0};
     struct im_publish p = mkpub(BOB, NULL, "late@test", 1, "hello", NOW);
     CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
     CU_ASSERT_EQUAL(r.seq, 1);
@@ -723,7 +723,7 @@ static void test_im_binary_body_with_nul_round_trips(void)
     p.body = body;
     p.body_len = len;
     p.content_type = "application/octet-stream";
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
     p = mkpub(BOB, NULL, "empty@test", 1, "", NOW); /* an empty body */
     CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
@@ -750,7 +750,7 @@ static void test_im_one_mib_body_round_trips(void)
     struct im_publish p = mkpub(BOB, ALICE, "big@test", 1, "", NOW);
     p.body = body;
     p.body_len = len;
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
     CU_ASSERT_EQUAL(publish_simple(BOB, "small after", NOW, NULL), 2);
     CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW, &keep_all, &r), 0);
@@ -768,7 +768,7 @@ static void test_im_one_mib_body_round_trips(void)
 static void test_im_group_create_conflict_members_delete(void)
 {
     const char *const members[] = {ALICE, BOB};
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(do_group_create(GROUP, members, 2), 0);
     CU_ASSERT_EQUAL(do_group_create(GROUP, members, 1), 409);
     CU_ASSERT_EQUAL(do_members(GROUP, &r), 0);
@@ -823,7 +823,7 @@ static void test_im_group_create_conflict_members_delete(void)
 static void test_im_group_create_over_a_user_topic_with_messages_is_409(void)
 {
     const char *const members[] = {ALICE};
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(publish_simple(BOB, "x", NOW, NULL), 1);
     CU_ASSERT_EQUAL(do_group_create(BOB, members, 1), 409);
     CU_ASSERT_EQUAL(do_group_delete(BOB), 404); /* a user topic is no group */
@@ -915,7 +915,7 @@ static void test_im_many_publishes_in_flight_keep_their_order(void)
 
 static void test_pres_initial_publish_and_get(void)
 {
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e1", NOW + 60, "<open/>", NOW, &r), 0);
     CU_ASSERT_EQUAL_FATAL(r.npubs, 1);
     CU_ASSERT(str_eq(r.pubs[0].aor, ALICE));
@@ -934,7 +934,7 @@ static void test_pres_initial_publish_and_get(void)
 
 static void test_pres_unknown_or_expired_etag_is_412(void)
 {
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(do_pres(ALICE, "nope", "e2", NOW + 60, NULL, NOW, &r), 412);
     CU_ASSERT_EQUAL(r.npubs, 0);
     CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e1", NOW + 10, "<open/>", NOW, &r), 0);
@@ -948,7 +948,7 @@ static void test_pres_unknown_or_expired_etag_is_412(void)
 
 static void test_pres_refresh_modify_remove(void)
 {
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e1", NOW + 60, "<open/>", NOW, &r), 0);
     /* refresh: new etag and expiry, same body */
     CU_ASSERT_EQUAL(do_pres(ALICE, "e1", "e2", NOW + 120, NULL, NOW + 10, &r), 0);
@@ -1002,7 +1002,7 @@ static void test_pres_binary_body_round_trips(void)
 
 static void test_pres_expire_reports_each_aor_that_lost_one(void)
 {
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "a1", NOW + 10, "<a1/>", NOW, &r), 0);
     CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "a2", NOW + 20, "<a2/>", NOW, &r), 0);
     CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "a3", NOW + 100, "<a3/>", NOW, &r), 0);
@@ -1114,7 +1114,7 @@ static void test_pg_two_stores_publish_concurrently_dense_unique_seqs(void)
     }
 
     /* carol's topic: exactly ncarol messages, each with the body of the publish given its seq */
-    struct res rd;
+    struct res rd = {0};
     CU_ASSERT_EQUAL(do_read(CAROL, 0, 1000, NOW, &keep_all, &rd), 0);
     CU_ASSERT_EQUAL_FATAL(rd.nmsgs, ncarol);
     CU_ASSERT_EQUAL(rd.last_seq, (int64_t)ncarol);
@@ -1157,7 +1157,7 @@ static void test_pg_publish_notifies_sipd_im(void)
 {
     CU_ASSERT_EQUAL_FATAL(admin_exec("LISTEN sipd_im"), 0);
     struct im_publish p = mkpub(BOB, ALICE, "notify@test", 1, "hello", NOW);
-    struct res r;
+    struct res r = {0};
     CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
     CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0); /* a duplicate announces nothing */
     CU_ASSERT_EQUAL(r.duplicate, 1);
