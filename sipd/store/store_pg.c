@@ -298,10 +298,17 @@ static const struct pg_stmt {
  * an index, and its plan is made once per connection: a plan made while the table was small
  * (a sequential scan, say) must not stay in use as it grows, and planning each execution anew
  * (a "custom plan", which PostgreSQL picks for statements with array parameters) costs more
- * than the statement. (plan_cache_mode is PostgreSQL 12 and later.) */
-static const char setup_sql[] = "SELECT set_config('enable_seqscan', 'off', false),"
-                                " set_config('plan_cache_mode', 'force_generic_plan', false)";
-static const char setup_sql_pre12[] = "SELECT set_config('enable_seqscan', 'off', false)";
+ * than the statement. (plan_cache_mode is PostgreSQL 12 and later.) The IM and presence
+ * statements run in implicit transactions (OP_QUERY): READ COMMITTED whatever the server's
+ * default, like the updates' BEGIN, so that a publish waiting for a topic row goes on with the
+ * committed row instead of failing (and being retried) as under SERIALIZABLE. */
+static const char setup_sql[] =
+    "SELECT set_config('enable_seqscan', 'off', false),"
+    " set_config('default_transaction_isolation', 'read committed', false),"
+    " set_config('plan_cache_mode', 'force_generic_plan', false)";
+static const char setup_sql_pre12[] =
+    "SELECT set_config('enable_seqscan', 'off', false),"
+    " set_config('default_transaction_isolation', 'read committed', false)";
 
 /* ---- operations ------------------------------------------------------------------------------ */
 

@@ -1152,6 +1152,84 @@ static void test_pg_two_stores_publish_concurrently_dense_unique_seqs(void)
     store_destroy(other);
 }
 
+/* A database whose default isolation is serializable: the stores still publish concurrently
+ * into one topic (and into each other's copy topics) without failures. */
+static void test_pg_concurrent_publish_under_serializable_default(void)
+{
+    enum { N = 120 };
+    static const char *const ci =
+        "postgresql://?options=-c%20default_transaction_isolation%3Dserializable";
+    struct store *a = store_create(fx.loop, ci), *b = store_create(fx.loop, ci);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_TRUE_FATAL(wait_available(a) && wait_available(b));
+    static struct res r[N];
+    static struct im_publish p[N];
+    static char call_ids[N][32];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++) {
+        snprintf(call_ids[i], sizeof call_ids[i], "ser-%d@test", i);
+        const char *sender = i % 2 ? BOB : ALICE;
+        p[i] = mkpub(i % 3 ? CAROL : (i % 2 ? ALICE : BOB), sender, call_ids[i], 1, "s", NOW);
+        outstanding++;
+        store_im_publish(i % 2 ? b : a, &p[i], on_publish, &r[i]);
+    }
+    /* positions and presence too */
+    struct res g[4];
+    memset(g, 0, sizeof g);
+    outstanding += 4;
+    store_im_position_advance(a, CAROL, CAROL, "d1", 5, on_status, &g[0]);
+    store_im_position_get(b, CAROL, CAROL, "d2", 0, on_position, &g[1]);
+    store_pres_publish(a, ALICE, NULL, "ser-e1", NOW + 60, "text/plain", "x", 1, NOW, on_pres,
+                       &g[2]);
+    store_pres_publish(b, ALICE, NULL, "ser-e2", NOW + 60, "text/plain", "y", 1, NOW, on_pres,
+                       &g[3]);
+    CU_ASSERT_EQUAL_FATAL(wait_all(), 0);
+    int nfailed = 0;
+    for (int i = 0; i < N; i++)
+        nfailed += r[i].status != 0;
+    CU_ASSERT_EQUAL(nfailed, 0);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(g[i].status, 0);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM messages"), 2 * N);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(DISTINCT (topic, seq)) FROM messages"), 2 * N);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT sum(last_seq) FROM topics"), 2 * N);
+    for (int i = 0; i < 4; i++)
+        res_free(&g[i]);
+    store_destroy(a);
+    store_destroy(b);
+}
+
+/* A publish the database refuses (here: a presence entity-tag already in use) fails alone; the
+ * operations around it in the pipeline go through. */
+static void test_pg_failed_write_fails_only_itself(void)
+{
+    struct res r[5];
+    memset(r, 0, sizeof r);
+    outstanding += 5;
+    store_pres_publish(fx.st, ALICE, NULL, "same", NOW + 60, "text/plain", "a", 1, NOW, on_pres,
+                       &r[0]);
+    store_pres_get(fx.st, ALICE, NOW, on_pres, &r[1]);
+    store_pres_publish(fx.st, ALICE, NULL, "same", NOW + 60, "text/plain", "b", 1, NOW, on_pres,
+                       &r[2]);
+    store_pres_get(fx.st, ALICE, NOW, on_pres, &r[3]);
+    store_pres_publish(fx.st, ALICE, NULL, "other", NOW + 60, "text/plain", "c", 1, NOW, on_pres,
+                       &r[4]);
+    CU_ASSERT_EQUAL_FATAL(wait_all(), 0);
+    CU_ASSERT_EQUAL(r[0].status, 0);
+    CU_ASSERT_EQUAL(r[1].status, 0);
+    CU_ASSERT_EQUAL(r[1].npubs, 1);
+    CU_ASSERT_EQUAL(r[2].status, STORE_EFAIL);
+    CU_ASSERT_EQUAL(r[3].status, 0);
+    CU_ASSERT_EQUAL(r[3].npubs, 1);
+    CU_ASSERT_EQUAL(r[4].status, 0);
+    CU_ASSERT_EQUAL(r[4].npubs, 2);
+    CU_ASSERT_EQUAL(store_pending(fx.st), 0);
+    for (int i = 0; i < 5; i++)
+        res_free(&r[i]);
+}
+
+
 /* A publish announces itself on channel sipd_im ("<topic> <seq>"), at commit. */
 static void test_pg_publish_notifies_sipd_im(void)
 {
@@ -1433,6 +1511,8 @@ static const struct test_case shared_cases[] = {
 
 static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_two_stores_publish_concurrently_dense_unique_seqs),
+    TEST_CASE(test_pg_concurrent_publish_under_serializable_default),
+    TEST_CASE(test_pg_failed_write_fails_only_itself),
     TEST_CASE(test_pg_publish_notifies_sipd_im),
     TEST_CASE(test_pg_unreachable_server_fails_every_op_with_eunavail),
     TEST_CASE(test_pg_lost_connections_fail_pending_ops_and_seqs_stay_dense),
