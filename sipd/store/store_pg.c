@@ -259,11 +259,15 @@ static const struct pg_stmt {
                           " SET pos = greatest(p.pos, excluded.pos), updated_at = now()"
                           " WHERE excluded.pos > p.pos",
                           4, 1},
-    /* $1 now, $2 count, $3 age_s: every message outside its topic's window */
+    /* $1 now, $2 count, $3 age_s: every message outside its topic's window. Two deletes, so
+     * that each finds its rows through an index (per topic by seq; by created_at) and a limit
+     * of 0 skips its scan; a row both delete is deleted once. */
     [S_IM_EXPIRE] = {"sipd_im_expire",
-                     "DELETE FROM messages m USING topics t WHERE m.topic = t.uri"
-                     " AND (($2::bigint > 0 AND m.seq <= t.last_seq - $2::bigint)"
-                     " OR ($3::bigint > 0 AND m.created_at <= to_timestamp($1::bigint - $3::bigint)))",
+                     "WITH c AS (DELETE FROM messages m USING topics t WHERE $2::bigint > 0"
+                     " AND m.topic = t.uri AND m.seq <= t.last_seq - $2::bigint RETURNING 1),"
+                     " a AS (DELETE FROM messages m WHERE $3::bigint > 0"
+                     " AND m.created_at <= to_timestamp($1::bigint - $3::bigint) RETURNING 1)"
+                     " SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a)",
                      3, 1},
     /* $1 aor, $2 if_match, $3 new etag, $4 expires_at, $5 content type, $6 body (binary),
      * $7 now (schema/002_im.sql) */

@@ -592,6 +592,14 @@ static void test_im_retention_by_count_moves_first_seq_and_reads_skip_discarded(
     CU_ASSERT_EQUAL(r.info.first_seq, 3);
     CU_ASSERT_EQUAL(r.info.last_seq, 3);
 
+    /* expire with the limit deletes the rows; the window stays where it was */
+    CU_ASSERT_EQUAL(do_im_expire(NOW, &one), 0);
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 3);
+    CU_ASSERT_EQUAL(r.last_seq, 3);
+    CU_ASSERT_EQUAL(r.nmsgs, 1);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "x", NOW, NULL), 4);
+
     /* stored with a limit of 2: seqs go on, the window follows */
     struct im_retention two = {2, 0};
     for (int i = 1; i <= 5; i++) {
@@ -654,6 +662,33 @@ static void test_im_retention_by_age_moves_first_seq_and_reads_skip_discarded(vo
         PQclear(pr);
     }
     CU_ASSERT_EQUAL(publish_simple(BOB, "d", NOW + 151, &age), 4);
+    res_free(&r);
+}
+
+static void test_im_retention_by_count_and_age_together(void)
+{
+    struct res r = {0};
+    for (int i = 0; i < 5; i++) /* seq i + 1 at NOW + 50 i */
+        CU_ASSERT_EQUAL(publish_simple(BOB, "x", NOW + 50 * i, NULL), i + 1);
+    struct im_retention both = {3, 1000};
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 200, &both, &r), 0); /* the count decides */
+    CU_ASSERT_EQUAL(r.first_seq, 3);
+    CU_ASSERT_EQUAL(r.nmsgs, 3);
+    both.age_s = 100; /* at NOW + 200: seq 3 (NOW + 100) is exactly 100 s old, out */
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 200, &both, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 4);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 4);
+    CU_ASSERT_EQUAL(do_read(BOB, 4, 10, NOW + 200, &both, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 1);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 5);
+    CU_ASSERT_EQUAL(do_read(BOB, 1, 10, NOW + 200, &both, &r), 0); /* after a discarded one */
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 4);
+    CU_ASSERT_EQUAL(do_im_expire(NOW + 200, &both), 0);
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 200, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 4);
+    CU_ASSERT_EQUAL(r.nmsgs, 2);
     res_free(&r);
 }
 
@@ -1493,6 +1528,7 @@ static const struct test_case shared_cases[] = {
     TEST_CASE(test_im_read_after_seq_with_max),
     TEST_CASE(test_im_retention_by_count_moves_first_seq_and_reads_skip_discarded),
     TEST_CASE(test_im_retention_by_age_moves_first_seq_and_reads_skip_discarded),
+    TEST_CASE(test_im_retention_by_count_and_age_together),
     TEST_CASE(test_im_duplicate_within_32s_returns_the_same_seqs_and_stores_nothing),
     TEST_CASE(test_im_same_request_after_32s_is_stored_again),
     TEST_CASE(test_im_binary_body_with_nul_round_trips),
