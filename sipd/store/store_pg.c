@@ -40,6 +40,16 @@
  * timer reconnects it with backoff (250 ms doubling to 2 s). A connection that waits
  * PG_STMT_TIMEOUT_MS for a result counts as lost, so nothing waits forever.
  *
+ * IM and presence (the broker). Each operation is one prepared statement (OP_QUERY), routed like
+ * the location ops by the hash of its topic (positions too) or AOR (presence), the expires to the
+ * least busy connection; rows come back in binary format and bodies go out as binary bytea
+ * parameters, so they may hold any octet. A read is pipelined like a lookup. A write runs alone
+ * between two syncs -- that segment is its (implicit, READ COMMITTED) transaction -- and its
+ * caller hears of it at the second sync, after the commit; it is retried on serialization failure
+ * or deadlock. A publish is one call of sipd_im_publish() (schema/002_im.sql): the topic rows
+ * locked in ascending URI order, the duplicate check under the lock, last_seq + 1 and the insert,
+ * the retention, and NOTIFY sipd_im "<topic> <seq>" (delivered at commit), in one transaction.
+ *
  * Callbacks may re-enter the store (submit operations, even destroy it): `depth` counts the
  * entry points on the stack and the struct is freed only when the outermost one returns.
  *
