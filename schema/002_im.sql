@@ -42,7 +42,8 @@ LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO topics (uri, kind, owner) VALUES (p_uri, 'user', p_uri)
         ON CONFLICT (uri) DO NOTHING;
-    SELECT t.last_seq, t.last_at INTO last_seq, last_at FROM topics t WHERE t.uri = p_uri FOR UPDATE;
+    SELECT t.last_seq, t.last_at INTO last_seq, last_at
+        FROM topics t WHERE t.uri = p_uri FOR UPDATE;
 END
 $$;
 

@@ -1995,7 +1995,8 @@ static void handle_topic(struct pg_op *op, int status, const PGresult *res)
     struct im_topic_info info = {0};
     if (status == 0 && (!is_shape(res, 4, 1) || bin_bool(res, 0, 0, &info.is_group) ||
                         bin_bool(res, 0, 1, &info.is_member) ||
-                        bin_i64(res, 0, 2, &info.last_seq) || bin_i64(res, 0, 3, &info.first_seq))) {
+                        bin_i64(res, 0, 2, &info.last_seq) ||
+                        bin_i64(res, 0, 3, &info.first_seq))) {
         log_bad_result(op);
         status = STORE_EFAIL;
     }
@@ -2420,7 +2421,7 @@ static void pg_location_expire(struct store *st, int64_t now, store_status_cb do
     op_submit(ps, op);
 }
 
-/* ---- IM and presence -------------------------------------------------------------------------- */
+/* ---- IM and presence ------------------------------------------------------------------------- */
 
 /* A query routed by key (a topic or an AOR: its operations stay in order on one connection), or
  * with key NULL and !is_keyed to the least busy connection. NULL after reporting why not. */

@@ -421,8 +421,9 @@ static int do_pres(const char *aor, const char *if_match, const char *new_etag,
 {
     res_free(r); /* what an earlier call left in r */
     outstanding++;
-    store_pres_publish(fx.st, aor, if_match, new_etag, expires_at, body ? "application/pidf+xml" : NULL,
-                       body, body ? strlen(body) : 0, now, on_pres, r);
+    store_pres_publish(fx.st, aor, if_match, new_etag, expires_at,
+                       body ? "application/pidf+xml" : NULL, body, body ? strlen(body) : 0, now,
+                       on_pres, r);
     return finish(r);
 }
 
