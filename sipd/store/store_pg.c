@@ -142,9 +142,9 @@ static const struct pg_stmt {
 } stmts[S_NUM] = {
     /* READ COMMITTED whatever the server's default: the SELECT after the lock must see what
      * the previous holder of the lock committed (a snapshot taken before it would not). */
-    [S_BEGIN] = {"sipd_begin", "BEGIN ISOLATION LEVEL READ COMMITTED", 0},
-    [S_COMMIT] = {"sipd_commit", "COMMIT", 0},
-    [S_ROLLBACK] = {"sipd_rollback", "ROLLBACK", 0},
+    [S_BEGIN] = {"sipd_begin", "BEGIN ISOLATION LEVEL READ COMMITTED", 0, 0},
+    [S_COMMIT] = {"sipd_commit", "COMMIT", 0, 0},
+    [S_ROLLBACK] = {"sipd_rollback", "ROLLBACK", 0, 0},
     /* The statements of an update transaction take the AORs of all its updates (distinct).
      * $1 aors. Serialises every writer of each AOR, on every node, until COMMIT/ROLLBACK. The
      * locks are taken in key order (the subquery's ORDER BY keeps it from being flattened), so
@@ -153,14 +153,14 @@ static const struct pg_stmt {
     [S_LOCK] = {"sipd_loc_lock",
                 "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtextextended(a, 0) AS k"
                 " FROM unnest($1::text[]) AS a ORDER BY 1) AS s",
-                1},
+                1, 0},
     /* $1 aors, $2 their `now`s: the live bindings of each, in lookup order, at most 1000 each. */
     [S_SELECT] = {"sipd_loc_select",
                   "SELECT l.* FROM unnest($1::text[], $2::bigint[]) AS a(aor, t)"
                   " CROSS JOIN LATERAL (SELECT " LOC_COLS " FROM locations"
                   " WHERE aor = a.aor AND expires_at > to_timestamp(a.t) " LOC_ORDER
                   " LIMIT 1000) AS l",
-                  2},
+                  2, 0},
     /* $1 the aors replaced, $2.. one array per column (aor first), one element per binding.
      * The DELETE must run before the INSERT (else the unique index sees the old row of a
      * contact that is registered again): an unreferenced data-modifying CTE would run last, so
@@ -179,17 +179,17 @@ static const struct pg_stmt {
                    " user_agent, received, conn_id, node, updated_at)"
                    " WHERE (SELECT count(*) FROM d) >= 0"
                    " RETURNING " LOC_COLS,
-                   15},
+                   15, 0},
     /* $1 aor, $2 now: a lookup. */
     [S_GET] = {"sipd_loc_get",
                "SELECT " LOC_COLS " FROM locations"
                " WHERE aor = $1::text AND expires_at > to_timestamp($2::bigint) " LOC_ORDER
                " LIMIT 1000",
-               2},
+               2, 0},
     /* $1 now */
     [S_EXPIRE] = {"sipd_loc_expire",
-                  "DELETE FROM locations WHERE expires_at <= to_timestamp($1::bigint)", 1},
-    [S_COUNT] = {"sipd_loc_count", "SELECT count(DISTINCT aor), count(*) FROM locations", 0},
+                  "DELETE FROM locations WHERE expires_at <= to_timestamp($1::bigint)", 1, 0},
+    [S_COUNT] = {"sipd_loc_count", "SELECT count(DISTINCT aor), count(*) FROM locations", 0, 0},
 
     /* $1 topic, $2 identity (NULL: none), $3 now, $4 count, $5 age_s */
     [S_IM_TOPIC] = {"sipd_im_topic",
@@ -2431,23 +2431,19 @@ static struct pg_op *query_new(struct pg_store *ps, enum stmt_id stmt, int is_ke
 {
     struct pg_query qtmp = {.stmt = stmt, .handle = handle, .done = done};
     struct pg_op tmp = {.kind = OP_QUERY, .q = &qtmp, .arg = arg};
-    struct pg_op *op = NULL;
     int status = 0;
-    if (ps->is_destroyed || !any_ready(ps) || ps->nops >= PG_MAX_OPS) {
+    if (ps->is_destroyed || !any_ready(ps) || ps->nops >= PG_MAX_OPS)
         status = STORE_EUNAVAIL;
-    } else if (is_keyed && (!key || strlen(key) > PG_MAX_URI_BYTES)) {
+    else if (is_keyed && (!key || strlen(key) > PG_MAX_URI_BYTES))
         status = STORE_EFAIL;
-    } else if (!(op = calloc(1, sizeof *op)) || !(op->q = calloc(1, sizeof *op->q)) ||
-               (key && !(op->aor = strdup(key)))) {
-        status = STORE_EFAIL;
-        if (op) {
-            free(op->q);
-            free(op);
-        }
+    struct pg_op *op = status ? NULL : calloc(1, sizeof *op);
+    if (op && (!(op->q = calloc(1, sizeof *op->q)) || (key && !(op->aor = strdup(key))))) {
+        free(op->q);
+        free(op);
         op = NULL;
     }
-    if (status) {
-        handle(&tmp, status, NULL);
+    if (!op) {
+        handle(&tmp, status ? status : STORE_EFAIL, NULL); /* out of memory unless status */
         return NULL;
     }
     *op->q = qtmp;

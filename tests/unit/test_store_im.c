@@ -1126,7 +1126,7 @@ static void test_pg_two_stores_publish_concurrently_dense_unique_seqs(void)
     }
     CU_ASSERT_EQUAL_FATAL(wait_all(), 0);
 
-    int64_t carol[N];
+    int64_t carol[N] = {0};
     size_t ncarol = 0;
     for (int i = 0; i < N; i++) {
         CU_ASSERT_EQUAL(r[i].status, 0);
