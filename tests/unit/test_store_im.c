@@ -1266,6 +1266,45 @@ static void test_pg_failed_write_fails_only_itself(void)
 }
 
 
+/* A publish the database asks to retry (serialization failure) is retried; a seq is never given
+ * to an attempt that did not commit; one that keeps failing ends in STORE_EFAIL after
+ * 1 + 3 attempts, and changes nothing. */
+static void test_pg_publish_retried_on_serialization_failure(void)
+{
+    CU_ASSERT_EQUAL_FATAL(
+        admin_exec("CREATE SEQUENCE test_fail_seq;"
+                   "CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$"
+                   " BEGIN IF nextval('test_fail_seq') <= 2 THEN"
+                   "  RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF;"
+                   " RETURN NEW; END $$;"
+                   "CREATE TRIGGER test_fail BEFORE INSERT ON messages"
+                   " FOR EACH ROW EXECUTE FUNCTION test_fail()"),
+        0);
+    struct res r = {0};
+    CU_ASSERT_EQUAL(publish_simple(BOB, "third time", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT last_value FROM test_fail_seq"), 3);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "at once", NOW, NULL), 2);
+
+    CU_ASSERT_EQUAL(admin_exec("SELECT setval('test_fail_seq', 1, false)"), 0);
+    CU_ASSERT_EQUAL(admin_exec("CREATE OR REPLACE FUNCTION test_fail() RETURNS trigger"
+                               " LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval('test_fail_seq');"
+                               " RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END $$"),
+                    0);
+    struct im_publish p = mkpub(BOB, ALICE, "never@test", 1, "never", NOW);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), STORE_EFAIL);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT last_value FROM test_fail_seq"), 4);
+    admin_exec("DROP TRIGGER test_fail ON messages; DROP FUNCTION test_fail();"
+               "DROP SEQUENCE test_fail_seq");
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.last_seq, 2);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 2);
+    CU_ASSERT(str_eq(r.msgs[0].body, "third time"));
+    CU_ASSERT_EQUAL(do_topic(ALICE, NULL, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.last_seq, 0);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "after", NOW, NULL), 3);
+    res_free(&r);
+}
+
 /* A publish announces itself on channel sipd_im ("<topic> <seq>"), at commit. */
 static void test_pg_publish_notifies_sipd_im(void)
 {
@@ -1550,6 +1589,7 @@ static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_two_stores_publish_concurrently_dense_unique_seqs),
     TEST_CASE(test_pg_concurrent_publish_under_serializable_default),
     TEST_CASE(test_pg_failed_write_fails_only_itself),
+    TEST_CASE(test_pg_publish_retried_on_serialization_failure),
     TEST_CASE(test_pg_publish_notifies_sipd_im),
     TEST_CASE(test_pg_unreachable_server_fails_every_op_with_eunavail),
     TEST_CASE(test_pg_lost_connections_fail_pending_ops_and_seqs_stay_dense),
