@@ -129,7 +129,7 @@ enum stmt_id {
     " coalesce(t.last_seq, 0) + 1)::bigint AS first_seq,"                                          \
     " t.kind AS kind FROM (SELECT 1) AS one LEFT JOIN topics t ON t.uri = " TOPIC
 
-/* A presence publication as the callers see it (see parse_pres). */
+/* A presence publication as callers see it (the columns after the status; see handle_pres). */
 #define PRES_COLS                                                                                  \
     "etag, floor(extract(epoch FROM expires_at))::bigint, content_type, body,"                    \
     " floor(extract(epoch FROM updated_at))::bigint"
