@@ -182,7 +182,7 @@ BEGIN
                         p.content_type, p.body, floor(extract(epoch FROM p.updated_at))::bigint
         FROM presentities p
         WHERE p.aor = p_aor AND p.event = 'presence' AND p.expires_at > now_ts
-        ORDER BY p.updated_at, p.etag;
+        ORDER BY p.updated_at, p.etag LIMIT 1000;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 0, NULL::text, NULL::bigint, NULL::text, NULL::bytea, NULL::bigint;
     END IF;
