@@ -2506,7 +2506,7 @@ static void pg_im_publish(struct store *st, const struct im_publish *p, store_pu
     q_text(q, p->from_tag, PG_MAX_FIELD_BYTES);
     q_int(q, p->cseq);
     q_text(q, p->content_type, PG_MAX_FIELD_BYTES);
-    q_bytes(q, p->body ? p->body : "", p->body_len);
+    q_bytes(q, p->body ? p->body : "", p->body ? p->body_len : 0);
     q_int(q, p->now);
     q_int(q, p->ret.count > 0 ? p->ret.count : 0);
     q_int(q, p->ret.age_s > 0 ? p->ret.age_s : 0);

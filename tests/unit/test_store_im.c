@@ -1305,6 +1305,43 @@ static void test_pg_publish_retried_on_serialization_failure(void)
     res_free(&r);
 }
 
+/* Parameters the store cannot take fail with STORE_EFAIL before reaching the database (and
+ * nothing is stored); the store goes on. */
+static void test_pg_unfit_parameters_fail_with_efail(void)
+{
+    struct res r = {0};
+    struct im_publish p = mkpub(BOB, ALICE, "unfit@test", 1, "x", NOW);
+    p.body = NULL; /* a length without a body */
+    p.body_len = 5;
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), STORE_EFAIL);
+    p = mkpub(NULL, ALICE, "unfit@test", 1, "x", NOW);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), STORE_EFAIL);
+    static char long_uri[5000];
+    memset(long_uri, 'a', sizeof long_uri - 1);
+    memcpy(long_uri, "sip:", 4);
+    p = mkpub(long_uri, ALICE, "unfit@test", 1, "x", NOW);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), STORE_EFAIL);
+    size_t big_len = (4u << 20) + 1;
+    char *big = calloc(1, big_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    p = mkpub(BOB, ALICE, "unfit@test", 1, "x", NOW);
+    p.body = big;
+    p.body_len = big_len;
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), STORE_EFAIL);
+    free(big);
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e1", NOW + 60, NULL, NOW, &r), STORE_EFAIL);
+    struct res g = {0};
+    outstanding++;
+    store_im_position_get(fx.st, BOB, BOB, NULL, 0, on_position, &g);
+    CU_ASSERT_EQUAL(finish(&g), STORE_EFAIL);
+    const char *const members[] = {ALICE, NULL};
+    CU_ASSERT_EQUAL(do_group_create(GROUP, members, 2), STORE_EFAIL);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM topics"), 0);
+    CU_ASSERT_EQUAL(store_pending(fx.st), 0);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "fine", NOW, NULL), 1);
+    res_free(&r);
+}
+
 /* A publish announces itself on channel sipd_im ("<topic> <seq>"), at commit. */
 static void test_pg_publish_notifies_sipd_im(void)
 {
@@ -1590,6 +1627,7 @@ static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_concurrent_publish_under_serializable_default),
     TEST_CASE(test_pg_failed_write_fails_only_itself),
     TEST_CASE(test_pg_publish_retried_on_serialization_failure),
+    TEST_CASE(test_pg_unfit_parameters_fail_with_efail),
     TEST_CASE(test_pg_publish_notifies_sipd_im),
     TEST_CASE(test_pg_unreachable_server_fails_every_op_with_eunavail),
     TEST_CASE(test_pg_lost_connections_fail_pending_ops_and_seqs_stay_dense),
