@@ -3,8 +3,7 @@
  *
  * The same cases run in suite "store_im_memory" and, when PGHOST is set (pg_virtualenv), in suite
  * "store_im_postgres", which applies schema/ with store_init_db() and empties the IM and presence
- * tables before every test. (Until the memory backend has these operations, store_im_memory is
- * registered only with SIPD_TEST_IM_MEMORY=1.) A few cases only make sense on postgres: two
+ * tables before every test. A few cases only make sense on postgres: two
  * stores (two processes' worth of connections) publishing into one topic at once, the NOTIFY of
  * a publish, the migration, and an unreachable or lost server.
  *
@@ -1639,10 +1638,7 @@ static const struct test_case pg_cases[] = {
 void register_store_im_suites(void)
 {
     CU_pSuite s;
-    /* The memory backend's IM and presence operations are being written on main; until they
-     * land here, its suite runs only on request. */
-    const char *mem = getenv("SIPD_TEST_IM_MEMORY");
-    if (mem && strcmp(mem, "1") == 0) {
+    {
         s = CU_add_suite_with_setup_and_teardown("store_im_memory", mem_init, suite_clean,
                                                  mem_setup, NULL);
         for (size_t i = 0; s && i < NCASES(shared_cases); i++)
