@@ -783,6 +783,43 @@ static size_t fan_out(struct broker *b, const char *uri, const struct im_message
     return n;
 }
 
+/* Another process sharing the store stored seq in topic (§15): subscriptions served here read it
+ * from the store. topic NULL: announcements may have been lost, look at every topic. */
+static void on_announce(void *arg, const char *topic, int64_t seq)
+{
+    struct broker *b = arg;
+    if (topic) {
+        struct btopic *t = topic_get(b, topic, 0);
+        if (!t)
+            return;
+        if (seq > t->last_seq)
+            t->last_seq = seq;
+        /* pump(s) may end s (and free the topic with its last subscription): next is taken first */
+        for (struct isub *s = t->subs, *next; s; s = next) {
+            next = s->tnext;
+            if (s->state == SUB_ACTIVE && seq >= s->next_seq) {
+                s->behind = 1;
+                pump(s);
+            }
+        }
+        return;
+    }
+    /* every subscription; pump(s) ends at most s itself, so a snapshot stays valid */
+    size_t n = 0, bk;
+    struct isub **v = malloc((b->nsubs ? b->nsubs : 1) * sizeof *v);
+    if (!v)
+        return;
+    for (struct hmap_entry *e = hmap_first(&b->subs, &bk); e && n < b->nsubs; e = hmap_next(&b->subs, e, &bk))
+        v[n++] = e->val;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->state == SUB_ACTIVE) {
+            v[i]->behind = 1;
+            pump(v[i]);
+        }
+    }
+    free(v);
+}
+
 /* ---- SUBSCRIBE -------------------------------------------------------------------------------- */
 
 struct sub_ctx {
@@ -1735,6 +1772,7 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
     hmap_init(&b->dialogs);
     hmap_init(&b->sessions);
     transport_set_close_cb(tp, on_conn_closed, b);
+    store_im_set_listener(st, on_announce, b);
     return b;
 }
 
@@ -1743,6 +1781,7 @@ void broker_destroy(struct broker *b)
     if (!b)
         return;
     transport_set_close_cb(b->tp, NULL, NULL);
+    store_im_set_listener(b->st, NULL, NULL);
     size_t bk;
     struct hmap_entry *e = hmap_first(&b->subs, &bk);
     while (e) {
