@@ -1780,8 +1780,7 @@ void broker_destroy(struct broker *b)
 {
     if (!b)
         return;
-    transport_set_close_cb(b->tp, NULL, NULL);
-    store_im_set_listener(b->st, NULL, NULL);
+    transport_set_close_cb(b->tp, NULL, NULL); /* the store is not touched: it may be gone */
     size_t bk;
     struct hmap_entry *e = hmap_first(&b->subs, &bk);
     while (e) {
