@@ -20,6 +20,7 @@
 #include "transport/transport.h"
 
 #define MAX_DOMAINS 16
+#define MAX_GROUPS 64
 
 struct server {
     struct loop *loop;
@@ -31,8 +32,9 @@ struct server {
     struct proxy *proxy;
     struct presence *presence; /* broker role: the presence package */
     struct broker *broker; /* NULL without the broker role */
-    char *group_names[64];
-    size_t ngroup_names;
+    struct static_group *groups[MAX_GROUPS];
+    size_t ngroups;
+    struct timer groups_timer;
     char *domain_buf;
     const char *domains[MAX_DOMAINS + 1];
     char *redirect_buf;
@@ -159,13 +161,49 @@ static int broker_dispatch(struct server *srv, struct sip_txn *t, const osip_mes
     return 1;
 }
 
+/* Static group topics (broker.groups), created in the store at start-up and retried while the
+ * store is unreachable (postgres connects asynchronously). */
+struct static_group {
+    struct server *srv;
+    char topic[512];
+    char *member_buf;       /* the members, NUL-separated */
+    const char *members[256];
+    size_t nmembers;
+    int state;              /* 0 to do, 1 in flight, 2 done */
+};
+
+static void groups_tick(struct timer *t, void *arg);
+
 static void on_group_created(void *arg, int status)
 {
-    const char *topic = arg;
+    struct static_group *g = arg;
+    if (status == STORE_EUNAVAIL) {
+        g->state = 0; /* again on the next tick */
+        return;
+    }
+    g->state = 2;
     if (status == 409)
-        LOG_INFO("group topic %s exists already", topic);
+        LOG_INFO("group topic %s exists already", g->topic);
     else if (status != 0)
-        LOG_WARN("group topic %s not created status=%d", topic, status);
+        LOG_WARN("group topic %s not created status=%d", g->topic, status);
+    else
+        LOG_INFO("group topic %s created with %zu members", g->topic, g->nmembers);
+}
+
+static void groups_tick(struct timer *t, void *arg)
+{
+    struct server *srv = arg;
+    int left = 0;
+    for (size_t i = 0; i < srv->ngroups; i++) {
+        struct static_group *g = srv->groups[i];
+        if (g->state == 0 && store_is_available(srv->store)) {
+            g->state = 1;
+            store_im_group_create(srv->store, g->topic, g->members, g->nmembers, on_group_created, g);
+        }
+        left += g->state != 2;
+    }
+    if (left)
+        loop_timer_start(srv->loop, &srv->groups_timer, 100, groups_tick, srv);
 }
 
 /* broker.groups = "sip:team@example.com=sip:a@example.com sip:b@example.com; sip:..." */
@@ -187,31 +225,32 @@ static int create_static_groups(struct server *srv, const char *spec)
         *eq = '\0';
         char *topic = g + strspn(g, " \t");
         topic[strcspn(topic, " \t")] = '\0';
-        const char *members[256];
-        size_t n = 0;
-        char *s2 = NULL;
-        for (char *m = strtok_r(eq + 1, " ,\t", &s2); m && n < 256; m = strtok_r(NULL, " ,\t", &s2))
-            members[n++] = m;
         osip_uri_t *u = NULL;
-        char canon[512];
-        int ok = osip_uri_init(&u) == 0 && osip_uri_parse(u, topic) == 0 &&
-                 sip_uri_aor(u, canon, sizeof canon) == 0;
+        struct static_group *sg = srv->ngroups < MAX_GROUPS ? calloc(1, sizeof *sg) : NULL;
+        int ok = sg && osip_uri_init(&u) == 0 && osip_uri_parse(u, topic) == 0 &&
+                 sip_uri_aor(u, sg->topic, sizeof sg->topic) == 0;
         osip_uri_free(u);
+        if (ok)
+            ok = (sg->member_buf = strdup(eq + 1)) != NULL;
         if (!ok) {
-            LOG_ERROR("broker.groups: '%s' is not a SIP URI with a user", topic);
+            LOG_ERROR("broker.groups: '%s' is not a SIP URI with a user (at most %d groups)", topic,
+                      MAX_GROUPS);
+            if (sg)
+                free(sg->member_buf);
+            free(sg);
             rc = -1;
             break;
         }
-        char *keep = srv->ngroup_names < 64 ? strdup(canon) : NULL; /* outlives the creation */
-        if (!keep) {
-            LOG_ERROR("broker.groups: at most 64 groups");
-            rc = -1;
-            break;
-        }
-        srv->group_names[srv->ngroup_names++] = keep;
-        store_im_group_create(srv->store, keep, members, n, on_group_created, keep);
+        char *s2 = NULL;
+        for (char *m = strtok_r(sg->member_buf, " ,\t", &s2); m && sg->nmembers < 256;
+             m = strtok_r(NULL, " ,\t", &s2))
+            sg->members[sg->nmembers++] = m;
+        sg->srv = srv;
+        srv->groups[srv->ngroups++] = sg;
     }
     free(buf);
+    if (rc == 0)
+        groups_tick(&srv->groups_timer, srv);
     return rc;
 }
 
@@ -507,6 +546,8 @@ void server_destroy(struct server *srv)
     loop_timer_stop(srv->loop, &srv->expire_timer);
     loop_timer_stop(srv->loop, &srv->drain_timer);
     /* the store first: its pending callbacks still answer through live transactions */
+    if (srv->store)
+        store_im_set_listener(srv->store, NULL, NULL);
     store_destroy(srv->store);
     presence_destroy(srv->presence);
     broker_destroy(srv->broker);
@@ -514,8 +555,11 @@ void server_destroy(struct server *srv)
     registrar_destroy(srv->registrar);
     txn_layer_destroy(srv->txns);
     transport_destroy(srv->tp);
-    for (size_t i = 0; i < srv->ngroup_names; i++)
-        free(srv->group_names[i]);
+    loop_timer_stop(srv->loop, &srv->groups_timer);
+    for (size_t i = 0; i < srv->ngroups; i++) {
+        free(srv->groups[i]->member_buf);
+        free(srv->groups[i]);
+    }
     free(srv->domain_buf);
     free(srv->redirect_buf);
     free(srv);

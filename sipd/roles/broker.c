@@ -60,7 +60,6 @@ struct isub {
     struct btopic *topic;
     struct isub *tnext, *tprev;
     struct sub_dialog d;
-    char key[600];        /* dialog key + "\n" + id */
     char *subscriber;     /* AOR */
     char *instance;       /* +sip.instance of the SUBSCRIBE, NULL when none */
     char *contact;        /* Contact URI of the SUBSCRIBE */
@@ -109,7 +108,8 @@ struct broker {
     struct store *st;
     struct broker_config cfg;
     struct hmap topics;   /* uri -> btopic */
-    struct hmap subs;     /* key -> isub */
+    struct hmap subs;     /* dialog key + "\n" + id -> isub */
+    struct hmap dialogs;  /* dialog key -> size_t* (subscriptions in that dialog) */
     struct hmap sessions; /* key -> pm_session */
     size_t nsubs;
     int shutting_down;
@@ -311,6 +311,40 @@ static void queue_clear(struct isub *s)
     s->qlen = 0;
 }
 
+/* The subscription's key in b->subs: the dialog key, "\n", the Event id. Returns its length or -1. */
+static int sub_key(const struct sub_dialog *d, char *buf, size_t n)
+{
+    char dkey[512];
+    if (sub_dialog_key(d, dkey, sizeof dkey) < 0)
+        return -1;
+    int k = snprintf(buf, n, "%s\n%s", dkey, d->event_id ? d->event_id : "");
+    return k < 0 || (size_t)k >= n ? -1 : k;
+}
+
+/* Count subscriptions per dialog (so an in-dialog request finds out whether the dialog is ours). */
+static void dialog_count(struct broker *b, const struct sub_dialog *d, int delta)
+{
+    char dkey[512];
+    if (sub_dialog_key(d, dkey, sizeof dkey) < 0)
+        return;
+    size_t *n = hmap_get(&b->dialogs, dkey, strlen(dkey));
+    if (!n && delta > 0) {
+        n = calloc(1, sizeof *n);
+        if (!n || hmap_put(&b->dialogs, dkey, strlen(dkey), n, NULL)) {
+            free(n);
+            return;
+        }
+    }
+    if (!n)
+        return;
+    if (delta > 0) {
+        (*n)++;
+    } else if (--*n == 0) {
+        hmap_del(&b->dialogs, dkey, strlen(dkey));
+        free(n);
+    }
+}
+
 static void sub_free(struct isub *s)
 {
     queue_clear(s);
@@ -339,7 +373,11 @@ static void sub_remove(struct isub *s, const char *why)
         s->out = NULL;
     }
     loop_timer_stop(b->loop, &s->retry);
-    hmap_del(&b->subs, s->key, strlen(s->key));
+    char key[600];
+    int klen = sub_key(&s->d, key, sizeof key);
+    if (klen > 0)
+        hmap_del(&b->subs, key, (size_t)klen);
+    dialog_count(b, &s->d, -1);
     b->nsubs--;
     struct btopic *t = s->topic;
     if (s->tprev)
@@ -745,6 +783,43 @@ static size_t fan_out(struct broker *b, const char *uri, const struct im_message
     return n;
 }
 
+/* Another process sharing the store stored seq in topic (§15): subscriptions served here read it
+ * from the store. topic NULL: announcements may have been lost, look at every topic. */
+static void on_announce(void *arg, const char *topic, int64_t seq)
+{
+    struct broker *b = arg;
+    if (topic) {
+        struct btopic *t = topic_get(b, topic, 0);
+        if (!t)
+            return;
+        if (seq > t->last_seq)
+            t->last_seq = seq;
+        /* pump(s) may end s (and free the topic with its last subscription): next is taken first */
+        for (struct isub *s = t->subs, *next; s; s = next) {
+            next = s->tnext;
+            if (s->state == SUB_ACTIVE && seq >= s->next_seq) {
+                s->behind = 1;
+                pump(s);
+            }
+        }
+        return;
+    }
+    /* every subscription; pump(s) ends at most s itself, so a snapshot stays valid */
+    size_t n = 0, bk;
+    struct isub **v = malloc((b->nsubs ? b->nsubs : 1) * sizeof *v);
+    if (!v)
+        return;
+    for (struct hmap_entry *e = hmap_first(&b->subs, &bk); e && n < b->nsubs; e = hmap_next(&b->subs, e, &bk))
+        v[n++] = e->val;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->state == SUB_ACTIVE) {
+            v[i]->behind = 1;
+            pump(v[i]);
+        }
+    }
+    free(v);
+}
+
 /* ---- SUBSCRIBE -------------------------------------------------------------------------------- */
 
 struct sub_ctx {
@@ -853,21 +928,21 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
     s->subscriber = strdup(c->identity);
     s->instance = inst[0] ? strdup(inst) : NULL;
     s->contact = contact_uri_str(req);
-    char dkey[512];
-    if (st != 0 || !s->subscriber || !s->contact || sub_dialog_key(&s->d, dkey, sizeof dkey) < 0) {
+    char key[600];
+    int klen = st == 0 ? sub_key(&s->d, key, sizeof key) : -1;
+    if (st != 0 || !s->subscriber || !s->contact || klen < 0) {
         txn_respond_simple(t, st == 400 || st == 0 ? 400 : 503, st == 400 ? "Bad Contact" : NULL,
                            NULL, NULL);
         sub_free(s);
         return;
     }
-    snprintf(s->key, sizeof s->key, "%s\n%s", dkey, s->d.event_id ? s->d.event_id : "");
-    if (hmap_get(&b->subs, s->key, strlen(s->key))) {
+    if (hmap_get(&b->subs, key, (size_t)klen)) {
         txn_respond_simple(t, 482, "Loop Detected", NULL, NULL);
         sub_free(s);
         return;
     }
     struct btopic *tp = topic_get(b, c->topic, 1);
-    if (!tp || hmap_put(&b->subs, s->key, strlen(s->key), s, NULL)) {
+    if (!tp || hmap_put(&b->subs, key, (size_t)klen, s, NULL)) {
         if (tp)
             topic_maybe_free(b, tp);
         txn_respond_simple(t, 503, "Out of memory", "Retry-After", "5");
@@ -875,6 +950,7 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
         return;
     }
     b->nsubs++;
+    dialog_count(b, &s->d, +1);
     s->topic = tp;
     s->tnext = tp->subs;
     if (tp->subs)
@@ -1004,17 +1080,10 @@ int broker_handle_in_dialog(struct broker *b, struct sip_txn *t)
     struct isub *s = hmap_get(&b->subs, key, strlen(key));
     if (!s) {
         /* a dialog of ours with another id, or of nobody: only answer when the dialog is ours */
-        size_t dl = strlen(dkey);
-        size_t bk;
-        for (struct hmap_entry *e = hmap_first(&b->subs, &bk); e; e = hmap_next(&b->subs, e, &bk)) {
-            if (e->klen > dl && memcmp(e->key, dkey, dl) == 0 && e->key[dl] == '\n') {
-                if (strcmp(type, "im") != 0)
-                    return 0;
-                txn_respond_simple(t, 481, "Subscription does not exist", NULL, NULL);
-                return 1;
-            }
-        }
-        return 0;
+        if (!hmap_get(&b->dialogs, dkey, strlen(dkey)) || strcmp(type, "im") != 0)
+            return 0;
+        txn_respond_simple(t, 481, "Subscription does not exist", NULL, NULL);
+        return 1;
     }
     if (!ev) {
         txn_respond_simple(t, 400, "Missing Event header", NULL, NULL);
@@ -1700,8 +1769,10 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
         b->cfg.max_queue = 1;
     hmap_init(&b->topics);
     hmap_init(&b->subs);
+    hmap_init(&b->dialogs);
     hmap_init(&b->sessions);
     transport_set_close_cb(tp, on_conn_closed, b);
+    store_im_set_listener(st, on_announce, b);
     return b;
 }
 
@@ -1709,7 +1780,7 @@ void broker_destroy(struct broker *b)
 {
     if (!b)
         return;
-    transport_set_close_cb(b->tp, NULL, NULL);
+    transport_set_close_cb(b->tp, NULL, NULL); /* the store is not touched: it may be gone */
     size_t bk;
     struct hmap_entry *e = hmap_first(&b->subs, &bk);
     while (e) {
@@ -1728,6 +1799,7 @@ void broker_destroy(struct broker *b)
         e = next;
     }
     hmap_free(&b->subs);
+    hmap_free(&b->dialogs);
     hmap_free(&b->sessions);
     hmap_free(&b->topics);
     free(b);

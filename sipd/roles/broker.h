@@ -30,7 +30,8 @@ struct broker_config {
 /* Caller frees with broker_destroy(). cfg's strings must outlive the broker. */
 struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn_layer *tl,
                              struct store *st, const struct broker_config *cfg);
-/* Forgets every subscription and delivery (no messages sent). */
+/* Forgets every subscription and delivery (no messages sent). Does not touch the store, which
+ * the caller destroys first (clearing the store's IM listener, set by broker_create, before). */
 void broker_destroy(struct broker *b);
 
 /* Does the broker take this request for a served domain? MESSAGE outside a dialog, every

@@ -171,3 +171,9 @@ void store_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *
     else if (done)
         done(arg, STORE_EFAIL, NULL, 0);
 }
+
+void store_im_set_listener(struct store *st, store_im_notify_cb cb, void *arg)
+{
+    if (st->ops->im_set_listener)
+        st->ops->im_set_listener(st, cb, arg);
+}

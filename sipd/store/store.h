@@ -169,6 +169,14 @@ void store_im_position_get(struct store *st, const char *topic, const char *aor,
 void store_im_position_advance(struct store *st, const char *topic, const char *aor,
                                const char *device, int64_t seq, store_status_cb done, void *arg);
 
+/* Told when a message was stored in a topic by any process sharing the store (postgres: LISTEN on
+ * channel sipd_im, payload "<topic> <seq>", so also this process's own publishes); the memory
+ * store never calls it (one process fans out by itself). Called from the loop; one listener per
+ * store; NULL cb to stop. After a reconnect notifications may have been missed: the store then
+ * calls cb with topic NULL and seq 0 ("re-read everything you serve"). */
+typedef void (*store_im_notify_cb)(void *arg, const char *topic, int64_t seq);
+void store_im_set_listener(struct store *st, store_im_notify_cb cb, void *arg);
+
 /* Delete messages outside the retention window at `now`, in every topic. done may be NULL. */
 void store_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
                      store_status_cb done, void *arg);

@@ -32,6 +32,7 @@ struct store_ops {
                                 const char *device, int64_t seq, store_status_cb done, void *arg);
     void (*im_expire)(struct store *st, int64_t now, const struct im_retention *ret,
                       store_status_cb done, void *arg);
+    void (*im_set_listener)(struct store *st, store_im_notify_cb cb, void *arg); /* may be NULL */
     /* presence publications; see store.h */
     void (*pres_publish)(struct store *st, const char *aor, const char *if_match,
                          const char *new_etag, int64_t expires_at, const char *content_type,

@@ -340,23 +340,27 @@ static int64_t append_msg(struct mem_topic *t, const char *topic_key, const stru
     w[p->body_len] = '\0';
     m->m.body = w;
     m->m.body_len = p->body_len;
-    m->m.created_at = p->now;
+    /* never earlier than the message before it: the retained messages stay a contiguous range */
+    int64_t prev = t->len > t->head ? t->msgs[t->len - 1]->m.created_at : p->now;
+    m->m.created_at = p->now > prev ? p->now : prev;
     t->msgs[t->len++] = m;
     return ++t->last_seq;
 }
 
 static int str_same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
-/* A message of t stored within the duplicate window with the same (Call-ID, From tag, CSeq). */
-static const struct mem_msg *find_dup(const struct mem_topic *t, const struct im_publish *p)
+/* A message (is_copy 0) or sender's copy (1) of t stored within the duplicate window with the
+ * same (Call-ID, From tag, CSeq). */
+static const struct mem_msg *find_dup(const struct mem_topic *t, const struct im_publish *p,
+                                      int is_copy)
 {
     if (!p->call_id || !p->from_tag)
         return NULL;
     for (size_t i = t->len; i > t->head; i--) {
         const struct mem_msg *m = t->msgs[i - 1];
-        if (m->m.created_at < p->now - DUP_WINDOW_S)
+        if (m->m.created_at <= p->now - DUP_WINDOW_S)
             break;
-        if (m->cseq == p->cseq && str_same(m->call_id, p->call_id) && str_same(m->from_tag, p->from_tag))
+        if (m->m.is_copy == is_copy && m->cseq == p->cseq && str_same(m->call_id, p->call_id) && str_same(m->from_tag, p->from_tag))
             return m;
     }
     return NULL;
@@ -368,15 +372,16 @@ static void mem_im_publish(struct store *st, const struct im_publish *p, store_p
     struct mem_store *ms = (struct mem_store *)st;
     const char *key = NULL, *ckey = NULL;
     struct mem_topic *t = topic_get(ms, p->topic, 1, &key);
-    struct mem_topic *c = p->copy_topic ? topic_get(ms, p->copy_topic, 1, &ckey) : NULL;
-    if (!t || (p->copy_topic && !c)) {
+    int copy = p->copy_topic && strcmp(p->copy_topic, p->topic) != 0;
+    struct mem_topic *c = copy ? topic_get(ms, p->copy_topic, 1, &ckey) : NULL;
+    if (!t || (copy && !c)) {
         done(arg, STORE_EFAIL, 0, 0, 0);
         return;
     }
-    const struct mem_msg *dup = find_dup(t, p);
+    const struct mem_msg *dup = find_dup(t, p, 0);
     if (dup) {
         int64_t copy_seq = 0;
-        const struct mem_msg *cd = c ? find_dup(c, p) : NULL;
+        const struct mem_msg *cd = c ? find_dup(c, p, 1) : NULL;
         if (cd)
             copy_seq = cd->m.seq;
         done(arg, 0, dup->m.seq, copy_seq, 1);

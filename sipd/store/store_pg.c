@@ -40,6 +40,16 @@
  * timer reconnects it with backoff (250 ms doubling to 2 s). A connection that waits
  * PG_STMT_TIMEOUT_MS for a result counts as lost, so nothing waits forever.
  *
+ * IM and presence (the broker). Each operation is one prepared statement (OP_QUERY), routed like
+ * the location ops by the hash of its topic (positions too) or AOR (presence), the expires to the
+ * least busy connection; rows come back in binary format and bodies go out as binary bytea
+ * parameters, so they may hold any octet. A read is pipelined like a lookup. A write runs alone
+ * between two syncs -- that segment is its (implicit, READ COMMITTED) transaction -- and its
+ * caller hears of it at the second sync, after the commit; it is retried on serialization failure
+ * or deadlock. A publish is one call of sipd_im_publish() (schema/002_im.sql): the topic rows
+ * locked in ascending URI order, the duplicate check under the lock, last_seq + 1 and the insert,
+ * the retention, and NOTIFY sipd_im "<topic> <seq>" (delivered at commit), in one transaction.
+ *
  * Callbacks may re-enter the store (submit operations, even destroy it): `depth` counts the
  * entry points on the stack and the struct is freed only when the outermost one returns.
  *
@@ -72,6 +82,11 @@
 #define PG_MAX_OPS 10000            /* queued + in flight; beyond: STORE_EUNAVAIL */
 #define PG_MAX_BINDINGS 1000        /* per AOR, read or written */
 #define PG_MAX_FIELD_BYTES 65536    /* one text column of a binding */
+#define PG_MAX_URI_BYTES 4000       /* a topic or AOR of IM/presence (fits a NOTIFY payload) */
+#define PG_MAX_BODY_BYTES (4u << 20) /* one message or presence body */
+#define PG_MAX_READ_ROWS 1000       /* messages in one read */
+#define PG_MAX_READ_BYTES (8u << 20) /* bodies in one read (the first message always comes) */
+#define PG_MAX_MEMBERS 10000        /* members of a group, written or read */
 #define PG_MAX_PARAM_BYTES (8u << 20) /* all array parameters of one replace */
 #define PG_MAX_RETRIES 3            /* update retried on serialization failure / deadlock */
 #define PG_BACKOFF_MIN_MS 250
@@ -91,22 +106,45 @@
 #define LOC_NCOLS 14
 
 enum stmt_id {
-    S_BEGIN, S_COMMIT, S_ROLLBACK, S_LOCK, S_SELECT, S_REPLACE, S_GET, S_EXPIRE, S_COUNT, S_NUM
+    S_BEGIN, S_COMMIT, S_ROLLBACK, S_LOCK, S_SELECT, S_REPLACE, S_GET, S_EXPIRE, S_COUNT,
+    /* IM and presence: one statement per operation (OP_QUERY), results in binary format */
+    S_IM_TOPIC, S_IM_READ, S_IM_PUBLISH, S_IM_GROUP_CREATE, S_IM_GROUP_DELETE, S_IM_MEMBERS,
+    S_IM_POS_GET, S_IM_POS_ADVANCE, S_IM_EXPIRE, S_PRES_PUBLISH, S_PRES_GET, S_PRES_EXPIRE,
+    S_NUM
 };
+#define S_QUERY_FIRST S_IM_TOPIC
 
 /* Lookup order of one AOR's bindings. */
 #define LOC_ORDER "ORDER BY CASE WHEN q < 0 THEN 1000 ELSE q END DESC, updated_at DESC, contact"
+
+/* The window of topic $1 at time $NOW with retention $COUNT, $AGE (0 = no limit), as columns
+ * last_seq and first_seq (§2.5): the lowest seq that both limits keep, whether or not the rows
+ * outside are deleted yet; last_seq + 1 when none is kept. created_at never decreases with seq
+ * (schema/002_im.sql), so what is kept is the range first_seq..last_seq. */
+#define IM_WINDOW(TOPIC, NOW, COUNT, AGE)                                                          \
+    "SELECT coalesce(t.last_seq, 0)::bigint AS last_seq,"                                          \
+    " coalesce((SELECT min(m.seq) FROM messages m WHERE m.topic = " TOPIC                          \
+    " AND m.seq > CASE WHEN " COUNT " > 0 THEN t.last_seq - " COUNT " ELSE 0 END"               \
+    " AND (" AGE " = 0 OR m.created_at > to_timestamp(" NOW " - " AGE "))),"                     \
+    " coalesce(t.last_seq, 0) + 1)::bigint AS first_seq,"                                          \
+    " t.kind AS kind FROM (SELECT 1) AS one LEFT JOIN topics t ON t.uri = " TOPIC
+
+/* A presence publication as callers see it (the columns after the status; see handle_pres). */
+#define PRES_COLS                                                                                  \
+    "etag, floor(extract(epoch FROM expires_at))::bigint, content_type, body,"                    \
+    " floor(extract(epoch FROM updated_at))::bigint"
 
 static const struct pg_stmt {
     const char *name;
     const char *sql;
     int nparams;
+    int is_write; /* OP_QUERY: changes data, so runs alone between two syncs (see query_start) */
 } stmts[S_NUM] = {
     /* READ COMMITTED whatever the server's default: the SELECT after the lock must see what
      * the previous holder of the lock committed (a snapshot taken before it would not). */
-    [S_BEGIN] = {"sipd_begin", "BEGIN ISOLATION LEVEL READ COMMITTED", 0},
-    [S_COMMIT] = {"sipd_commit", "COMMIT", 0},
-    [S_ROLLBACK] = {"sipd_rollback", "ROLLBACK", 0},
+    [S_BEGIN] = {"sipd_begin", "BEGIN ISOLATION LEVEL READ COMMITTED", 0, 0},
+    [S_COMMIT] = {"sipd_commit", "COMMIT", 0, 0},
+    [S_ROLLBACK] = {"sipd_rollback", "ROLLBACK", 0, 0},
     /* The statements of an update transaction take the AORs of all its updates (distinct).
      * $1 aors. Serialises every writer of each AOR, on every node, until COMMIT/ROLLBACK. The
      * locks are taken in key order (the subquery's ORDER BY keeps it from being flattened), so
@@ -115,14 +153,14 @@ static const struct pg_stmt {
     [S_LOCK] = {"sipd_loc_lock",
                 "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtextextended(a, 0) AS k"
                 " FROM unnest($1::text[]) AS a ORDER BY 1) AS s",
-                1},
+                1, 0},
     /* $1 aors, $2 their `now`s: the live bindings of each, in lookup order, at most 1000 each. */
     [S_SELECT] = {"sipd_loc_select",
                   "SELECT l.* FROM unnest($1::text[], $2::bigint[]) AS a(aor, t)"
                   " CROSS JOIN LATERAL (SELECT " LOC_COLS " FROM locations"
                   " WHERE aor = a.aor AND expires_at > to_timestamp(a.t) " LOC_ORDER
                   " LIMIT 1000) AS l",
-                  2},
+                  2, 0},
     /* $1 the aors replaced, $2.. one array per column (aor first), one element per binding.
      * The DELETE must run before the INSERT (else the unique index sees the old row of a
      * contact that is registered again): an unreferenced data-modifying CTE would run last, so
@@ -141,17 +179,126 @@ static const struct pg_stmt {
                    " user_agent, received, conn_id, node, updated_at)"
                    " WHERE (SELECT count(*) FROM d) >= 0"
                    " RETURNING " LOC_COLS,
-                   15},
+                   15, 0},
     /* $1 aor, $2 now: a lookup. */
     [S_GET] = {"sipd_loc_get",
                "SELECT " LOC_COLS " FROM locations"
                " WHERE aor = $1::text AND expires_at > to_timestamp($2::bigint) " LOC_ORDER
                " LIMIT 1000",
-               2},
+               2, 0},
     /* $1 now */
     [S_EXPIRE] = {"sipd_loc_expire",
-                  "DELETE FROM locations WHERE expires_at <= to_timestamp($1::bigint)", 1},
-    [S_COUNT] = {"sipd_loc_count", "SELECT count(DISTINCT aor), count(*) FROM locations", 0},
+                  "DELETE FROM locations WHERE expires_at <= to_timestamp($1::bigint)", 1, 0},
+    [S_COUNT] = {"sipd_loc_count", "SELECT count(DISTINCT aor), count(*) FROM locations", 0, 0},
+
+    /* $1 topic, $2 identity (NULL: none), $3 now, $4 count, $5 age_s */
+    [S_IM_TOPIC] = {"sipd_im_topic",
+                    "SELECT coalesce(w.kind = 'group', false),"
+                    " coalesce(w.kind = 'group' AND $2::text IS NOT NULL AND EXISTS (SELECT 1"
+                    " FROM topic_members tm WHERE tm.topic = $1::text AND tm.member = $2::text),"
+                    " false), w.last_seq, w.first_seq"
+                    " FROM (" IM_WINDOW("$1::text", "$3::bigint", "$4::bigint", "$5::bigint")
+                    ") AS w",
+                    5, 0},
+    /* $1 topic, $2 after_seq, $3 max rows, $4 now, $5 count, $6 age_s, $7 max body bytes:
+     * the window, then the retained messages after $2 in order, as many as fit in $7 bytes
+     * (the first always); one row with NULL message columns when there are none. */
+    [S_IM_READ] = {"sipd_im_read",
+                   "SELECT w.first_seq, w.last_seq, r.seq, r.sender, r.sender_device, r.recipient,"
+                   " r.is_copy, r.content_type, r.body, r.created_at"
+                   " FROM (" IM_WINDOW("$1::text", "$4::bigint", "$5::bigint", "$6::bigint")
+                   ") AS w LEFT JOIN LATERAL (SELECT x.* FROM (SELECT m.seq, m.sender,"
+                   " m.sender_device, coalesce(m.recipient, m.topic) AS recipient, m.is_copy,"
+                   " m.content_type, m.body, floor(extract(epoch FROM m.created_at))::bigint"
+                   " AS created_at, sum(octet_length(m.body)) OVER (ORDER BY m.seq)"
+                   " - octet_length(m.body) AS before FROM messages m WHERE m.topic = $1::text"
+                   " AND m.seq > greatest($2::bigint, w.first_seq - 1) AND m.seq <= w.last_seq"
+                   " ORDER BY m.seq LIMIT $3::bigint) AS x WHERE x.before < $7::bigint) AS r"
+                   " ON true ORDER BY r.seq",
+                   7, 0},
+    /* $1 topic, $2 sender, $3 device, $4 copy topic, $5 call_id, $6 from_tag, $7 cseq,
+     * $8 content type, $9 body (binary), $10 now, $11 count, $12 age_s (schema/002_im.sql) */
+    [S_IM_PUBLISH] = {"sipd_im_publish",
+                      "SELECT seq, copy_seq, duplicate FROM sipd_im_publish($1::text, $2::text,"
+                      " $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::text, $9::bytea,"
+                      " $10::bigint, $11::bigint, $12::bigint)",
+                      12, 1},
+    /* $1 topic, $2 members (text[]). A user topic that never had a message becomes the group;
+     * any other topic under that URI stays (first column 0: 409). */
+    [S_IM_GROUP_CREATE] = {"sipd_im_group_create",
+                           "WITH t AS (INSERT INTO topics AS o (uri, kind, owner)"
+                           " VALUES ($1::text, 'group', NULL) ON CONFLICT (uri) DO UPDATE"
+                           " SET kind = 'group', owner = NULL, last_at = NULL, created_at = now()"
+                           " WHERE o.kind = 'user' AND o.last_seq = 0 RETURNING uri),"
+                           " m AS (INSERT INTO topic_members (topic, member)"
+                           " SELECT t.uri, u.member FROM t, (SELECT DISTINCT unnest($2::text[])"
+                           " AS member) AS u WHERE u.member IS NOT NULL RETURNING 1)"
+                           " SELECT (SELECT count(*) FROM t)::bigint,"
+                           " (SELECT count(*) FROM m)::bigint",
+                           2, 1},
+    /* $1 topic: the group, its members and messages (cascade), and its device positions */
+    [S_IM_GROUP_DELETE] = {"sipd_im_group_delete",
+                           "WITH d AS (DELETE FROM topics WHERE uri = $1::text AND kind = 'group'"
+                           " RETURNING uri), p AS (DELETE FROM im_positions WHERE topic = $1::text"
+                           " AND EXISTS (SELECT 1 FROM d) RETURNING 1)"
+                           " SELECT (SELECT count(*) FROM d)::bigint,"
+                           " (SELECT count(*) FROM p)::bigint",
+                           1, 1},
+    /* $1 topic, $2 at most */
+    [S_IM_MEMBERS] = {"sipd_im_members",
+                      "SELECT tm.member FROM topic_members tm WHERE tm.topic = $1::text"
+                      " AND EXISTS (SELECT 1 FROM topics t WHERE t.uri = $1::text"
+                      " AND t.kind = 'group') LIMIT $2::bigint",
+                      2, 0},
+    /* $1 topic, $2 aor, $3 device, $4 initial: the position, created when missing as the
+     * greatest of the AOR's other devices, else $4. The no-op update makes the row come back
+     * (locked) when it exists, also when another node inserted it a moment ago. */
+    [S_IM_POS_GET] = {"sipd_im_pos_get",
+                      "INSERT INTO im_positions AS p (topic, aor, device, pos)"
+                      " SELECT $1::text, $2::text, $3::text, coalesce((SELECT max(q.pos)"
+                      " FROM im_positions q WHERE q.topic = $1::text AND q.aor = $2::text),"
+                      " greatest($4::bigint, 0))"
+                      " ON CONFLICT (topic, aor, device) DO UPDATE SET pos = p.pos"
+                      " RETURNING p.pos",
+                      4, 1},
+    /* $1 topic, $2 aor, $3 device, $4 seq: D := max(D, seq) */
+    [S_IM_POS_ADVANCE] = {"sipd_im_pos_advance",
+                          "INSERT INTO im_positions AS p (topic, aor, device, pos)"
+                          " VALUES ($1::text, $2::text, $3::text, greatest($4::bigint, 0))"
+                          " ON CONFLICT (topic, aor, device) DO UPDATE"
+                          " SET pos = greatest(p.pos, excluded.pos), updated_at = now()"
+                          " WHERE excluded.pos > p.pos",
+                          4, 1},
+    /* $1 now, $2 count, $3 age_s: every message outside its topic's window. Two deletes, so
+     * that each finds its rows through an index (per topic by seq; by created_at) and a limit
+     * of 0 skips its scan; a row both delete is deleted once. */
+    [S_IM_EXPIRE] = {"sipd_im_expire",
+                     "WITH c AS (DELETE FROM messages m USING topics t WHERE $2::bigint > 0"
+                     " AND m.topic = t.uri AND m.seq <= t.last_seq - $2::bigint RETURNING 1),"
+                     " a AS (DELETE FROM messages m WHERE $3::bigint > 0"
+                     " AND m.created_at <= to_timestamp($1::bigint - $3::bigint) RETURNING 1)"
+                     " SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a)",
+                     3, 1},
+    /* $1 aor, $2 if_match, $3 new etag, $4 expires_at, $5 content type, $6 body (binary),
+     * $7 now (schema/002_im.sql) */
+    [S_PRES_PUBLISH] = {"sipd_pres_publish",
+                        "SELECT status, etag, expires_at, content_type, body, updated_at"
+                        " FROM sipd_pres_publish($1::text, $2::text,"
+                        " $3::text, $4::bigint, $5::text, $6::bytea, $7::bigint)",
+                        7, 1},
+    /* $1 aor, $2 now: the same columns as S_PRES_PUBLISH */
+    [S_PRES_GET] = {"sipd_pres_get",
+                    "SELECT 0::integer, " PRES_COLS " FROM presentities"
+                    " WHERE aor = $1::text AND event = 'presence'"
+                    " AND expires_at > to_timestamp($2::bigint)"
+                    " ORDER BY updated_at, etag LIMIT 1000",
+                    2, 0},
+    /* $1 now */
+    [S_PRES_EXPIRE] = {"sipd_pres_expire",
+                       "WITH d AS (DELETE FROM presentities WHERE event = 'presence'"
+                       " AND expires_at <= to_timestamp($1::bigint) RETURNING aor)"
+                       " SELECT DISTINCT aor FROM d",
+                       1, 1},
 };
 
 #define REPLACE_NARRAYS 14 /* aor + the 13 other columns */
@@ -165,21 +312,29 @@ static const struct pg_stmt {
  * an index, and its plan is made once per connection: a plan made while the table was small
  * (a sequential scan, say) must not stay in use as it grows, and planning each execution anew
  * (a "custom plan", which PostgreSQL picks for statements with array parameters) costs more
- * than the statement. (plan_cache_mode is PostgreSQL 12 and later.) */
-static const char setup_sql[] = "SELECT set_config('enable_seqscan', 'off', false),"
-                                " set_config('plan_cache_mode', 'force_generic_plan', false)";
-static const char setup_sql_pre12[] = "SELECT set_config('enable_seqscan', 'off', false)";
+ * than the statement. (plan_cache_mode is PostgreSQL 12 and later.) The IM and presence
+ * statements run in implicit transactions (OP_QUERY): READ COMMITTED whatever the server's
+ * default, like the updates' BEGIN, so that a publish waiting for a topic row goes on with the
+ * committed row instead of failing (and being retried) as under SERIALIZABLE. */
+static const char setup_sql[] =
+    "SELECT set_config('enable_seqscan', 'off', false),"
+    " set_config('default_transaction_isolation', 'read committed', false),"
+    " set_config('plan_cache_mode', 'force_generic_plan', false)";
+static const char setup_sql_pre12[] =
+    "SELECT set_config('enable_seqscan', 'off', false),"
+    " set_config('default_transaction_isolation', 'read committed', false)";
 
 /* ---- operations ------------------------------------------------------------------------------ */
 
 /* OP_BATCH is one update transaction: it runs the updates (OP_UPDATE) of up to PG_BATCH_MAX
  * distinct AORs that were queued one after the other, so that under load a transaction, its
  * statements and its round trips serve many REGISTERs. */
-enum op_kind { OP_UPDATE, OP_LOOKUP, OP_EXPIRE, OP_COUNT, OP_BATCH };
+enum op_kind { OP_UPDATE, OP_LOOKUP, OP_EXPIRE, OP_COUNT, OP_BATCH, OP_QUERY };
 /* Where it is: a list of its connection, a batch's members, or nowhere (being finished). */
 enum op_where { W_NONE, W_WAIT, W_SENT, W_RESEND, W_BATCH };
 
 struct pg_conn;
+struct pg_query;
 
 struct pg_op {
     struct pg_op *prev, *next;
@@ -204,6 +359,7 @@ struct pg_op {
     int is_decided;            /* update: its update function ran in the current batch */
     int is_included;           /* ... and returned bindings, which the REPLACE writes */
     int is_solo;               /* update: runs alone (a batch it was in failed) */
+    struct pg_query *q;        /* query: its statement, parameters and callback */
     int nmembers;              /* batch: its updates, in queue order */
     struct pg_op *members[];   /* (allocated for batches only) */
 };
@@ -360,10 +516,15 @@ static void list_prepend_all(struct op_list *dst, struct op_list *src, enum op_w
 
 /* ---- operation lifetime ---------------------------------------------------------------------- */
 
+static void query_free(struct pg_query *q);
+static void query_notify(struct pg_op *op, int status, const PGresult *res);
+
 static void op_free(struct pg_op *op)
 {
     if (op->stored)
         PQclear(op->stored);
+    if (op->q)
+        query_free(op->q);
     free(op->aor);
     free(op);
 }
@@ -373,7 +534,9 @@ static void op_notify(struct pg_op *op, int status, const struct binding *b, siz
 {
     if (op->is_internal)
         return;
-    if (op->kind == OP_EXPIRE) {
+    if (op->kind == OP_QUERY) {
+        query_notify(op, status ? status : STORE_EFAIL, NULL);
+    } else if (op->kind == OP_EXPIRE) {
         if (op->done_status)
             op->done_status(op->arg, status);
     } else {
@@ -620,11 +783,16 @@ static int send_stmt(struct pg_conn *c, struct pg_op *op, enum stmt_id id,
 
 /* Close the segment with a sync (which makes the server answer, and libpq write). 0, or -1 when
  * the connection was dropped. */
-static int end_segment(struct pg_conn *c)
+static int end_segment_for(struct pg_conn *c, struct pg_op *op);
+
+static int end_segment(struct pg_conn *c) { return end_segment_for(c, NULL); }
+
+/* ... with the sync's result going to op (a query that changes data: see query_start). */
+static int end_segment_for(struct pg_conn *c, struct pg_op *op)
 {
     if (c->nunsynced == 0)
         return 0;
-    if (ring_push(c, NULL, E_SYNC, 0)) {
+    if (ring_push(c, op, E_SYNC, 0)) {
         conn_drop(c, "pipeline overflow");
         return -1;
     }
@@ -790,7 +958,10 @@ static void prepare_result(struct pg_conn *c, int idx, const PGresult *res)
     snprintf(msg, sizeof msg, "%s%s failed: %s%s", idx == E_SETUP ? "session setup" : "preparing ",
              idx == E_SETUP ? "" : stmts[idx].name,
              PQresultErrorMessage(res),
-             state && strcmp(state, "42P01") == 0 ? " (schema missing? run sipd --init-db)" : "");
+             state && (strcmp(state, "42P01") == 0 || strcmp(state, "42883") == 0 ||
+                       strcmp(state, "42703") == 0)
+                 ? " (schema missing or old? run sipd --init-db)"
+                 : "");
     conn_drop(c, msg);
 }
 
@@ -1061,10 +1232,12 @@ static void rp_free(struct replace_params *rp)
 
 /* ---- operation state machines ---------------------------------------------------------------- */
 
+static const char *query_name(const struct pg_op *op);
+
 static const char *op_name(const struct pg_op *op)
 {
     static const char *const names[] = {"update", "lookup", "expire", "count", "update"};
-    return names[op->kind];
+    return op->kind == OP_QUERY ? query_name(op) : names[op->kind];
 }
 
 static void log_sql_error(const struct pg_op *op, const PGresult *res)
@@ -1100,9 +1273,11 @@ static int is_aor_updating(const struct pg_conn *c, const struct pg_op *op)
 /* Would op's first flight have to start a new segment? An update's BEGIN must open a transaction
  * of its own: a statement before it in the same segment (other than COMMIT/ROLLBACK) would run in
  * a transaction that BEGIN merely extends. An expire commits its DELETE before counting. */
+static int query_is_write(const struct pg_op *op);
+
 static int needs_new_segment(const struct pg_conn *c, const struct pg_op *op)
 {
-    if (op->kind == OP_EXPIRE)
+    if (op->kind == OP_EXPIRE || (op->kind == OP_QUERY && query_is_write(op)))
         return 1;
     return op->kind == OP_UPDATE && c->nunsynced && c->last_sent != S_COMMIT &&
            c->last_sent != S_ROLLBACK;
@@ -1183,6 +1358,8 @@ static int batch_start(struct pg_conn *c, struct pg_op *b)
     return rc;
 }
 
+static int query_start(struct pg_conn *c, struct pg_op *op);
+
 /* Send op's first flight. 0, or -1 when the connection was dropped (op is gone). */
 static int op_start(struct pg_conn *c, struct pg_op *op)
 {
@@ -1206,6 +1383,8 @@ static int op_start(struct pg_conn *c, struct pg_op *op)
     }
     case OP_COUNT:
         return send_stmt(c, op, S_COUNT, NULL);
+    case OP_QUERY:
+        return query_start(c, op);
     case OP_UPDATE: /* always in a batch */
         break;
     }
@@ -1456,6 +1635,10 @@ static int is_retryable(const PGresult *res)
     return state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
 }
 
+static int query_result(struct pg_conn *c, struct pg_op *op, PGresult *res);
+static struct pg_op *query_synced(struct pg_conn *c, struct pg_op *op);
+static void query_report(struct pg_op *op);
+
 /* The result of the statement e stands for (res is freed here). Advances e's operation. */
 static void on_stmt_result(struct pg_conn *c, const struct pg_entry *e, PGresult *res)
 {
@@ -1473,7 +1656,7 @@ static void on_stmt_result(struct pg_conn *c, const struct pg_entry *e, PGresult
     } else if (!ok && !op->has_error) {
         op->has_error = 1;
         log_sql_error(op, res);
-        op->want_retry = op->kind == OP_BATCH && is_retryable(res);
+        op->want_retry = (op->kind == OP_BATCH || op->kind == OP_QUERY) && is_retryable(res);
     }
     switch (e->what) {
     case S_BEGIN:
@@ -1509,6 +1692,10 @@ static void on_stmt_result(struct pg_conn *c, const struct pg_entry *e, PGresult
     case S_COUNT:
         count_result(c, op, res);
         break;
+    default:
+        if (e->what >= S_QUERY_FIRST && e->what < S_NUM && query_result(c, op, res))
+            res = NULL; /* kept until the sync */
+        break;
     }
     PQclear(res);
 }
@@ -1529,6 +1716,454 @@ static void on_sync(struct pg_conn *c)
         if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
             conn_drop(c, "transaction left open");
     }
+}
+
+/* ---- IM and presence: one statement per operation -------------------------------------------- */
+
+/* An OP_QUERY is one prepared statement (stmts[S_QUERY_FIRST..]) with its own parameters, and a
+ * handler that turns the rows (binary format) into the caller's callback. A query that only reads
+ * is pipelined like a lookup. A query that changes data (is_write) runs alone in its segment,
+ * between two syncs: the segment is its transaction (implicit, committed at the sync), so that
+ * a statement of another operation cannot share it, and its caller hears of it only once the
+ * sync is back, that is after the commit. Such a query is retried on serialization failure or
+ * deadlock like an update. */
+
+#define Q_MAX_PARAMS 12
+
+typedef void (*query_handler)(struct pg_op *op, int status, const PGresult *res);
+
+union query_done {
+    store_topic_cb topic;
+    store_publish_cb publish;
+    store_messages_cb messages;
+    store_status_cb status;
+    store_members_cb members;
+    store_position_cb position;
+    store_pres_cb pres;
+    store_aors_cb aors;
+};
+
+struct pg_query {
+    enum stmt_id stmt;
+    query_handler handle;      /* status 0: parse res and report; else report the failure */
+    union query_done done;
+    int is_bad;                /* a parameter was too long, or out of memory */
+    int nparams;
+    char *values[Q_MAX_PARAMS]; /* owned; NULL is SQL NULL */
+    int lengths[Q_MAX_PARAMS];
+    int formats[Q_MAX_PARAMS]; /* 1 (binary) for bodies, else 0 (text) */
+};
+
+static void query_free(struct pg_query *q)
+{
+    for (int i = 0; i < q->nparams; i++)
+        free(q->values[i]);
+    free(q);
+}
+
+static const char *query_name(const struct pg_op *op) { return stmts[op->q->stmt].name; }
+
+static int query_is_write(const struct pg_op *op) { return stmts[op->q->stmt].is_write; }
+
+/* Tell the caller: status 0 with res (parsed by the handler), or a failure. */
+static void query_notify(struct pg_op *op, int status, const PGresult *res)
+{
+    op->q->handle(op, status, status == 0 ? res : NULL);
+}
+
+/* Send the statement (with the syncs around it when it writes). 0, or -1 when the connection
+ * was dropped (op is gone). */
+static int query_start(struct pg_conn *c, struct pg_op *op)
+{
+    struct pg_query *q = op->q;
+    int is_write = stmts[q->stmt].is_write;
+    if (op->stored) {
+        PQclear(op->stored);
+        op->stored = NULL;
+    }
+    if (is_write && end_segment(c))
+        return -1;
+    if (ring_push(c, op, q->stmt, 0)) {
+        conn_drop(c, "pipeline overflow");
+        return -1;
+    }
+    if (!PQsendQueryPrepared(c->conn, stmts[q->stmt].name, q->nparams,
+                             (const char *const *)q->values, q->lengths, q->formats, 1)) {
+        conn_drop(c, PQerrorMessage(c->conn));
+        return -1;
+    }
+    c->nunsynced++;
+    c->last_sent = q->stmt;
+    return is_write ? end_segment_for(c, op) : 0;
+}
+
+/* The statement's result. A read ends here; a write keeps its rows (returns 1: res is taken)
+ * until the sync says whether the transaction committed. */
+static int query_result(struct pg_conn *c, struct pg_op *op, PGresult *res)
+{
+    if (query_is_write(op)) {
+        if (!op->has_error && !op->is_skipped) {
+            op->stored = res;
+            return 1;
+        }
+        return 0;
+    }
+    if (op->is_skipped) {
+        op_resend(c, op);
+    } else if (op->has_error) {
+        op_finish(op, STORE_EFAIL, NULL, 0);
+    } else {
+        op_detach(op);
+        query_notify(op, 0, res);
+        op_free(op);
+    }
+    return 0;
+}
+
+/* A write's sync is back: its transaction is over. Returns op, detached, to report with
+ * query_report(); or NULL when it goes out again (skipped after another's error, or the
+ * database asked for a retry). */
+static struct pg_op *query_synced(struct pg_conn *c, struct pg_op *op)
+{
+    if (op->where != W_SENT)
+        return NULL;
+    if (op->is_skipped && !op->has_error) {
+        op_resend(c, op);
+        return NULL;
+    }
+    if (op->has_error && op->want_retry && op->retries < PG_MAX_RETRIES) {
+        op->retries++;
+        LOG_DEBUG("postgres %s retry key=%s attempt=%d", query_name(op), op->aor ? op->aor : "-",
+                  op->retries + 1);
+        op_resend(c, op);
+        return NULL;
+    }
+    op->status = op->has_error || !op->stored ? STORE_EFAIL : 0;
+    op_detach(op);
+    return op;
+}
+
+static void query_report(struct pg_op *op)
+{
+    query_notify(op, op->status, op->stored);
+    op_free(op);
+}
+
+/* ---- parameters ---- */
+
+static void q_put(struct pg_query *q, char *value, size_t len, int format)
+{
+    if (q->nparams == Q_MAX_PARAMS || len > INT_MAX) {
+        q->is_bad = 1;
+        free(value);
+        return;
+    }
+    q->values[q->nparams] = value;
+    q->lengths[q->nparams] = (int)len;
+    q->formats[q->nparams] = format;
+    q->nparams++;
+}
+
+/* A text parameter (NULL: SQL NULL), at most max bytes. */
+static void q_text(struct pg_query *q, const char *s, size_t max)
+{
+    char *v = NULL;
+    if (s && (strlen(s) > max || !(v = strdup(s)))) {
+        q->is_bad = 1;
+        return;
+    }
+    q_put(q, v, v ? strlen(v) : 0, 0);
+}
+
+static void q_int(struct pg_query *q, int64_t x)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%" PRId64, x);
+    q_text(q, num, sizeof num);
+}
+
+/* A bytea parameter in binary format (NULL: SQL NULL), at most PG_MAX_BODY_BYTES. */
+static void q_bytes(struct pg_query *q, const char *p, size_t len)
+{
+    char *v = NULL;
+    if (p && (len > PG_MAX_BODY_BYTES || !(v = malloc(len ? len : 1)))) {
+        q->is_bad = 1;
+        return;
+    }
+    if (p)
+        memcpy(v, p, len);
+    q_put(q, v, p ? len : 0, 1);
+}
+
+/* A text[] parameter (an array literal, built as S_REPLACE's are). */
+static void q_text_array(struct pg_query *q, const char *const *v, size_t n, size_t max_each)
+{
+    struct sbuf sb = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i] || strlen(v[i]) > max_each)
+            sb.is_bad = 1;
+        sb_text(&sb, i, v[i]);
+    }
+    sb_put(&sb, n ? "}" : "{}", n ? 1 : 2);
+    if (sb.is_bad) {
+        free(sb.p);
+        q->is_bad = 1;
+        return;
+    }
+    q_put(q, sb.p, sb.len, 0);
+}
+
+/* ---- binary results ---- */
+
+static int bin_i64(const PGresult *res, int row, int col, int64_t *out)
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
+        return -1;
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int bin_i32(const PGresult *res, int row, int col, int64_t *out)
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 4)
+        return -1;
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    uint32_t v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    *out = (int32_t)v;
+    return 0;
+}
+
+static int bin_bool(const PGresult *res, int row, int col, int *out)
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 1)
+        return -1;
+    *out = PQgetvalue(res, row, col)[0] != 0;
+    return 0;
+}
+
+/* A text column as a string inside res (libpq ends every value with a NUL, binary ones too):
+ * NULL column -> *out NULL when nullable; no NUL inside, at most PG_MAX_FIELD_BYTES. */
+static int bin_text(const PGresult *res, int row, int col, int is_nullable, const char **out)
+{
+    *out = NULL;
+    if (PQgetisnull(res, row, col))
+        return is_nullable ? 0 : -1;
+    int len = PQgetlength(res, row, col);
+    const char *v = PQgetvalue(res, row, col);
+    if (len < 0 || len > PG_MAX_FIELD_BYTES || memchr(v, '\0', (size_t)len))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A bytea column (binary): its octets inside res, NUL-terminated by libpq. */
+static int bin_bytes(const PGresult *res, int row, int col, const char **out, size_t *len)
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) < 0)
+        return -1;
+    *out = PQgetvalue(res, row, col);
+    *len = (size_t)PQgetlength(res, row, col);
+    return 0;
+}
+
+/* Is res a result of nfields binary columns (and at least min_rows rows)? */
+static int is_shape(const PGresult *res, int nfields, int min_rows)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != nfields ||
+        PQntuples(res) < min_rows)
+        return 0;
+    for (int i = 0; i < nfields; i++)
+        if (PQfformat(res, i) != 1)
+            return 0;
+    return 1;
+}
+
+static void log_bad_result(const struct pg_op *op)
+{
+    LOG_WARN("postgres %s failed key=%s reason=\"unexpected result\"", query_name(op),
+             op->aor ? op->aor : "-");
+}
+
+/* ---- handlers: rows -> the caller's callback ---- */
+
+static void handle_topic(struct pg_op *op, int status, const PGresult *res)
+{
+    struct im_topic_info info = {0};
+    if (status == 0 && (!is_shape(res, 4, 1) || bin_bool(res, 0, 0, &info.is_group) ||
+                        bin_bool(res, 0, 1, &info.is_member) ||
+                        bin_i64(res, 0, 2, &info.last_seq) ||
+                        bin_i64(res, 0, 3, &info.first_seq))) {
+        log_bad_result(op);
+        status = STORE_EFAIL;
+    }
+    op->q->done.topic(op->arg, status, status ? NULL : &info);
+}
+
+static void handle_publish(struct pg_op *op, int status, const PGresult *res)
+{
+    int64_t seq = 0, copy_seq = 0;
+    int dup = 0;
+    if (status == 0 && (!is_shape(res, 3, 1) || bin_i64(res, 0, 0, &seq) ||
+                        bin_i64(res, 0, 1, &copy_seq) || bin_bool(res, 0, 2, &dup))) {
+        log_bad_result(op);
+        status = STORE_EFAIL;
+    }
+    if (status)
+        seq = copy_seq = dup = 0;
+    op->q->done.publish(op->arg, status, seq, copy_seq, dup);
+}
+
+static void handle_read(struct pg_op *op, int status, const PGresult *res)
+{
+    int64_t first = 0, last = 0;
+    struct im_message *v = NULL;
+    size_t n = 0;
+    if (status == 0) {
+        int nrows = PQntuples(res);
+        if (!is_shape(res, 10, 1) || bin_i64(res, 0, 0, &first) || bin_i64(res, 0, 1, &last) ||
+            !(v = calloc((size_t)nrows, sizeof *v)))
+            status = STORE_EFAIL;
+        for (int r = 0; status == 0 && r < nrows; r++) {
+            if (PQgetisnull(res, r, 2))
+                continue; /* no message (the window alone) */
+            struct im_message *m = &v[n];
+            m->topic = op->aor;
+            if (bin_i64(res, r, 2, &m->seq) || bin_text(res, r, 3, 0, &m->sender) ||
+                bin_text(res, r, 4, 1, &m->sender_device) ||
+                bin_text(res, r, 5, 0, &m->recipient) || bin_bool(res, r, 6, &m->is_copy) ||
+                bin_text(res, r, 7, 0, &m->content_type) ||
+                bin_bytes(res, r, 8, &m->body, &m->body_len) ||
+                bin_i64(res, r, 9, &m->created_at))
+                status = STORE_EFAIL;
+            n++;
+        }
+        if (status)
+            log_bad_result(op);
+    }
+    if (status)
+        op->q->done.messages(op->arg, status, NULL, 0, 0, 0);
+    else
+        op->q->done.messages(op->arg, 0, v, n, first, last);
+    free(v);
+}
+
+/* Group create / delete: the first column counts the group rows made / deleted. */
+static void handle_group(struct pg_op *op, int status, const PGresult *res)
+{
+    int64_t ntopics = 0;
+    if (status == 0 && (!is_shape(res, 2, 1) || bin_i64(res, 0, 0, &ntopics))) {
+        log_bad_result(op);
+        status = STORE_EFAIL;
+    }
+    if (status == 0 && ntopics == 0)
+        status = op->q->stmt == S_IM_GROUP_CREATE ? 409 : 404;
+    if (op->q->done.status)
+        op->q->done.status(op->arg, status);
+}
+
+static void handle_status(struct pg_op *op, int status, const PGresult *res)
+{
+    (void)res;
+    if (op->q->done.status)
+        op->q->done.status(op->arg, status);
+}
+
+/* One text column per row -> an array of strings (members, AORs). */
+static int parse_strings(const PGresult *res, const char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!is_shape(res, 1, 0))
+        return -1;
+    int nrows = PQntuples(res);
+    const char **v = calloc((size_t)nrows + 1, sizeof *v);
+    if (!v)
+        return -1;
+    for (int r = 0; r < nrows; r++) {
+        if (bin_text(res, r, 0, 0, &v[r])) {
+            free(v);
+            return -1;
+        }
+    }
+    *out = v;
+    *n = (size_t)nrows;
+    return 0;
+}
+
+static void handle_members(struct pg_op *op, int status, const PGresult *res)
+{
+    const char **v = NULL;
+    size_t n = 0;
+    if (status == 0 && parse_strings(res, &v, &n)) {
+        log_bad_result(op);
+        status = STORE_EFAIL;
+    }
+    op->q->done.members(op->arg, status, status ? NULL : v, status ? 0 : n);
+    free(v);
+}
+
+static void handle_aors(struct pg_op *op, int status, const PGresult *res)
+{
+    const char **v = NULL;
+    size_t n = 0;
+    if (status == 0 && parse_strings(res, &v, &n)) {
+        log_bad_result(op);
+        status = STORE_EFAIL;
+    }
+    if (op->q->done.aors)
+        op->q->done.aors(op->arg, status, status ? NULL : v, status ? 0 : n);
+    free(v);
+}
+
+static void handle_position(struct pg_op *op, int status, const PGresult *res)
+{
+    int64_t pos = 0;
+    if (status == 0 && (!is_shape(res, 1, 1) || bin_i64(res, 0, 0, &pos))) {
+        log_bad_result(op);
+        status = STORE_EFAIL;
+    }
+    op->q->done.position(op->arg, status, status ? 0 : pos);
+}
+
+/* Rows (status, etag, expires_at, content_type, body, updated_at): a row with status > 0 is the
+ * answer (412); rows with a NULL etag stand for "none". */
+static void handle_pres(struct pg_op *op, int status, const PGresult *res)
+{
+    struct pres_publication *v = NULL;
+    size_t n = 0;
+    if (status == 0) {
+        int nrows = PQntuples(res);
+        if (!is_shape(res, 6, 0) || !(v = calloc((size_t)nrows + 1, sizeof *v)))
+            status = STORE_EFAIL;
+        for (int r = 0; status == 0 && r < nrows; r++) {
+            int64_t st;
+            if (bin_i32(res, r, 0, &st)) {
+                status = STORE_EFAIL;
+                break;
+            }
+            if (st != 0) {
+                status = st > 0 && st < 700 ? (int)st : STORE_EFAIL;
+                break;
+            }
+            if (PQgetisnull(res, r, 1))
+                continue;
+            struct pres_publication *p = &v[n++];
+            p->aor = op->aor;
+            if (bin_text(res, r, 1, 0, &p->etag) || bin_i64(res, r, 2, &p->expires_at) ||
+                bin_text(res, r, 3, 0, &p->content_type) ||
+                bin_bytes(res, r, 4, &p->body, &p->body_len) ||
+                bin_i64(res, r, 5, &p->updated_at))
+                status = STORE_EFAIL;
+        }
+        if (status == STORE_EFAIL)
+            log_bad_result(op);
+    }
+    op->q->done.pres(op->arg, status, status ? NULL : v, status ? 0 : n);
+    free(v);
 }
 
 /* ---- reading --------------------------------------------------------------------------------- */
@@ -1565,7 +2200,12 @@ static void deliver(struct pg_conn *c, PGresult *res, int is_sync)
     c->progress_ms = loop_now_ms(c->ps->base.loop);
     if (is_sync) {
         PQclear(res);
+        /* A query that changed data is through (or failed) at its sync; it reports after
+         * the connection is back in step, since the callback may submit or destroy. */
+        struct pg_op *done = e.op ? query_synced(c, e.op) : NULL;
         on_sync(c);
+        if (done)
+            query_report(done);
         return;
     }
     on_stmt_result(c, &e, res);
@@ -1781,6 +2421,265 @@ static void pg_location_expire(struct store *st, int64_t now, store_status_cb do
     op_submit(ps, op);
 }
 
+/* ---- IM and presence ------------------------------------------------------------------------- */
+
+/* A query routed by key (a topic or an AOR: its operations stay in order on one connection), or
+ * with key NULL and !is_keyed to the least busy connection. NULL after reporting why not. */
+static struct pg_op *query_new(struct pg_store *ps, enum stmt_id stmt, int is_keyed,
+                               const char *key, query_handler handle, union query_done done,
+                               void *arg)
+{
+    struct pg_query qtmp = {.stmt = stmt, .handle = handle, .done = done};
+    struct pg_op tmp = {.kind = OP_QUERY, .q = &qtmp, .arg = arg};
+    int status = 0;
+    if (ps->is_destroyed || !any_ready(ps) || ps->nops >= PG_MAX_OPS)
+        status = STORE_EUNAVAIL;
+    else if (is_keyed && (!key || strlen(key) > PG_MAX_URI_BYTES))
+        status = STORE_EFAIL;
+    struct pg_op *op = status ? NULL : calloc(1, sizeof *op);
+    if (op && (!(op->q = calloc(1, sizeof *op->q)) || (key && !(op->aor = strdup(key))))) {
+        free(op->q);
+        free(op);
+        op = NULL;
+    }
+    if (!op) {
+        handle(&tmp, status ? status : STORE_EFAIL, NULL); /* out of memory unless status */
+        return NULL;
+    }
+    *op->q = qtmp;
+    op->kind = OP_QUERY;
+    op->arg = arg;
+    op->aor_hash = key ? hash_aor(key) : 0;
+    op->conn = key ? route_aor(ps, op->aor_hash) : route_any(ps);
+    return op;
+}
+
+/* Send the query, or (a parameter was unfit) fail it with STORE_EFAIL. */
+static void query_submit(struct pg_store *ps, struct pg_op *op)
+{
+    if (op->q->is_bad) {
+        LOG_WARN("postgres %s refused key=%s reason=\"parameter too long\"", query_name(op),
+                 op->aor ? op->aor : "-");
+        op->q->handle(op, STORE_EFAIL, NULL);
+        op_free(op);
+        return;
+    }
+    op_submit(ps, op);
+}
+
+static const struct im_retention no_retention;
+
+static void pg_im_topic(struct store *st, const char *topic, const char *identity, int64_t now,
+                        const struct im_retention *ret, store_topic_cb done, void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_TOPIC, 1, topic, handle_topic,
+                                 (union query_done){.topic = done}, arg);
+    if (!op)
+        return;
+    if (!ret)
+        ret = &no_retention;
+    q_text(op->q, topic, PG_MAX_URI_BYTES);
+    q_text(op->q, identity, PG_MAX_URI_BYTES);
+    q_int(op->q, now);
+    q_int(op->q, ret->count > 0 ? ret->count : 0);
+    q_int(op->q, ret->age_s > 0 ? ret->age_s : 0);
+    query_submit(ps, op);
+}
+
+static void pg_im_publish(struct store *st, const struct im_publish *p, store_publish_cb done,
+                          void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_PUBLISH, 1, p->topic, handle_publish,
+                                 (union query_done){.publish = done}, arg);
+    if (!op)
+        return;
+    struct pg_query *q = op->q;
+    if (!p->sender || !p->content_type || (!p->body && p->body_len))
+        q->is_bad = 1;
+    q_text(q, p->topic, PG_MAX_URI_BYTES);
+    q_text(q, p->sender, PG_MAX_URI_BYTES);
+    q_text(q, p->sender_device, PG_MAX_FIELD_BYTES);
+    q_text(q, p->copy_topic, PG_MAX_URI_BYTES);
+    q_text(q, p->call_id, PG_MAX_FIELD_BYTES);
+    q_text(q, p->from_tag, PG_MAX_FIELD_BYTES);
+    q_int(q, p->cseq);
+    q_text(q, p->content_type, PG_MAX_FIELD_BYTES);
+    q_bytes(q, p->body ? p->body : "", p->body ? p->body_len : 0);
+    q_int(q, p->now);
+    q_int(q, p->ret.count > 0 ? p->ret.count : 0);
+    q_int(q, p->ret.age_s > 0 ? p->ret.age_s : 0);
+    query_submit(ps, op);
+}
+
+static void pg_im_read(struct store *st, const char *topic, int64_t after_seq, size_t max,
+                       int64_t now, const struct im_retention *ret, store_messages_cb done,
+                       void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_READ, 1, topic, handle_read,
+                                 (union query_done){.messages = done}, arg);
+    if (!op)
+        return;
+    if (!ret)
+        ret = &no_retention;
+    if (max < 1)
+        max = 1;
+    if (max > PG_MAX_READ_ROWS)
+        max = PG_MAX_READ_ROWS;
+    q_text(op->q, topic, PG_MAX_URI_BYTES);
+    q_int(op->q, after_seq > 0 ? after_seq : 0);
+    q_int(op->q, (int64_t)max);
+    q_int(op->q, now);
+    q_int(op->q, ret->count > 0 ? ret->count : 0);
+    q_int(op->q, ret->age_s > 0 ? ret->age_s : 0);
+    q_int(op->q, PG_MAX_READ_BYTES);
+    query_submit(ps, op);
+}
+
+static void pg_im_group_create(struct store *st, const char *topic, const char *const *members,
+                               size_t nmembers, store_status_cb done, void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_GROUP_CREATE, 1, topic, handle_group,
+                                 (union query_done){.status = done}, arg);
+    if (!op)
+        return;
+    if (nmembers > PG_MAX_MEMBERS || (nmembers && !members))
+        op->q->is_bad = 1;
+    q_text(op->q, topic, PG_MAX_URI_BYTES);
+    if (!op->q->is_bad)
+        q_text_array(op->q, members, nmembers, PG_MAX_URI_BYTES);
+    query_submit(ps, op);
+}
+
+static void pg_im_group_delete(struct store *st, const char *topic, store_status_cb done,
+                               void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_GROUP_DELETE, 1, topic, handle_group,
+                                 (union query_done){.status = done}, arg);
+    if (!op)
+        return;
+    q_text(op->q, topic, PG_MAX_URI_BYTES);
+    query_submit(ps, op);
+}
+
+static void pg_im_members(struct store *st, const char *topic, store_members_cb done, void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_MEMBERS, 1, topic, handle_members,
+                                 (union query_done){.members = done}, arg);
+    if (!op)
+        return;
+    q_text(op->q, topic, PG_MAX_URI_BYTES);
+    q_int(op->q, PG_MAX_MEMBERS);
+    query_submit(ps, op);
+}
+
+/* Positions go by topic, so that a device's get and advances in one topic stay in order. */
+static void pg_im_position_get(struct store *st, const char *topic, const char *aor,
+                               const char *device, int64_t initial, store_position_cb done,
+                               void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_POS_GET, 1, topic, handle_position,
+                                 (union query_done){.position = done}, arg);
+    if (!op)
+        return;
+    if (!aor || !device)
+        op->q->is_bad = 1;
+    q_text(op->q, topic, PG_MAX_URI_BYTES);
+    q_text(op->q, aor, PG_MAX_URI_BYTES);
+    q_text(op->q, device, PG_MAX_FIELD_BYTES);
+    q_int(op->q, initial);
+    query_submit(ps, op);
+}
+
+static void pg_im_position_advance(struct store *st, const char *topic, const char *aor,
+                                   const char *device, int64_t seq, store_status_cb done,
+                                   void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_POS_ADVANCE, 1, topic, handle_status,
+                                 (union query_done){.status = done}, arg);
+    if (!op)
+        return;
+    if (!aor || !device)
+        op->q->is_bad = 1;
+    q_text(op->q, topic, PG_MAX_URI_BYTES);
+    q_text(op->q, aor, PG_MAX_URI_BYTES);
+    q_text(op->q, device, PG_MAX_FIELD_BYTES);
+    q_int(op->q, seq);
+    query_submit(ps, op);
+}
+
+static void pg_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
+                         store_status_cb done, void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_EXPIRE, 0, NULL, handle_status,
+                                 (union query_done){.status = done}, arg);
+    if (!op)
+        return;
+    if (!ret)
+        ret = &no_retention;
+    q_int(op->q, now);
+    q_int(op->q, ret->count > 0 ? ret->count : 0);
+    q_int(op->q, ret->age_s > 0 ? ret->age_s : 0);
+    query_submit(ps, op);
+}
+
+static void pg_pres_publish(struct store *st, const char *aor, const char *if_match,
+                            const char *new_etag, int64_t expires_at, const char *content_type,
+                            const char *body, size_t body_len, int64_t now, store_pres_cb done,
+                            void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_PRES_PUBLISH, 1, aor, handle_pres,
+                                 (union query_done){.pres = done}, arg);
+    if (!op)
+        return;
+    struct pg_query *q = op->q;
+    /* initial: a body; a change of etag (refresh, modify): the new one */
+    if ((!if_match && (!body || !content_type || !new_etag)) ||
+        (if_match && expires_at != 0 && !new_etag) || (body && !content_type))
+        q->is_bad = 1;
+    q_text(q, aor, PG_MAX_URI_BYTES);
+    q_text(q, if_match, PG_MAX_FIELD_BYTES);
+    q_text(q, new_etag, PG_MAX_FIELD_BYTES);
+    q_int(q, expires_at);
+    q_text(q, body ? content_type : NULL, PG_MAX_FIELD_BYTES);
+    q_bytes(q, body, body_len);
+    q_int(q, now);
+    query_submit(ps, op);
+}
+
+static void pg_pres_get(struct store *st, const char *aor, int64_t now, store_pres_cb done,
+                        void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_PRES_GET, 1, aor, handle_pres,
+                                 (union query_done){.pres = done}, arg);
+    if (!op)
+        return;
+    q_text(op->q, aor, PG_MAX_URI_BYTES);
+    q_int(op->q, now);
+    query_submit(ps, op);
+}
+
+static void pg_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_PRES_EXPIRE, 0, NULL, handle_aors,
+                                 (union query_done){.aors = done}, arg);
+    if (!op)
+        return;
+    q_int(op->q, now);
+    query_submit(ps, op);
+}
+
 static void pg_destroy(struct store *st)
 {
     struct pg_store *ps = as_pg(st);
@@ -1804,6 +2703,18 @@ static const struct store_ops pg_ops = {
     .location_lookup = pg_location_lookup,
     .location_expire = pg_location_expire,
     .location_count = pg_location_count,
+    .im_topic = pg_im_topic,
+    .im_publish = pg_im_publish,
+    .im_read = pg_im_read,
+    .im_group_create = pg_im_group_create,
+    .im_group_delete = pg_im_group_delete,
+    .im_members = pg_im_members,
+    .im_position_get = pg_im_position_get,
+    .im_position_advance = pg_im_position_advance,
+    .im_expire = pg_im_expire,
+    .pres_publish = pg_pres_publish,
+    .pres_get = pg_pres_get,
+    .pres_expire = pg_pres_expire,
 };
 
 struct store *store_pg_create(struct loop *loop, const char *conninfo)

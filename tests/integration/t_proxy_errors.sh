@@ -22,7 +22,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$IT_DIR/proxy_cases.sh"
 
-sipd_start --set registrar.min_expires=1 --set sip.t1_ms=100
+# the proxy role alone: with the broker, MESSAGE to a user of ours is published, not proxied
+sipd_start --roles registrar,proxy --set registrar.min_expires=1 --set sip.t1_ms=100
 
 # 404
 for tr in udp tcp; do
@@ -95,7 +96,7 @@ sipd_stop
 # 482 b) a contact that is the proxy itself: a daemon serving the domain 127.0.0.1 (so that
 # loopy@127.0.0.1 can register; lib.sh passes --domain $DOMAIN)
 DOMAIN=127.0.0.1 SIP_PORT=
-sipd_start --set sip.t1_ms=100
+sipd_start --roles registrar,proxy --set sip.t1_ms=100
 user=$(new_user loopy)
 px_py_bg loopdev proxy_device.py silent udp "$SIP_HOST" "$SIP_PORT" --user "$user" \
     --domain "127.0.0.1:$SIP_PORT" --contact-host "127.0.0.1:$SIP_PORT" --duration 9 --expect-nothing \

@@ -16,9 +16,7 @@ rr_cases() {
     check "rr=$want: the callee registered" px_wait_bindings "$user" 1
     for m in INVITE SUBSCRIBE REFER MESSAGE; do
         case $m in
-            # not presence: the broker serves that package itself (docs/presence.md §2);
-            # other packages' SUBSCRIBEs are forwarded to the user's devices
-            SUBSCRIBE) hdr="Event: dialog" ;;
+            SUBSCRIBE) hdr="Event: presence" ;;
             REFER) hdr="Refer-To: <sip:carol@$DOMAIN>" ;;
             *) hdr="Subject: rr" ;;
         esac
@@ -32,11 +30,12 @@ rr_cases() {
     px_bg_ok "rr=$want: the callee answered everything" "dev_$want"
 }
 
-sipd_start
+# the proxy role alone: with the broker, MESSAGE and presence SUBSCRIBE are the broker's
+sipd_start --roles registrar,proxy
 rr_cases 1
 sipd_stop
 SIP_PORT=
-sipd_start --set proxy.record_route=no
+sipd_start --roles registrar,proxy --set proxy.record_route=no
 rr_cases 0
 sipd_stop
 finish

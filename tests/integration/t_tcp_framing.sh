@@ -4,7 +4,7 @@
 # refused. TCP only. Python client py/tcp_framing.py.
 . "$(dirname "$0")/lib.sh"
 
-sipd_start
+sipd_start --set transport.max_message_bytes=65536
 check "TCP framing (py/tcp_framing.py)" run_py tcp_framing.py "$SIP_HOST" "$SIP_PORT"
 sipd_stop
 finish

@@ -2,7 +2,18 @@
  * §9.7), canonical AORs (§2.1), and the memory store's topic/sequence/retention/position rules
  * the broker relies on (§2.2, §2.5, §10.2, §11.3). */
 #include <CUnit/CUnit.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/loop.h"
+#include "sip/txn.h"
+#include "transport/transport.h"
 
 #include "base/sbuf.h"
 #include "roles/broker.h"
@@ -234,6 +245,283 @@ static void test_mem_store_groups(void)
     store_destroy(st);
 }
 
+
+/* ---- the broker on a real transaction layer: a UDP client talks to it over loopback -------- */
+
+struct bfix {
+    struct loop *loop;
+    struct transport *tp;
+    struct txn_layer *tl;
+    struct store *st;
+    struct broker *b;
+    int cfd;                   /* the client's UDP socket */
+    struct sockaddr_storage srv;
+    socklen_t srvlen;
+    int cport;
+    char got[64][4096];        /* requests the client received, in order */
+    int ngot;
+};
+static struct bfix bf;
+
+/* What server.c does, reduced to the broker's methods. */
+static void bf_recv(void *arg, const struct sip_source *src, char *buf, size_t len)
+{
+    osip_message_t *m = sip_parse(buf, len);
+    if (!m)
+        return;
+    if (MSG_IS_RESPONSE(m)) {
+        txn_client_response(bf.tl, m, buf, len, src);
+        osip_message_free(m);
+        return;
+    }
+    sip_via_apply_source(m, src);
+    int absorbed = 0;
+    struct sip_txn *t = txn_server_new(bf.tl, m, src, &absorbed);
+    if (!t) {
+        osip_message_free(m);
+        return;
+    }
+    txn_keep_raw(t, buf, len);
+    osip_generic_param_t *tag = NULL;
+    if (strcmp(m->sip_method, "SUBSCRIBE") == 0) {
+        if (osip_to_get_tag(m->to, &tag) == 0 && tag) {
+            if (!broker_handle_in_dialog(bf.b, t))
+                txn_respond_simple(t, 481, NULL, NULL, NULL);
+        } else {
+            broker_handle_subscribe(bf.b, t);
+        }
+    } else {
+        broker_handle_publish(bf.b, t);
+    }
+}
+
+static void bf_stop(struct timer *t, void *arg) { loop_stop(bf.loop); }
+
+/* Run the loop for ms, collecting what the client receives (requests; responses are kept too). */
+static void bf_run(uint64_t ms)
+{
+    struct timer t = {0};
+    loop_timer_start(bf.loop, &t, ms, bf_stop, NULL);
+    loop_run(bf.loop);
+    loop_timer_stop(bf.loop, &t);
+    ssize_t n;
+    while (bf.ngot < 64 && (n = recv(bf.cfd, bf.got[bf.ngot], sizeof bf.got[0] - 1, 0)) > 0)
+        bf.got[bf.ngot++][n] = '\0';
+}
+
+static void bf_setup(size_t max_queue, int64_t keep)
+{
+    memset(&bf, 0, sizeof bf);
+    bf.loop = loop_create();
+    struct transport_config tc = {.max_message_bytes = 65536, .max_connections = 8,
+                                  .tcp_idle_timeout_s = 60, .max_tx_buffer_bytes = 65536};
+    bf.tp = transport_create(bf.loop, &tc, bf_recv, NULL);
+    struct sip_endpoint ep = {.proto = SIP_PROTO_UDP};
+    sockaddr_from_host_port("127.0.0.1", 9, 0, &ep.addr, &ep.addrlen);
+    transport_listen(bf.tp, &ep);
+    const struct sip_endpoint *l = transport_listener(bf.tp, SIP_PROTO_UDP, NULL);
+    bf.srv = l->addr;
+    bf.srvlen = sizeof(struct sockaddr_in);
+    struct txn_config xc = {.t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000};
+    bf.tl = txn_layer_create(bf.loop, bf.tp, &xc);
+    bf.st = store_create(bf.loop, NULL);
+    static const char *const domains[] = {"example.com", NULL};
+    struct broker_config bc = {.default_expires = 600, .min_expires = 60, .max_expires = 3600,
+                               .max_message_bytes = 4096, .max_queue = max_queue,
+                               .ret = {.count = keep, .age_s = 0}, .domains = domains};
+    bf.b = broker_create(bf.loop, bf.tp, bf.tl, bf.st, &bc);
+    bf.cfd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_storage me;
+    socklen_t melen;
+    sockaddr_from_host_port("127.0.0.1", 9, 0, &me, &melen);
+    bind(bf.cfd, (struct sockaddr *)&me, melen);
+    melen = sizeof me;
+    getsockname(bf.cfd, (struct sockaddr *)&me, &melen);
+    bf.cport = sockaddr_port(&me);
+    fcntl(bf.cfd, F_SETFL, O_NONBLOCK);
+}
+
+static void bf_teardown(void)
+{
+    store_im_set_listener(bf.st, NULL, NULL);
+    store_destroy(bf.st);
+    broker_destroy(bf.b);
+    txn_layer_destroy(bf.tl);
+    transport_destroy(bf.tp);
+    loop_destroy(bf.loop);
+    close(bf.cfd);
+}
+
+static void bf_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void bf_send(const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    sendto(bf.cfd, buf, (size_t)n, 0, (struct sockaddr *)&bf.srv, bf.srvlen);
+}
+
+static int branch_no;
+static void bf_request(const char *method, const char *user, const char *topic_user,
+                       const char *call_id, int cseq, const char *to_tag, const char *extra,
+                       const char *body)
+{
+    bf_send("%s sip:%s@example.com SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKut%d;rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:%s@example.com>;tag=ft-%s\r\n"
+            "To: <sip:%s@example.com>%s%s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"
+            "Contact: <sip:%s@127.0.0.1:%d>;+sip.instance=\"<urn:uuid:%s-%s>\"\r\n%s"
+            "Content-Length: %zu\r\n\r\n%s",
+            method, topic_user, bf.cport, ++branch_no, user, call_id, topic_user,
+            to_tag ? ";tag=" : "", to_tag ? to_tag : "", call_id, cseq, method, user, bf.cport, user,
+            call_id, extra ? extra : "", body ? strlen(body) : 0, body ? body : "");
+}
+
+/* The k-th message the client got that starts with `start`, or NULL. */
+static const char *bf_nth(const char *start, int k)
+{
+    for (int i = 0; i < bf.ngot; i++)
+        if (strncmp(bf.got[i], start, strlen(start)) == 0 && k-- == 0)
+            return bf.got[i];
+    return NULL;
+}
+
+static int bf_count(const char *start)
+{
+    int n = 0;
+    while (bf_nth(start, n))
+        n++;
+    return n;
+}
+
+static long hdr_long(const char *msg, const char *name)
+{
+    const char *p = msg ? strstr(msg, name) : NULL;
+    return p ? strtol(p + strlen(name), NULL, 10) : -1;
+}
+
+/* Answer a received NOTIFY with 200 (echoing Via, From, To, Call-ID, CSeq). */
+static void bf_answer(const char *req, int code)
+{
+    char out[4096];
+    size_t k = (size_t)snprintf(out, sizeof out, "SIP/2.0 %d X\r\n", code);
+    const char *names[] = {"Via:", "From:", "To:", "Call-ID:", "CSeq:"};
+    for (size_t i = 0; i < 5; i++) {
+        const char *p = strstr(req, names[i]);
+        const char *e = p ? strstr(p, "\r\n") : NULL;
+        if (e)
+            k += (size_t)snprintf(out + k, sizeof out - k, "%.*s\r\n", (int)(e - p), p);
+    }
+    snprintf(out + k, sizeof out - k, "Content-Length: 0\r\n\r\n");
+    bf_send("%s", out);
+}
+
+static void test_one_notify_outstanding_and_the_200_moves_on(void)
+{
+    bf_setup(256, 0);
+    bf_request("SUBSCRIBE", "bob", "bob", "s1", 1, NULL, "Event: im\r\n", NULL);
+    bf_run(50);
+    const char *ok = bf_nth("SIP/2.0 200", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ok);
+    const char *nb = bf_nth("NOTIFY", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nb);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nb, "Event: im;last-seq=0;first-seq=1"));
+    bf_answer(nb, 200);
+    for (int i = 0; i < 3; i++)
+        bf_request("MESSAGE", "alice", "bob", i == 0 ? "m1" : i == 1 ? "m2" : "m3", 1, NULL,
+                   "Content-Type: text/plain\r\n", "hello");
+    bf_run(100);
+    CU_ASSERT_EQUAL(bf_count("SIP/2.0 200"), 4); /* SUBSCRIBE + 3 publishes (Bob online) */
+    /* one message NOTIFY only: seq 1, the others wait for its 200 */
+    CU_ASSERT_EQUAL(bf_count("NOTIFY"), 2);
+    const char *n1 = bf_nth("NOTIFY", 1);
+    CU_ASSERT_EQUAL(hdr_long(n1, "im.Seq: "), 1);
+    bf_answer(n1, 200);
+    bf_run(50);
+    const char *n2 = bf_nth("NOTIFY", 2);
+    CU_ASSERT_EQUAL(hdr_long(n2, "im.Seq: "), 2);
+    CU_ASSERT_EQUAL(bf_count("NOTIFY"), 3);
+    bf_answer(n2, 200);
+    bf_run(50);
+    CU_ASSERT_EQUAL(hdr_long(bf_nth("NOTIFY", 3), "im.Seq: "), 3);
+    CU_ASSERT_EQUAL(broker_subscriptions(bf.b), 1);
+    /* 481 to a NOTIFY ends the subscription */
+    bf_answer(bf_nth("NOTIFY", 3), 481);
+    bf_run(50);
+    CU_ASSERT_EQUAL(broker_subscriptions(bf.b), 0);
+    bf_teardown();
+}
+
+static void test_queue_overflow_reads_from_the_store_and_loses_nothing(void)
+{
+    bf_setup(2, 0); /* a live queue of 2 */
+    bf_request("SUBSCRIBE", "bob", "bob", "s1", 1, NULL, "Event: im\r\n", NULL);
+    bf_run(50);
+    bf_answer(bf_nth("NOTIFY", 0), 200);
+    char cid[16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(cid, sizeof cid, "m%d", i);
+        bf_request("MESSAGE", "alice", "bob", cid, 1, NULL, "Content-Type: text/plain\r\n", cid);
+    }
+    bf_run(100);
+    for (int want = 1; want <= 8; want++) {
+        const char *n = bf_nth("NOTIFY", want);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+        CU_ASSERT_EQUAL(hdr_long(n, "im.Seq: "), want);
+        bf_answer(n, 200);
+        bf_run(30);
+    }
+    CU_ASSERT_EQUAL(bf_count("NOTIFY"), 9); /* body-less + 8, each once */
+    bf_teardown();
+}
+
+static void test_since_replays_in_order_and_reports_a_gap(void)
+{
+    bf_setup(256, 3); /* retention: the newest 3 */
+    char cid[16];
+    for (int i = 0; i < 6; i++) {
+        snprintf(cid, sizeof cid, "m%d", i);
+        bf_request("MESSAGE", "alice", "bob", cid, 1, NULL, "Content-Type: text/plain\r\n", cid);
+    }
+    bf_run(50);
+    CU_ASSERT_EQUAL(bf_count("SIP/2.0 202"), 6); /* nobody online */
+    bf_request("SUBSCRIBE", "bob", "bob", "s1", 1, NULL, "Event: im;since=1\r\n", NULL);
+    bf_run(50);
+    const char *nb = bf_nth("NOTIFY", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nb);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nb, "last-seq=6;first-seq=4"));
+    bf_answer(nb, 200);
+    bf_run(50);
+    for (int want = 4; want <= 6; want++) {
+        const char *n = bf_nth("NOTIFY", want - 3);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+        CU_ASSERT_EQUAL(hdr_long(n, "im.Seq: "), want);
+        CU_ASSERT_EQUAL(strstr(n, "im.Gap: 2-3\r\n") != NULL, want == 4);
+        bf_answer(n, 200);
+        bf_run(30);
+    }
+    bf_teardown();
+}
+
+static void test_only_the_owner_subscribes_to_a_user_topic(void)
+{
+    bf_setup(256, 0);
+    bf_request("SUBSCRIBE", "mallory", "bob", "s1", 1, NULL, "Event: im\r\n", NULL);
+    bf_request("SUBSCRIBE", "bob", "bob", "s2", 1, NULL, "Event: im\r\nExpires: 5\r\n", NULL);
+    bf_request("SUBSCRIBE", "bob", "bob", "s3", 1, NULL, "Event: im;since=x\r\n", NULL);
+    bf_request("SUBSCRIBE", "bob", "bob", "s4", 1, NULL, "Event: presence.winfo\r\n", NULL);
+    bf_run(50);
+    CU_ASSERT_PTR_NOT_NULL(bf_nth("SIP/2.0 403", 0));
+    const char *r423 = bf_nth("SIP/2.0 423", 0);
+    CU_ASSERT(r423 && strstr(r423, "Min-Expires: 60"));
+    CU_ASSERT_PTR_NOT_NULL(bf_nth("SIP/2.0 400 Bad since", 0));
+    CU_ASSERT_PTR_NOT_NULL(bf_nth("SIP/2.0 489", 0));
+    CU_ASSERT_EQUAL(broker_subscriptions(bf.b), 0);
+    bf_teardown();
+}
+
 void register_broker_suites(void)
 {
     CU_pSuite s = CU_add_suite("broker", NULL, NULL);
@@ -244,4 +532,8 @@ void register_broker_suites(void)
     CU_add_test(s, "memory store: seqs, copies, duplicates, retention", test_mem_store_seqs_copies_duplicates_and_retention);
     CU_add_test(s, "memory store: device positions", test_mem_store_positions_start_from_the_users_furthest_device);
     CU_add_test(s, "memory store: groups", test_mem_store_groups);
+    CU_add_test(s, "one NOTIFY outstanding; its 200 moves on; 481 ends", test_one_notify_outstanding_and_the_200_moves_on);
+    CU_add_test(s, "live queue overflow reads from the store, loses nothing", test_queue_overflow_reads_from_the_store_and_loses_nothing);
+    CU_add_test(s, "since replays in order and reports a gap", test_since_replays_in_order_and_reports_a_gap);
+    CU_add_test(s, "authorization and SUBSCRIBE checks", test_only_the_owner_subscribes_to_a_user_topic);
 }

@@ -132,9 +132,11 @@ static void test_refresh_needs_a_higher_cseq_and_moves_target_and_flow(void)
     CU_ASSERT_PTR_NULL(d.route_set);
     CU_ASSERT_EQUAL(d.is_datagram, 0);
     CU_ASSERT_EQUAL(sub_dialog_refresh(&d, m, &src), 500); /* same CSeq */
-    osip_cseq_set_number(m->cseq, osip_strdup("2"));
+    osip_free(m->cseq->number);
+    m->cseq->number = osip_strdup("2");
     osip_contact_t *c = osip_list_get(&m->contacts, 0);
-    osip_uri_set_host(c->url, osip_strdup("10.0.0.9"));
+    osip_free(c->url->host);
+    c->url->host = osip_strdup("10.0.0.9");
     struct sip_source src2 = udp_src("10.0.0.9", 6000);
     CU_ASSERT_EQUAL(sub_dialog_refresh(&d, m, &src2), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(d.remote_target, "10.0.0.9"));

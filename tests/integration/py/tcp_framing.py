@@ -15,7 +15,7 @@ connection the request came on.
      a keep-alive right after a request on the same write still gets its CRLF.
   6. own connection: two connections interleave requests; each gets only its own responses,
      even though the Via sent-by names a port nobody listens on.
-  7. a message larger than transport.max_message_bytes (default 65536) is refused (413/400 or
+  7. a message larger than transport.max_message_bytes (65536 in this test) is refused (413/400 or
      the connection is closed), and the server stays up.
 """
 

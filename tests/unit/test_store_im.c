@@ -1,0 +1,1655 @@
+/* test_store_im.c - the IM broker's and the presence package's store operations (store.h), against
+ * both backends.
+ *
+ * The same cases run in suite "store_im_memory" and, when PGHOST is set (pg_virtualenv), in suite
+ * "store_im_postgres", which applies schema/ with store_init_db() and empties the IM and presence
+ * tables before every test. A few cases only make sense on postgres: two
+ * stores (two processes' worth of connections) publishing into one topic at once, the NOTIFY of
+ * a publish, the migration, and an unreachable or lost server.
+ *
+ * Every test drives a real event loop until its callbacks have run (with a 5 s safety timer: a
+ * hang fails the test, never the run). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+#include <libpq-fe.h>
+
+#include "base/log.h"
+#include "base/loop.h"
+#include "store/store.h"
+#include "suites.h"
+
+#define NOW INT64_C(1700000000)
+#define ALICE "sip:alice@example.com"
+#define BOB "sip:bob@example.com"
+#define CAROL "sip:carol@example.com"
+#define GROUP "sip:team@groups.example.com"
+#define SAFETY_MS 5000
+
+enum backend { BACKEND_MEMORY, BACKEND_POSTGRES };
+
+static struct {
+    enum backend backend;
+    struct loop *loop;
+    struct store *st;
+    PGconn *admin; /* postgres: a plain blocking connection to set up and inspect */
+    enum log_level saved_level;
+} fx;
+
+static char schema_dir[4096];
+
+/* ---- driving the loop ------------------------------------------------------------------------ */
+
+static int outstanding; /* callbacks still expected */
+static int timed_out;
+
+static void one_done(void)
+{
+    if (--outstanding == 0)
+        loop_stop(fx.loop);
+}
+
+static void on_safety(struct timer *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    timed_out = 1;
+    loop_stop(fx.loop);
+}
+
+static struct store *make_store(void)
+{
+    return store_create(fx.loop, fx.backend == BACKEND_POSTGRES ? "postgresql://" : NULL);
+}
+
+/* Run the loop until every expected callback came, or SAFETY_MS passed (then the store is made
+ * again, its late callbacks run while the test's data is alive). 0, or -1 on timeout. */
+static int wait_all(void)
+{
+    if (outstanding == 0)
+        return 0;
+    struct timer safety = {0};
+    timed_out = 0;
+    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
+    loop_run(fx.loop);
+    loop_timer_stop(fx.loop, &safety);
+    if (!timed_out)
+        return 0;
+    store_destroy(fx.st);
+    fx.st = make_store();
+    outstanding = 0;
+    return -1;
+}
+
+struct poll_ctx {
+    struct store *st;
+    struct timer t;
+    int is_available;
+};
+
+static void on_poll(struct timer *t, void *arg)
+{
+    struct poll_ctx *p = arg;
+    if (store_is_available(p->st)) {
+        p->is_available = 1;
+        loop_stop(fx.loop);
+        return;
+    }
+    loop_timer_start(fx.loop, t, 5, on_poll, p);
+}
+
+static int wait_available(struct store *st)
+{
+    struct poll_ctx p = {.st = st};
+    struct timer safety = {0};
+    if (store_is_available(st))
+        return 1;
+    timed_out = 0;
+    loop_timer_start(fx.loop, &p.t, 5, on_poll, &p);
+    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
+    loop_run(fx.loop);
+    loop_timer_stop(fx.loop, &p.t);
+    loop_timer_stop(fx.loop, &safety);
+    return p.is_available;
+}
+
+static void on_sleep(struct timer *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    loop_stop(fx.loop);
+}
+
+static void run_for(uint64_t ms)
+{
+    struct timer t = {0};
+    loop_timer_start(fx.loop, &t, ms, on_sleep, NULL);
+    loop_run(fx.loop);
+    loop_timer_stop(fx.loop, &t);
+}
+
+/* ---- what a callback got (copied: results are valid only during the callback) -------------- */
+
+struct msg {
+    char *topic, *sender, *sender_device, *recipient, *content_type, *body;
+    size_t body_len;
+    int64_t seq, created_at;
+    int is_copy;
+};
+
+struct pub {
+    char *aor, *etag, *content_type, *body;
+    size_t body_len;
+    int64_t expires_at, updated_at;
+};
+
+struct res {
+    int ndone;
+    int status;
+    int64_t seq, copy_seq, pos, first_seq, last_seq;
+    int duplicate;
+    int has_info;
+    struct im_topic_info info;
+    struct msg *msgs;
+    size_t nmsgs;
+    char **strs;
+    size_t nstrs;
+    struct pub *pubs;
+    size_t npubs;
+};
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+static char *dup_bytes(const char *p, size_t n)
+{
+    char *v = malloc(n + 1);
+    if (v) {
+        if (n)
+            memcpy(v, p, n);
+        v[n] = '\0';
+    }
+    return v;
+}
+
+static void res_free(struct res *r)
+{
+    for (size_t i = 0; i < r->nmsgs; i++) {
+        struct msg *m = &r->msgs[i];
+        free(m->topic);
+        free(m->sender);
+        free(m->sender_device);
+        free(m->recipient);
+        free(m->content_type);
+        free(m->body);
+    }
+    free(r->msgs);
+    for (size_t i = 0; i < r->nstrs; i++)
+        free(r->strs[i]);
+    free(r->strs);
+    for (size_t i = 0; i < r->npubs; i++) {
+        free(r->pubs[i].aor);
+        free(r->pubs[i].etag);
+        free(r->pubs[i].content_type);
+        free(r->pubs[i].body);
+    }
+    free(r->pubs);
+    memset(r, 0, sizeof *r);
+}
+
+static void got(struct res *r, int status)
+{
+    r->ndone++;
+    r->status = status;
+    one_done();
+}
+
+static void on_status(void *arg, int status) { got(arg, status); }
+
+static void on_topic(void *arg, int status, const struct im_topic_info *info)
+{
+    struct res *r = arg;
+    if (info) {
+        r->info = *info;
+        r->has_info = 1;
+    }
+    got(r, status);
+}
+
+static void on_publish(void *arg, int status, int64_t seq, int64_t copy_seq, int duplicate)
+{
+    struct res *r = arg;
+    r->seq = seq;
+    r->copy_seq = copy_seq;
+    r->duplicate = duplicate;
+    got(r, status);
+}
+
+static void on_messages(void *arg, int status, const struct im_message *v, size_t n,
+                        int64_t first_seq, int64_t last_seq)
+{
+    struct res *r = arg;
+    res_free(r);
+    r->first_seq = first_seq;
+    r->last_seq = last_seq;
+    r->msgs = calloc(n + 1, sizeof *r->msgs);
+    for (size_t i = 0; r->msgs && i < n; i++) {
+        struct msg *m = &r->msgs[i];
+        m->topic = dup_or_null(v[i].topic);
+        m->seq = v[i].seq;
+        m->sender = dup_or_null(v[i].sender);
+        m->sender_device = dup_or_null(v[i].sender_device);
+        m->recipient = dup_or_null(v[i].recipient);
+        m->is_copy = v[i].is_copy;
+        m->content_type = dup_or_null(v[i].content_type);
+        m->body = dup_bytes(v[i].body, v[i].body_len);
+        m->body_len = v[i].body_len;
+        /* the store promises a NUL after the body */
+        CU_ASSERT(v[i].body && v[i].body[v[i].body_len] == '\0');
+        m->created_at = v[i].created_at;
+        r->nmsgs++;
+    }
+    got(r, status);
+}
+
+static void on_strings(void *arg, int status, const char *const *v, size_t n)
+{
+    struct res *r = arg;
+    res_free(r);
+    r->strs = calloc(n + 1, sizeof *r->strs);
+    for (size_t i = 0; r->strs && i < n; i++)
+        r->strs[r->nstrs++] = strdup(v[i]);
+    got(r, status);
+}
+
+static void on_position(void *arg, int status, int64_t pos)
+{
+    struct res *r = arg;
+    r->pos = pos;
+    got(r, status);
+}
+
+static void on_pres(void *arg, int status, const struct pres_publication *v, size_t n)
+{
+    struct res *r = arg;
+    res_free(r);
+    r->pubs = calloc(n + 1, sizeof *r->pubs);
+    for (size_t i = 0; r->pubs && i < n; i++) {
+        struct pub *p = &r->pubs[i];
+        p->aor = dup_or_null(v[i].aor);
+        p->etag = dup_or_null(v[i].etag);
+        p->content_type = dup_or_null(v[i].content_type);
+        p->body = dup_bytes(v[i].body, v[i].body_len);
+        p->body_len = v[i].body_len;
+        p->expires_at = v[i].expires_at;
+        p->updated_at = v[i].updated_at;
+        r->npubs++;
+    }
+    got(r, status);
+}
+
+/* Wait for one callback into r; its status, or 999 on a hang. */
+static int finish(struct res *r)
+{
+    if (wait_all())
+        return 999;
+    CU_ASSERT_EQUAL(r->ndone, 1);
+    return r->status;
+}
+
+/* ---- one operation each, run to completion --------------------------------------------------- */
+
+static const struct im_retention keep_all = {0, 0};
+
+static struct im_publish mkpub(const char *topic, const char *copy_topic, const char *call_id,
+                               uint32_t cseq, const char *body, int64_t now)
+{
+    struct im_publish p = {0};
+    p.topic = topic;
+    p.sender = copy_topic ? copy_topic : ALICE;
+    p.sender_device = "urn:uuid:alice-phone";
+    p.copy_topic = copy_topic;
+    p.call_id = call_id;
+    p.from_tag = "tag-1";
+    p.cseq = cseq;
+    p.content_type = "text/plain";
+    p.body = body;
+    p.body_len = strlen(body);
+    p.now = now;
+    return p;
+}
+
+static int do_publish(struct store *st, const struct im_publish *p, struct res *r)
+{
+    res_free(r); /* what an earlier call left in r */
+    outstanding++;
+    store_im_publish(st, p, on_publish, r);
+    return finish(r);
+}
+
+/* Publish body into topic (no copy, a fresh Call-ID each time); returns the seq, or -1. */
+static int64_t publish_simple(const char *topic, const char *body, int64_t now,
+                              const struct im_retention *ret)
+{
+    static unsigned n;
+    char call_id[64];
+    snprintf(call_id, sizeof call_id, "simple-%u@test", ++n);
+    struct im_publish p = mkpub(topic, NULL, call_id, 1, body, now);
+    if (ret)
+        p.ret = *ret;
+    struct res r = {0};
+    int status = do_publish(fx.st, &p, &r);
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_EQUAL(r.duplicate, 0);
+    return status == 0 ? r.seq : -1;
+}
+
+static int do_read(const char *topic, int64_t after, size_t max, int64_t now,
+                   const struct im_retention *ret, struct res *r)
+{
+    res_free(r); /* what an earlier call left in r */
+    outstanding++;
+    store_im_read(fx.st, topic, after, max, now, ret, on_messages, r);
+    return finish(r);
+}
+
+static int do_topic(const char *topic, const char *identity, int64_t now,
+                    const struct im_retention *ret, struct res *r)
+{
+    res_free(r); /* what an earlier call left in r */
+    outstanding++;
+    store_im_topic(fx.st, topic, identity, now, ret, on_topic, r);
+    return finish(r);
+}
+
+static int do_group_create(const char *topic, const char *const *members, size_t n)
+{
+    struct res r = {0};
+    outstanding++;
+    store_im_group_create(fx.st, topic, members, n, on_status, &r);
+    return finish(&r);
+}
+
+static int do_group_delete(const char *topic)
+{
+    struct res r = {0};
+    outstanding++;
+    store_im_group_delete(fx.st, topic, on_status, &r);
+    return finish(&r);
+}
+
+static int do_members(const char *topic, struct res *r)
+{
+    res_free(r); /* what an earlier call left in r */
+    outstanding++;
+    store_im_members(fx.st, topic, on_strings, r);
+    return finish(r);
+}
+
+/* The position, or -1 on failure. */
+static int64_t pos_get(const char *topic, const char *aor, const char *device, int64_t initial)
+{
+    struct res r = {0};
+    outstanding++;
+    store_im_position_get(fx.st, topic, aor, device, initial, on_position, &r);
+    int status = finish(&r);
+    CU_ASSERT_EQUAL(status, 0);
+    return status == 0 ? r.pos : -1;
+}
+
+static void pos_advance(const char *topic, const char *aor, const char *device, int64_t seq)
+{
+    struct res r = {0};
+    outstanding++;
+    store_im_position_advance(fx.st, topic, aor, device, seq, on_status, &r);
+    CU_ASSERT_EQUAL(finish(&r), 0);
+}
+
+static int do_im_expire(int64_t now, const struct im_retention *ret)
+{
+    struct res r = {0};
+    outstanding++;
+    store_im_expire(fx.st, now, ret, on_status, &r);
+    return finish(&r);
+}
+
+static int do_pres(const char *aor, const char *if_match, const char *new_etag,
+                   int64_t expires_at, const char *body, int64_t now, struct res *r)
+{
+    res_free(r); /* what an earlier call left in r */
+    outstanding++;
+    store_pres_publish(fx.st, aor, if_match, new_etag, expires_at,
+                       body ? "application/pidf+xml" : NULL, body, body ? strlen(body) : 0, now,
+                       on_pres, r);
+    return finish(r);
+}
+
+static int do_pres_get(const char *aor, int64_t now, struct res *r)
+{
+    res_free(r); /* what an earlier call left in r */
+    outstanding++;
+    store_pres_get(fx.st, aor, now, on_pres, r);
+    return finish(r);
+}
+
+static int do_pres_expire(int64_t now, struct res *r)
+{
+    res_free(r); /* what an earlier call left in r */
+    outstanding++;
+    store_pres_expire(fx.st, now, on_strings, r);
+    return finish(r);
+}
+
+static int has_str(const struct res *r, const char *s)
+{
+    for (size_t i = 0; i < r->nstrs; i++)
+        if (strcmp(r->strs[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* ---- IM cases for both backends -------------------------------------------------------------- */
+
+static void test_im_publish_assigns_1_2_3_and_topic_info_follows(void)
+{
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_topic(BOB, BOB, NOW, &keep_all, &r), 0);
+    CU_ASSERT(r.has_info);
+    CU_ASSERT_EQUAL(r.info.is_group, 0);
+    CU_ASSERT_EQUAL(r.info.is_member, 0);
+    CU_ASSERT_EQUAL(r.info.last_seq, 0);
+    CU_ASSERT_EQUAL(r.info.first_seq, 1);
+
+    CU_ASSERT_EQUAL(publish_simple(BOB, "one", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "two", NOW, NULL), 2);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "three", NOW + 1, NULL), 3);
+    CU_ASSERT_EQUAL(publish_simple(CAROL, "other topic", NOW + 1, NULL), 1);
+
+    CU_ASSERT_EQUAL(do_topic(BOB, NULL, NOW + 2, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.is_group, 0);
+    CU_ASSERT_EQUAL(r.info.last_seq, 3);
+    CU_ASSERT_EQUAL(r.info.first_seq, 1);
+
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 2, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 3);
+    CU_ASSERT_EQUAL(r.first_seq, 1);
+    CU_ASSERT_EQUAL(r.last_seq, 3);
+    const char *bodies[] = {"one", "two", "three"};
+    for (size_t i = 0; i < 3; i++) {
+        struct msg *m = &r.msgs[i];
+        CU_ASSERT_EQUAL(m->seq, (int64_t)i + 1);
+        CU_ASSERT(str_eq(m->topic, BOB));
+        CU_ASSERT(str_eq(m->body, bodies[i]));
+        CU_ASSERT_EQUAL(m->body_len, strlen(bodies[i]));
+        CU_ASSERT(str_eq(m->sender, ALICE));
+        CU_ASSERT(str_eq(m->sender_device, "urn:uuid:alice-phone"));
+        CU_ASSERT(str_eq(m->recipient, BOB));
+        CU_ASSERT_EQUAL(m->is_copy, 0);
+        CU_ASSERT(str_eq(m->content_type, "text/plain"));
+    }
+    CU_ASSERT_EQUAL(r.msgs[0].created_at, NOW);
+    CU_ASSERT_EQUAL(r.msgs[2].created_at, NOW + 1);
+    res_free(&r);
+}
+
+static void test_im_copy_gets_its_own_seq_in_the_copy_topic(void)
+{
+    struct res r = {0};
+    /* alice writes to bob twice, with copies in her own topic; bob answers (no copy here) */
+    struct im_publish p = mkpub(BOB, ALICE, "c1@test", 1, "hi bob", NOW);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 1);
+    CU_ASSERT_EQUAL(r.copy_seq, 1);
+    CU_ASSERT_EQUAL(r.duplicate, 0);
+    p = mkpub(BOB, ALICE, "c2@test", 1, "again", NOW + 1);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 2);
+    CU_ASSERT_EQUAL(r.copy_seq, 2);
+    p = mkpub(ALICE, NULL, "c3@test", 1, "hi alice", NOW + 2);
+    p.sender = BOB;
+    p.sender_device = NULL;
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 3);
+    CU_ASSERT_EQUAL(r.copy_seq, 0);
+
+    CU_ASSERT_EQUAL(do_read(ALICE, 0, 10, NOW + 3, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 3);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 1);
+    CU_ASSERT(str_eq(r.msgs[0].topic, ALICE));
+    CU_ASSERT_EQUAL(r.msgs[0].is_copy, 1);
+    CU_ASSERT(str_eq(r.msgs[0].recipient, BOB));
+    CU_ASSERT(str_eq(r.msgs[0].sender, ALICE));
+    CU_ASSERT(str_eq(r.msgs[0].sender_device, "urn:uuid:alice-phone"));
+    CU_ASSERT(str_eq(r.msgs[0].body, "hi bob"));
+    CU_ASSERT_EQUAL(r.msgs[1].is_copy, 1);
+    CU_ASSERT(str_eq(r.msgs[1].body, "again"));
+    CU_ASSERT_EQUAL(r.msgs[2].is_copy, 0);
+    CU_ASSERT(str_eq(r.msgs[2].recipient, ALICE));
+    CU_ASSERT(str_eq(r.msgs[2].sender, BOB));
+    CU_ASSERT_PTR_NULL(r.msgs[2].sender_device);
+
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 3, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(r.msgs[0].is_copy, 0);
+    CU_ASSERT(str_eq(r.msgs[0].recipient, BOB));
+    CU_ASSERT(str_eq(r.msgs[0].body, "hi bob"));
+    res_free(&r);
+}
+
+static void test_im_read_after_seq_with_max(void)
+{
+    for (int i = 1; i <= 7; i++) {
+        char body[16];
+        snprintf(body, sizeof body, "m%d", i);
+        CU_ASSERT_EQUAL(publish_simple(BOB, body, NOW, NULL), i);
+    }
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_read(BOB, 2, 3, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 3);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 3);
+    CU_ASSERT_EQUAL(r.msgs[2].seq, 5);
+    CU_ASSERT(str_eq(r.msgs[0].body, "m3"));
+    CU_ASSERT_EQUAL(r.first_seq, 1);
+    CU_ASSERT_EQUAL(r.last_seq, 7);
+
+    CU_ASSERT_EQUAL(do_read(BOB, 5, 100, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(do_read(BOB, 7, 100, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.nmsgs, 0);
+    CU_ASSERT_EQUAL(r.last_seq, 7);
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 1, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 1);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 1);
+
+    /* a topic nobody wrote to */
+    CU_ASSERT_EQUAL(do_read(CAROL, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.nmsgs, 0);
+    CU_ASSERT_EQUAL(r.first_seq, 1);
+    CU_ASSERT_EQUAL(r.last_seq, 0);
+    res_free(&r);
+}
+
+static void test_im_retention_by_count_moves_first_seq_and_reads_skip_discarded(void)
+{
+    struct res r = {0};
+    /* stored without limits, then read with a limit: discarded although the rows are there */
+    for (int i = 1; i <= 3; i++)
+        publish_simple(BOB, "x", NOW, NULL);
+    struct im_retention one = {1, 0};
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW, &one, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 3);
+    CU_ASSERT_EQUAL(r.last_seq, 3);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 1);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 3);
+    CU_ASSERT_EQUAL(do_topic(BOB, NULL, NOW, &one, &r), 0);
+    CU_ASSERT_EQUAL(r.info.first_seq, 3);
+    CU_ASSERT_EQUAL(r.info.last_seq, 3);
+
+    /* expire with the limit deletes the rows; the window stays where it was */
+    CU_ASSERT_EQUAL(do_im_expire(NOW, &one), 0);
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 3);
+    CU_ASSERT_EQUAL(r.last_seq, 3);
+    CU_ASSERT_EQUAL(r.nmsgs, 1);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "x", NOW, NULL), 4);
+
+    /* stored with a limit of 2: seqs go on, the window follows */
+    struct im_retention two = {2, 0};
+    for (int i = 1; i <= 5; i++) {
+        char body[16];
+        snprintf(body, sizeof body, "c%d", i);
+        CU_ASSERT_EQUAL(publish_simple(CAROL, body, NOW, &two), i);
+    }
+    CU_ASSERT_EQUAL(do_read(CAROL, 0, 10, NOW, &two, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 4);
+    CU_ASSERT_EQUAL(r.last_seq, 5);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 4);
+    CU_ASSERT(str_eq(r.msgs[0].body, "c4"));
+    CU_ASSERT(str_eq(r.msgs[1].body, "c5"));
+    /* the older messages are gone for good, even for a reader without limits */
+    CU_ASSERT_EQUAL(do_read(CAROL, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(r.first_seq, 4);
+    res_free(&r);
+}
+
+static void test_im_retention_by_age_moves_first_seq_and_reads_skip_discarded(void)
+{
+    struct res r = {0};
+    struct im_retention age = {0, 100};
+    CU_ASSERT_EQUAL(publish_simple(BOB, "a", NOW, &age), 1);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "b", NOW + 50, &age), 2);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "c", NOW + 120, &age), 3); /* "a" leaves the window */
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 120, &age, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 2);
+    CU_ASSERT_EQUAL(r.nmsgs, 2);
+
+    /* at NOW + 150, "b" (NOW + 50) is exactly 100 s old: out, whether deleted or not */
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 150, &age, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 3);
+    CU_ASSERT_EQUAL(r.last_seq, 3);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 1);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 3);
+    CU_ASSERT(str_eq(r.msgs[0].body, "c"));
+    CU_ASSERT_EQUAL(do_topic(BOB, NULL, NOW + 150, &age, &r), 0);
+    CU_ASSERT_EQUAL(r.info.first_seq, 3);
+
+    /* none left: first_seq = last_seq + 1 */
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 500, &age, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 4);
+    CU_ASSERT_EQUAL(r.last_seq, 3);
+    CU_ASSERT_EQUAL(r.nmsgs, 0);
+    CU_ASSERT_EQUAL(do_topic(BOB, NULL, NOW + 500, &age, &r), 0);
+    CU_ASSERT_EQUAL(r.info.first_seq, 4);
+    CU_ASSERT_EQUAL(r.info.last_seq, 3);
+
+    /* expire deletes what is out; the window is the same as before, seqs go on */
+    CU_ASSERT_EQUAL(do_im_expire(NOW + 150, &age), 0);
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 150, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 3);
+    CU_ASSERT_EQUAL(r.nmsgs, 1);
+    if (fx.backend == BACKEND_POSTGRES) {
+        PGresult *pr = PQexec(fx.admin, "SELECT count(*) FROM messages");
+        CU_ASSERT(PQresultStatus(pr) == PGRES_TUPLES_OK && strcmp(PQgetvalue(pr, 0, 0), "1") == 0);
+        PQclear(pr);
+    }
+    CU_ASSERT_EQUAL(publish_simple(BOB, "d", NOW + 151, &age), 4);
+    res_free(&r);
+}
+
+static void test_im_retention_by_count_and_age_together(void)
+{
+    struct res r = {0};
+    for (int i = 0; i < 5; i++) /* seq i + 1 at NOW + 50 i */
+        CU_ASSERT_EQUAL(publish_simple(BOB, "x", NOW + 50 * i, NULL), i + 1);
+    struct im_retention both = {3, 1000};
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 200, &both, &r), 0); /* the count decides */
+    CU_ASSERT_EQUAL(r.first_seq, 3);
+    CU_ASSERT_EQUAL(r.nmsgs, 3);
+    both.age_s = 100; /* at NOW + 200: seq 3 (NOW + 100) is exactly 100 s old, out */
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 200, &both, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 4);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 4);
+    CU_ASSERT_EQUAL(do_read(BOB, 4, 10, NOW + 200, &both, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 1);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 5);
+    CU_ASSERT_EQUAL(do_read(BOB, 1, 10, NOW + 200, &both, &r), 0); /* after a discarded one */
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(r.msgs[0].seq, 4);
+    CU_ASSERT_EQUAL(do_im_expire(NOW + 200, &both), 0);
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 200, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.first_seq, 4);
+    CU_ASSERT_EQUAL(r.nmsgs, 2);
+    res_free(&r);
+}
+
+static void test_im_duplicate_within_32s_returns_the_same_seqs_and_stores_nothing(void)
+{
+    struct res r = {0};
+    struct im_publish p = mkpub(BOB, ALICE, "dup@test", 7, "once", NOW);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 1);
+    CU_ASSERT_EQUAL(r.copy_seq, 1);
+    CU_ASSERT_EQUAL(r.duplicate, 0);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "between", NOW + 1, NULL), 2);
+
+    p.now = NOW + 20; /* the balancer retried it on another node */
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 1);
+    CU_ASSERT_EQUAL(r.copy_seq, 1);
+    CU_ASSERT_EQUAL(r.duplicate, 1);
+
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW + 20, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(r.last_seq, 2);
+    CU_ASSERT_EQUAL(do_read(ALICE, 0, 10, NOW + 20, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.nmsgs, 1);
+    CU_ASSERT_EQUAL(r.last_seq, 1);
+
+    /* another CSeq, From tag or Call-ID is another message */
+    p.cseq = 8;
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 3);
+    CU_ASSERT_EQUAL(r.copy_seq, 2);
+    CU_ASSERT_EQUAL(r.duplicate, 0);
+    p.from_tag = "tag-2";
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 4);
+    CU_ASSERT_EQUAL(r.duplicate, 0);
+    /* the same request to another topic is not a duplicate either */
+    p = mkpub(CAROL, NULL, "dup@test", 7, "once", NOW + 21);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 1);
+    CU_ASSERT_EQUAL(r.duplicate, 0);
+    res_free(&r);
+}
+
+static void test_im_same_request_after_32s_is_stored_again(void)
+{
+    struct res r = {0};
+    struct im_publish p = mkpub(BOB, NULL, "late@test", 1, "hello", NOW);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 1);
+    p.now = NOW + 33;
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 2);
+    CU_ASSERT_EQUAL(r.duplicate, 0);
+    p.now = NOW + 34; /* ... and that one is now the one retries are compared with */
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 2);
+    CU_ASSERT_EQUAL(r.duplicate, 1);
+    res_free(&r);
+}
+
+static void test_im_binary_body_with_nul_round_trips(void)
+{
+    static const char body[] = "a\0b\xff\x01\0\r\n\\x00'\"";
+    size_t len = sizeof body - 1;
+    struct im_publish p = mkpub(BOB, ALICE, "bin@test", 1, "", NOW);
+    p.body = body;
+    p.body_len = len;
+    p.content_type = "application/octet-stream";
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    p = mkpub(BOB, NULL, "empty@test", 1, "", NOW); /* an empty body */
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(r.msgs[0].body_len, len);
+    CU_ASSERT(memcmp(r.msgs[0].body, body, len) == 0);
+    CU_ASSERT(str_eq(r.msgs[0].content_type, "application/octet-stream"));
+    CU_ASSERT_EQUAL(r.msgs[1].body_len, 0);
+    CU_ASSERT_EQUAL(do_read(ALICE, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 1);
+    CU_ASSERT_EQUAL(r.msgs[0].body_len, len);
+    CU_ASSERT(memcmp(r.msgs[0].body, body, len) == 0);
+    res_free(&r);
+}
+
+static void test_im_one_mib_body_round_trips(void)
+{
+    size_t len = 1u << 20;
+    char *body = malloc(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    for (size_t i = 0; i < len; i++)
+        body[i] = (char)(i * 131 + (i >> 11)); /* every byte value, NULs included */
+    struct im_publish p = mkpub(BOB, ALICE, "big@test", 1, "", NOW);
+    p.body = body;
+    p.body_len = len;
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "small after", NOW, NULL), 2);
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 2);
+    CU_ASSERT_EQUAL(r.msgs[0].body_len, len);
+    CU_ASSERT(r.msgs[0].body && memcmp(r.msgs[0].body, body, len) == 0);
+    CU_ASSERT(str_eq(r.msgs[1].body, "small after"));
+    CU_ASSERT_EQUAL(do_read(ALICE, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 1);
+    CU_ASSERT(r.msgs[0].body_len == len && memcmp(r.msgs[0].body, body, len) == 0);
+    res_free(&r);
+    free(body);
+}
+
+static void test_im_group_create_conflict_members_delete(void)
+{
+    const char *const members[] = {ALICE, BOB};
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_group_create(GROUP, members, 2), 0);
+    CU_ASSERT_EQUAL(do_group_create(GROUP, members, 1), 409);
+    CU_ASSERT_EQUAL(do_members(GROUP, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 2);
+    CU_ASSERT(has_str(&r, ALICE) && has_str(&r, BOB));
+
+    CU_ASSERT_EQUAL(do_topic(GROUP, ALICE, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.is_group, 1);
+    CU_ASSERT_EQUAL(r.info.is_member, 1);
+    CU_ASSERT_EQUAL(r.info.last_seq, 0);
+    CU_ASSERT_EQUAL(r.info.first_seq, 1);
+    CU_ASSERT_EQUAL(do_topic(GROUP, CAROL, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.is_group, 1);
+    CU_ASSERT_EQUAL(r.info.is_member, 0);
+    CU_ASSERT_EQUAL(do_topic(GROUP, NULL, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.is_member, 0);
+    /* a member's own topic is no group, and membership does not leak into it */
+    CU_ASSERT_EQUAL(do_topic(ALICE, ALICE, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.is_group, 0);
+    CU_ASSERT_EQUAL(r.info.is_member, 0);
+
+    CU_ASSERT_EQUAL(publish_simple(GROUP, "to all", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(publish_simple(GROUP, "again", NOW, NULL), 2);
+    CU_ASSERT_EQUAL(do_topic(GROUP, BOB, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.is_group, 1);
+    CU_ASSERT_EQUAL(r.info.last_seq, 2);
+
+    CU_ASSERT_EQUAL(do_group_delete(GROUP), 0);
+    CU_ASSERT_EQUAL(do_group_delete(GROUP), 404);
+    CU_ASSERT_EQUAL(do_members(GROUP, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0);
+    CU_ASSERT_EQUAL(do_topic(GROUP, ALICE, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.is_group, 0);
+    CU_ASSERT_EQUAL(r.info.last_seq, 0);
+    CU_ASSERT_EQUAL(r.info.first_seq, 1);
+    CU_ASSERT_EQUAL(do_read(GROUP, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.nmsgs, 0);
+
+    /* made again: a new counter (§2.2) */
+    CU_ASSERT_EQUAL(do_group_create(GROUP, members + 1, 1), 0);
+    CU_ASSERT_EQUAL(publish_simple(GROUP, "new group", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(do_members(GROUP, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 1);
+    CU_ASSERT(has_str(&r, BOB));
+    /* no members at all is a group too */
+    CU_ASSERT_EQUAL(do_group_create("sip:empty@groups.example.com", NULL, 0), 0);
+    CU_ASSERT_EQUAL(do_members("sip:empty@groups.example.com", &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0);
+    res_free(&r);
+}
+
+static void test_im_group_create_over_a_user_topic_with_messages_is_409(void)
+{
+    const char *const members[] = {ALICE};
+    struct res r = {0};
+    CU_ASSERT_EQUAL(publish_simple(BOB, "x", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(do_group_create(BOB, members, 1), 409);
+    CU_ASSERT_EQUAL(do_group_delete(BOB), 404); /* a user topic is no group */
+    CU_ASSERT_EQUAL(do_topic(BOB, ALICE, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.is_group, 0);
+    CU_ASSERT_EQUAL(r.info.last_seq, 1);
+    CU_ASSERT_EQUAL(do_members(BOB, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0);
+    res_free(&r);
+}
+
+static void test_im_position_get_initialises_from_the_aors_devices_else_initial(void)
+{
+    CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-a", 0), 0);
+    pos_advance(BOB, BOB, "dev-a", 5);
+    CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-a", 0), 5);
+    /* a new device of the same AOR starts where the AOR's furthest device is */
+    CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-b", 0), 5);
+    CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-b", 99), 5); /* it exists now: initial is ignored */
+    /* another AOR, or another topic: initial */
+    CU_ASSERT_EQUAL(pos_get(BOB, CAROL, "dev-c", 7), 7);
+    CU_ASSERT_EQUAL(pos_get(GROUP, BOB, "dev-a", 3), 3);
+    CU_ASSERT_EQUAL(pos_get(GROUP, BOB, "dev-a", 0), 3);
+    /* advance creates a missing position */
+    pos_advance(BOB, BOB, "dev-d", 9);
+    CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-d", 0), 9);
+    CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-e", 0), 9);
+    CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-a", 0), 5);
+}
+
+static void test_im_position_advance_keeps_the_maximum(void)
+{
+    pos_advance(BOB, BOB, "dev-a", 4);
+    pos_advance(BOB, BOB, "dev-a", 2);
+    CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-a", 0), 4);
+    pos_advance(BOB, BOB, "dev-a", 4);
+    pos_advance(BOB, BOB, "dev-a", 6);
+    CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-a", 0), 6);
+    /* several in a row without waiting: they stay in order */
+    struct res r[3];
+    memset(r, 0, sizeof r);
+    int64_t seqs[3] = {8, 7, 10};
+    for (int i = 0; i < 3; i++) {
+        outstanding++;
+        store_im_position_advance(fx.st, BOB, BOB, "dev-a", seqs[i], on_status, &r[i]);
+    }
+    struct res g = {0};
+    outstanding++;
+    store_im_position_get(fx.st, BOB, BOB, "dev-a", 0, on_position, &g);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(r[i].status, 0);
+    CU_ASSERT_EQUAL(g.status, 0);
+    CU_ASSERT_EQUAL(g.pos, 10);
+}
+
+static void test_im_many_publishes_in_flight_keep_their_order(void)
+{
+    enum { N = 50 };
+    struct res r[N];
+    struct im_publish p[N];
+    char call_ids[N][32], bodies[N][32];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++) {
+        snprintf(call_ids[i], sizeof call_ids[i], "burst-%d@test", i);
+        snprintf(bodies[i], sizeof bodies[i], "burst %d", i);
+        p[i] = mkpub(BOB, ALICE, call_ids[i], 1, bodies[i], NOW);
+        outstanding++;
+        store_im_publish(fx.st, &p[i], on_publish, &r[i]);
+    }
+    /* a read queued behind them sees them all */
+    struct res rd = {0};
+    outstanding++;
+    store_im_read(fx.st, BOB, 0, 100, NOW, &keep_all, on_messages, &rd);
+    CU_ASSERT_EQUAL_FATAL(wait_all(), 0);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(r[i].status, 0);
+        CU_ASSERT_EQUAL(r[i].seq, i + 1);
+        CU_ASSERT_EQUAL(r[i].copy_seq, i + 1);
+    }
+    CU_ASSERT_EQUAL(rd.status, 0);
+    CU_ASSERT_EQUAL_FATAL(rd.nmsgs, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT(str_eq(rd.msgs[i].body, bodies[i]));
+    res_free(&rd);
+}
+
+/* ---- presence cases for both backends -------------------------------------------------------- */
+
+static void test_pres_initial_publish_and_get(void)
+{
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e1", NOW + 60, "<open/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.npubs, 1);
+    CU_ASSERT(str_eq(r.pubs[0].aor, ALICE));
+    CU_ASSERT(str_eq(r.pubs[0].etag, "e1"));
+    CU_ASSERT_EQUAL(r.pubs[0].expires_at, NOW + 60);
+    CU_ASSERT_EQUAL(r.pubs[0].updated_at, NOW);
+    CU_ASSERT(str_eq(r.pubs[0].content_type, "application/pidf+xml"));
+    CU_ASSERT(str_eq(r.pubs[0].body, "<open/>"));
+    CU_ASSERT_EQUAL(do_pres_get(ALICE, NOW + 1, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.npubs, 1);
+    CU_ASSERT(str_eq(r.pubs[0].etag, "e1"));
+    CU_ASSERT_EQUAL(do_pres_get(BOB, NOW + 1, &r), 0);
+    CU_ASSERT_EQUAL(r.npubs, 0);
+    res_free(&r);
+}
+
+static void test_pres_unknown_or_expired_etag_is_412(void)
+{
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_pres(ALICE, "nope", "e2", NOW + 60, NULL, NOW, &r), 412);
+    CU_ASSERT_EQUAL(r.npubs, 0);
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e1", NOW + 10, "<open/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e1", "e2", NOW + 60, "<closed/>", NOW + 10, &r), 412);
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e1", NULL, 0, NULL, NOW + 11, &r), 412);
+    CU_ASSERT_EQUAL(do_pres(BOB, "e1", "e3", NOW + 60, NULL, NOW + 5, &r), 412); /* not bob's */
+    CU_ASSERT_EQUAL(do_pres_get(ALICE, NOW + 10, &r), 0);
+    CU_ASSERT_EQUAL(r.npubs, 0);
+    res_free(&r);
+}
+
+static void test_pres_refresh_modify_remove(void)
+{
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e1", NOW + 60, "<open/>", NOW, &r), 0);
+    /* refresh: new etag and expiry, same body */
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e1", "e2", NOW + 120, NULL, NOW + 10, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.npubs, 1);
+    CU_ASSERT(str_eq(r.pubs[0].etag, "e2"));
+    CU_ASSERT_EQUAL(r.pubs[0].expires_at, NOW + 120);
+    CU_ASSERT_EQUAL(r.pubs[0].updated_at, NOW + 10);
+    CU_ASSERT(str_eq(r.pubs[0].body, "<open/>"));
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e1", "e9", NOW + 120, NULL, NOW + 11, &r), 412);
+    /* modify: new body */
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e2", "e3", NOW + 130, "<closed/>", NOW + 20, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.npubs, 1);
+    CU_ASSERT(str_eq(r.pubs[0].etag, "e3"));
+    CU_ASSERT(str_eq(r.pubs[0].body, "<closed/>"));
+    CU_ASSERT_EQUAL(r.pubs[0].expires_at, NOW + 130);
+    CU_ASSERT_EQUAL(r.pubs[0].updated_at, NOW + 20);
+    /* a second publication (another device): oldest first */
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "f1", NOW + 90, "<other/>", NOW + 30, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.npubs, 2);
+    CU_ASSERT(str_eq(r.pubs[0].etag, "e3"));
+    CU_ASSERT(str_eq(r.pubs[1].etag, "f1"));
+    /* refreshing the older one makes it the newer */
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e3", "e4", NOW + 130, NULL, NOW + 40, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.npubs, 2);
+    CU_ASSERT(str_eq(r.pubs[0].etag, "f1"));
+    CU_ASSERT(str_eq(r.pubs[1].etag, "e4"));
+    /* remove */
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e4", NULL, 0, NULL, NOW + 50, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.npubs, 1);
+    CU_ASSERT(str_eq(r.pubs[0].etag, "f1"));
+    CU_ASSERT_EQUAL(do_pres(ALICE, "f1", NULL, 0, NULL, NOW + 51, &r), 0);
+    CU_ASSERT_EQUAL(r.npubs, 0);
+    CU_ASSERT_EQUAL(do_pres(ALICE, "f1", NULL, 0, NULL, NOW + 52, &r), 412);
+    res_free(&r);
+}
+
+static void test_pres_binary_body_round_trips(void)
+{
+    static const char body[] = "<x>\0\xfe\xff</x>";
+    struct res r = {0};
+    outstanding++;
+    store_pres_publish(fx.st, ALICE, NULL, "b1", NOW + 60, "application/octet-stream", body,
+                       sizeof body - 1, NOW, on_pres, &r);
+    CU_ASSERT_EQUAL(finish(&r), 0);
+    CU_ASSERT_EQUAL(do_pres_get(ALICE, NOW, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.npubs, 1);
+    CU_ASSERT_EQUAL(r.pubs[0].body_len, sizeof body - 1);
+    CU_ASSERT(memcmp(r.pubs[0].body, body, sizeof body - 1) == 0);
+    res_free(&r);
+}
+
+static void test_pres_expire_reports_each_aor_that_lost_one(void)
+{
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "a1", NOW + 10, "<a1/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "a2", NOW + 20, "<a2/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "a3", NOW + 100, "<a3/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL(do_pres(BOB, NULL, "b1", NOW + 15, "<b1/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL(do_pres(CAROL, NULL, "c1", NOW + 100, "<c1/>", NOW, &r), 0);
+
+    CU_ASSERT_EQUAL(do_pres_get(ALICE, NOW + 20, &r), 0); /* a2 expires at NOW + 20 */
+    CU_ASSERT_EQUAL_FATAL(r.npubs, 1);
+    CU_ASSERT(str_eq(r.pubs[0].etag, "a3"));
+
+    CU_ASSERT_EQUAL(do_pres_expire(NOW + 5, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0);
+    CU_ASSERT_EQUAL(do_pres_expire(NOW + 20, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 2); /* alice once, though she lost two */
+    CU_ASSERT(has_str(&r, ALICE) && has_str(&r, BOB));
+    CU_ASSERT_EQUAL(do_pres_expire(NOW + 20, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0);
+    CU_ASSERT_EQUAL(do_pres_get(ALICE, NOW, &r), 0); /* gone, also for an earlier `now` */
+    CU_ASSERT_EQUAL_FATAL(r.npubs, 1);
+    CU_ASSERT(str_eq(r.pubs[0].etag, "a3"));
+    res_free(&r);
+}
+
+/* ---- postgres only --------------------------------------------------------------------------- */
+
+static int admin_exec(const char *sql)
+{
+    PGresult *r = PQexec(fx.admin, sql);
+    ExecStatusType s = PQresultStatus(r);
+    int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "admin: %s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static long admin_scalar(const char *sql)
+{
+    PGresult *r = PQexec(fx.admin, sql);
+    long v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        fprintf(stderr, "admin: %s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return v;
+}
+
+static int same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Two stores (as two processes would have: each its own pool of connections) publish into one
+ * topic at once, every publish in flight together: seqs 1..N, each once, each publish's body
+ * under its seq, and each store's publishes in the order it made them. Half of them also make
+ * a copy in the sender's topic, crossing (alice -> bob and bob -> alice) so that the two
+ * stores lock the two topic rows in opposite roles. */
+static void test_pg_two_stores_publish_concurrently_dense_unique_seqs(void)
+{
+    enum { PER = 150, N = 2 * PER };
+    struct store *other = store_create(fx.loop, "postgresql://");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    CU_ASSERT_TRUE_FATAL(wait_available(other));
+    static struct res r[N];
+    static struct im_publish p[N];
+    static char call_ids[N][32], bodies[N][32];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++) {
+        int from_other = i % 2;
+        snprintf(call_ids[i], sizeof call_ids[i], "race-%d@test", i);
+        snprintf(bodies[i], sizeof bodies[i], "race %d from %s", i, from_other ? "B" : "A");
+        /* store A: alice -> carol (copy to alice); store B: bob -> carol (copy to bob), and
+         * every fifth: alice <-> bob crossing */
+        const char *topic = CAROL, *sender = from_other ? BOB : ALICE;
+        if (i % 5 == 0)
+            topic = from_other ? ALICE : BOB;
+        p[i] = mkpub(topic, sender, call_ids[i], 1, bodies[i], NOW);
+        p[i].sender = sender;
+        outstanding++;
+        store_im_publish(from_other ? other : fx.st, &p[i], on_publish, &r[i]);
+    }
+    CU_ASSERT_EQUAL_FATAL(wait_all(), 0);
+
+    int64_t carol[N] = {0};
+    size_t ncarol = 0;
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(r[i].status, 0);
+        CU_ASSERT_EQUAL(r[i].duplicate, 0);
+        if (same(p[i].topic, CAROL))
+            carol[ncarol++] = r[i].seq;
+    }
+    qsort(carol, ncarol, sizeof carol[0], cmp_i64);
+    for (size_t k = 0; k < ncarol; k++)
+        CU_ASSERT_EQUAL(carol[k], (int64_t)k + 1);
+
+    /* per store, its publishes to carol got increasing seqs */
+    for (int s = 0; s < 2; s++) {
+        int64_t prev = 0;
+        for (int i = s; i < N; i += 2) {
+            if (!same(p[i].topic, CAROL))
+                continue;
+            CU_ASSERT(r[i].seq > prev);
+            prev = r[i].seq;
+        }
+    }
+
+    /* carol's topic: exactly ncarol messages, each with the body of the publish given its seq */
+    struct res rd = {0};
+    CU_ASSERT_EQUAL(do_read(CAROL, 0, 1000, NOW, &keep_all, &rd), 0);
+    CU_ASSERT_EQUAL_FATAL(rd.nmsgs, ncarol);
+    CU_ASSERT_EQUAL(rd.last_seq, (int64_t)ncarol);
+    for (int i = 0; i < N; i++) {
+        if (!same(p[i].topic, CAROL) || r[i].seq < 1 || (size_t)r[i].seq > rd.nmsgs)
+            continue;
+        struct msg *m = &rd.msgs[r[i].seq - 1];
+        CU_ASSERT_EQUAL(m->seq, r[i].seq);
+        CU_ASSERT(str_eq(m->body, bodies[i]));
+        CU_ASSERT(str_eq(m->sender, p[i].sender));
+    }
+    /* alice's and bob's topics: originals and copies, dense too */
+    const char *const users[] = {ALICE, BOB};
+    for (int u = 0; u < 2; u++) {
+        CU_ASSERT_EQUAL(do_read(users[u], 0, 1000, NOW, &keep_all, &rd), 0);
+        int64_t want = 0;
+        for (int i = 0; i < N; i++)
+            want += same(p[i].topic, users[u]) + same(p[i].copy_topic, users[u]);
+        CU_ASSERT_EQUAL(rd.last_seq, want);
+        CU_ASSERT_EQUAL_FATAL(rd.nmsgs, (size_t)want);
+        for (size_t k = 0; k < rd.nmsgs; k++)
+            CU_ASSERT_EQUAL(rd.msgs[k].seq, (int64_t)k + 1);
+        for (int i = 0; i < N; i++) {
+            int64_t s = same(p[i].topic, users[u])        ? r[i].seq
+                        : same(p[i].copy_topic, users[u]) ? r[i].copy_seq
+                                                          : 0;
+            if (s >= 1 && s <= want) {
+                CU_ASSERT(str_eq(rd.msgs[s - 1].body, bodies[i]));
+                CU_ASSERT_EQUAL(rd.msgs[s - 1].is_copy, same(p[i].copy_topic, users[u]));
+            }
+        }
+    }
+    res_free(&rd);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM messages"), N * 2);
+    store_destroy(other);
+}
+
+/* A database whose default isolation is serializable: the stores still publish concurrently
+ * into one topic (and into each other's copy topics) without failures. */
+static void test_pg_concurrent_publish_under_serializable_default(void)
+{
+    enum { N = 120 };
+    static const char *const ci =
+        "postgresql://?options=-c%20default_transaction_isolation%3Dserializable";
+    struct store *a = store_create(fx.loop, ci), *b = store_create(fx.loop, ci);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_TRUE_FATAL(wait_available(a) && wait_available(b));
+    static struct res r[N];
+    static struct im_publish p[N];
+    static char call_ids[N][32];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++) {
+        snprintf(call_ids[i], sizeof call_ids[i], "ser-%d@test", i);
+        const char *sender = i % 2 ? BOB : ALICE;
+        p[i] = mkpub(i % 3 ? CAROL : (i % 2 ? ALICE : BOB), sender, call_ids[i], 1, "s", NOW);
+        outstanding++;
+        store_im_publish(i % 2 ? b : a, &p[i], on_publish, &r[i]);
+    }
+    /* positions and presence too */
+    struct res g[4];
+    memset(g, 0, sizeof g);
+    outstanding += 4;
+    store_im_position_advance(a, CAROL, CAROL, "d1", 5, on_status, &g[0]);
+    store_im_position_get(b, CAROL, CAROL, "d2", 0, on_position, &g[1]);
+    store_pres_publish(a, ALICE, NULL, "ser-e1", NOW + 60, "text/plain", "x", 1, NOW, on_pres,
+                       &g[2]);
+    store_pres_publish(b, ALICE, NULL, "ser-e2", NOW + 60, "text/plain", "y", 1, NOW, on_pres,
+                       &g[3]);
+    CU_ASSERT_EQUAL_FATAL(wait_all(), 0);
+    int nfailed = 0;
+    for (int i = 0; i < N; i++)
+        nfailed += r[i].status != 0;
+    CU_ASSERT_EQUAL(nfailed, 0);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(g[i].status, 0);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM messages"), 2 * N);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(DISTINCT (topic, seq)) FROM messages"), 2 * N);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT sum(last_seq) FROM topics"), 2 * N);
+    for (int i = 0; i < 4; i++)
+        res_free(&g[i]);
+    store_destroy(a);
+    store_destroy(b);
+}
+
+/* A publish the database refuses (here: a presence entity-tag already in use) fails alone; the
+ * operations around it in the pipeline go through. */
+static void test_pg_failed_write_fails_only_itself(void)
+{
+    struct res r[5];
+    memset(r, 0, sizeof r);
+    outstanding += 5;
+    store_pres_publish(fx.st, ALICE, NULL, "same", NOW + 60, "text/plain", "a", 1, NOW, on_pres,
+                       &r[0]);
+    store_pres_get(fx.st, ALICE, NOW, on_pres, &r[1]);
+    store_pres_publish(fx.st, ALICE, NULL, "same", NOW + 60, "text/plain", "b", 1, NOW, on_pres,
+                       &r[2]);
+    store_pres_get(fx.st, ALICE, NOW, on_pres, &r[3]);
+    store_pres_publish(fx.st, ALICE, NULL, "other", NOW + 60, "text/plain", "c", 1, NOW, on_pres,
+                       &r[4]);
+    CU_ASSERT_EQUAL_FATAL(wait_all(), 0);
+    CU_ASSERT_EQUAL(r[0].status, 0);
+    CU_ASSERT_EQUAL(r[1].status, 0);
+    CU_ASSERT_EQUAL(r[1].npubs, 1);
+    CU_ASSERT_EQUAL(r[2].status, STORE_EFAIL);
+    CU_ASSERT_EQUAL(r[3].status, 0);
+    CU_ASSERT_EQUAL(r[3].npubs, 1);
+    CU_ASSERT_EQUAL(r[4].status, 0);
+    CU_ASSERT_EQUAL(r[4].npubs, 2);
+    CU_ASSERT_EQUAL(store_pending(fx.st), 0);
+    for (int i = 0; i < 5; i++)
+        res_free(&r[i]);
+}
+
+
+/* A publish the database asks to retry (serialization failure) is retried; a seq is never given
+ * to an attempt that did not commit; one that keeps failing ends in STORE_EFAIL after
+ * 1 + 3 attempts, and changes nothing. */
+static void test_pg_publish_retried_on_serialization_failure(void)
+{
+    CU_ASSERT_EQUAL_FATAL(
+        admin_exec("CREATE SEQUENCE test_fail_seq;"
+                   "CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$"
+                   " BEGIN IF nextval('test_fail_seq') <= 2 THEN"
+                   "  RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF;"
+                   " RETURN NEW; END $$;"
+                   "CREATE TRIGGER test_fail BEFORE INSERT ON messages"
+                   " FOR EACH ROW EXECUTE FUNCTION test_fail()"),
+        0);
+    struct res r = {0};
+    CU_ASSERT_EQUAL(publish_simple(BOB, "third time", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT last_value FROM test_fail_seq"), 3);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "at once", NOW, NULL), 2);
+
+    CU_ASSERT_EQUAL(admin_exec("SELECT setval('test_fail_seq', 1, false)"), 0);
+    CU_ASSERT_EQUAL(admin_exec("CREATE OR REPLACE FUNCTION test_fail() RETURNS trigger"
+                               " LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval('test_fail_seq');"
+                               " RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END $$"),
+                    0);
+    struct im_publish p = mkpub(BOB, ALICE, "never@test", 1, "never", NOW);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), STORE_EFAIL);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT last_value FROM test_fail_seq"), 4);
+    admin_exec("DROP TRIGGER test_fail ON messages; DROP FUNCTION test_fail();"
+               "DROP SEQUENCE test_fail_seq");
+    CU_ASSERT_EQUAL(do_read(BOB, 0, 10, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.last_seq, 2);
+    CU_ASSERT_EQUAL_FATAL(r.nmsgs, 2);
+    CU_ASSERT(str_eq(r.msgs[0].body, "third time"));
+    CU_ASSERT_EQUAL(do_topic(ALICE, NULL, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.last_seq, 0);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "after", NOW, NULL), 3);
+    res_free(&r);
+}
+
+/* Parameters the store cannot take fail with STORE_EFAIL before reaching the database (and
+ * nothing is stored); the store goes on. */
+static void test_pg_unfit_parameters_fail_with_efail(void)
+{
+    struct res r = {0};
+    struct im_publish p = mkpub(BOB, ALICE, "unfit@test", 1, "x", NOW);
+    p.body = NULL; /* a length without a body */
+    p.body_len = 5;
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), STORE_EFAIL);
+    p = mkpub(NULL, ALICE, "unfit@test", 1, "x", NOW);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), STORE_EFAIL);
+    static char long_uri[5000];
+    memset(long_uri, 'a', sizeof long_uri - 1);
+    memcpy(long_uri, "sip:", 4);
+    p = mkpub(long_uri, ALICE, "unfit@test", 1, "x", NOW);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), STORE_EFAIL);
+    size_t big_len = (4u << 20) + 1;
+    char *big = calloc(1, big_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    p = mkpub(BOB, ALICE, "unfit@test", 1, "x", NOW);
+    p.body = big;
+    p.body_len = big_len;
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), STORE_EFAIL);
+    free(big);
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e1", NOW + 60, NULL, NOW, &r), STORE_EFAIL);
+    struct res g = {0};
+    outstanding++;
+    store_im_position_get(fx.st, BOB, BOB, NULL, 0, on_position, &g);
+    CU_ASSERT_EQUAL(finish(&g), STORE_EFAIL);
+    const char *const members[] = {ALICE, NULL};
+    CU_ASSERT_EQUAL(do_group_create(GROUP, members, 2), STORE_EFAIL);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM topics"), 0);
+    CU_ASSERT_EQUAL(store_pending(fx.st), 0);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "fine", NOW, NULL), 1);
+    res_free(&r);
+}
+
+/* A publish announces itself on channel sipd_im ("<topic> <seq>"), at commit. */
+static void test_pg_publish_notifies_sipd_im(void)
+{
+    CU_ASSERT_EQUAL_FATAL(admin_exec("LISTEN sipd_im"), 0);
+    struct im_publish p = mkpub(BOB, ALICE, "notify@test", 1, "hello", NOW);
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0); /* a duplicate announces nothing */
+    CU_ASSERT_EQUAL(r.duplicate, 1);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "second", NOW, NULL), 2);
+    int has_bob1 = 0, has_alice1 = 0, has_bob2 = 0, nother = 0;
+    for (int tries = 0; tries < 100 && !(has_bob1 && has_alice1 && has_bob2); tries++) {
+        PQconsumeInput(fx.admin);
+        PGnotify *n;
+        while ((n = PQnotifies(fx.admin)) != NULL) {
+            if (strcmp(n->relname, "sipd_im") == 0 && strcmp(n->extra, BOB " 1") == 0)
+                has_bob1++;
+            else if (strcmp(n->relname, "sipd_im") == 0 && strcmp(n->extra, ALICE " 1") == 0)
+                has_alice1++;
+            else if (strcmp(n->relname, "sipd_im") == 0 && strcmp(n->extra, BOB " 2") == 0)
+                has_bob2++;
+            else
+                nother++;
+            PQfreemem(n);
+        }
+        usleep(10000);
+    }
+    CU_ASSERT_EQUAL(has_bob1, 1);
+    CU_ASSERT_EQUAL(has_alice1, 1);
+    CU_ASSERT_EQUAL(has_bob2, 1);
+    CU_ASSERT_EQUAL(nother, 0);
+    admin_exec("UNLISTEN sipd_im");
+}
+
+static void on_topic_counted(void *arg, int status, const struct im_topic_info *info)
+{
+    (void)info;
+    on_status(arg, status);
+}
+static void on_publish_counted(void *arg, int status, int64_t a, int64_t b, int c)
+{
+    (void)a, (void)b, (void)c;
+    on_status(arg, status);
+}
+static void on_messages_counted(void *arg, int status, const struct im_message *v, size_t n,
+                                int64_t f, int64_t l)
+{
+    (void)v, (void)n, (void)f, (void)l;
+    on_status(arg, status);
+}
+static void on_strings_counted(void *arg, int status, const char *const *v, size_t n)
+{
+    (void)v, (void)n;
+    on_status(arg, status);
+}
+static void on_position_counted(void *arg, int status, int64_t pos)
+{
+    (void)pos;
+    on_status(arg, status);
+}
+static void on_pres_counted(void *arg, int status, const struct pres_publication *v, size_t n)
+{
+    (void)v, (void)n;
+    on_status(arg, status);
+}
+
+/* Every operation once on st; each result's status into r[0..11]. */
+static void submit_every_op(struct store *st, struct res r[12])
+{
+    const char *const members[] = {ALICE};
+    struct im_publish p = mkpub(BOB, ALICE, "every@test", 1, "x", NOW);
+    outstanding += 12;
+    store_im_topic(st, BOB, ALICE, NOW, &keep_all, on_topic_counted, &r[0]);
+    store_im_publish(st, &p, on_publish_counted, &r[1]);
+    store_im_read(st, BOB, 0, 10, NOW, &keep_all, on_messages_counted, &r[2]);
+    store_im_group_create(st, GROUP, members, 1, on_status, &r[3]);
+    store_im_members(st, GROUP, on_strings_counted, &r[4]);
+    store_im_group_delete(st, GROUP, on_status, &r[5]);
+    store_im_position_get(st, BOB, BOB, "dev", 0, on_position_counted, &r[6]);
+    store_im_position_advance(st, BOB, BOB, "dev", 1, on_status, &r[7]);
+    store_im_expire(st, NOW, &keep_all, on_status, &r[8]);
+    store_pres_publish(st, ALICE, NULL, "e1", NOW + 60, "text/plain", "x", 1, NOW, on_pres_counted,
+                       &r[9]);
+    store_pres_get(st, ALICE, NOW, on_pres_counted, &r[10]);
+    store_pres_expire(st, NOW, on_strings_counted, &r[11]);
+}
+
+static void test_pg_unreachable_server_fails_every_op_with_eunavail(void)
+{
+    struct store *bad = store_create(fx.loop, "postgresql://127.0.0.1:1/x");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+    struct res r[12];
+    memset(r, 0, sizeof r);
+    submit_every_op(bad, r);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    for (int i = 0; i < 12; i++) {
+        CU_ASSERT_EQUAL(r[i].ndone, 1);
+        CU_ASSERT_EQUAL(r[i].status, STORE_EUNAVAIL);
+    }
+    /* done may be NULL where store.h says so */
+    store_im_expire(bad, NOW, &keep_all, NULL, NULL);
+    store_pres_expire(bad, NOW, NULL, NULL);
+    store_im_position_advance(bad, BOB, BOB, "dev", 1, NULL, NULL);
+    CU_ASSERT_EQUAL(store_pending(bad), 0);
+    store_destroy(bad);
+}
+
+/* The server kills the store's sessions under pending operations: each completes once, with
+ * STORE_EUNAVAIL or (already reconnected, or done before the kill) 0; then it works again and
+ * the topic's seqs are still dense. */
+static void test_pg_lost_connections_fail_pending_ops_and_seqs_stay_dense(void)
+{
+    struct store *st = store_create(fx.loop, "postgresql://?application_name=sipd_test_im_loss");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_TRUE_FATAL(wait_available(st));
+    enum { N = 30 };
+    struct res r[N];
+    struct im_publish p[N];
+    char call_ids[N][32];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++) {
+        snprintf(call_ids[i], sizeof call_ids[i], "loss-%d@test", i);
+        p[i] = mkpub(BOB, ALICE, call_ids[i], 1, "body", NOW);
+        outstanding++;
+        store_im_publish(st, &p[i], on_publish, &r[i]);
+    }
+    CU_ASSERT(admin_scalar("SELECT count(pg_terminate_backend(pid, 5000)) FROM "
+                           "pg_stat_activity WHERE application_name = 'sipd_test_im_loss'") >= 1);
+    struct res every[12];
+    memset(every, 0, sizeof every);
+    submit_every_op(st, every);
+    CU_ASSERT_EQUAL_FATAL(wait_all(), 0);
+    int nok = 0;
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(r[i].ndone, 1);
+        CU_ASSERT(r[i].status == 0 || r[i].status == STORE_EUNAVAIL);
+        nok += r[i].status == 0;
+    }
+    for (int i = 0; i < 12; i++) {
+        CU_ASSERT_EQUAL(every[i].ndone, 1);
+        CU_ASSERT(every[i].status >= 0 || every[i].status == STORE_EUNAVAIL);
+    }
+    CU_ASSERT_EQUAL(store_pending(st), 0);
+
+    /* back by itself; what was stored is dense, and retrying the failed ones (as a balancer
+     * would) stores each exactly once */
+    CU_ASSERT_TRUE_FATAL(wait_available(st));
+    int nfailed = N - nok;
+    for (int tries = 0; tries < 50 && nfailed; tries++) {
+        nfailed = 0;
+        for (int i = 0; i < N; i++) {
+            if (r[i].status == 0)
+                continue;
+            memset(&r[i], 0, sizeof r[i]);
+            outstanding++;
+            store_im_publish(st, &p[i], on_publish, &r[i]);
+            CU_ASSERT_EQUAL(wait_all(), 0);
+            nfailed += r[i].status != 0;
+        }
+        if (nfailed)
+            run_for(100);
+    }
+    CU_ASSERT_EQUAL(nfailed, 0);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM messages WHERE topic = '" BOB "'"), N);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT max(seq) FROM messages WHERE topic = '" BOB "'"), N);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT last_seq FROM topics WHERE uri = '" BOB "'"), N);
+    store_destroy(st);
+}
+
+static void test_pg_init_db_applies_002(void)
+{
+    CU_ASSERT_EQUAL(store_init_db("postgresql://", schema_dir), 0);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM schema_migrations WHERE version = 2"), 1);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM information_schema.columns WHERE"
+                                 " table_name = 'messages' AND column_name IN ('call_id',"
+                                 " 'from_tag', 'cseq', 'is_copy')"),
+                    4);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM information_schema.tables WHERE"
+                                 " table_name = 'im_positions'"),
+                    1);
+}
+
+/* ---- suites ---------------------------------------------------------------------------------- */
+
+static int mem_init(void)
+{
+    fx.backend = BACKEND_MEMORY;
+    fx.loop = loop_create();
+    fx.st = fx.loop ? make_store() : NULL;
+    return fx.st ? 0 : -1;
+}
+
+static void mem_setup(void)
+{
+    store_destroy(fx.st);
+    fx.st = make_store();
+    outstanding = 0;
+}
+
+static int suite_clean(void)
+{
+    store_destroy(fx.st);
+    fx.st = NULL;
+    loop_destroy(fx.loop);
+    fx.loop = NULL;
+    if (fx.admin)
+        PQfinish(fx.admin);
+    fx.admin = NULL;
+    return 0;
+}
+
+static int pg_clean(void)
+{
+    suite_clean();
+    log_current_level = fx.saved_level;
+    return 0;
+}
+
+static int pg_init(void)
+{
+    const char *top = getenv("top_srcdir");
+    snprintf(schema_dir, sizeof schema_dir, "%s", top && *top ? top : ".");
+    strncat(schema_dir, "/schema", sizeof schema_dir - strlen(schema_dir) - 1);
+    fx.backend = BACKEND_POSTGRES;
+    fx.saved_level = log_current_level;
+    log_current_level = LOG_LVL_ERROR; /* the cases below provoke warnings on purpose */
+    if (store_init_db("postgresql://", schema_dir) != 0)
+        return -1;
+    fx.admin = PQconnectdb("postgresql://");
+    if (PQstatus(fx.admin) != CONNECTION_OK) {
+        fprintf(stderr, "store_im_postgres: %s", PQerrorMessage(fx.admin));
+        return -1;
+    }
+    fx.loop = loop_create();
+    fx.st = fx.loop ? make_store() : NULL;
+    if (!fx.st || !wait_available(fx.st)) {
+        fprintf(stderr, "store_im_postgres: the store did not connect\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void pg_setup(void)
+{
+    outstanding = 0;
+    admin_exec("TRUNCATE topics, topic_members, messages, im_positions, presentities");
+    if (!store_is_available(fx.st))
+        wait_available(fx.st);
+}
+
+struct test_case {
+    const char *name;
+    CU_TestFunc fn;
+};
+
+#define TEST_CASE(fn) {#fn, fn}
+
+static const struct test_case shared_cases[] = {
+    TEST_CASE(test_im_publish_assigns_1_2_3_and_topic_info_follows),
+    TEST_CASE(test_im_copy_gets_its_own_seq_in_the_copy_topic),
+    TEST_CASE(test_im_read_after_seq_with_max),
+    TEST_CASE(test_im_retention_by_count_moves_first_seq_and_reads_skip_discarded),
+    TEST_CASE(test_im_retention_by_age_moves_first_seq_and_reads_skip_discarded),
+    TEST_CASE(test_im_retention_by_count_and_age_together),
+    TEST_CASE(test_im_duplicate_within_32s_returns_the_same_seqs_and_stores_nothing),
+    TEST_CASE(test_im_same_request_after_32s_is_stored_again),
+    TEST_CASE(test_im_binary_body_with_nul_round_trips),
+    TEST_CASE(test_im_one_mib_body_round_trips),
+    TEST_CASE(test_im_group_create_conflict_members_delete),
+    TEST_CASE(test_im_group_create_over_a_user_topic_with_messages_is_409),
+    TEST_CASE(test_im_position_get_initialises_from_the_aors_devices_else_initial),
+    TEST_CASE(test_im_position_advance_keeps_the_maximum),
+    TEST_CASE(test_im_many_publishes_in_flight_keep_their_order),
+    TEST_CASE(test_pres_initial_publish_and_get),
+    TEST_CASE(test_pres_unknown_or_expired_etag_is_412),
+    TEST_CASE(test_pres_refresh_modify_remove),
+    TEST_CASE(test_pres_binary_body_round_trips),
+    TEST_CASE(test_pres_expire_reports_each_aor_that_lost_one),
+};
+
+static const struct test_case pg_cases[] = {
+    TEST_CASE(test_pg_two_stores_publish_concurrently_dense_unique_seqs),
+    TEST_CASE(test_pg_concurrent_publish_under_serializable_default),
+    TEST_CASE(test_pg_failed_write_fails_only_itself),
+    TEST_CASE(test_pg_publish_retried_on_serialization_failure),
+    TEST_CASE(test_pg_unfit_parameters_fail_with_efail),
+    TEST_CASE(test_pg_publish_notifies_sipd_im),
+    TEST_CASE(test_pg_unreachable_server_fails_every_op_with_eunavail),
+    TEST_CASE(test_pg_lost_connections_fail_pending_ops_and_seqs_stay_dense),
+    TEST_CASE(test_pg_init_db_applies_002),
+};
+
+#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
+
+void register_store_im_suites(void)
+{
+    CU_pSuite s;
+    {
+        s = CU_add_suite_with_setup_and_teardown("store_im_memory", mem_init, suite_clean,
+                                                 mem_setup, NULL);
+        for (size_t i = 0; s && i < NCASES(shared_cases); i++)
+            CU_add_test(s, shared_cases[i].name, shared_cases[i].fn);
+    }
+    if (!getenv("PGHOST"))
+        return;
+    s = CU_add_suite_with_setup_and_teardown("store_im_postgres", pg_init, pg_clean, pg_setup,
+                                             NULL);
+    for (size_t i = 0; s && i < NCASES(shared_cases); i++)
+        CU_add_test(s, shared_cases[i].name, shared_cases[i].fn);
+    for (size_t i = 0; s && i < NCASES(pg_cases); i++)
+        CU_add_test(s, pg_cases[i].name, pg_cases[i].fn);
+}
