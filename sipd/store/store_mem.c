@@ -610,9 +610,10 @@ struct store *store_mem_create(struct loop *loop)
 
 /* ---- presence publications (RFC 3903 event state, store.h) --------------------------------- *
  *
- * ms->pres maps a presentity's AOR to the list of its publications. Expired publications stay
- * until something touches the AOR (publish/get prune it) or mem_pres_expire() runs, but are never
- * returned. An AOR whose list becomes empty is removed from the map. */
+ * ms->pres maps a presentity's AOR to the list of its publications. An expired publication is
+ * never returned nor matched, but only mem_pres_expire() deletes it, so that it reports every AOR
+ * that lost one (its watchers must hear of it) however often the AOR was read in between. An AOR
+ * whose list becomes empty is removed from the map. */
 
 struct pres_pub {
     char *etag;
@@ -685,9 +686,10 @@ static int pres_cmp_age(const void *pa, const void *pb)
     return a->seq < b->seq ? -1 : (a->seq > b->seq);
 }
 
-/* Hand l's publications to done, oldest first (updated_at, then order of change). l itself is
- * kept in that order. */
-static void pres_report(const char *aor, struct pres_list *l, store_pres_cb done, void *arg)
+/* Hand l's publications unexpired at now to done, oldest first (updated_at, then order of
+ * change). l itself is kept in that order. */
+static void pres_report(const char *aor, struct pres_list *l, int64_t now, store_pres_cb done,
+                        void *arg)
 {
     if (!l || l->len == 0) {
         done(arg, 0, NULL, 0);
@@ -699,13 +701,17 @@ static void pres_report(const char *aor, struct pres_list *l, store_pres_cb done
         return;
     }
     qsort(l->v, l->len, sizeof *l->v, pres_cmp_age);
+    size_t n = 0;
     for (size_t i = 0; i < l->len; i++) {
         const struct pres_pub *p = &l->v[i];
-        v[i] = (struct pres_publication){.aor = aor, .etag = p->etag, .expires_at = p->expires_at,
-                                         .content_type = p->content_type, .body = p->body,
-                                         .body_len = p->body_len, .updated_at = p->updated_at};
+        if (p->expires_at <= now)
+            continue;
+        v[n++] = (struct pres_publication){.aor = aor, .etag = p->etag,
+                                           .expires_at = p->expires_at,
+                                           .content_type = p->content_type, .body = p->body,
+                                           .body_len = p->body_len, .updated_at = p->updated_at};
     }
-    done(arg, 0, v, l->len);
+    done(arg, 0, n ? v : NULL, n);
     free(v);
 }
 
@@ -727,12 +733,10 @@ static void mem_pres_publish(struct store *st, const char *aor, const char *if_m
     struct mem_store *ms = (struct mem_store *)st;
     size_t alen = strlen(aor);
     struct pres_list *l = hmap_get(&ms->pres, aor, alen);
-    if (l)
-        pres_prune(l, now);
     struct pres_pub *p = NULL;
     if (if_match) {
         for (size_t i = 0; l && i < l->len && !p; i++)
-            if (strcmp(l->v[i].etag, if_match) == 0)
+            if (l->v[i].expires_at > now && strcmp(l->v[i].etag, if_match) == 0)
                 p = &l->v[i];
         if (!p) {
             pres_drop_if_empty(ms, aor, l);
@@ -746,7 +750,7 @@ static void mem_pres_publish(struct store *st, const char *aor, const char *if_m
                 pres_drop_if_empty(ms, aor, l);
                 l = NULL;
             }
-            pres_report(aor, l, done, arg);
+            pres_report(aor, l, now, done, arg);
             return;
         }
     } else if (!body || !content_type) {
@@ -801,22 +805,14 @@ static void mem_pres_publish(struct store *st, const char *aor, const char *if_m
     p->expires_at = expires_at;
     p->updated_at = now;
     p->seq = ++ms->pres_seq;
-    pres_report(aor, l, done, arg);
+    pres_report(aor, l, now, done, arg);
 }
 
 static void mem_pres_get(struct store *st, const char *aor, int64_t now, store_pres_cb done,
                          void *arg)
 {
     struct mem_store *ms = (struct mem_store *)st;
-    struct pres_list *l = hmap_get(&ms->pres, aor, strlen(aor));
-    if (l) {
-        pres_prune(l, now);
-        if (l->len == 0) {
-            pres_drop_if_empty(ms, aor, l);
-            l = NULL;
-        }
-    }
-    pres_report(aor, l, done, arg);
+    pres_report(aor, hmap_get(&ms->pres, aor, strlen(aor)), now, done, arg);
 }
 
 static void mem_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *arg)
