@@ -251,7 +251,8 @@ def expiry(ck, tr, host, port):
         n = w.next_notify(timeout=6.0)
         dt = time.monotonic() - t0
         closed_ok(ck, n, "NOTIFY closed when the publication expires", aor)
-        ck.ok(n is None or 1.5 <= dt <= 5.0, "... about 2 s after the PUBLISH (%.1f s)" % dt)
+        # expiry times are whole seconds and the tick runs once a second: 1..3 s after
+        ck.ok(n is None or 0.9 <= dt <= 4.0, "... about 2 s after the PUBLISH (%.1f s)" % dt)
         req, r = publish(pub, pres, etag=etag, expires=60)
         ck.ok(r is not None and r.status == 412, "refresh of the expired publication -> 412",
               show(req, r))
@@ -267,7 +268,7 @@ def expiry(ck, tr, host, port):
         ck.ok(n is not None and sub_state(n) == ("terminated", {"reason": "timeout"}),
               "subscription expiry -> NOTIFY terminated;reason=timeout",
               n.summary() if n else "(none)")
-        ck.ok(n is None or 1.0 <= dt <= 5.0, "... about 2 s after the SUBSCRIBE (%.1f s)" % dt)
+        ck.ok(n is None or 0.9 <= dt <= 4.0, "... about 2 s after the SUBSCRIBE (%.1f s)" % dt)
         w2.close()
     finally:
         w.close()
