@@ -4,7 +4,7 @@
  * Publications live in the store (store.h, "presence publications"), so every node sharing a
  * database sees the same state; subscriptions (notifier dialogs, uac.h) live in the node that
  * accepted them. How several publications of one presentity are combined into the document a
- * watcher receives is presence_compose() below and docs/presence.md. */
+ * watcher receives is pidf_compose() (pidf.h) and docs/presence.md §4. */
 #ifndef SIPD_PRESENCE_H
 #define SIPD_PRESENCE_H
 
@@ -16,8 +16,6 @@ struct transport;
 struct txn_layer;
 struct store;
 struct sip_txn;
-struct sbuf;
-struct pres_publication;
 
 struct presence_config {
     int publish_min_expires;     /* a PUBLISH asking for less (except 0): 423 with Min-Expires */
@@ -28,25 +26,6 @@ struct presence_config {
     int subscribe_default_expires;
     const char *const *domains;  /* NULL-terminated; NULL or empty = every domain is ours */
 };
-
-/* ---- PIDF (RFC 3863) ---------------------------------------------------------------------- */
-
-#define PIDF_NS "urn:ietf:params:xml:ns:pidf"
-#define PIDF_CONTENT_TYPE "application/pidf+xml"
-
-/* Is doc[0..len) a PIDF document we can compose: well-formed as far as this small scanner
- * checks (matching tags, quoted attributes, no DOCTYPE), with a root element `presence` in the
- * PIDF namespace? Returns 0 or -1. */
-int presence_pidf_check(const char *doc, size_t len);
-
-/* Compose the document for presentity `aor` from its publications v[0..n) (oldest first, as the
- * store returns them) into out (appended): every <tuple> child of every publication that is
- * PIDF, newest publication first, each tuple carrying the namespace declarations of its source
- * document's root; a tuple whose id an earlier (newer) tuple already used is left out. With no
- * tuple at all the document holds one tuple with <basic>closed</basic>. Publications that are
- * not PIDF contribute nothing. Returns the number of tuples taken from publications. */
-size_t presence_compose(const char *aor, const struct pres_publication *v, size_t n,
-                        struct sbuf *out);
 
 /* ---- the package on the event loop -------------------------------------------------------- */
 struct presence;

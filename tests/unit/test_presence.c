@@ -13,6 +13,7 @@
 
 #include "base/loop.h"
 #include "base/sbuf.h"
+#include "roles/pidf.h"
 #include "roles/presence.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
@@ -39,7 +40,7 @@ static const char doc_phone[] =
 
 /* ---- PIDF ------------------------------------------------------------------------------------- */
 
-static int check(const char *s) { return presence_pidf_check(s, strlen(s)); }
+static int check(const char *s) { return pidf_check(s, strlen(s)); }
 
 static void test_pidf_check_accepts_pidf_documents(void)
 {
@@ -72,8 +73,8 @@ static void test_pidf_check_rejects_what_is_not_pidf(void)
     CU_ASSERT_EQUAL(check("<presence xmlns=urn:ietf:params:xml:ns:pidf/>"), -1); /* unquoted */
     CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'><!-- open"), -1);
     static const char nul[] = "<presence xmlns='urn:ietf:params:xml:ns:pidf'>\0</presence>";
-    CU_ASSERT_EQUAL(presence_pidf_check(nul, sizeof nul - 1), -1);
-    CU_ASSERT_EQUAL(presence_pidf_check(NULL, 0), -1);
+    CU_ASSERT_EQUAL(pidf_check(nul, sizeof nul - 1), -1);
+    CU_ASSERT_EQUAL(pidf_check(NULL, 0), -1);
 }
 
 static struct pres_publication pub(const char *etag, const char *body, int64_t updated_at)
@@ -88,9 +89,9 @@ static char *compose(const struct pres_publication *v, size_t n, size_t *ntuples
 {
     struct sbuf out;
     sbuf_init(&out);
-    *ntuples = presence_compose(AOR, v, n, &out);
+    *ntuples = pidf_compose(AOR, v, n, &out);
     CU_ASSERT_FALSE(out.failed);
-    CU_ASSERT_EQUAL(presence_pidf_check(out.p, out.len), 0); /* what we compose, we accept */
+    CU_ASSERT_EQUAL(pidf_check(out.p, out.len), 0); /* what we compose, we accept */
     return sbuf_steal(&out, NULL);
 }
 
@@ -172,9 +173,9 @@ static void test_compose_escapes_the_entity(void)
 {
     struct sbuf out;
     sbuf_init(&out);
-    presence_compose("sip:a&b\"<c>@example.com", NULL, 0, &out);
+    pidf_compose("sip:a&b\"<c>@example.com", NULL, 0, &out);
     CU_ASSERT_PTR_NOT_NULL(strstr(out.p, "entity=\"sip:a&amp;b&quot;&lt;c&gt;@example.com\""));
-    CU_ASSERT_EQUAL(presence_pidf_check(out.p, out.len), 0);
+    CU_ASSERT_EQUAL(pidf_check(out.p, out.len), 0);
     sbuf_free(&out);
 }
 
