@@ -124,6 +124,7 @@ enum stmt_id {
     S_BEGIN, S_COMMIT, S_ROLLBACK, S_LOCK, S_SELECT, S_REPLACE, S_GET, S_EXPIRE, S_COUNT,
     /* IM and presence: one statement per operation (OP_QUERY), results in binary format */
     S_IM_TOPIC, S_IM_READ, S_IM_PUBLISH, S_IM_GROUP_CREATE, S_IM_GROUP_DELETE, S_IM_MEMBERS,
+    S_IM_GROUPS_OF,
     S_IM_POS_GET, S_IM_POS_ADVANCE, S_IM_EXPIRE, S_PRES_PUBLISH, S_PRES_GET, S_PRES_EXPIRE,
     S_NUM
 };
@@ -265,6 +266,11 @@ static const struct pg_stmt {
                       " AND EXISTS (SELECT 1 FROM topics t WHERE t.uri = $1::text"
                       " AND t.kind = 'group') LIMIT $2::bigint",
                       2, 0},
+    /* $1 aor, $2 at most: the group topics it is a member of */
+    [S_IM_GROUPS_OF] = {"sipd_im_groups_of",
+                        "SELECT tm.topic FROM topic_members tm WHERE tm.member = $1::text"
+                        " LIMIT $2::bigint",
+                        2, 0},
     /* $1 topic, $2 aor, $3 device, $4 initial: the position, created when missing as the
      * greatest of the AOR's other devices, else $4. The no-op update makes the row come back
      * (locked) when it exists, also when another node inserted it a moment ago. */
@@ -2896,6 +2902,18 @@ static void pg_im_members(struct store *st, const char *topic, store_members_cb 
     query_submit(ps, op);
 }
 
+static void pg_im_groups_of(struct store *st, const char *aor, store_members_cb done, void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_GROUPS_OF, 1, aor, handle_members,
+                                 (union query_done){.members = done}, arg);
+    if (!op)
+        return;
+    q_text(op->q, aor, PG_MAX_URI_BYTES);
+    q_int(op->q, PG_MAX_MEMBERS);
+    query_submit(ps, op);
+}
+
 /* Positions go by topic, so that a device's get and advances in one topic stay in order. */
 static void pg_im_position_get(struct store *st, const char *topic, const char *aor,
                                const char *device, int64_t initial, store_position_cb done,
@@ -3051,6 +3069,7 @@ static const struct store_ops pg_ops = {
     .im_group_create = pg_im_group_create,
     .im_group_delete = pg_im_group_delete,
     .im_members = pg_im_members,
+    .im_groups_of = pg_im_groups_of,
     .im_position_get = pg_im_position_get,
     .im_position_advance = pg_im_position_advance,
     .im_expire = pg_im_expire,

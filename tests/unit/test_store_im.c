@@ -389,6 +389,14 @@ static int do_members(const char *topic, struct res *r)
     return finish(r);
 }
 
+static int do_groups_of(const char *aor, struct res *r)
+{
+    res_free(r);
+    outstanding++;
+    store_im_groups_of(fx.st, aor, on_strings, r);
+    return finish(r);
+}
+
 /* The position, or -1 on failure. */
 static int64_t pos_get(const char *topic, const char *aor, const char *device, int64_t initial)
 {
@@ -810,6 +818,11 @@ static void test_im_group_create_conflict_members_delete(void)
     CU_ASSERT_EQUAL(do_members(GROUP, &r), 0);
     CU_ASSERT_EQUAL(r.nstrs, 2);
     CU_ASSERT(has_str(&r, ALICE) && has_str(&r, BOB));
+    CU_ASSERT_EQUAL(do_groups_of(BOB, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 1);
+    CU_ASSERT(has_str(&r, GROUP));
+    CU_ASSERT_EQUAL(do_groups_of(CAROL, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0);
 
     CU_ASSERT_EQUAL(do_topic(GROUP, ALICE, NOW, &keep_all, &r), 0);
     CU_ASSERT_EQUAL(r.info.is_group, 1);
@@ -835,6 +848,8 @@ static void test_im_group_create_conflict_members_delete(void)
     CU_ASSERT_EQUAL(do_group_delete(GROUP), 0);
     CU_ASSERT_EQUAL(do_group_delete(GROUP), 404);
     CU_ASSERT_EQUAL(do_members(GROUP, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0);
+    CU_ASSERT_EQUAL(do_groups_of(BOB, &r), 0);
     CU_ASSERT_EQUAL(r.nstrs, 0);
     CU_ASSERT_EQUAL(do_topic(GROUP, ALICE, NOW, &keep_all, &r), 0);
     CU_ASSERT_EQUAL(r.info.is_group, 0);
