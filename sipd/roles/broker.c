@@ -63,6 +63,7 @@ struct isub {
     char *subscriber;     /* AOR */
     char *instance;       /* +sip.instance of the SUBSCRIBE, NULL when none */
     char *contact;        /* Contact URI of the SUBSCRIBE */
+    char *origin;         /* "Call-ID\nFrom tag\nCSeq" of the creating SUBSCRIBE (§13 merged requests) */
     int is_group;
     enum sub_state state;
     int64_t expires_at;
@@ -111,6 +112,7 @@ struct broker {
     struct hmap topics;   /* uri -> btopic */
     struct hmap subs;     /* dialog key + "\n" + id -> isub */
     struct hmap dialogs;  /* dialog key -> size_t* (subscriptions in that dialog) */
+    struct hmap origins;  /* isub->origin -> isub */
     struct hmap sessions; /* key -> pm_session */
     size_t nsubs;
     int shutting_down;
@@ -353,6 +355,7 @@ static void sub_free(struct isub *s)
     free(s->subscriber);
     free(s->instance);
     free(s->contact);
+    free(s->origin);
     free(s);
 }
 
@@ -379,6 +382,8 @@ static void sub_remove(struct isub *s, const char *why)
     if (klen > 0)
         hmap_del(&b->subs, key, (size_t)klen);
     dialog_count(b, &s->d, -1);
+    if (s->origin && hmap_get(&b->origins, s->origin, strlen(s->origin)) == s)
+        hmap_del(&b->origins, s->origin, strlen(s->origin));
     b->nsubs--;
     struct btopic *t = s->topic;
     if (s->tprev)
@@ -937,7 +942,11 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
         sub_free(s);
         return;
     }
-    if (hmap_get(&b->subs, key, (size_t)klen)) {
+    char origin[600];
+    snprintf(origin, sizeof origin, "%s\n%s\n%s", s->d.call_id, s->d.remote_tag, req->cseq->number);
+    s->origin = strdup(origin);
+    if (hmap_get(&b->subs, key, (size_t)klen) || (s->origin && hmap_get(&b->origins, origin, strlen(origin)))) {
+        /* the same SUBSCRIBE reached us twice by two paths (a fork): RFC 3261 §8.2.2.2 */
         txn_respond_simple(t, 482, "Loop Detected", NULL, NULL);
         sub_free(s);
         return;
@@ -952,6 +961,8 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
     }
     b->nsubs++;
     dialog_count(b, &s->d, +1);
+    if (s->origin)
+        hmap_put(&b->origins, s->origin, strlen(s->origin), s, NULL);
     s->topic = tp;
     s->tnext = tp->subs;
     if (tp->subs)
@@ -1862,6 +1873,7 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
     hmap_init(&b->topics);
     hmap_init(&b->subs);
     hmap_init(&b->dialogs);
+    hmap_init(&b->origins);
     hmap_init(&b->sessions);
     transport_set_close_cb(tp, on_conn_closed, b);
     store_im_set_listener(st, on_announce, b);
@@ -1892,6 +1904,7 @@ void broker_destroy(struct broker *b)
     }
     hmap_free(&b->subs);
     hmap_free(&b->dialogs);
+    hmap_free(&b->origins);
     hmap_free(&b->sessions);
     hmap_free(&b->topics);
     free(b);
