@@ -63,6 +63,7 @@ struct isub {
     char *subscriber;     /* AOR */
     char *instance;       /* +sip.instance of the SUBSCRIBE, NULL when none */
     char *contact;        /* Contact URI of the SUBSCRIBE */
+    char *origin;         /* "Call-ID\nFrom tag\nCSeq" of the creating SUBSCRIBE (§13 merged requests) */
     int is_group;
     enum sub_state state;
     int64_t expires_at;
@@ -94,6 +95,7 @@ struct pm_session {
     uint64_t conn_id;
     int is_group;
     int64_t D, cursor, initial;
+    unsigned binding_gen, out_gen; /* the binding changed since the MESSAGE in flight was sent */
     int more;           /* a message arrived while a read or MESSAGE was in flight */
     int busy;
     struct sip_txn *out;
@@ -110,6 +112,7 @@ struct broker {
     struct hmap topics;   /* uri -> btopic */
     struct hmap subs;     /* dialog key + "\n" + id -> isub */
     struct hmap dialogs;  /* dialog key -> size_t* (subscriptions in that dialog) */
+    struct hmap origins;  /* isub->origin -> isub */
     struct hmap sessions; /* key -> pm_session */
     size_t nsubs;
     int shutting_down;
@@ -352,6 +355,7 @@ static void sub_free(struct isub *s)
     free(s->subscriber);
     free(s->instance);
     free(s->contact);
+    free(s->origin);
     free(s);
 }
 
@@ -378,6 +382,8 @@ static void sub_remove(struct isub *s, const char *why)
     if (klen > 0)
         hmap_del(&b->subs, key, (size_t)klen);
     dialog_count(b, &s->d, -1);
+    if (s->origin && hmap_get(&b->origins, s->origin, strlen(s->origin)) == s)
+        hmap_del(&b->origins, s->origin, strlen(s->origin));
     b->nsubs--;
     struct btopic *t = s->topic;
     if (s->tprev)
@@ -936,7 +942,11 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
         sub_free(s);
         return;
     }
-    if (hmap_get(&b->subs, key, (size_t)klen)) {
+    char origin[600];
+    snprintf(origin, sizeof origin, "%s\n%s\n%s", s->d.call_id, s->d.remote_tag, req->cseq->number);
+    s->origin = strdup(origin);
+    if (hmap_get(&b->subs, key, (size_t)klen) || (s->origin && hmap_get(&b->origins, origin, strlen(origin)))) {
+        /* the same SUBSCRIBE reached us twice by two paths (a fork): RFC 3261 §8.2.2.2 */
         txn_respond_simple(t, 482, "Loop Detected", NULL, NULL);
         sub_free(s);
         return;
@@ -951,6 +961,8 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
     }
     b->nsubs++;
     dialog_count(b, &s->d, +1);
+    if (s->origin)
+        hmap_put(&b->origins, s->origin, strlen(s->origin), s, NULL);
     s->topic = tp;
     s->tnext = tp->subs;
     if (tp->subs)
@@ -1211,6 +1223,11 @@ static void on_pm_result(void *arg, struct sip_txn *ct, enum txn_event ev, osip_
     p->out = NULL;
     int stop = ev != TXN_RESPONSE || code == 408 || code == 430 || code == 480 || code == 500 ||
                code == 503;
+    if (stop && p->binding_gen != p->out_gen) {
+        p->cursor = p->D; /* the same message again, to the newer binding */
+        pm_step(p);
+        return;
+    }
     if (stop) {
         pm_end(p, "device-unreachable");
         return;
@@ -1284,6 +1301,7 @@ static void pm_send(struct pm_session *p, const struct im_message *m)
         return;
     }
     p->out_seq = m->seq;
+    p->out_gen = p->binding_gen;
 }
 
 static void on_pm_read(void *arg, int status, const struct im_message *v, size_t n, int64_t first_seq,
@@ -1348,6 +1366,31 @@ static void on_pm_position(void *arg, int status, int64_t pos)
     pm_unref(p);
 }
 
+/* A session of the same device learns of a (newer) binding: its next MESSAGE goes there. When
+ * the MESSAGE in flight fails, it is sent again to the new binding (see on_pm_result). */
+static void pm_rebind(struct pm_session *p, const struct binding *bd)
+{
+    if (strcmp(p->contact, bd->contact) == 0 && p->conn_id == bd->conn_id)
+        return;
+    char *contact = strdup(bd->contact);
+    char *path = bd->path ? strdup(bd->path) : NULL;
+    char *received = bd->received ? strdup(bd->received) : NULL;
+    if (!contact || (bd->path && !path) || (bd->received && !received)) {
+        free(contact);
+        free(path);
+        free(received);
+        return;
+    }
+    free(p->contact);
+    free(p->path);
+    free(p->received);
+    p->contact = contact;
+    p->path = path;
+    p->received = received;
+    p->conn_id = bd->conn_id;
+    p->binding_gen++;
+}
+
 /* Start (or nudge) page-mode delivery of topic to one binding of aor. initial: the position a
  * device with none (and no sibling with one) starts from. */
 static void pm_start(struct broker *b, const char *topic, int is_group, const char *aor,
@@ -1360,6 +1403,7 @@ static void pm_start(struct broker *b, const char *topic, int is_group, const ch
         return;
     struct pm_session *p = hmap_get(&b->sessions, key, (size_t)k);
     if (p) {
+        pm_rebind(p, bd);
         p->more = 1;
         pm_step(p);
         return;
@@ -1387,6 +1431,17 @@ static void pm_start(struct broker *b, const char *topic, int is_group, const ch
     p->busy = 1;
     p->refs++;
     store_im_position_get(b->st, topic, aor, device, initial, on_pm_position, p);
+}
+
+/* Does an earlier binding of v (lookup order: q, then most recent first) belong to the same
+ * device as v[i]? Page mode uses one binding per device, the first. */
+static int device_seen_before(const struct binding *v, size_t i)
+{
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(v[k].aor, v[i].aor) == 0 &&
+            same_device(v[k].instance, v[k].contact, v[i].instance, v[i].contact))
+            return 1;
+    return 0;
 }
 
 static int is_pm_target(struct broker *b, const char *topic, const char *sender,
@@ -1445,7 +1500,8 @@ static void pub_finish(struct pub_ctx *c)
             online++;
     size_t ntargets = 0;
     for (size_t i = 0; i < c->targets.len; i++)
-        if (is_pm_target(b, c->topic, c->identity, &c->targets.v[i]))
+        if (!device_seen_before(c->targets.v, i) &&
+            is_pm_target(b, c->topic, c->identity, &c->targets.v[i]))
             ntargets++;
     char hdr[256];
     int n = snprintf(hdr, sizeof hdr, "Im-Seq: %" PRId64, c->seq);
@@ -1477,7 +1533,7 @@ static void pub_finish(struct pub_ctx *c)
     }
     for (size_t i = 0; i < c->targets.len; i++) {
         const struct binding *bd = &c->targets.v[i];
-        if (is_pm_target(b, c->topic, c->identity, bd))
+        if (!device_seen_before(c->targets.v, i) && is_pm_target(b, c->topic, c->identity, bd))
             pm_start(b, c->topic, c->is_group, bd->aor, bd, c->is_group ? c->seq - 1 : 0);
     }
     pub_free(c);
@@ -1698,6 +1754,44 @@ void broker_handle_publish(struct broker *b, struct sip_txn *t)
 
 /* ---- registration, expiry, shutdown ---------------------------------------------------------- */
 
+/* Page-mode replay of the AOR's group topics after a REGISTER (§11.4): one per group topic. */
+struct reg_ctx {
+    struct broker *b;
+    char aor[AOR_MAX];
+    char group[AOR_MAX];
+    struct binding_list bindings;
+};
+
+static void on_reg_group(void *arg, int status, const struct im_topic_info *info)
+{
+    struct reg_ctx *r = arg;
+    /* a device with no position starts at the group's present: no flood of old history */
+    for (size_t i = 0; status == 0 && info->is_group && i < r->bindings.len; i++)
+        if (!device_seen_before(r->bindings.v, i) && is_pm_target(r->b, r->group, NULL, &r->bindings.v[i]))
+            pm_start(r->b, r->group, 1, r->aor, &r->bindings.v[i], info->last_seq);
+    binding_list_free(&r->bindings);
+    free(r);
+}
+
+static void on_reg_groups(void *arg, int status, const char *const *groups, size_t n)
+{
+    struct reg_ctx *r = arg;
+    for (size_t g = 0; status == 0 && g < n; g++) {
+        struct reg_ctx *one = calloc(1, sizeof *one);
+        if (!one)
+            break;
+        one->b = r->b;
+        snprintf(one->aor, sizeof one->aor, "%s", r->aor);
+        snprintf(one->group, sizeof one->group, "%s", groups[g]);
+        binding_list_init(&one->bindings);
+        for (size_t i = 0; i < r->bindings.len; i++)
+            binding_list_push_copy(&one->bindings, &r->bindings.v[i]);
+        store_im_topic(r->b->st, one->group, NULL, now_s(), &r->b->cfg.ret, on_reg_group, one);
+    }
+    binding_list_free(&r->bindings);
+    free(r);
+}
+
 void broker_registered(struct broker *b, const char *aor, const struct binding *v, size_t n)
 {
     char topic[AOR_MAX];
@@ -1707,8 +1801,17 @@ void broker_registered(struct broker *b, const char *aor, const struct binding *
     else
         snprintf(topic, sizeof topic, "%s", aor);
     for (size_t i = 0; i < n; i++)
-        if (is_pm_target(b, topic, NULL, &v[i]))
+        if (!device_seen_before(v, i) && is_pm_target(b, topic, NULL, &v[i]))
             pm_start(b, topic, 0, topic, &v[i], 0);
+    struct reg_ctx *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    r->b = b;
+    snprintf(r->aor, sizeof r->aor, "%s", topic);
+    binding_list_init(&r->bindings);
+    for (size_t i = 0; i < n; i++)
+        binding_list_push_copy(&r->bindings, &v[i]);
+    store_im_groups_of(b->st, topic, on_reg_groups, r);
 }
 
 void broker_tick(struct broker *b, int64_t now)
@@ -1770,6 +1873,7 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
     hmap_init(&b->topics);
     hmap_init(&b->subs);
     hmap_init(&b->dialogs);
+    hmap_init(&b->origins);
     hmap_init(&b->sessions);
     transport_set_close_cb(tp, on_conn_closed, b);
     store_im_set_listener(st, on_announce, b);
@@ -1800,6 +1904,7 @@ void broker_destroy(struct broker *b)
     }
     hmap_free(&b->subs);
     hmap_free(&b->dialogs);
+    hmap_free(&b->origins);
     hmap_free(&b->sessions);
     hmap_free(&b->topics);
     free(b);

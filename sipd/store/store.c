@@ -118,6 +118,14 @@ void store_im_members(struct store *st, const char *topic, store_members_cb done
         done(arg, STORE_EFAIL, NULL, 0);
 }
 
+void store_im_groups_of(struct store *st, const char *aor, store_members_cb done, void *arg)
+{
+    if (st->ops->im_groups_of)
+        st->ops->im_groups_of(st, aor, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
 void store_im_position_get(struct store *st, const char *topic, const char *aor, const char *device,
                            int64_t initial, store_position_cb done, void *arg)
 {

@@ -159,6 +159,9 @@ void store_im_group_delete(struct store *st, const char *topic, store_status_cb 
 typedef void (*store_members_cb)(void *arg, int status, const char *const *members, size_t n);
 void store_im_members(struct store *st, const char *topic, store_members_cb done, void *arg);
 
+/* The group topics aor is a member of (canonical URIs, unordered). */
+void store_im_groups_of(struct store *st, const char *aor, store_members_cb done, void *arg);
+
 /* Device positions (§11.3): the highest seq of `topic` a device of `aor` acknowledged.
  * get: the device's position; when it has none yet, it is created as the greatest position of
  * the same AOR's devices in the topic, else `initial`, and that value is returned.

@@ -26,6 +26,7 @@ struct store_ops {
                             size_t nmembers, store_status_cb done, void *arg);
     void (*im_group_delete)(struct store *st, const char *topic, store_status_cb done, void *arg);
     void (*im_members)(struct store *st, const char *topic, store_members_cb done, void *arg);
+    void (*im_groups_of)(struct store *st, const char *aor, store_members_cb done, void *arg);
     void (*im_position_get)(struct store *st, const char *topic, const char *aor, const char *device,
                             int64_t initial, store_position_cb done, void *arg);
     void (*im_position_advance)(struct store *st, const char *topic, const char *aor,

@@ -494,6 +494,31 @@ static void mem_im_members(struct store *st, const char *topic, store_members_cb
         done(arg, 0, (const char *const *)t->members, t->nmembers);
 }
 
+static void mem_im_groups_of(struct store *st, const char *aor, store_members_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    size_t n = 0, cap = 0, b;
+    const char **v = NULL;
+    for (struct hmap_entry *e = hmap_first(&ms->topics, &b); e; e = hmap_next(&ms->topics, e, &b)) {
+        struct mem_topic *t = e->val;
+        if (!t->is_group || !is_member(t, aor))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            const char **nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                free(v);
+                done(arg, STORE_EFAIL, NULL, 0);
+                return;
+            }
+            v = nv;
+        }
+        v[n++] = e->key;
+    }
+    done(arg, 0, v, n);
+    free(v);
+}
+
 static int pos_key(const char *aor, const char *device, char *buf, size_t n)
 {
     int k = snprintf(buf, n, "%s\n%s", aor, device ? device : "");
@@ -589,6 +614,7 @@ static const struct store_ops mem_ops = {
     .im_group_create = mem_im_group_create,
     .im_group_delete = mem_im_group_delete,
     .im_members = mem_im_members,
+    .im_groups_of = mem_im_groups_of,
     .im_position_get = mem_im_position_get,
     .im_position_advance = mem_im_position_advance,
     .im_expire = mem_im_expire,

@@ -50,6 +50,21 @@
  * locked in ascending URI order, the duplicate check under the lock, last_seq + 1 and the insert,
  * the retention, and NOTIFY sipd_im "<topic> <seq>" (delivered at commit), in one transaction.
  *
+ * Listening (store_im_set_listener). A dedicated connection besides the pool, opened only while
+ * a listener is set, sends LISTEN sipd_im and then nothing else: its socket stays in the loop and
+ * every readable event ends in PQconsumeInput + PQnotifies, each "<topic> <seq>" payload becoming
+ * one call of the listener. Not one of the pool's: a pool connection is busy with pipelines and
+ * is dropped (taking its LISTEN along) for reasons of its own -- a statement timeout, a pipeline
+ * out of step -- while a session that only listens keeps notifications flowing whatever the pool
+ * does, needs no pipeline mode, no prepared statements and no routing exception, and costs one
+ * idle backend per process. Its states:  OFF --set--> CONNECTING --> SUBSCRIBING (LISTEN sent)
+ * --> LISTENING. When it fails or is lost it is DOWN and reconnects like a pool connection (250 ms
+ * doubling to 2 s, the same connect timeout); once LISTEN is in effect again the listener hears
+ * (NULL, 0), since what was published meanwhile is not announced again. That happens after any
+ * failed attempt since the listener was set (a server down at startup too), not after a first
+ * attempt that went through. Setting NULL, or destroying the store, closes the connection (the
+ * server forgets its LISTEN with the session) and goes OFF.
+ *
  * Callbacks may re-enter the store (submit operations, even destroy it): `depth` counts the
  * entry points on the stack and the struct is freed only when the outermost one returns.
  *
@@ -109,6 +124,7 @@ enum stmt_id {
     S_BEGIN, S_COMMIT, S_ROLLBACK, S_LOCK, S_SELECT, S_REPLACE, S_GET, S_EXPIRE, S_COUNT,
     /* IM and presence: one statement per operation (OP_QUERY), results in binary format */
     S_IM_TOPIC, S_IM_READ, S_IM_PUBLISH, S_IM_GROUP_CREATE, S_IM_GROUP_DELETE, S_IM_MEMBERS,
+    S_IM_GROUPS_OF,
     S_IM_POS_GET, S_IM_POS_ADVANCE, S_IM_EXPIRE, S_PRES_PUBLISH, S_PRES_GET, S_PRES_EXPIRE,
     S_NUM
 };
@@ -250,6 +266,11 @@ static const struct pg_stmt {
                       " AND EXISTS (SELECT 1 FROM topics t WHERE t.uri = $1::text"
                       " AND t.kind = 'group') LIMIT $2::bigint",
                       2, 0},
+    /* $1 aor, $2 at most: the group topics it is a member of */
+    [S_IM_GROUPS_OF] = {"sipd_im_groups_of",
+                        "SELECT tm.topic FROM topic_members tm WHERE tm.member = $1::text"
+                        " LIMIT $2::bigint",
+                        2, 0},
     /* $1 topic, $2 aor, $3 device, $4 initial: the position, created when missing as the
      * greatest of the AOR's other devices, else $4. The no-op update makes the row come back
      * (locked) when it exists, also when another node inserted it a moment ago. */
@@ -405,10 +426,28 @@ struct pg_conn {
     struct timer retry_timer, connect_timer, progress_timer;
 };
 
+enum listen_state { LS_OFF, LS_DOWN, LS_CONNECTING, LS_SUBSCRIBING, LS_LISTENING };
+
+/* The connection that LISTENs on sipd_im while a listener is set (see the file header). */
+struct pg_listen {
+    PGconn *conn;
+    int fd;                    /* registered in the loop, -1 when none */
+    uint32_t fd_events;
+    enum listen_state state;
+    store_im_notify_cb cb;     /* NULL: OFF */
+    void *arg;
+    int has_missed;            /* failed or lost since cb was set: (NULL, 0) once LISTEN is back */
+    int is_loss_logged;        /* the operator was told; cleared when listening again */
+    unsigned session;          /* bumped on every close: a callback's caller sees it went */
+    uint64_t backoff_ms;
+    struct timer retry_timer, connect_timer;
+};
+
 struct pg_store {
     struct store base;
     char *conninfo;            /* may hold a password: never logged, wiped on free */
     struct pg_conn conns[PG_CONNECTIONS];
+    struct pg_listen listen;
     enum link_log link_logged;
     size_t nops, nuser;        /* all operations / those of callers (pending()) */
     long count_aors, count_bindings;
@@ -840,14 +879,20 @@ static void on_progress_timer(struct timer *t, void *arg)
     ps_leave(ps);
 }
 
-static void conn_start(struct pg_conn *c)
+/* Start connecting (a pool connection or the listening one); NULL when out of memory. */
+static PGconn *connect_start(const struct pg_store *ps)
 {
     /* dbname (the caller's conninfo, expanded) comes last so that it overrides our defaults. */
     static const char *const keys[] = {"fallback_application_name", "client_encoding",
                                        "keepalives_idle", "keepalives_interval",
                                        "keepalives_count", "dbname", NULL};
-    const char *vals[] = {"sipd", "UTF8", "30", "10", "3", c->ps->conninfo, NULL};
-    c->conn = PQconnectStartParams(keys, vals, 1);
+    const char *vals[] = {"sipd", "UTF8", "30", "10", "3", ps->conninfo, NULL};
+    return PQconnectStartParams(keys, vals, 1);
+}
+
+static void conn_start(struct pg_conn *c)
+{
+    c->conn = connect_start(c->ps);
     if (!c->conn) {
         conn_drop(c, "out of memory");
         return;
@@ -2286,6 +2331,285 @@ static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg)
     ps_leave(ps);
 }
 
+/* ---- listening on sipd_im (store_im_set_listener) -------------------------------------------- */
+
+static void on_listen_fd(struct loop *loop, int fd, uint32_t events, void *arg);
+static void on_listen_timer(struct timer *t, void *arg);
+
+/* Close the listening connection, if any (the server forgets its LISTEN with the session). The
+ * state becomes DOWN; the caller retries or goes OFF. */
+static void listen_close(struct pg_store *ps)
+{
+    struct pg_listen *ls = &ps->listen;
+    loop_timer_stop(ps->base.loop, &ls->connect_timer);
+    if (ls->fd >= 0)
+        loop_fd_del(ps->base.loop, ls->fd); /* before PQfinish closes the socket */
+    ls->fd = -1;
+    ls->fd_events = 0;
+    if (ls->conn)
+        PQfinish(ls->conn);
+    ls->conn = NULL;
+    ls->state = LS_DOWN;
+    ls->session++;
+}
+
+/* No listener any more (set NULL, or the store is destroyed): no connection, no retry. */
+static void listen_stop(struct pg_store *ps)
+{
+    struct pg_listen *ls = &ps->listen;
+    loop_timer_stop(ps->base.loop, &ls->retry_timer);
+    listen_close(ps);
+    ls->state = LS_OFF;
+    ls->cb = NULL;
+    ls->arg = NULL;
+    ls->has_missed = 0;
+    ls->is_loss_logged = 0;
+}
+
+/* The listening connection failed or was lost: say so (once per outage), remember that
+ * notifications may have been missed, reconnect later with the pool's backoff. */
+static void listen_drop(struct pg_store *ps, const char *reason)
+{
+    struct pg_listen *ls = &ps->listen;
+    char line[384];
+    one_line(line, sizeof line, reason);
+    const char *host = ls->conn ? PQhost(ls->conn) : NULL;
+    const char *port = ls->conn ? PQport(ls->conn) : NULL;
+    char where[160];
+    snprintf(where, sizeof where, "host=%s port=%s", host && *host ? host : "default",
+             port && *port ? port : "default");
+    int was_listening = ls->state == LS_LISTENING;
+    listen_close(ps);
+    ls->has_missed = 1;
+    if (!ls->is_loss_logged) {
+        LOG_WARN("postgres listen connection %s %s channel=sipd_im reason=\"%s\"; reconnecting",
+                 was_listening ? "lost" : "failed", where, line);
+        ls->is_loss_logged = 1;
+    } else {
+        LOG_DEBUG("postgres listen connection attempt failed %s reason=\"%s\"", where, line);
+    }
+    if (was_listening)
+        ls->backoff_ms = PG_BACKOFF_MIN_MS;
+    if (ps->is_destroyed)
+        return;
+    if (loop_timer_start(ps->base.loop, &ls->retry_timer, ls->backoff_ms, on_listen_timer, ps))
+        LOG_ERROR("postgres: cannot arm listen reconnect timer (out of memory)");
+    ls->backoff_ms *= 2;
+    if (ls->backoff_ms > PG_BACKOFF_MAX_MS)
+        ls->backoff_ms = PG_BACKOFF_MAX_MS;
+}
+
+/* (Re-)register the socket; see watch_socket. */
+static int listen_watch(struct pg_store *ps, uint32_t events)
+{
+    struct pg_listen *ls = &ps->listen;
+    int fd = PQsocket(ls->conn);
+    if (fd < 0)
+        return -1;
+    if (ls->fd >= 0)
+        loop_fd_del(ps->base.loop, ls->fd);
+    ls->fd = -1;
+    if (loop_fd_add(ps->base.loop, fd, events, on_listen_fd, ps))
+        return -1;
+    ls->fd = fd;
+    ls->fd_events = events;
+    return 0;
+}
+
+/* Push out what libpq buffered (the LISTEN); wait for writability while some remains. 0, or -1
+ * when the connection was dropped. */
+static int listen_flush(struct pg_store *ps)
+{
+    struct pg_listen *ls = &ps->listen;
+    int r = PQflush(ls->conn);
+    if (r < 0) {
+        listen_drop(ps, PQerrorMessage(ls->conn));
+        return -1;
+    }
+    uint32_t events = r ? EPOLLIN | EPOLLOUT : EPOLLIN;
+    if (events != ls->fd_events) {
+        if (loop_fd_mod(ps->base.loop, ls->fd, events)) {
+            listen_drop(ps, "cannot watch socket");
+            return -1;
+        }
+        ls->fd_events = events;
+    }
+    return 0;
+}
+
+static void listen_start(struct pg_store *ps)
+{
+    struct pg_listen *ls = &ps->listen;
+    ls->conn = connect_start(ps);
+    if (!ls->conn) {
+        listen_drop(ps, "out of memory");
+        return;
+    }
+    PQsetNoticeProcessor(ls->conn, notice_quiet, NULL);
+    if (PQstatus(ls->conn) == CONNECTION_BAD) {
+        listen_drop(ps, PQerrorMessage(ls->conn));
+        return;
+    }
+    ls->state = LS_CONNECTING;
+    /* libpq: after PQconnectStart, behave as if PQconnectPoll had returned POLLING_WRITING. */
+    if (listen_watch(ps, EPOLLOUT)) {
+        listen_drop(ps, "no socket to watch");
+        return;
+    }
+    /* covers the LISTEN too: the timer stops once it is in effect */
+    if (loop_timer_start(ps->base.loop, &ls->connect_timer, PG_CONNECT_TIMEOUT_MS,
+                         on_listen_timer, ps))
+        listen_drop(ps, "out of memory");
+}
+
+/* Connected: send the LISTEN (plain asynchronous mode, no pipeline: it is the only command). */
+static void listen_poll(struct pg_store *ps)
+{
+    struct pg_listen *ls = &ps->listen;
+    switch (PQconnectPoll(ls->conn)) {
+    case PGRES_POLLING_READING:
+        if (listen_watch(ps, EPOLLIN))
+            listen_drop(ps, "no socket to watch");
+        return;
+    case PGRES_POLLING_WRITING:
+        if (listen_watch(ps, EPOLLOUT))
+            listen_drop(ps, "no socket to watch");
+        return;
+    case PGRES_POLLING_OK:
+        break;
+    default:
+        listen_drop(ps, PQerrorMessage(ls->conn));
+        return;
+    }
+    if (PQsetnonblocking(ls->conn, 1) || listen_watch(ps, EPOLLIN)) {
+        listen_drop(ps, "cannot switch connection to non-blocking mode");
+        return;
+    }
+    if (!PQsendQuery(ls->conn, "LISTEN sipd_im")) {
+        listen_drop(ps, PQerrorMessage(ls->conn));
+        return;
+    }
+    ls->state = LS_SUBSCRIBING;
+    listen_flush(ps);
+}
+
+/* Collect the LISTEN's result; the NULL after it means the LISTEN is in effect (committed), and
+ * the state becomes LISTENING. 0, or -1 when the connection was dropped. */
+static int listen_results(struct pg_store *ps)
+{
+    struct pg_listen *ls = &ps->listen;
+    while (!PQisBusy(ls->conn)) {
+        PGresult *r = PQgetResult(ls->conn);
+        if (!r) {
+            loop_timer_stop(ps->base.loop, &ls->connect_timer);
+            ls->state = LS_LISTENING;
+            ls->backoff_ms = PG_BACKOFF_MIN_MS;
+            if (ls->is_loss_logged)
+                LOG_INFO("postgres listening again channel=sipd_im");
+            ls->is_loss_logged = 0;
+            return 0;
+        }
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "LISTEN failed: %s", PQresultErrorMessage(r));
+            PQclear(r);
+            listen_drop(ps, msg);
+            return -1;
+        }
+        PQclear(r);
+    }
+    return 0;
+}
+
+/* "<topic> <seq>" (sipd_im_publish in schema/002_im.sql), split in place at the last space: the
+ * seq is whatever follows it, even if a topic held a space (the payload is ours until PQfreemem).
+ * 0 with *topic (1..PG_MAX_URI_BYTES bytes) and *seq (> 0, never the (NULL, 0) call's), or -1. */
+static int parse_notify_payload(char *payload, const char **topic, int64_t *seq)
+{
+    char *sp = strrchr(payload, ' ');
+    if (!sp || sp == payload || (size_t)(sp - payload) > PG_MAX_URI_BYTES)
+        return -1;
+    const char *digits = sp + 1;
+    size_t nd = strspn(digits, "0123456789");
+    if (nd == 0 || nd > 19 || digits[nd] != '\0')
+        return -1;
+    errno = 0;
+    long long v = strtoll(digits, NULL, 10);
+    if (errno || v <= 0)
+        return -1;
+    *sp = '\0';
+    *topic = payload;
+    *seq = (int64_t)v;
+    return 0;
+}
+
+/* Hand every notification libpq has read to the listener, in order. Stops when a callback closed
+ * the connection (set NULL, maybe a new listener after it, or destroyed the store): what that
+ * session still had is dropped. */
+static void listen_deliver(struct pg_store *ps)
+{
+    struct pg_listen *ls = &ps->listen;
+    unsigned session = ls->session;
+    PGnotify *nf;
+    while (ls->session == session && (nf = PQnotifies(ls->conn)) != NULL) {
+        const char *topic;
+        int64_t seq;
+        if (strcmp(nf->relname, "sipd_im") != 0 || parse_notify_payload(nf->extra, &topic, &seq))
+            LOG_DEBUG("postgres notification ignored channel=sipd_im reason=\"malformed payload\""
+                      " bytes=%zu", strlen(nf->extra));
+        else
+            ls->cb(ls->arg, topic, seq);
+        PQfreemem(nf);
+    }
+}
+
+static void on_listen_fd(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    struct pg_store *ps = arg;
+    struct pg_listen *ls = &ps->listen;
+    ps_enter(ps);
+    if (ls->state == LS_CONNECTING) {
+        listen_poll(ps);
+    } else if (ls->conn) {
+        if (!PQconsumeInput(ls->conn) || PQstatus(ls->conn) == CONNECTION_BAD) {
+            listen_drop(ps, PQerrorMessage(ls->conn));
+        } else if (((events & EPOLLOUT) || (ls->fd_events & EPOLLOUT)) && listen_flush(ps)) {
+            /* dropped */
+        } else if (ls->state == LS_SUBSCRIBING) {
+            unsigned session = ls->session;
+            if (listen_results(ps) == 0 && ls->state == LS_LISTENING) {
+                if (ls->has_missed) {
+                    ls->has_missed = 0;
+                    ls->cb(ls->arg, NULL, 0); /* may have been missed while not listening */
+                }
+                if (ls->session == session)
+                    listen_deliver(ps);
+            }
+        } else if (ls->state == LS_LISTENING) {
+            listen_deliver(ps);
+        }
+    }
+    ps_leave(ps);
+}
+
+/* Retry timer (DOWN: connect again) and connect timer (CONNECTING/SUBSCRIBING: give up). */
+static void on_listen_timer(struct timer *t, void *arg)
+{
+    struct pg_store *ps = arg;
+    struct pg_listen *ls = &ps->listen;
+    ps_enter(ps);
+    if (t == &ls->connect_timer) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "connect timeout after %d ms", PG_CONNECT_TIMEOUT_MS);
+        listen_drop(ps, msg);
+    } else if (ls->state == LS_DOWN && ls->cb && !ps->is_destroyed) {
+        listen_start(ps);
+    }
+    ps_leave(ps);
+}
+
 /* ---- the store interface --------------------------------------------------------------------- */
 
 static struct pg_store *as_pg(const struct store *st) { return (struct pg_store *)st; }
@@ -2578,6 +2902,18 @@ static void pg_im_members(struct store *st, const char *topic, store_members_cb 
     query_submit(ps, op);
 }
 
+static void pg_im_groups_of(struct store *st, const char *aor, store_members_cb done, void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_op *op = query_new(ps, S_IM_GROUPS_OF, 1, aor, handle_members,
+                                 (union query_done){.members = done}, arg);
+    if (!op)
+        return;
+    q_text(op->q, aor, PG_MAX_URI_BYTES);
+    q_int(op->q, PG_MAX_MEMBERS);
+    query_submit(ps, op);
+}
+
 /* Positions go by topic, so that a device's get and advances in one topic stay in order. */
 static void pg_im_position_get(struct store *st, const char *topic, const char *aor,
                                const char *device, int64_t initial, store_position_cb done,
@@ -2680,11 +3016,35 @@ static void pg_pres_expire(struct store *st, int64_t now, store_aors_cb done, vo
     query_submit(ps, op);
 }
 
+/* A listener replaces the previous one on the same connection; the first (from OFF) starts
+ * connecting, NULL closes it (see the file header). */
+static void pg_im_set_listener(struct store *st, store_im_notify_cb cb, void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_listen *ls = &ps->listen;
+    if (ps->is_destroyed)
+        return;
+    ps_enter(ps);
+    if (!cb) {
+        listen_stop(ps);
+    } else {
+        int was_off = ls->state == LS_OFF;
+        ls->cb = cb;
+        ls->arg = arg;
+        if (was_off) {
+            ls->backoff_ms = PG_BACKOFF_MIN_MS;
+            listen_start(ps);
+        }
+    }
+    ps_leave(ps);
+}
+
 static void pg_destroy(struct store *st)
 {
     struct pg_store *ps = as_pg(st);
     ps_enter(ps);
     ps->is_destroyed = 1;
+    listen_stop(ps);
     for (int i = 0; i < PG_CONNECTIONS; i++) {
         loop_timer_stop(ps->base.loop, &ps->conns[i].retry_timer);
         conn_close(&ps->conns[i]);
@@ -2709,9 +3069,11 @@ static const struct store_ops pg_ops = {
     .im_group_create = pg_im_group_create,
     .im_group_delete = pg_im_group_delete,
     .im_members = pg_im_members,
+    .im_groups_of = pg_im_groups_of,
     .im_position_get = pg_im_position_get,
     .im_position_advance = pg_im_position_advance,
     .im_expire = pg_im_expire,
+    .im_set_listener = pg_im_set_listener,
     .pres_publish = pg_pres_publish,
     .pres_get = pg_pres_get,
     .pres_expire = pg_pres_expire,
@@ -2741,6 +3103,9 @@ struct store *store_pg_create(struct loop *loop, const char *conninfo)
     ps->base.ops = &pg_ops;
     ps->base.loop = loop;
     ps->count_aors = ps->count_bindings = -1;
+    ps->listen.fd = -1;
+    ps->listen.state = LS_OFF;
+    ps->listen.backoff_ms = PG_BACKOFF_MIN_MS;
     for (int i = 0; i < PG_CONNECTIONS; i++) {
         struct pg_conn *c = &ps->conns[i];
         c->ps = ps;

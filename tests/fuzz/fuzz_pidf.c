@@ -3,7 +3,8 @@
  * composed as two publications; the invariant checked is the one pidf.h promises: a composed
  * document always passes pidf_check().
  *
- *   tests/fuzz/build.sh && ./fuzz_pidf -max_total_time=60 -dict=tests/fuzz/pidf.dict tests/fuzz/corpus_pidf */
+ *   tests/fuzz/build.sh && mkdir -p p &&
+ *   ./fuzz_pidf -max_total_time=60 -dict=tests/fuzz/pidf.dict p tests/fuzz/corpus_pidf */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -519,6 +519,12 @@ static void test_only_the_owner_subscribes_to_a_user_topic(void)
     CU_ASSERT_PTR_NOT_NULL(bf_nth("SIP/2.0 400 Bad since", 0));
     CU_ASSERT_PTR_NOT_NULL(bf_nth("SIP/2.0 489", 0));
     CU_ASSERT_EQUAL(broker_subscriptions(bf.b), 0);
+    /* the same SUBSCRIBE by a second path (another branch): merged, 482 (§13) */
+    bf_request("SUBSCRIBE", "bob", "bob", "s5", 1, NULL, "Event: im\r\n", NULL);
+    bf_request("SUBSCRIBE", "bob", "bob", "s5", 1, NULL, "Event: im\r\n", NULL);
+    bf_run(50);
+    CU_ASSERT_PTR_NOT_NULL(bf_nth("SIP/2.0 482", 0));
+    CU_ASSERT_EQUAL(broker_subscriptions(bf.b), 1);
     bf_teardown();
 }
 
@@ -535,5 +541,5 @@ void register_broker_suites(void)
     CU_add_test(s, "one NOTIFY outstanding; its 200 moves on; 481 ends", test_one_notify_outstanding_and_the_200_moves_on);
     CU_add_test(s, "live queue overflow reads from the store, loses nothing", test_queue_overflow_reads_from_the_store_and_loses_nothing);
     CU_add_test(s, "since replays in order and reports a gap", test_since_replays_in_order_and_reports_a_gap);
-    CU_add_test(s, "authorization and SUBSCRIBE checks", test_only_the_owner_subscribes_to_a_user_topic);
+    CU_add_test(s, "authorization, SUBSCRIBE checks, merged SUBSCRIBE 482", test_only_the_owner_subscribes_to_a_user_topic);
 }

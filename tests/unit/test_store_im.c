@@ -5,7 +5,8 @@
  * "store_im_postgres", which applies schema/ with store_init_db() and empties the IM and presence
  * tables before every test. A few cases only make sense on postgres: two
  * stores (two processes' worth of connections) publishing into one topic at once, the NOTIFY of
- * a publish, the migration, and an unreachable or lost server.
+ * a publish and the listener that hears it (store_im_set_listener), the migration, and an
+ * unreachable or lost server.
  *
  * Every test drives a real event loop until its callbacks have run (with a 5 s safety timer: a
  * hang fails the test, never the run). */
@@ -385,6 +386,14 @@ static int do_members(const char *topic, struct res *r)
     res_free(r); /* what an earlier call left in r */
     outstanding++;
     store_im_members(fx.st, topic, on_strings, r);
+    return finish(r);
+}
+
+static int do_groups_of(const char *aor, struct res *r)
+{
+    res_free(r);
+    outstanding++;
+    store_im_groups_of(fx.st, aor, on_strings, r);
     return finish(r);
 }
 
@@ -809,6 +818,11 @@ static void test_im_group_create_conflict_members_delete(void)
     CU_ASSERT_EQUAL(do_members(GROUP, &r), 0);
     CU_ASSERT_EQUAL(r.nstrs, 2);
     CU_ASSERT(has_str(&r, ALICE) && has_str(&r, BOB));
+    CU_ASSERT_EQUAL(do_groups_of(BOB, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 1);
+    CU_ASSERT(has_str(&r, GROUP));
+    CU_ASSERT_EQUAL(do_groups_of(CAROL, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0);
 
     CU_ASSERT_EQUAL(do_topic(GROUP, ALICE, NOW, &keep_all, &r), 0);
     CU_ASSERT_EQUAL(r.info.is_group, 1);
@@ -834,6 +848,8 @@ static void test_im_group_create_conflict_members_delete(void)
     CU_ASSERT_EQUAL(do_group_delete(GROUP), 0);
     CU_ASSERT_EQUAL(do_group_delete(GROUP), 404);
     CU_ASSERT_EQUAL(do_members(GROUP, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0);
+    CU_ASSERT_EQUAL(do_groups_of(BOB, &r), 0);
     CU_ASSERT_EQUAL(r.nstrs, 0);
     CU_ASSERT_EQUAL(do_topic(GROUP, ALICE, NOW, &keep_all, &r), 0);
     CU_ASSERT_EQUAL(r.info.is_group, 0);
@@ -1375,6 +1391,336 @@ static void test_pg_publish_notifies_sipd_im(void)
     admin_exec("UNLISTEN sipd_im");
 }
 
+/* ---- store_im_set_listener (postgres: LISTEN sipd_im on a connection of its own) ------------- */
+
+#define LISTEN_APP "sipd_test_listen"
+#define LISTEN_CONNINFO "postgresql://?application_name=" LISTEN_APP
+/* A's listening backend: the only one of LISTEN_APP whose last command was the LISTEN. */
+#define LISTEN_BACKEND                                                                             \
+    "FROM pg_stat_activity WHERE application_name = '" LISTEN_APP "'"                            \
+    " AND query = 'LISTEN sipd_im'"
+
+/* What a listener heard (copied: the topic is valid only during the call). */
+struct heard {
+    size_t n;                  /* calls with a topic */
+    int nmissed;               /* calls (NULL, 0) */
+    int nbad;                  /* calls with a topic and seq <= 0, or NULL and seq != 0 */
+    struct {
+        char topic[64];
+        size_t topic_len;
+        int64_t seq;
+    } v[32];
+    size_t want_n;             /* while waiting: stop the loop once this much was heard */
+    int want_missed;
+    int is_waiting;
+};
+
+static int heard_enough(const struct heard *h)
+{
+    return h->n >= h->want_n && h->nmissed >= h->want_missed;
+}
+
+static void on_heard(void *arg, const char *topic, int64_t seq)
+{
+    struct heard *h = arg;
+    if (!topic) {
+        h->nmissed++;
+        h->nbad += seq != 0;
+    } else {
+        if (h->n < sizeof h->v / sizeof h->v[0]) {
+            snprintf(h->v[h->n].topic, sizeof h->v[h->n].topic, "%s", topic);
+            h->v[h->n].topic_len = strlen(topic);
+            h->v[h->n].seq = seq;
+        }
+        h->n++;
+        h->nbad += seq <= 0;
+    }
+    if (h->is_waiting && heard_enough(h))
+        loop_stop(fx.loop);
+}
+
+/* Run the loop until h heard n topics and nmissed (NULL, 0) calls in all, or SAFETY_MS passed.
+ * 0, or -1 on timeout. */
+static int wait_heard(struct heard *h, size_t n, int nmissed)
+{
+    h->want_n = n;
+    h->want_missed = nmissed;
+    if (heard_enough(h))
+        return 0;
+    struct timer safety = {0};
+    timed_out = 0;
+    h->is_waiting = 1;
+    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
+    while (!heard_enough(h) && !timed_out)
+        loop_run(fx.loop);
+    loop_timer_stop(fx.loop, &safety);
+    h->is_waiting = 0;
+    return heard_enough(h) ? 0 : -1;
+}
+
+/* How many times h heard (topic, seq). */
+static int heard_count(const struct heard *h, const char *topic, int64_t seq)
+{
+    int k = 0;
+    for (size_t i = 0; i < h->n && i < sizeof h->v / sizeof h->v[0]; i++)
+        k += strcmp(h->v[i].topic, topic) == 0 && h->v[i].seq == seq;
+    return k;
+}
+
+/* Run the loop until the server shows n listening backends of LISTEN_APP, idle after their
+ * LISTEN (so it is committed: what is published from now on is announced to them). */
+static int wait_listening(long n)
+{
+    for (int i = 0; i < SAFETY_MS / 10; i++) {
+        if (admin_scalar("SELECT count(*) " LISTEN_BACKEND " AND state = 'idle'") == n)
+            return 1;
+        run_for(10);
+    }
+    return 0;
+}
+
+/* Store A listens; store B (fx.st, another pool on the same database) publishes: A hears each
+ * (topic, seq), the copy's topic too, one topic's seqs in order, and its own publishes as well;
+ * nothing else, no "missed" call on a first LISTEN that went through. */
+static void test_pg_listener_hears_publishes_of_another_store_with_the_copy(void)
+{
+    struct store *a = store_create(fx.loop, LISTEN_CONNINFO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    static struct heard h;
+    memset(&h, 0, sizeof h);
+    store_im_set_listener(a, on_heard, &h);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+
+    struct im_publish p = mkpub(BOB, ALICE, "listen-1@test", 1, "hi bob", NOW);
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 1);
+    CU_ASSERT_EQUAL(r.copy_seq, 1);
+    CU_ASSERT_EQUAL(publish_simple(CAROL, "to carol", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "again", NOW, NULL), 2);
+    CU_ASSERT_EQUAL(wait_heard(&h, 4, 0), 0);
+    CU_ASSERT_EQUAL(heard_count(&h, BOB, 1), 1);
+    CU_ASSERT_EQUAL(heard_count(&h, ALICE, 1), 1);
+    CU_ASSERT_EQUAL(heard_count(&h, CAROL, 1), 1);
+    CU_ASSERT_EQUAL(heard_count(&h, BOB, 2), 1);
+    size_t bob1 = 99, bob2 = 99;
+    for (size_t i = 0; i < h.n && i < 32; i++) {
+        if (strcmp(h.v[i].topic, BOB) == 0 && h.v[i].seq == 1)
+            bob1 = i;
+        if (strcmp(h.v[i].topic, BOB) == 0 && h.v[i].seq == 2)
+            bob2 = i;
+    }
+    CU_ASSERT(bob1 < bob2 && bob2 < 99);
+
+    /* A's own publish is announced to A too */
+    p = mkpub(CAROL, NULL, "listen-own@test", 1, "from a", NOW);
+    CU_ASSERT_EQUAL(do_publish(a, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.seq, 2);
+    CU_ASSERT_EQUAL(wait_heard(&h, 5, 0), 0);
+    CU_ASSERT_EQUAL(heard_count(&h, CAROL, 2), 1);
+
+    run_for(100);
+    CU_ASSERT_EQUAL(h.n, 5);
+    CU_ASSERT_EQUAL(h.nmissed, 0);
+    CU_ASSERT_EQUAL(h.nbad, 0);
+    res_free(&r);
+    store_destroy(a);
+}
+
+/* A duplicate publish stores nothing, so it announces nothing: after the publish that follows it
+ * is heard, the first is still heard once only. */
+static void test_pg_listener_hears_nothing_for_a_duplicate(void)
+{
+    struct store *a = store_create(fx.loop, LISTEN_CONNINFO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    static struct heard h;
+    memset(&h, 0, sizeof h);
+    store_im_set_listener(a, on_heard, &h);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+
+    struct im_publish p = mkpub(BOB, ALICE, "listen-dup@test", 1, "once", NOW);
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.duplicate, 0);
+    CU_ASSERT_EQUAL(do_publish(fx.st, &p, &r), 0);
+    CU_ASSERT_EQUAL(r.duplicate, 1);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "after", NOW, NULL), 2);
+    CU_ASSERT_EQUAL(wait_heard(&h, 3, 0), 0);
+    run_for(100);
+    CU_ASSERT_EQUAL(h.n, 3);
+    CU_ASSERT_EQUAL(heard_count(&h, BOB, 1), 1);
+    CU_ASSERT_EQUAL(heard_count(&h, ALICE, 1), 1);
+    CU_ASSERT_EQUAL(heard_count(&h, BOB, 2), 1);
+    CU_ASSERT_EQUAL(h.nmissed, 0);
+    res_free(&r);
+    store_destroy(a);
+}
+
+/* The server kills A's listening backend (only that one): A reconnects by itself, LISTENs again,
+ * says once that it may have missed notifications (NULL, 0), and hears what is published after;
+ * its pool carries on. */
+static void test_pg_listener_reconnects_after_its_backend_is_killed_and_says_missed(void)
+{
+    struct store *a = store_create(fx.loop, LISTEN_CONNINFO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_TRUE_FATAL(wait_available(a));
+    static struct heard h;
+    memset(&h, 0, sizeof h);
+    store_im_set_listener(a, on_heard, &h);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+    CU_ASSERT_EQUAL(publish_simple(BOB, "before", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(wait_heard(&h, 1, 0), 0);
+
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(pg_terminate_backend(pid, 5000)) " LISTEN_BACKEND),
+                    1);
+    CU_ASSERT_EQUAL(wait_heard(&h, 1, 1), 0);
+    CU_ASSERT_EQUAL(h.nmissed, 1);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) " LISTEN_BACKEND), 1); /* a new one */
+
+    CU_ASSERT_EQUAL(publish_simple(BOB, "after", NOW, NULL), 2);
+    CU_ASSERT_EQUAL(publish_simple(CAROL, "after", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(wait_heard(&h, 3, 1), 0);
+    CU_ASSERT_EQUAL(heard_count(&h, BOB, 2), 1);
+    CU_ASSERT_EQUAL(heard_count(&h, CAROL, 1), 1);
+    struct im_publish p = mkpub(CAROL, NULL, "listen-kill@test", 1, "from a", NOW);
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_publish(a, &p, &r), 0); /* A's pool still works */
+    CU_ASSERT_EQUAL(r.seq, 2);
+    CU_ASSERT_EQUAL(wait_heard(&h, 4, 1), 0);
+    CU_ASSERT_EQUAL(heard_count(&h, CAROL, 2), 1);
+    run_for(100);
+    CU_ASSERT_EQUAL(h.n, 4);
+    CU_ASSERT_EQUAL(h.nmissed, 1);
+    CU_ASSERT_EQUAL(h.nbad, 0);
+    res_free(&r);
+    store_destroy(a);
+}
+
+/* set_listener(NULL): no more calls, and the listening session goes away; a listener set again
+ * LISTENs anew (without a "missed" call: nothing was lost while nobody asked). */
+static void test_pg_listener_set_null_stops_calls_and_closes_its_session(void)
+{
+    struct store *a = store_create(fx.loop, LISTEN_CONNINFO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    static struct heard h, h2;
+    memset(&h, 0, sizeof h);
+    memset(&h2, 0, sizeof h2);
+    store_im_set_listener(a, on_heard, &h);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+    CU_ASSERT_EQUAL(publish_simple(BOB, "heard", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(wait_heard(&h, 1, 0), 0);
+
+    store_im_set_listener(a, NULL, NULL);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "not heard", NOW, NULL), 2);
+    CU_ASSERT_EQUAL(publish_simple(CAROL, "not heard", NOW, NULL), 1);
+    run_for(200);
+    CU_ASSERT_EQUAL(h.n, 1);
+    CU_ASSERT_EQUAL(h.nmissed, 0);
+    CU_ASSERT_TRUE(wait_listening(0)); /* the backend exits once it sees the close */
+    CU_ASSERT(store_is_available(a));
+
+    store_im_set_listener(a, on_heard, &h2);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+    CU_ASSERT_EQUAL(publish_simple(BOB, "heard again", NOW, NULL), 3);
+    CU_ASSERT_EQUAL(wait_heard(&h2, 1, 0), 0);
+    CU_ASSERT_EQUAL(heard_count(&h2, BOB, 3), 1);
+    run_for(100);
+    CU_ASSERT_EQUAL(h2.n, 1);
+    CU_ASSERT_EQUAL(h2.nmissed, 0);
+    CU_ASSERT_EQUAL(h.n, 1);
+    store_destroy(a);
+}
+
+/* Payloads that are not "<topic> <seq>" (topic 1..4000 bytes, seq a positive decimal int64) are
+ * dropped; the well-formed ones around them are heard. */
+static void test_pg_listener_ignores_malformed_payloads(void)
+{
+    struct store *a = store_create(fx.loop, LISTEN_CONNINFO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    static struct heard h;
+    memset(&h, 0, sizeof h);
+    store_im_set_listener(a, on_heard, &h);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+    static const char *const bad[] = {
+        "NOTIFY sipd_im", /* empty payload */
+        "NOTIFY sipd_im, 'nospace'",
+        "NOTIFY sipd_im, ' 5'",
+        "NOTIFY sipd_im, 'sip:x@example.com '",
+        "NOTIFY sipd_im, 'sip:x@example.com 0'",
+        "NOTIFY sipd_im, 'sip:x@example.com -3'",
+        "NOTIFY sipd_im, 'sip:x@example.com +3'",
+        "NOTIFY sipd_im, 'sip:x@example.com 12abc'",
+        "NOTIFY sipd_im, 'sip:x@example.com 3 '",
+        "NOTIFY sipd_im, 'sip:x@example.com 9223372036854775808'",
+        "NOTIFY sipd_im, 'sip:x@example.com 99999999999999999999'",
+        "SELECT pg_notify('sipd_im', repeat('a', 4001) || ' 1')",
+    };
+    CU_ASSERT_EQUAL(admin_exec("NOTIFY sipd_im, 'sip:first@example.com 1'"), 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CU_ASSERT_EQUAL(admin_exec(bad[i]), 0);
+    CU_ASSERT_EQUAL(
+        admin_exec("SELECT pg_notify('sipd_im', repeat('a', 4000) || ' 9223372036854775807')"), 0);
+    CU_ASSERT_EQUAL(admin_exec("NOTIFY sipd_im, 'sip:last@example.com 7'"), 0);
+    CU_ASSERT_EQUAL(wait_heard(&h, 3, 0), 0);
+    run_for(100);
+    CU_ASSERT_EQUAL_FATAL(h.n, 3);
+    CU_ASSERT_STRING_EQUAL(h.v[0].topic, "sip:first@example.com");
+    CU_ASSERT_EQUAL(h.v[0].seq, 1);
+    CU_ASSERT_EQUAL(h.v[1].topic_len, 4000);
+    CU_ASSERT_EQUAL(h.v[1].seq, INT64_MAX);
+    CU_ASSERT_STRING_EQUAL(h.v[2].topic, "sip:last@example.com");
+    CU_ASSERT_EQUAL(h.v[2].seq, 7);
+    CU_ASSERT_EQUAL(h.nmissed, 0);
+    CU_ASSERT_EQUAL(h.nbad, 0);
+    store_destroy(a);
+}
+
+/* A listener may stop itself (set NULL) or destroy its store from inside the call: later
+ * notifications already read are dropped, nothing is touched after the free. */
+static struct store *reentrant_store;
+static void on_heard_then_stop(void *arg, const char *topic, int64_t seq)
+{
+    on_heard(arg, topic, seq);
+    store_im_set_listener(reentrant_store, NULL, NULL);
+}
+static void on_heard_then_destroy(void *arg, const char *topic, int64_t seq)
+{
+    on_heard(arg, topic, seq);
+    store_destroy(reentrant_store);
+    reentrant_store = NULL;
+}
+
+static void test_pg_listener_may_stop_or_destroy_from_its_call(void)
+{
+    static struct heard h;
+    memset(&h, 0, sizeof h);
+    reentrant_store = store_create(fx.loop, LISTEN_CONNINFO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(reentrant_store);
+    store_im_set_listener(reentrant_store, on_heard_then_stop, &h);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+    /* one transaction, two notifications: both arrive in one read */
+    CU_ASSERT_EQUAL(admin_exec("BEGIN; NOTIFY sipd_im, 'sip:a@example.com 1';"
+                               " NOTIFY sipd_im, 'sip:b@example.com 1'; COMMIT"),
+                    0);
+    CU_ASSERT_EQUAL(wait_heard(&h, 1, 0), 0);
+    run_for(100);
+    CU_ASSERT_EQUAL(h.n, 1);
+    CU_ASSERT_TRUE(wait_listening(0));
+
+    store_im_set_listener(reentrant_store, on_heard_then_destroy, &h);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+    CU_ASSERT_EQUAL(admin_exec("BEGIN; NOTIFY sipd_im, 'sip:a@example.com 2';"
+                               " NOTIFY sipd_im, 'sip:b@example.com 2'; COMMIT"),
+                    0);
+    CU_ASSERT_EQUAL(wait_heard(&h, 2, 0), 0);
+    run_for(100);
+    CU_ASSERT_EQUAL(h.n, 2);
+    CU_ASSERT_PTR_NULL(reentrant_store);
+    if (reentrant_store)
+        store_destroy(reentrant_store);
+    reentrant_store = NULL;
+}
+
 static void on_topic_counted(void *arg, int status, const struct im_topic_info *info)
 {
     (void)info;
@@ -1628,6 +1974,12 @@ static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_publish_retried_on_serialization_failure),
     TEST_CASE(test_pg_unfit_parameters_fail_with_efail),
     TEST_CASE(test_pg_publish_notifies_sipd_im),
+    TEST_CASE(test_pg_listener_hears_publishes_of_another_store_with_the_copy),
+    TEST_CASE(test_pg_listener_hears_nothing_for_a_duplicate),
+    TEST_CASE(test_pg_listener_reconnects_after_its_backend_is_killed_and_says_missed),
+    TEST_CASE(test_pg_listener_set_null_stops_calls_and_closes_its_session),
+    TEST_CASE(test_pg_listener_ignores_malformed_payloads),
+    TEST_CASE(test_pg_listener_may_stop_or_destroy_from_its_call),
     TEST_CASE(test_pg_unreachable_server_fails_every_op_with_eunavail),
     TEST_CASE(test_pg_lost_connections_fail_pending_ops_and_seqs_stay_dense),
     TEST_CASE(test_pg_init_db_applies_002),

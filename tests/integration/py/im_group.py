@@ -12,6 +12,7 @@ subscribes to the group topic; members 1..3 each send messages. Checks:
     broker's (no 200)
 """
 import sys
+import time
 
 from im_common import Device
 from sipclient import Checker
@@ -50,6 +51,32 @@ second.wait_for(lambda: len(second.messages()) >= 9)
 c.ok([x.seq for x in second.messages()] == list(range(1, 10)),
      "member 1's other device gets member 1's own messages too", [x.seq for x in second.messages()])
 
+# a member's plain device (registered, no im subscription) gets group messages as MESSAGE, and
+# what it missed while away when it registers again
+plain = Device(transport, host, port, "%s%d" % (prefix, n), instance="urn:uuid:%s-plain" % prefix)
+r = plain.register()
+c.ok(r is not None and r.status == 200, "member %d's plain device registers" % n)
+r = members[0].publish(group, "for plain clients too")
+c.ok(r is not None and r.status == 200, "group MESSAGE -> 200")
+plain.wait_for(lambda: plain.pages())
+pg = plain.pages()
+c.ok(len(pg) == 1 and pg[0].body == b"for plain clients too", "the plain device got it as MESSAGE",
+     [x.body for x in pg])
+if pg:
+    frm = pg[0].msg.get("from") or ""
+    c.ok(frm.startswith('"%s1@example.com" <%s>' % (prefix, group)),
+         "From: \"<sender>\" <group> so replies go to the group", frm)
+plain.close()
+r = members[1].publish(group, "while the plain device is away")
+c.ok(r is not None and r.status == 200, "another group MESSAGE -> 200")
+time.sleep(0.5)
+plain2 = Device(transport, host, port, "%s%d" % (prefix, n), instance="urn:uuid:%s-plain" % prefix)
+r = plain2.register()
+c.ok(r is not None and r.status == 200, "the plain device registers again")
+plain2.wait_for(lambda: plain2.pages(), timeout=5)
+c.ok([x.body for x in plain2.pages()] == [b"while the plain device is away"],
+     "after REGISTER it gets the group message it missed, once", [x.body for x in plain2.pages()])
+
 outsider = Device(transport, host, port, "outsider" + prefix)
 r = outsider.subscribe(group)
 c.ok(r is not None and r.status == 403, "non-member SUBSCRIBE -> 403", r and r.summary())
@@ -57,6 +84,6 @@ r = outsider.publish(group, "let me in")
 c.ok(r is not None and r.status == 403, "non-member MESSAGE -> 403", r and r.summary())
 r = outsider.subscribe("sip:%s1@example.com" % prefix)
 c.ok(r is not None and r.status == 403, "SUBSCRIBE to another user's topic -> 403", r and r.summary())
-for d in members + [second, outsider]:
+for d in members + [second, outsider, plain2]:
     d.close()
 c.done()
