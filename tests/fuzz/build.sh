@@ -1,8 +1,9 @@
 #!/bin/sh
-# Build the libFuzzer targets with clang (Debian package clang): ./fuzz_message, ./fuzz_broker and
-# ./fuzz_pidf in the current directory. Run with a scratch corpus first (libFuzzer writes new
+# Build the libFuzzer targets with clang (Debian package clang): ./fuzz_message, ./fuzz_broker,
+# ./fuzz_presence and ./fuzz_pidf in the current directory. Run with a scratch corpus first (libFuzzer writes new
 # inputs into the first directory): mkdir -p c && ./fuzz_broker -max_total_time=60 c "$(dirname "$0")/corpus"
 # and mkdir -p p && ./fuzz_pidf -max_total_time=60 -dict="$(dirname "$0")/pidf.dict" p "$(dirname "$0")/corpus_pidf"
+# (./fuzz_presence likewise, with corpus_presence).
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 src="$here/../../sipd"
@@ -16,3 +17,6 @@ clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src"
     $(pkg-config --cflags --libs libosip2 libpq) -lresolv -lpthread -o fuzz_broker
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" \
     "$here/fuzz_pidf.c" "$src/roles/pidf.c" "$src/base/sbuf.c" "$src/base/log.c" -o fuzz_pidf
+clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" \
+    "$here/fuzz_presence.c" $(find "$src" -name '*.c' ! -name main.c | sort) \
+    $(pkg-config --cflags --libs libosip2 libpq) -lresolv -lpthread -o fuzz_presence
