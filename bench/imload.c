@@ -721,7 +721,8 @@ int main(int argc, char **argv)
                             dev_count[d], dev_last_idx[d]);
     }
     if (opt.pid)
-        printf("server_cpu_s=%.3f cpu_s_per_1000_deliveries=%.4f\n", cpu1 - cpu0,
-               n_deliveries ? (cpu1 - cpu0) * 1000.0 / n_deliveries : 0);
+        printf("server_cpu_s=%.3f cpu_s_per_1000_deliveries=%.4f server_cores_busy=%.2f\n", cpu1 - cpu0,
+               n_deliveries ? (cpu1 - cpu0) * 1000.0 / n_deliveries : 0,
+               span > 0 ? (cpu1 - cpu0) / span : 0);
     return want == n_deliveries ? 0 : 1;
 }
