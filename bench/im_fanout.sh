@@ -61,8 +61,9 @@ run() { # label port devices user rate count
 }
 
 date -u +"im_fanout %Y-%m-%dT%H:%M:%SZ on $(nproc) cores, sipd $SIPD"
+. "$here/free_port.sh"
 for n in $counts; do
-    port=$((20000 + RANDOM % 20000))
+    port=$(free_port)
     eval "paced=\${PACED_$n:-\"100 1000\"}"; eval "maxm=\${MAX_$n:-1000}"
     read -r rate m <<<"$paced"
     start_sipd "$port"

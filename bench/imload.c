@@ -9,7 +9,8 @@
  *            sends M MESSAGEs to that user and every device answers each message NOTIFY 200.
  *   -m reg   every device REGISTERs as user -u (one connection per device: Contact = the
  *            connection's own address) and answers page-mode MESSAGEs 200; then M MESSAGEs.
- *   -m mem   device i SUBSCRIBEs to its own topic (user -u followed by i); no publishing. Reports
+ *   -m mem   device i SUBSCRIBEs to its own topic (user -u followed by i; with -1 all devices
+ *            to the topic of user -u, distinct instances); no publishing. Reports
  *            the server's VmRSS before connecting, after connecting, after subscribing.
  *
  * Parsing is minimal: Content-Length framing, and the Via/From/To/Call-ID/CSeq lines echoed in a
@@ -60,11 +61,12 @@ enum { MODE_SUB, MODE_REG, MODE_MEM };
 
 static struct {
     const char *host, *user, *domain;
+    int one_topic; /* mem mode: every device subscribes to the same topic (-1) */
     int port, mode, ndev, nconn, msgs, window, timeout_s, expires, setup_window;
     double rate;
     long pid;
     unsigned run;
-} opt = {"127.0.0.1", "bob", "example.com", 0, MODE_SUB, 1, 0, 1000, 8, 120, 3600, 500, 500, 0, 0};
+} opt = {"127.0.0.1", "bob", "example.com", 0, 0, MODE_SUB, 1, 0, 1000, 8, 120, 3600, 500, 500, 0, 0};
 
 static int ep;
 static struct conn *conns; /* nconn device connections, then the publisher */
@@ -246,7 +248,7 @@ static struct conn *dev_conn(int d)
 
 static void dev_user(int d, char *out, size_t n)
 {
-    if (opt.mode == MODE_MEM)
+    if (opt.mode == MODE_MEM && !opt.one_topic)
         snprintf(out, n, "%s%d", opt.user, d);
     else
         snprintf(out, n, "%s", opt.user);
@@ -554,7 +556,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: imload -p PORT [-h HOST] [-m sub|reg|mem] [-n DEVICES] [-c CONNECTIONS]\n"
             "              [-M MESSAGES] [-r RATE|0] [-w WINDOW] [-T SECONDS] [-P SERVER_PID]\n"
-            "              [-u USER] [-d DOMAIN] [-e EXPIRES] [-R RUN]\n");
+            "              [-u USER] [-d DOMAIN] [-e EXPIRES] [-R RUN] [-1 (mem: one topic)]\n");
     exit(2);
 }
 
@@ -584,7 +586,7 @@ static void settle(double secs)
 int main(int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "h:p:m:n:c:M:r:w:T:P:u:d:e:R:")) != -1) {
+    while ((ch = getopt(argc, argv, "h:p:m:n:c:M:r:w:T:P:u:d:e:R:1")) != -1) {
         switch (ch) {
         case 'h': opt.host = optarg; break;
         case 'p': opt.port = atoi(optarg); break;
@@ -604,6 +606,7 @@ int main(int argc, char **argv)
         case 'u': opt.user = optarg; break;
         case 'd': opt.domain = optarg; break;
         case 'e': opt.expires = atoi(optarg); break;
+        case '1': opt.one_topic = 1; break;
         case 'R': opt.run = (unsigned)strtoul(optarg, NULL, 16); break;
         default: usage();
         }
