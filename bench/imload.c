@@ -20,7 +20,9 @@
  * first MESSAGE and just after the last delivery, and VmRSS in mem mode.
  *
  * Bounded: everything stops after -T seconds whatever happened; the figures then say how many
- * deliveries are missing. Prints key=value lines; exit status 0 if nothing was missing.
+ * deliveries are missing, and how many messages NOTIFYs reported as discarded by retention
+ * (im.Gap; a device that falls more than broker.im_retention_count messages behind loses them by
+ * design, so keep M below it or raise it). Prints key=value lines; exit status 0 if nothing was missing.
  *
  * Debugging: IMLOAD_TRACE=N prints every request device N receives; IMLOAD_DEBUG=1 lists the
  * devices that fell short.
@@ -86,6 +88,7 @@ static int *delivered;
 static long n_sent, n_pub_200, n_pub_202, n_pub_other, n_pub_resp, n_done_msgs;
 static uint32_t *lat_us; /* one per delivery */
 static long n_lat, lat_cap, n_deliveries, n_dup_deliveries;
+static long n_gapped; /* messages that NOTIFYs reported discarded by retention (im.Gap: a-b) */
 static double first_send, last_delivery;
 static long trace_dev = -1; /* IMLOAD_TRACE=N: print every request device N receives */
 
@@ -473,6 +476,18 @@ static void handle_message(struct conn *c, const char *p, size_t hlen, const cha
             }
             return;
         }
+        const char *g = memmem(body, blen, "\r\nim.Gap: ", 10);
+        if (g) {
+            long a = 0, z = 0;
+            const char *q = g + 10, *e = body + blen;
+            while (q < e && *q >= '0' && *q <= '9')
+                a = a * 10 + (*q++ - '0');
+            if (q < e && *q == '-')
+                for (q++; q < e && *q >= '0' && *q <= '9'; q++)
+                    z = z * 10 + (*q - '0');
+            if (z >= a)
+                n_gapped += z - a + 1;
+        }
         delivery(k >= 0 && k < opt.ndev ? (int)k : -1, body, blen);
     } else if (!strncmp(p, "MESSAGE ", 8)) {
         delivery((int)(c - conns), body, blen);
@@ -673,7 +688,7 @@ int main(int argc, char **argv)
     double cpu0 = cpu_seconds(opt.pid);
     double t0 = now_s();
     long want = (long)opt.msgs * opt.ndev;
-    while (n_deliveries < want && now_s() < deadline) {
+    while (n_deliveries + n_gapped < want && now_s() < deadline) {
         double t = now_s();
         if (opt.rate > 0) {
             while (n_sent < opt.msgs && t0 + n_sent / opt.rate <= t)
@@ -703,9 +718,10 @@ int main(int argc, char **argv)
            opt.mode == MODE_REG ? "reg" : "sub", opt.ndev, opt.nconn, n_sent,
            opt.rate > 0 ? "" : "closed-loop-window-", opt.rate > 0 ? opt.rate : opt.window,
            n_pub_200, n_pub_202, n_pub_other);
-    printf("deliveries=%ld expected=%ld missing=%ld duplicates=%ld out_of_order=%ld terminated=%ld\n",
+    printf("deliveries=%ld expected=%ld missing=%ld duplicates=%ld out_of_order=%ld terminated=%ld "
+           "gap_reported=%ld\n",
            n_deliveries, want, want - n_deliveries + n_dup_deliveries, n_dup_deliveries, n_out_of_order,
-           n_terminated);
+           n_terminated, n_gapped);
     printf("latency_ms p50=%.3f p99=%.3f max=%.3f\n", pct(0.50), pct(0.99), n_lat ? lat_us[n_lat - 1] / 1000.0 : 0);
     printf("publish_per_s=%.1f deliveries_per_s=%.0f span_s=%.3f\n", span > 0 ? n_sent / span : 0,
            span > 0 ? n_deliveries / span : 0, span);
