@@ -64,7 +64,8 @@ date -u +"im_fanout %Y-%m-%dT%H:%M:%SZ on $(nproc) cores, sipd $SIPD"
 . "$here/free_port.sh"
 for n in $counts; do
     port=$(free_port)
-    eval "paced=\${PACED_$n:-\"100 1000\"}"; eval "maxm=\${MAX_$n:-1000}"
+    pv=PACED_$n mv=MAX_$n
+    paced=${!pv:-"100 1000"} maxm=${!mv:-1000}
     read -r rate m <<<"$paced"
     start_sipd "$port"
     echo "== $n device(s), sipd pid $spid port $port"
