@@ -59,6 +59,7 @@ struct isub {
     struct broker *b;
     struct btopic *topic;
     struct isub *tnext, *tprev;
+    struct isub *dnext, *dprev; /* same topic and device (b->devices) */
     struct sub_dialog d;
     char *subscriber;     /* AOR */
     char *instance;       /* +sip.instance of the SUBSCRIBE, NULL when none */
@@ -113,6 +114,7 @@ struct broker {
     struct hmap subs;     /* dialog key + "\n" + id -> isub */
     struct hmap dialogs;  /* dialog key -> size_t* (subscriptions in that dialog) */
     struct hmap origins;  /* isub->origin -> isub */
+    struct hmap devices;  /* topic "\n" device -> isub* (list through dnext): §8.5, §11.1 */
     struct hmap sessions; /* key -> pm_session */
     size_t nsubs;
     int shutting_down;
@@ -324,6 +326,56 @@ static int sub_key(const struct sub_dialog *d, char *buf, size_t n)
     return k < 0 || (size_t)k >= n ? -1 : k;
 }
 
+/* The device index: subscriptions by topic and device string (the instance, else the Contact
+ * URI as text), so that "does this device hold a subscription" costs no scan of the topic. */
+static int device_key(const char *topic, const char *instance, const char *contact, char *buf,
+                      size_t n)
+{
+    int k = snprintf(buf, n, "%s\n%s", topic, device_of(instance, contact));
+    return k < 0 || (size_t)k >= n ? -1 : k;
+}
+
+static struct isub *devices_first(struct broker *b, const char *topic, const char *instance,
+                                  const char *contact)
+{
+    char key[1600];
+    int k = device_key(topic, instance, contact, key, sizeof key);
+    return k < 0 ? NULL : hmap_get(&b->devices, key, (size_t)k);
+}
+
+static void devices_add(struct broker *b, struct isub *s)
+{
+    char key[1600];
+    int k = device_key(s->topic->uri, s->instance, s->contact, key, sizeof key);
+    if (k < 0)
+        return;
+    struct isub *head = hmap_get(&b->devices, key, (size_t)k);
+    if (hmap_put(&b->devices, key, (size_t)k, s, NULL))
+        return; /* out of memory: this one is just not indexed */
+    s->dprev = NULL;
+    s->dnext = head;
+    if (head)
+        head->dprev = s;
+}
+
+static void devices_del(struct broker *b, struct isub *s)
+{
+    char key[1600];
+    int k = device_key(s->topic->uri, s->instance, s->contact, key, sizeof key);
+    if (k < 0 || (!s->dprev && hmap_get(&b->devices, key, (size_t)k) != s))
+        return; /* never indexed */
+    if (s->dprev) {
+        s->dprev->dnext = s->dnext;
+    } else if (s->dnext) {
+        hmap_put(&b->devices, key, (size_t)k, s->dnext, NULL);
+    } else {
+        hmap_del(&b->devices, key, (size_t)k);
+    }
+    if (s->dnext)
+        s->dnext->dprev = s->dprev;
+    s->dnext = s->dprev = NULL;
+}
+
 /* Count subscriptions per dialog (so an in-dialog request finds out whether the dialog is ours). */
 static void dialog_count(struct broker *b, const struct sub_dialog *d, int delta)
 {
@@ -382,6 +434,7 @@ static void sub_remove(struct isub *s, const char *why)
     if (klen > 0)
         hmap_del(&b->subs, key, (size_t)klen);
     dialog_count(b, &s->d, -1);
+    devices_del(b, s);
     if (s->origin && hmap_get(&b->origins, s->origin, strlen(s->origin)) == s)
         hmap_del(&b->origins, s->origin, strlen(s->origin));
     b->nsubs--;
@@ -891,8 +944,10 @@ static void respond_sub_ok(struct broker *b, struct sip_txn *t, int expires)
 /* §8.5: a device's older subscription to the same topic in another dialog ends. */
 static void replace_older(struct broker *b, struct isub *fresh)
 {
-    for (struct isub *s = fresh->topic->subs, *next; s; s = next) {
-        next = s->tnext;
+    for (struct isub *s = devices_first(b, fresh->topic->uri, fresh->instance, fresh->contact),
+                     *next;
+         s; s = next) {
+        next = s->dnext;
         if (s == fresh || strcmp(s->d.call_id, fresh->d.call_id) == 0)
             continue;
         if (same_device(s->instance, s->contact, fresh->instance, fresh->contact))
@@ -971,6 +1026,7 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
     tp->nsubs++;
     if (L > tp->last_seq)
         tp->last_seq = L;
+    devices_add(b, s);
     s->is_group = info->is_group;
     s->state = SUB_ACTIVE;
     s->expires_at = now_s() + c->expires;
@@ -1205,8 +1261,7 @@ static void pm_unref(struct pm_session *p)
 static int device_subscribed(struct broker *b, const char *topic, const char *instance,
                              const char *contact)
 {
-    struct btopic *t = topic_get(b, topic, 0);
-    for (struct isub *s = t ? t->subs : NULL; s; s = s->tnext)
+    for (struct isub *s = devices_first(b, topic, instance, contact); s; s = s->dnext)
         if (!s->final_reason && same_device(s->instance, s->contact, instance, contact))
             return 1;
     return 0;
@@ -1874,6 +1929,7 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
     hmap_init(&b->subs);
     hmap_init(&b->dialogs);
     hmap_init(&b->origins);
+    hmap_init(&b->devices);
     hmap_init(&b->sessions);
     transport_set_close_cb(tp, on_conn_closed, b);
     store_im_set_listener(st, on_announce, b);
@@ -1905,6 +1961,7 @@ void broker_destroy(struct broker *b)
     hmap_free(&b->subs);
     hmap_free(&b->dialogs);
     hmap_free(&b->origins);
+    hmap_free(&b->devices);
     hmap_free(&b->sessions);
     hmap_free(&b->topics);
     free(b);

@@ -77,6 +77,7 @@ class Device:
         self.received = []          # Received, in arrival order
         self.answer = None          # fn(Message) -> status code for NOTIFY/MESSAGE, default 200
         self.pending = []           # responses not yet claimed
+        self.answered = {}          # (Call-ID, CSeq) -> code: retransmissions get the same answer
         self.dialogs = {}           # topic aor -> dict(call_id, from_tag, to_tag, cseq)
         self.contact_uri = "sip:%s@%s:%d%s" % (user, self.conn.via_host, self.conn.local_port,
                                                ";transport=tcp" if transport == "tcp" else "")
@@ -107,11 +108,17 @@ class Device:
             self.pending.append(msg)
             return
         method = msg.start_line.split(" ", 1)[0]
+        key = (msg.get("call-id"), msg.get("cseq"))
+        if method in ("NOTIFY", "MESSAGE") and key in self.answered:
+            # a retransmission of a request already answered: the same answer, nothing new
+            self._reply(msg, self.answered[key], "OK" if self.answered[key] < 300 else "Refused")
+            return
         if method in ("NOTIFY", "MESSAGE"):
             code = self.answer(msg) if self.answer else 200
             if code is None:
                 return  # swallow: no answer at all
             rec = Received(msg)
+            self.answered[key] = code
             if code < 300:
                 self.received.append(rec)
             self._reply(msg, code, "OK" if code < 300 else "Refused")
