@@ -1488,13 +1488,25 @@ static void pm_start(struct broker *b, const char *topic, int is_group, const ch
     store_im_position_get(b->st, topic, aor, device, initial, on_pm_position, p);
 }
 
-/* Does an earlier binding of v (lookup order: q, then most recent first) belong to the same
- * device as v[i]? Page mode uses one binding per device, the first. */
-static int device_seen_before(const struct binding *v, size_t i)
+/* Is v[i] the binding page mode uses for its device (§2.4)? One per device: the one with a
+ * live connection, else the most recently updated, else the newest connection (ids grow). */
+static int better_binding(struct broker *b, const struct binding *x, const struct binding *y)
 {
-    for (size_t k = 0; k < i; k++)
-        if (strcmp(v[k].aor, v[i].aor) == 0 &&
-            same_device(v[k].instance, v[k].contact, v[i].instance, v[i].contact))
+    int ax = x->conn_id && transport_conn_alive(b->tp, x->conn_id);
+    int ay = y->conn_id && transport_conn_alive(b->tp, y->conn_id);
+    if (ax != ay)
+        return ax > ay;
+    if (x->updated_at != y->updated_at)
+        return x->updated_at > y->updated_at;
+    return x->conn_id > y->conn_id;
+}
+
+static int device_seen_before(struct broker *b, const struct binding *v, size_t n, size_t i)
+{
+    for (size_t k = 0; k < n; k++)
+        if (k != i && strcmp(v[k].aor, v[i].aor) == 0 &&
+            same_device(v[k].instance, v[k].contact, v[i].instance, v[i].contact) &&
+            (better_binding(b, &v[k], &v[i]) || (k < i && !better_binding(b, &v[i], &v[k]))))
             return 1;
     return 0;
 }
@@ -1555,7 +1567,7 @@ static void pub_finish(struct pub_ctx *c)
             online++;
     size_t ntargets = 0;
     for (size_t i = 0; i < c->targets.len; i++)
-        if (!device_seen_before(c->targets.v, i) &&
+        if (!device_seen_before(b, c->targets.v, c->targets.len, i) &&
             is_pm_target(b, c->topic, c->identity, &c->targets.v[i]))
             ntargets++;
     char hdr[256];
@@ -1588,7 +1600,8 @@ static void pub_finish(struct pub_ctx *c)
     }
     for (size_t i = 0; i < c->targets.len; i++) {
         const struct binding *bd = &c->targets.v[i];
-        if (!device_seen_before(c->targets.v, i) && is_pm_target(b, c->topic, c->identity, bd))
+        if (!device_seen_before(b, c->targets.v, c->targets.len, i) &&
+            is_pm_target(b, c->topic, c->identity, bd))
             pm_start(b, c->topic, c->is_group, bd->aor, bd, c->is_group ? c->seq - 1 : 0);
     }
     pub_free(c);
@@ -1822,7 +1835,8 @@ static void on_reg_group(void *arg, int status, const struct im_topic_info *info
     struct reg_ctx *r = arg;
     /* a device with no position starts at the group's present: no flood of old history */
     for (size_t i = 0; status == 0 && info->is_group && i < r->bindings.len; i++)
-        if (!device_seen_before(r->bindings.v, i) && is_pm_target(r->b, r->group, NULL, &r->bindings.v[i]))
+        if (!device_seen_before(r->b, r->bindings.v, r->bindings.len, i) &&
+            is_pm_target(r->b, r->group, NULL, &r->bindings.v[i]))
             pm_start(r->b, r->group, 1, r->aor, &r->bindings.v[i], info->last_seq);
     binding_list_free(&r->bindings);
     free(r);
@@ -1856,7 +1870,7 @@ void broker_registered(struct broker *b, const char *aor, const struct binding *
     else
         snprintf(topic, sizeof topic, "%s", aor);
     for (size_t i = 0; i < n; i++)
-        if (!device_seen_before(v, i) && is_pm_target(b, topic, NULL, &v[i]))
+        if (!device_seen_before(b, v, n, i) && is_pm_target(b, topic, NULL, &v[i]))
             pm_start(b, topic, 0, topic, &v[i], 0);
     struct reg_ctx *r = calloc(1, sizeof *r);
     if (!r)
