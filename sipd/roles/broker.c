@@ -60,6 +60,8 @@ struct isub {
     struct btopic *topic;
     struct isub *tnext, *tprev;
     struct isub *dnext, *dprev; /* same topic and device (b->devices) */
+    struct isub *cnext, *cprev; /* same TCP connection (b->conns) */
+    uint64_t indexed_conn;      /* the connection it is listed under in b->conns, 0 = none */
     struct sub_dialog d;
     char *subscriber;     /* AOR */
     char *instance;       /* +sip.instance of the SUBSCRIBE, NULL when none */
@@ -115,6 +117,7 @@ struct broker {
     struct hmap dialogs;  /* dialog key -> size_t* (subscriptions in that dialog) */
     struct hmap origins;  /* isub->origin -> isub */
     struct hmap devices;  /* topic "\n" device -> isub* (list through dnext): §8.5, §11.1 */
+    struct hmap conns;    /* TCP connection id (8 bytes) -> isub* (list through cnext) */
     struct hmap sessions; /* key -> pm_session */
     size_t nsubs;
     int shutting_down;
@@ -376,6 +379,44 @@ static void devices_del(struct broker *b, struct isub *s)
     s->dnext = s->dprev = NULL;
 }
 
+/* The connection index: subscriptions whose NOTIFYs ride a TCP connection (no route set), so
+ * that a closed connection costs only its own subscriptions. */
+static void conns_del(struct broker *b, struct isub *s)
+{
+    uint64_t id = s->indexed_conn;
+    if (!id)
+        return;
+    if (s->cprev)
+        s->cprev->cnext = s->cnext;
+    else if (s->cnext)
+        hmap_put(&b->conns, &id, sizeof id, s->cnext, NULL);
+    else
+        hmap_del(&b->conns, &id, sizeof id);
+    if (s->cnext)
+        s->cnext->cprev = s->cprev;
+    s->cnext = s->cprev = NULL;
+    s->indexed_conn = 0;
+}
+
+/* (Re)list s under the connection its dialog's flow names now. */
+static void conns_update(struct broker *b, struct isub *s)
+{
+    uint64_t id = !s->d.route_set && s->d.flow.proto == SIP_PROTO_TCP ? s->d.flow.conn_id : 0;
+    if (id == s->indexed_conn)
+        return;
+    conns_del(b, s);
+    if (!id)
+        return;
+    struct isub *head = hmap_get(&b->conns, &id, sizeof id);
+    if (hmap_put(&b->conns, &id, sizeof id, s, NULL))
+        return; /* out of memory: only the close notice is lost; the next NOTIFY finds out */
+    s->cnext = head;
+    s->cprev = NULL;
+    if (head)
+        head->cprev = s;
+    s->indexed_conn = id;
+}
+
 /* Count subscriptions per dialog (so an in-dialog request finds out whether the dialog is ours). */
 static void dialog_count(struct broker *b, const struct sub_dialog *d, int delta)
 {
@@ -435,6 +476,7 @@ static void sub_remove(struct isub *s, const char *why)
         hmap_del(&b->subs, key, (size_t)klen);
     dialog_count(b, &s->d, -1);
     devices_del(b, s);
+    conns_del(b, s);
     if (s->origin && hmap_get(&b->origins, s->origin, strlen(s->origin)) == s)
         hmap_del(&b->origins, s->origin, strlen(s->origin));
     b->nsubs--;
@@ -1027,6 +1069,7 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
     if (L > tp->last_seq)
         tp->last_seq = L;
     devices_add(b, s);
+    conns_update(b, s);
     s->is_group = info->is_group;
     s->state = SUB_ACTIVE;
     s->expires_at = now_s() + c->expires;
@@ -1185,6 +1228,7 @@ int broker_handle_in_dialog(struct broker *b, struct sip_txn *t)
         return 1;
     }
     int rc = sub_dialog_refresh(&s->d, req, txn_source(t));
+    conns_update(b, s);
     if (rc) {
         txn_respond_simple(t, rc, rc == 500 ? "CSeq out of order" : NULL, NULL, NULL);
         return 1;
@@ -1914,15 +1958,12 @@ size_t broker_subscriptions(const struct broker *b) { return b->nsubs; }
 static void on_conn_closed(void *arg, uint64_t conn_id)
 {
     struct broker *b = arg;
-    size_t bk;
-    struct hmap_entry *e = hmap_first(&b->subs, &bk);
-    while (e) {
-        struct hmap_entry *next = hmap_next(&b->subs, e, &bk);
-        struct isub *s = e->val;
-        if (!s->d.route_set && s->d.flow.proto == SIP_PROTO_TCP && s->d.flow.conn_id == conn_id &&
-            s->state == SUB_ACTIVE)
+    /* sub_make_waiting never unlists (the subscription keeps its flow until a refresh), but it
+     * may end a terminating one (sub_remove unlists it): next is taken first */
+    for (struct isub *s = hmap_get(&b->conns, &conn_id, sizeof conn_id), *next; s; s = next) {
+        next = s->cnext;
+        if (s->state == SUB_ACTIVE)
             sub_make_waiting(s, "connection-closed");
-        e = next;
     }
 }
 
@@ -1944,6 +1985,7 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
     hmap_init(&b->dialogs);
     hmap_init(&b->origins);
     hmap_init(&b->devices);
+    hmap_init(&b->conns);
     hmap_init(&b->sessions);
     transport_set_close_cb(tp, on_conn_closed, b);
     store_im_set_listener(st, on_announce, b);
@@ -1976,6 +2018,7 @@ void broker_destroy(struct broker *b)
     hmap_free(&b->dialogs);
     hmap_free(&b->origins);
     hmap_free(&b->devices);
+    hmap_free(&b->conns);
     hmap_free(&b->sessions);
     hmap_free(&b->topics);
     free(b);
