@@ -39,13 +39,20 @@
 enum sub_state { SUB_ACTIVE, SUB_WAITING };
 enum out_kind { OUT_NONE, OUT_BODYLESS, OUT_MESSAGE, OUT_FINAL };
 
-/* An owned copy of a stored message (live queue entry); strings follow the struct. */
+/* A copy of a stored message shared by the live queues that hold it (reference-counted: one
+ * copy of a 1 MiB body for all the subscriptions of a topic); strings follow the struct. */
 struct qmsg {
-    struct qmsg *next;
+    int refs;
     int64_t seq, created_at;
     int is_copy;
     char *sender, *sender_device, *recipient, *content_type, *body;
     size_t body_len;
+};
+
+/* A live queue entry of one subscription. */
+struct qent {
+    struct qent *next;
+    struct qmsg *m;
 };
 
 struct btopic {
@@ -77,7 +84,7 @@ struct isub {
     int64_t out_seq;
     int want_bodyless;
     const char *final_reason; /* pending termination (static string) */
-    struct qmsg *qhead, *qtail;
+    struct qent *qhead, *qtail;
     size_t qlen;
     int64_t next_seq;
     int behind;
@@ -308,12 +315,19 @@ static int retained(const struct broker *b, const struct btopic *t, int64_t seq,
 
 /* ---- subscriptions: life cycle -------------------------------------------------------------- */
 
+static void qmsg_unref(struct qmsg *m)
+{
+    if (m && --m->refs == 0)
+        free(m);
+}
+
 static void queue_clear(struct isub *s)
 {
     while (s->qhead) {
-        struct qmsg *m = s->qhead;
-        s->qhead = m->next;
-        free(m);
+        struct qent *e = s->qhead;
+        s->qhead = e->next;
+        qmsg_unref(e->m);
+        free(e);
     }
     s->qtail = NULL;
     s->qlen = 0;
@@ -641,20 +655,24 @@ static struct qmsg *qmsg_new(const struct im_message *m)
     q->seq = m->seq;
     q->created_at = m->created_at;
     q->is_copy = m->is_copy;
-    q->next = NULL;
+    q->refs = 1;
     return q;
 }
 
-static int queue_push(struct isub *s, const struct im_message *m)
+/* Append m (one more reference) to s's live queue. Returns 0 or -1 (out of memory). */
+static int queue_push(struct isub *s, struct qmsg *m)
 {
-    struct qmsg *q = qmsg_new(m);
-    if (!q)
+    struct qent *e = malloc(sizeof *e);
+    if (!e)
         return -1;
+    e->next = NULL;
+    e->m = m;
+    m->refs++;
     if (s->qtail)
-        s->qtail->next = q;
+        s->qtail->next = e;
     else
-        s->qhead = q;
-    s->qtail = q;
+        s->qhead = e;
+    s->qtail = e;
     s->qlen++;
     s->next_seq = m->seq + 1;
     return 0;
@@ -725,8 +743,8 @@ static void pump(struct isub *s)
             query_window(s);
             continue;
         }
-        struct qmsg *m = s->qhead;
-        if (!m) {
+        struct qent *e = s->qhead;
+        if (!e) {
             if (!s->behind)
                 break;
             s->busy = 1;
@@ -735,28 +753,30 @@ static void pump(struct isub *s)
                           on_read, s);
             continue;
         }
-        s->qhead = m->next;
+        s->qhead = e->next;
         if (!s->qhead)
             s->qtail = NULL;
         s->qlen--;
+        struct qmsg *m = e->m;
+        free(e);
         if (m->seq <= s->P) {
-            free(m);
+            qmsg_unref(m);
             continue;
         }
         if (!retained(b, s->topic, m->seq, m->created_at, now_s())) {
             if (m->seq > s->gap_hi)
                 s->gap_hi = m->seq;
-            free(m);
+            qmsg_unref(m);
             continue;
         }
         if (is_skipped(s, m)) {
             if (m->seq == s->P + 1)
                 s->P = m->seq;
-            free(m);
+            qmsg_unref(m);
             continue;
         }
         send_message_notify(s, m);
-        free(m);
+        qmsg_unref(m);
     }
     sub_unref(s);
 }
@@ -782,9 +802,13 @@ static void on_read(void *arg, int status, const struct im_message *v, size_t n,
     if (first_seq > after + 1 && first_seq - 1 > s->gap_hi)
         s->gap_hi = first_seq - 1; /* retention discarded what this subscriber had not had */
     int oom = 0;
-    for (size_t i = 0; i < n && !oom; i++)
-        if (v[i].seq >= s->next_seq)
-            oom = queue_push(s, &v[i]) < 0;
+    for (size_t i = 0; i < n && !oom; i++) {
+        if (v[i].seq < s->next_seq)
+            continue;
+        struct qmsg *q = qmsg_new(&v[i]);
+        oom = !q || queue_push(s, q) < 0;
+        qmsg_unref(q);
+    }
     /* Reads and publishes of a topic complete in order, so an empty read means the store has
      * nothing after next_seq - 1 that fan-out has not been told of yet. */
     if (oom)
@@ -865,6 +889,7 @@ static size_t fan_out(struct broker *b, const char *uri, const struct im_message
     if (m->seq > t->last_seq)
         t->last_seq = m->seq;
     size_t n = 0;
+    struct qmsg *q = NULL; /* one copy for every queue that takes it */
     for (struct isub *s = t->subs, *next; s; s = next) {
         next = s->tnext;
         if (s->state != SUB_ACTIVE || s->final_reason)
@@ -874,13 +899,16 @@ static size_t fan_out(struct broker *b, const char *uri, const struct im_message
         if (m->seq < s->next_seq)
             continue;
         if (!s->behind && m->seq == s->next_seq && s->qlen < s->b->cfg.max_queue) {
-            if (queue_push(s, m) < 0)
+            if (!q)
+                q = qmsg_new(m);
+            if (!q || queue_push(s, q) < 0)
                 s->behind = 1;
         } else {
             s->behind = 1;
         }
         pump(s);
     }
+    qmsg_unref(q);
     return n;
 }
 
