@@ -532,6 +532,12 @@ static struct sip_txn *client_start(struct txn_layer *tl, int is_inv, const char
     if (is_udp(t)) {
         t->retx_ms = tl->cfg.t1_ms; /* Timer A / E */
         loop_timer_start(tl->loop, &t->retx, t->retx_ms, retx_fired, t);
+    } else if (!is_inv) {
+        /* a non-INVITE over a stream is never sent again and derives no ACK/CANCEL: its bytes
+         * (e.g. a NOTIFY with a 1 MiB body, one per subscriber) need not wait for the answer */
+        free(t->out);
+        t->out = NULL;
+        t->out_len = 0;
     }
     return t;
 }
