@@ -59,6 +59,7 @@ static const struct key keys[] = {
     I("broker", "im_max_expires", im_max_expires, 1, 31536000),
     I("broker", "im_max_message_bytes", im_max_message_bytes, 1, 16 * 1024 * 1024),
     I("broker", "im_max_queue", im_max_queue, 1, 1000000),
+    I("broker", "im_max_subscriptions", im_max_subscriptions, 1, 100000000),
     I("broker", "im_retention_count", im_retention_count, 0, 2000000000),
     I("broker", "im_retention_age_s", im_retention_age_s, 0, 2000000000),
     S("broker", "groups", im_groups),
@@ -95,6 +96,7 @@ void config_defaults(struct sipd_config *c)
     c->im_max_expires = 86400;
     c->im_max_message_bytes = 1024 * 1024;
     c->im_max_queue = 256;
+    c->im_max_subscriptions = 1000000;
     c->im_retention_count = 10000;
     c->im_retention_age_s = 30 * 86400;
 }

@@ -39,6 +39,7 @@ struct sipd_config {
     int pres_min_expires, pres_max_expires, pres_default_expires;
     /* [broker] (docs/im-event-package.md §17) */
     int im_default_expires, im_min_expires, im_max_expires, im_max_message_bytes, im_max_queue;
+    int im_max_subscriptions;
     int im_retention_count, im_retention_age_s;
     char im_groups[16384]; /* static group topics: "TOPIC=MEMBER MEMBER ...; TOPIC=..." */
 

@@ -471,6 +471,7 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
             .max_expires = cfg->im_max_expires,
             .max_message_bytes = (size_t)cfg->im_max_message_bytes,
             .max_queue = (size_t)cfg->im_max_queue,
+            .max_subscriptions = (size_t)cfg->im_max_subscriptions,
             .ret = {.count = cfg->im_retention_count, .age_s = cfg->im_retention_age_s},
             .domains = srv->domains,
         };

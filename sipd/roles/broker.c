@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,12 +63,19 @@ struct btopic {
     int64_t last_seq;  /* highest seq this node has seen */
 };
 
+/* A link in one of the broker's intrusive indexes (a hash map from key to a list head). */
+struct ilink {
+    struct isub *next, *prev;
+    int listed;
+};
+
 struct isub {
     struct broker *b;
     struct btopic *topic;
     struct isub *tnext, *tprev;
-    struct isub *dnext, *dprev; /* same topic and device (b->devices) */
-    struct isub *cnext, *cprev; /* same TCP connection (b->conns) */
+    struct ilink by_instance;   /* b->devices under "topic\ni\n<instance>" (when it has one) */
+    struct ilink by_contact;    /* b->devices under "topic\nc\n<canonical contact>" */
+    struct ilink by_conn;       /* b->conns under its TCP connection id */
     uint64_t indexed_conn;      /* the connection it is listed under in b->conns, 0 = none */
     struct sub_dialog d;
     char *subscriber;     /* AOR */
@@ -91,6 +99,8 @@ struct isub {
     int64_t gap_hi;         /* discarded messages behind P up to gap_hi not reported yet */
     int busy;               /* a store operation for this subscription is in flight */
     int retry_pending;      /* waiting for s->retry before sending again */
+    int pumping;            /* inside pump(): a synchronous store callback must not recurse */
+    int64_t read_after;     /* the store read in flight reads after this seq */
     int refs;               /* store operations holding it */
     int dead;
     struct timer retry;     /* 503 Retry-After */
@@ -343,54 +353,126 @@ static int sub_key(const struct sub_dialog *d, char *buf, size_t n)
     return k < 0 || (size_t)k >= n ? -1 : k;
 }
 
-/* The device index: subscriptions by topic and device string (the instance, else the Contact
- * URI as text), so that "does this device hold a subscription" costs no scan of the topic. */
-static int device_key(const char *topic, const char *instance, const char *contact, char *buf,
-                      size_t n)
+/* Intrusive list indexes: the map holds the head; off selects which ilink of struct isub. */
+static struct ilink *link_of(struct isub *s, size_t off) { return (struct ilink *)((char *)s + off); }
+
+static void idx_add(struct hmap *m, const void *key, size_t klen, struct isub *s, size_t off)
 {
-    int k = snprintf(buf, n, "%s\n%s", topic, device_of(instance, contact));
+    struct ilink *l = link_of(s, off);
+    struct hmap_entry *e = hmap_find(m, key, klen);
+    if (!e) {
+        if (hmap_put(m, key, klen, s, NULL))
+            return; /* out of memory: this one is just not indexed */
+        l->next = NULL;
+    } else {
+        l->next = e->val;
+        link_of(l->next, off)->prev = s;
+        e->val = s; /* no hmap_put: replacing must not allocate */
+    }
+    l->prev = NULL;
+    l->listed = 1;
+}
+
+static void idx_del(struct hmap *m, const void *key, size_t klen, struct isub *s, size_t off)
+{
+    struct ilink *l = link_of(s, off);
+    if (!l->listed)
+        return;
+    if (l->prev) {
+        link_of(l->prev, off)->next = l->next;
+    } else {
+        struct hmap_entry *e = hmap_find(m, key, klen);
+        if (e && l->next)
+            e->val = l->next;
+        else if (e)
+            hmap_del(m, key, klen);
+    }
+    if (l->next)
+        link_of(l->next, off)->prev = l->prev;
+    l->next = l->prev = NULL;
+    l->listed = 0;
+}
+
+/* A Contact URI reduced for comparison as a key: user@host:port, host lower-cased, port 5060
+ * when absent (registrar_uri_equal decides in the end). */
+static void contact_canon(const char *uri, char *buf, size_t n)
+{
+    osip_uri_t *u = NULL;
+    if (uri && osip_uri_init(&u) == 0 && osip_uri_parse(u, uri) == 0 && u->host) {
+        int k = snprintf(buf, n, "%s@", u->username ? u->username : "");
+        for (const char *h = u->host; *h && k + 1 < (int)n; h++)
+            buf[k++] = (char)tolower((unsigned char)*h);
+        if (k < (int)n)
+            snprintf(buf + k, n - (size_t)k, ":%s", u->port ? u->port : "5060");
+    } else {
+        snprintf(buf, n, "%s", uri ? uri : "");
+    }
+    osip_uri_free(u);
+}
+
+/* The device index (§2.4): subscriptions by topic and instance, and by topic and Contact, so that
+ * "which subscriptions does this device hold" costs no scan of the topic. */
+static int device_key(const char *topic, char kind, const char *value, char *buf, size_t n)
+{
+    int k = snprintf(buf, n, "%s\n%c\n%s", topic, kind, value);
     return k < 0 || (size_t)k >= n ? -1 : k;
 }
 
-static struct isub *devices_first(struct broker *b, const char *topic, const char *instance,
-                                  const char *contact)
+static void devices_update(struct broker *b, struct isub *s, int add)
 {
-    char key[1600];
-    int k = device_key(topic, instance, contact, key, sizeof key);
-    return k < 0 ? NULL : hmap_get(&b->devices, key, (size_t)k);
-}
-
-static void devices_add(struct broker *b, struct isub *s)
-{
-    char key[1600];
-    int k = device_key(s->topic->uri, s->instance, s->contact, key, sizeof key);
-    if (k < 0)
-        return;
-    struct isub *head = hmap_get(&b->devices, key, (size_t)k);
-    if (hmap_put(&b->devices, key, (size_t)k, s, NULL))
-        return; /* out of memory: this one is just not indexed */
-    s->dprev = NULL;
-    s->dnext = head;
-    if (head)
-        head->dprev = s;
-}
-
-static void devices_del(struct broker *b, struct isub *s)
-{
-    char key[1600];
-    int k = device_key(s->topic->uri, s->instance, s->contact, key, sizeof key);
-    if (k < 0 || (!s->dprev && hmap_get(&b->devices, key, (size_t)k) != s))
-        return; /* never indexed */
-    if (s->dprev) {
-        s->dprev->dnext = s->dnext;
-    } else if (s->dnext) {
-        hmap_put(&b->devices, key, (size_t)k, s->dnext, NULL);
-    } else {
-        hmap_del(&b->devices, key, (size_t)k);
+    char key[1600], canon[600];
+    int k;
+    if (s->instance && (k = device_key(s->topic->uri, 'i', s->instance, key, sizeof key)) >= 0) {
+        if (add)
+            idx_add(&b->devices, key, (size_t)k, s, offsetof(struct isub, by_instance));
+        else
+            idx_del(&b->devices, key, (size_t)k, s, offsetof(struct isub, by_instance));
     }
-    if (s->dnext)
-        s->dnext->dprev = s->dprev;
-    s->dnext = s->dprev = NULL;
+    contact_canon(s->contact, canon, sizeof canon);
+    if ((k = device_key(s->topic->uri, 'c', canon, key, sizeof key)) >= 0) {
+        if (add)
+            idx_add(&b->devices, key, (size_t)k, s, offsetof(struct isub, by_contact));
+        else
+            idx_del(&b->devices, key, (size_t)k, s, offsetof(struct isub, by_contact));
+    }
+}
+
+static void devices_add(struct broker *b, struct isub *s) { devices_update(b, s, 1); }
+static void devices_del(struct broker *b, struct isub *s) { devices_update(b, s, 0); }
+
+#define DEVICE_SUBS_MAX 64
+/* The subscriptions to topic held by the device (instance, contact) per §2.4, at most
+ * DEVICE_SUBS_MAX, each once, into v. Returns how many. */
+static size_t device_subs(struct broker *b, const char *topic, const char *instance,
+                          const char *contact, struct isub **v)
+{
+    size_t n = 0;
+    char key[1600], canon[600];
+    const size_t offs[2] = {offsetof(struct isub, by_instance), offsetof(struct isub, by_contact)};
+    for (int pass = 0; pass < 2; pass++) {
+        int k;
+        if (pass == 0) {
+            if (!instance)
+                continue;
+            k = device_key(topic, 'i', instance, key, sizeof key);
+        } else {
+            contact_canon(contact, canon, sizeof canon);
+            k = device_key(topic, 'c', canon, key, sizeof key);
+        }
+        if (k < 0)
+            continue;
+        for (struct isub *s = hmap_get(&b->devices, key, (size_t)k); s && n < DEVICE_SUBS_MAX;
+             s = link_of(s, offs[pass])->next) {
+            if (!same_device(s->instance, s->contact, instance, contact))
+                continue;
+            size_t i = 0;
+            while (i < n && v[i] != s)
+                i++;
+            if (i == n)
+                v[n++] = s;
+        }
+    }
+    return n;
 }
 
 /* The connection index: subscriptions whose NOTIFYs ride a TCP connection (no route set), so
@@ -400,15 +482,7 @@ static void conns_del(struct broker *b, struct isub *s)
     uint64_t id = s->indexed_conn;
     if (!id)
         return;
-    if (s->cprev)
-        s->cprev->cnext = s->cnext;
-    else if (s->cnext)
-        hmap_put(&b->conns, &id, sizeof id, s->cnext, NULL);
-    else
-        hmap_del(&b->conns, &id, sizeof id);
-    if (s->cnext)
-        s->cnext->cprev = s->cprev;
-    s->cnext = s->cprev = NULL;
+    idx_del(&b->conns, &id, sizeof id, s, offsetof(struct isub, by_conn));
     s->indexed_conn = 0;
 }
 
@@ -421,14 +495,9 @@ static void conns_update(struct broker *b, struct isub *s)
     conns_del(b, s);
     if (!id)
         return;
-    struct isub *head = hmap_get(&b->conns, &id, sizeof id);
-    if (hmap_put(&b->conns, &id, sizeof id, s, NULL))
-        return; /* out of memory: only the close notice is lost; the next NOTIFY finds out */
-    s->cnext = head;
-    s->cprev = NULL;
-    if (head)
-        head->cprev = s;
-    s->indexed_conn = id;
+    idx_add(&b->conns, &id, sizeof id, s, offsetof(struct isub, by_conn));
+    if (s->by_conn.listed)
+        s->indexed_conn = id;
 }
 
 /* Count subscriptions per dialog (so an in-dialog request finds out whether the dialog is ours). */
@@ -484,7 +553,7 @@ static void sub_remove(struct isub *s, const char *why)
         s->out = NULL;
     }
     loop_timer_stop(b->loop, &s->retry);
-    char key[600];
+    char key[700];
     int klen = sub_key(&s->d, key, sizeof key);
     if (klen > 0)
         hmap_del(&b->subs, key, (size_t)klen);
@@ -609,7 +678,8 @@ static void on_window(void *arg, int status, const struct im_topic_info *info)
         } else {
             if (info->last_seq > s->topic->last_seq)
                 s->topic->last_seq = info->last_seq;
-            send_bodyless(s, info->last_seq, info->first_seq);
+            if (s->state == SUB_ACTIVE) /* a waiting subscription gets no NOTIFY (§9.4) */
+                send_bodyless(s, info->last_seq, info->first_seq);
         }
     }
     sub_unref(s);
@@ -737,6 +807,9 @@ static void on_read(void *arg, int status, const struct im_message *v, size_t n,
 static void pump(struct isub *s)
 {
     struct broker *b = s->b;
+    if (s->pumping)
+        return; /* the pump() below us goes on (memory store: callbacks come back at once) */
+    s->pumping = 1;
     s->refs++; /* a nested callback may remove it: keep the memory until we return */
     while (!s->dead && s->state == SUB_ACTIVE && !s->out && !s->busy && !s->retry_pending) {
         if (s->final_reason || s->want_bodyless) {
@@ -749,7 +822,8 @@ static void pump(struct isub *s)
                 break;
             s->busy = 1;
             s->refs++;
-            store_im_read(b->st, s->topic->uri, s->next_seq - 1, READ_BATCH, now_s(), &b->cfg.ret,
+            s->read_after = s->next_seq - 1;
+            store_im_read(b->st, s->topic->uri, s->read_after, READ_BATCH, now_s(), &b->cfg.ret,
                           on_read, s);
             continue;
         }
@@ -778,6 +852,7 @@ static void pump(struct isub *s)
         send_message_notify(s, m);
         qmsg_unref(m);
     }
+    s->pumping = 0;
     sub_unref(s);
 }
 
@@ -796,7 +871,15 @@ static void on_read(void *arg, int status, const struct im_message *v, size_t n,
         sub_unref(s);
         return;
     }
-    int64_t after = s->next_seq - 1;
+    if (s->state != SUB_ACTIVE || s->next_seq - 1 != s->read_after) {
+        /* it went waiting, or a refresh with since moved the position while the read was in
+         * flight: these messages may not follow what is queued now; read again when active */
+        s->behind = 1;
+        pump(s);
+        sub_unref(s);
+        return;
+    }
+    int64_t after = s->read_after;
     if (last_seq > s->topic->last_seq)
         s->topic->last_seq = last_seq;
     if (first_seq > after + 1 && first_seq - 1 > s->gap_hi)
@@ -813,8 +896,8 @@ static void on_read(void *arg, int status, const struct im_message *v, size_t n,
      * nothing after next_seq - 1 that fan-out has not been told of yet. */
     if (oom)
         s->behind = 1;
-    else if (n == 0)
-        s->behind = 0;
+    else if (n == 0) /* caught up, unless an announcement told of a later message meanwhile */
+        s->behind = s->topic->last_seq > last_seq;
     else
         s->behind = n == READ_BATCH || s->next_seq <= s->topic->last_seq;
     pump(s);
@@ -1014,14 +1097,15 @@ static void respond_sub_ok(struct broker *b, struct sip_txn *t, int expires)
 /* §8.5: a device's older subscription to the same topic in another dialog ends. */
 static void replace_older(struct broker *b, struct isub *fresh)
 {
-    for (struct isub *s = devices_first(b, fresh->topic->uri, fresh->instance, fresh->contact),
-                     *next;
-         s; s = next) {
-        next = s->dnext;
-        if (s == fresh || strcmp(s->d.call_id, fresh->d.call_id) == 0)
+    struct isub *v[DEVICE_SUBS_MAX];
+    size_t n = device_subs(b, fresh->topic->uri, fresh->instance, fresh->contact, v);
+    for (size_t i = 0; i < n; i++) {
+        struct isub *s = v[i];
+        /* the same dialog (other id values) is not replaced; sub_terminate ends s only */
+        if (s == fresh || (strcmp(s->d.call_id, fresh->d.call_id) == 0 &&
+                           strcmp(s->d.remote_tag, fresh->d.remote_tag) == 0))
             continue;
-        if (same_device(s->instance, s->contact, fresh->instance, fresh->contact))
-            sub_terminate(s, "timeout");
+        sub_terminate(s, "timeout");
     }
 }
 
@@ -1047,9 +1131,9 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
         sub_dialog_clear(&d);
         return;
     }
-    struct isub *s = calloc(1, sizeof *s);
-    if (!s) {
-        txn_respond_simple(t, 503, "Out of memory", "Retry-After", "5");
+    struct isub *s = b->nsubs < b->cfg.max_subscriptions ? calloc(1, sizeof *s) : NULL;
+    if (!s) { /* check 12 of §8.1: resources exhausted */
+        txn_respond_simple(t, 503, "Too many subscriptions", "Retry-After", "60");
         return;
     }
     s->b = b;
@@ -1059,7 +1143,7 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
     s->subscriber = strdup(c->identity);
     s->instance = inst[0] ? strdup(inst) : NULL;
     s->contact = contact_uri_str(req);
-    char key[600];
+    char key[700];
     int klen = st == 0 ? sub_key(&s->d, key, sizeof key) : -1;
     if (st != 0 || !s->subscriber || !s->contact || klen < 0) {
         txn_respond_simple(t, st == 400 || st == 0 ? 400 : 503, st == 400 ? "Bad Contact" : NULL,
@@ -1156,6 +1240,11 @@ void broker_handle_subscribe(struct broker *b, struct sip_txn *t)
         txn_respond_simple(t, 400, "Bad since", NULL, NULL);
         return;
     }
+    char idbuf[SUB_EVENT_ID_MAX + 1];
+    if (sub_event_id(ev, idbuf, sizeof idbuf) < 0) {
+        txn_respond_simple(t, 400, "Bad Event id", NULL, NULL);
+        return;
+    }
     struct sub_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         txn_respond_simple(t, 503, "Out of memory", "Retry-After", "5");
@@ -1194,7 +1283,7 @@ void broker_handle_subscribe(struct broker *b, struct sip_txn *t)
 int broker_handle_in_dialog(struct broker *b, struct sip_txn *t)
 {
     const osip_message_t *req = txn_request(t);
-    char dkey[512], key[600];
+    char dkey[512], key[700];
     if (sub_dialog_key_of_request(req, dkey, sizeof dkey) < 0)
         return 0;
     const char *ev = sip_header_get(req, "event", 0);
@@ -1202,20 +1291,10 @@ int broker_handle_in_dialog(struct broker *b, struct sip_txn *t)
     int64_t since = -1;
     int bad_since = ev ? broker_parse_event(ev, type, sizeof type, &since) : 0;
     /* the id parameter selects the subscription within the dialog */
-    char *id = NULL;
-    {
-        const char *p = ev ? strcasestr(ev, ";id=") : NULL;
-        if (!p && ev)
-            p = strcasestr(ev, "; id=");
-        if (p) {
-            p = strchr(p, '=') + 1;
-            while (*p == ' ')
-                p++;
-            id = strndup(p, strcspn(p, "; \t"));
-        }
-    }
+    char idbuf[SUB_EVENT_ID_MAX + 1];
+    int has_id = sub_event_id(ev, idbuf, sizeof idbuf);
+    const char *id = has_id == 1 ? idbuf : NULL;
     snprintf(key, sizeof key, "%s\n%s", dkey, id ? id : "");
-    free(id);
     struct isub *s = hmap_get(&b->subs, key, strlen(key));
     if (!s) {
         /* a dialog of ours with another id, or of nobody: only answer when the dialog is ours */
@@ -1234,6 +1313,10 @@ int broker_handle_in_dialog(struct broker *b, struct sip_txn *t)
     }
     if (bad_since) {
         txn_respond_simple(t, 400, "Bad since", NULL, NULL);
+        return 1;
+    }
+    if (has_id < 0) {
+        txn_respond_simple(t, 400, "Bad Event id", NULL, NULL);
         return 1;
     }
     int expires;
@@ -1333,8 +1416,10 @@ static void pm_unref(struct pm_session *p)
 static int device_subscribed(struct broker *b, const char *topic, const char *instance,
                              const char *contact)
 {
-    for (struct isub *s = devices_first(b, topic, instance, contact); s; s = s->dnext)
-        if (!s->final_reason && same_device(s->instance, s->contact, instance, contact))
+    struct isub *v[DEVICE_SUBS_MAX];
+    size_t n = device_subs(b, topic, instance, contact, v);
+    for (size_t i = 0; i < n; i++)
+        if (!v[i]->final_reason)
             return 1;
     return 0;
 }
@@ -1412,7 +1497,10 @@ static void pm_send(struct pm_session *p, const struct im_message *m)
                             .from = from, .to = to, .content_type = m->content_type,
                             .body = m->body, .body_len = m->body_len, .extra_headers = hdr};
     char notice[256];
-    if (dst.proto == SIP_PROTO_UDP && m->body_len + 600 > SIP_UDP_MAX_BYTES) {
+    /* RFC 3261 §18.1.1 over UDP: headers here are bounded by what is counted below plus 400 */
+    size_t head = 400 + strlen(m->content_type) + 2 * strlen(p->contact) + strlen(from) + strlen(to) +
+                  (p->path ? strlen(p->path) : 0);
+    if (dst.proto == SIP_PROTO_UDP && m->body_len + head > SIP_UDP_MAX_BYTES) {
         char mt[128];
         cpim_media_type(m->content_type, mt, sizeof mt);
         int nl = snprintf(notice, sizeof notice,
@@ -1989,7 +2077,7 @@ static void on_conn_closed(void *arg, uint64_t conn_id)
     /* sub_make_waiting never unlists (the subscription keeps its flow until a refresh), but it
      * may end a terminating one (sub_remove unlists it): next is taken first */
     for (struct isub *s = hmap_get(&b->conns, &conn_id, sizeof conn_id), *next; s; s = next) {
-        next = s->cnext;
+        next = s->by_conn.next;
         if (s->state == SUB_ACTIVE)
             sub_make_waiting(s, "connection-closed");
     }

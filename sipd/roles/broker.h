@@ -23,6 +23,7 @@ struct broker_config {
     int max_expires;            /* longer is shortened */
     size_t max_message_bytes;   /* largest published body: 413 above */
     size_t max_queue;           /* live NOTIFY queue per subscription before reading from the store */
+    size_t max_subscriptions;   /* im subscriptions held by this node; more: 503 */
     struct im_retention ret;
     const char *const *domains; /* served domains (NULL-terminated); empty = every domain */
 };

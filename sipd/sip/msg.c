@@ -528,14 +528,12 @@ int sip_uri_aor(const osip_uri_t *u, char *buf, size_t n)
     size_t k = 0;
     memcpy(buf, "sip:", 4);
     k = 4;
+    /* oSIP has already percent-decoded the user part (decoding again would turn "%2541" into "A") */
     for (const char *p = u->username; *p; p++) {
         int c = (unsigned char)*p;
-        if (c == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
-            char hex[3] = {p[1], p[2], 0};
-            c = (int)strtol(hex, NULL, 16);
-            p += 2;
-        }
-        if (c == 0 || k + 1 >= n)
+        /* the AOR is written into headers and CPIM bodies: nothing that could end or break one */
+        if (c <= 0x20 || c == 0x7f || c == '"' || c == '<' || c == '>' || c == '@' || c == '\\' ||
+            k + 1 >= n)
             return -1;
         buf[k++] = (char)c;
     }
@@ -544,7 +542,8 @@ int sip_uri_aor(const osip_uri_t *u, char *buf, size_t n)
     buf[k++] = '@';
     const char *h = u->host;
     for (; *h; h++) {
-        if (k + 1 >= n)
+        if (k + 1 >= n || (unsigned char)*h <= 0x20 || *h == 0x7f || *h == '"' || *h == '<' ||
+            *h == '>')
             return -1;
         buf[k++] = (char)tolower((unsigned char)*h);
     }

@@ -62,8 +62,10 @@ const char *sip_reason_phrase(int code);
 const char *sip_header_get(const osip_message_t *m, const char *lname, int nth);
 
 /* The canonical address-of-record of a SIP URI (docs/im-event-package.md §2.1):
- * "sip:" user "@" host, sips folded to sip, user percent-decoded, host lower-cased, no port or
- * parameters. Returns 0, or -1 when the URI has no user or host, is not sip/sips, or does not fit. */
+ * "sip:" user "@" host, sips folded to sip, user percent-decoded (by oSIP's parser), host lower-cased, no port or
+ * parameters. Returns 0, or -1 when the URI has no user or host, is not sip/sips, does not fit, or
+ * would carry a control character, space, quote, angle bracket, backslash or a second @ (it is
+ * written into header fields and CPIM bodies). */
 int sip_uri_aor(const osip_uri_t *u, char *buf, size_t n);
 
 /* Write a random token of hex characters (a tag or branch suffix) into buf (n >= 2). */

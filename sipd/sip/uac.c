@@ -75,12 +75,9 @@ static char *route_set_of(const osip_message_t *m, int *err)
     return sbuf_steal(&b, NULL);
 }
 
-static char *event_id_of(const osip_message_t *m)
+int sub_event_id(const char *ev, char *buf, size_t n)
 {
-    const char *ev = sip_header_get(m, "event", 0);
-    if (!ev)
-        return NULL;
-    for (const char *p = strchr(ev, ';'); p; p = strchr(p + 1, ';')) {
+    for (const char *p = ev ? strchr(ev, ';') : NULL; p; p = strchr(p + 1, ';')) {
         const char *q = p + 1;
         while (*q == ' ' || *q == '\t')
             q++;
@@ -95,11 +92,19 @@ static char *event_id_of(const osip_message_t *m)
         while (*q == ' ' || *q == '\t')
             q++;
         size_t len = strcspn(q, "; \t");
-        if (len == 0 || len > 128)
-            return NULL;
-        return strndup(q, len);
+        if (len == 0 || len >= n || len > SUB_EVENT_ID_MAX)
+            return -1;
+        memcpy(buf, q, len);
+        buf[len] = '\0';
+        return 1;
     }
-    return NULL;
+    return 0;
+}
+
+static char *event_id_of(const osip_message_t *m)
+{
+    char id[SUB_EVENT_ID_MAX + 1];
+    return sub_event_id(sip_header_get(m, "event", 0), id, sizeof id) == 1 ? strdup(id) : NULL;
 }
 
 int sub_dialog_init(struct sub_dialog *d, const osip_message_t *sub, const struct sip_source *src,

@@ -35,6 +35,11 @@ struct sub_dialog {
     int is_datagram;      /* the bottom Via of the SUBSCRIBE says UDP (RFC 3261 §18.1.1 applies) */
 };
 
+#define SUB_EVENT_ID_MAX 128
+/* The `id` parameter of an Event header value into buf. Returns 1 (found), 0 (none), or -1 (empty
+ * or longer than SUB_EVENT_ID_MAX / buf: answer 400). */
+int sub_event_id(const char *event_value, char *buf, size_t n);
+
 /* Fill d from an initial SUBSCRIBE received from src; local_tag is the tag our 2xx carries.
  * Returns 0, 400 (no Contact / unusable headers) or -ENOMEM. d is cleared on failure. */
 int sub_dialog_init(struct sub_dialog *d, const osip_message_t *sub, const struct sip_source *src,

@@ -41,6 +41,7 @@ static void world_up(void)
     st = store_create(loop, NULL);
     struct broker_config bc = {.default_expires = 600, .min_expires = 60, .max_expires = 3600,
                                .max_message_bytes = 4096, .max_queue = 4,
+                               .max_subscriptions = 10000,
                                .ret = {.count = 8, .age_s = 0}, .domains = domains};
     br = broker_create(loop, tp, tl, st, &bc);
 }

@@ -96,6 +96,15 @@ static void test_canonical_aor(void)
     osip_uri_parse(u, "sip:example.com");
     CU_ASSERT_EQUAL(sip_uri_aor(u, buf, sizeof buf), -1); /* no user */
     osip_uri_free(u);
+    /* decoded characters that would break the header or CPIM line it is written into */
+    const char *bad[] = {"sip:x%0D%0AX-Injected%3A%20yes@example.com", "sip:a%22b@example.com",
+                         "sip:a%3Eb@example.com", "sip:a%40b@example.com", "sip:a%20b@example.com"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        osip_uri_init(&u);
+        CU_ASSERT_EQUAL_FATAL(osip_uri_parse(u, bad[i]), 0);
+        CU_ASSERT_EQUAL(sip_uri_aor(u, buf, sizeof buf), -1);
+        osip_uri_free(u);
+    }
 }
 
 /* ---- the memory store's IM rules ------------------------------------------------------------- */
@@ -328,6 +337,7 @@ static void bf_setup(size_t max_queue, int64_t keep)
     static const char *const domains[] = {"example.com", NULL};
     struct broker_config bc = {.default_expires = 600, .min_expires = 60, .max_expires = 3600,
                                .max_message_bytes = 4096, .max_queue = max_queue,
+                               .max_subscriptions = 1000,
                                .ret = {.count = keep, .age_s = 0}, .domains = domains};
     bf.b = broker_create(bf.loop, bf.tp, bf.tl, bf.st, &bc);
     bf.cfd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -534,7 +544,7 @@ void register_broker_suites(void)
     CU_add_test(s, "Event: since parsed, bad values 400", test_event_since_is_parsed_and_bad_values_are_400);
     CU_add_test(s, "CPIM: header order, content unchanged", test_cpim_headers_in_order_and_content_unchanged);
     CU_add_test(s, "CPIM: group topic, gap, UDP truncation", test_cpim_group_gap_and_truncation);
-    CU_add_test(s, "canonical AOR", test_canonical_aor);
+    CU_add_test(s, "canonical AOR, refusing what would break a header", test_canonical_aor);
     CU_add_test(s, "memory store: seqs, copies, duplicates, retention", test_mem_store_seqs_copies_duplicates_and_retention);
     CU_add_test(s, "memory store: device positions", test_mem_store_positions_start_from_the_users_furthest_device);
     CU_add_test(s, "memory store: groups", test_mem_store_groups);

@@ -59,6 +59,27 @@ r2, _, _ = d.send_request("SUBSCRIBE", topic, call_id=dl["call_id"], cseq=5, fro
 c.ok(r2 is not None and r2.status == 481, "refresh naming an id the dialog does not have -> 481",
      r2 and r2.summary())
 
+# an Event id written with spaces is the same id at creation and in refreshes
+r = d.subscribe(topic, event="im ; id = spaced")
+c.ok(r is not None and r.status == 200, "Event: im ; id = spaced -> 200", r and r.summary())
+dl = d.dialogs[topic]
+dl["cseq"] += 1
+r2, _, _ = d.send_request("SUBSCRIBE", topic, call_id=dl["call_id"], cseq=dl["cseq"], from_tag=dl["from_tag"],
+                          to="<%s>;tag=%s" % (topic, dl["to_tag"]), headers=["Event: im;id=spaced", "Expires: 0"])
+c.ok(r2 is not None and r2.status == 200, "unsubscribe naming the id without spaces -> 200", r2 and r2.summary())
+r = sub("im;id=" + "x" * 200)
+c.ok(r is not None and r.status == 400, "an Event id of 200 characters -> 400", r and r.summary())
+
+# a percent-encoded CR LF in the sender's user part could forge header lines downstream: refused
+inj = d.conn.request("MESSAGE", ruri=topic, user="x%0D%0AX-Injected%3A%20yes%0D%0AY",
+                     headers=["Content-Type: text/plain"], body="x")
+d.conn.send(inj)
+cid = [l for l in inj.decode().split("\r\n") if l.startswith("Call-ID:")][0].split(": ", 1)[1]
+r = d.wait_response(cid, "MESSAGE")
+c.ok(r is not None and r.status == 403, "a sender AOR with an encoded CR LF -> 403", r and r.summary())
+r = d.subscribe(topic)
+c.ok(r is not None and r.status == 200, "subscribed again (id-less) for the large messages below")
+
 r = d.publish(topic, "x", method="PUBLISH", extra=[])
 c.ok(r is not None and r.status == 202 and r.get("im-seq") == "1",
      "PUBLISH Event: im to one's own topic -> 202 (the only subscriber is the sending device)",
