@@ -34,6 +34,7 @@
 
 #define AOR_MAX 512
 #define READ_BATCH 64
+#define READ_MAX_BYTES (2u * 1024 * 1024) /* queued from one store read (large messages) */
 #define PM_READ_BATCH 16
 #define ALLOW_EVENTS "Allow-Events: im, presence\r\n"
 
@@ -884,17 +885,21 @@ static void on_read(void *arg, int status, const struct im_message *v, size_t n,
         s->topic->last_seq = last_seq;
     if (first_seq > after + 1 && first_seq - 1 > s->gap_hi)
         s->gap_hi = first_seq - 1; /* retention discarded what this subscriber had not had */
-    int oom = 0;
-    for (size_t i = 0; i < n && !oom; i++) {
+    int more = 0; /* messages left in the store: out of memory, or the byte bound reached */
+    size_t bytes = 0, i = 0;
+    for (; i < n && !more && (bytes < READ_MAX_BYTES || i == 0); i++) {
         if (v[i].seq < s->next_seq)
             continue;
         struct qmsg *q = qmsg_new(&v[i]);
-        oom = !q || queue_push(s, q) < 0;
+        more = !q || queue_push(s, q) < 0;
         qmsg_unref(q);
+        bytes += v[i].body_len;
     }
+    if (i < n) /* the rest of this read stays in the store: memory per subscriber is bounded */
+        more = 1;
     /* Reads and publishes of a topic complete in order, so an empty read means the store has
      * nothing after next_seq - 1 that fan-out has not been told of yet. */
-    if (oom)
+    if (more)
         s->behind = 1;
     else if (n == 0) /* caught up, unless an announcement told of a later message meanwhile */
         s->behind = s->topic->last_seq > last_seq;
