@@ -333,17 +333,18 @@ static void fetch_done(void *arg, int status, const struct pres_publication *v, 
         LOG_WARN("presence aor=%s document not read status=%d (NOTIFYs retried)", fc->aor, status);
         /* final NOTIFYs go out without a body; the others wait for presence_tick(), and after
          * an announcement all of them do (what changed is not known) */
+        int was_announced = w->needs_check;
+        w->needs_check = 0;
         size_t k;
         struct pres_sub **subs = watch_snapshot(w, &k);
-        for (size_t i = 0; i < k; i++) {
+        for (size_t i = 0; i < k; i++) { /* sub_kick may end the last one and free w */
             if (subs[i]->final_reason) {
                 subs[i]->final_with_body = 0;
                 sub_kick(subs[i], NULL, 0);
-            } else if (w->needs_check) {
+            } else if (was_announced) {
                 subs[i]->dirty = 1;
             }
         }
-        w->needs_check = 0;
         release_snapshot(subs, k);
     }
     if ((w = hmap_get(&p->watches, fc->aor, strlen(fc->aor))) != NULL)
