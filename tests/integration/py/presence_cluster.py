@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""presence_cluster.py TRANSPORT HOST PORT_A PORT_B - two nodes sharing one PostgreSQL database.
+"""presence_cluster.py TRANSPORT HOST PORT_A PORT_B APP_A - two nodes sharing one PostgreSQL
+database.
 
 A watcher subscribes on node A; the presentity's publications change on node B and on A:
 
@@ -8,9 +9,13 @@ A watcher subscribes on node A; the presentity's publications change on node B a
   - refresh on B (no body) -> announced, but the document is the same: no NOTIFY;
   - a second publication made on A itself -> one NOTIFY, not a second one for A's own
     announcement; its removal on A likewise;
-  - removal (Expires 0) on B -> NOTIFY closed.
+  - removal (Expires 0) on B -> NOTIFY closed;
+  - a change written into the database without an announcement is not seen; once node A's
+    listening backend (application_name APP_A, psql with the PG* environment) is terminated,
+    A reconnects, re-reads every presentity it has watchers of and NOTIFYs that change.
 """
 import os
+import subprocess
 import sys
 
 from presence_common import Conn, Watcher, pidf, publish
@@ -19,7 +24,8 @@ from presence_flow import DOMAIN, closed_ok, doc_ok, uniq
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from sipclient import Checker, show  # noqa: E402
 
-tr, host, pa, pb = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+tr, host, app_a = sys.argv[1], sys.argv[2], sys.argv[5]
+pa, pb = int(sys.argv[3]), int(sys.argv[4])
 ck = Checker("presence_cluster/%s" % tr)
 pres = uniq("pc", tr)
 aor = "sip:%s@%s" % (pres, DOMAIN)
@@ -28,6 +34,31 @@ pub_a = Conn(tr, host, pa)
 pub_b = Conn(tr, host, pb)
 ANNOUNCE_S = 5.0  # a NOTIFY caused by another node's change
 QUIET_S = 1.5     # long enough for an announcement to come back and be acted on
+
+
+def psql(sql):
+    """The output of one statement through psql (PG* environment), stripped; None on failure."""
+    r = subprocess.run(["psql", "-XtAc", sql], capture_output=True, text=True, timeout=20)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def missed():
+    req, r = publish(pub_b, pres, body=pidf(aor, [("t3", "open", None)]), expires=60)
+    ck.ok(r is not None and r.status == 200, "PUBLISH t3 open on node B -> 200", show(req, r))
+    doc_ok(ck, w.next_notify(ANNOUNCE_S), "node A NOTIFYs t3 open", [("t3", "open")], aor)
+    behind = pidf(aor, [("t3", "closed", "behind")]).replace("'", "''")
+    out = psql("UPDATE presentities SET body = convert_to('%s', 'UTF8') WHERE aor = '%s'"
+               % (behind, aor))
+    ck.ok(out is not None, "the body changed in the database, without announcement", out)
+    ck.ok(w.no_notify(QUIET_S), "a change that is not announced is not NOTIFYed",
+          w.notifies and w.notifies[0].summary())
+    out = psql("SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+               " WHERE application_name = '%s' AND query = 'LISTEN sipd_im'" % app_a)
+    ck.ok(out == "1", "node A's listening backend terminated", out)
+    doc_ok(ck, w.next_notify(ANNOUNCE_S),
+           "node A listens again, re-reads, NOTIFYs what it missed", [("t3", "closed", "behind")],
+           aor)
+    ck.ok(w.no_notify(QUIET_S), "one NOTIFY for the re-read", w.notifies and w.notifies[0].summary())
 
 
 def main():
@@ -73,6 +104,7 @@ def main():
     closed_ok(ck, w.next_notify(ANNOUNCE_S), "node A NOTIFYs the removal on node B: closed", aor)
     ck.ok(w.no_notify(QUIET_S), "one NOTIFY for the removal on node B",
           w.notifies and w.notifies[0].summary())
+    missed()
 
 
 try:
