@@ -14,8 +14,9 @@
  * publications, wherever it was made (store_pres_set_listener). On an announcement of a
  * presentity this node has watchers of, its publications are read again and the document goes to
  * every watcher that was last sent a different one -- so the announcement of a change made here,
- * already NOTIFYed, costs a read and no NOTIFY. After a lost listening connection (aor NULL),
- * every presentity with watchers is read again.
+ * already NOTIFYed, costs a read and no NOTIFY. The expiries this node's tick removes are
+ * handled the same way (their announcement may come first). After a lost listening connection
+ * (aor NULL), every presentity with watchers is read again.
  *
  * Object lifetimes: a subscription may be ended from inside a loop over subscriptions (a NOTIFY
  * that cannot be sent ends it at once), so subscriptions are reference-counted and loops work on
@@ -923,7 +924,11 @@ static void on_publications_expired(void *arg, int status, const char *const *ao
     struct presence *p = arg;
     for (size_t i = 0; i < n; i++) {
         LOG_DEBUG("presence publication expired aor=%s", aors[i]);
-        presentity_changed(p, aors[i], NULL, 0);
+        /* like an announcement (which, on postgres, may have come first and NOTIFYed already):
+         * only the watchers last sent another document are NOTIFYed */
+        struct pres_watch *w = watch_get(p, aors[i], 0);
+        if (w && w->subs)
+            watch_recheck(p, w);
     }
 }
 
