@@ -137,6 +137,10 @@ $$;
 
 -- ---- presence publications (RFC 3903 §6) ------------------------------------------------------
 
+-- A change of the publications of a presentity is announced on channel sipd_pres, payload the
+-- AOR, delivered to the listening nodes when the transaction commits (store_pres_set_listener):
+-- every PUBLISH step that went through (a refresh too) and every expiry.
+
 -- One PUBLISH step for p_aor (see store_pres_publish in sipd/store/store.h). Rows: the AOR's
 -- unexpired publications after the step, oldest first, with status 0; or a single row with
 -- status 412 (no such unexpired entity-tag) and nothing else. A step that leaves none gives one
@@ -178,6 +182,7 @@ BEGIN
                 WHERE p.aor = p_aor AND p.event = 'presence' AND p.etag = p_if_match;
         END IF;
     END IF;
+    PERFORM pg_notify('sipd_pres', p_aor);
     RETURN QUERY SELECT 0, p.etag, floor(extract(epoch FROM p.expires_at))::bigint,
                         p.content_type, p.body, floor(extract(epoch FROM p.updated_at))::bigint
         FROM presentities p
@@ -186,5 +191,24 @@ BEGIN
     IF NOT FOUND THEN
         RETURN QUERY SELECT 0, NULL::text, NULL::bigint, NULL::text, NULL::bytea, NULL::bigint;
     END IF;
+END
+$$;
+
+-- Remove the publications expired at p_now (see store_pres_expire): the distinct AORs that lost
+-- one, each announced once.
+CREATE FUNCTION sipd_pres_expire(p_now bigint) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+    a text;
+BEGIN
+    FOR a IN
+        WITH d AS (DELETE FROM presentities p
+                       WHERE p.event = 'presence' AND p.expires_at <= to_timestamp(p_now)
+                       RETURNING p.aor)
+        SELECT DISTINCT d.aor FROM d
+    LOOP
+        PERFORM pg_notify('sipd_pres', a);
+        RETURN NEXT a;
+    END LOOP;
 END
 $$;

@@ -547,8 +547,10 @@ void server_destroy(struct server *srv)
     loop_timer_stop(srv->loop, &srv->expire_timer);
     loop_timer_stop(srv->loop, &srv->drain_timer);
     /* the store first: its pending callbacks still answer through live transactions */
-    if (srv->store)
+    if (srv->store) {
         store_im_set_listener(srv->store, NULL, NULL);
+        store_pres_set_listener(srv->store, NULL, NULL);
+    }
     store_destroy(srv->store);
     presence_destroy(srv->presence);
     broker_destroy(srv->broker);

@@ -10,6 +10,14 @@
  *    the outstanding NOTIFY completes (RFC 3856 §6.6 allows this rate control: watchers see
  *    every final state, possibly not every intermediate one).
  *
+ * Other nodes (a shared PostgreSQL store): the store announces every change of a presentity's
+ * publications, wherever it was made (store_pres_set_listener). On an announcement of a
+ * presentity this node has watchers of, its publications are read again and the document goes to
+ * every watcher that was last sent a different one -- so the announcement of a change made here,
+ * already NOTIFYed, costs a read and no NOTIFY. The expiries this node's tick removes are
+ * handled the same way (their announcement may come first). After a lost listening connection
+ * (aor NULL), every presentity with watchers is read again.
+ *
  * Object lifetimes: a subscription may be ended from inside a loop over subscriptions (a NOTIFY
  * that cannot be sent ends it at once), so subscriptions are reference-counted and loops work on
  * snapshots holding a reference; an ended subscription is unlinked at once and freed with its
@@ -159,6 +167,8 @@ struct pres_sub {
     int final_with_body;        /* that final NOTIFY carries the document (unsubscribe, fetch) */
     int final_sent;             /* it is outstanding: the subscription ends with its result */
     int ended;                  /* unlinked; freed with its last reference */
+    char *sent;                 /* the document of the last non-final NOTIFY (NULL: none yet) */
+    size_t sent_len;
 };
 
 /* Everything the node does for one presentity: its subscriptions and the fetch of its document. */
@@ -166,6 +176,7 @@ struct pres_watch {
     char *aor;
     struct pres_sub *subs;
     int fetching;      /* a store_pres_get() is in flight */
+    int needs_check;   /* announced by the store: if the read fails, every watcher is retried */
     uint64_t gen;      /* bumped on every change; a fetch started before a change is stale */
 };
 
@@ -189,6 +200,7 @@ static void sub_unref(struct pres_sub *s)
         return;
     sub_dialog_clear(&s->d);
     free(s->key);
+    free(s->sent);
     free(s);
 }
 
@@ -284,7 +296,13 @@ struct fetch_ctx {
     char aor[];
 };
 
-static void watch_fetch(struct presence *p, struct pres_watch *w);
+static int watch_fetch(struct presence *p, struct pres_watch *w);
+
+/* Whether s's last non-final NOTIFY carried exactly doc. */
+static int sub_was_sent(const struct pres_sub *s, const char *doc, size_t doclen)
+{
+    return s->sent && s->sent_len == doclen && memcmp(s->sent, doc, doclen) == 0;
+}
 
 static void fetch_done(void *arg, int status, const struct pres_publication *v, size_t n)
 {
@@ -302,18 +320,30 @@ static void fetch_done(void *arg, int status, const struct pres_publication *v, 
         struct sbuf doc;
         sbuf_init(&doc);
         pidf_compose(w->aor, v, n, &doc);
-        if (!doc.failed)
+        if (!doc.failed) {
+            /* the store may have changed behind us (another node): whoever was last sent
+             * something else needs this one; whoever was sent it needs nothing */
+            for (struct pres_sub *s = w->subs; s; s = s->next)
+                if (!s->final_reason && !sub_was_sent(s, doc.p, doc.len))
+                    s->dirty = 1;
+            w->needs_check = 0;
             watch_deliver(w, doc.p, doc.len);
+        }
         sbuf_free(&doc);
     } else {
         LOG_WARN("presence aor=%s document not read status=%d (NOTIFYs retried)", fc->aor, status);
-        /* final NOTIFYs go out without a body; the others wait for presence_tick() */
+        /* final NOTIFYs go out without a body; the others wait for presence_tick(), and after
+         * an announcement all of them do (what changed is not known) */
+        int was_announced = w->needs_check;
+        w->needs_check = 0;
         size_t k;
         struct pres_sub **subs = watch_snapshot(w, &k);
-        for (size_t i = 0; i < k; i++) {
+        for (size_t i = 0; i < k; i++) { /* sub_kick may end the last one and free w */
             if (subs[i]->final_reason) {
                 subs[i]->final_with_body = 0;
                 sub_kick(subs[i], NULL, 0);
+            } else if (was_announced) {
+                subs[i]->dirty = 1;
             }
         }
         release_snapshot(subs, k);
@@ -323,20 +353,23 @@ static void fetch_done(void *arg, int status, const struct pres_publication *v, 
     free(fc);
 }
 
-/* Read w's publications and deliver the document to its subscriptions (once in flight). */
-static void watch_fetch(struct presence *p, struct pres_watch *w)
+/* Read w's publications and deliver the document to its subscriptions (once in flight). 0, or
+ * -1 when nothing could be started (out of memory: presence_tick() retries the dirty ones). The
+ * store may answer at once, so w may be gone when this returns. */
+static int watch_fetch(struct presence *p, struct pres_watch *w)
 {
     if (w->fetching)
-        return;
+        return 0;
     size_t alen = strlen(w->aor);
     struct fetch_ctx *fc = malloc(sizeof *fc + alen + 1);
     if (!fc)
-        return; /* presence_tick() retries */
+        return -1;
     fc->p = p;
     fc->gen = w->gen;
     memcpy(fc->aor, w->aor, alen + 1);
     w->fetching = 1;
     store_pres_get(p->st, w->aor, now_s(), fetch_done, fc);
+    return 0;
 }
 
 static void on_notify_result(void *arg, struct sip_txn *ct, enum txn_event ev, osip_message_t *resp,
@@ -406,8 +439,16 @@ static void sub_kick(struct pres_sub *s, const char *doc, size_t doclen)
         return;
     }
     s->dirty = 0;
-    if (is_final)
+    if (is_final) {
         s->final_sent = 1;
+    } else if (!sub_was_sent(s, doc, doclen)) {
+        char *copy = malloc(doclen ? doclen : 1);
+        if (copy)
+            memcpy(copy, doc, doclen);
+        free(s->sent);
+        s->sent = copy; /* NULL (out of memory): the next announcement NOTIFYs again */
+        s->sent_len = copy ? doclen : 0;
+    }
 }
 
 /* Start the end of s: a final NOTIFY with reason (carrying the document when with_body) as
@@ -436,6 +477,53 @@ static void presentity_changed(struct presence *p, const char *aor, const char *
         watch_deliver(w, doc, doclen);
     else
         watch_fetch(p, w);
+}
+
+/* The store says w's publications may have changed elsewhere: read them again (a change since
+ * the last read, so a read in flight is stale); fetch_done NOTIFYs whoever needs it. */
+static void watch_recheck(struct presence *p, struct pres_watch *w)
+{
+    w->gen++;
+    w->needs_check = 1;
+    if (watch_fetch(p, w) < 0) /* retried by presence_tick() */
+        for (struct pres_sub *s = w->subs; s; s = s->next)
+            s->dirty = 1;
+}
+
+/* store_pres_set_listener: aor's publications changed (on any node, this one included), or
+ * (NULL) some announcements may have been lost. */
+static void on_presentity_announced(void *arg, const char *aor)
+{
+    struct presence *p = arg;
+    if (aor) {
+        struct pres_watch *w = watch_get(p, aor, 0);
+        if (w && w->subs)
+            watch_recheck(p, w);
+        return;
+    }
+    /* every presentity with watchers; a read that fails at once may free its watch, so the
+     * AORs are copied first and looked up again */
+    size_t n = 0, b;
+    char **aors = p->watches.count ? calloc(p->watches.count, sizeof *aors) : NULL;
+    if (!aors) {
+        if (p->watches.count)
+            LOG_WARN("presence re-read after a lost announcement failed reason=no-memory");
+        return;
+    }
+    for (struct hmap_entry *e = hmap_first(&p->watches, &b); e && n < p->watches.count;
+         e = hmap_next(&p->watches, e, &b)) {
+        struct pres_watch *w = e->val;
+        if (w->subs && (aors[n] = strdup(w->aor)) != NULL)
+            n++;
+    }
+    LOG_INFO("presence re-reading presentities=%zu reason=announcements-may-be-lost", n);
+    for (size_t i = 0; i < n; i++) {
+        struct pres_watch *w = watch_get(p, aors[i], 0);
+        if (w && w->subs)
+            watch_recheck(p, w);
+        free(aors[i]);
+    }
+    free(aors);
 }
 
 /* "<sip:host:port[;transport=tcp]>" of the listener the request came in on (family of its
@@ -777,6 +865,7 @@ struct presence *presence_create(struct loop *loop, struct transport *tp, struct
     p->cfg = *cfg;
     hmap_init(&p->subs);
     hmap_init(&p->watches);
+    store_pres_set_listener(st, on_presentity_announced, p);
     return p;
 }
 
@@ -791,6 +880,7 @@ void presence_destroy(struct presence *p)
             txn_client_detach(s->outstanding);
         sub_dialog_clear(&s->d);
         free(s->key);
+        free(s->sent);
         free(s);
     }
     for (struct hmap_entry *e = hmap_first(&p->watches, &b); e; e = hmap_next(&p->watches, e, &b)) {
@@ -834,7 +924,11 @@ static void on_publications_expired(void *arg, int status, const char *const *ao
     struct presence *p = arg;
     for (size_t i = 0; i < n; i++) {
         LOG_DEBUG("presence publication expired aor=%s", aors[i]);
-        presentity_changed(p, aors[i], NULL, 0);
+        /* like an announcement (which, on postgres, may have come first and NOTIFYed already):
+         * only the watchers last sent another document are NOTIFYed */
+        struct pres_watch *w = watch_get(p, aors[i], 0);
+        if (w && w->subs)
+            watch_recheck(p, w);
     }
 }
 

@@ -31,7 +31,8 @@ struct presence_config {
 struct presence;
 
 /* Caller frees with presence_destroy(). cfg is copied (domains must outlive the package). NULL
- * on allocation failure. */
+ * on allocation failure. Sets the store's presence listener (store_pres_set_listener) to hear
+ * of changes made by other nodes; the caller clears it (NULL) before destroying the store. */
 struct presence *presence_create(struct loop *loop, struct transport *tp, struct txn_layer *tl,
                                  struct store *st, const struct presence_config *cfg);
 /* Frees every subscription without sending anything. Call it after store_destroy() (which runs

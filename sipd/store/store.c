@@ -185,3 +185,9 @@ void store_im_set_listener(struct store *st, store_im_notify_cb cb, void *arg)
     if (st->ops->im_set_listener)
         st->ops->im_set_listener(st, cb, arg);
 }
+
+void store_pres_set_listener(struct store *st, store_pres_notify_cb cb, void *arg)
+{
+    if (st->ops->pres_set_listener)
+        st->ops->pres_set_listener(st, cb, arg);
+}

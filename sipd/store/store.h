@@ -213,6 +213,16 @@ void store_pres_get(struct store *st, const char *aor, int64_t now, store_pres_c
 typedef void (*store_aors_cb)(void *arg, int status, const char *const *aors, size_t n);
 void store_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *arg);
 
+/* Told when the publications of presentity `aor` changed through any process sharing the store
+ * (postgres: LISTEN on channel sipd_pres, payload the AOR, sent by every publish step --
+ * initial, modify, refresh, remove -- and by store_pres_expire for each AOR that lost one; so
+ * also this process's own changes); the memory store never calls it (one process sees its own
+ * changes). Called from the loop; one listener per store, independent of the IM listener; NULL
+ * cb to stop. After a reconnect notifications may have been missed: the store then calls cb
+ * with aor NULL ("re-read every presentity you serve"). */
+typedef void (*store_pres_notify_cb)(void *arg, const char *aor);
+void store_pres_set_listener(struct store *st, store_pres_notify_cb cb, void *arg);
+
 /* ---- schema ---------------------------------------------------------------------------------- */
 
 /* Synchronously apply the migrations in schema_dir (files NNN_*.sql, in order) that the database

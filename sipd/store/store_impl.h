@@ -41,6 +41,8 @@ struct store_ops {
                          void *arg);
     void (*pres_get)(struct store *st, const char *aor, int64_t now, store_pres_cb done, void *arg);
     void (*pres_expire)(struct store *st, int64_t now, store_aors_cb done, void *arg);
+    void (*pres_set_listener)(struct store *st, store_pres_notify_cb cb,
+                              void *arg); /* may be NULL */
 };
 
 /* Every backend's struct starts with this. */

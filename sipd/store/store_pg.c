@@ -50,20 +50,24 @@
  * locked in ascending URI order, the duplicate check under the lock, last_seq + 1 and the insert,
  * the retention, and NOTIFY sipd_im "<topic> <seq>" (delivered at commit), in one transaction.
  *
- * Listening (store_im_set_listener). A dedicated connection besides the pool, opened only while
- * a listener is set, sends LISTEN sipd_im and then nothing else: its socket stays in the loop and
- * every readable event ends in PQconsumeInput + PQnotifies, each "<topic> <seq>" payload becoming
- * one call of the listener. Not one of the pool's: a pool connection is busy with pipelines and
+ * Listening (store_im_set_listener, store_pres_set_listener). A dedicated connection besides the
+ * pool, opened only while a listener (IM, presence, or both) is set, sends LISTEN sipd_pres and
+ * LISTEN sipd_im (one command after the other) and then nothing else: its socket stays in the loop
+ * and every readable event ends in PQconsumeInput + PQnotifies, each notification routed by its
+ * channel -- a sipd_im payload "<topic> <seq>" becomes one call of the IM listener, a sipd_pres
+ * payload "<aor>" one call of the presence listener; one for a listener not set is dropped. It
+ * LISTENs on both channels whichever listeners are set, so setting or clearing the second one
+ * changes nothing on the wire. Not one of the pool's: a pool connection is busy with pipelines and
  * is dropped (taking its LISTEN along) for reasons of its own -- a statement timeout, a pipeline
  * out of step -- while a session that only listens keeps notifications flowing whatever the pool
  * does, needs no pipeline mode, no prepared statements and no routing exception, and costs one
- * idle backend per process. Its states:  OFF --set--> CONNECTING --> SUBSCRIBING (LISTEN sent)
+ * idle backend per process. Its states:  OFF --set--> CONNECTING --> SUBSCRIBING (LISTENs sent)
  * --> LISTENING. When it fails or is lost it is DOWN and reconnects like a pool connection (250 ms
- * doubling to 2 s, the same connect timeout); once LISTEN is in effect again the listener hears
- * (NULL, 0), since what was published meanwhile is not announced again. That happens after any
- * failed attempt since the listener was set (a server down at startup too), not after a first
- * attempt that went through. Setting NULL, or destroying the store, closes the connection (the
- * server forgets its LISTEN with the session) and goes OFF.
+ * doubling to 2 s, the same connect timeout); once LISTEN is in effect again each listener hears
+ * (NULL, 0) resp. (NULL), since what was published meanwhile is not announced again. That happens
+ * after any failed attempt since that listener was set (a server down at startup too), not after
+ * a first attempt that went through. Clearing the last listener, or destroying the store, closes
+ * the connection (the server forgets its LISTENs with the session) and goes OFF.
  *
  * Callbacks may re-enter the store (submit operations, even destroy it): `depth` counts the
  * entry points on the stack and the struct is freed only when the outermost one returns.
@@ -314,12 +318,9 @@ static const struct pg_stmt {
                     " AND expires_at > to_timestamp($2::bigint)"
                     " ORDER BY updated_at, etag LIMIT 1000",
                     2, 0},
-    /* $1 now */
-    [S_PRES_EXPIRE] = {"sipd_pres_expire",
-                       "WITH d AS (DELETE FROM presentities WHERE event = 'presence'"
-                       " AND expires_at <= to_timestamp($1::bigint) RETURNING aor)"
-                       " SELECT DISTINCT aor FROM d",
-                       1, 1},
+    /* $1 now (schema/002_im.sql: also announces each AOR on sipd_pres) */
+    [S_PRES_EXPIRE] = {"sipd_pres_expire", "SELECT a FROM sipd_pres_expire($1::bigint) AS a", 1,
+                       1},
 };
 
 #define REPLACE_NARRAYS 14 /* aor + the 13 other columns */
@@ -428,15 +429,25 @@ struct pg_conn {
 
 enum listen_state { LS_OFF, LS_DOWN, LS_CONNECTING, LS_SUBSCRIBING, LS_LISTENING };
 
-/* The connection that LISTENs on sipd_im while a listener is set (see the file header). */
+/* The channels the listening connection LISTENs on, one command each, in this order (sipd_im
+ * last: once `LISTEN sipd_im` is in effect, so are all). */
+static const char *const listen_channels[] = {"sipd_pres", "sipd_im"};
+#define LISTEN_NCHANNELS (sizeof listen_channels / sizeof listen_channels[0])
+
+/* The connection that LISTENs on sipd_im and sipd_pres while a listener (IM or presence) is set
+ * (see the file header). */
 struct pg_listen {
     PGconn *conn;
     int fd;                    /* registered in the loop, -1 when none */
     uint32_t fd_events;
     enum listen_state state;
-    store_im_notify_cb cb;     /* NULL: OFF */
-    void *arg;
-    int has_missed;            /* failed or lost since cb was set: (NULL, 0) once LISTEN is back */
+    size_t nsent;              /* SUBSCRIBING: LISTEN commands sent (listen_channels order) */
+    store_im_notify_cb im_cb;  /* both NULL: OFF */
+    void *im_arg;
+    store_pres_notify_cb pres_cb;
+    void *pres_arg;
+    int is_im_missed;          /* failed or lost since im_cb was set: (NULL, 0) when LISTENing */
+    int is_pres_missed;        /* the same for pres_cb: (NULL) once LISTEN is back */
     int is_loss_logged;        /* the operator was told; cleared when listening again */
     unsigned session;          /* bumped on every close: a callback's caller sees it went */
     uint64_t backoff_ms;
@@ -2331,7 +2342,7 @@ static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg)
     ps_leave(ps);
 }
 
-/* ---- listening on sipd_im (store_im_set_listener) -------------------------------------------- */
+/* ---- listening on sipd_im and sipd_pres (store_im/pres_set_listener) ------------------------ */
 
 static void on_listen_fd(struct loop *loop, int fd, uint32_t events, void *arg);
 static void on_listen_timer(struct timer *t, void *arg);
@@ -2360,9 +2371,12 @@ static void listen_stop(struct pg_store *ps)
     loop_timer_stop(ps->base.loop, &ls->retry_timer);
     listen_close(ps);
     ls->state = LS_OFF;
-    ls->cb = NULL;
-    ls->arg = NULL;
-    ls->has_missed = 0;
+    ls->im_cb = NULL;
+    ls->im_arg = NULL;
+    ls->pres_cb = NULL;
+    ls->pres_arg = NULL;
+    ls->is_im_missed = 0;
+    ls->is_pres_missed = 0;
     ls->is_loss_logged = 0;
 }
 
@@ -2380,9 +2394,11 @@ static void listen_drop(struct pg_store *ps, const char *reason)
              port && *port ? port : "default");
     int was_listening = ls->state == LS_LISTENING;
     listen_close(ps);
-    ls->has_missed = 1;
+    ls->is_im_missed = ls->im_cb != NULL;
+    ls->is_pres_missed = ls->pres_cb != NULL;
     if (!ls->is_loss_logged) {
-        LOG_WARN("postgres listen connection %s %s channel=sipd_im reason=\"%s\"; reconnecting",
+        LOG_WARN("postgres listen connection %s %s channels=sipd_im,sipd_pres reason=\"%s\";"
+                 " reconnecting",
                  was_listening ? "lost" : "failed", where, line);
         ls->is_loss_logged = 1;
     } else {
@@ -2462,7 +2478,22 @@ static void listen_start(struct pg_store *ps)
         listen_drop(ps, "out of memory");
 }
 
-/* Connected: send the LISTEN (plain asynchronous mode, no pipeline: it is the only command). */
+/* Send the next channel's LISTEN (plain asynchronous mode, no pipeline: one command at a time,
+ * the next once the previous is done). 0, or -1 when the connection was dropped. */
+static int listen_send_next(struct pg_store *ps)
+{
+    struct pg_listen *ls = &ps->listen;
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "LISTEN %s", listen_channels[ls->nsent]);
+    if (!PQsendQuery(ls->conn, cmd)) {
+        listen_drop(ps, PQerrorMessage(ls->conn));
+        return -1;
+    }
+    ls->nsent++;
+    return listen_flush(ps);
+}
+
+/* Connected: send the first LISTEN. */
 static void listen_poll(struct pg_store *ps)
 {
     struct pg_listen *ls = &ps->listen;
@@ -2485,27 +2516,27 @@ static void listen_poll(struct pg_store *ps)
         listen_drop(ps, "cannot switch connection to non-blocking mode");
         return;
     }
-    if (!PQsendQuery(ls->conn, "LISTEN sipd_im")) {
-        listen_drop(ps, PQerrorMessage(ls->conn));
-        return;
-    }
     ls->state = LS_SUBSCRIBING;
-    listen_flush(ps);
+    ls->nsent = 0;
+    listen_send_next(ps);
 }
 
-/* Collect the LISTEN's result; the NULL after it means the LISTEN is in effect (committed), and
- * the state becomes LISTENING. 0, or -1 when the connection was dropped. */
+/* Collect the LISTENs' results; the NULL after one means that LISTEN is in effect (committed):
+ * the next is sent, and after the last the state becomes LISTENING. 0, or -1 when the connection
+ * was dropped. */
 static int listen_results(struct pg_store *ps)
 {
     struct pg_listen *ls = &ps->listen;
     while (!PQisBusy(ls->conn)) {
         PGresult *r = PQgetResult(ls->conn);
+        if (!r && ls->nsent < LISTEN_NCHANNELS)
+            return listen_send_next(ps);
         if (!r) {
             loop_timer_stop(ps->base.loop, &ls->connect_timer);
             ls->state = LS_LISTENING;
             ls->backoff_ms = PG_BACKOFF_MIN_MS;
             if (ls->is_loss_logged)
-                LOG_INFO("postgres listening again channel=sipd_im");
+                LOG_INFO("postgres listening again channels=sipd_im,sipd_pres");
             ls->is_loss_logged = 0;
             return 0;
         }
@@ -2543,24 +2574,69 @@ static int parse_notify_payload(char *payload, const char **topic, int64_t *seq)
     return 0;
 }
 
-/* Hand every notification libpq has read to the listener, in order. Stops when a callback closed
- * the connection (set NULL, maybe a new listener after it, or destroyed the store): what that
- * session still had is dropped. */
+/* Hand one sipd_im notification to the IM listener, if there is one. */
+static void listen_deliver_im(struct pg_listen *ls, char *payload)
+{
+    const char *topic;
+    int64_t seq;
+    if (parse_notify_payload(payload, &topic, &seq))
+        LOG_DEBUG("postgres notification ignored channel=sipd_im reason=\"malformed payload\""
+                  " bytes=%zu", strlen(payload));
+    else if (ls->im_cb)
+        ls->im_cb(ls->im_arg, topic, seq);
+}
+
+/* Hand one sipd_pres notification (the AOR, 1..PG_MAX_URI_BYTES bytes) to the presence
+ * listener, if there is one. */
+static void listen_deliver_pres(struct pg_listen *ls, const char *payload)
+{
+    size_t n = strlen(payload);
+    if (n == 0 || n > PG_MAX_URI_BYTES)
+        LOG_DEBUG("postgres notification ignored channel=sipd_pres reason=\"malformed payload\""
+                  " bytes=%zu", n);
+    else if (ls->pres_cb)
+        ls->pres_cb(ls->pres_arg, payload);
+}
+
+/* Hand every notification libpq has read to its channel's listener, in order. Stops when a
+ * callback closed the connection (set both listeners NULL, maybe a new listener after it, or
+ * destroyed the store): what that session still had is dropped. */
 static void listen_deliver(struct pg_store *ps)
 {
     struct pg_listen *ls = &ps->listen;
     unsigned session = ls->session;
     PGnotify *nf;
     while (ls->session == session && (nf = PQnotifies(ls->conn)) != NULL) {
-        const char *topic;
-        int64_t seq;
-        if (strcmp(nf->relname, "sipd_im") != 0 || parse_notify_payload(nf->extra, &topic, &seq))
-            LOG_DEBUG("postgres notification ignored channel=sipd_im reason=\"malformed payload\""
-                      " bytes=%zu", strlen(nf->extra));
+        if (strcmp(nf->relname, "sipd_im") == 0)
+            listen_deliver_im(ls, nf->extra);
+        else if (strcmp(nf->relname, "sipd_pres") == 0)
+            listen_deliver_pres(ls, nf->extra);
         else
-            ls->cb(ls->arg, topic, seq);
+            LOG_DEBUG("postgres notification ignored channel=%.64s reason=\"unknown channel\"",
+                      nf->relname);
         PQfreemem(nf);
     }
+}
+
+/* LISTEN is in effect again after a failure or loss: tell each listener that was set meanwhile
+ * that it may have missed notifications. 0, or -1 when a callback closed the connection. */
+static int listen_say_missed(struct pg_store *ps)
+{
+    struct pg_listen *ls = &ps->listen;
+    unsigned session = ls->session;
+    if (ls->is_im_missed) {
+        ls->is_im_missed = 0;
+        if (ls->im_cb)
+            ls->im_cb(ls->im_arg, NULL, 0);
+    }
+    if (ls->session != session)
+        return -1;
+    if (ls->is_pres_missed) {
+        ls->is_pres_missed = 0;
+        if (ls->pres_cb)
+            ls->pres_cb(ls->pres_arg, NULL);
+    }
+    return ls->session == session ? 0 : -1;
 }
 
 static void on_listen_fd(struct loop *loop, int fd, uint32_t events, void *arg)
@@ -2578,15 +2654,8 @@ static void on_listen_fd(struct loop *loop, int fd, uint32_t events, void *arg)
         } else if (((events & EPOLLOUT) || (ls->fd_events & EPOLLOUT)) && listen_flush(ps)) {
             /* dropped */
         } else if (ls->state == LS_SUBSCRIBING) {
-            unsigned session = ls->session;
-            if (listen_results(ps) == 0 && ls->state == LS_LISTENING) {
-                if (ls->has_missed) {
-                    ls->has_missed = 0;
-                    ls->cb(ls->arg, NULL, 0); /* may have been missed while not listening */
-                }
-                if (ls->session == session)
-                    listen_deliver(ps);
-            }
+            if (listen_results(ps) == 0 && ls->state == LS_LISTENING && listen_say_missed(ps) == 0)
+                listen_deliver(ps);
         } else if (ls->state == LS_LISTENING) {
             listen_deliver(ps);
         }
@@ -2604,7 +2673,7 @@ static void on_listen_timer(struct timer *t, void *arg)
         char msg[96];
         snprintf(msg, sizeof msg, "connect timeout after %d ms", PG_CONNECT_TIMEOUT_MS);
         listen_drop(ps, msg);
-    } else if (ls->state == LS_DOWN && ls->cb && !ps->is_destroyed) {
+    } else if (ls->state == LS_DOWN && (ls->im_cb || ls->pres_cb) && !ps->is_destroyed) {
         listen_start(ps);
     }
     ps_leave(ps);
@@ -3016,8 +3085,22 @@ static void pg_pres_expire(struct store *st, int64_t now, store_aors_cb done, vo
     query_submit(ps, op);
 }
 
-/* A listener replaces the previous one on the same connection; the first (from OFF) starts
- * connecting, NULL closes it (see the file header). */
+/* After a listener was set or cleared: the first one (from OFF) starts connecting, clearing the
+ * last one closes the connection (see the file header); otherwise the connection stays as it is
+ * (it LISTENs on both channels whichever listeners are set). */
+static void listen_apply(struct pg_store *ps)
+{
+    struct pg_listen *ls = &ps->listen;
+    if (!ls->im_cb && !ls->pres_cb) {
+        listen_stop(ps);
+    } else if (ls->state == LS_OFF) {
+        ls->backoff_ms = PG_BACKOFF_MIN_MS;
+        listen_start(ps);
+    }
+}
+
+/* A listener replaces the previous one of its kind on the same connection. One set anew (not a
+ * replacement) hears (NULL) only after a failure that comes after it was set. */
 static void pg_im_set_listener(struct store *st, store_im_notify_cb cb, void *arg)
 {
     struct pg_store *ps = as_pg(st);
@@ -3025,17 +3108,26 @@ static void pg_im_set_listener(struct store *st, store_im_notify_cb cb, void *ar
     if (ps->is_destroyed)
         return;
     ps_enter(ps);
-    if (!cb) {
-        listen_stop(ps);
-    } else {
-        int was_off = ls->state == LS_OFF;
-        ls->cb = cb;
-        ls->arg = arg;
-        if (was_off) {
-            ls->backoff_ms = PG_BACKOFF_MIN_MS;
-            listen_start(ps);
-        }
-    }
+    if (!cb || !ls->im_cb)
+        ls->is_im_missed = 0;
+    ls->im_cb = cb;
+    ls->im_arg = cb ? arg : NULL;
+    listen_apply(ps);
+    ps_leave(ps);
+}
+
+static void pg_pres_set_listener(struct store *st, store_pres_notify_cb cb, void *arg)
+{
+    struct pg_store *ps = as_pg(st);
+    struct pg_listen *ls = &ps->listen;
+    if (ps->is_destroyed)
+        return;
+    ps_enter(ps);
+    if (!cb || !ls->pres_cb)
+        ls->is_pres_missed = 0;
+    ls->pres_cb = cb;
+    ls->pres_arg = cb ? arg : NULL;
+    listen_apply(ps);
     ps_leave(ps);
 }
 
@@ -3077,6 +3169,7 @@ static const struct store_ops pg_ops = {
     .pres_publish = pg_pres_publish,
     .pres_get = pg_pres_get,
     .pres_expire = pg_pres_expire,
+    .pres_set_listener = pg_pres_set_listener,
 };
 
 struct store *store_pg_create(struct loop *loop, const char *conninfo)

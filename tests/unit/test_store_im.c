@@ -3,10 +3,10 @@
  *
  * The same cases run in suite "store_im_memory" and, when PGHOST is set (pg_virtualenv), in suite
  * "store_im_postgres", which applies schema/ with store_init_db() and empties the IM and presence
- * tables before every test. A few cases only make sense on postgres: two
- * stores (two processes' worth of connections) publishing into one topic at once, the NOTIFY of
- * a publish and the listener that hears it (store_im_set_listener), the migration, and an
- * unreachable or lost server.
+ * tables before every test. A few cases only make sense on postgres: two stores (two processes'
+ * worth of connections) publishing into one topic at once, the NOTIFY of a publish and the
+ * listeners that hear it (store_im_set_listener, and store_pres_set_listener for presence
+ * changes), the migration, and an unreachable or lost server.
  *
  * Every test drives a real event loop until its callbacks have run (with a 5 s safety timer: a
  * hang fails the test, never the run). */
@@ -1721,6 +1721,208 @@ static void test_pg_listener_may_stop_or_destroy_from_its_call(void)
     reentrant_store = NULL;
 }
 
+/* ---- store_pres_set_listener (postgres: LISTEN sipd_pres on the same connection) ------------ */
+
+/* What a presence listener heard (copied: the AOR is valid only during the call). */
+struct pres_heard {
+    size_t n;                  /* calls with an AOR */
+    int nmissed;               /* calls (NULL) */
+    char aor[32][64];
+    size_t want_n;             /* while waiting: stop the loop once this much was heard */
+    int want_missed;
+    int is_waiting;
+};
+
+static int pres_heard_enough(const struct pres_heard *h)
+{
+    return h->n >= h->want_n && h->nmissed >= h->want_missed;
+}
+
+static void on_pres_heard(void *arg, const char *aor)
+{
+    struct pres_heard *h = arg;
+    if (!aor) {
+        h->nmissed++;
+    } else {
+        if (h->n < sizeof h->aor / sizeof h->aor[0])
+            snprintf(h->aor[h->n], sizeof h->aor[h->n], "%s", aor);
+        h->n++;
+    }
+    if (h->is_waiting && pres_heard_enough(h))
+        loop_stop(fx.loop);
+}
+
+/* Run the loop until h heard n AORs and nmissed (NULL) calls in all, or SAFETY_MS passed.
+ * 0, or -1 on timeout. */
+static int wait_pres_heard(struct pres_heard *h, size_t n, int nmissed)
+{
+    h->want_n = n;
+    h->want_missed = nmissed;
+    if (pres_heard_enough(h))
+        return 0;
+    struct timer safety = {0};
+    timed_out = 0;
+    h->is_waiting = 1;
+    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
+    while (!pres_heard_enough(h) && !timed_out)
+        loop_run(fx.loop);
+    loop_timer_stop(fx.loop, &safety);
+    h->is_waiting = 0;
+    return pres_heard_enough(h) ? 0 : -1;
+}
+
+static int pres_heard_count(const struct pres_heard *h, const char *aor)
+{
+    int k = 0;
+    for (size_t i = 0; i < h->n && i < sizeof h->aor / sizeof h->aor[0]; i++)
+        k += strcmp(h->aor[i], aor) == 0;
+    return k;
+}
+
+/* Store A listens for presence; store B (fx.st) publishes, modifies, refreshes and removes a
+ * publication and expires others: A hears the AOR after each step, in order, once per AOR that
+ * lost one on an expiry; a step that fails (412) and an expiry that removes nothing announce
+ * nothing; A's own changes are heard too. The IM listener is not called. */
+static void test_pg_pres_listener_hears_every_change_of_another_store(void)
+{
+    struct store *a = store_create(fx.loop, LISTEN_CONNINFO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    static struct pres_heard h;
+    memset(&h, 0, sizeof h);
+    store_pres_set_listener(a, on_pres_heard, &h);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e1", NOW + 60, "<open/>", NOW, &r), 0); /* initial */
+    CU_ASSERT_EQUAL(wait_pres_heard(&h, 1, 0), 0);
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e1", "e2", NOW + 60, "<closed/>", NOW + 1, &r), 0); /* modify */
+    CU_ASSERT_EQUAL(wait_pres_heard(&h, 2, 0), 0);
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e2", "e3", NOW + 90, NULL, NOW + 2, &r), 0); /* refresh */
+    CU_ASSERT_EQUAL(wait_pres_heard(&h, 3, 0), 0);
+    CU_ASSERT_EQUAL(do_pres(ALICE, "nope", "e9", NOW + 90, NULL, NOW + 2, &r), 412);
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e3", NULL, 0, NULL, NOW + 3, &r), 0); /* remove */
+    CU_ASSERT_EQUAL(wait_pres_heard(&h, 4, 0), 0);
+    CU_ASSERT_EQUAL(pres_heard_count(&h, ALICE), 4);
+
+    CU_ASSERT_EQUAL(do_pres(BOB, NULL, "b1", NOW + 10, "<b1/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL(do_pres(BOB, NULL, "b2", NOW + 10, "<b2/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL(do_pres(CAROL, NULL, "c1", NOW + 10, "<c1/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "a1", NOW + 100, "<a1/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL(wait_pres_heard(&h, 8, 0), 0);
+    CU_ASSERT_EQUAL(do_pres_expire(NOW + 5, &r), 0); /* removes nothing */
+    CU_ASSERT_EQUAL(r.nstrs, 0);
+    CU_ASSERT_EQUAL(do_pres_expire(NOW + 20, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 2);
+    CU_ASSERT_EQUAL(wait_pres_heard(&h, 10, 0), 0);
+    CU_ASSERT_EQUAL(pres_heard_count(&h, BOB), 3); /* b1, b2, and one for the expiry of both */
+    CU_ASSERT_EQUAL(pres_heard_count(&h, CAROL), 2);
+    CU_ASSERT_EQUAL(pres_heard_count(&h, ALICE), 5);
+    CU_ASSERT(h.n >= 10 && strcmp(h.aor[8], h.aor[9]) != 0 &&
+              (strcmp(h.aor[8], BOB) == 0 || strcmp(h.aor[8], CAROL) == 0));
+
+    /* A's own change is announced to A too */
+    res_free(&r);
+    outstanding++;
+    store_pres_publish(a, CAROL, NULL, "c2", NOW + 60, "application/pidf+xml", "<c2/>", 5, NOW,
+                       on_pres, &r);
+    CU_ASSERT_EQUAL(finish(&r), 0);
+    CU_ASSERT_EQUAL(wait_pres_heard(&h, 11, 0), 0);
+    CU_ASSERT_EQUAL(pres_heard_count(&h, CAROL), 3);
+
+    run_for(100);
+    CU_ASSERT_EQUAL(h.n, 11);
+    CU_ASSERT_EQUAL(h.nmissed, 0);
+    res_free(&r);
+    store_destroy(a);
+}
+
+/* One listening connection serves both listeners, routed by channel. Killing its backend: it
+ * reconnects and each listener hears its "missed" call once ((NULL, 0) and (NULL)), then what
+ * follows. Clearing one listener keeps the connection for the other; clearing both closes it. */
+static void test_pg_pres_and_im_listeners_share_the_connection_and_both_say_missed(void)
+{
+    struct store *a = store_create(fx.loop, LISTEN_CONNINFO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_TRUE_FATAL(wait_available(a));
+    static struct heard hi;
+    static struct pres_heard hp;
+    memset(&hi, 0, sizeof hi);
+    memset(&hp, 0, sizeof hp);
+    store_pres_set_listener(a, on_pres_heard, &hp);
+    store_im_set_listener(a, on_heard, &hi);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+
+    struct res r = {0};
+    CU_ASSERT_EQUAL(publish_simple(BOB, "im", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e1", NOW + 60, "<open/>", NOW, &r), 0);
+    CU_ASSERT_EQUAL(wait_heard(&hi, 1, 0), 0);
+    CU_ASSERT_EQUAL(wait_pres_heard(&hp, 1, 0), 0);
+    CU_ASSERT_EQUAL(heard_count(&hi, BOB, 1), 1);
+    CU_ASSERT_EQUAL(pres_heard_count(&hp, ALICE), 1);
+
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(pg_terminate_backend(pid, 5000)) " LISTEN_BACKEND),
+                    1);
+    CU_ASSERT_EQUAL(wait_heard(&hi, 1, 1), 0);
+    CU_ASSERT_EQUAL(wait_pres_heard(&hp, 1, 1), 0);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1)); /* a new one */
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e1", "e2", NOW + 60, "<closed/>", NOW + 1, &r), 0);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "im", NOW, NULL), 2);
+    CU_ASSERT_EQUAL(wait_pres_heard(&hp, 2, 1), 0);
+    CU_ASSERT_EQUAL(wait_heard(&hi, 2, 1), 0);
+    CU_ASSERT_EQUAL(pres_heard_count(&hp, ALICE), 2);
+    CU_ASSERT_EQUAL(heard_count(&hi, BOB, 2), 1);
+
+    /* the IM listener goes; the presence one still hears, on the same session */
+    store_im_set_listener(a, NULL, NULL);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "im", NOW, NULL), 3);
+    CU_ASSERT_EQUAL(do_pres(ALICE, "e2", NULL, 0, NULL, NOW + 2, &r), 0);
+    CU_ASSERT_EQUAL(wait_pres_heard(&hp, 3, 1), 0);
+    CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) " LISTEN_BACKEND), 1);
+    /* and the presence one too: the session closes */
+    store_pres_set_listener(a, NULL, NULL);
+    CU_ASSERT_EQUAL(do_pres(ALICE, NULL, "e3", NOW + 60, "<open/>", NOW + 3, &r), 0);
+    run_for(200);
+    CU_ASSERT_TRUE(wait_listening(0));
+    CU_ASSERT_EQUAL(hp.n, 3);
+    CU_ASSERT_EQUAL(hp.nmissed, 1);
+    CU_ASSERT_EQUAL(hi.n, 2);
+    CU_ASSERT_EQUAL(hi.nmissed, 1);
+    CU_ASSERT_EQUAL(hi.nbad, 0);
+    res_free(&r);
+    store_destroy(a);
+}
+
+/* A sipd_pres payload is the AOR (1..4000 bytes): an empty or longer one is dropped; the memory
+ * store never calls a presence listener. */
+static void test_pg_pres_listener_ignores_malformed_payloads(void)
+{
+    struct store *a = store_create(fx.loop, LISTEN_CONNINFO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    static struct pres_heard h;
+    memset(&h, 0, sizeof h);
+    store_pres_set_listener(a, on_pres_heard, &h);
+    CU_ASSERT_TRUE_FATAL(wait_listening(1));
+    CU_ASSERT_EQUAL(admin_exec("NOTIFY sipd_pres, 'sip:first@example.com'"), 0);
+    CU_ASSERT_EQUAL(admin_exec("NOTIFY sipd_pres"), 0);
+    CU_ASSERT_EQUAL(admin_exec("SELECT pg_notify('sipd_pres', repeat('a', 4001))"), 0);
+    CU_ASSERT_EQUAL(admin_exec("SELECT pg_notify('sipd_pres', repeat('b', 4000))"), 0);
+    CU_ASSERT_EQUAL(admin_exec("NOTIFY sipd_pres, 'sip:last@example.com'"), 0);
+    CU_ASSERT_EQUAL(wait_pres_heard(&h, 3, 0), 0);
+    run_for(100);
+    CU_ASSERT_EQUAL_FATAL(h.n, 3);
+    CU_ASSERT_STRING_EQUAL(h.aor[0], "sip:first@example.com");
+    CU_ASSERT_EQUAL(h.aor[1][0], 'b');
+    CU_ASSERT_STRING_EQUAL(h.aor[2], "sip:last@example.com");
+    CU_ASSERT_EQUAL(h.nmissed, 0);
+    store_destroy(a);
+
+    struct store *m = store_create(fx.loop, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    store_pres_set_listener(m, on_pres_heard, &h);
+    store_pres_set_listener(m, NULL, NULL);
+    store_destroy(m);
+}
+
 static void on_topic_counted(void *arg, int status, const struct im_topic_info *info)
 {
     (void)info;
@@ -1980,6 +2182,9 @@ static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_listener_set_null_stops_calls_and_closes_its_session),
     TEST_CASE(test_pg_listener_ignores_malformed_payloads),
     TEST_CASE(test_pg_listener_may_stop_or_destroy_from_its_call),
+    TEST_CASE(test_pg_pres_listener_hears_every_change_of_another_store),
+    TEST_CASE(test_pg_pres_and_im_listeners_share_the_connection_and_both_say_missed),
+    TEST_CASE(test_pg_pres_listener_ignores_malformed_payloads),
     TEST_CASE(test_pg_unreachable_server_fails_every_op_with_eunavail),
     TEST_CASE(test_pg_lost_connections_fail_pending_ops_and_seqs_stay_dense),
     TEST_CASE(test_pg_init_db_applies_002),
