@@ -1490,6 +1490,7 @@ static void test_pg_listener_hears_publishes_of_another_store_with_the_copy(void
     memset(&h, 0, sizeof h);
     store_im_set_listener(a, on_heard, &h);
     CU_ASSERT_TRUE_FATAL(wait_listening(1));
+    CU_ASSERT_TRUE_FATAL(wait_available(a)); /* A publishes below: its pool must be up too */
 
     struct im_publish p = mkpub(BOB, ALICE, "listen-1@test", 1, "hi bob", NOW);
     struct res r = {0};
