@@ -248,17 +248,6 @@ static void contact_instance(const osip_message_t *m, char *buf, size_t n)
     buf[len] = '\0';
 }
 
-static char *contact_uri_str(const osip_message_t *m)
-{
-    osip_contact_t *c = osip_list_get(&m->contacts, 0);
-    char *s = NULL;
-    if (!c || !c->url || osip_uri_to_str(c->url, &s) != 0)
-        return NULL;
-    char *r = strdup(s);
-    osip_free(s);
-    return r;
-}
-
 /* The device of a request (§2.4) as one string: the instance, else the Contact URI, else NULL. */
 static char *request_device(const osip_message_t *m)
 {
@@ -266,7 +255,7 @@ static char *request_device(const osip_message_t *m)
     contact_instance(m, inst, sizeof inst);
     if (inst[0])
         return strdup(inst);
-    return contact_uri_str(m);
+    return sip_contact_uri(m);
 }
 
 /* Same device (§2.4): a subscription's (instance, contact) against a binding's. */
@@ -282,12 +271,6 @@ static int same_device(const char *inst_a, const char *contact_a, const char *in
 static const char *device_of(const char *instance, const char *contact)
 {
     return instance && *instance ? instance : contact;
-}
-
-static const char *tag_of(osip_from_t *f)
-{
-    osip_generic_param_t *p = NULL;
-    return f && osip_from_get_tag(f, &p) == 0 && p ? p->gvalue : NULL;
 }
 
 static struct btopic *topic_get(struct broker *b, const char *uri, int create)
@@ -778,7 +761,13 @@ static void send_message_notify(struct isub *s, struct qmsg *m)
     substate_active(s, ss, sizeof ss);
     struct notify_params np = {.event = "im", .sub_state = ss, .content_type = "message/cpim",
                                .body = body.p, .body_len = body.len};
-    if (s->d.is_datagram) {
+    if (s->d.is_datagram && body.len > SIP_UDP_MAX_BYTES) {
+        f.truncated = 1; /* the body alone is too big: no need to render the NOTIFY to know */
+        sbuf_reset(&body);
+        cpim_render(&body, &f);
+        np.body = body.p;
+        np.body_len = body.len;
+    } else if (s->d.is_datagram) {
         /* RFC 3261 §18.1.1: no request over 1300 octets on UDP: a truncation notice (§9.7) */
         sbuf_init(&probe);
         char br[48];
@@ -967,23 +956,19 @@ static void on_notify_result(void *arg, struct sip_txn *ct, enum txn_event ev, o
 
 /* ---- live delivery ---------------------------------------------------------------------------- */
 
-/* A message stored in topic uri: every subscription takes it (§9.5). Returns how many active
- * subscriptions will deliver it (for the 200/202 decision). */
-static size_t fan_out(struct broker *b, const char *uri, const struct im_message *m)
+/* A message stored in topic uri: every subscription takes it (§9.5). */
+static void fan_out(struct broker *b, const char *uri, const struct im_message *m)
 {
     struct btopic *t = topic_get(b, uri, 0);
     if (!t)
-        return 0;
+        return;
     if (m->seq > t->last_seq)
         t->last_seq = m->seq;
-    size_t n = 0;
     struct qmsg *q = NULL; /* one copy for every queue that takes it */
     for (struct isub *s = t->subs, *next; s; s = next) {
         next = s->tnext;
         if (s->state != SUB_ACTIVE || s->final_reason)
             continue;
-        if (!(m->sender_device && strcmp(m->sender_device, device_of(s->instance, s->contact)) == 0))
-            n++;
         if (m->seq < s->next_seq)
             continue;
         if (!s->behind && m->seq == s->next_seq && s->qlen < s->b->cfg.max_queue) {
@@ -997,7 +982,6 @@ static size_t fan_out(struct broker *b, const char *uri, const struct im_message
         pump(s);
     }
     qmsg_unref(q);
-    return n;
 }
 
 /* Another process sharing the store stored seq in topic (§15): subscriptions served here read it
@@ -1147,7 +1131,7 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
     contact_instance(req, inst, sizeof inst);
     s->subscriber = strdup(c->identity);
     s->instance = inst[0] ? strdup(inst) : NULL;
-    s->contact = contact_uri_str(req);
+    s->contact = sip_contact_uri(req);
     char key[700];
     int klen = st == 0 ? sub_key(&s->d, key, sizeof key) : -1;
     if (st != 0 || !s->subscriber || !s->contact || klen < 0) {
@@ -1909,7 +1893,7 @@ static void on_pub_topic(void *arg, int status, const struct im_topic_info *info
         pub_free(c);
         return;
     }
-    const char *from_tag = tag_of(req->from);
+    const char *from_tag = sip_tag_of(req->from);
     char cid[512];
     snprintf(cid, sizeof cid, "%s%s%s", req->call_id->number, req->call_id->host ? "@" : "",
              req->call_id->host ? req->call_id->host : "");

@@ -550,3 +550,22 @@ int sip_uri_aor(const osip_uri_t *u, char *buf, size_t n)
     buf[k] = '\0';
     return 0;
 }
+
+const char *sip_tag_of(const osip_from_t *f)
+{
+    osip_generic_param_t *p = NULL;
+    if (f && osip_from_get_tag((osip_from_t *)f, &p) == 0 && p && p->gvalue)
+        return p->gvalue;
+    return NULL;
+}
+
+char *sip_contact_uri(const osip_message_t *m)
+{
+    osip_contact_t *c = osip_list_get(&m->contacts, 0);
+    char *s = NULL;
+    if (!c || !c->url || osip_uri_to_str(c->url, &s) != 0)
+        return NULL;
+    char *r = strdup(s);
+    osip_free(s);
+    return r;
+}

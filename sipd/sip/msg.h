@@ -68,6 +68,11 @@ const char *sip_header_get(const osip_message_t *m, const char *lname, int nth);
  * written into header fields and CPIM bodies). */
 int sip_uri_aor(const osip_uri_t *u, char *buf, size_t n);
 
+/* The tag parameter of a From or To header, or NULL. */
+const char *sip_tag_of(const osip_from_t *f);
+/* The URI of the first Contact as text (heap copy, caller frees with free()), or NULL. */
+char *sip_contact_uri(const osip_message_t *m);
+
 /* Write a random token of hex characters (a tag or branch suffix) into buf (n >= 2). */
 void sip_random_token(char *buf, size_t n);
 

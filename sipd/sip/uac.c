@@ -23,26 +23,12 @@ static char *uri_str(osip_uri_t *u)
     return c;
 }
 
-static const char *tag_of(osip_from_t *f)
-{
-    osip_generic_param_t *p = NULL;
-    if (f && osip_from_get_tag(f, &p) == 0 && p && p->gvalue)
-        return p->gvalue;
-    return NULL;
-}
-
 /* The transport named by the bottom-most Via (§8.2 of the im spec: the subscriber's own hop). */
 static int bottom_via_is_udp(const osip_message_t *m)
 {
     int n = osip_list_size(&m->vias);
     osip_via_t *v = n > 0 ? osip_list_get(&m->vias, n - 1) : NULL;
     return v && v->protocol && strcasecmp(v->protocol, "UDP") == 0;
-}
-
-static char *contact_uri(const osip_message_t *m)
-{
-    osip_contact_t *c = osip_list_get(&m->contacts, 0);
-    return c ? uri_str(c->url) : NULL;
 }
 
 /* Record-Route values in order, "<a>, <b>"; NULL when none. */
@@ -111,7 +97,7 @@ int sub_dialog_init(struct sub_dialog *d, const osip_message_t *sub, const struc
                     const char *local_tag)
 {
     memset(d, 0, sizeof *d);
-    const char *rtag = tag_of(sub->from);
+    const char *rtag = sip_tag_of(sub->from);
     if (!sub->call_id || !sub->call_id->number || !rtag || !sub->cseq || !sub->cseq->number ||
         osip_list_size(&sub->contacts) != 1)
         return 400;
@@ -125,7 +111,7 @@ int sub_dialog_init(struct sub_dialog *d, const osip_message_t *sub, const struc
     d->remote_tag = strdup(rtag);
     d->local_uri = uri_str(sub->to ? sub->to->url : NULL);
     d->remote_uri = uri_str(sub->from->url);
-    d->remote_target = contact_uri(sub);
+    d->remote_target = sip_contact_uri(sub);
     d->route_set = route_set_of(sub, &err);
     d->event_id = event_id_of(sub);
     d->remote_cseq = (uint32_t)strtoul(sub->cseq->number, NULL, 10);
@@ -150,7 +136,7 @@ int sub_dialog_refresh(struct sub_dialog *d, const osip_message_t *sub, const st
         return 500; /* RFC 3261 §12.2.2: lower CSeq within the dialog */
     d->remote_cseq = cseq;
     if (osip_list_size(&sub->contacts) > 0) {
-        char *t = contact_uri(sub);
+        char *t = sip_contact_uri(sub);
         if (!t)
             return 400;
         free(d->remote_target);
@@ -177,7 +163,7 @@ void sub_dialog_clear(struct sub_dialog *d)
 
 int sub_dialog_key_of_request(const osip_message_t *req, char *buf, size_t n)
 {
-    const char *ttag = tag_of(req->to), *ftag = tag_of(req->from);
+    const char *ttag = sip_tag_of(req->to), *ftag = sip_tag_of(req->from);
     if (!ttag || !ftag || !req->call_id || !req->call_id->number)
         return -1;
     int k;

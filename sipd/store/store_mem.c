@@ -19,6 +19,8 @@ struct mem_store {
     struct hmap pres;  /* presence: aor -> struct pres_list* (section at the end of this file) */
     uint64_t pres_seq; /* presence: order of changes, breaks updated_at ties */
     struct hmap topics; /* IM topic URI -> struct mem_topic* */
+    struct hmap groups; /* the group topics among them (same values), so a REGISTER's
+                           groups_of does not look at every user topic */
 };
 
 static void topic_free(struct mem_topic *t);
@@ -55,6 +57,7 @@ static void mem_destroy(struct store *st)
     for (struct hmap_entry *e = hmap_first(&ms->topics, &b); e; e = hmap_next(&ms->topics, e, &b))
         topic_free(e->val);
     hmap_free(&ms->topics);
+    hmap_free(&ms->groups);
     free(ms);
 }
 
@@ -454,6 +457,8 @@ static void mem_im_group_create(struct store *st, const char *topic, const char 
         ok = (v[i] = strdup(members[i])) != NULL;
     if (ok && !t)
         ok = (t = topic_get(ms, topic, 1, NULL)) != NULL;
+    if (ok)
+        ok = hmap_put(&ms->groups, topic, strlen(topic), t, NULL) == 0;
     if (!ok) {
         for (size_t i = 0; v && i < nmembers; i++)
             free(v[i]);
@@ -479,6 +484,7 @@ static void mem_im_group_delete(struct store *st, const char *topic, store_statu
         return;
     }
     hmap_del(&ms->topics, topic, strlen(topic));
+    hmap_del(&ms->groups, topic, strlen(topic));
     topic_free(t);
     if (done)
         done(arg, 0);
@@ -499,9 +505,9 @@ static void mem_im_groups_of(struct store *st, const char *aor, store_members_cb
     struct mem_store *ms = (struct mem_store *)st;
     size_t n = 0, cap = 0, b;
     const char **v = NULL;
-    for (struct hmap_entry *e = hmap_first(&ms->topics, &b); e; e = hmap_next(&ms->topics, e, &b)) {
+    for (struct hmap_entry *e = hmap_first(&ms->groups, &b); e; e = hmap_next(&ms->groups, e, &b)) {
         struct mem_topic *t = e->val;
-        if (!t->is_group || !is_member(t, aor))
+        if (!is_member(t, aor))
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
@@ -631,6 +637,7 @@ struct store *store_mem_create(struct loop *loop)
     hmap_init(&ms->known);
     hmap_init(&ms->pres);
     hmap_init(&ms->topics);
+    hmap_init(&ms->groups);
     return &ms->base;
 }
 
