@@ -8,7 +8,7 @@
 # Ends with one line "N passed, M failed"; exits non-zero when any test failed.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 mode=normal
 [ "${1:-}" = "--sanitize" ] && mode=sanitize
 
@@ -23,22 +23,25 @@ else
     bdir="$top/build"; confargs=""
 fi
 mkdir -p "$bdir"
-cd "$bdir"
+cd "$bdir" || exit 1
 if [ ! -f Makefile ]; then
     "$top/configure" -q $confargs || { echo "configure failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 make -j2 >make.log 2>&1 || { tail -40 make.log; echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
-make -j1 check >check.log 2>&1
+# unit and integration runners side by side; the integration runner runs its tests in parallel
+make -j2 check >check.log 2>&1
 rc=$?
 passed=0; failed=0
 for log in tests/unit/run-unit.sh.log tests/integration/run-all.sh.log; do
     if [ -f "$log" ]; then
         line=$(grep -E '^[a-z]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
         echo "--- $log"
-        grep -E '^(ok|not ok) |FAILED|Test: .*\.\.\.FAILED' "$log" | grep -Ev '^ok ' | head -40
+        # every integration test with its time, failures with their log tail, the ten slowest;
+        # of the unit tests only the failures
+        grep -E '^(ok|not ok) |^# |FAILED|Test: .*\.\.\.FAILED' "$log" |
+            grep -Ev '^# (sipd:|inside pg_virtualenv|PostgreSQL tests)' | head -400
         echo "$line"
-        p=$(echo "$line" | sed -E 's/.*([0-9]+) passed.*/\1/;s/[^0-9]//g' )
         p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
         f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
         if [ -z "$p" ]; then echo "$log: no summary line"; f=1; p=0; fi

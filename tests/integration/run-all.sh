@@ -1,22 +1,30 @@
 #!/bin/bash
-# run-all.sh - run the sipd integration tests (tests/integration/t_*.sh) and report TAP-like lines:
+# run-all.sh - run the sipd integration tests (tests/integration/t_*.sh) in parallel and report
+# TAP-like lines as tests finish, then the ten slowest and a summary:
 #
-#   ok - t_register_basic
-#   not ok - t_pg_outage        (followed by the tail of that test's log, as '# ' lines)
+#   ok - t_register_basic (4.1 s)
+#   not ok - t_pg_outage (30.2 s)  (followed by the tail of that test's log, as '# ' lines)
 #   ...
 #   21 passed, 1 failed
 #
-# Exit status 1 when any test failed. Environment:
+# Every test runs in its own process group with its own random ports and private directory
+# (lib.sh), so tests run side by side: SIPD_TEST_JOBS at once (default: twice the cores, at least
+# 2; they mostly wait on the network and timers). Tests that stop or restart PostgreSQL
+# (EXCLUSIVE below) run alone, after the others. Exit status 1 when any test failed.
+#
+# Environment:
 #   top_builddir, top_srcdir  set by 'make check'; default: the repository holding this script.
 #                             The daemon is $top_builddir/sipd/sipd.
 #   SIPD_TEST_FILTER=regex    run only the tests whose name matches (grep -E), e.g. 'register|pg_'.
+#   SIPD_TEST_JOBS=N          how many tests run at once.
 #   SIPD_TEST_LOGDIR=dir      where per-test logs go (default $top_builddir/tests/integration/logs).
 #   SIPD_TEST_KEEP=1          keep every test's temp dir (daemon log, SIPp traces), not just failures.
-#   PGHOST (and PG*)          use that PostgreSQL for the t_pg_* tests. When unset, the t_pg_* tests
-#                             run inside 'pg_virtualenv -t' (a throw-away cluster; PG_VIRTUALENV
-#                             names another wrapper); when neither is available they FAIL - they
-#                             are never skipped. t_pg_outage/t_pg_restart_postgres stop and start
-#                             the cluster, so they need pg_virtualenv's (PGVERSION, regress).
+#   PGHOST (and PG*)          use that PostgreSQL for the t_pg_* tests. When unset, the whole run
+#                             happens inside 'pg_virtualenv -t' (a throw-away cluster; PG_VIRTUALENV
+#                             names another wrapper); each t_pg_* test creates its own database.
+#                             Without either, the t_pg_* tests FAIL - they are never skipped.
+#                             t_pg_outage/t_pg_restart_postgres stop and start the cluster, so they
+#                             need pg_virtualenv's (PGVERSION, regress).
 set -u
 
 IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,27 +33,43 @@ IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export top_srcdir top_builddir
 TEST_TIMEOUT=${SIPD_TEST_TIMEOUT:-150}
 PG_VIRTUALENV=${PG_VIRTUALENV:-pg_virtualenv}
+# tests that stop, restart or otherwise disturb the shared PostgreSQL cluster: run one at a time
+EXCLUSIVE='^t_pg_(outage|restart_postgres)$'
+# long tests (measured: over ~10 s each) start first, so that the pool does not end waiting on one
+SLOW_FIRST='^t_(proxy_errors|proxy_fork|pg_presence_suite|pg_presence_cluster|proxy_cancel|proxy_noanswer|proxy_record_route|presence_compose|pg_register_suite|presence_expiry|proxy_2xx_retrans|pg_im_suite|proxy_sequential|proxy_loss)$'
 
-# one test: run it with a time bound, append "ok NAME" / "not ok NAME" to the results file
+ncpu=$(nproc 2>/dev/null || echo 2)
+JOBS=${SIPD_TEST_JOBS:-$((ncpu * 2))}
+[ "$JOBS" -lt 2 ] && JOBS=2
+
+now_ms() { date +%s%3N; }
+
+# run_one TEST RESULTS: run one test with a time bound; append "ok|fail NAME MS" to RESULTS.
 run_one() {
-    local t=$1 results=$2 name rc
+    local t=$1 results=$2 name rc t0 t1
     name=$(basename "$t" .sh)
+    t0=$(now_ms)
     timeout -k 10 "$TEST_TIMEOUT" bash "$t" >"$LOGDIR/$name.log" 2>&1 </dev/null
     rc=$?
+    t1=$(now_ms)
     [ "$rc" -eq 124 ] && echo "# timed out after ${TEST_TIMEOUT}s" >>"$LOGDIR/$name.log"
     if [ "$rc" -eq 0 ]; then
-        echo "ok $name" >>"$results"
+        echo "ok $name $((t1 - t0))" >>"$results"
     else
-        echo "not ok $name" >>"$results"
+        echo "fail $name $((t1 - t0))" >>"$results"
     fi
 }
 
-report_one() {
-    local status=$1 name=$2
+# report LINE: print one result line (and the log tail of a failure) as TAP.
+report() {
+    local status name ms
+    read -r status name ms <<<"$1"
+    local secs
+    secs=$(awk -v m="$ms" 'BEGIN { printf "%.1f", m / 1000 }')
     if [ "$status" = ok ]; then
-        echo "ok - $name"
+        echo "ok - $name ($secs s)"
     else
-        echo "not ok - $name"
+        echo "not ok - $name ($secs s)"
         if [ -f "$LOGDIR/$name.log" ]; then
             echo "# --- tail of $LOGDIR/$name.log ---"
             tail -n 40 "$LOGDIR/$name.log" | sed 's/^/# /'
@@ -53,15 +77,70 @@ report_one() {
     fi
 }
 
-# Inner mode: we are inside pg_virtualenv; run the given pg tests, results into $2.
-if [ "${1:-}" = --pg-inner ]; then
-    LOGDIR=$2
-    results=$3
-    shift 3
+# Inner mode: PostgreSQL is available (or known absent); run every test given, report, summarise.
+inner() {
+    local pg_ok=$1
+    shift
+    local results pool=() excl=() t name reported=0 running=0
+    results=$(mktemp)
     for t in "$@"; do
-        run_one "$t" "$results"
+        name=$(basename "$t" .sh)
+        if [[ $name =~ $EXCLUSIVE ]]; then excl+=("$t"); else pool+=("$t"); fi
     done
-    exit 0
+    # print whatever finished since the last call
+    flush() {
+        local n
+        n=$(wc -l <"$results")
+        while [ "$reported" -lt "$n" ]; do
+            reported=$((reported + 1))
+            report "$(sed -n "${reported}p" "$results")"
+        done
+    }
+    for t in "${pool[@]}"; do
+        name=$(basename "$t" .sh)
+        if [[ $name == t_pg_* ]] && [ "$pg_ok" != yes ]; then
+            echo "fail $name 0" >>"$results"
+            echo "# did not run: $pg_ok" >"$LOGDIR/$name.log"
+            continue
+        fi
+        while [ "$running" -ge "$JOBS" ]; do
+            wait -n
+            running=$((running - 1))
+            flush
+        done
+        run_one "$t" "$results" &
+        running=$((running + 1))
+    done
+    wait
+    flush
+    for t in "${excl[@]}"; do
+        name=$(basename "$t" .sh)
+        if [ "$pg_ok" != yes ]; then
+            echo "fail $name 0" >>"$results"
+            echo "# did not run: $pg_ok" >"$LOGDIR/$name.log"
+        else
+            run_one "$t" "$results"
+        fi
+        flush
+    done
+    echo "# slowest tests:"
+    sort -k3,3nr "$results" | head -n 10 |
+        awk '{ printf "#   %6.1f s  %s\n", $3 / 1000, $2 }'
+    local passed failed
+    passed=$(grep -c '^ok ' "$results")
+    failed=$(grep -c '^fail ' "$results")
+    rm -f "$results"
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}
+
+# Inner mode (inside pg_virtualenv): --inner LOGDIR PG_OK REPORT TEST...; the report goes to REPORT.
+if [ "${1:-}" = --inner ]; then
+    LOGDIR=$2 pg_ok=$3
+    exec >"$4"
+    shift 4
+    inner "$pg_ok" "$@"
+    exit $?
 fi
 
 LOGDIR=${SIPD_TEST_LOGDIR:-$top_builddir/tests/integration/logs}
@@ -71,68 +150,41 @@ fi
 LOGDIR=$(cd "$LOGDIR" && pwd)
 export SIPD_TEST_LOGDIR=$LOGDIR
 
-plain=() pg=()
+first=() rest=() has_pg=
 for t in "$IT_DIR"/t_*.sh; do
     [ -e "$t" ] || continue
     name=$(basename "$t" .sh)
     if [ -n "${SIPD_TEST_FILTER:-}" ] && ! printf '%s\n' "$name" | grep -Eq -- "$SIPD_TEST_FILTER"; then
         continue
     fi
-    case $name in
-        t_pg_*) pg+=("$t") ;;
-        *) plain+=("$t") ;;
-    esac
+    [[ $name == t_pg_* ]] && has_pg=1
+    if [[ $name =~ $SLOW_FIRST ]]; then first+=("$t"); else rest+=("$t"); fi
 done
+tests=("${first[@]}" "${rest[@]}")
+[ "${#tests[@]}" -eq 0 ] && { echo "0 passed, 0 failed"; exit 0; }
 
-echo "# sipd: $top_builddir/sipd/sipd   logs: $LOGDIR"
-passed=0 failed=0
-tally() {
-    local status=$1 name=$2
-    report_one "$status" "$name"
-    if [ "$status" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-}
-
-for t in "${plain[@]}"; do
-    results=$(mktemp)
-    run_one "$t" "$results"
-    read -r line <"$results"
-    rm -f "$results"
-    case $line in
-        "ok "*) tally ok "${line#ok }" ;;
-        *) tally "not ok" "${line#not ok }" ;;
-    esac
-done
-
-if [ "${#pg[@]}" -gt 0 ]; then
-    results=$(mktemp)
-    pgnote=
-    if [ -n "${PGHOST:-}" ]; then
-        echo "# PostgreSQL tests against PGHOST=$PGHOST"
-        for t in "${pg[@]}"; do run_one "$t" "$results"; done
-    elif command -v "$PG_VIRTUALENV" >/dev/null 2>&1; then
-        echo "# PostgreSQL tests inside pg_virtualenv (log: $LOGDIR/pg_virtualenv.log)"
-        timeout -k 10 $((TEST_TIMEOUT * ${#pg[@]} + 60)) \
-            "$PG_VIRTUALENV" -t "$IT_DIR/run-all.sh" --pg-inner "$LOGDIR" "$results" "${pg[@]}" \
-            >"$LOGDIR/pg_virtualenv.log" 2>&1 </dev/null
-        pgnote="see $LOGDIR/pg_virtualenv.log"
-    else
-        pgnote="no PostgreSQL: PGHOST is unset and pg_virtualenv is not installed (apt-get install postgresql postgresql-common)"
+echo "# sipd: $top_builddir/sipd/sipd   logs: $LOGDIR   jobs: $JOBS"
+if [ -z "$has_pg" ]; then
+    inner "no PostgreSQL tests selected" "${tests[@]}"
+elif [ -n "${PGHOST:-}" ]; then
+    echo "# PostgreSQL tests against PGHOST=$PGHOST"
+    inner yes "${tests[@]}"
+elif command -v "$PG_VIRTUALENV" >/dev/null 2>&1; then
+    echo "# inside pg_virtualenv (its own log: $LOGDIR/pg_virtualenv.log)"
+    report_file=$LOGDIR/report.txt
+    : >"$report_file"
+    timeout -k 10 $((TEST_TIMEOUT * ${#tests[@]} + 120)) \
+        "$PG_VIRTUALENV" -t "$IT_DIR/run-all.sh" --inner "$LOGDIR" yes "$report_file" "${tests[@]}" \
+        >"$LOGDIR/pg_virtualenv.log" 2>&1 </dev/null
+    rc=$?
+    cat "$report_file"
+    if ! grep -qE '^[0-9]+ passed, [0-9]+ failed$' "$report_file"; then
+        echo "# pg_virtualenv or the runner failed (exit $rc):"
+        tail -n 30 "$LOGDIR/pg_virtualenv.log" | sed 's/^/# /'
+        echo "0 passed, ${#tests[@]} failed"
+        exit 1
     fi
-    for t in "${pg[@]}"; do
-        name=$(basename "$t" .sh)
-        if grep -qx "ok $name" "$results"; then
-            tally ok "$name"
-        elif grep -qx "not ok $name" "$results"; then
-            tally "not ok" "$name"
-        else
-            echo "not ok - $name"
-            echo "# did not run: $pgnote"
-            [ -f "$LOGDIR/pg_virtualenv.log" ] && tail -n 20 "$LOGDIR/pg_virtualenv.log" | sed 's/^/# /'
-            failed=$((failed + 1))
-        fi
-    done
-    rm -f "$results"
+    exit $rc
+else
+    inner "no PostgreSQL: PGHOST is unset and pg_virtualenv is not installed (apt-get install postgresql postgresql-common)" "${tests[@]}"
 fi
-
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
