@@ -172,6 +172,8 @@ elif [ -n "${PGHOST:-}" ]; then
 elif command -v "$PG_VIRTUALENV" >/dev/null 2>&1; then
     echo "# inside pg_virtualenv (its own log: $LOGDIR/pg_virtualenv.log)"
     report_file=$LOGDIR/report.txt
+    PGPORT=$("$IT_DIR/../pg-port.sh") || exit 1
+    export PGPORT
     : >"$report_file"
     timeout -k 10 $((TEST_TIMEOUT * ${#tests[@]} + 120)) \
         "$PG_VIRTUALENV" -t "$IT_DIR/run-all.sh" --inner "$LOGDIR" yes "$report_file" "${tests[@]}" \
