@@ -28,6 +28,7 @@
 #include "../sip/cpim.h"
 #include "../sip/msg.h"
 #include "../sip/txn.h"
+#include "../sip/subdialog.h"
 #include "../sip/uac.h"
 #include "../transport/transport.h"
 #include "registrar.h"
