@@ -9,7 +9,7 @@
 
 #include "base/log.h"
 #include "base/loop.h"
-#include "roles/broker.h"
+#include "roles/im/broker.h"
 #include "roles/presence.h"
 #include "roles/proxy.h"
 #include "roles/registrar.h"

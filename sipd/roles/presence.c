@@ -37,7 +37,7 @@
 #include "../base/sbuf.h"
 #include "../sip/msg.h"
 #include "../sip/txn.h"
-#include "../sip/uac.h"
+#include "../sip/subdialog.h"
 #include "../store/store.h"
 #include "../transport/addr.h"
 #include "../transport/transport.h"

@@ -11,7 +11,7 @@
 
 #include "base/log.h"
 #include "base/loop.h"
-#include "roles/broker.h"
+#include "roles/im/broker.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
 #include "store/store.h"

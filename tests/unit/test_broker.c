@@ -16,7 +16,7 @@
 #include "transport/transport.h"
 
 #include "base/sbuf.h"
-#include "roles/broker.h"
+#include "roles/im/broker.h"
 #include "sip/cpim.h"
 #include "sip/msg.h"
 #include "store/store.h"

@@ -7,6 +7,7 @@
 #include "base/loop.h"
 #include "base/sbuf.h"
 #include "sip/msg.h"
+#include "sip/subdialog.h"
 #include "sip/uac.h"
 #include "suites.h"
 

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../store/binding.h"
-#include "../store/store.h"
+#include "../../store/binding.h"
+#include "../../store/store.h"
 
 struct loop;
 struct transport;
