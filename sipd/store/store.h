@@ -10,6 +10,8 @@
  *     > 0             a SIP status decided by the caller's update function (e.g. 423), passed through
  *     STORE_EUNAVAIL  the store cannot be reached (database down/reconnecting): answer 503
  *     STORE_EFAIL     any other store error (bad data, out of memory): answer 500
+ * The STORE_E* codes are negative and far below -4095, so that they are never mistaken for a
+ * -errno value (nor for a SIP status) where both travel through one int.
  * Results passed to callbacks are only valid during the callback; copy what you keep. */
 #ifndef SIPD_STORE_H
 #define SIPD_STORE_H
@@ -22,8 +24,11 @@
 struct loop;
 struct store;
 
-#define STORE_EUNAVAIL (-1)
-#define STORE_EFAIL (-2)
+/* Store status codes (see above): none of them is a -errno value or a SIP status. */
+enum store_status {
+    STORE_EUNAVAIL = -100001, /* the store cannot be reached */
+    STORE_EFAIL = -100002,    /* any other store error */
+};
 
 /* Creates the memory store when conninfo is NULL or "", else the postgres store (which connects
  * asynchronously and keeps reconnecting; operations fail with STORE_EUNAVAIL meanwhile).
