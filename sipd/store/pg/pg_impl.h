@@ -13,7 +13,8 @@
  *     pipeline.c     operations: routing to a connection, queues, sending, one result path
  *     conn.c         one connection: connect, prepare, sync, read, drop and reconnect
  *     location.c     the location service: batched update transactions, lookups, expire
- *     query.c        IM and presence: the table of their operations, one submit, one result path
+ *     query.c        IM and presence: one submit and one result path, driven by a row per operation
+ *     im_presence.c  the rows of the IM and presence operations, and their entry points
  *     array.c        array literals for array parameters (text[], bigint[])
  *     listen.c       the LISTEN connection (sipd_im, sipd_pres)
  *     migrate.c      store_init_db (sipd --init-db; synchronous, never on the loop)
@@ -283,7 +284,72 @@ void pg_arr_put(struct pg_arr *sb, const char *s, size_t n);
 void pg_arr_text(struct pg_arr *sb, size_t i, const char *s); /* element i (0: opens the array) */
 void pg_arr_int(struct pg_arr *sb, size_t i, int64_t v);
 
-/* ---- query.c: IM and presence operations --------------------------------------------------------- */
+/* ---- query.c: one submit and one result path for the IM and presence statements -------------- */
+
+/* The caller's callback of a query (its type is the row's: see struct query_row). */
+union query_done {
+    store_topic_cb topic;
+    store_publish_cb publish;
+    store_messages_cb messages;
+    store_status_cb status;
+    store_members_cb members; /* also the store_aors_cb of an expire: the same type */
+    store_position_cb position;
+    store_pres_cb pres;
+};
+
+/* One parameter value; which member counts is said by the row's kind letter (query_row). */
+struct qval {
+    const char *s;         /* 'u', 'f': text, NULL is SQL NULL; 'b': the octets, NULL is SQL NULL */
+    int64_t i;             /* 'i' */
+    size_t n;              /* 'b': octets; 'a': elements */
+    const char *const *v;  /* 'a': the elements (none NULL) */
+};
+
+/* A query's result as the generic path parsed it, for the row's reporter. */
+struct qresult {
+    int64_t v[4];          /* the leading columns of the first row (query_row.scalars) */
+    void *items;           /* one per row that the row's parser took (item_size each) */
+    size_t n;
+};
+
+struct pg_op;
+/* Parse row r of res into item: 0 taken, QROW_SKIP not an item, -1 malformed, or a status > 0
+ * (a SIP status) that is the operation's answer (the rows after it are not read). */
+#define QROW_SKIP (-2)
+typedef int (*query_row_parser)(const struct pg_op *op, const PGresult *res, int r, void *item);
+/* Call the caller back: status 0 with r, or a failure / SIP status (r then holds nothing). */
+typedef void (*query_reporter)(const struct pg_op *op, int status, const struct qresult *r);
+
+/* How one IM or presence operation is sent and read: the other half of its statement's row
+ * (pg_stmts[stmt] has its SQL, parameter count and whether it writes). */
+struct query_row {
+    enum stmt_id stmt;
+    /* Parameters, one letter each (as many as pg_stmts[stmt].nparams):
+     *   u  a URI, text of at most PG_MAX_URI_BYTES     f  a text field, at most PG_MAX_FIELD_BYTES
+     *   i  an integer (int64, as text)                 b  a bytea in binary format, PG_MAX_BODY_BYTES
+     *   a  a text[] of URIs                                                                        */
+    const char *params;
+    int is_keyed;          /* parameter 1 (a topic or AOR) routes it; else the least busy conn */
+    /* The result (binary format): ncols columns, at least min_rows rows; `scalars` the kinds of
+     * its leading columns read from the first row ('b' bool, 'i' int8); with a parser, every row
+     * is offered to it, items of item_size bytes. ncols 0: the result is not read. */
+    int ncols;
+    int min_rows;
+    const char *scalars;
+    query_row_parser parse_row;
+    size_t item_size;
+    query_reporter report;
+};
+
+void pg_query_run(struct pg_store *ps, const struct query_row *row, const struct qval *p,
+                  int is_bad, union query_done done, void *arg);
+const union query_done *pg_query_done(const struct pg_op *op);
+enum stmt_id pg_query_stmt(const struct pg_op *op);
+int pg_bin_i64(const PGresult *res, int row, int col, int64_t *out);
+int pg_bin_i32(const PGresult *res, int row, int col, int64_t *out);
+int pg_bin_bool(const PGresult *res, int row, int col, int *out);
+int pg_bin_text(const PGresult *res, int row, int col, int is_nullable, const char **out);
+int pg_bin_bytes(const PGresult *res, int row, int col, const char **out, size_t *len);
 
 void pg_query_free(struct pg_query *q);
 void pg_query_notify(struct pg_op *op, int status, const PGresult *res);
@@ -293,6 +359,9 @@ int pg_query_start(struct pg_conn *c, struct pg_op *op);
 int pg_query_result(struct pg_conn *c, struct pg_op *op, PGresult *res);
 struct pg_op *pg_query_synced(struct pg_conn *c, struct pg_op *op);
 void pg_query_report(struct pg_op *op);
+
+/* ---- im_presence.c: the rows of the IM and presence operations, and their entry points ---------- */
+
 void pg_im_topic(struct store *st, const char *topic, const char *identity, int64_t now,
                  const struct im_retention *ret, store_topic_cb done, void *arg);
 void pg_im_publish(struct store *st, const struct im_publish *p, store_publish_cb done, void *arg);
