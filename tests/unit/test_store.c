@@ -19,115 +19,12 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "store/store.h"
+#include "store_fixture.h"
 #include "suites.h"
 
 #define NOW INT64_C(1700000000)
 #define AOR "sip:alice@example.com"
 #define AOR2 "sip:bob@example.com"
-#define SAFETY_MS 5000
-
-enum backend { BACKEND_MEMORY, BACKEND_POSTGRES };
-
-static struct {
-    enum backend backend;
-    struct loop *loop;
-    struct store *st;
-    PGconn *admin; /* postgres: a plain blocking connection to set up and inspect */
-    enum log_level saved_level;
-} fx;
-
-/* ---- driving the loop ------------------------------------------------------------------------ */
-
-static int outstanding; /* callbacks still expected */
-static int timed_out;
-
-static void one_done(void)
-{
-    if (--outstanding == 0)
-        loop_stop(fx.loop);
-}
-
-static void on_safety(struct timer *t, void *arg)
-{
-    (void)t;
-    (void)arg;
-    timed_out = 1;
-    loop_stop(fx.loop);
-}
-
-static struct store *make_store(void)
-{
-    return store_create(fx.loop, fx.backend == BACKEND_POSTGRES ? "postgresql://" : NULL);
-}
-
-/* Run the loop until every expected callback came, or SAFETY_MS passed. On a timeout the store
- * is destroyed (running the late callbacks while their test's data is still alive) and made
- * again. Returns 0, or -1 on timeout. */
-static int wait_all(void)
-{
-    if (outstanding == 0)
-        return 0;
-    struct timer safety = {0};
-    timed_out = 0;
-    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
-    loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &safety);
-    if (!timed_out)
-        return 0;
-    store_destroy(fx.st);
-    fx.st = make_store();
-    outstanding = 0;
-    return -1;
-}
-
-struct poll_ctx {
-    struct store *st;
-    struct timer t;
-    int is_available;
-};
-
-static void on_poll(struct timer *t, void *arg)
-{
-    struct poll_ctx *p = arg;
-    if (store_is_available(p->st)) {
-        p->is_available = 1;
-        loop_stop(fx.loop);
-        return;
-    }
-    loop_timer_start(fx.loop, t, 5, on_poll, p);
-}
-
-/* Run the loop until st is available (postgres: connected). Returns 1 if it is. */
-static int wait_available(struct store *st)
-{
-    struct poll_ctx p = {.st = st};
-    struct timer safety = {0};
-    if (store_is_available(st))
-        return 1;
-    timed_out = 0;
-    loop_timer_start(fx.loop, &p.t, 5, on_poll, &p);
-    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
-    loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &p.t);
-    loop_timer_stop(fx.loop, &safety);
-    return p.is_available;
-}
-
-static void on_sleep(struct timer *t, void *arg)
-{
-    (void)t;
-    (void)arg;
-    loop_stop(fx.loop);
-}
-
-/* Let the loop (and the stores' timers) run for ms. */
-static void run_for(uint64_t ms)
-{
-    struct timer t = {0};
-    loop_timer_start(fx.loop, &t, ms, on_sleep, NULL);
-    loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &t);
-}
 
 /* ---- one store call: the update function's input and what came back ------------------------- */
 
@@ -532,29 +429,6 @@ static void test_all_binding_fields_round_trip(void)
 }
 
 /* ---- postgres only ----------------------------------------------------------------------------*/
-
-static int admin_exec(const char *sql)
-{
-    PGresult *r = PQexec(fx.admin, sql);
-    ExecStatusType s = PQresultStatus(r);
-    int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-    if (!ok)
-        fprintf(stderr, "admin: %s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
-static long admin_scalar(const char *sql)
-{
-    PGresult *r = PQexec(fx.admin, sql);
-    long v = -1;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-        v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    else
-        fprintf(stderr, "admin: %s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    return v;
-}
 
 /* Two nodes (two connections) appending to one AOR at the same time: every update sees the one
  * before it, none is lost. */
@@ -1310,12 +1184,10 @@ static void test_pg_update_waiting_for_a_lock_does_not_hold_up_the_pool(void)
     call_free(&blocked);
 }
 
-static char schema_dir[4096];
-
 static void test_pg_init_db_is_idempotent(void)
 {
-    CU_ASSERT_EQUAL(store_init_db("postgresql://", schema_dir), 0);
-    CU_ASSERT_EQUAL(store_init_db("postgresql://", schema_dir), 0);
+    CU_ASSERT_EQUAL(store_init_db("postgresql://", fx.schema_dir), 0);
+    CU_ASSERT_EQUAL(store_init_db("postgresql://", fx.schema_dir), 0);
     CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM schema_migrations WHERE version = 1"), 1);
     CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM information_schema.tables WHERE table_name"
                                  " IN ('nodes', 'heartbeats', 'locations', 'topics',"
@@ -1327,78 +1199,9 @@ static void test_pg_init_db_is_idempotent(void)
 
 /* ---- suites ---------------------------------------------------------------------------------- */
 
-static int mem_init(void)
-{
-    fx.backend = BACKEND_MEMORY;
-    fx.loop = loop_create();
-    fx.st = fx.loop ? make_store() : NULL;
-    return fx.st ? 0 : -1;
-}
+static int pg_init(void) { return fx_pg_init("store_postgres"); }
 
-static void mem_setup(void)
-{
-    store_destroy(fx.st);
-    fx.st = make_store();
-    outstanding = 0;
-}
-
-static int suite_clean(void)
-{
-    store_destroy(fx.st);
-    fx.st = NULL;
-    loop_destroy(fx.loop);
-    fx.loop = NULL;
-    if (fx.admin)
-        PQfinish(fx.admin);
-    fx.admin = NULL;
-    return 0;
-}
-
-static int pg_clean(void)
-{
-    suite_clean();
-    log_current_level = fx.saved_level;
-    return 0;
-}
-
-static int pg_init(void)
-{
-    const char *top = getenv("top_srcdir");
-    snprintf(schema_dir, sizeof schema_dir, "%s", top && *top ? top : ".");
-    strncat(schema_dir, "/schema", sizeof schema_dir - strlen(schema_dir) - 1);
-    fx.backend = BACKEND_POSTGRES;
-    fx.saved_level = log_current_level;
-    log_current_level = LOG_LVL_ERROR; /* the cases below provoke warnings on purpose */
-    if (store_init_db("postgresql://", schema_dir) != 0)
-        return -1;
-    fx.admin = PQconnectdb("postgresql://");
-    if (PQstatus(fx.admin) != CONNECTION_OK) {
-        fprintf(stderr, "store_postgres: %s", PQerrorMessage(fx.admin));
-        return -1;
-    }
-    fx.loop = loop_create();
-    fx.st = fx.loop ? make_store() : NULL;
-    if (!fx.st || !wait_available(fx.st)) {
-        fprintf(stderr, "store_postgres: the store did not connect\n");
-        return -1;
-    }
-    return 0;
-}
-
-static void pg_setup(void)
-{
-    outstanding = 0;
-    admin_exec("TRUNCATE locations");
-    if (!store_is_available(fx.st))
-        wait_available(fx.st);
-}
-
-struct test_case {
-    const char *name;
-    CU_TestFunc fn;
-};
-
-#define TEST_CASE(fn) {#fn, fn}
+static void pg_setup(void) { fx_pg_setup("TRUNCATE locations"); }
 
 static const struct test_case shared_cases[] = {
     TEST_CASE(test_store_is_available_and_idle),
@@ -1432,19 +1235,8 @@ static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_init_db_is_idempotent),
 };
 
-#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
-
 void register_store_suites(void)
 {
-    CU_pSuite s = CU_add_suite_with_setup_and_teardown("store_memory", mem_init, suite_clean,
-                                                       mem_setup, NULL);
-    for (size_t i = 0; s && i < NCASES(shared_cases); i++)
-        CU_add_test(s, shared_cases[i].name, shared_cases[i].fn);
-    if (!getenv("PGHOST"))
-        return;
-    s = CU_add_suite_with_setup_and_teardown("store_postgres", pg_init, pg_clean, pg_setup, NULL);
-    for (size_t i = 0; s && i < NCASES(shared_cases); i++)
-        CU_add_test(s, shared_cases[i].name, shared_cases[i].fn);
-    for (size_t i = 0; s && i < NCASES(pg_cases); i++)
-        CU_add_test(s, pg_cases[i].name, pg_cases[i].fn);
+    fx_register_suites("store_memory", "store_postgres", pg_init, pg_setup, shared_cases, NCASES(shared_cases), pg_cases,
+                       NCASES(pg_cases));
 }
