@@ -193,12 +193,15 @@ void fx_pg_setup(const char *truncate)
 
 void fx_register_suites(const char *mem_name, const char *pg_name, CU_InitializeFunc pg_init,
                         CU_SetUpFunc pg_setup, const struct test_case *shared, size_t nshared,
-                        const struct test_case *pg, size_t npg)
+                        const struct test_case *mem, size_t nmem, const struct test_case *pg,
+                        size_t npg)
 {
     CU_pSuite s = CU_add_suite_with_setup_and_teardown(mem_name, fx_mem_init, fx_clean,
                                                        fx_mem_setup, NULL);
     for (size_t i = 0; s && i < nshared; i++)
         CU_add_test(s, shared[i].name, shared[i].fn);
+    for (size_t i = 0; s && i < nmem; i++)
+        CU_add_test(s, mem[i].name, mem[i].fn);
     if (!getenv("PGHOST"))
         return;
     s = CU_add_suite_with_setup_and_teardown(pg_name, pg_init, fx_clean, pg_setup, NULL);

@@ -74,10 +74,11 @@ int fx_clean(void);
 int fx_pg_init(const char *name);
 void fx_pg_setup(const char *truncate);
 
-/* Register suite mem_name with the shared cases and, when PGHOST is set, suite pg_name with the
- * shared then the postgres cases, using the file's pg_init and pg_setup. */
+/* Register suite mem_name with the shared then the memory cases and, when PGHOST is set, suite
+ * pg_name with the shared then the postgres cases, using the file's pg_init and pg_setup. */
 void fx_register_suites(const char *mem_name, const char *pg_name, CU_InitializeFunc pg_init,
                         CU_SetUpFunc pg_setup, const struct test_case *shared, size_t nshared,
-                        const struct test_case *pg, size_t npg);
+                        const struct test_case *mem, size_t nmem, const struct test_case *pg,
+                        size_t npg);
 
 #endif

@@ -261,7 +261,7 @@ static void test_update_replaces_the_whole_binding_set(void)
     CU_ASSERT_EQUAL(none.seen.len, 2);
     CU_ASSERT_EQUAL(none.result.len, 0);
     struct call l2 = {0};
-    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 2, &l2), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 2, &l2), STORE_OFFLINE); /* known: 480, not 404 */
     CU_ASSERT_EQUAL(l2.result.len, 0);
     call_free(&c);
     call_free(&l);
@@ -317,7 +317,7 @@ static void test_expired_bindings_are_hidden_and_expire_deletes_them(void)
     /* expire deletes: looking back in time finds nothing of bob any more */
     CU_ASSERT_EQUAL(do_expire(NOW + 10), 0);
     struct call l3 = {0};
-    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW, &l3), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW, &l3), STORE_OFFLINE);
     CU_ASSERT_EQUAL(l3.result.len, 0);
 
     /* counts: exact in memory; postgres refreshes its figure before an expire run reports */
@@ -328,7 +328,7 @@ static void test_expired_bindings_are_hidden_and_expire_deletes_them(void)
 
     CU_ASSERT_EQUAL(do_expire(NOW + 5000), 0);
     struct call l4 = {0};
-    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l4), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l4), STORE_OFFLINE);
     CU_ASSERT_EQUAL(l4.result.len, 0);
     naors = store_location_count(fx.st, &nbindings);
     CU_ASSERT_EQUAL(naors, 0);
@@ -356,7 +356,7 @@ static void test_separate_aors_do_not_interfere(void)
     CU_ASSERT_EQUAL(do_update(AOR, NOW, &clear_a), 0);
 
     struct call la = {0}, lb = {0};
-    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &la), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &la), STORE_OFFLINE);
     CU_ASSERT_EQUAL(la.result.len, 0);
     CU_ASSERT_EQUAL(do_lookup(AOR2, NOW, &lb), 0);
     CU_ASSERT_EQUAL_FATAL(lb.result.len, 1);
@@ -426,6 +426,103 @@ static void test_all_binding_fields_round_trip(void)
     call_free(&c);
     call_free(&l);
     call_free(&u);
+}
+
+/* A lookup that finds no live binding tells a known AOR (bindings removed or expired within
+ * STORE_KNOWN_TTL_S: 480) from an unknown one (404), the same on both backends; the expiry
+ * sweep forgets it after the window, and bindings again make it a plain registered AOR. */
+static void test_lookup_tells_known_offline_from_unknown(void)
+{
+    struct call c = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &c), 0); /* never registered */
+    CU_ASSERT_EQUAL(c.result.len, 0);
+    call_free(&c);
+
+    /* an update that leaves an AOR without bindings it never had does not make it known */
+    struct call empty = {0};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &empty), 0);
+    struct call c0 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &c0), 0);
+    call_free(&empty);
+    call_free(&c0);
+
+    /* removed (REGISTER Expires: 0) */
+    struct binding a = mk("sip:a@1", NOW + 60, -1, NOW);
+    put(AOR, NOW, &a, 1);
+    struct call del = {0};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW + 1, &del), 0);
+    struct call c1 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 1, &c1), STORE_OFFLINE);
+    CU_ASSERT_EQUAL(c1.result.len, 0);
+    call_free(&del);
+    call_free(&c1);
+
+    /* expired: known before and after the sweep */
+    struct binding b = mk("sip:b@1", NOW + 10, -1, NOW);
+    put(AOR2, NOW, &b, 1);
+    struct call c2 = {0}, c3 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW + 10, &c2), STORE_OFFLINE);
+    CU_ASSERT_EQUAL(do_expire(NOW + 20), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW + 20, &c3), STORE_OFFLINE);
+    call_free(&c2);
+    call_free(&c3);
+
+    /* the sweep forgets both once they have been without bindings for the window */
+    CU_ASSERT_EQUAL(do_expire(NOW + 20 + STORE_KNOWN_TTL_S - 100), 0);
+    struct call c4 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 20 + STORE_KNOWN_TTL_S - 100, &c4), STORE_OFFLINE);
+    call_free(&c4);
+    CU_ASSERT_EQUAL(do_expire(NOW + 20 + STORE_KNOWN_TTL_S), 0);
+    struct call c5 = {0}, c6 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 20 + STORE_KNOWN_TTL_S, &c5), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW + 20 + STORE_KNOWN_TTL_S, &c6), 0);
+    call_free(&c5);
+    call_free(&c6);
+
+    /* registered again: its bindings, and known again once they go */
+    int64_t later = NOW + 30 + STORE_KNOWN_TTL_S;
+    struct binding a2 = mk("sip:a@2", later + 60, -1, later);
+    put(AOR, later, &a2, 1);
+    struct call c7 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, later, &c7), 0);
+    CU_ASSERT_EQUAL(c7.result.len, 1);
+    call_free(&c7);
+    CU_ASSERT_EQUAL(do_expire(later + 60), 0);
+    struct call c8 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, later + 60, &c8), STORE_OFFLINE);
+    call_free(&c8);
+}
+
+/* The memory store remembers at most STORE_MEM_KNOWN_MAX AORs without bindings: one more finds
+ * no room (404 rather than 480) until the window frees some. */
+static void test_mem_known_aors_are_bounded(void)
+{
+    char aor[64];
+    struct binding a = mk("sip:x@1", NOW + 60, -1, NOW);
+    for (int i = 0; i <= STORE_MEM_KNOWN_MAX; i++) {
+        snprintf(aor, sizeof aor, "sip:u%d@example.com", i);
+        put(aor, NOW, &a, 1);
+        struct call del = {0};
+        do_update(aor, NOW, &del);
+        call_free(&del);
+    }
+    struct call first = {0}, last = {0};
+    CU_ASSERT_EQUAL(do_lookup("sip:u0@example.com", NOW, &first), STORE_OFFLINE);
+    snprintf(aor, sizeof aor, "sip:u%d@example.com", STORE_MEM_KNOWN_MAX);
+    CU_ASSERT_EQUAL(do_lookup(aor, NOW, &last), 0);
+    call_free(&first);
+    call_free(&last);
+
+    /* once the window is over, a new one frees the room of the old */
+    int64_t later = NOW + STORE_KNOWN_TTL_S;
+    put("sip:new@example.com", later, &a, 1);
+    struct call del = {0}, again = {0}, old = {0};
+    do_update("sip:new@example.com", later, &del);
+    CU_ASSERT_EQUAL(do_lookup("sip:new@example.com", later, &again), STORE_OFFLINE);
+    CU_ASSERT_EQUAL(do_lookup("sip:u0@example.com", later, &old), 0);
+    call_free(&del);
+    call_free(&again);
+    call_free(&old);
 }
 
 /* ---- postgres only ----------------------------------------------------------------------------*/
@@ -1201,7 +1298,7 @@ static void test_pg_init_db_is_idempotent(void)
 
 static int pg_init(void) { return fx_pg_init("store_postgres"); }
 
-static void pg_setup(void) { fx_pg_setup("TRUNCATE locations"); }
+static void pg_setup(void) { fx_pg_setup("TRUNCATE locations, location_gone"); }
 
 static const struct test_case shared_cases[] = {
     TEST_CASE(test_store_is_available_and_idle),
@@ -1212,6 +1309,11 @@ static const struct test_case shared_cases[] = {
     TEST_CASE(test_expired_bindings_are_hidden_and_expire_deletes_them),
     TEST_CASE(test_separate_aors_do_not_interfere),
     TEST_CASE(test_all_binding_fields_round_trip),
+    TEST_CASE(test_lookup_tells_known_offline_from_unknown),
+};
+
+static const struct test_case mem_cases[] = {
+    TEST_CASE(test_mem_known_aors_are_bounded),
 };
 
 static const struct test_case pg_cases[] = {
@@ -1237,6 +1339,7 @@ static const struct test_case pg_cases[] = {
 
 void register_store_suites(void)
 {
-    fx_register_suites("store_memory", "store_postgres", pg_init, pg_setup, shared_cases, NCASES(shared_cases), pg_cases,
+    fx_register_suites("store_memory", "store_postgres", pg_init, pg_setup, shared_cases,
+                       NCASES(shared_cases), mem_cases, NCASES(mem_cases), pg_cases,
                        NCASES(pg_cases));
 }

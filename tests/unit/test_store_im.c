@@ -1993,6 +1993,6 @@ static const struct test_case pg_cases[] = {
 
 void register_store_im_suites(void)
 {
-    fx_register_suites("store_im_memory", "store_im_postgres", pg_init, pg_setup, shared_cases, NCASES(shared_cases), pg_cases,
-                       NCASES(pg_cases));
+    fx_register_suites("store_im_memory", "store_im_postgres", pg_init, pg_setup, shared_cases,
+                       NCASES(shared_cases), NULL, 0, pg_cases, NCASES(pg_cases));
 }

@@ -88,9 +88,9 @@ static int parse_binding(const PGresult *res, int row, struct binding *b)
 
 /* Rows of a LOC_COLS result into l, at most max. Invalid rows (which only a foreign writer could
  * have put there) are skipped with a warning. 0, -1 wrong result shape, -ENOMEM. */
-static int parse_bindings(const PGresult *res, struct binding_list *l, int max)
+static int parse_bindings(const PGresult *res, int ncols, struct binding_list *l, int max)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != LOC_NCOLS)
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != ncols)
         return -1;
     int n = PQntuples(res);
     if (n > max)
@@ -153,11 +153,14 @@ static int check_bindings(const struct pg_op *op, const struct binding_list *out
 struct replace_params {
     struct pg_arr aors;                 /* $1: the AORs replaced */
     struct pg_arr col[REPLACE_NARRAYS]; /* $2..: one array per column, one element per binding */
+    struct pg_arr nows;                 /* the last: the `now` of each AOR */
     size_t naors, nrows;
 };
 
-static void rp_add(struct replace_params *rp, const char *aor, const struct binding_list *out)
+static void rp_add(struct replace_params *rp, const char *aor, int64_t now,
+                   const struct binding_list *out)
 {
+    pg_arr_int(&rp->nows, rp->naors, now);
     pg_arr_text(&rp->aors, rp->naors++, aor);
     for (size_t i = 0; i < out->len; i++, rp->nrows++) {
         const struct binding *b = &out->v[i];
@@ -180,11 +183,12 @@ static void rp_add(struct replace_params *rp, const char *aor, const struct bind
 }
 
 /* Close the arrays; values[] then points into rp. 0, or -1 when too large or out of memory. */
-static int rp_finish(struct replace_params *rp, const char *values[1 + REPLACE_NARRAYS])
+static int rp_finish(struct replace_params *rp, const char *values[2 + REPLACE_NARRAYS])
 {
     pg_arr_put(&rp->aors, "}", 1);
-    int is_bad = rp->aors.is_bad;
-    size_t total = rp->aors.len;
+    pg_arr_put(&rp->nows, "}", 1);
+    int is_bad = rp->aors.is_bad | rp->nows.is_bad;
+    size_t total = rp->aors.len + rp->nows.len;
     for (int k = 0; k < REPLACE_NARRAYS; k++) {
         pg_arr_put(&rp->col[k], rp->nrows ? "}" : "{}", rp->nrows ? 1 : 2);
         is_bad |= rp->col[k].is_bad;
@@ -195,12 +199,14 @@ static int rp_finish(struct replace_params *rp, const char *values[1 + REPLACE_N
     values[0] = rp->aors.p;
     for (int k = 0; k < REPLACE_NARRAYS; k++)
         values[1 + k] = rp->col[k].p;
+    values[1 + REPLACE_NARRAYS] = rp->nows.p;
     return 0;
 }
 
 static void rp_free(struct replace_params *rp)
 {
     free(rp->aors.p);
+    free(rp->nows.p);
     for (int k = 0; k < REPLACE_NARRAYS; k++)
         free(rp->col[k].p);
 }
@@ -295,7 +301,7 @@ static int batch_parse(const struct pg_op *b, const PGresult *res, struct bindin
         binding_list_init(&per[i]);
     struct binding_list all;
     binding_list_init(&all);
-    int rc = parse_bindings(res, &all, PG_MAX_BINDINGS * b->nmembers);
+    int rc = parse_bindings(res, LOC_NCOLS, &all, PG_MAX_BINDINGS * b->nmembers);
     for (size_t r = 0; rc == 0 && r < all.len; r++) {
         for (int i = 0; i < b->nmembers; i++) {
             if (strcmp(all.v[r].aor, b->members[i]->aor) == 0) {
@@ -347,7 +353,7 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
                 m->status = status > 0 ? status : status ? STORE_EFAIL : 0;
                 if (status == 0) {
                     m->is_included = 1;
-                    rp_add(&rp, m->aor, &out);
+                    rp_add(&rp, m->aor, m->now, &out);
                 }
             }
             binding_list_free(&out);
@@ -355,7 +361,7 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
         }
         free(per);
     }
-    const char *values[1 + REPLACE_NARRAYS];
+    const char *values[2 + REPLACE_NARRAYS];
     if (rp.naors && rp_finish(&rp, values)) {
         /* too large for one statement (or out of memory): as if the REPLACE had failed */
         LOG_WARN("postgres: update of aor=%s too large or out of memory", b->members[0]->aor);
@@ -469,9 +475,16 @@ void pg_lookup_result(struct pg_conn *c, struct pg_op *op, const PGresult *res)
         pg_op_finish(op, STORE_EFAIL, NULL, 0);
         return;
     }
+    /* no live binding: one row of NULLs and `known` (see S_GET) */
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+        PQnfields(res) == LOC_NCOLS + 1 && PQgetisnull(res, 0, 0)) {
+        const char *known = PQgetvalue(res, 0, LOC_NCOLS);
+        pg_op_finish(op, known && known[0] == 't' ? STORE_OFFLINE : 0, NULL, 0);
+        return;
+    }
     struct binding_list l;
     binding_list_init(&l);
-    int rc = parse_bindings(res, &l, PG_MAX_BINDINGS);
+    int rc = parse_bindings(res, LOC_NCOLS + 1, &l, PG_MAX_BINDINGS);
     if (rc)
         LOG_WARN("postgres lookup failed aor=%s reason=\"%s\"", op->aor,
                  rc == -ENOMEM ? "out of memory" : "unexpected result shape");

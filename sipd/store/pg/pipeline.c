@@ -254,7 +254,9 @@ static int op_start(struct pg_conn *c, struct pg_op *op)
     case OP_EXPIRE: {
         /* The DELETE commits (sync) before the count, which may take a while on a big table:
          * the rows it deleted stay locked until then. */
-        const char *v[1] = {now};
+        char ttl[24];
+        snprintf(ttl, sizeof ttl, "%d", STORE_KNOWN_TTL_S);
+        const char *v[2] = {now, ttl};
         if (pg_send_stmt(c, op, S_EXPIRE, v) || pg_end_segment(c))
             return -1;
         return pg_send_stmt(c, op, S_COUNT, NULL);

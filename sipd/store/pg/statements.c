@@ -63,12 +63,19 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                   " WHERE aor = a.aor AND expires_at > to_timestamp(a.t) " LOC_ORDER
                   " LIMIT 1000) AS l",
                   2, 0},
-    /* $1 the aors replaced, $2.. one array per column (aor first), one element per binding.
-     * The DELETE must run before the INSERT (else the unique index sees the old row of a
-     * contact that is registered again): an unreferenced data-modifying CTE would run last, so
-     * the INSERT's WHERE reads it first. */
+    /* $1 the aors replaced, $2.. one array per column (aor first), one element per binding,
+     * $16 the `now` of each of $1. The DELETE must run before the INSERT (else the unique index
+     * sees the old row of a contact that is registered again): an unreferenced data-modifying
+     * CTE would run last, so the INSERT's WHERE reads it first. An AOR that had bindings and is
+     * left without is remembered in location_gone (a known user: 480, not 404; see S_GET,
+     * S_EXPIRE). */
     [S_REPLACE] = {"sipd_loc_replace",
-                   "WITH d AS (DELETE FROM locations WHERE aor = ANY($1::text[]) RETURNING 1)"
+                   "WITH d AS (DELETE FROM locations WHERE aor = ANY($1::text[]) RETURNING aor),"
+                   " g AS (INSERT INTO location_gone (aor, gone_at)"
+                   " SELECT a.aor, to_timestamp(a.t) FROM unnest($1::text[], $16::bigint[])"
+                   " AS a(aor, t) WHERE a.aor <> ALL ($2::text[])"
+                   " AND a.aor IN (SELECT d.aor FROM d)"
+                   " ON CONFLICT (aor) DO UPDATE SET gone_at = excluded.gone_at)"
                    " INSERT INTO locations (aor, contact, call_id, cseq, expires_at, q, path,"
                    " instance, reg_id, user_agent, received, conn_id, node, updated_at)"
                    " SELECT u.aor, u.contact, u.call_id, u.cseq, to_timestamp(u.expires_at),"
@@ -81,16 +88,35 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                    " user_agent, received, conn_id, node, updated_at)"
                    " WHERE (SELECT count(*) FROM d) >= 0"
                    " RETURNING " LOC_COLS,
-                   15, 0},
-    /* $1 aor, $2 now: a lookup. */
+                   16, 0},
+    /* $1 aor, $2 now: a lookup, LOC_COLS and a last column `known`. With live bindings, their
+     * rows (known NULL); without, one row of NULLs whose `known` says whether the AOR is known
+     * all the same: it has rows (expired, not swept yet) or is remembered in location_gone. The
+     * CASE evaluates those two probes only then, so a lookup that finds bindings costs what it
+     * did before. */
     [S_GET] = {"sipd_loc_get",
-               "SELECT " LOC_COLS " FROM locations"
+               "SELECT l.*, CASE WHEN l.aor IS NULL THEN"
+               " EXISTS (SELECT 1 FROM locations x WHERE x.aor = $1::text)"
+               " OR EXISTS (SELECT 1 FROM location_gone g WHERE g.aor = $1::text) END"
+               " FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT " LOC_COLS " FROM locations"
                " WHERE aor = $1::text AND expires_at > to_timestamp($2::bigint) " LOC_ORDER
-               " LIMIT 1000",
+               " LIMIT 1000) AS l ON true",
                2, 0},
-    /* $1 now */
+    /* $1 now, $2 how long an AOR without bindings stays known (STORE_KNOWN_TTL_S): delete the
+     * expired bindings, remember each AOR that has none left, and forget the AORs remembered
+     * longer than $2 (not those remembered again right now: one statement may not change a row
+     * twice). */
     [S_EXPIRE] = {"sipd_loc_expire",
-                  "DELETE FROM locations WHERE expires_at <= to_timestamp($1::bigint)", 1, 0},
+                  "WITH d AS (DELETE FROM locations WHERE expires_at <= to_timestamp($1::bigint)"
+                  " RETURNING aor),"
+                  " g AS (INSERT INTO location_gone (aor, gone_at)"
+                  " SELECT DISTINCT d.aor, to_timestamp($1::bigint) FROM d WHERE NOT EXISTS"
+                  " (SELECT 1 FROM locations l WHERE l.aor = d.aor"
+                  " AND l.expires_at > to_timestamp($1::bigint))"
+                  " ON CONFLICT (aor) DO UPDATE SET gone_at = excluded.gone_at)"
+                  " DELETE FROM location_gone WHERE gone_at <= to_timestamp($1::bigint - $2::bigint)"
+                  " AND aor NOT IN (SELECT aor FROM d)",
+                  2, 0},
     [S_COUNT] = {"sipd_loc_count", "SELECT count(DISTINCT aor), count(*) FROM locations", 0, 0},
 
     /* $1 topic, $2 identity (NULL: none), $3 now, $4 count, $5 age_s */
