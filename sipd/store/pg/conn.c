@@ -228,7 +228,8 @@ int pg_send_stmt(struct pg_conn *c, struct pg_op *op, enum stmt_id id,
         pg_conn_drop(c, "pipeline overflow");
         return -1;
     }
-    if (!PQsendQueryPrepared(c->conn, pg_stmts[id].name, pg_stmts[id].nparams, values, NULL, NULL, 0)) {
+    if (!PQsendQueryPrepared(c->conn, pg_stmts[id].name, pg_stmts[id].nparams, values, NULL, NULL,
+                             0)) {
         pg_conn_drop(c, PQerrorMessage(c->conn));
         return -1;
     }

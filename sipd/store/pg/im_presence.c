@@ -52,7 +52,7 @@ static int parse_publication(const struct pg_op *op, const PGresult *res, int r,
     return 0;
 }
 
-/* ---- reporters: the parsed result -> the caller's callback (nothing but NULL/0 on failure) ---- */
+/* ---- reporters: the parsed result -> the caller's callback (nothing but NULL/0 on failure) --- */
 
 static void report_topic(const struct pg_op *op, int status, const struct qresult *r)
 {
@@ -149,8 +149,16 @@ static void run(struct store *st, enum stmt_id id, const struct qval *p, int is_
 
 /* ---- the store entry points ---- */
 
-static int64_t ret_count(const struct im_retention *ret) { return ret && ret->count > 0 ? ret->count : 0; }
-static int64_t ret_age(const struct im_retention *ret) { return ret && ret->age_s > 0 ? ret->age_s : 0; }
+/* A retention limit as a parameter: 0 for none (also when ret is NULL). */
+static int64_t ret_count(const struct im_retention *ret)
+{
+    return ret && ret->count > 0 ? ret->count : 0;
+}
+
+static int64_t ret_age(const struct im_retention *ret)
+{
+    return ret && ret->age_s > 0 ? ret->age_s : 0;
+}
 
 void pg_im_topic(struct store *st, const char *topic, const char *identity, int64_t now,
                  const struct im_retention *ret, store_topic_cb done, void *arg)
@@ -178,8 +186,9 @@ void pg_im_read(struct store *st, const char *topic, int64_t after_seq, size_t m
         max = 1;
     if (max > PG_MAX_READ_ROWS)
         max = PG_MAX_READ_ROWS;
-    const struct qval p[] = {{.s = topic}, {.i = after_seq > 0 ? after_seq : 0}, {.i = (int64_t)max},
-                             {.i = now}, {.i = ret_count(ret)}, {.i = ret_age(ret)},
+    const struct qval p[] = {{.s = topic},          {.i = after_seq > 0 ? after_seq : 0},
+                             {.i = (int64_t)max},   {.i = now},
+                             {.i = ret_count(ret)}, {.i = ret_age(ret)},
                              {.i = PG_MAX_READ_BYTES}};
     run(st, S_IM_READ, p, 0, (union query_done){.messages = done}, arg);
 }

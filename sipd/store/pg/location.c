@@ -500,7 +500,8 @@ void pg_count_result(struct pg_conn *c, struct pg_op *op, const PGresult *res)
     struct pg_store *ps = c->ps;
     int64_t aors, nb;
     if (pg_res_ok(res) && PQntuples(res) == 1 && PQnfields(res) == 2 &&
-        pg_get_i64(res, 0, 0, 0, LONG_MAX, &aors) == 0 && pg_get_i64(res, 0, 1, 0, LONG_MAX, &nb) == 0) {
+        pg_get_i64(res, 0, 0, 0, LONG_MAX, &aors) == 0 &&
+        pg_get_i64(res, 0, 1, 0, LONG_MAX, &nb) == 0) {
         ps->count_aors = (long)aors;
         ps->count_bindings = (long)nb;
     }

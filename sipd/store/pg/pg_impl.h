@@ -173,11 +173,8 @@ struct pg_conn {
 
 enum listen_state { LS_OFF, LS_DOWN, LS_CONNECTING, LS_SUBSCRIBING, LS_LISTENING };
 
-/* The channels the listening connection LISTENs on, one command each, in this order (sipd_im
- * last: once `LISTEN sipd_im` is in effect, so are all). */
-
 /* The connection that LISTENs on sipd_im and sipd_pres while a listener (IM or presence) is set
- * (see the file header). */
+ * (see listen.c). */
 struct pg_listen {
     PGconn *conn;
     int fd;                    /* registered in the loop, -1 when none */
@@ -211,7 +208,7 @@ struct pg_store {
 
 static inline struct pg_store *pg_of(const struct store *st) { return (struct pg_store *)st; }
 
-/* ---- conn.c: one connection -------------------------------------------------------------------- */
+/* ---- conn.c: one connection ------------------------------------------------------------------ */
 
 void pg_enter(struct pg_store *ps);
 void pg_leave(struct pg_store *ps); /* frees the store when it was destroyed and depth is 0 */
@@ -231,7 +228,7 @@ int pg_end_segment(struct pg_conn *c);
 int pg_end_segment_for(struct pg_conn *c, struct pg_op *op);
 void pg_prepare_result(struct pg_conn *c, int idx, const PGresult *res);
 
-/* ---- pipeline.c: operations -------------------------------------------------------------------- */
+/* ---- pipeline.c: operations ------------------------------------------------------------------ */
 
 void pg_list_append(struct op_list *l, struct pg_op *op, enum op_where where);
 void pg_list_unlink(struct op_list *l, struct pg_op *op);
@@ -255,7 +252,7 @@ struct pg_op *pg_op_new(struct pg_store *ps, enum op_kind kind, const char *aor,
                         store_bindings_cb done_bindings, store_status_cb done_status, void *arg);
 void pg_op_submit(struct pg_store *ps, struct pg_op *op);
 
-/* ---- location.c: the location service ----------------------------------------------------------- */
+/* ---- location.c: the location service -------------------------------------------------------- */
 
 int pg_get_i64(const PGresult *res, int row, int col, int64_t min, int64_t max, int64_t *out);
 int pg_is_aor_updating(const struct pg_conn *c, const struct pg_op *op);
@@ -273,7 +270,7 @@ void pg_location_lookup(struct store *st, const char *aor, int64_t now, store_bi
 void pg_location_expire(struct store *st, int64_t now, store_status_cb done, void *arg);
 long pg_location_count(const struct store *st, long *nbindings);
 
-/* ---- array.c: array literals -------------------------------------------------------------------- */
+/* ---- array.c: array literals ----------------------------------------------------------------- */
 
 struct pg_arr {
     char *p;
@@ -325,9 +322,9 @@ typedef void (*query_reporter)(const struct pg_op *op, int status, const struct 
 struct query_row {
     enum stmt_id stmt;
     /* Parameters, one letter each (as many as pg_stmts[stmt].nparams):
-     *   u  a URI, text of at most PG_MAX_URI_BYTES     f  a text field, at most PG_MAX_FIELD_BYTES
-     *   i  an integer (int64, as text)                 b  a bytea in binary format, PG_MAX_BODY_BYTES
-     *   a  a text[] of URIs                                                                        */
+     *   u  a URI: text, at most PG_MAX_URI_BYTES   f  a text field, at most PG_MAX_FIELD_BYTES
+     *   i  an integer (int64, as text)             b  a bytea (binary), at most PG_MAX_BODY_BYTES
+     *   a  a text[] of URIs */
     const char *params;
     int is_keyed;          /* parameter 1 (a topic or AOR) routes it; else the least busy conn */
     /* The result (binary format): ncols columns, at least min_rows rows; `scalars` the kinds of
@@ -360,7 +357,7 @@ int pg_query_result(struct pg_conn *c, struct pg_op *op, PGresult *res);
 struct pg_op *pg_query_synced(struct pg_conn *c, struct pg_op *op);
 void pg_query_report(struct pg_op *op);
 
-/* ---- im_presence.c: the rows of the IM and presence operations, and their entry points ---------- */
+/* ---- im_presence.c: the rows of the IM and presence operations, and their entry points ------- */
 
 void pg_im_topic(struct store *st, const char *topic, const char *identity, int64_t now,
                  const struct im_retention *ret, store_topic_cb done, void *arg);
@@ -384,7 +381,7 @@ void pg_pres_publish(struct store *st, const char *aor, const char *if_match, co
 void pg_pres_get(struct store *st, const char *aor, int64_t now, store_pres_cb done, void *arg);
 void pg_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *arg);
 
-/* ---- listen.c: the LISTEN connection -------------------------------------------------------------- */
+/* ---- listen.c: the LISTEN connection --------------------------------------------------------- */
 
 void pg_listen_stop(struct pg_store *ps);
 void pg_im_set_listener(struct store *st, store_im_notify_cb cb, void *arg);

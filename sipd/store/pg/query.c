@@ -318,8 +318,10 @@ void pg_query_notify(struct pg_op *op, int status, const PGresult *res)
     struct qresult r = {{0}, NULL, 0};
     if (status == 0)
         status = parse_result(op, res, &r);
-    if (status)
+    if (status) { /* the caller hears of nothing but the status */
+        free(r.items);
         r = (struct qresult){{0}, NULL, 0};
+    }
     op->q->row->report(op, status, &r);
     free(r.items);
 }

@@ -14,7 +14,7 @@
 
 /* ---- statements ------------------------------------------------------------------------------ */
 
-/* The columns of a binding, in the order parse_binding() reads them. */
+/* The columns of a binding, in the order parse_binding() (location.c) reads them. */
 #define LOC_COLS                                                                                   \
     "aor, contact, call_id, cseq, floor(extract(epoch FROM expires_at))::bigint, q, path, "      \
     "instance, reg_id, user_agent, received, conn_id, node, "                                    \
@@ -36,7 +36,8 @@
     " coalesce(t.last_seq, 0) + 1)::bigint AS first_seq,"                                          \
     " t.kind AS kind FROM (SELECT 1) AS one LEFT JOIN topics t ON t.uri = " TOPIC
 
-/* A presence publication as callers see it (the columns after the status; see handle_pres). */
+/* A presence publication as callers see it (the columns after the status; see
+ * parse_publication in im_presence.c). */
 #define PRES_COLS                                                                                  \
     "etag, floor(extract(epoch FROM expires_at))::bigint, content_type, body,"                    \
     " floor(extract(epoch FROM updated_at))::bigint"
@@ -114,7 +115,8 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                   " (SELECT 1 FROM locations l WHERE l.aor = d.aor"
                   " AND l.expires_at > to_timestamp($1::bigint))"
                   " ON CONFLICT (aor) DO UPDATE SET gone_at = excluded.gone_at)"
-                  " DELETE FROM location_gone WHERE gone_at <= to_timestamp($1::bigint - $2::bigint)"
+                  " DELETE FROM location_gone"
+                  " WHERE gone_at <= to_timestamp($1::bigint - $2::bigint)"
                   " AND aor NOT IN (SELECT aor FROM d)",
                   2, 0},
     [S_COUNT] = {"sipd_loc_count", "SELECT count(DISTINCT aor), count(*) FROM locations", 0, 0},
