@@ -984,7 +984,7 @@ static void lookup_done(void *arg, int status, const struct binding *b, size_t n
     } else if (status < 0) {
         reply(pc, 500, "Location service error", NULL, NULL);
     } else if (n == 0) {
-        if (pc->st && store_aor_known(pc->px->store, pc->aor) == 1)
+        if (pc->st && status == STORE_OFFLINE)
             reply(pc, 480, NULL, NULL, NULL);
         else
             reply(pc, 404, NULL, NULL, NULL);

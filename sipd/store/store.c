@@ -60,11 +60,6 @@ void store_sort_bindings(struct binding *v, size_t n)
         qsort(v, n, sizeof *v, cmp_binding);
 }
 
-int store_aor_known(const struct store *st, const char *aor)
-{
-    return st->ops->aor_known ? st->ops->aor_known(st, aor) : -1;
-}
-
 /* ---- IM: a backend without IM support fails every call with STORE_EFAIL ------------------ */
 
 void store_im_topic(struct store *st, const char *topic, const char *identity, int64_t now,

@@ -10,6 +10,9 @@
  *     > 0             a SIP status decided by the caller's update function (e.g. 423), passed through
  *     STORE_EUNAVAIL  the store cannot be reached (database down/reconnecting): answer 503
  *     STORE_EFAIL     any other store error (bad data, out of memory): answer 500
+ *     STORE_OFFLINE   (lookups only) no live binding, but the AOR is known: answer 480
+ * The STORE_E* codes are negative and far below -4095, so that they are never mistaken for a
+ * -errno value (nor for a SIP status) where both travel through one int.
  * Results passed to callbacks are only valid during the callback; copy what you keep. */
 #ifndef SIPD_STORE_H
 #define SIPD_STORE_H
@@ -22,8 +25,18 @@
 struct loop;
 struct store;
 
-#define STORE_EUNAVAIL (-1)
-#define STORE_EFAIL (-2)
+/* Store status codes (see above): none of them is a -errno value or a SIP status. */
+enum store_status {
+    STORE_EUNAVAIL = -100001, /* the store cannot be reached */
+    STORE_EFAIL = -100002,    /* any other store error */
+    STORE_OFFLINE = 100003,   /* lookup: no live binding, but a known AOR (see below) */
+};
+
+/* A known AOR: one that has bindings, or had some within the last STORE_KNOWN_TTL_S seconds (its
+ * last one removed or expired since); a call to it gets 480 rather than 404. The memory store
+ * remembers at most STORE_MEM_KNOWN_MAX AORs without bindings (beyond: 404 for the others). */
+#define STORE_KNOWN_TTL_S (7 * 86400)
+#define STORE_MEM_KNOWN_MAX 100000
 
 /* Creates the memory store when conninfo is NULL or "", else the postgres store (which connects
  * asynchronously and keeps reconnecting; operations fail with STORE_EUNAVAIL meanwhile).
@@ -61,18 +74,16 @@ typedef void (*store_bindings_cb)(void *arg, int status, const struct binding *b
 void store_location_update(struct store *st, const char *aor, int64_t now, store_update_fn update,
                            store_bindings_cb done, void *arg);
 
-/* Current (unexpired at `now`) bindings of one AOR, ordered by q descending then most recent. */
+/* Current (unexpired at `now`) bindings of one AOR, ordered by q descending then most recent.
+ * None: status 0 for an unknown AOR, STORE_OFFLINE for a known one (n = 0 either way). */
 void store_location_lookup(struct store *st, const char *aor, int64_t now, store_bindings_cb done,
                            void *arg);
 
-/* Remove every binding that expired at or before now. Returns via done(arg, status, NULL, 0);
- * the number removed is not reported. done may be NULL. */
+/* Remove every binding that expired at or before now, and forget the AORs without bindings
+ * that are known no longer (STORE_KNOWN_TTL_S). Returns via done(arg, status); the number
+ * removed is not reported. done may be NULL. */
 typedef void (*store_status_cb)(void *arg, int status);
 void store_location_expire(struct store *st, int64_t now, store_status_cb done, void *arg);
-
-/* Has this AOR ever had a binding here (a known user, offline now: 480 rather than 404)?
- * 1 yes, 0 no, -1 the backend cannot tell. Synchronous. */
-int store_aor_known(const struct store *st, const char *aor);
 
 /* Number of AORs / bindings currently held (memory: exact; postgres: last known, may be -1). */
 long store_location_count(const struct store *st, long *nbindings);

@@ -15,7 +15,6 @@ struct store_ops {
                             void *arg);
     void (*location_expire)(struct store *st, int64_t now, store_status_cb done, void *arg);
     long (*location_count)(const struct store *st, long *nbindings);
-    int (*aor_known)(const struct store *st, const char *aor); /* may be NULL: cannot tell */
     /* IM (broker); see store.h */
     void (*im_topic)(struct store *st, const char *topic, const char *identity, int64_t now,
                      const struct im_retention *ret, store_topic_cb done, void *arg);

@@ -14,7 +14,8 @@ struct mem_topic;
 struct mem_store {
     struct store base;
     struct hmap aors; /* aor -> struct binding_list* (never empty) */
-    struct hmap known; /* every AOR that ever had a binding (value unused) */
+    struct hmap known; /* AORs that had bindings and have none left, still known (store.h:
+                          STORE_KNOWN_TTL_S): aor -> int64_t* when the last one went */
     long nbindings;
     struct hmap pres;  /* presence: aor -> struct pres_list* (section at the end of this file) */
     uint64_t pres_seq; /* presence: order of changes, breaks updated_at ties */
@@ -43,6 +44,52 @@ static void drop_aor(struct mem_store *ms, const char *aor)
     }
 }
 
+/* ---- known AORs without bindings (a call gets 480, not 404) ----------------------------------
+ *
+ * An AOR is remembered when its last binding goes (removed by an update, or found expired) and
+ * forgotten when it has bindings again, or by the expiry sweep once it has been without any for
+ * STORE_KNOWN_TTL_S. At most STORE_MEM_KNOWN_MAX are remembered: when full, the sweep's rule is
+ * applied at once, and an AOR that still finds no room is not remembered (404 for it). */
+
+/* Forget the AORs without bindings since before now - STORE_KNOWN_TTL_S (at or before). */
+static void forget_old(struct mem_store *ms, int64_t now)
+{
+    size_t b;
+    struct hmap_entry *e = hmap_first(&ms->known, &b);
+    while (e) {
+        struct hmap_entry *next = hmap_next(&ms->known, e, &b);
+        int64_t *gone_at = e->val;
+        if (*gone_at <= now - STORE_KNOWN_TTL_S) {
+            hmap_del(&ms->known, e->key, e->klen);
+            free(gone_at);
+        }
+        e = next;
+    }
+}
+
+static void remember(struct mem_store *ms, const char *aor, int64_t now)
+{
+    size_t alen = strlen(aor);
+    int64_t *gone_at = hmap_get(&ms->known, aor, alen);
+    if (gone_at) {
+        *gone_at = now;
+        return;
+    }
+    if (ms->known.count >= STORE_MEM_KNOWN_MAX)
+        forget_old(ms, now);
+    if (ms->known.count >= STORE_MEM_KNOWN_MAX || !(gone_at = malloc(sizeof *gone_at)))
+        return;
+    *gone_at = now;
+    if (hmap_put(&ms->known, aor, alen, gone_at, NULL))
+        free(gone_at);
+}
+
+static void forget(struct mem_store *ms, const char *aor)
+{
+    if (ms->known.count)
+        free(hmap_del(&ms->known, aor, strlen(aor)));
+}
+
 static void mem_destroy(struct store *st)
 {
     struct mem_store *ms = (struct mem_store *)st;
@@ -52,6 +99,8 @@ static void mem_destroy(struct store *st)
         free(e->val);
     }
     hmap_free(&ms->aors);
+    for (struct hmap_entry *e = hmap_first(&ms->known, &b); e; e = hmap_next(&ms->known, e, &b))
+        free(e->val);
     hmap_free(&ms->known);
     pres_free_all(ms);
     for (struct hmap_entry *e = hmap_first(&ms->topics, &b); e; e = hmap_next(&ms->topics, e, &b))
@@ -86,6 +135,7 @@ static void mem_location_update(struct store *st, const char *aor, int64_t now,
     struct mem_store *ms = (struct mem_store *)st;
     size_t alen = strlen(aor);
     struct binding_list *cur = hmap_get(&ms->aors, aor, alen);
+    int had_bindings = cur != NULL;
     if (cur && prune(ms, cur, now) == 0) {
         drop_aor(ms, aor);
         cur = NULL;
@@ -120,6 +170,8 @@ static void mem_location_update(struct store *st, const char *aor, int64_t now,
     if (out->len == 0) {
         binding_list_free(out);
         free(out);
+        if (had_bindings)
+            remember(ms, aor, now);
         done(arg, 0, NULL, 0);
         return;
     }
@@ -130,8 +182,7 @@ static void mem_location_update(struct store *st, const char *aor, int64_t now,
         return;
     }
     ms->nbindings += (long)out->len;
-    if (!hmap_get(&ms->known, aor, alen))
-        hmap_put(&ms->known, aor, alen, ms, NULL);
+    forget(ms, aor);
     done(arg, 0, out->v, out->len);
 }
 
@@ -142,15 +193,13 @@ static void mem_location_lookup(struct store *st, const char *aor, int64_t now,
     struct binding_list *cur = hmap_get(&ms->aors, aor, strlen(aor));
     if (cur && prune(ms, cur, now) == 0) {
         drop_aor(ms, aor);
+        remember(ms, aor, now);
         cur = NULL;
     }
-    done(arg, 0, cur ? cur->v : NULL, cur ? cur->len : 0);
-}
-
-static int mem_aor_known(const struct store *st, const char *aor)
-{
-    const struct mem_store *ms = (const struct mem_store *)st;
-    return hmap_get(&ms->known, aor, strlen(aor)) != NULL;
+    if (cur)
+        done(arg, 0, cur->v, cur->len);
+    else
+        done(arg, hmap_get(&ms->known, aor, strlen(aor)) ? STORE_OFFLINE : 0, NULL, 0);
 }
 
 static void mem_location_expire(struct store *st, int64_t now, store_status_cb done, void *arg)
@@ -160,10 +209,13 @@ static void mem_location_expire(struct store *st, int64_t now, store_status_cb d
     struct hmap_entry *e = hmap_first(&ms->aors, &b);
     while (e) {
         struct hmap_entry *next = hmap_next(&ms->aors, e, &b);
-        if (prune(ms, e->val, now) == 0)
+        if (prune(ms, e->val, now) == 0) {
+            remember(ms, e->key, now);
             drop_aor(ms, e->key);
+        }
         e = next;
     }
+    forget_old(ms, now);
     if (done)
         done(arg, 0);
 }
@@ -610,7 +662,6 @@ static const struct store_ops mem_ops = {
     .location_lookup = mem_location_lookup,
     .location_expire = mem_location_expire,
     .location_count = mem_location_count,
-    .aor_known = mem_aor_known,
     .pres_publish = mem_pres_publish,
     .pres_get = mem_pres_get,
     .pres_expire = mem_pres_expire,

@@ -1,6 +1,6 @@
 #!/bin/bash
 # t_pg_presence_suite.sh - the presence scenarios of the memory-store tests on PostgreSQL
-# (publications in table presentities, store_pg.c): the basic PUBLISH/SUBSCRIBE flow with
+# (publications in table presentities, sipd/store/pg/): the basic PUBLISH/SUBSCRIBE flow with
 # entity-tags and 412, rejections, expiry of publications and subscriptions, composition of two
 # publishers, fetch and 481; UDP and TCP. Client: py/presence_flow.py.
 . "$(dirname "$0")/lib.sh"

@@ -19,115 +19,12 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "store/store.h"
+#include "store_fixture.h"
 #include "suites.h"
 
 #define NOW INT64_C(1700000000)
 #define AOR "sip:alice@example.com"
 #define AOR2 "sip:bob@example.com"
-#define SAFETY_MS 5000
-
-enum backend { BACKEND_MEMORY, BACKEND_POSTGRES };
-
-static struct {
-    enum backend backend;
-    struct loop *loop;
-    struct store *st;
-    PGconn *admin; /* postgres: a plain blocking connection to set up and inspect */
-    enum log_level saved_level;
-} fx;
-
-/* ---- driving the loop ------------------------------------------------------------------------ */
-
-static int outstanding; /* callbacks still expected */
-static int timed_out;
-
-static void one_done(void)
-{
-    if (--outstanding == 0)
-        loop_stop(fx.loop);
-}
-
-static void on_safety(struct timer *t, void *arg)
-{
-    (void)t;
-    (void)arg;
-    timed_out = 1;
-    loop_stop(fx.loop);
-}
-
-static struct store *make_store(void)
-{
-    return store_create(fx.loop, fx.backend == BACKEND_POSTGRES ? "postgresql://" : NULL);
-}
-
-/* Run the loop until every expected callback came, or SAFETY_MS passed. On a timeout the store
- * is destroyed (running the late callbacks while their test's data is still alive) and made
- * again. Returns 0, or -1 on timeout. */
-static int wait_all(void)
-{
-    if (outstanding == 0)
-        return 0;
-    struct timer safety = {0};
-    timed_out = 0;
-    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
-    loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &safety);
-    if (!timed_out)
-        return 0;
-    store_destroy(fx.st);
-    fx.st = make_store();
-    outstanding = 0;
-    return -1;
-}
-
-struct poll_ctx {
-    struct store *st;
-    struct timer t;
-    int is_available;
-};
-
-static void on_poll(struct timer *t, void *arg)
-{
-    struct poll_ctx *p = arg;
-    if (store_is_available(p->st)) {
-        p->is_available = 1;
-        loop_stop(fx.loop);
-        return;
-    }
-    loop_timer_start(fx.loop, t, 5, on_poll, p);
-}
-
-/* Run the loop until st is available (postgres: connected). Returns 1 if it is. */
-static int wait_available(struct store *st)
-{
-    struct poll_ctx p = {.st = st};
-    struct timer safety = {0};
-    if (store_is_available(st))
-        return 1;
-    timed_out = 0;
-    loop_timer_start(fx.loop, &p.t, 5, on_poll, &p);
-    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
-    loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &p.t);
-    loop_timer_stop(fx.loop, &safety);
-    return p.is_available;
-}
-
-static void on_sleep(struct timer *t, void *arg)
-{
-    (void)t;
-    (void)arg;
-    loop_stop(fx.loop);
-}
-
-/* Let the loop (and the stores' timers) run for ms. */
-static void run_for(uint64_t ms)
-{
-    struct timer t = {0};
-    loop_timer_start(fx.loop, &t, ms, on_sleep, NULL);
-    loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &t);
-}
 
 /* ---- one store call: the update function's input and what came back ------------------------- */
 
@@ -364,7 +261,7 @@ static void test_update_replaces_the_whole_binding_set(void)
     CU_ASSERT_EQUAL(none.seen.len, 2);
     CU_ASSERT_EQUAL(none.result.len, 0);
     struct call l2 = {0};
-    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 2, &l2), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 2, &l2), STORE_OFFLINE); /* known: 480, not 404 */
     CU_ASSERT_EQUAL(l2.result.len, 0);
     call_free(&c);
     call_free(&l);
@@ -420,7 +317,7 @@ static void test_expired_bindings_are_hidden_and_expire_deletes_them(void)
     /* expire deletes: looking back in time finds nothing of bob any more */
     CU_ASSERT_EQUAL(do_expire(NOW + 10), 0);
     struct call l3 = {0};
-    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW, &l3), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW, &l3), STORE_OFFLINE);
     CU_ASSERT_EQUAL(l3.result.len, 0);
 
     /* counts: exact in memory; postgres refreshes its figure before an expire run reports */
@@ -431,7 +328,7 @@ static void test_expired_bindings_are_hidden_and_expire_deletes_them(void)
 
     CU_ASSERT_EQUAL(do_expire(NOW + 5000), 0);
     struct call l4 = {0};
-    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l4), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l4), STORE_OFFLINE);
     CU_ASSERT_EQUAL(l4.result.len, 0);
     naors = store_location_count(fx.st, &nbindings);
     CU_ASSERT_EQUAL(naors, 0);
@@ -459,7 +356,7 @@ static void test_separate_aors_do_not_interfere(void)
     CU_ASSERT_EQUAL(do_update(AOR, NOW, &clear_a), 0);
 
     struct call la = {0}, lb = {0};
-    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &la), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &la), STORE_OFFLINE);
     CU_ASSERT_EQUAL(la.result.len, 0);
     CU_ASSERT_EQUAL(do_lookup(AOR2, NOW, &lb), 0);
     CU_ASSERT_EQUAL_FATAL(lb.result.len, 1);
@@ -531,30 +428,104 @@ static void test_all_binding_fields_round_trip(void)
     call_free(&u);
 }
 
+/* A lookup that finds no live binding tells a known AOR (bindings removed or expired within
+ * STORE_KNOWN_TTL_S: 480) from an unknown one (404), the same on both backends; the expiry
+ * sweep forgets it after the window, and bindings again make it a plain registered AOR. */
+static void test_lookup_tells_known_offline_from_unknown(void)
+{
+    struct call c = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &c), 0); /* never registered */
+    CU_ASSERT_EQUAL(c.result.len, 0);
+    call_free(&c);
+
+    /* an update that leaves an AOR without bindings it never had does not make it known */
+    struct call empty = {0};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW, &empty), 0);
+    struct call c0 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &c0), 0);
+    call_free(&empty);
+    call_free(&c0);
+
+    /* removed (REGISTER Expires: 0) */
+    struct binding a = mk("sip:a@1", NOW + 60, -1, NOW);
+    put(AOR, NOW, &a, 1);
+    struct call del = {0};
+    CU_ASSERT_EQUAL(do_update(AOR, NOW + 1, &del), 0);
+    struct call c1 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 1, &c1), STORE_OFFLINE);
+    CU_ASSERT_EQUAL(c1.result.len, 0);
+    call_free(&del);
+    call_free(&c1);
+
+    /* expired: known before and after the sweep */
+    struct binding b = mk("sip:b@1", NOW + 10, -1, NOW);
+    put(AOR2, NOW, &b, 1);
+    struct call c2 = {0}, c3 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW + 10, &c2), STORE_OFFLINE);
+    CU_ASSERT_EQUAL(do_expire(NOW + 20), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW + 20, &c3), STORE_OFFLINE);
+    call_free(&c2);
+    call_free(&c3);
+
+    /* the sweep forgets both once they have been without bindings for the window */
+    CU_ASSERT_EQUAL(do_expire(NOW + 20 + STORE_KNOWN_TTL_S - 100), 0);
+    struct call c4 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 20 + STORE_KNOWN_TTL_S - 100, &c4), STORE_OFFLINE);
+    call_free(&c4);
+    CU_ASSERT_EQUAL(do_expire(NOW + 20 + STORE_KNOWN_TTL_S), 0);
+    struct call c5 = {0}, c6 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 20 + STORE_KNOWN_TTL_S, &c5), 0);
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW + 20 + STORE_KNOWN_TTL_S, &c6), 0);
+    call_free(&c5);
+    call_free(&c6);
+
+    /* registered again: its bindings, and known again once they go */
+    int64_t later = NOW + 30 + STORE_KNOWN_TTL_S;
+    struct binding a2 = mk("sip:a@2", later + 60, -1, later);
+    put(AOR, later, &a2, 1);
+    struct call c7 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, later, &c7), 0);
+    CU_ASSERT_EQUAL(c7.result.len, 1);
+    call_free(&c7);
+    CU_ASSERT_EQUAL(do_expire(later + 60), 0);
+    struct call c8 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, later + 60, &c8), STORE_OFFLINE);
+    call_free(&c8);
+}
+
+/* The memory store remembers at most STORE_MEM_KNOWN_MAX AORs without bindings: one more finds
+ * no room (404 rather than 480) until the window frees some. */
+static void test_mem_known_aors_are_bounded(void)
+{
+    char aor[64];
+    struct binding a = mk("sip:x@1", NOW + 60, -1, NOW);
+    for (int i = 0; i <= STORE_MEM_KNOWN_MAX; i++) {
+        snprintf(aor, sizeof aor, "sip:u%d@example.com", i);
+        put(aor, NOW, &a, 1);
+        struct call del = {0};
+        do_update(aor, NOW, &del);
+        call_free(&del);
+    }
+    struct call first = {0}, last = {0};
+    CU_ASSERT_EQUAL(do_lookup("sip:u0@example.com", NOW, &first), STORE_OFFLINE);
+    snprintf(aor, sizeof aor, "sip:u%d@example.com", STORE_MEM_KNOWN_MAX);
+    CU_ASSERT_EQUAL(do_lookup(aor, NOW, &last), 0);
+    call_free(&first);
+    call_free(&last);
+
+    /* once the window is over, a new one frees the room of the old */
+    int64_t later = NOW + STORE_KNOWN_TTL_S;
+    put("sip:new@example.com", later, &a, 1);
+    struct call del = {0}, again = {0}, old = {0};
+    do_update("sip:new@example.com", later, &del);
+    CU_ASSERT_EQUAL(do_lookup("sip:new@example.com", later, &again), STORE_OFFLINE);
+    CU_ASSERT_EQUAL(do_lookup("sip:u0@example.com", later, &old), 0);
+    call_free(&del);
+    call_free(&again);
+    call_free(&old);
+}
+
 /* ---- postgres only ----------------------------------------------------------------------------*/
-
-static int admin_exec(const char *sql)
-{
-    PGresult *r = PQexec(fx.admin, sql);
-    ExecStatusType s = PQresultStatus(r);
-    int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-    if (!ok)
-        fprintf(stderr, "admin: %s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
-static long admin_scalar(const char *sql)
-{
-    PGresult *r = PQexec(fx.admin, sql);
-    long v = -1;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-        v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    else
-        fprintf(stderr, "admin: %s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    return v;
-}
 
 /* Two nodes (two connections) appending to one AOR at the same time: every update sees the one
  * before it, none is lost. */
@@ -1310,12 +1281,10 @@ static void test_pg_update_waiting_for_a_lock_does_not_hold_up_the_pool(void)
     call_free(&blocked);
 }
 
-static char schema_dir[4096];
-
 static void test_pg_init_db_is_idempotent(void)
 {
-    CU_ASSERT_EQUAL(store_init_db("postgresql://", schema_dir), 0);
-    CU_ASSERT_EQUAL(store_init_db("postgresql://", schema_dir), 0);
+    CU_ASSERT_EQUAL(store_init_db("postgresql://", fx.schema_dir), 0);
+    CU_ASSERT_EQUAL(store_init_db("postgresql://", fx.schema_dir), 0);
     CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM schema_migrations WHERE version = 1"), 1);
     CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM information_schema.tables WHERE table_name"
                                  " IN ('nodes', 'heartbeats', 'locations', 'topics',"
@@ -1327,78 +1296,9 @@ static void test_pg_init_db_is_idempotent(void)
 
 /* ---- suites ---------------------------------------------------------------------------------- */
 
-static int mem_init(void)
-{
-    fx.backend = BACKEND_MEMORY;
-    fx.loop = loop_create();
-    fx.st = fx.loop ? make_store() : NULL;
-    return fx.st ? 0 : -1;
-}
+static int pg_init(void) { return fx_pg_init("store_postgres"); }
 
-static void mem_setup(void)
-{
-    store_destroy(fx.st);
-    fx.st = make_store();
-    outstanding = 0;
-}
-
-static int suite_clean(void)
-{
-    store_destroy(fx.st);
-    fx.st = NULL;
-    loop_destroy(fx.loop);
-    fx.loop = NULL;
-    if (fx.admin)
-        PQfinish(fx.admin);
-    fx.admin = NULL;
-    return 0;
-}
-
-static int pg_clean(void)
-{
-    suite_clean();
-    log_current_level = fx.saved_level;
-    return 0;
-}
-
-static int pg_init(void)
-{
-    const char *top = getenv("top_srcdir");
-    snprintf(schema_dir, sizeof schema_dir, "%s", top && *top ? top : ".");
-    strncat(schema_dir, "/schema", sizeof schema_dir - strlen(schema_dir) - 1);
-    fx.backend = BACKEND_POSTGRES;
-    fx.saved_level = log_current_level;
-    log_current_level = LOG_LVL_ERROR; /* the cases below provoke warnings on purpose */
-    if (store_init_db("postgresql://", schema_dir) != 0)
-        return -1;
-    fx.admin = PQconnectdb("postgresql://");
-    if (PQstatus(fx.admin) != CONNECTION_OK) {
-        fprintf(stderr, "store_postgres: %s", PQerrorMessage(fx.admin));
-        return -1;
-    }
-    fx.loop = loop_create();
-    fx.st = fx.loop ? make_store() : NULL;
-    if (!fx.st || !wait_available(fx.st)) {
-        fprintf(stderr, "store_postgres: the store did not connect\n");
-        return -1;
-    }
-    return 0;
-}
-
-static void pg_setup(void)
-{
-    outstanding = 0;
-    admin_exec("TRUNCATE locations");
-    if (!store_is_available(fx.st))
-        wait_available(fx.st);
-}
-
-struct test_case {
-    const char *name;
-    CU_TestFunc fn;
-};
-
-#define TEST_CASE(fn) {#fn, fn}
+static void pg_setup(void) { fx_pg_setup("TRUNCATE locations, location_gone"); }
 
 static const struct test_case shared_cases[] = {
     TEST_CASE(test_store_is_available_and_idle),
@@ -1409,6 +1309,11 @@ static const struct test_case shared_cases[] = {
     TEST_CASE(test_expired_bindings_are_hidden_and_expire_deletes_them),
     TEST_CASE(test_separate_aors_do_not_interfere),
     TEST_CASE(test_all_binding_fields_round_trip),
+    TEST_CASE(test_lookup_tells_known_offline_from_unknown),
+};
+
+static const struct test_case mem_cases[] = {
+    TEST_CASE(test_mem_known_aors_are_bounded),
 };
 
 static const struct test_case pg_cases[] = {
@@ -1432,19 +1337,9 @@ static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_init_db_is_idempotent),
 };
 
-#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
-
 void register_store_suites(void)
 {
-    CU_pSuite s = CU_add_suite_with_setup_and_teardown("store_memory", mem_init, suite_clean,
-                                                       mem_setup, NULL);
-    for (size_t i = 0; s && i < NCASES(shared_cases); i++)
-        CU_add_test(s, shared_cases[i].name, shared_cases[i].fn);
-    if (!getenv("PGHOST"))
-        return;
-    s = CU_add_suite_with_setup_and_teardown("store_postgres", pg_init, pg_clean, pg_setup, NULL);
-    for (size_t i = 0; s && i < NCASES(shared_cases); i++)
-        CU_add_test(s, shared_cases[i].name, shared_cases[i].fn);
-    for (size_t i = 0; s && i < NCASES(pg_cases); i++)
-        CU_add_test(s, pg_cases[i].name, pg_cases[i].fn);
+    fx_register_suites("store_memory", "store_postgres", pg_init, pg_setup, shared_cases,
+                       NCASES(shared_cases), mem_cases, NCASES(mem_cases), pg_cases,
+                       NCASES(pg_cases));
 }

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "store/store.h"
+#include "store_fixture.h"
 #include "suites.h"
 
 #define NOW INT64_C(1700000000)
@@ -28,109 +29,6 @@
 #define BOB "sip:bob@example.com"
 #define CAROL "sip:carol@example.com"
 #define GROUP "sip:team@groups.example.com"
-#define SAFETY_MS 5000
-
-enum backend { BACKEND_MEMORY, BACKEND_POSTGRES };
-
-static struct {
-    enum backend backend;
-    struct loop *loop;
-    struct store *st;
-    PGconn *admin; /* postgres: a plain blocking connection to set up and inspect */
-    enum log_level saved_level;
-} fx;
-
-static char schema_dir[4096];
-
-/* ---- driving the loop ------------------------------------------------------------------------ */
-
-static int outstanding; /* callbacks still expected */
-static int timed_out;
-
-static void one_done(void)
-{
-    if (--outstanding == 0)
-        loop_stop(fx.loop);
-}
-
-static void on_safety(struct timer *t, void *arg)
-{
-    (void)t;
-    (void)arg;
-    timed_out = 1;
-    loop_stop(fx.loop);
-}
-
-static struct store *make_store(void)
-{
-    return store_create(fx.loop, fx.backend == BACKEND_POSTGRES ? "postgresql://" : NULL);
-}
-
-/* Run the loop until every expected callback came, or SAFETY_MS passed (then the store is made
- * again, its late callbacks run while the test's data is alive). 0, or -1 on timeout. */
-static int wait_all(void)
-{
-    if (outstanding == 0)
-        return 0;
-    struct timer safety = {0};
-    timed_out = 0;
-    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
-    loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &safety);
-    if (!timed_out)
-        return 0;
-    store_destroy(fx.st);
-    fx.st = make_store();
-    outstanding = 0;
-    return -1;
-}
-
-struct poll_ctx {
-    struct store *st;
-    struct timer t;
-    int is_available;
-};
-
-static void on_poll(struct timer *t, void *arg)
-{
-    struct poll_ctx *p = arg;
-    if (store_is_available(p->st)) {
-        p->is_available = 1;
-        loop_stop(fx.loop);
-        return;
-    }
-    loop_timer_start(fx.loop, t, 5, on_poll, p);
-}
-
-static int wait_available(struct store *st)
-{
-    struct poll_ctx p = {.st = st};
-    struct timer safety = {0};
-    if (store_is_available(st))
-        return 1;
-    timed_out = 0;
-    loop_timer_start(fx.loop, &p.t, 5, on_poll, &p);
-    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
-    loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &p.t);
-    loop_timer_stop(fx.loop, &safety);
-    return p.is_available;
-}
-
-static void on_sleep(struct timer *t, void *arg)
-{
-    (void)t;
-    (void)arg;
-    loop_stop(fx.loop);
-}
-
-static void run_for(uint64_t ms)
-{
-    struct timer t = {0};
-    loop_timer_start(fx.loop, &t, ms, on_sleep, NULL);
-    loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &t);
-}
 
 /* ---- what a callback got (copied: results are valid only during the callback) -------------- */
 
@@ -1079,29 +977,6 @@ static void test_pres_expire_reports_each_aor_that_lost_one(void)
 
 /* ---- postgres only --------------------------------------------------------------------------- */
 
-static int admin_exec(const char *sql)
-{
-    PGresult *r = PQexec(fx.admin, sql);
-    ExecStatusType s = PQresultStatus(r);
-    int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-    if (!ok)
-        fprintf(stderr, "admin: %s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
-static long admin_scalar(const char *sql)
-{
-    PGresult *r = PQexec(fx.admin, sql);
-    long v = -1;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-        v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    else
-        fprintf(stderr, "admin: %s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    return v;
-}
-
 static int same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
 static int cmp_i64(const void *a, const void *b)
@@ -1439,6 +1314,8 @@ static void on_heard(void *arg, const char *topic, int64_t seq)
         loop_stop(fx.loop);
 }
 
+static int heard_enough_of(const void *h) { return heard_enough(h); }
+
 /* Run the loop until h heard n topics and nmissed (NULL, 0) calls in all, or SAFETY_MS passed.
  * 0, or -1 on timeout. */
 static int wait_heard(struct heard *h, size_t n, int nmissed)
@@ -1447,15 +1324,10 @@ static int wait_heard(struct heard *h, size_t n, int nmissed)
     h->want_missed = nmissed;
     if (heard_enough(h))
         return 0;
-    struct timer safety = {0};
-    timed_out = 0;
     h->is_waiting = 1;
-    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
-    while (!heard_enough(h) && !timed_out)
-        loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &safety);
+    int rc = wait_until(heard_enough_of, h);
     h->is_waiting = 0;
-    return heard_enough(h) ? 0 : -1;
+    return rc;
 }
 
 /* How many times h heard (topic, seq). */
@@ -1753,6 +1625,8 @@ static void on_pres_heard(void *arg, const char *aor)
         loop_stop(fx.loop);
 }
 
+static int pres_heard_enough_of(const void *h) { return pres_heard_enough(h); }
+
 /* Run the loop until h heard n AORs and nmissed (NULL) calls in all, or SAFETY_MS passed.
  * 0, or -1 on timeout. */
 static int wait_pres_heard(struct pres_heard *h, size_t n, int nmissed)
@@ -1761,15 +1635,10 @@ static int wait_pres_heard(struct pres_heard *h, size_t n, int nmissed)
     h->want_missed = nmissed;
     if (pres_heard_enough(h))
         return 0;
-    struct timer safety = {0};
-    timed_out = 0;
     h->is_waiting = 1;
-    loop_timer_start(fx.loop, &safety, SAFETY_MS, on_safety, NULL);
-    while (!pres_heard_enough(h) && !timed_out)
-        loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &safety);
+    int rc = wait_until(pres_heard_enough_of, h);
     h->is_waiting = 0;
-    return pres_heard_enough(h) ? 0 : -1;
+    return rc;
 }
 
 static int pres_heard_count(const struct pres_heard *h, const char *aor)
@@ -2061,7 +1930,7 @@ static void test_pg_lost_connections_fail_pending_ops_and_seqs_stay_dense(void)
 
 static void test_pg_init_db_applies_002(void)
 {
-    CU_ASSERT_EQUAL(store_init_db("postgresql://", schema_dir), 0);
+    CU_ASSERT_EQUAL(store_init_db("postgresql://", fx.schema_dir), 0);
     CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM schema_migrations WHERE version = 2"), 1);
     CU_ASSERT_EQUAL(admin_scalar("SELECT count(*) FROM information_schema.columns WHERE"
                                  " table_name = 'messages' AND column_name IN ('call_id',"
@@ -2074,78 +1943,9 @@ static void test_pg_init_db_applies_002(void)
 
 /* ---- suites ---------------------------------------------------------------------------------- */
 
-static int mem_init(void)
-{
-    fx.backend = BACKEND_MEMORY;
-    fx.loop = loop_create();
-    fx.st = fx.loop ? make_store() : NULL;
-    return fx.st ? 0 : -1;
-}
+static int pg_init(void) { return fx_pg_init("store_im_postgres"); }
 
-static void mem_setup(void)
-{
-    store_destroy(fx.st);
-    fx.st = make_store();
-    outstanding = 0;
-}
-
-static int suite_clean(void)
-{
-    store_destroy(fx.st);
-    fx.st = NULL;
-    loop_destroy(fx.loop);
-    fx.loop = NULL;
-    if (fx.admin)
-        PQfinish(fx.admin);
-    fx.admin = NULL;
-    return 0;
-}
-
-static int pg_clean(void)
-{
-    suite_clean();
-    log_current_level = fx.saved_level;
-    return 0;
-}
-
-static int pg_init(void)
-{
-    const char *top = getenv("top_srcdir");
-    snprintf(schema_dir, sizeof schema_dir, "%s", top && *top ? top : ".");
-    strncat(schema_dir, "/schema", sizeof schema_dir - strlen(schema_dir) - 1);
-    fx.backend = BACKEND_POSTGRES;
-    fx.saved_level = log_current_level;
-    log_current_level = LOG_LVL_ERROR; /* the cases below provoke warnings on purpose */
-    if (store_init_db("postgresql://", schema_dir) != 0)
-        return -1;
-    fx.admin = PQconnectdb("postgresql://");
-    if (PQstatus(fx.admin) != CONNECTION_OK) {
-        fprintf(stderr, "store_im_postgres: %s", PQerrorMessage(fx.admin));
-        return -1;
-    }
-    fx.loop = loop_create();
-    fx.st = fx.loop ? make_store() : NULL;
-    if (!fx.st || !wait_available(fx.st)) {
-        fprintf(stderr, "store_im_postgres: the store did not connect\n");
-        return -1;
-    }
-    return 0;
-}
-
-static void pg_setup(void)
-{
-    outstanding = 0;
-    admin_exec("TRUNCATE topics, topic_members, messages, im_positions, presentities");
-    if (!store_is_available(fx.st))
-        wait_available(fx.st);
-}
-
-struct test_case {
-    const char *name;
-    CU_TestFunc fn;
-};
-
-#define TEST_CASE(fn) {#fn, fn}
+static void pg_setup(void) { fx_pg_setup("TRUNCATE topics, topic_members, messages, im_positions, presentities"); }
 
 static const struct test_case shared_cases[] = {
     TEST_CASE(test_im_publish_assigns_1_2_3_and_topic_info_follows),
@@ -2191,23 +1991,8 @@ static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_init_db_applies_002),
 };
 
-#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
-
 void register_store_im_suites(void)
 {
-    CU_pSuite s;
-    {
-        s = CU_add_suite_with_setup_and_teardown("store_im_memory", mem_init, suite_clean,
-                                                 mem_setup, NULL);
-        for (size_t i = 0; s && i < NCASES(shared_cases); i++)
-            CU_add_test(s, shared_cases[i].name, shared_cases[i].fn);
-    }
-    if (!getenv("PGHOST"))
-        return;
-    s = CU_add_suite_with_setup_and_teardown("store_im_postgres", pg_init, pg_clean, pg_setup,
-                                             NULL);
-    for (size_t i = 0; s && i < NCASES(shared_cases); i++)
-        CU_add_test(s, shared_cases[i].name, shared_cases[i].fn);
-    for (size_t i = 0; s && i < NCASES(pg_cases); i++)
-        CU_add_test(s, pg_cases[i].name, pg_cases[i].fn);
+    fx_register_suites("store_im_memory", "store_im_postgres", pg_init, pg_setup, shared_cases,
+                       NCASES(shared_cases), NULL, 0, pg_cases, NCASES(pg_cases));
 }

@@ -1,0 +1,70 @@
+/* array.c - array literals ('{"a","b"}', '{1,2}') for the array parameters of the PostgreSQL
+ * store's statements, bounded by PG_MAX_PARAM_BYTES. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../base/log.h"
+#include "../../base/loop.h"
+#include "pg_impl.h"
+
+/* ---- array parameters ------------------------------------------------------------------------ */
+
+void pg_arr_put(struct pg_arr *sb, const char *s, size_t n)
+{
+    if (sb->is_bad)
+        return;
+    if (sb->len + n + 1 > sb->cap) {
+        size_t cap = sb->cap ? sb->cap : 256;
+        while (cap < sb->len + n + 1)
+            cap *= 2;
+        if (cap > PG_MAX_PARAM_BYTES) {
+            sb->is_bad = 1;
+            return;
+        }
+        char *p = realloc(sb->p, cap);
+        if (!p) {
+            sb->is_bad = 1;
+            return;
+        }
+        sb->p = p;
+        sb->cap = cap;
+    }
+    memcpy(sb->p + sb->len, s, n);
+    sb->len += n;
+    sb->p[sb->len] = '\0';
+}
+
+static void sb_sep(struct pg_arr *sb, size_t i) { pg_arr_put(sb, i ? "," : "{", 1); }
+
+/* An array element: always quoted (so "" and "NULL" stay strings), NULL unquoted. */
+void pg_arr_text(struct pg_arr *sb, size_t i, const char *s)
+{
+    sb_sep(sb, i);
+    if (!s) {
+        pg_arr_put(sb, "NULL", 4);
+        return;
+    }
+    pg_arr_put(sb, "\"", 1);
+    for (const char *run = s;;) {
+        size_t n = strcspn(run, "\"\\");
+        pg_arr_put(sb, run, n);
+        if (!run[n])
+            break;
+        pg_arr_put(sb, "\\", 1);
+        pg_arr_put(sb, run + n, 1);
+        run += n + 1;
+    }
+    pg_arr_put(sb, "\"", 1);
+}
+
+void pg_arr_int(struct pg_arr *sb, size_t i, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%" PRId64, v);
+    sb_sep(sb, i);
+    pg_arr_put(sb, num, (size_t)n);
+}

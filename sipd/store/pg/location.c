@@ -1,0 +1,551 @@
+/* location.c - the PostgreSQL store's location service: batched updates, lookups, expire.
+ *
+ * Location updates run as transactions of two flights each:
+ *     flight 1:  BEGIN; lock the AORs (advisory, so every node serialises on each); SELECT their
+ *                bindings -- the callers' update functions run on the SELECT's rows --
+ *     flight 2:  replace their bindings in one statement; COMMIT        (or ROLLBACK to abort)
+ * One transaction (a "batch") takes the updates queued one after another on the connection, of
+ * distinct AORs, up to PG_BATCH_MAX: alone when the load is light, many at a time under load, so
+ * that statements, round trips and commits are shared. A lookup is one statement (S_GET); an
+ * expire deletes, commits, then counts. Rows come back as text; array parameters (array.c) carry
+ * a batch's AORs and bindings. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../base/log.h"
+#include "../../base/loop.h"
+#include "pg_impl.h"
+
+/* ---- result parsing -------------------------------------------------------------------------- */
+
+/* Column text: 0 (NULL column -> *out NULL when nullable), -1 invalid, -ENOMEM. */
+static int get_text(const PGresult *res, int row, int col, int is_nullable, char **out)
+{
+    *out = NULL;
+    if (PQgetisnull(res, row, col))
+        return is_nullable ? 0 : -1;
+    int len = PQgetlength(res, row, col);
+    const char *v = PQgetvalue(res, row, col);
+    if (len < 0 || len > PG_MAX_FIELD_BYTES || !v || memchr(v, '\0', (size_t)len))
+        return -1;
+    *out = strndup(v, (size_t)len);
+    return *out ? 0 : -ENOMEM;
+}
+
+int pg_get_i64(const PGresult *res, int row, int col, int64_t min, int64_t max, int64_t *out)
+{
+    if (PQgetisnull(res, row, col))
+        return -1;
+    int len = PQgetlength(res, row, col);
+    const char *v = PQgetvalue(res, row, col);
+    if (!v || len <= 0 || len > 24 || (int)strlen(v) != len)
+        return -1;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end || x < min || x > max)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* One row of LOC_COLS into b (zeroed first). 0, -1 invalid row, -ENOMEM. */
+static int parse_binding(const PGresult *res, int row, struct binding *b)
+{
+    memset(b, 0, sizeof *b);
+    int64_t cseq, expires_at, q, reg_id, conn_id, updated_at;
+    int rc = 0;
+    if (!rc) rc = get_text(res, row, 0, 0, &b->aor);
+    if (!rc) rc = get_text(res, row, 1, 0, &b->contact);
+    if (!rc) rc = get_text(res, row, 2, 1, &b->call_id);
+    if (!rc) rc = pg_get_i64(res, row, 3, 0, UINT32_MAX, &cseq);
+    if (!rc) rc = pg_get_i64(res, row, 4, INT64_MIN, INT64_MAX, &expires_at);
+    if (!rc) rc = pg_get_i64(res, row, 5, -1, 1000, &q);
+    if (!rc) rc = get_text(res, row, 6, 1, &b->path);
+    if (!rc) rc = get_text(res, row, 7, 1, &b->instance);
+    if (!rc) rc = pg_get_i64(res, row, 8, INT_MIN, INT_MAX, &reg_id);
+    if (!rc) rc = get_text(res, row, 9, 1, &b->user_agent);
+    if (!rc) rc = get_text(res, row, 10, 1, &b->received);
+    if (!rc) rc = pg_get_i64(res, row, 11, INT64_MIN, INT64_MAX, &conn_id);
+    if (!rc) rc = get_text(res, row, 12, 1, &b->node);
+    if (!rc) rc = pg_get_i64(res, row, 13, INT64_MIN, INT64_MAX, &updated_at);
+    if (rc) {
+        binding_clear(b);
+        return rc;
+    }
+    b->cseq = (uint32_t)cseq;
+    b->expires_at = expires_at;
+    b->q = (int)q;
+    b->reg_id = (int)reg_id;
+    b->conn_id = (uint64_t)conn_id; /* stored as the same 64 bits */
+    b->updated_at = updated_at;
+    return 0;
+}
+
+/* Rows of a LOC_COLS result into l, at most max. Invalid rows (which only a foreign writer could
+ * have put there) are skipped with a warning. 0, -1 wrong result shape, -ENOMEM. */
+static int parse_bindings(const PGresult *res, int ncols, struct binding_list *l, int max)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != ncols)
+        return -1;
+    int n = PQntuples(res);
+    if (n > max)
+        n = max;
+    int nbad = 0;
+    for (int i = 0; i < n; i++) {
+        struct binding b;
+        int rc = parse_binding(res, i, &b);
+        if (rc == -ENOMEM)
+            return -ENOMEM;
+        if (rc) {
+            nbad++;
+            continue;
+        }
+        if (binding_list_push_move(l, &b)) {
+            binding_clear(&b);
+            return -ENOMEM;
+        }
+    }
+    if (nbad)
+        LOG_WARN("postgres: skipped %d invalid rows of table locations", nbad);
+    return 0;
+}
+
+
+/* Are the update function's bindings fit to store? 0, or -1 (cause logged). */
+static int check_bindings(const struct pg_op *op, const struct binding_list *out)
+{
+    if (out->len > PG_MAX_BINDINGS) {
+        LOG_WARN("postgres: update of aor=%s has %zu bindings (max %d)", op->aor, out->len,
+                 PG_MAX_BINDINGS);
+        return -1;
+    }
+    for (size_t i = 0; i < out->len; i++) {
+        const struct binding *b = &out->v[i];
+        if (!b->contact) {
+            LOG_ERROR("postgres: update of aor=%s gave a binding without contact", op->aor);
+            return -1;
+        }
+        const char *const fields[] = {b->contact, b->call_id, b->path, b->instance,
+                                      b->user_agent, b->received, b->node};
+        for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+            if (fields[k] && strlen(fields[k]) > PG_MAX_FIELD_BYTES) {
+                LOG_WARN("postgres: update of aor=%s has a field longer than %d bytes", op->aor,
+                         PG_MAX_FIELD_BYTES);
+                return -1;
+            }
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(out->v[j].contact, b->contact) == 0) {
+                LOG_ERROR("postgres: update of aor=%s gave contact %s twice", op->aor, b->contact);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The parameters of one S_REPLACE, built update by update. */
+struct replace_params {
+    struct pg_arr aors;                 /* $1: the AORs replaced */
+    struct pg_arr col[REPLACE_NARRAYS]; /* $2..: one array per column, one element per binding */
+    struct pg_arr nows;                 /* the last: the `now` of each AOR */
+    size_t naors, nrows;
+};
+
+static void rp_add(struct replace_params *rp, const char *aor, int64_t now,
+                   const struct binding_list *out)
+{
+    pg_arr_int(&rp->nows, rp->naors, now);
+    pg_arr_text(&rp->aors, rp->naors++, aor);
+    for (size_t i = 0; i < out->len; i++, rp->nrows++) {
+        const struct binding *b = &out->v[i];
+        size_t r = rp->nrows;
+        pg_arr_text(&rp->col[0], r, aor);
+        pg_arr_text(&rp->col[1], r, b->contact);
+        pg_arr_text(&rp->col[2], r, b->call_id);
+        pg_arr_int(&rp->col[3], r, b->cseq);
+        pg_arr_int(&rp->col[4], r, b->expires_at);
+        pg_arr_int(&rp->col[5], r, b->q);
+        pg_arr_text(&rp->col[6], r, b->path);
+        pg_arr_text(&rp->col[7], r, b->instance);
+        pg_arr_int(&rp->col[8], r, b->reg_id);
+        pg_arr_text(&rp->col[9], r, b->user_agent);
+        pg_arr_text(&rp->col[10], r, b->received);
+        pg_arr_int(&rp->col[11], r, (int64_t)b->conn_id);
+        pg_arr_text(&rp->col[12], r, b->node);
+        pg_arr_int(&rp->col[13], r, b->updated_at);
+    }
+}
+
+/* Close the arrays; values[] then points into rp. 0, or -1 when too large or out of memory. */
+static int rp_finish(struct replace_params *rp, const char *values[2 + REPLACE_NARRAYS])
+{
+    pg_arr_put(&rp->aors, "}", 1);
+    pg_arr_put(&rp->nows, "}", 1);
+    int is_bad = rp->aors.is_bad | rp->nows.is_bad;
+    size_t total = rp->aors.len + rp->nows.len;
+    for (int k = 0; k < REPLACE_NARRAYS; k++) {
+        pg_arr_put(&rp->col[k], rp->nrows ? "}" : "{}", rp->nrows ? 1 : 2);
+        is_bad |= rp->col[k].is_bad;
+        total += rp->col[k].len;
+    }
+    if (is_bad || total > PG_MAX_PARAM_BYTES)
+        return -1;
+    values[0] = rp->aors.p;
+    for (int k = 0; k < REPLACE_NARRAYS; k++)
+        values[1 + k] = rp->col[k].p;
+    values[1 + REPLACE_NARRAYS] = rp->nows.p;
+    return 0;
+}
+
+static void rp_free(struct replace_params *rp)
+{
+    free(rp->aors.p);
+    free(rp->nows.p);
+    for (int k = 0; k < REPLACE_NARRAYS; k++)
+        free(rp->col[k].p);
+}
+
+static int is_same_aor(const struct pg_op *a, const struct pg_op *b)
+{
+    return a->aor_hash == b->aor_hash && strcmp(a->aor, b->aor) == 0;
+}
+
+/* Does op's AOR have an update in flight on c? Then op (an update) must wait: if the first had
+ * to be retried, the second would overtake it. */
+int pg_is_aor_updating(const struct pg_conn *c, const struct pg_op *op)
+{
+    for (const struct pg_op *s = c->sent.head; s; s = s->next)
+        if (s->kind == OP_BATCH)
+            for (int i = 0; i < s->nmembers; i++)
+                if (is_same_aor(s->members[i], op))
+                    return 1;
+    return 0;
+}
+
+/* A batch of the updates at the head of the queue (the head may start): consecutive ones, of
+ * distinct AORs that are not being updated already, at most PG_BATCH_MAX; an update that failed
+ * in a batch before (is_solo) goes alone. They leave the queue. NULL when out of memory. */
+struct pg_op *pg_batch_take(struct pg_conn *c)
+{
+    struct pg_op *b = calloc(1, sizeof *b + PG_BATCH_MAX * sizeof b->members[0]);
+    if (!b)
+        return NULL;
+    b->kind = OP_BATCH;
+    b->is_internal = 1;
+    b->conn = c;
+    for (struct pg_op *op = c->wait.head, *next; op && b->nmembers < PG_BATCH_MAX; op = next) {
+        next = op->next;
+        if (op->kind != OP_UPDATE || (b->nmembers && (op->is_solo || pg_is_aor_updating(c, op))))
+            break;
+        int is_dup = 0;
+        for (int i = 0; i < b->nmembers && !is_dup; i++)
+            is_dup = is_same_aor(b->members[i], op);
+        if (is_dup)
+            break;
+        pg_list_unlink(&c->wait, op);
+        op->where = W_BATCH;
+        b->members[b->nmembers++] = op;
+        if (op->is_solo)
+            break;
+    }
+    return b;
+}
+
+/* Send flight 1 of batch b: BEGIN; lock its AORs; SELECT their bindings. 0, or -1 when the
+ * connection was dropped (b and its members are gone). */
+int pg_batch_start(struct pg_conn *c, struct pg_op *b)
+{
+    struct pg_arr aors = {0}, nows = {0};
+    for (int i = 0; i < b->nmembers; i++) {
+        struct pg_op *m = b->members[i];
+        m->is_decided = m->is_included = 0;
+        m->status = 0;
+        pg_arr_text(&aors, (size_t)i, m->aor);
+        pg_arr_int(&nows, (size_t)i, m->now);
+    }
+    pg_arr_put(&aors, "}", 1);
+    pg_arr_put(&nows, "}", 1);
+    const char *values[2] = {aors.p, nows.p};
+    int rc = 0;
+    if (aors.is_bad || nows.is_bad) {
+        /* out of memory: give up on these, keep the connection */
+        pg_list_unlink(&c->sent, b);
+        for (int i = 0; i < b->nmembers; i++)
+            pg_op_finish(b->members[i], STORE_EFAIL, NULL, 0);
+        pg_op_free(b);
+    } else if (pg_needs_new_segment(c, b->members[0]) && pg_end_segment(c)) {
+        rc = -1;
+    } else {
+        c->owner = b;
+        if (pg_send_stmt(c, b, S_BEGIN, NULL) || pg_send_stmt(c, b, S_LOCK, values))
+            rc = -1;
+        else
+            rc = pg_send_stmt(c, b, S_SELECT, values);
+    }
+    free(aors.p);
+    free(nows.p);
+    return rc;
+}
+
+/* Rows of a LOC_COLS result, split by member: per[i] gets the rows of b->members[i] (each list
+ * initialised here; the caller frees them). 0, -1 wrong result shape, -ENOMEM. */
+static int batch_parse(const struct pg_op *b, const PGresult *res, struct binding_list *per)
+{
+    for (int i = 0; i < b->nmembers; i++)
+        binding_list_init(&per[i]);
+    struct binding_list all;
+    binding_list_init(&all);
+    int rc = parse_bindings(res, LOC_NCOLS, &all, PG_MAX_BINDINGS * b->nmembers);
+    for (size_t r = 0; rc == 0 && r < all.len; r++) {
+        for (int i = 0; i < b->nmembers; i++) {
+            if (strcmp(all.v[r].aor, b->members[i]->aor) == 0) {
+                if (binding_list_push_move(&per[i], &all.v[r]))
+                    rc = -ENOMEM;
+                break;
+            }
+        }
+    }
+    binding_list_free(&all);
+    return rc;
+}
+
+/* Flight 1 of batch b is back (res: the SELECT's result): run each update function on its AOR's
+ * bindings, then send flight 2: the REPLACE of every AOR whose update went ahead, and COMMIT; or
+ * ROLLBACK when none did (or flight 1 failed). */
+void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
+{
+    if (c->owner == b)
+        c->owner = NULL;
+    if (b->is_skipped && !b->is_begun) { /* never started: send its updates again */
+        pg_list_unlink(&c->sent, b);
+        for (int i = 0; i < b->nmembers; i++)
+            pg_op_resend(c, b->members[i]);
+        pg_op_free(b);
+        return;
+    }
+    struct replace_params rp;
+    memset(&rp, 0, sizeof rp);
+    struct binding_list *per = NULL;
+    if (!b->has_error && !b->is_skipped) {
+        per = calloc((size_t)b->nmembers, sizeof *per);
+        int rc = per ? batch_parse(b, res, per) : -ENOMEM;
+        if (rc) {
+            LOG_WARN("postgres update failed aor=%s reason=\"%s\"", b->members[0]->aor,
+                     rc == -ENOMEM ? "out of memory" : "unexpected result shape");
+            b->has_error = 1;
+        }
+        for (int i = 0; per && i < b->nmembers; i++) {
+            struct pg_op *m = b->members[i];
+            struct binding_list out;
+            binding_list_init(&out);
+            int status = b->has_error ? STORE_EFAIL
+                                      : m->update(m->arg, per[i].v, per[i].len, &out);
+            if (status == 0 && check_bindings(m, &out))
+                status = STORE_EFAIL;
+            if (!b->has_error) {
+                m->is_decided = 1;
+                m->status = status > 0 ? status : status ? STORE_EFAIL : 0;
+                if (status == 0) {
+                    m->is_included = 1;
+                    rp_add(&rp, m->aor, m->now, &out);
+                }
+            }
+            binding_list_free(&out);
+            binding_list_free(&per[i]);
+        }
+        free(per);
+    }
+    const char *values[2 + REPLACE_NARRAYS];
+    if (rp.naors && rp_finish(&rp, values)) {
+        /* too large for one statement (or out of memory): as if the REPLACE had failed */
+        LOG_WARN("postgres: update of aor=%s too large or out of memory", b->members[0]->aor);
+        for (int i = 0; i < b->nmembers; i++)
+            if (b->members[i]->is_included)
+                b->members[i]->is_decided = b->members[i]->is_included = 0;
+        b->has_error = 1;
+        rp.naors = 0;
+    }
+    if (rp.naors == 0) {
+        rp_free(&rp);
+        pg_send_stmt(c, b, S_ROLLBACK, NULL);
+        return;
+    }
+    c->unsure = b;
+    c->is_unsure_synced = 0;
+    int rc = pg_send_stmt(c, b, S_REPLACE, values);
+    rp_free(&rp); /* libpq copied the values */
+    if (rc == 0)
+        pg_send_stmt(c, b, S_COMMIT, NULL);
+}
+
+/* Batch b's transaction is over without a commit (rolled back, or ended by a failed COMMIT).
+ * Each member whose update function decided not to write reports that; the others are retried
+ * if the database asked for it (up to PG_MAX_RETRIES), else sent again one per transaction to
+ * find the one that failed, or (alone already) fail with STORE_EFAIL. */
+void pg_batch_abandon(struct pg_conn *c, struct pg_op *b)
+{
+    pg_list_unlink(&c->sent, b);
+    int nfailed = 0;
+    for (int i = 0; i < b->nmembers; i++)
+        nfailed += !b->members[i]->is_decided || b->members[i]->is_included;
+    /* Resend first, report after: the callbacks may drop the connection or destroy the store. */
+    struct pg_op *report = NULL, **tail = &report;
+    for (int i = 0; i < b->nmembers; i++) {
+        struct pg_op *m = b->members[i];
+        int is_failed = !m->is_decided || m->is_included;
+        if (is_failed && b->want_retry && m->retries < PG_MAX_RETRIES) {
+            m->retries++;
+            LOG_DEBUG("postgres update retry aor=%s attempt=%d", m->aor, m->retries + 1);
+            pg_op_resend(c, m);
+            continue;
+        }
+        if (is_failed && !b->want_retry && nfailed > 1) {
+            m->is_solo = 1;
+            pg_op_resend(c, m);
+            continue;
+        }
+        if (is_failed)
+            m->status = STORE_EFAIL;
+        m->where = W_NONE;
+        m->next = NULL;
+        *tail = m;
+        tail = &m->next;
+    }
+    pg_op_free(b);
+    for (struct pg_op *m = report, *next; m; m = next) {
+        next = m->next;
+        pg_op_finish(m, m->status, NULL, 0);
+    }
+}
+
+/* Batch b committed: report to each member the bindings as stored (or its own decision). */
+static void batch_committed(struct pg_conn *c, struct pg_op *b)
+{
+    pg_list_unlink(&c->sent, b);
+    struct binding_list *per = calloc((size_t)b->nmembers, sizeof *per);
+    int rc = per && b->stored ? batch_parse(b, b->stored, per) : -1;
+    if (rc) /* committed, but we cannot show it: the callers answer 500 and the UAs retry */
+        LOG_WARN("postgres update aor=%s: stored rows unreadable", b->members[0]->aor);
+    for (int i = 0; i < b->nmembers; i++) {
+        struct pg_op *m = b->members[i];
+        if (m->is_included) {
+            if (rc == 0)
+                store_sort_bindings(per[i].v, per[i].len);
+            pg_op_finish(m, rc ? STORE_EFAIL : 0, rc ? NULL : per[i].v, rc ? 0 : per[i].len);
+        } else {
+            pg_op_finish(m, m->status, NULL, 0);
+        }
+    }
+    for (int i = 0; per && i < b->nmembers; i++)
+        binding_list_free(&per[i]);
+    free(per);
+    pg_op_free(b);
+}
+
+void pg_batch_commit_result(struct pg_conn *c, struct pg_op *b, ExecStatusType rs)
+{
+    if (c->unsure == b) {
+        c->unsure = NULL;
+        c->is_unsure_synced = 0;
+    }
+    if (rs == PGRES_COMMAND_OK) {
+        batch_committed(c, b);
+    } else if (rs == PGRES_PIPELINE_ABORTED) {
+        /* The REPLACE failed: the transaction stays aborted until ROLLBACK. Nothing was sent
+         * behind this segment meanwhile, so the ROLLBACK is next. */
+        pg_send_stmt(c, b, S_ROLLBACK, NULL);
+    } else {
+        pg_batch_abandon(c, b); /* a failed COMMIT ends the transaction */
+    }
+}
+
+void pg_lookup_result(struct pg_conn *c, struct pg_op *op, const PGresult *res)
+{
+    if (op->is_skipped) {
+        pg_op_resend(c, op);
+        return;
+    }
+    if (op->has_error) {
+        pg_op_finish(op, STORE_EFAIL, NULL, 0);
+        return;
+    }
+    /* no live binding: one row of NULLs and `known` (see S_GET) */
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+        PQnfields(res) == LOC_NCOLS + 1 && PQgetisnull(res, 0, 0)) {
+        const char *known = PQgetvalue(res, 0, LOC_NCOLS);
+        pg_op_finish(op, known && known[0] == 't' ? STORE_OFFLINE : 0, NULL, 0);
+        return;
+    }
+    struct binding_list l;
+    binding_list_init(&l);
+    int rc = parse_bindings(res, LOC_NCOLS + 1, &l, PG_MAX_BINDINGS);
+    if (rc)
+        LOG_WARN("postgres lookup failed aor=%s reason=\"%s\"", op->aor,
+                 rc == -ENOMEM ? "out of memory" : "unexpected result shape");
+    else
+        store_sort_bindings(l.v, l.len);
+    pg_op_finish(op, rc ? STORE_EFAIL : 0, l.v, l.len);
+    binding_list_free(&l);
+}
+
+/* The count ends an expire (after its DELETE committed) or is the internal refresh. */
+void pg_count_result(struct pg_conn *c, struct pg_op *op, const PGresult *res)
+{
+    struct pg_store *ps = c->ps;
+    int64_t aors, nb;
+    if (pg_res_ok(res) && PQntuples(res) == 1 && PQnfields(res) == 2 &&
+        pg_get_i64(res, 0, 0, 0, LONG_MAX, &aors) == 0 &&
+        pg_get_i64(res, 0, 1, 0, LONG_MAX, &nb) == 0) {
+        ps->count_aors = (long)aors;
+        ps->count_bindings = (long)nb;
+    }
+    if (op->is_skipped) { /* the DELETE (or this) was skipped after another's error */
+        pg_op_resend(c, op);
+        return;
+    }
+    pg_op_finish(op, op->status, NULL, 0);
+}
+
+long pg_location_count(const struct store *st, long *nbindings)
+{
+    const struct pg_store *ps = pg_of(st);
+    if (nbindings)
+        *nbindings = ps->count_bindings;
+    return ps->count_aors;
+}
+void pg_location_update(struct store *st, const char *aor, int64_t now,
+                               store_update_fn update, store_bindings_cb done, void *arg)
+{
+    struct pg_store *ps = pg_of(st);
+    struct pg_op *op = pg_op_new(ps, OP_UPDATE, aor, now, done, NULL, arg);
+    if (!op)
+        return;
+    op->update = update;
+    pg_op_submit(ps, op);
+}
+
+void pg_location_lookup(struct store *st, const char *aor, int64_t now,
+                               store_bindings_cb done, void *arg)
+{
+    struct pg_store *ps = pg_of(st);
+    struct pg_op *op = pg_op_new(ps, OP_LOOKUP, aor, now, done, NULL, arg);
+    if (!op)
+        return;
+    pg_op_submit(ps, op);
+}
+
+void pg_location_expire(struct store *st, int64_t now, store_status_cb done, void *arg)
+{
+    struct pg_store *ps = pg_of(st);
+    struct pg_op *op = pg_op_new(ps, OP_EXPIRE, NULL, now, NULL, done, arg);
+    if (!op)
+        return;
+    pg_op_submit(ps, op);
+}
+

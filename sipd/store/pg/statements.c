@@ -1,0 +1,251 @@
+/* statements.c - every statement the PostgreSQL store prepares on each connection, and the
+ * session setup that runs before them. SQL text is parameterised throughout: values only ever
+ * travel as parameters, never inside the text. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../base/log.h"
+#include "../../base/loop.h"
+#include "pg_impl.h"
+
+/* ---- statements ------------------------------------------------------------------------------ */
+
+/* The columns of a binding, in the order parse_binding() (location.c) reads them. */
+#define LOC_COLS                                                                                   \
+    "aor, contact, call_id, cseq, floor(extract(epoch FROM expires_at))::bigint, q, path, "      \
+    "instance, reg_id, user_agent, received, conn_id, node, "                                    \
+    "floor(extract(epoch FROM updated_at))::bigint"
+
+
+/* Lookup order of one AOR's bindings. */
+#define LOC_ORDER "ORDER BY CASE WHEN q < 0 THEN 1000 ELSE q END DESC, updated_at DESC, contact"
+
+/* The window of topic $1 at time $NOW with retention $COUNT, $AGE (0 = no limit), as columns
+ * last_seq and first_seq (§2.5): the lowest seq that both limits keep, whether or not the rows
+ * outside are deleted yet; last_seq + 1 when none is kept. created_at never decreases with seq
+ * (schema/002_im.sql), so what is kept is the range first_seq..last_seq. */
+#define IM_WINDOW(TOPIC, NOW, COUNT, AGE)                                                          \
+    "SELECT coalesce(t.last_seq, 0)::bigint AS last_seq,"                                          \
+    " coalesce((SELECT min(m.seq) FROM messages m WHERE m.topic = " TOPIC                          \
+    " AND m.seq > CASE WHEN " COUNT " > 0 THEN t.last_seq - " COUNT " ELSE 0 END"               \
+    " AND (" AGE " = 0 OR m.created_at > to_timestamp(" NOW " - " AGE "))),"                     \
+    " coalesce(t.last_seq, 0) + 1)::bigint AS first_seq,"                                          \
+    " t.kind AS kind FROM (SELECT 1) AS one LEFT JOIN topics t ON t.uri = " TOPIC
+
+/* A presence publication as callers see it (the columns after the status; see
+ * parse_publication in im_presence.c). */
+#define PRES_COLS                                                                                  \
+    "etag, floor(extract(epoch FROM expires_at))::bigint, content_type, body,"                    \
+    " floor(extract(epoch FROM updated_at))::bigint"
+
+const struct pg_stmt pg_stmts[S_NUM] = {
+    /* READ COMMITTED whatever the server's default: the SELECT after the lock must see what
+     * the previous holder of the lock committed (a snapshot taken before it would not). */
+    [S_BEGIN] = {"sipd_begin", "BEGIN ISOLATION LEVEL READ COMMITTED", 0, 0},
+    [S_COMMIT] = {"sipd_commit", "COMMIT", 0, 0},
+    [S_ROLLBACK] = {"sipd_rollback", "ROLLBACK", 0, 0},
+    /* The statements of an update transaction take the AORs of all its updates (distinct).
+     * $1 aors. Serialises every writer of each AOR, on every node, until COMMIT/ROLLBACK. The
+     * locks are taken in key order (the subquery's ORDER BY keeps it from being flattened), so
+     * two transactions that lock several AORs cannot deadlock on each other. The key is the
+     * same as a single-AOR lock's: hashtextextended(aor, 0). */
+    [S_LOCK] = {"sipd_loc_lock",
+                "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtextextended(a, 0) AS k"
+                " FROM unnest($1::text[]) AS a ORDER BY 1) AS s",
+                1, 0},
+    /* $1 aors, $2 their `now`s: the live bindings of each, in lookup order, at most 1000 each. */
+    [S_SELECT] = {"sipd_loc_select",
+                  "SELECT l.* FROM unnest($1::text[], $2::bigint[]) AS a(aor, t)"
+                  " CROSS JOIN LATERAL (SELECT " LOC_COLS " FROM locations"
+                  " WHERE aor = a.aor AND expires_at > to_timestamp(a.t) " LOC_ORDER
+                  " LIMIT 1000) AS l",
+                  2, 0},
+    /* $1 the aors replaced, $2.. one array per column (aor first), one element per binding,
+     * $16 the `now` of each of $1. The DELETE must run before the INSERT (else the unique index
+     * sees the old row of a contact that is registered again): an unreferenced data-modifying
+     * CTE would run last, so the INSERT's WHERE reads it first. An AOR that had bindings and is
+     * left without is remembered in location_gone (a known user: 480, not 404; see S_GET,
+     * S_EXPIRE). */
+    [S_REPLACE] = {"sipd_loc_replace",
+                   "WITH d AS (DELETE FROM locations WHERE aor = ANY($1::text[]) RETURNING aor),"
+                   " g AS (INSERT INTO location_gone (aor, gone_at)"
+                   " SELECT a.aor, to_timestamp(a.t) FROM unnest($1::text[], $16::bigint[])"
+                   " AS a(aor, t) WHERE a.aor <> ALL ($2::text[])"
+                   " AND a.aor IN (SELECT d.aor FROM d)"
+                   " ON CONFLICT (aor) DO UPDATE SET gone_at = excluded.gone_at)"
+                   " INSERT INTO locations (aor, contact, call_id, cseq, expires_at, q, path,"
+                   " instance, reg_id, user_agent, received, conn_id, node, updated_at)"
+                   " SELECT u.aor, u.contact, u.call_id, u.cseq, to_timestamp(u.expires_at),"
+                   " u.q, u.path, u.instance, u.reg_id, u.user_agent, u.received, u.conn_id,"
+                   " u.node, to_timestamp(u.updated_at)"
+                   " FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
+                   " $7::smallint[], $8::text[], $9::text[], $10::integer[], $11::text[],"
+                   " $12::text[], $13::bigint[], $14::text[], $15::bigint[])"
+                   " AS u(aor, contact, call_id, cseq, expires_at, q, path, instance, reg_id,"
+                   " user_agent, received, conn_id, node, updated_at)"
+                   " WHERE (SELECT count(*) FROM d) >= 0"
+                   " RETURNING " LOC_COLS,
+                   16, 0},
+    /* $1 aor, $2 now: a lookup, LOC_COLS and a last column `known`. With live bindings, their
+     * rows (known NULL); without, one row of NULLs whose `known` says whether the AOR is known
+     * all the same: it has rows (expired, not swept yet) or is remembered in location_gone. The
+     * CASE evaluates those two probes only then, so a lookup that finds bindings costs what it
+     * did before. */
+    [S_GET] = {"sipd_loc_get",
+               "SELECT l.*, CASE WHEN l.aor IS NULL THEN"
+               " EXISTS (SELECT 1 FROM locations x WHERE x.aor = $1::text)"
+               " OR EXISTS (SELECT 1 FROM location_gone g WHERE g.aor = $1::text) END"
+               " FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT " LOC_COLS " FROM locations"
+               " WHERE aor = $1::text AND expires_at > to_timestamp($2::bigint) " LOC_ORDER
+               " LIMIT 1000) AS l ON true",
+               2, 0},
+    /* $1 now, $2 how long an AOR without bindings stays known (STORE_KNOWN_TTL_S): delete the
+     * expired bindings, remember each AOR that has none left, and forget the AORs remembered
+     * longer than $2 (not those remembered again right now: one statement may not change a row
+     * twice). */
+    [S_EXPIRE] = {"sipd_loc_expire",
+                  "WITH d AS (DELETE FROM locations WHERE expires_at <= to_timestamp($1::bigint)"
+                  " RETURNING aor),"
+                  " g AS (INSERT INTO location_gone (aor, gone_at)"
+                  " SELECT DISTINCT d.aor, to_timestamp($1::bigint) FROM d WHERE NOT EXISTS"
+                  " (SELECT 1 FROM locations l WHERE l.aor = d.aor"
+                  " AND l.expires_at > to_timestamp($1::bigint))"
+                  " ON CONFLICT (aor) DO UPDATE SET gone_at = excluded.gone_at)"
+                  " DELETE FROM location_gone"
+                  " WHERE gone_at <= to_timestamp($1::bigint - $2::bigint)"
+                  " AND aor NOT IN (SELECT aor FROM d)",
+                  2, 0},
+    [S_COUNT] = {"sipd_loc_count", "SELECT count(DISTINCT aor), count(*) FROM locations", 0, 0},
+
+    /* $1 topic, $2 identity (NULL: none), $3 now, $4 count, $5 age_s */
+    [S_IM_TOPIC] = {"sipd_im_topic",
+                    "SELECT coalesce(w.kind = 'group', false),"
+                    " coalesce(w.kind = 'group' AND $2::text IS NOT NULL AND EXISTS (SELECT 1"
+                    " FROM topic_members tm WHERE tm.topic = $1::text AND tm.member = $2::text),"
+                    " false), w.last_seq, w.first_seq"
+                    " FROM (" IM_WINDOW("$1::text", "$3::bigint", "$4::bigint", "$5::bigint")
+                    ") AS w",
+                    5, 0},
+    /* $1 topic, $2 after_seq, $3 max rows, $4 now, $5 count, $6 age_s, $7 max body bytes:
+     * the window, then the retained messages after $2 in order, as many as fit in $7 bytes
+     * (the first always); one row with NULL message columns when there are none. */
+    [S_IM_READ] = {"sipd_im_read",
+                   "SELECT w.first_seq, w.last_seq, r.seq, r.sender, r.sender_device, r.recipient,"
+                   " r.is_copy, r.content_type, r.body, r.created_at"
+                   " FROM (" IM_WINDOW("$1::text", "$4::bigint", "$5::bigint", "$6::bigint")
+                   ") AS w LEFT JOIN LATERAL (SELECT x.* FROM (SELECT m.seq, m.sender,"
+                   " m.sender_device, coalesce(m.recipient, m.topic) AS recipient, m.is_copy,"
+                   " m.content_type, m.body, floor(extract(epoch FROM m.created_at))::bigint"
+                   " AS created_at, sum(octet_length(m.body)) OVER (ORDER BY m.seq)"
+                   " - octet_length(m.body) AS before FROM messages m WHERE m.topic = $1::text"
+                   " AND m.seq > greatest($2::bigint, w.first_seq - 1) AND m.seq <= w.last_seq"
+                   " ORDER BY m.seq LIMIT $3::bigint) AS x WHERE x.before < $7::bigint) AS r"
+                   " ON true ORDER BY r.seq",
+                   7, 0},
+    /* $1 topic, $2 sender, $3 device, $4 copy topic, $5 call_id, $6 from_tag, $7 cseq,
+     * $8 content type, $9 body (binary), $10 now, $11 count, $12 age_s (schema/002_im.sql) */
+    [S_IM_PUBLISH] = {"sipd_im_publish",
+                      "SELECT seq, copy_seq, duplicate FROM sipd_im_publish($1::text, $2::text,"
+                      " $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::text, $9::bytea,"
+                      " $10::bigint, $11::bigint, $12::bigint)",
+                      12, 1},
+    /* $1 topic, $2 members (text[]). A user topic that never had a message becomes the group;
+     * any other topic under that URI stays (first column 0: 409). */
+    [S_IM_GROUP_CREATE] = {"sipd_im_group_create",
+                           "WITH t AS (INSERT INTO topics AS o (uri, kind, owner)"
+                           " VALUES ($1::text, 'group', NULL) ON CONFLICT (uri) DO UPDATE"
+                           " SET kind = 'group', owner = NULL, last_at = NULL, created_at = now()"
+                           " WHERE o.kind = 'user' AND o.last_seq = 0 RETURNING uri),"
+                           " m AS (INSERT INTO topic_members (topic, member)"
+                           " SELECT t.uri, u.member FROM t, (SELECT DISTINCT unnest($2::text[])"
+                           " AS member) AS u WHERE u.member IS NOT NULL RETURNING 1)"
+                           " SELECT (SELECT count(*) FROM t)::bigint,"
+                           " (SELECT count(*) FROM m)::bigint",
+                           2, 1},
+    /* $1 topic: the group, its members and messages (cascade), and its device positions */
+    [S_IM_GROUP_DELETE] = {"sipd_im_group_delete",
+                           "WITH d AS (DELETE FROM topics WHERE uri = $1::text AND kind = 'group'"
+                           " RETURNING uri), p AS (DELETE FROM im_positions WHERE topic = $1::text"
+                           " AND EXISTS (SELECT 1 FROM d) RETURNING 1)"
+                           " SELECT (SELECT count(*) FROM d)::bigint,"
+                           " (SELECT count(*) FROM p)::bigint",
+                           1, 1},
+    /* $1 topic, $2 at most */
+    [S_IM_MEMBERS] = {"sipd_im_members",
+                      "SELECT tm.member FROM topic_members tm WHERE tm.topic = $1::text"
+                      " AND EXISTS (SELECT 1 FROM topics t WHERE t.uri = $1::text"
+                      " AND t.kind = 'group') LIMIT $2::bigint",
+                      2, 0},
+    /* $1 aor, $2 at most: the group topics it is a member of */
+    [S_IM_GROUPS_OF] = {"sipd_im_groups_of",
+                        "SELECT tm.topic FROM topic_members tm WHERE tm.member = $1::text"
+                        " LIMIT $2::bigint",
+                        2, 0},
+    /* $1 topic, $2 aor, $3 device, $4 initial: the position, created when missing as the
+     * greatest of the AOR's other devices, else $4. The no-op update makes the row come back
+     * (locked) when it exists, also when another node inserted it a moment ago. */
+    [S_IM_POS_GET] = {"sipd_im_pos_get",
+                      "INSERT INTO im_positions AS p (topic, aor, device, pos)"
+                      " SELECT $1::text, $2::text, $3::text, coalesce((SELECT max(q.pos)"
+                      " FROM im_positions q WHERE q.topic = $1::text AND q.aor = $2::text),"
+                      " greatest($4::bigint, 0))"
+                      " ON CONFLICT (topic, aor, device) DO UPDATE SET pos = p.pos"
+                      " RETURNING p.pos",
+                      4, 1},
+    /* $1 topic, $2 aor, $3 device, $4 seq: D := max(D, seq) */
+    [S_IM_POS_ADVANCE] = {"sipd_im_pos_advance",
+                          "INSERT INTO im_positions AS p (topic, aor, device, pos)"
+                          " VALUES ($1::text, $2::text, $3::text, greatest($4::bigint, 0))"
+                          " ON CONFLICT (topic, aor, device) DO UPDATE"
+                          " SET pos = greatest(p.pos, excluded.pos), updated_at = now()"
+                          " WHERE excluded.pos > p.pos",
+                          4, 1},
+    /* $1 now, $2 count, $3 age_s: every message outside its topic's window. Two deletes, so
+     * that each finds its rows through an index (per topic by seq; by created_at) and a limit
+     * of 0 skips its scan; a row both delete is deleted once. */
+    [S_IM_EXPIRE] = {"sipd_im_expire",
+                     "WITH c AS (DELETE FROM messages m USING topics t WHERE $2::bigint > 0"
+                     " AND m.topic = t.uri AND m.seq <= t.last_seq - $2::bigint RETURNING 1),"
+                     " a AS (DELETE FROM messages m WHERE $3::bigint > 0"
+                     " AND m.created_at <= to_timestamp($1::bigint - $3::bigint) RETURNING 1)"
+                     " SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a)",
+                     3, 1},
+    /* $1 aor, $2 if_match, $3 new etag, $4 expires_at, $5 content type, $6 body (binary),
+     * $7 now (schema/002_im.sql) */
+    [S_PRES_PUBLISH] = {"sipd_pres_publish",
+                        "SELECT status, etag, expires_at, content_type, body, updated_at"
+                        " FROM sipd_pres_publish($1::text, $2::text,"
+                        " $3::text, $4::bigint, $5::text, $6::bytea, $7::bigint)",
+                        7, 1},
+    /* $1 aor, $2 now: the same columns as S_PRES_PUBLISH */
+    [S_PRES_GET] = {"sipd_pres_get",
+                    "SELECT 0::integer, " PRES_COLS " FROM presentities"
+                    " WHERE aor = $1::text AND event = 'presence'"
+                    " AND expires_at > to_timestamp($2::bigint)"
+                    " ORDER BY updated_at, etag LIMIT 1000",
+                    2, 0},
+    /* $1 now (schema/002_im.sql: also announces each AOR on sipd_pres) */
+    [S_PRES_EXPIRE] = {"sipd_pres_expire", "SELECT a FROM sipd_pres_expire($1::bigint) AS a", 1,
+                       1},
+};
+
+/* Run once per connection, before anything else. Every statement above finds its rows through
+ * an index, and its plan is made once per connection: a plan made while the table was small
+ * (a sequential scan, say) must not stay in use as it grows, and planning each execution anew
+ * (a "custom plan", which PostgreSQL picks for statements with array parameters) costs more
+ * than the statement. (plan_cache_mode is PostgreSQL 12 and later.) The IM and presence
+ * statements run in implicit transactions (OP_QUERY): READ COMMITTED whatever the server's
+ * default, like the updates' BEGIN, so that a publish waiting for a topic row goes on with the
+ * committed row instead of failing (and being retried) as under SERIALIZABLE. */
+const char pg_setup_sql[] =
+    "SELECT set_config('enable_seqscan', 'off', false),"
+    " set_config('default_transaction_isolation', 'read committed', false),"
+    " set_config('plan_cache_mode', 'force_generic_plan', false)";
+const char pg_setup_sql_pre12[] =
+    "SELECT set_config('enable_seqscan', 'off', false),"
+    " set_config('default_transaction_isolation', 'read committed', false)";
+
