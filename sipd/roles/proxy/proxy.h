@@ -11,7 +11,7 @@
 
 #include <osipparser2/osip_parser.h>
 
-#include "../transport/transport.h"
+#include "../../transport/transport.h"
 
 struct loop;
 struct proxy;
@@ -47,8 +47,10 @@ void proxy_handle_cancel(struct proxy *px, struct sip_txn *t);
 void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src,
                       const char *raw, size_t raw_len);
 /* A response no client transaction took: a 2xx to INVITE is forwarded statelessly per its next
- * Via (§16.7 / RFC 6026); anything else is dropped. The caller frees resp. */
-void proxy_handle_stray_response(struct proxy *px, osip_message_t *resp);
+ * Via (§16.7 / RFC 6026); anything else is dropped. raw/raw_len are the bytes it was parsed from
+ * (edited as text to forward it). The caller frees resp (which may be modified). */
+void proxy_handle_stray_response(struct proxy *px, osip_message_t *resp, const char *raw,
+                                 size_t raw_len);
 
 /* Calls (server transactions being proxied) in progress. */
 size_t proxy_calls(const struct proxy *px);
