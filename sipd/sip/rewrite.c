@@ -110,13 +110,30 @@ static void put_header(struct sbuf *out, const char *b, const struct hline *h, c
     sbuf_append(out, "\r\n", 2);
 }
 
-static size_t header_end(const char *b, size_t len)
+/* Where the blank line ending the header section starts. A datagram may end with its last
+ * header line and no blank line (oSIP takes it; RFC 3261 §7.5 wants one): the section then runs
+ * to len and *add_blank says that the copy needs the blank line. 0 when there is no end. */
+static size_t header_end(const char *b, size_t len, int *add_blank)
 {
+    *add_blank = 0;
     for (size_t i = 0; i + 1 < len; i++) {
         if (b[i] == '\n' && (b[i + 1] == '\n' || (b[i + 1] == '\r' && i + 2 < len && b[i + 2] == '\n')))
             return i + 1; /* the blank line starts here */
     }
+    if (len > 0 && b[len - 1] == '\n') {
+        *add_blank = 1;
+        return len;
+    }
     return 0;
+}
+
+/* The blank line and the body after the header section. */
+static void put_rest(struct sbuf *out, const char *b, size_t len, size_t hend, int add_blank)
+{
+    if (add_blank)
+        sbuf_append(out, "\r\n", 2);
+    else
+        sbuf_append(out, b + hend, len - hend);
 }
 
 /* How many Route values the header section holds, and where the last Route line starts. */
@@ -162,7 +179,8 @@ static void put_route_line(struct sbuf *out, const char *b, const struct hline *
 
 int sip_rewrite_request(const char *b, size_t len, const struct fwd_edit *e, struct sbuf *out)
 {
-    size_t hend = header_end(b, len);
+    int add_blank;
+    size_t hend = header_end(b, len, &add_blank);
     const char *nl = memchr(b, '\n', len);
     if (!hend || !nl)
         return -1;
@@ -222,13 +240,14 @@ int sip_rewrite_request(const char *b, size_t len, const struct fwd_edit *e, str
         return -1; /* a header we could not delimit */
     if (!route_appended)
         sbuf_printf(out, "Route: %s\r\n", e->append_route); /* no Route line to follow */
-    sbuf_append(out, b + hend, len - hend);
+    put_rest(out, b, len, hend, add_blank);
     return out->failed ? -1 : 0;
 }
 
 int sip_rewrite_pop_via(const char *b, size_t len, struct sbuf *out)
 {
-    size_t hend = header_end(b, len);
+    int add_blank;
+    size_t hend = header_end(b, len, &add_blank);
     const char *nl = memchr(b, '\n', len);
     if (!hend || !nl)
         return -1;
@@ -250,6 +269,6 @@ int sip_rewrite_pop_via(const char *b, size_t len, struct sbuf *out)
     }
     if (pos != hend || !popped)
         return -1;
-    sbuf_append(out, b + hend, len - hend);
+    put_rest(out, b, len, hend, add_blank);
     return out->failed ? -1 : 0;
 }
