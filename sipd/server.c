@@ -11,7 +11,7 @@
 #include "base/loop.h"
 #include "roles/im/broker.h"
 #include "roles/presence.h"
-#include "roles/proxy.h"
+#include "roles/proxy/proxy.h"
 #include "roles/registrar.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
@@ -367,7 +367,7 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
             LOG_DEBUG("malformed response dropped");
         else if (!txn_client_response(srv->txns, m, buf, len, src) &&
                  (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)))
-            proxy_handle_stray_response(srv->proxy, m);
+            proxy_handle_stray_response(srv->proxy, m, buf, len);
         osip_message_free(m);
         return;
     }

@@ -110,18 +110,77 @@ static void put_header(struct sbuf *out, const char *b, const struct hline *h, c
     sbuf_append(out, "\r\n", 2);
 }
 
-static size_t header_end(const char *b, size_t len)
+/* Where the blank line ending the header section starts. A datagram may end with its last
+ * header line and no blank line (oSIP takes it; RFC 3261 §7.5 wants one): the section then runs
+ * to len and *add_blank says that the copy needs the blank line. 0 when there is no end. */
+static size_t header_end(const char *b, size_t len, int *add_blank)
 {
+    *add_blank = 0;
     for (size_t i = 0; i + 1 < len; i++) {
         if (b[i] == '\n' && (b[i + 1] == '\n' || (b[i + 1] == '\r' && i + 2 < len && b[i + 2] == '\n')))
             return i + 1; /* the blank line starts here */
     }
+    if (len > 0 && b[len - 1] == '\n') {
+        *add_blank = 1;
+        return len;
+    }
     return 0;
+}
+
+/* The blank line and the body after the header section. */
+static void put_rest(struct sbuf *out, const char *b, size_t len, size_t hend, int add_blank)
+{
+    if (add_blank)
+        sbuf_append(out, "\r\n", 2);
+    else
+        sbuf_append(out, b + hend, len - hend);
+}
+
+/* How many Route values the header section holds, and where the last Route line starts. */
+static int count_routes(const char *b, size_t hend, size_t pos, size_t *last_line)
+{
+    int n = 0;
+    struct hline h;
+    *last_line = hend;
+    while (pos < hend && next_header(b, hend, pos, &h) == 0) {
+        pos = h.end;
+        if (!name_is(b, &h, "route", NULL))
+            continue;
+        *last_line = h.start;
+        for (size_t vs = h.vstart, rest; vs < h.vend; vs = rest, n++)
+            first_value_end(b, vs, h.vend, &rest);
+    }
+    return n;
+}
+
+/* A Route line with the values numbered [keep_from, keep_to) across the message kept (*idx
+ * counts the values seen so far). Untouched lines are copied as they are. */
+static void put_route_line(struct sbuf *out, const char *b, const struct hline *h, int *idx,
+                           int keep_from, int keep_to)
+{
+    size_t ks = 0, ke = 0;
+    int kept = 0, dropped = 0;
+    for (size_t vs = h->vstart, rest; vs < h->vend; vs = rest, (*idx)++) {
+        size_t ve = first_value_end(b, vs, h->vend, &rest);
+        if (*idx < keep_from || *idx >= keep_to) {
+            dropped = 1;
+            continue;
+        }
+        if (!kept)
+            ks = vs;
+        ke = ve;
+        kept = 1;
+    }
+    if (!dropped)
+        sbuf_append(out, b + h->start, h->end - h->start);
+    else if (kept)
+        put_header(out, b, h, NULL, 0, ks, ke);
 }
 
 int sip_rewrite_request(const char *b, size_t len, const struct fwd_edit *e, struct sbuf *out)
 {
-    size_t hend = header_end(b, len);
+    int add_blank;
+    size_t hend = header_end(b, len, &add_blank);
     const char *nl = memchr(b, '\n', len);
     if (!hend || !nl)
         return -1;
@@ -143,7 +202,16 @@ int sip_rewrite_request(const char *b, size_t len, const struct fwd_edit *e, str
     }
     if (e->prepend)
         sbuf_puts(out, e->prepend);
-    int via_done = e->top_via_value == NULL, drop = e->drop_routes;
+    /* Route values kept: [drop_routes, keep_to); counted first only when the end matters */
+    int keep_to = 1 << 30, route_idx = 0;
+    size_t last_route_line = hend;
+    if (e->drop_last_route || e->append_route) {
+        keep_to = count_routes(b, hend, pos, &last_route_line);
+        if (e->drop_last_route)
+            keep_to--;
+    }
+    int edit_routes = e->drop_routes > 0 || e->drop_last_route || e->append_route;
+    int via_done = e->top_via_value == NULL, route_appended = e->append_route == NULL;
     struct hline h;
     while (pos < hend && next_header(b, hend, pos, &h) == 0) {
         pos = h.end;
@@ -154,15 +222,12 @@ int sip_rewrite_request(const char *b, size_t len, const struct fwd_edit *e, str
             via_done = 1;
             continue;
         }
-        if (drop > 0 && name_is(b, &h, "route", NULL)) {
-            size_t vs = h.vstart, rest = vs;
-            while (drop > 0 && vs < h.vend) {
-                first_value_end(b, vs, h.vend, &rest);
-                vs = rest;
-                drop--;
+        if (edit_routes && name_is(b, &h, "route", NULL)) {
+            put_route_line(out, b, &h, &route_idx, e->drop_routes, keep_to);
+            if (h.start == last_route_line && !route_appended) {
+                sbuf_printf(out, "Route: %s\r\n", e->append_route);
+                route_appended = 1;
             }
-            if (vs < h.vend)
-                put_header(out, b, &h, NULL, 0, vs, h.vend);
             continue;
         }
         if (e->max_forwards >= 0 && name_is(b, &h, "max-forwards", NULL)) {
@@ -172,14 +237,17 @@ int sip_rewrite_request(const char *b, size_t len, const struct fwd_edit *e, str
         sbuf_append(out, b + h.start, h.end - h.start);
     }
     if (pos != hend)
-        return -1; /* a header we could not delimit: let the caller re-serialise */
-    sbuf_append(out, b + hend, len - hend);
+        return -1; /* a header we could not delimit */
+    if (!route_appended)
+        sbuf_printf(out, "Route: %s\r\n", e->append_route); /* no Route line to follow */
+    put_rest(out, b, len, hend, add_blank);
     return out->failed ? -1 : 0;
 }
 
 int sip_rewrite_pop_via(const char *b, size_t len, struct sbuf *out)
 {
-    size_t hend = header_end(b, len);
+    int add_blank;
+    size_t hend = header_end(b, len, &add_blank);
     const char *nl = memchr(b, '\n', len);
     if (!hend || !nl)
         return -1;
@@ -201,6 +269,6 @@ int sip_rewrite_pop_via(const char *b, size_t len, struct sbuf *out)
     }
     if (pos != hend || !popped)
         return -1;
-    sbuf_append(out, b + hend, len - hend);
+    put_rest(out, b, len, hend, add_blank);
     return out->failed ? -1 : 0;
 }

@@ -17,11 +17,13 @@ struct fwd_edit {
     const char *prepend;       /* complete header lines inserted after the start line, or NULL */
     const char *top_via_value; /* replacement for the first Via value (received/rport), or NULL */
     int drop_routes;           /* remove this many leading Route values */
+    int drop_last_route;       /* remove the last Route value too (it became the Request-URI) */
+    const char *append_route;  /* a Route value added after the last one (strict routing), or NULL */
     int max_forwards;          /* new Max-Forwards value, or -1 to keep */
 };
 
 /* Write the edited request into out. Returns 0, or -1 when buf does not look like a request
- * with a header section (the caller falls back to re-serialising). */
+ * with a header section that these edits can delimit. */
 int sip_rewrite_request(const char *buf, size_t len, const struct fwd_edit *e, struct sbuf *out);
 
 /* Write the response without its first Via value into out. Returns 0 or -1. */

@@ -23,6 +23,7 @@ int main(void)
     register_config_suites();
     register_resolve_suites();
     register_rewrite_suites();
+    register_proxy_suites();
     register_uac_suites();
     register_presence_suites();
     register_broker_suites();

@@ -13,6 +13,7 @@ void register_store_im_suites(void);
 void register_config_suites(void);
 void register_resolve_suites(void);
 void register_rewrite_suites(void);
+void register_proxy_suites(void);
 void register_uac_suites(void);
 void register_presence_suites(void);
 void register_broker_suites(void);

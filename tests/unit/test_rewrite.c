@@ -81,6 +81,34 @@ static void test_rewrite_drops_a_whole_route_line(void)
     sbuf_free(&out);
 }
 
+/* Strict routing as edits: the last Route value removed (it became the Request-URI) and the
+ * old Request-URI appended after the last Route line. */
+static void test_rewrite_drops_the_last_route_and_appends_one(void)
+{
+    struct sbuf out;
+    sbuf_init(&out);
+    struct fwd_edit e = {.drop_routes = 1, .drop_last_route = 1,
+                         .append_route = "<sip:bob@example.com>", .max_forwards = -1};
+    CU_ASSERT_EQUAL_FATAL(sip_rewrite_request(invite, strlen(invite), &e, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.p, "Route: <sip:proxy2.example.com;lr>\r\n"
+                                         "Route: <sip:bob@example.com>\r\nMax-Forwards: 70\r\n"));
+    CU_ASSERT_PTR_NULL(strstr(out.p, "proxy3"));
+    CU_ASSERT_PTR_NULL(strstr(out.p, "127.0.0.1"));
+    sbuf_reset(&out);
+    /* the last value in the middle of a line; nothing dropped from the top */
+    const char *one = "INVITE sip:a@b SIP/2.0\r\nRoute: <sip:x;lr>,\r\n <sip:y>\r\nCall-ID: c\r\n\r\n";
+    struct fwd_edit last = {.drop_last_route = 1, .max_forwards = -1};
+    CU_ASSERT_EQUAL_FATAL(sip_rewrite_request(one, strlen(one), &last, &out), 0);
+    CU_ASSERT_STRING_EQUAL(out.p, "INVITE sip:a@b SIP/2.0\r\nRoute: <sip:x;lr>\r\nCall-ID: c\r\n\r\n");
+    sbuf_reset(&out);
+    /* every value dropped: the appended Route takes the place of the last line */
+    struct fwd_edit all = {.drop_routes = 1, .drop_last_route = 1, .append_route = "<sip:z>",
+                           .max_forwards = -1};
+    CU_ASSERT_EQUAL_FATAL(sip_rewrite_request(one, strlen(one), &all, &out), 0);
+    CU_ASSERT_STRING_EQUAL(out.p, "INVITE sip:a@b SIP/2.0\r\nRoute: <sip:z>\r\nCall-ID: c\r\n\r\n");
+    sbuf_free(&out);
+}
+
 static void test_rewrite_pop_via_of_a_response(void)
 {
     const char *resp = "SIP/2.0 180 Ringing\r\n"
@@ -113,8 +141,26 @@ static void test_rewrite_refuses_what_it_cannot_delimit(void)
     const char *nohdr = "INVITE sip:a SIP/2.0\r\nno colon here\r\n\r\n";
     CU_ASSERT_EQUAL(sip_rewrite_request(nohdr, strlen(nohdr), &e, &out), -1);
     sbuf_reset(&out);
-    const char *noend = "INVITE sip:a SIP/2.0\r\nVia: x\r\n";
-    CU_ASSERT_EQUAL(sip_rewrite_request(noend, strlen(noend), &e, &out), -1);
+    const char *unterminated = "INVITE sip:a SIP/2.0\r\nVia: x";
+    CU_ASSERT_EQUAL(sip_rewrite_request(unterminated, strlen(unterminated), &e, &out), -1);
+    sbuf_free(&out);
+}
+
+/* A datagram whose header section ends with its last line, without the blank line (oSIP takes
+ * it): the copy gets the blank line, a request and a response alike. */
+static void test_rewrite_adds_a_missing_blank_line(void)
+{
+    struct sbuf out;
+    sbuf_init(&out);
+    struct fwd_edit e = {.prepend = "Via: SIP/2.0/UDP p;branch=z9hG4bKp\r\n", .max_forwards = 69};
+    const char *noend = "MESSAGE sip:a SIP/2.0\r\nVia: x\r\nMax-Forwards: 70\r\n";
+    CU_ASSERT_EQUAL_FATAL(sip_rewrite_request(noend, strlen(noend), &e, &out), 0);
+    CU_ASSERT_STRING_EQUAL(out.p, "MESSAGE sip:a SIP/2.0\r\nVia: SIP/2.0/UDP p;branch=z9hG4bKp\r\n"
+                                  "Via: x\r\nMax-Forwards: 69\r\n\r\n");
+    sbuf_reset(&out);
+    const char *resp = "SIP/2.0 200 OK\r\nVia: p, x\r\nCall-ID: c\r\n";
+    CU_ASSERT_EQUAL_FATAL(sip_rewrite_pop_via(resp, strlen(resp), &out), 0);
+    CU_ASSERT_STRING_EQUAL(out.p, "SIP/2.0 200 OK\r\nVia: x\r\nCall-ID: c\r\n\r\n");
     sbuf_free(&out);
 }
 
@@ -123,6 +169,9 @@ void register_rewrite_suites(void)
     CU_pSuite s = CU_add_suite("rewrite", NULL, NULL);
     CU_add_test(s, "request edits: R-URI, Via, Route, Record-Route, Max-Forwards", test_rewrite_request_edits);
     CU_add_test(s, "a Route line dropped whole", test_rewrite_drops_a_whole_route_line);
+    CU_add_test(s, "strict routing: last Route dropped, one appended",
+                test_rewrite_drops_the_last_route_and_appends_one);
     CU_add_test(s, "pop the first Via of a response", test_rewrite_pop_via_of_a_response);
     CU_add_test(s, "refuses what it cannot delimit", test_rewrite_refuses_what_it_cannot_delimit);
+    CU_add_test(s, "adds a missing blank line", test_rewrite_adds_a_missing_blank_line);
 }

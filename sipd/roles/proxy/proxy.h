@@ -4,14 +4,15 @@
  * Location lookup for the local domains, parallel forking within a q-value group and sequential
  * between groups, best-response selection (§16.7) with 401/407 challenges merged, 2xx forwarded
  * at once, CANCEL of pending branches, Timer C, Record-Route (double when the transport
- * changes), loose routing with a strict-routing previous hop, Path honoured, loop detection by
- * branch, Max-Forwards and Proxy-Require checks. */
+ * changes), loose routing with strict-routing neighbours either side, Path honoured, loop
+ * detection by branch, Max-Forwards and Proxy-Require checks. Everything forwarded is edited as
+ * text from the bytes received (sip/rewrite.h). The files of the role: see proxy_impl.h. */
 #ifndef SIPD_PROXY_H
 #define SIPD_PROXY_H
 
 #include <osipparser2/osip_parser.h>
 
-#include "../transport/transport.h"
+#include "../../transport/transport.h"
 
 struct loop;
 struct proxy;
@@ -43,12 +44,14 @@ void proxy_handle_request(struct proxy *px, struct sip_txn *t);
 /* A CANCEL in its server transaction: 200 (or 481) and the branches of its INVITE cancelled. */
 void proxy_handle_cancel(struct proxy *px, struct sip_txn *t);
 /* An ACK for a 2xx (end-to-end): routed statelessly. Takes ownership of ack; raw/raw_len are
- * the bytes it was parsed from (edited as text to forward it; may be NULL). */
+ * the bytes it was parsed from (edited as text to forward it; NULL: not forwarded). */
 void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src,
                       const char *raw, size_t raw_len);
 /* A response no client transaction took: a 2xx to INVITE is forwarded statelessly per its next
- * Via (§16.7 / RFC 6026); anything else is dropped. The caller frees resp. */
-void proxy_handle_stray_response(struct proxy *px, osip_message_t *resp);
+ * Via (§16.7 / RFC 6026); anything else is dropped. raw/raw_len are the bytes it was parsed from
+ * (edited as text to forward it). The caller frees resp (which may be modified). */
+void proxy_handle_stray_response(struct proxy *px, osip_message_t *resp, const char *raw,
+                                 size_t raw_len);
 
 /* Calls (server transactions being proxied) in progress. */
 size_t proxy_calls(const struct proxy *px);

@@ -1,0 +1,102 @@
+/* route.h - the proxy's routing decisions (RFC 3261 §16.3-16.5), kept free of sockets, timers
+ * and the store so that they can be tested from a parsed request alone.
+ *
+ * What is ours (a local domain, or our own address and port), request validation (Max-Forwards,
+ * Proxy-Require, loops), the route set (our own Route entries removed, a strict-routing previous
+ * hop undone, a strict-routing next hop given the Request-URI), and what the location service's
+ * bindings become: targets to fork to, 302 in redirect mode, 404 or 480. Nothing here sends,
+ * waits or allocates beyond the strings a plan hands out. */
+#ifndef SIPD_PROXY_ROUTE_H
+#define SIPD_PROXY_ROUTE_H
+
+#include <osipparser2/osip_parser.h>
+#include <stdint.h>
+
+#include "../../transport/transport.h"
+
+struct binding;
+struct sbuf;
+
+/* What the decisions need to know about this node. */
+struct route_ctx {
+    const char *const *domains;          /* local domains (NULL-terminated), or NULL */
+    const char *const *redirect_domains; /* domains answered in redirect mode, or NULL */
+    int redirect_all;                    /* every local user answered with 302 */
+    int record_route;                    /* Record-Route dialog-forming requests */
+    /* Is host:port (numeric host, port 0 = 5060) one of our listeners? (transport_is_local) */
+    int (*addr_is_local)(void *arg, const char *host, int port);
+    /* Is this TCP connection still open? (transport_conn_alive) */
+    int (*conn_alive)(void *arg, uint64_t conn_id);
+    void *arg;
+};
+
+/* Does this URI name this node itself (our address and port)? */
+int route_uri_is_me(const struct route_ctx *c, const osip_uri_t *uri);
+/* Is this URI ours (a local domain, or our address and port)? */
+int route_uri_is_local(const struct route_ctx *c, const osip_uri_t *uri);
+
+/* How the forwarded request differs from the received one in its Request-URI and Route
+ * (edits for sip_rewrite_request()). new_ruri and append_route are malloc'd; route_fwd_clear()
+ * frees them. */
+struct route_fwd {
+    char *new_ruri;          /* strict routing changed the Request-URI: the new one, else NULL */
+    char *append_route;      /* a strict next hop: the old Request-URI as a last Route, else NULL */
+    int drop_routes;         /* Route values removed from the top (ours; a strict next hop's) */
+    int drop_last_route;     /* the last Route value removed (a strict previous hop, §16.4) */
+    unsigned long loop_hash; /* what identifies the request as forwarded (§16.6 item 8) */
+};
+void route_fwd_clear(struct route_fwd *f);
+
+enum route_action {
+    ROUTE_REJECT,   /* answer code/reason (+ one extra header) */
+    ROUTE_LOCATION, /* a user of ours: look aor up in the location service */
+    ROUTE_NEXT_HOP, /* resolve host/port/proto (RFC 3263) and forward there */
+};
+
+struct route_plan {
+    enum route_action action;
+    int code;                 /* ROUTE_REJECT */
+    const char *reason;       /* NULL = the default phrase */
+    const char *extra_name, *extra_value;
+    char extra_buf[64];       /* extra_value's storage when it is built here */
+    char aor[256];            /* ROUTE_LOCATION: "sip:user@host", scheme and host lowercased */
+    int is_redirect;          /* ROUTE_LOCATION: answer 302 with the bindings */
+    char host[256];           /* ROUTE_NEXT_HOP: maddr or host, [] removed */
+    int port;                 /* 0 = none given */
+    int proto;                /* -1 = none given */
+    int record_route;         /* add our Record-Route (a dialog-forming request, §16.6 step 4) */
+    struct route_fwd fwd;     /* owned by the plan until taken */
+};
+
+/* Decide what to do with a new request (not ACK, not CANCEL): §16.3 validation, then §16.4
+ * route preprocessing and the target (route set, location service or the Request-URI). Fills
+ * *p; returns 0, or -1 when out of memory (p->fwd cleared). */
+int route_decide(const struct route_ctx *c, const osip_message_t *req, struct route_plan *p);
+
+/* Where an ACK for a 2xx goes (§16.11, stateless): the next hop as an address (no DNS) and
+ * the edits (our Route entries removed, a strict previous hop undone; fwd.loop_hash unset).
+ * Returns 0, or -1 when it is to be dropped (Max-Forwards used up, for us, no usable hop). */
+int route_decide_ack(const struct route_ctx *c, const osip_message_t *ack, struct sip_source *dst,
+                     struct route_fwd *fwd);
+
+/* One place a request is forked to. */
+struct target {
+    char *uri;             /* Request-URI for this branch (malloc'd), NULL = keep */
+    char *path;            /* Path of the binding (becomes Route; malloc'd), or NULL */
+    struct sip_source dst; /* next hop */
+    int q;                 /* q*1000, -1 = none (counts as 1000) */
+};
+
+/* What a location lookup's bindings (b[0..n), q descending) become. aor_known: the user has
+ * registered before (asked only when n == 0). Returns 0 with the targets in t[0..*nt) (the
+ * caller frees their strings), or the final response: 302 with its Contact lines in contacts,
+ * 404 (unknown user), 480 (no binding, or none reachable; *reason set then). */
+int route_targets(const struct route_ctx *c, const struct binding *b, size_t n, int aor_known,
+                  int is_redirect, int64_t now, struct target *t, size_t max, size_t *nt,
+                  struct sbuf *contacts, const char **reason);
+
+/* The hop a URI names: maddr or host, port (0 = none given), transport (-1 = none given; sips
+ * means TCP). "localhost" is 127.0.0.1. Returns 0 or -1. */
+int route_uri_hop(const osip_uri_t *u, char *host, size_t hn, int *port, int *proto);
+
+#endif
