@@ -15,10 +15,10 @@ PRESENCE_FLAGS=(--set broker.presence_publish_min_expires=2 --set broker.presenc
 
 # scenario -> what it checks (in one line; py/presence_flow.py says it in full)
 declare -A PRESENCE_CASE=(
-    [basic]="SUBSCRIBE, PUBLISH initial/refresh/modify/remove with entity-tags and 412, refresh, unsubscribe"
+    [basic]="SUBSCRIBE; PUBLISH initial/refresh/modify/remove, 412; refresh; unsubscribe"
     [errors]="489, 400, 415, 406, 423 with Min-Expires, a foreign domain"
-    [bad_event]="on a node without the proxy role: SUBSCRIBE for another package 489, without Event 400"
-    [expiry]="a 2 s publication expires (NOTIFY closed, then 412); a 2 s subscription ends (timeout)"
+    [bad_event]="(node without the proxy role) SUBSCRIBE for another package 489, no Event 400"
+    [expiry]="a 2 s publication expires (NOTIFY closed, then 412); a 2 s subscription ends"
     [compose]="two publishers combine, newest first; a tuple id used twice keeps the newest"
     [fetch]="SUBSCRIBE Expires 0: one NOTIFY terminated carrying the state"
     [reject]="a watcher answering a NOTIFY with 481 loses its subscription (RFC 6665 §4.2.2)"
@@ -38,7 +38,8 @@ presence_cases() {
             continue
         fi
         for tr in $TRANSPORTS; do
-            check "$label$scen over $tr" run_py presence_flow.py "$scen" "$tr" "$SIP_HOST" "$SIP_PORT"
+            check "$label$scen over $tr" \
+                run_py presence_flow.py "$scen" "$tr" "$SIP_HOST" "$SIP_PORT"
         done
     done
 }
