@@ -10,7 +10,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "roles/im/broker.h"
-#include "roles/presence.h"
+#include "roles/presence/presence.h"
 #include "roles/proxy/proxy.h"
 #include "roles/registrar.h"
 #include "sip/msg.h"

@@ -16,7 +16,7 @@ clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src"
     "$here/fuzz_broker.c" $(find "$src" -name '*.c' ! -name main.c | sort) \
     $(pkg-config --cflags --libs libosip2 libpq) -lresolv -lpthread -o fuzz_broker
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" \
-    "$here/fuzz_pidf.c" "$src/roles/pidf.c" "$src/base/sbuf.c" "$src/base/log.c" -o fuzz_pidf
+    "$here/fuzz_pidf.c" "$src/sip/pidf.c" "$src/base/sbuf.c" "$src/base/log.c" -o fuzz_pidf
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" \
     "$here/fuzz_presence.c" $(find "$src" -name '*.c' ! -name main.c | sort) \
     $(pkg-config --cflags --libs libosip2 libpq) -lresolv -lpthread -o fuzz_presence

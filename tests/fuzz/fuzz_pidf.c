@@ -1,4 +1,4 @@
-/* fuzz_pidf.c - libFuzzer target for the PIDF scanner and composition (sipd/roles/pidf.c), which
+/* fuzz_pidf.c - libFuzzer target for the PIDF scanner and composition (sipd/sip/pidf.c), which
  * read PUBLISH bodies from the network. The input is split at the first NUL into two bodies,
  * composed as two publications; the invariant checked is the one pidf.h promises: a composed
  * document always passes pidf_check().
@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "base/sbuf.h"
-#include "roles/pidf.h"
-#include "store/store.h"
+#include "sip/pidf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,11 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(cb, b, blen);
     pidf_check(ca, alen);
     pidf_check(cb, blen);
-    struct pres_publication v[2] = {
-        {.aor = "sip:a@example.com", .etag = "e1", .content_type = PIDF_CONTENT_TYPE, .body = ca,
-         .body_len = alen},
-        {.aor = "sip:a@example.com", .etag = "e2", .content_type = PIDF_CONTENT_TYPE, .body = cb,
-         .body_len = blen},
+    struct pidf_part v[2] = {
+        {.content_type = PIDF_CONTENT_TYPE, .body = ca, .body_len = alen, .etag = "e1"},
+        {.content_type = PIDF_CONTENT_TYPE, .body = cb, .body_len = blen, .etag = "e2"},
     };
     struct sbuf out;
     sbuf_init(&out);

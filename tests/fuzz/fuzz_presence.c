@@ -14,7 +14,7 @@
 
 #include "base/log.h"
 #include "base/loop.h"
-#include "roles/presence.h"
+#include "roles/presence/presence.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
 #include "store/store.h"

@@ -6,12 +6,9 @@
 # unsubscribe (Expires 0) -> NOTIFY terminated;reason=timeout, then 481.
 # Memory store; UDP and TCP. Client: py/presence_flow.py basic.
 . "$(dirname "$0")/lib.sh"
+. "$IT_DIR/presence_cases.sh"
 
-sipd_start --set broker.presence_publish_min_expires=2 --set broker.presence_min_expires=2
-for scen in basic; do
-    for tr in udp tcp; do
-        check "presence $scen over $tr" run_py presence_flow.py "$scen" "$tr" "$SIP_HOST" "$SIP_PORT"
-    done
-done
+sipd_start "${PRESENCE_FLAGS[@]}"
+presence_cases "presence " basic
 sipd_stop
 finish

@@ -5,12 +5,9 @@
 # NOTIFY with 481 loses its subscription (RFC 6665 §4.2.2).
 # Memory store; UDP and TCP. Client: py/presence_flow.py compose, fetch, reject.
 . "$(dirname "$0")/lib.sh"
+. "$IT_DIR/presence_cases.sh"
 
-sipd_start --set broker.presence_publish_min_expires=2 --set broker.presence_min_expires=2
-for scen in compose fetch reject; do
-    for tr in udp tcp; do
-        check "presence $scen over $tr" run_py presence_flow.py "$scen" "$tr" "$SIP_HOST" "$SIP_PORT"
-    done
-done
+sipd_start "${PRESENCE_FLAGS[@]}"
+presence_cases "presence " compose fetch reject
 sipd_stop
 finish

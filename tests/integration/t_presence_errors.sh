@@ -7,19 +7,12 @@
 # packages' SUBSCRIBEs to the user's devices instead), and the basic flow still works there.
 # Memory store; UDP and TCP. Client: py/presence_flow.py errors, bad_event, basic.
 . "$(dirname "$0")/lib.sh"
+. "$IT_DIR/presence_cases.sh"
 
-sipd_start --set broker.presence_publish_min_expires=2 --set broker.presence_min_expires=2
-for tr in udp tcp; do
-    check "presence errors over $tr" run_py presence_flow.py errors "$tr" "$SIP_HOST" "$SIP_PORT"
-done
+sipd_start "${PRESENCE_FLAGS[@]}"
+presence_cases "presence " errors
 sipd_stop
-sipd_start --roles registrar,broker --set broker.presence_publish_min_expires=2 \
-    --set broker.presence_min_expires=2
-for scen in bad_event basic; do
-    for tr in udp tcp; do
-        check "broker-only node: presence $scen over $tr" run_py presence_flow.py "$scen" "$tr" \
-            "$SIP_HOST" "$SIP_PORT"
-    done
-done
+sipd_start --roles registrar,broker "${PRESENCE_FLAGS[@]}"
+presence_cases "broker-only node: presence " bad_event basic
 sipd_stop
 finish

@@ -3,12 +3,9 @@
 # entity-tag then gets 412; a subscription of 2 s ends with NOTIFY terminated;reason=timeout.
 # Memory store; UDP and TCP. Client: py/presence_flow.py expiry.
 . "$(dirname "$0")/lib.sh"
+. "$IT_DIR/presence_cases.sh"
 
-sipd_start --set broker.presence_publish_min_expires=2 --set broker.presence_min_expires=2
-for scen in expiry; do
-    for tr in udp tcp; do
-        check "presence $scen over $tr" run_py presence_flow.py "$scen" "$tr" "$SIP_HOST" "$SIP_PORT"
-    done
-done
+sipd_start "${PRESENCE_FLAGS[@]}"
+presence_cases "presence " expiry
 sipd_stop
 finish

@@ -4,8 +4,9 @@
 # Memory store; one watcher over UDP and one over TCP (py/presence_flow.py shutdown), running in
 # the background while the daemon is stopped.
 . "$(dirname "$0")/lib.sh"
+. "$IT_DIR/presence_cases.sh"
 
-sipd_start --set broker.presence_publish_min_expires=2 --set broker.presence_min_expires=2
+sipd_start "${PRESENCE_FLAGS[@]}"
 pids=()
 for tr in udp tcp; do
     rm -f "$T_DIR/ready.$tr"

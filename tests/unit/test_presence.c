@@ -13,8 +13,8 @@
 
 #include "base/loop.h"
 #include "base/sbuf.h"
-#include "roles/pidf.h"
-#include "roles/presence.h"
+#include "sip/pidf.h"
+#include "roles/presence/presence.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
 #include "store/store.h"
@@ -40,52 +40,58 @@ static const char doc_phone[] =
 
 /* ---- PIDF ------------------------------------------------------------------------------------- */
 
-static int check(const char *s) { return pidf_check(s, strlen(s)); }
+static const char *const pidf_accepted[] = {
+    doc_open,
+    doc_phone,
+    "<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:a@b'/>",
+    "<p:presence xmlns:p=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:a@b\">"
+    "<p:tuple id=\"x\"><p:status><p:basic>open</p:basic></p:status></p:tuple>"
+    "</p:presence>\n<!-- trailer -->\n",
+    "\xEF\xBB\xBF<?xml version='1.0'?><presence xmlns='urn:ietf:params:xml:ns:pidf'>"
+    "<tuple id='a'><note><![CDATA[<not a tag>]]></note></tuple></presence>",
+};
+
+static const char *const pidf_rejected[] = {
+    "",
+    "hello",
+    "<presence entity='sip:a@b'/>", /* no namespace */
+    "<presence xmlns='urn:example'/>",
+    "<foo xmlns='urn:ietf:params:xml:ns:pidf'/>",
+    "<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='a'></presence>",
+    "<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='a'>",
+    "<presence xmlns='urn:ietf:params:xml:ns:pidf'></presence><x/>",
+    "<presence xmlns='urn:ietf:params:xml:ns:pidf'></presence>junk",
+    "<!DOCTYPE presence [<!ENTITY x 'y'>]><presence xmlns='urn:ietf:params:xml:ns:pidf'/>",
+    "<presence xmlns=urn:ietf:params:xml:ns:pidf/>", /* unquoted */
+    "<presence xmlns='urn:ietf:params:xml:ns:pidf'><!-- open",
+};
+
+#define NROWS(a) (sizeof(a) / sizeof((a)[0]))
 
 static void test_pidf_check_accepts_pidf_documents(void)
 {
-    CU_ASSERT_EQUAL(check(doc_open), 0);
-    CU_ASSERT_EQUAL(check(doc_phone), 0);
-    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:a@b'/>"), 0);
-    CU_ASSERT_EQUAL(check("<p:presence xmlns:p=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:a@b\">"
-                          "<p:tuple id=\"x\"><p:status><p:basic>open</p:basic></p:status></p:tuple>"
-                          "</p:presence>\n<!-- trailer -->\n"),
-                    0);
-    CU_ASSERT_EQUAL(check("\xEF\xBB\xBF<?xml version='1.0'?><presence xmlns='urn:ietf:params:xml:ns:pidf'>"
-                          "<tuple id='a'><note><![CDATA[<not a tag>]]></note></tuple></presence>"),
-                    0);
+    for (size_t i = 0; i < NROWS(pidf_accepted); i++)
+        CU_ASSERT_EQUAL(pidf_check(pidf_accepted[i], strlen(pidf_accepted[i])), 0);
 }
 
 static void test_pidf_check_rejects_what_is_not_pidf(void)
 {
-    CU_ASSERT_EQUAL(check(""), -1);
-    CU_ASSERT_EQUAL(check("hello"), -1);
-    CU_ASSERT_EQUAL(check("<presence entity='sip:a@b'/>"), -1); /* no namespace */
-    CU_ASSERT_EQUAL(check("<presence xmlns='urn:example'/>"), -1);
-    CU_ASSERT_EQUAL(check("<foo xmlns='urn:ietf:params:xml:ns:pidf'/>"), -1);
-    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='a'></presence>"), -1);
-    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='a'>"), -1);
-    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'></presence><x/>"), -1);
-    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'></presence>junk"), -1);
-    CU_ASSERT_EQUAL(check("<!DOCTYPE presence [<!ENTITY x 'y'>]><presence "
-                          "xmlns='urn:ietf:params:xml:ns:pidf'/>"),
-                    -1);
-    CU_ASSERT_EQUAL(check("<presence xmlns=urn:ietf:params:xml:ns:pidf/>"), -1); /* unquoted */
-    CU_ASSERT_EQUAL(check("<presence xmlns='urn:ietf:params:xml:ns:pidf'><!-- open"), -1);
+    for (size_t i = 0; i < NROWS(pidf_rejected); i++)
+        CU_ASSERT_EQUAL(pidf_check(pidf_rejected[i], strlen(pidf_rejected[i])), -1);
     static const char nul[] = "<presence xmlns='urn:ietf:params:xml:ns:pidf'>\0</presence>";
     CU_ASSERT_EQUAL(pidf_check(nul, sizeof nul - 1), -1);
     CU_ASSERT_EQUAL(pidf_check(NULL, 0), -1);
 }
 
-static struct pres_publication pub(const char *etag, const char *body, int64_t updated_at)
+/* A PIDF publication as the composer reads it (the array order is the age order, oldest first). */
+static struct pidf_part pub(const char *etag, const char *body)
 {
-    return (struct pres_publication){.aor = AOR, .etag = etag, .expires_at = NOW + 60,
-                                     .content_type = PIDF_CONTENT_TYPE, .body = body,
-                                     .body_len = strlen(body), .updated_at = updated_at};
+    return (struct pidf_part){.content_type = PIDF_CONTENT_TYPE, .body = body,
+                              .body_len = strlen(body), .etag = etag};
 }
 
 /* The composed document as text (caller frees), and how many tuples it took. */
-static char *compose(const struct pres_publication *v, size_t n, size_t *ntuples)
+static char *compose(const struct pidf_part *v, size_t n, size_t *ntuples)
 {
     struct sbuf out;
     sbuf_init(&out);
@@ -108,7 +114,7 @@ static void test_compose_without_publication_is_one_closed_tuple(void)
 
 static void test_compose_takes_every_tuple_newest_publication_first(void)
 {
-    struct pres_publication v[] = {pub("e1", doc_open, NOW - 10), pub("e2", doc_phone, NOW)};
+    struct pidf_part v[] = {pub("e1", doc_open), pub("e2", doc_phone)};
     size_t nt;
     char *d = compose(v, 2, &nt);
     CU_ASSERT_EQUAL(nt, 2);
@@ -129,7 +135,7 @@ static void test_compose_keeps_the_newest_tuple_of_an_id(void)
 {
     static const char old_pc[] = "<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='pc'>"
                                  "<status><basic>closed</basic></status><note>old</note></tuple></presence>";
-    struct pres_publication v[] = {pub("e1", old_pc, NOW - 5), pub("e2", doc_open, NOW)};
+    struct pidf_part v[] = {pub("e1", old_pc), pub("e2", doc_open)};
     size_t nt;
     char *d = compose(v, 2, &nt);
     CU_ASSERT_EQUAL(nt, 1);
@@ -143,7 +149,7 @@ static void test_compose_prefixed_tuples_keep_their_prefix_declared(void)
     static const char pref[] = "<p:presence xmlns:p='urn:ietf:params:xml:ns:pidf' entity='sip:a@b'>"
                                "<p:tuple id='x' xmlns:e='urn:ext'><p:status><p:basic>open</p:basic>"
                                "</p:status><e:x/></p:tuple><p:note>n</p:note></p:presence>";
-    struct pres_publication v[] = {pub("e1", pref, NOW)};
+    struct pidf_part v[] = {pub("e1", pref)};
     size_t nt;
     char *d = compose(v, 1, &nt);
     CU_ASSERT_EQUAL(nt, 1);
@@ -155,7 +161,7 @@ static void test_compose_prefixed_tuples_keep_their_prefix_declared(void)
 
 static void test_compose_skips_publications_that_are_not_pidf(void)
 {
-    struct pres_publication v[] = {pub("e1", doc_open, NOW - 1), pub("e2", "<presence><broken", NOW)};
+    struct pidf_part v[] = {pub("e1", doc_open), pub("e2", "<presence><broken")};
     size_t nt;
     char *d = compose(v, 2, &nt);
     CU_ASSERT_EQUAL(nt, 1);
@@ -616,26 +622,38 @@ static void test_publish_412_for_unknown_and_expired_etags(void)
     free(r);
 }
 
-static void test_publish_rejections(void)
+/* A request the package answers with an error at once: its header lines and body, the status,
+ * and one header the answer must carry with exactly this value (name NULL: none checked). */
+struct rejection {
+    const char *headers, *body;
+    int status;
+    const char *name, *value;
+};
+
+static void check_rejections(enum kind k, const struct rejection *rows, size_t n)
 {
     char v[64];
-    char *r = request(PUBLISH, "Event: dialog\r\n", doc_open, NULL);
-    CU_ASSERT(status_is(r, 489));
-    CU_ASSERT_STRING_EQUAL(hval(r, "Allow-Events: ", v, sizeof v) ? v : "", "im, presence");
-    free(r);
-    r = request(PUBLISH, NULL, doc_open, NULL);
-    CU_ASSERT(status_is(r, 489)); /* no Event at all */
-    free(r);
-    r = request(PUBLISH, "Event: presence\r\nExpires: 10\r\n", doc_open, NULL);
-    CU_ASSERT(status_is(r, 423));
-    CU_ASSERT_STRING_EQUAL(hval(r, "Min-Expires: ", v, sizeof v) ? v : "", "30");
-    free(r);
-    r = request(PUBLISH, "Event: presence\r\nExpires: soon\r\n", doc_open, NULL);
-    CU_ASSERT(status_is(r, 400));
-    free(r);
-    r = request(PUBLISH, "Event: presence\r\n", "<presence><tuple></presence>", NULL);
-    CU_ASSERT(status_is(r, 400)); /* not PIDF */
-    free(r);
+    for (size_t i = 0; i < n; i++) {
+        const struct rejection *x = &rows[i];
+        char *r = request(k, x->headers, x->body, NULL);
+        CU_ASSERT(status_is(r, x->status));
+        if (x->name)
+            CU_ASSERT_STRING_EQUAL(hval(r, x->name, v, sizeof v) ? v : "", x->value);
+        free(r);
+    }
+}
+
+static const struct rejection publish_rejections[] = {
+    {"Event: dialog\r\n", doc_open, 489, "Allow-Events: ", "im, presence"},
+    {NULL, doc_open, 489, NULL, NULL}, /* no Event at all */
+    {"Event: presence\r\nExpires: 10\r\n", doc_open, 423, "Min-Expires: ", "30"},
+    {"Event: presence\r\nExpires: soon\r\n", doc_open, 400, NULL, NULL},
+    {"Event: presence\r\n", "<presence><tuple></presence>", 400, NULL, NULL}, /* not PIDF */
+};
+
+static void test_publish_rejections(void)
+{
+    check_rejections(PUBLISH, publish_rejections, NROWS(publish_rejections));
 }
 
 static void test_subscribe_gets_200_and_a_closed_notify_then_updates(void)
@@ -759,20 +777,15 @@ static void test_notify_481_removes_the_subscription(void)
     free(r);
 }
 
+static const struct rejection subscribe_rejections[] = {
+    {"Event: message-summary\r\n", NULL, 489, "Allow-Events: ", "im, presence"},
+    {NULL, NULL, 400, NULL, NULL}, /* no Event */
+    {"Event: presence\r\nExpires: 5\r\n", NULL, 423, "Min-Expires: ", "30"},
+};
+
 static void test_subscribe_rejections(void)
 {
-    char v[64];
-    char *r = request(SUBSCRIBE, "Event: message-summary\r\n", NULL, NULL);
-    CU_ASSERT(status_is(r, 489));
-    CU_ASSERT_STRING_EQUAL(hval(r, "Allow-Events: ", v, sizeof v) ? v : "", "im, presence");
-    free(r);
-    r = request(SUBSCRIBE, NULL, NULL, NULL);
-    CU_ASSERT(status_is(r, 400));
-    free(r);
-    r = request(SUBSCRIBE, "Event: presence\r\nExpires: 5\r\n", NULL, NULL);
-    CU_ASSERT(status_is(r, 423));
-    CU_ASSERT_STRING_EQUAL(hval(r, "Min-Expires: ", v, sizeof v) ? v : "", "30");
-    free(r);
+    check_rejections(SUBSCRIBE, subscribe_rejections, NROWS(subscribe_rejections));
     CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 0);
 }
 

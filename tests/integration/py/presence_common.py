@@ -137,30 +137,32 @@ class Watcher:
             self.responses.append(m)
         return True
 
-    def response(self, timeout=3.0):
+    def _wait_for(self, queue, timeout):
+        """Pump until `queue` (self.responses or self.notifies) holds something or timeout
+        seconds have passed; True when it holds something."""
         deadline = time.monotonic() + timeout
-        while not self.responses and time.monotonic() < deadline:
+        while not queue and time.monotonic() < deadline:
             self.pump(deadline - time.monotonic())
-        return self.responses.pop(0) if self.responses else None
+        return bool(queue)
+
+    def response(self, timeout=3.0):
+        return self.responses.pop(0) if self._wait_for(self.responses, timeout) else None
 
     def next_notify(self, timeout=3.0):
-        deadline = time.monotonic() + timeout
-        while not self.notifies and time.monotonic() < deadline:
-            self.pump(deadline - time.monotonic())
-        return self.notifies.pop(0) if self.notifies else None
+        return self.notifies.pop(0) if self._wait_for(self.notifies, timeout) else None
 
     def no_notify(self, seconds):
         """True when no NOTIFY arrives within `seconds`."""
-        deadline = time.monotonic() + seconds
-        while not self.notifies and time.monotonic() < deadline:
-            self.pump(deadline - time.monotonic())
-        return not self.notifies
+        return not self._wait_for(self.notifies, seconds)
+
+    def _transact(self, expires, event, extra=()):
+        req = self._subscribe_bytes(expires, event, extra)
+        self.c.send(req)
+        return req, self.response()
 
     def subscribe(self, expires=60, event="presence", extra=()):
         """Initial SUBSCRIBE; returns (request bytes, response). Learns the dialog on 2xx."""
-        req = self._subscribe_bytes(expires, event, extra)
-        self.c.send(req)
-        r = self.response()
+        req, r = self._transact(expires, event, extra)
         if r is not None and 200 <= r.status < 300:
             self.to_tag = r.to_tag()
             cs = r.contacts()
@@ -168,9 +170,8 @@ class Watcher:
         return req, r
 
     def refresh(self, expires, event="presence"):
-        req = self._subscribe_bytes(expires, event)
-        self.c.send(req)
-        return req, self.response()
+        """In-dialog SUBSCRIBE; returns (request bytes, response)."""
+        return self._transact(expires, event)
 
     def close(self):
         self.c.close()

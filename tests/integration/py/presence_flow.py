@@ -29,8 +29,8 @@ import os
 import sys
 import time
 
-from presence_common import (PIDF_TYPE, Watcher, entity_of, grep_header, pidf, publish,
-                             sub_state, tuples_of)
+from presence_common import (PIDF_NS, PIDF_TYPE, Watcher, entity_of, grep_header, pidf,
+                             publish, sub_state, tuples_of)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from sipclient import Checker, Conn, show  # noqa: E402
@@ -71,6 +71,75 @@ def active_ok(ck, n, what, max_expires):
     state, params = sub_state(n)
     ck.ok(state == "active" and 0 < int(params.get("expires", "0") or 0) <= max_expires,
           what + ": Subscription-State active;expires in 1..%d" % max_expires, n.summary())
+
+
+def answered(ck, req, r, status, what, headers=()):
+    """One check that r answers req with `status`, then one per (name, regex, what) of headers
+    that r must carry."""
+    ck.ok(r is not None and r.status == status, what, show(req, r))
+    for name, pattern, hwhat in headers:
+        ck.ok(grep_header(r, name, pattern), hwhat, show(req, r))
+
+
+def watching(ck, w, aor, first):
+    """w SUBSCRIBEs for 60 s -> 200, then its first NOTIFY (named `first`) is closed, as nothing
+    is published yet. False when the SUBSCRIBE failed (the scenario stops)."""
+    req, r = w.subscribe(expires=60)
+    if not ck.ok(r is not None and r.status == 200, "SUBSCRIBE -> 200", show(req, r)):
+        return False
+    closed_ok(ck, w.next_notify(), first, aor)
+    return True
+
+
+# Requests the package rejects, as rows: (what, SUBSCRIBE or PUBLISH, arguments of
+# Watcher.subscribe() or publish() -- BODY stands for a valid PIDF document of the presentity --,
+# the status, headers the answer must carry as (name, regex, what)).
+BODY = object()
+MIN_EXPIRES_2 = ("min-expires", r"^2$", "... with Min-Expires: 2")
+
+# errors: before any dialog exists (RFC 6665 §4.2.1, RFC 3856 §6.7)
+SUBSCRIBE_REJECTIONS = [
+    ("SUBSCRIBE Expires: 1 -> 423", "SUBSCRIBE", dict(expires=1), 423, [MIN_EXPIRES_2]),
+    ("SUBSCRIBE accepting only text/plain -> 406", "SUBSCRIBE",
+     dict(extra=["Accept: text/plain"]), 406, []),
+]
+
+# errors: RFC 3903 §6, in the order the checks are made
+PUBLISH_REJECTIONS = [
+    ("PUBLISH Event: dialog -> 489", "PUBLISH", dict(body=BODY, event="dialog"), 489,
+     [("allow-events", r"\bpresence\b", "489 has Allow-Events: ... presence")]),
+    ("PUBLISH without Event -> 489", "PUBLISH", dict(body=BODY, event=None), 489, []),
+    ("initial PUBLISH without body -> 400", "PUBLISH", dict(expires=60), 400, []),
+    ("PUBLISH Expires: 1 -> 423", "PUBLISH", dict(body=BODY, expires=1), 423, [MIN_EXPIRES_2]),
+    ("PUBLISH text/plain -> 415", "PUBLISH", dict(body="hello", ctype="text/plain", expires=60),
+     415, [("accept", "pidf", "... with Accept: application/pidf+xml")]),
+    ("PUBLISH of malformed PIDF -> 400", "PUBLISH",
+     dict(body="<presence xmlns='%s'><tuple id='a'>" % PIDF_NS, expires=60), 400, []),
+    ("PUBLISH of XML that is not PIDF -> 400", "PUBLISH",
+     dict(body="<foo xmlns='urn:x'/>", expires=60), 400, []),
+]
+
+# bad_event: on a node without the proxy role, other packages are the broker's to reject
+OTHER_PACKAGE_REJECTIONS = [
+    ("SUBSCRIBE Event: dialog -> 489", "SUBSCRIBE", dict(event="dialog"), 489,
+     [("allow-events", r"\bpresence\b", "489 has Allow-Events: ... presence"),
+      ("allow-events", r"\bim\b", "489 has Allow-Events: im, ...")]),
+    ("SUBSCRIBE without Event -> 400", "SUBSCRIBE", dict(event=None), 400, []),
+    ("PUBLISH Event: dialog -> 489", "PUBLISH", dict(body="x", ctype="text/plain", event="dialog"),
+     489, []),
+]
+
+
+def rejections(ck, rows, w, conn, pres, body):
+    """Send every row's request (SUBSCRIBEs from watcher w, PUBLISHes on conn) and check its
+    answer."""
+    for what, method, args, status, headers in rows:
+        args = {k: body if v is BODY else v for k, v in args.items()}
+        if method == "SUBSCRIBE":
+            req, r = w.subscribe(**args)
+        else:
+            req, r = publish(conn, pres, **args)
+        answered(ck, req, r, status, what, headers)
 
 
 def basic(ck, tr, host, port):
@@ -121,14 +190,14 @@ def basic(ck, tr, host, port):
         etag3 = r.get("sip-etag") if ok else "none"
         doc_ok(ck, w.next_notify(), "NOTIFY after modify", [("t1", "open", "in a meeting")], aor)
 
-        req, r = publish(pub, pres, etag=etag1, expires=60)
-        ck.ok(r is not None and r.status == 412, "stale entity-tag (replaced by a refresh) -> 412",
-              show(req, r))
-        req, r = publish(pub, pres, etag="nosuchetag0123", expires=60)
-        ck.ok(r is not None and r.status == 412, "unknown entity-tag -> 412", show(req, r))
-        req, r = publish(pub, pres, body=pidf(aor, [("t9", "open", None)]), etag=etag2, expires=60)
-        ck.ok(r is not None and r.status == 412, "modify with a stale entity-tag -> 412",
-              show(req, r))
+        # entity-tags that name no live publication (RFC 3903 §6 step 4): (what, arguments)
+        for what, args in [
+                ("stale entity-tag (replaced by a refresh) -> 412", dict(etag=etag1)),
+                ("unknown entity-tag -> 412", dict(etag="nosuchetag0123")),
+                ("modify with a stale entity-tag -> 412",
+                 dict(body=pidf(aor, [("t9", "open", None)]), etag=etag2))]:
+            req, r = publish(pub, pres, expires=60, **args)
+            answered(ck, req, r, 412, what)
         ck.ok(w.no_notify(0.5), "failed PUBLISHes change nothing: no NOTIFY")
 
         req, r = publish(pub, pres, etag=etag3, expires=0)
@@ -173,36 +242,11 @@ def errors(ck, tr, host, port):
     body = pidf(aor, [("t1", "open", None)])
     try:
         w = Watcher(tr, host, port, uniq("we", tr), pres)
-        req, r = w.subscribe(expires=1)
-        ck.ok(r is not None and r.status == 423 and r.get("min-expires") == "2",
-              "SUBSCRIBE Expires: 1 -> 423 with Min-Expires: 2", show(req, r))
-        req, r = w.subscribe(extra=["Accept: text/plain"])
-        ck.ok(r is not None and r.status == 406, "SUBSCRIBE accepting only text/plain -> 406",
-              show(req, r))
+        rejections(ck, SUBSCRIBE_REJECTIONS, w, c, pres, body)
         ck.ok(w.no_notify(0.3), "no NOTIFY for rejected SUBSCRIBEs")
         w.close()
 
-        req, r = publish(c, pres, body=body, event="dialog")
-        ck.ok(r is not None and r.status == 489, "PUBLISH Event: dialog -> 489", show(req, r))
-        ck.ok(grep_header(r, "allow-events", r"\bpresence\b"), "489 has Allow-Events: ... presence",
-              show(req, r))
-        req, r = publish(c, pres, body=body, event=None)
-        ck.ok(r is not None and r.status == 489, "PUBLISH without Event -> 489", show(req, r))
-        req, r = publish(c, pres, expires=60)
-        ck.ok(r is not None and r.status == 400, "initial PUBLISH without body -> 400",
-              show(req, r))
-        req, r = publish(c, pres, body=body, expires=1)
-        ck.ok(r is not None and r.status == 423 and r.get("min-expires") == "2",
-              "PUBLISH Expires: 1 -> 423 with Min-Expires: 2", show(req, r))
-        req, r = publish(c, pres, body="hello", ctype="text/plain", expires=60)
-        ck.ok(r is not None and r.status == 415 and grep_header(r, "accept", "pidf"),
-              "PUBLISH text/plain -> 415 with Accept: application/pidf+xml", show(req, r))
-        req, r = publish(c, pres, body="<presence xmlns='%s'><tuple id='a'>" % "urn:ietf:params:xml:ns:pidf",
-                         expires=60)
-        ck.ok(r is not None and r.status == 400, "PUBLISH of malformed PIDF -> 400", show(req, r))
-        req, r = publish(c, pres, body="<foo xmlns='urn:x'/>", expires=60)
-        ck.ok(r is not None and r.status == 400, "PUBLISH of XML that is not PIDF -> 400",
-              show(req, r))
+        rejections(ck, PUBLISH_REJECTIONS, w, c, pres, body)
         req, r = publish(c, pres, domain="elsewhere.example.org", body=body, expires=60)
         ck.ok(r is not None and r.status != 200, "PUBLISH for a domain not ours is not accepted",
               show(req, r))
@@ -217,15 +261,7 @@ def bad_event(ck, tr, host, port):
     w = Watcher(tr, host, port, uniq("wv", tr), pres)
     c = Conn(tr, host, port)
     try:
-        req, r = w.subscribe(event="dialog")
-        ck.ok(r is not None and r.status == 489, "SUBSCRIBE Event: dialog -> 489", show(req, r))
-        ck.ok(grep_header(r, "allow-events", r"\bpresence\b") and
-              grep_header(r, "allow-events", r"\bim\b"), "489 has Allow-Events: im, presence",
-              show(req, r))
-        req, r = w.subscribe(event=None)
-        ck.ok(r is not None and r.status == 400, "SUBSCRIBE without Event -> 400", show(req, r))
-        req, r = publish(c, pres, body="x", ctype="text/plain", event="dialog")
-        ck.ok(r is not None and r.status == 489, "PUBLISH Event: dialog -> 489", show(req, r))
+        rejections(ck, OTHER_PACKAGE_REJECTIONS, w, c, pres, None)
         ck.ok(w.no_notify(0.3), "no NOTIFY for rejected SUBSCRIBEs")
     finally:
         w.close()
@@ -238,10 +274,8 @@ def expiry(ck, tr, host, port):
     w = Watcher(tr, host, port, uniq("wx", tr), pres)
     pub = Conn(tr, host, port)
     try:
-        req, r = w.subscribe(expires=60)
-        if not ck.ok(r is not None and r.status == 200, "SUBSCRIBE -> 200", show(req, r)):
+        if not watching(ck, w, aor, "initial NOTIFY closed"):
             return
-        closed_ok(ck, w.next_notify(), "initial NOTIFY closed", aor)
         req, r = publish(pub, pres, body=pidf(aor, [("t1", "open", None)]), expires=2)
         ok = ck.ok(r is not None and r.status == 200 and r.get("expires") == "2",
                    "PUBLISH Expires: 2 -> 200 Expires: 2", show(req, r))
@@ -282,10 +316,8 @@ def compose(ck, tr, host, port):
     a = Conn(tr, host, port)
     b = Conn(tr, host, port)
     try:
-        req, r = w.subscribe(expires=60)
-        if not ck.ok(r is not None and r.status == 200, "SUBSCRIBE -> 200", show(req, r)):
+        if not watching(ck, w, aor, "initial NOTIFY closed"):
             return
-        closed_ok(ck, w.next_notify(), "initial NOTIFY closed", aor)
         req, r = publish(a, pres, body=pidf(aor, [("pc", "open", "desk")]), expires=60)
         ok = ck.ok(r is not None and r.status == 200, "publisher A -> 200", show(req, r))
         etag_a = r.get("sip-etag") if ok else "none"
@@ -328,10 +360,8 @@ def reject(ck, tr, host, port):
     pub = Conn(tr, host, port)
     try:
         w.answer_code = 481
-        req, r = w.subscribe(expires=60)
-        if not ck.ok(r is not None and r.status == 200, "SUBSCRIBE -> 200", show(req, r)):
+        if not watching(ck, w, aor, "initial NOTIFY (answered 481)"):
             return
-        closed_ok(ck, w.next_notify(), "initial NOTIFY (answered 481)", aor)
         time.sleep(0.3)
         req, r = publish(pub, pres, body=pidf(aor, [("t1", "open", None)]), expires=60)
         ck.ok(r is not None and r.status == 200, "PUBLISH -> 200", show(req, r))
@@ -370,10 +400,8 @@ def shutdown(ck, tr, host, port, ready_file):
     aor = "sip:%s@%s" % (pres, DOMAIN)
     w = Watcher(tr, host, port, uniq("ws", tr), pres)
     try:
-        req, r = w.subscribe(expires=60)
-        if not ck.ok(r is not None and r.status == 200, "SUBSCRIBE -> 200", show(req, r)):
+        if not watching(ck, w, aor, "initial NOTIFY"):
             return
-        closed_ok(ck, w.next_notify(), "initial NOTIFY", aor)
         with open(ready_file, "w") as f:
             f.write("ready\n")
         n = w.next_notify(timeout=15.0)

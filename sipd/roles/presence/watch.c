@@ -1,155 +1,48 @@
-/* presence.c - the `presence` event package (RFC 3856, RFC 3903); see presence.h and
- * docs/presence.md.
+/* watch.c - the watchers of the presence package (RFC 3856) and their NOTIFYs; see presence.h
+ * and docs/presence.md.
  *
- * Two parts (PIDF checks and composition are pidf.c):
- *  - PUBLISH: RFC 3903 §6 checks, then one store step (store_pres_publish) per request; a
- *    change NOTIFYs every watcher of the presentity with the document composed from what the
- *    store returned;
- *  - subscriptions: one notifier dialog (uac.h) each, at most one NOTIFY outstanding; a change
- *    that happens meanwhile marks the subscription dirty and the newest document goes out when
- *    the outstanding NOTIFY completes (RFC 3856 §6.6 allows this rate control: watchers see
- *    every final state, possibly not every intermediate one).
+ *  - SUBSCRIBE (initial and in-dialog): one notifier dialog (uac.h) per subscription, its first
+ *    NOTIFY carrying the document composed from the store's publications;
+ *  - the watch table: one struct pres_watch per presentity that has subscriptions here, holding
+ *    them and the read of its document in flight;
+ *  - NOTIFY on change: at most one NOTIFY outstanding per subscription; a change that happens
+ *    meanwhile marks the subscription dirty and the newest document goes out when the
+ *    outstanding NOTIFY completes (RFC 3856 §6.6 allows this rate control: watchers see every
+ *    final state, possibly not every intermediate one). Changes made here come from publish.c
+ *    (pres_changed) with the document already composed.
  *
  * Other nodes (a shared PostgreSQL store): the store announces every change of a presentity's
- * publications, wherever it was made (store_pres_set_listener). On an announcement of a
- * presentity this node has watchers of, its publications are read again and the document goes to
- * every watcher that was last sent a different one -- so the announcement of a change made here,
- * already NOTIFYed, costs a read and no NOTIFY. The expiries this node's tick removes are
- * handled the same way (their announcement may come first). After a lost listening connection
- * (aor NULL), every presentity with watchers is read again.
+ * publications, wherever it was made (store_pres_set_listener, pres_on_announced). On an
+ * announcement of a presentity this node has watchers of, its publications are read again and
+ * the document goes to every watcher that was last sent a different one -- so the announcement of
+ * a change made here, already NOTIFYed, costs a read and no NOTIFY. The expiries this node's
+ * tick removes are handled the same way (their announcement may come first). After a lost
+ * listening connection (aor NULL), every presentity with watchers is read again.
  *
  * Object lifetimes: a subscription may be ended from inside a loop over subscriptions (a NOTIFY
  * that cannot be sent ends it at once), so subscriptions are reference-counted and loops work on
  * snapshots holding a reference; an ended subscription is unlinked at once and freed with its
  * last reference. Store callbacks find their presentity again by AOR, never by pointer. */
-#include "presence.h"
+#include "presence_impl.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include "../base/hmap.h"
-#include "../base/log.h"
-#include "../base/sbuf.h"
-#include "../sip/msg.h"
-#include "../sip/txn.h"
-#include "../sip/subdialog.h"
-#include "../store/store.h"
-#include "../transport/addr.h"
-#include "../transport/transport.h"
-#include "pidf.h"
+#include "../../base/hmap.h"
+#include "../../base/log.h"
+#include "../../base/sbuf.h"
+#include "../../sip/msg.h"
+#include "../../sip/pidf.h"
+#include "../../sip/txn.h"
+#include "../../sip/subdialog.h"
+#include "../../store/store.h"
+#include "../../transport/addr.h"
+#include "../../transport/transport.h"
 
-#define ALLOW_EVENTS "Allow-Events: im, presence\r\n"
-#define ETAG_LEN 24
 #define KEY_LEN 512
-
-/* ==== request helpers ========================================================================= */
-
-static int64_t now_s(void) { return (int64_t)time(NULL); }
-
-/* Non-negative decimal (delta-seconds), clamped at INT32_MAX; -1 if malformed. */
-static int parse_delta(const char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s < '0' || *s > '9')
-        return -1;
-    long long v = 0;
-    while (*s >= '0' && *s <= '9') {
-        if (v < 2147483647LL)
-            v = v * 10 + (*s - '0');
-        s++;
-    }
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s)
-        return -1;
-    return v > 2147483647LL ? 2147483647 : (int)v;
-}
-
-/* The Event header's event type: 1 when it is `presence`, 0 when another package, -1 when the
- * request has no Event header. */
-static int event_is_presence(const osip_message_t *req)
-{
-    const char *ev = sip_header_get(req, "event", 0);
-    if (!ev)
-        ev = sip_header_get(req, "o", 0);
-    if (!ev)
-        return -1;
-    while (*ev == ' ' || *ev == '\t')
-        ev++;
-    size_t n = strcspn(ev, "; \t");
-    return n == 8 && strncasecmp(ev, "presence", 8) == 0;
-}
-
-static int domain_served(const struct presence_config *cfg, const char *host)
-{
-    if (!cfg->domains || !cfg->domains[0])
-        return 1;
-    for (const char *const *d = cfg->domains; *d; d++)
-        if (strcasecmp(*d, host) == 0)
-            return 1;
-    return 0;
-}
-
-/* The presentity of a request: its Request-URI as "scheme:user@host", scheme and host in lower
- * case (the registrar's canonical AOR). Returns 0, or 404 when it names no presentity of ours. */
-static int presentity_of(const struct presence_config *cfg, const osip_message_t *req, char *buf,
-                         size_t n)
-{
-    const osip_uri_t *u = req->req_uri;
-    if (!u || !u->scheme ||
-        (strcasecmp(u->scheme, "sip") != 0 && strcasecmp(u->scheme, "sips") != 0) ||
-        !u->username || !*u->username || !u->host || !*u->host || !domain_served(cfg, u->host))
-        return 404;
-    int k = snprintf(buf, n, "%s:%s@%s", u->scheme, u->username, u->host);
-    if (k < 0 || (size_t)k >= n)
-        return 404;
-    char *at = strchr(buf, '@');
-    for (char *p = buf; *p; p++)
-        if (p < buf + strlen(u->scheme) || p > at)
-            *p = (char)tolower((unsigned char)*p);
-    return 0;
-}
-
-/* The granted duration of a PUBLISH or SUBSCRIBE: 0..max, or -1 malformed (400), -2 too brief
- * (423). */
-static int granted_expires(const osip_message_t *req, int min, int max, int dflt)
-{
-    const char *ex = sip_header_get(req, "expires", 0);
-    if (!ex)
-        return dflt > max ? max : dflt;
-    int e = parse_delta(ex);
-    if (e < 0)
-        return -1;
-    if (e > 0 && e < min)
-        return -2;
-    return e > max ? max : e;
-}
-
-static void respond_423(struct sip_txn *t, int min)
-{
-    char me[16];
-    snprintf(me, sizeof me, "%d", min);
-    txn_respond_simple(t, 423, NULL, "Min-Expires", me);
-}
-
-static void respond_store_error(struct sip_txn *t, int status, const char *what, const char *aor)
-{
-    if (status == STORE_EUNAVAIL) {
-        LOG_WARN("presence %s aor=%s failed reason=store-unavailable", what, aor);
-        txn_respond_simple(t, 503, "Presence store unavailable", "Retry-After", "5");
-    } else {
-        LOG_WARN("presence %s aor=%s failed reason=store-error", what, aor);
-        txn_respond_simple(t, 500, "Presence store error", NULL, NULL);
-    }
-}
-
-/* ==== subscriptions =========================================================================== */
 
 struct pres_watch;
 
@@ -178,18 +71,6 @@ struct pres_watch {
     int fetching;      /* a store_pres_get() is in flight */
     int needs_check;   /* announced by the store: if the read fails, every watcher is retried */
     uint64_t gen;      /* bumped on every change; a fetch started before a change is stale */
-};
-
-struct presence {
-    struct loop *loop;
-    struct transport *tp;
-    struct txn_layer *tl;
-    struct store *st;
-    struct presence_config cfg;
-    struct hmap subs;    /* dialog key -> struct pres_sub* */
-    struct hmap watches; /* aor -> struct pres_watch* */
-    size_t nactive;      /* subscriptions not ending */
-    int shutting_down;
 };
 
 static void sub_kick(struct pres_sub *s, const char *doc, size_t doclen);
@@ -319,7 +200,7 @@ static void fetch_done(void *arg, int status, const struct pres_publication *v, 
     } else if (status == 0) {
         struct sbuf doc;
         sbuf_init(&doc);
-        pidf_compose(w->aor, v, n, &doc);
+        pres_compose(w->aor, v, n, &doc);
         if (!doc.failed) {
             /* the store may have changed behind us (another node): whoever was last sent
              * something else needs this one; whoever was sent it needs nothing */
@@ -368,7 +249,7 @@ static int watch_fetch(struct presence *p, struct pres_watch *w)
     fc->gen = w->gen;
     memcpy(fc->aor, w->aor, alen + 1);
     w->fetching = 1;
-    store_pres_get(p->st, w->aor, now_s(), fetch_done, fc);
+    store_pres_get(p->st, w->aor, pres_now_s(), fetch_done, fc);
     return 0;
 }
 
@@ -417,7 +298,7 @@ static void sub_kick(struct pres_sub *s, const char *doc, size_t doclen)
     if (is_final) {
         snprintf(state, sizeof state, "terminated;reason=%s", s->final_reason);
     } else {
-        int64_t left = s->expires_at - now_s();
+        int64_t left = s->expires_at - pres_now_s();
         snprintf(state, sizeof state, "active;expires=%lld", (long long)(left > 0 ? left : 0));
     }
     struct notify_params np = {
@@ -463,9 +344,8 @@ static void sub_terminate(struct pres_sub *s, const char *reason, int with_body)
     sub_kick(s, NULL, 0); /* may free s */
 }
 
-/* The presentity's state changed to doc: NOTIFY every subscription (now or when its outstanding
- * NOTIFY completes). */
-static void presentity_changed(struct presence *p, const char *aor, const char *doc, size_t doclen)
+/* See presence_impl.h; a presentity nobody here watches costs nothing. */
+void pres_changed(struct presence *p, const char *aor, const char *doc, size_t doclen)
 {
     struct pres_watch *w = watch_get(p, aor, 0);
     if (!w)
@@ -492,7 +372,7 @@ static void watch_recheck(struct presence *p, struct pres_watch *w)
 
 /* store_pres_set_listener: aor's publications changed (on any node, this one included), or
  * (NULL) some announcements may have been lost. */
-static void on_presentity_announced(void *arg, const char *aor)
+void pres_on_announced(void *arg, const char *aor)
 {
     struct presence *p = arg;
     if (aor) {
@@ -545,7 +425,8 @@ static void respond_subscribe_ok(struct presence *p, struct sip_txn *t, int expi
 {
     char contact[SOCKADDR_STRLEN + 40], hdrs[256];
     our_contact(p, txn_source(t), contact, sizeof contact);
-    snprintf(hdrs, sizeof hdrs, "Expires: %d\r\nContact: %s\r\n" ALLOW_EVENTS, expires, contact);
+    snprintf(hdrs, sizeof hdrs, "Expires: %d\r\nContact: %s\r\n" PRES_ALLOW_EVENTS, expires,
+             contact);
     txn_respond_text(t, 200, NULL, hdrs);
 }
 
@@ -554,23 +435,23 @@ static void respond_subscribe_ok(struct presence *p, struct sip_txn *t, int expi
 static int subscribe_checks(struct presence *p, struct sip_txn *t)
 {
     const osip_message_t *req = txn_request(t);
-    int ev = event_is_presence(req);
+    int ev = pres_event_is_presence(req);
     if (ev < 0) {
         txn_respond_simple(t, 400, "Missing Event header", NULL, NULL);
         return -1;
     }
     if (ev == 0) {
-        txn_respond_text(t, 489, NULL, ALLOW_EVENTS);
+        txn_respond_text(t, 489, NULL, PRES_ALLOW_EVENTS);
         return -1;
     }
-    int e = granted_expires(req, p->cfg.subscribe_min_expires, p->cfg.subscribe_max_expires,
+    int e = pres_granted_expires(req, p->cfg.subscribe_min_expires, p->cfg.subscribe_max_expires,
                             p->cfg.subscribe_default_expires);
     if (e == -1) {
         txn_respond_simple(t, 400, "Malformed Expires header", NULL, NULL);
         return -1;
     }
     if (e == -2) {
-        respond_423(t, p->cfg.subscribe_min_expires);
+        pres_respond_423(t, p->cfg.subscribe_min_expires);
         return -1;
     }
     /* RFC 3856 §6.7: application/pidf+xml is the package's default format; a watcher that
@@ -607,7 +488,7 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     struct presence *p = sc->p;
     struct sip_txn *t = sc->t;
     if (status != 0) {
-        respond_store_error(t, status, "subscribe", sc->aor);
+        pres_respond_store_error(t, status, "subscribe", sc->aor);
         free(sc);
         return;
     }
@@ -634,7 +515,7 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
         free(sc);
         return;
     }
-    int64_t now = now_s();
+    int64_t now = pres_now_s();
     s->p = p;
     s->refs = 1;
     s->w = w;
@@ -655,7 +536,7 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     }
     struct sbuf doc;
     sbuf_init(&doc);
-    pidf_compose(sc->aor, v, n, &doc);
+    pres_compose(sc->aor, v, n, &doc);
     sub_kick(s, doc.failed ? NULL : doc.p, doc.len); /* may free s */
     sbuf_free(&doc);
     free(sc);
@@ -671,7 +552,7 @@ void presence_handle_subscribe(struct presence *p, struct sip_txn *t)
     if (e < 0)
         return;
     char aor[512];
-    int st = presentity_of(&p->cfg, txn_request(t), aor, sizeof aor);
+    int st = pres_presentity_of(&p->cfg, txn_request(t), aor, sizeof aor);
     if (st) {
         txn_respond_simple(t, st, "No such presentity", NULL, NULL);
         return;
@@ -686,7 +567,7 @@ void presence_handle_subscribe(struct presence *p, struct sip_txn *t)
     sc->t = t;
     sc->expires = e;
     memcpy(sc->aor, aor, alen + 1);
-    store_pres_get(p->st, aor, now_s(), subscribe_got_state, sc);
+    store_pres_get(p->st, aor, pres_now_s(), subscribe_got_state, sc);
 }
 
 int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
@@ -716,182 +597,16 @@ int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
     if (e == 0) {
         sub_terminate(s, "timeout", 1); /* unsubscribe: the final NOTIFY carries the state */
     } else {
-        s->expires_at = now_s() + e;
+        s->expires_at = pres_now_s() + e;
         s->dirty = 1; /* RFC 6665 §4.2.2: a refresh is answered with a NOTIFY of the state */
         sub_kick(s, NULL, 0);
     }
     return 1;
 }
 
-/* ==== PUBLISH ================================================================================= */
+int pres_is_watched(struct presence *p, const char *aor) { return watch_get(p, aor, 0) != NULL; }
 
-enum publish_kind { PUB_INITIAL, PUB_REFRESH, PUB_MODIFY, PUB_REMOVE };
-
-struct publish_ctx {
-    struct presence *p;
-    struct sip_txn *t;
-    enum publish_kind kind;
-    int expires;
-    char etag[ETAG_LEN + 1];
-    char aor[];
-};
-
-static void publish_done(void *arg, int status, const struct pres_publication *v, size_t n)
-{
-    struct publish_ctx *pc = arg;
-    struct sip_txn *t = pc->t;
-    if (status == 412) {
-        txn_respond_simple(t, 412, "Conditional Request Failed", NULL, NULL);
-    } else if (status > 0) {
-        txn_respond_simple(t, status, NULL, NULL, NULL);
-    } else if (status < 0) {
-        respond_store_error(t, status, "publish", pc->aor);
-    } else {
-        char hdrs[128];
-        if (pc->kind == PUB_REMOVE)
-            snprintf(hdrs, sizeof hdrs, "Expires: 0\r\n");
-        else
-            snprintf(hdrs, sizeof hdrs, "SIP-ETag: %s\r\nExpires: %d\r\n", pc->etag, pc->expires);
-        txn_respond_text(t, 200, NULL, hdrs);
-        static const char *const kinds[] = {"initial", "refresh", "modify", "remove"};
-        LOG_DEBUG("presence publish aor=%s kind=%s etag=%s expires=%d publications=%zu", pc->aor,
-                  kinds[pc->kind], pc->kind == PUB_REMOVE ? "-" : pc->etag, pc->expires, n);
-        /* a refresh changes no state (RFC 3903 §4.2), so watchers hear nothing */
-        if (pc->kind != PUB_REFRESH && watch_get(pc->p, pc->aor, 0)) {
-            struct sbuf doc;
-            sbuf_init(&doc);
-            pidf_compose(pc->aor, v, n, &doc);
-            presentity_changed(pc->p, pc->aor, doc.failed ? NULL : doc.p, doc.len);
-            sbuf_free(&doc);
-        }
-    }
-    free(pc);
-}
-
-void presence_handle_publish(struct presence *p, struct sip_txn *t)
-{
-    const osip_message_t *req = txn_request(t);
-    /* RFC 3903 §6, in order: presentity, event package, entity-tag, expiry, body */
-    char aor[512];
-    int st = presentity_of(&p->cfg, req, aor, sizeof aor);
-    if (st) {
-        txn_respond_simple(t, st, "No such presentity", NULL, NULL);
-        return;
-    }
-    int ev = event_is_presence(req);
-    if (ev <= 0) {
-        txn_respond_text(t, 489, NULL, ALLOW_EVENTS);
-        return;
-    }
-    const char *if_match = sip_header_get(req, "sip-if-match", 0);
-    char etag_in[128];
-    if (if_match) {
-        while (*if_match == ' ' || *if_match == '\t')
-            if_match++;
-        size_t n = strcspn(if_match, " \t");
-        if (n == 0 || n >= sizeof etag_in) {
-            txn_respond_simple(t, 412, "Conditional Request Failed", NULL, NULL);
-            return;
-        }
-        memcpy(etag_in, if_match, n);
-        etag_in[n] = '\0';
-        if_match = etag_in;
-    }
-    osip_body_t *body = osip_list_get(&req->bodies, 0);
-    const char *b = body && body->body && body->length > 0 ? body->body : NULL;
-    size_t blen = b ? body->length : 0;
-    if (!if_match && !b) {
-        txn_respond_simple(t, 400, "Initial PUBLISH needs a body", NULL, NULL);
-        return;
-    }
-    int e = granted_expires(req, p->cfg.publish_min_expires, p->cfg.publish_max_expires,
-                            p->cfg.publish_default_expires);
-    if (e == -1) {
-        txn_respond_simple(t, 400, "Malformed Expires header", NULL, NULL);
-        return;
-    }
-    if (e == -2) {
-        respond_423(t, p->cfg.publish_min_expires);
-        return;
-    }
-    if (b && !(if_match && e == 0)) { /* a removal's body, if any, is ignored */
-        const osip_content_type_t *ct = req->content_type;
-        if (!ct || !ct->type || !ct->subtype || strcasecmp(ct->type, "application") != 0 ||
-            strcasecmp(ct->subtype, "pidf+xml") != 0) {
-            txn_respond_simple(t, 415, NULL, "Accept", PIDF_CONTENT_TYPE);
-            return;
-        }
-        if (pidf_check(b, blen) != 0) {
-            txn_respond_simple(t, 400, "Body is not a PIDF document", NULL, NULL);
-            return;
-        }
-    }
-    if (!if_match && e == 0) {
-        /* an initial publication that expires at once: nothing to store, nothing changes */
-        txn_respond_text(t, 200, NULL, "Expires: 0\r\n");
-        return;
-    }
-    size_t alen = strlen(aor);
-    struct publish_ctx *pc = calloc(1, sizeof *pc + alen + 1);
-    if (!pc) {
-        txn_respond_simple(t, 500, "Out of memory", NULL, NULL);
-        return;
-    }
-    pc->p = p;
-    pc->t = t;
-    pc->expires = e;
-    memcpy(pc->aor, aor, alen + 1);
-    pc->kind = !if_match ? PUB_INITIAL : e == 0 ? PUB_REMOVE : b ? PUB_MODIFY : PUB_REFRESH;
-    sip_random_token(pc->etag, sizeof pc->etag);
-    int64_t now = now_s();
-    int with_body = pc->kind == PUB_INITIAL || pc->kind == PUB_MODIFY;
-    store_pres_publish(p->st, aor, if_match, pc->etag, e == 0 ? 0 : now + e,
-                       with_body ? PIDF_CONTENT_TYPE : NULL, with_body ? b : NULL,
-                       with_body ? blen : 0, now, publish_done, pc);
-}
-
-/* ==== lifetime ================================================================================ */
-
-struct presence *presence_create(struct loop *loop, struct transport *tp, struct txn_layer *tl,
-                                 struct store *st, const struct presence_config *cfg)
-{
-    struct presence *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->loop = loop;
-    p->tp = tp;
-    p->tl = tl;
-    p->st = st;
-    p->cfg = *cfg;
-    hmap_init(&p->subs);
-    hmap_init(&p->watches);
-    store_pres_set_listener(st, on_presentity_announced, p);
-    return p;
-}
-
-void presence_destroy(struct presence *p)
-{
-    if (!p)
-        return;
-    size_t b;
-    for (struct hmap_entry *e = hmap_first(&p->subs, &b); e; e = hmap_next(&p->subs, e, &b)) {
-        struct pres_sub *s = e->val;
-        if (s->outstanding)
-            txn_client_detach(s->outstanding);
-        sub_dialog_clear(&s->d);
-        free(s->key);
-        free(s->sent);
-        free(s);
-    }
-    for (struct hmap_entry *e = hmap_first(&p->watches, &b); e; e = hmap_next(&p->watches, e, &b)) {
-        struct pres_watch *w = e->val;
-        free(w->aor);
-        free(w);
-    }
-    hmap_free(&p->subs);
-    hmap_free(&p->watches);
-    free(p);
-}
+/* ==== the package's tick, shutdown and end ==================================================== */
 
 /* Every live subscription with a reference (caller releases with release_snapshot). */
 static struct pres_sub **all_snapshot(struct presence *p, size_t *n)
@@ -909,9 +624,8 @@ static struct pres_sub **all_snapshot(struct presence *p, size_t *n)
     return v;
 }
 
-void presence_shutdown(struct presence *p)
+void pres_subs_deactivate(struct presence *p)
 {
-    p->shutting_down = 1;
     size_t n;
     struct pres_sub **v = all_snapshot(p, &n);
     for (size_t i = 0; i < n; i++)
@@ -919,7 +633,7 @@ void presence_shutdown(struct presence *p)
     release_snapshot(v, n);
 }
 
-static void on_publications_expired(void *arg, int status, const char *const *aors, size_t n)
+void pres_on_expired(void *arg, int status, const char *const *aors, size_t n)
 {
     struct presence *p = arg;
     for (size_t i = 0; i < n; i++) {
@@ -932,9 +646,8 @@ static void on_publications_expired(void *arg, int status, const char *const *ao
     }
 }
 
-void presence_tick(struct presence *p, int64_t now)
+void pres_subs_tick(struct presence *p, int64_t now)
 {
-    store_pres_expire(p->st, now, on_publications_expired, p);
     size_t n;
     struct pres_sub **v = all_snapshot(p, &n);
     for (size_t i = 0; i < n; i++) {
@@ -951,4 +664,21 @@ void presence_tick(struct presence *p, int64_t now)
     release_snapshot(v, n);
 }
 
-size_t presence_subscriptions(const struct presence *p) { return p->nactive; }
+void pres_subs_free(struct presence *p)
+{
+    size_t b;
+    for (struct hmap_entry *e = hmap_first(&p->subs, &b); e; e = hmap_next(&p->subs, e, &b)) {
+        struct pres_sub *s = e->val;
+        if (s->outstanding)
+            txn_client_detach(s->outstanding);
+        sub_dialog_clear(&s->d);
+        free(s->key);
+        free(s->sent);
+        free(s);
+    }
+    for (struct hmap_entry *e = hmap_first(&p->watches, &b); e; e = hmap_next(&p->watches, e, &b)) {
+        struct pres_watch *w = e->val;
+        free(w->aor);
+        free(w);
+    }
+}

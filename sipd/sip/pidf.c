@@ -1,7 +1,8 @@
-/* pidf.c - PIDF (RFC 3863) for the presence package: a small length-bounded XML scanner, enough
- * to check that a published body is a PIDF document and to cut its <tuple> elements out verbatim,
- * and the composition of several publications into one document; see pidf.h. Bodies come from
- * the network (PUBLISH): nothing here trusts them, nothing is NUL-terminated on purpose. */
+/* pidf.c - PIDF (RFC 3863) bodies for the presence package: a small length-bounded XML scanner,
+ * enough to check that a published body is a PIDF document and to cut its <tuple> elements out
+ * verbatim, and the composition of several publications into one document; see pidf.h. Bodies
+ * come from the network (PUBLISH): nothing here trusts them, nothing is NUL-terminated on
+ * purpose. */
 #include "pidf.h"
 
 #include <stdlib.h>
@@ -10,7 +11,6 @@
 
 #include "../base/log.h"
 #include "../base/sbuf.h"
-#include "../store/store.h"
 
 #define XML_MAX_ATTRS 32
 #define XML_MAX_DEPTH 64
@@ -360,7 +360,7 @@ static int is_pidf_type(const char *ct)
            (ct[n] == '\0' || ct[n] == ';' || xml_space(ct[n]));
 }
 
-size_t pidf_compose(const char *aor, const struct pres_publication *v, size_t n, struct sbuf *out)
+size_t pidf_compose(const char *aor, const struct pidf_part *v, size_t n, struct sbuf *out)
 {
     struct compose_ctx c = {.out = out};
     sbuf_puts(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<presence xmlns=\"" PIDF_NS

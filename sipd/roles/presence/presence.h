@@ -4,7 +4,7 @@
  * Publications live in the store (store.h, "presence publications"), so every node sharing a
  * database sees the same state; subscriptions (notifier dialogs, uac.h) live in the node that
  * accepted them. How several publications of one presentity are combined into the document a
- * watcher receives is pidf_compose() (pidf.h) and docs/presence.md §4. */
+ * watcher receives is pidf_compose() (sip/pidf.h) and docs/presence.md §4. */
 #ifndef SIPD_PRESENCE_H
 #define SIPD_PRESENCE_H
 
