@@ -6,7 +6,8 @@ Every scenario script in py/ builds on this one module:
     text), reply() (a response to a received request), small header helpers (via_branch,
     cseq_method, header_lines, ...) and the TCP stream framing by Content-Length (frame_length);
   - transport: Conn, one UDP or TCP socket toward the server (IPv4 or IPv6), which reads whole
-    messages; transact() and register() add UDP retransmissions (Timer E) on top;
+    messages; Conn.transact() sends once and waits, while transact(conn, req) and register()
+    retransmit over UDP (Timer E) and match the answer by branch;
   - a Device: a user agent on its own Conn that REGISTERs, SUBSCRIBEs (Event: im), answers every
     NOTIFY and MESSAGE it gets and keeps what it received (the broker's tests);
   - Checker and show() for the PASS/FAIL lines the shell tests count.
