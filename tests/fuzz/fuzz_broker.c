@@ -16,34 +16,25 @@
 #include "sip/txn.h"
 #include "store/store.h"
 #include "transport/transport.h"
+#include "loop_fixture.h" /* tests/unit/ */
 
-static struct loop *loop;
-static struct transport *tp;
-static struct txn_layer *tl;
+static struct loop_fixture w; /* loop, transport (UDP on 127.0.0.1) and transaction layer */
 static struct store *st;
 static struct broker *br;
 static unsigned runs;
 
-static void on_recv(void *arg, const struct sip_source *src, char *buf, size_t len) {}
-
 static void world_up(void)
 {
     static const char *const domains[] = {"example.com", NULL};
-    loop = loop_create();
-    struct transport_config tc = {.max_message_bytes = 65536, .max_connections = 8,
-                                  .tcp_idle_timeout_s = 60, .max_tx_buffer_bytes = 65536};
-    tp = transport_create(loop, &tc, on_recv, NULL);
-    struct sip_endpoint ep = {.proto = SIP_PROTO_UDP};
-    sockaddr_from_host_port("127.0.0.1", 9, 0, &ep.addr, &ep.addrlen);
-    transport_listen(tp, &ep);
-    struct txn_config xc = {.t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000};
-    tl = txn_layer_create(loop, tp, &xc);
-    st = store_create(loop, NULL);
+    struct loop_fixture_config lc = {.t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000, .listen_udp = true};
+    if (loop_fixture_open(&w, &lc) != 0)
+        abort();
+    st = store_create(w.loop, NULL);
     struct broker_config bc = {.default_expires = 600, .min_expires = 60, .max_expires = 3600,
                                .max_message_bytes = 4096, .max_queue = 4,
                                .max_subscriptions = 10000,
                                .ret = {.count = 8, .age_s = 0}, .domains = domains};
-    br = broker_create(loop, tp, tl, st, &bc);
+    br = broker_create(w.loop, w.tp, w.tl, st, &bc);
 }
 
 static void world_down(void)
@@ -51,9 +42,7 @@ static void world_down(void)
     store_im_set_listener(st, NULL, NULL);
     store_destroy(st);
     broker_destroy(br);
-    txn_layer_destroy(tl);
-    transport_destroy(tp);
-    loop_destroy(loop);
+    loop_fixture_close(&w);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -79,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sockaddr_from_host_port("127.0.0.1", 9, 9, &src.peer, &src.peerlen);
     if (m && MSG_IS_RESPONSE(m)) {
         if (sip_response_check(m) == 0)
-            txn_client_response(tl, m, buf, size, &src);
+            txn_client_response(w.tl, m, buf, size, &src);
         osip_message_free(m);
     } else if (m && sip_request_check(m, &(const char *){NULL}) == 0 && m->sip_method &&
                m->req_uri && m->req_uri->host) {
@@ -88,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int is_sub = strcmp(meth, "SUBSCRIBE") == 0;
         int is_pub = strcmp(meth, "MESSAGE") == 0 || strcmp(meth, "PUBLISH") == 0;
         int absorbed = 0;
-        struct sip_txn *t = (is_sub || is_pub) ? txn_server_new(tl, m, &src, &absorbed) : NULL;
+        struct sip_txn *t = (is_sub || is_pub) ? txn_server_new(w.tl, m, &src, &absorbed) : NULL;
         if (!t) {
             osip_message_free(m); /* not ours, a retransmission (absorbed), or out of memory */
         } else {

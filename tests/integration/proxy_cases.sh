@@ -5,11 +5,6 @@
 #   . "$(dirname "$0")/lib.sh"
 #   . "$IT_DIR/proxy_cases.sh"
 #
-# (Named t_proxy_* because of file ownership; run-all.sh runs every t_*.sh, so when this file is
-# executed instead of sourced it runs a smoke test of its own: the default daemon is registrar +
-# proxy, and a registered SIPp device is reachable through it. It would better be called
-# proxy_cases.sh, next to register_cases.sh.)
-#
 # How a callee is set up. A SIPp callee (scenarios/proxy_uas_*.xml) runs in CLIENT mode against
 # sipd: it first REGISTERs its own address for USER@$DOMAIN (so the binding's source address is
 # this very SIPp: its UDP port or its TCP connection), then waits for the INVITE the proxy
@@ -185,18 +180,3 @@ px_register_uas() {
     px_sipp_bg "$name" "$scen" "$tr" -key user "$user" -key expires 120 -key regcseq "$cseq" \
         -key cparams "$cparams" "$@"
 }
-
-# Executed directly (run-all.sh runs every t_*.sh): a smoke test of the helpers above.
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-    . "$(dirname "$0")/lib.sh"
-    sipd_start
-    px_new_cid
-    user=$(new_user smoke)
-    px_register_uas uas proxy_uas_answer.xml udp "$user" 1 ""
-    check "smoke: the SIPp callee's REGISTER makes one binding" px_wait_bindings "$user" 1
-    sipp_ok "smoke: a UDP call to the registered user goes through (INVITE..BYE)" \
-        uac proxy_uac.xml udp -cid_str "$PX_CID" -s "$user"
-    px_bg_ok "smoke: the callee saw INVITE, ACK and BYE" uas
-    sipd_stop
-    finish
-fi

@@ -14,6 +14,7 @@
 #include "base/loop.h"
 #include "sip/txn.h"
 #include "transport/transport.h"
+#include "loop_fixture.h"
 
 #include "base/sbuf.h"
 #include "roles/im/broker.h"
@@ -258,14 +259,10 @@ static void test_mem_store_groups(void)
 /* ---- the broker on a real transaction layer: a UDP client talks to it over loopback -------- */
 
 struct bfix {
-    struct loop *loop;
-    struct transport *tp;
-    struct txn_layer *tl;
+    struct loop_fixture lf;    /* its UDP listener is the server the client talks to */
     struct store *st;
     struct broker *b;
     int cfd;                   /* the client's UDP socket */
-    struct sockaddr_storage srv;
-    socklen_t srvlen;
     int cport;
     char got[64][4096];        /* requests the client received, in order */
     int ngot;
@@ -279,13 +276,13 @@ static void bf_recv(void *arg, const struct sip_source *src, char *buf, size_t l
     if (!m)
         return;
     if (MSG_IS_RESPONSE(m)) {
-        txn_client_response(bf.tl, m, buf, len, src);
+        txn_client_response(bf.lf.tl, m, buf, len, src);
         osip_message_free(m);
         return;
     }
     sip_via_apply_source(m, src);
     int absorbed = 0;
-    struct sip_txn *t = txn_server_new(bf.tl, m, src, &absorbed);
+    struct sip_txn *t = txn_server_new(bf.lf.tl, m, src, &absorbed);
     if (!t) {
         osip_message_free(m);
         return;
@@ -304,15 +301,10 @@ static void bf_recv(void *arg, const struct sip_source *src, char *buf, size_t l
     }
 }
 
-static void bf_stop(struct timer *t, void *arg) { loop_stop(bf.loop); }
-
 /* Run the loop for ms, collecting what the client receives (requests; responses are kept too). */
 static void bf_run(uint64_t ms)
 {
-    struct timer t = {0};
-    loop_timer_start(bf.loop, &t, ms, bf_stop, NULL);
-    loop_run(bf.loop);
-    loop_timer_stop(bf.loop, &t);
+    loop_fixture_run_ms(&bf.lf, ms);
     ssize_t n;
     while (bf.ngot < 64 && (n = recv(bf.cfd, bf.got[bf.ngot], sizeof bf.got[0] - 1, 0)) > 0)
         bf.got[bf.ngot++][n] = '\0';
@@ -321,25 +313,16 @@ static void bf_run(uint64_t ms)
 static void bf_setup(size_t max_queue, int64_t keep)
 {
     memset(&bf, 0, sizeof bf);
-    bf.loop = loop_create();
-    struct transport_config tc = {.max_message_bytes = 65536, .max_connections = 8,
-                                  .tcp_idle_timeout_s = 60, .max_tx_buffer_bytes = 65536};
-    bf.tp = transport_create(bf.loop, &tc, bf_recv, NULL);
-    struct sip_endpoint ep = {.proto = SIP_PROTO_UDP};
-    sockaddr_from_host_port("127.0.0.1", 9, 0, &ep.addr, &ep.addrlen);
-    transport_listen(bf.tp, &ep);
-    const struct sip_endpoint *l = transport_listener(bf.tp, SIP_PROTO_UDP, NULL);
-    bf.srv = l->addr;
-    bf.srvlen = sizeof(struct sockaddr_in);
-    struct txn_config xc = {.t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000};
-    bf.tl = txn_layer_create(bf.loop, bf.tp, &xc);
-    bf.st = store_create(bf.loop, NULL);
+    struct loop_fixture_config lc = {.t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000, .listen_udp = true,
+                                     .on_recv = bf_recv};
+    CU_ASSERT_EQUAL_FATAL(loop_fixture_open(&bf.lf, &lc), 0);
+    bf.st = store_create(bf.lf.loop, NULL);
     static const char *const domains[] = {"example.com", NULL};
     struct broker_config bc = {.default_expires = 600, .min_expires = 60, .max_expires = 3600,
                                .max_message_bytes = 4096, .max_queue = max_queue,
                                .max_subscriptions = 1000,
                                .ret = {.count = keep, .age_s = 0}, .domains = domains};
-    bf.b = broker_create(bf.loop, bf.tp, bf.tl, bf.st, &bc);
+    bf.b = broker_create(bf.lf.loop, bf.lf.tp, bf.lf.tl, bf.st, &bc);
     bf.cfd = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_storage me;
     socklen_t melen;
@@ -356,9 +339,7 @@ static void bf_teardown(void)
     store_im_set_listener(bf.st, NULL, NULL);
     store_destroy(bf.st);
     broker_destroy(bf.b);
-    txn_layer_destroy(bf.tl);
-    transport_destroy(bf.tp);
-    loop_destroy(bf.loop);
+    loop_fixture_close(&bf.lf);
     close(bf.cfd);
 }
 
@@ -370,7 +351,7 @@ static void bf_send(const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    sendto(bf.cfd, buf, (size_t)n, 0, (struct sockaddr *)&bf.srv, bf.srvlen);
+    sendto(bf.cfd, buf, (size_t)n, 0, (struct sockaddr *)&bf.lf.listener, bf.lf.listenerlen);
 }
 
 static int branch_no;

@@ -373,14 +373,10 @@ static void test_store_expire_reports_each_aor_once(void)
 
 /* ---- the package over a transaction layer ------------------------------------------------- */
 
-static void noop_recv(void *arg, const struct sip_source *src, char *buf, size_t len) {}
-
-static void stop_loop(struct timer *t, void *arg) { loop_stop(arg); }
+#include "loop_fixture.h"
 
 static struct {
-    struct loop *loop;
-    struct transport *tp;
-    struct txn_layer *tl;
+    struct loop_fixture lf;
     struct store *st;
     struct presence *p;
     int peer_fd;
@@ -395,22 +391,17 @@ static const char *const domains[] = {"example.com", NULL};
 static int pkg_setup(void)
 {
     memset(&fx, 0, sizeof fx);
-    fx.loop = loop_create();
-    struct transport_config tc = {.max_message_bytes = 65536, .max_connections = 8,
-                                  .tcp_idle_timeout_s = 60, .max_tx_buffer_bytes = 65536};
-    fx.tp = transport_create(fx.loop, &tc, noop_recv, NULL);
-    struct sip_endpoint ep = {.proto = SIP_PROTO_UDP};
-    sockaddr_from_host_port("127.0.0.1", 9, 0, &ep.addr, &ep.addrlen);
-    transport_listen(fx.tp, &ep);
-    struct txn_config xc = {.t1_ms = 1000, .t2_ms = 4000, .t4_ms = 5000}; /* no retransmission within a test */
-    fx.tl = txn_layer_create(fx.loop, fx.tp, &xc);
-    fx.st = store_create(fx.loop, NULL);
+    struct loop_fixture_config lc = {.t1_ms = 1000, .t2_ms = 4000, .t4_ms = 5000, /* no retransmission within a test */
+                                     .listen_udp = true};
+    if (loop_fixture_open(&fx.lf, &lc) != 0)
+        return -1;
+    fx.st = store_create(fx.lf.loop, NULL);
     struct presence_config cfg = {
         .publish_min_expires = 30, .publish_max_expires = 3600, .publish_default_expires = 600,
         .subscribe_min_expires = 30, .subscribe_max_expires = 3600,
         .subscribe_default_expires = 600, .domains = domains,
     };
-    fx.p = presence_create(fx.loop, fx.tp, fx.tl, fx.st, &cfg);
+    fx.p = presence_create(fx.lf.loop, fx.lf.tp, fx.lf.tl, fx.st, &cfg);
     fx.peer_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bind(fx.peer_fd, (struct sockaddr *)&a, sizeof a);
@@ -419,26 +410,21 @@ static int pkg_setup(void)
     fx.src.peerlen = sizeof(struct sockaddr_in);
     getsockname(fx.peer_fd, (struct sockaddr *)&fx.src.peer, &fx.src.peerlen);
     fx.peer_port = ntohs(((struct sockaddr_in *)&fx.src.peer)->sin_port);
-    return fx.loop && fx.tp && fx.tl && fx.st && fx.p && fx.peer_fd >= 0 ? 0 : -1;
+    return fx.st && fx.p && fx.peer_fd >= 0 ? 0 : -1;
 }
 
 static int pkg_teardown(void)
 {
     store_destroy(fx.st);
     presence_destroy(fx.p);
-    txn_layer_destroy(fx.tl);
-    transport_destroy(fx.tp);
-    loop_destroy(fx.loop);
+    loop_fixture_close(&fx.lf);
     close(fx.peer_fd);
     return 0;
 }
 
 static void run_ms(unsigned ms)
 {
-    struct timer stop = {0};
-    loop_timer_start(fx.loop, &stop, ms, stop_loop, fx.loop);
-    loop_run(fx.loop);
-    loop_timer_stop(fx.loop, &stop);
+    loop_fixture_run_ms(&fx.lf, ms);
 }
 
 /* Every datagram the peer got (after letting the loop run a little), concatenated with "\n====\n"
@@ -486,7 +472,7 @@ static char *request(enum kind k, const char *headers, const char *body, const c
     osip_message_t *req = sip_parse(text, strlen(text));
     CU_ASSERT_PTR_NOT_NULL_FATAL(req);
     int absorbed = 0;
-    struct sip_txn *t = txn_server_new(fx.tl, req, &fx.src, &absorbed);
+    struct sip_txn *t = txn_server_new(fx.lf.tl, req, &fx.src, &absorbed);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     if (k == PUBLISH) {
         presence_handle_publish(fx.p, t);
@@ -538,7 +524,7 @@ static int answer_in(const char *all, int code)
         size_t rl = 0;
         sip_serialize(resp, &rt, &rl);
         struct sip_source from = fx.src;
-        CU_ASSERT_EQUAL(txn_client_response(fx.tl, resp, rt, rl, &from), 1);
+        CU_ASSERT_EQUAL(txn_client_response(fx.lf.tl, resp, rt, rl, &from), 1);
         osip_free(rt);
         osip_message_free(resp);
         osip_message_free(req);

@@ -10,6 +10,7 @@
 #include "base/loop.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
+#include "loop_fixture.h"
 #include "suites.h"
 #include "transport/transport.h"
 
@@ -25,50 +26,37 @@ static osip_message_t *make_req(const char *branch, const char *via_host, int cs
     return sip_parse(buf, strlen(buf));
 }
 
-static void noop_recv(void *arg, const struct sip_source *src, char *buf, size_t len) {}
-
 struct fixture {
-    struct loop *loop;
-    struct transport *tp;
-    struct txn_layer *tl;
+    struct loop_fixture lf;
     struct sip_source src;
 };
 
 static void setup(struct fixture *f, enum sip_proto proto)
 {
-    f->loop = loop_create();
-    struct transport_config tc = {.max_message_bytes = 65536, .max_connections = 8,
-                                  .tcp_idle_timeout_s = 60, .max_tx_buffer_bytes = 65536};
-    f->tp = transport_create(f->loop, &tc, noop_recv, NULL);
-    struct txn_config xc = {.t1_ms = 2, .t2_ms = 8, .t4_ms = 10};
-    f->tl = txn_layer_create(f->loop, f->tp, &xc);
+    struct loop_fixture_config cfg = {.t1_ms = 2, .t2_ms = 8, .t4_ms = 10};
+    CU_ASSERT_EQUAL_FATAL(loop_fixture_open(&f->lf, &cfg), 0);
     memset(&f->src, 0, sizeof f->src);
     f->src.proto = proto;
     f->src.udp_fd = -1;
     sockaddr_from_host_port("127.0.0.1", 9, 5070, &f->src.peer, &f->src.peerlen);
 }
 
-static void teardown(struct fixture *f)
-{
-    txn_layer_destroy(f->tl);
-    transport_destroy(f->tp);
-    loop_destroy(f->loop);
-}
+static void teardown(struct fixture *f) { loop_fixture_close(&f->lf); }
 
 static void test_txn_retransmission_is_absorbed(void)
 {
     struct fixture f;
     setup(&f, SIP_PROTO_UDP);
     int absorbed;
-    struct sip_txn *t = txn_server_new(f.tl, make_req("z9hG4bK1", "10.0.0.1", 1), &f.src, &absorbed);
+    struct sip_txn *t = txn_server_new(f.lf.tl, make_req("z9hG4bK1", "10.0.0.1", 1), &f.src, &absorbed);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     CU_ASSERT_EQUAL(absorbed, 0);
-    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 1);
+    CU_ASSERT_EQUAL(txn_layer_pending(f.lf.tl), 1);
     osip_message_t *again = make_req("z9hG4bK1", "10.0.0.1", 1);
-    CU_ASSERT_PTR_NULL(txn_server_new(f.tl, again, &f.src, &absorbed));
+    CU_ASSERT_PTR_NULL(txn_server_new(f.lf.tl, again, &f.src, &absorbed));
     CU_ASSERT_EQUAL(absorbed, 1);
     osip_message_free(again);
-    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 1);
+    CU_ASSERT_EQUAL(txn_layer_count(f.lf.tl), 1);
     teardown(&f);
 }
 
@@ -77,10 +65,10 @@ static void test_txn_different_branch_or_sent_by_is_new(void)
     struct fixture f;
     setup(&f, SIP_PROTO_UDP);
     int absorbed;
-    CU_ASSERT_PTR_NOT_NULL(txn_server_new(f.tl, make_req("z9hG4bK1", "10.0.0.1", 1), &f.src, &absorbed));
-    CU_ASSERT_PTR_NOT_NULL(txn_server_new(f.tl, make_req("z9hG4bK2", "10.0.0.1", 1), &f.src, &absorbed));
-    CU_ASSERT_PTR_NOT_NULL(txn_server_new(f.tl, make_req("z9hG4bK1", "10.0.0.2", 1), &f.src, &absorbed));
-    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 3);
+    CU_ASSERT_PTR_NOT_NULL(txn_server_new(f.lf.tl, make_req("z9hG4bK1", "10.0.0.1", 1), &f.src, &absorbed));
+    CU_ASSERT_PTR_NOT_NULL(txn_server_new(f.lf.tl, make_req("z9hG4bK2", "10.0.0.1", 1), &f.src, &absorbed));
+    CU_ASSERT_PTR_NOT_NULL(txn_server_new(f.lf.tl, make_req("z9hG4bK1", "10.0.0.2", 1), &f.src, &absorbed));
+    CU_ASSERT_EQUAL(txn_layer_count(f.lf.tl), 3);
     teardown(&f);
 }
 
@@ -89,34 +77,30 @@ static void test_txn_rfc2543_fallback_matches_on_cseq(void)
     struct fixture f;
     setup(&f, SIP_PROTO_UDP);
     int absorbed;
-    CU_ASSERT_PTR_NOT_NULL(txn_server_new(f.tl, make_req("old1", "10.0.0.1", 1), &f.src, &absorbed));
+    CU_ASSERT_PTR_NOT_NULL(txn_server_new(f.lf.tl, make_req("old1", "10.0.0.1", 1), &f.src, &absorbed));
     osip_message_t *again = make_req("old1", "10.0.0.1", 1);
-    CU_ASSERT_PTR_NULL(txn_server_new(f.tl, again, &f.src, &absorbed));
+    CU_ASSERT_PTR_NULL(txn_server_new(f.lf.tl, again, &f.src, &absorbed));
     CU_ASSERT_EQUAL(absorbed, 1);
     osip_message_free(again);
-    CU_ASSERT_PTR_NOT_NULL(txn_server_new(f.tl, make_req("old1", "10.0.0.1", 2), &f.src, &absorbed));
+    CU_ASSERT_PTR_NOT_NULL(txn_server_new(f.lf.tl, make_req("old1", "10.0.0.1", 2), &f.src, &absorbed));
     teardown(&f);
 }
-
-static void stop_loop(struct timer *t, void *arg) { loop_stop(arg); }
 
 static void test_txn_timer_j_keeps_udp_completed_for_64_t1(void)
 {
     struct fixture f;
     setup(&f, SIP_PROTO_UDP);
     int absorbed;
-    struct sip_txn *t = txn_server_new(f.tl, make_req("z9hG4bKj", "10.0.0.1", 1), &f.src, &absorbed);
+    struct sip_txn *t = txn_server_new(f.lf.tl, make_req("z9hG4bKj", "10.0.0.1", 1), &f.src, &absorbed);
     txn_respond_simple(t, 200, NULL, NULL, NULL);
-    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 0);
-    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 1); /* Completed: absorbs retransmissions */
+    CU_ASSERT_EQUAL(txn_layer_pending(f.lf.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_count(f.lf.tl), 1); /* Completed: absorbs retransmissions */
     osip_message_t *again = make_req("z9hG4bKj", "10.0.0.1", 1);
-    CU_ASSERT_PTR_NULL(txn_server_new(f.tl, again, &f.src, &absorbed));
+    CU_ASSERT_PTR_NULL(txn_server_new(f.lf.tl, again, &f.src, &absorbed));
     CU_ASSERT_EQUAL(absorbed, 1);
     osip_message_free(again);
-    struct timer stop = {0};
-    loop_timer_start(f.loop, &stop, 64 * 2 + 30, stop_loop, f.loop); /* past Timer J = 64*T1 */
-    loop_run(f.loop);
-    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 0);
+    loop_fixture_run_ms(&f.lf, 64 * 2 + 30); /* past Timer J = 64*T1 */
+    CU_ASSERT_EQUAL(txn_layer_count(f.lf.tl), 0);
     teardown(&f);
 }
 
@@ -125,14 +109,12 @@ static void test_txn_tcp_completed_is_kept_t4(void)
     struct fixture f;
     setup(&f, SIP_PROTO_TCP);
     int absorbed;
-    struct sip_txn *t = txn_server_new(f.tl, make_req("z9hG4bKt", "10.0.0.1", 1), &f.src, &absorbed);
+    struct sip_txn *t = txn_server_new(f.lf.tl, make_req("z9hG4bKt", "10.0.0.1", 1), &f.src, &absorbed);
     txn_respond_simple(t, 404, NULL, NULL, NULL);
-    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 1);
-    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 0);
-    struct timer stop = {0};
-    loop_timer_start(f.loop, &stop, 10 + 20, stop_loop, f.loop); /* past T4 = 10 ms */
-    loop_run(f.loop);
-    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_count(f.lf.tl), 1);
+    CU_ASSERT_EQUAL(txn_layer_pending(f.lf.tl), 0);
+    loop_fixture_run_ms(&f.lf, 10 + 20); /* past T4 = 10 ms */
+    CU_ASSERT_EQUAL(txn_layer_count(f.lf.tl), 0);
     teardown(&f);
 }
 
@@ -141,11 +123,11 @@ static void test_txn_provisional_keeps_it_pending(void)
     struct fixture f;
     setup(&f, SIP_PROTO_UDP);
     int absorbed;
-    struct sip_txn *t = txn_server_new(f.tl, make_req("z9hG4bKp", "10.0.0.1", 1), &f.src, &absorbed);
+    struct sip_txn *t = txn_server_new(f.lf.tl, make_req("z9hG4bKp", "10.0.0.1", 1), &f.src, &absorbed);
     txn_respond_simple(t, 100, NULL, NULL, NULL);
-    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 1);
+    CU_ASSERT_EQUAL(txn_layer_pending(f.lf.tl), 1);
     txn_respond_simple(t, 200, NULL, NULL, NULL);
-    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_pending(f.lf.tl), 0);
     teardown(&f);
 }
 
@@ -183,43 +165,18 @@ static int peer_drain(struct peer *p, char *buf, size_t n)
 }
 
 struct tfix {
-    struct loop *loop;
-    struct transport *tp;
-    struct txn_layer *tl;
-    struct sockaddr_storage me; /* our UDP listener */
-    socklen_t melen;
+    struct loop_fixture lf; /* with a UDP listener: the transaction layer's own address */
 };
 
 static void tfix_setup(struct tfix *f, unsigned t1, unsigned t2, unsigned t4)
 {
-    f->loop = loop_create();
-    struct transport_config tc = {.max_message_bytes = 65536, .max_connections = 8,
-                                  .tcp_idle_timeout_s = 60, .max_tx_buffer_bytes = 65536};
-    f->tp = transport_create(f->loop, &tc, noop_recv, NULL);
-    struct sip_endpoint ep = {.proto = SIP_PROTO_UDP};
-    sockaddr_from_host_port("127.0.0.1", 9, 0, &ep.addr, &ep.addrlen);
-    transport_listen(f->tp, &ep);
-    const struct sip_endpoint *l = transport_listener(f->tp, SIP_PROTO_UDP, NULL);
-    f->me = l->addr;
-    f->melen = sizeof(struct sockaddr_in);
-    struct txn_config xc = {.t1_ms = t1, .t2_ms = t2, .t4_ms = t4};
-    f->tl = txn_layer_create(f->loop, f->tp, &xc);
+    struct loop_fixture_config cfg = {.t1_ms = t1, .t2_ms = t2, .t4_ms = t4, .listen_udp = true};
+    CU_ASSERT_EQUAL_FATAL(loop_fixture_open(&f->lf, &cfg), 0);
 }
 
-static void tfix_teardown(struct tfix *f)
-{
-    txn_layer_destroy(f->tl);
-    transport_destroy(f->tp);
-    loop_destroy(f->loop);
-}
+static void tfix_teardown(struct tfix *f) { loop_fixture_close(&f->lf); }
 
-static void run_for(struct tfix *f, unsigned ms)
-{
-    struct timer stop = {0};
-    loop_timer_start(f->loop, &stop, ms, stop_loop, f->loop);
-    loop_run(f->loop);
-    loop_timer_stop(f->loop, &stop);
-}
+static void run_for(struct tfix *f, unsigned ms) { loop_fixture_run_ms(&f->lf, ms); }
 
 static osip_message_t *make_client_req(const char *method, const char *branch)
 {
@@ -253,7 +210,7 @@ static void deliver(struct tfix *f, const char *text)
     struct sip_source src = {.proto = SIP_PROTO_UDP, .udp_fd = -1};
     if (!m)
         return;
-    txn_client_response(f->tl, m, text, strlen(text), &src);
+    txn_client_response(f->lf.tl, m, text, strlen(text), &src);
     osip_message_free(m);
 }
 
@@ -280,8 +237,8 @@ static void test_txn_client_non_invite_timer_e_then_f(void)
     struct events ev = {0};
     char br[40];
     txn_new_branch(br, sizeof br);
-    CU_ASSERT_PTR_NOT_NULL(txn_client_new(f.tl, make_client_req("MESSAGE", br), &p.addr, record_event, &ev));
-    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 1);
+    CU_ASSERT_PTR_NOT_NULL(txn_client_new(f.lf.tl, make_client_req("MESSAGE", br), &p.addr, record_event, &ev));
+    CU_ASSERT_EQUAL(txn_layer_pending(f.lf.tl), 1);
     run_for(&f, 100); /* sent at 0, E at 10, 30, 70 (doubling, capped at T2=40) */
     char buf[2048];
     int sent = peer_drain(&p, buf, sizeof buf);
@@ -291,8 +248,8 @@ static void test_txn_client_non_invite_timer_e_then_f(void)
     CU_ASSERT_EQUAL(ev.n, 1);
     CU_ASSERT_EQUAL(ev.last_ev, TXN_TIMEOUT);
     CU_ASSERT_EQUAL(ev.last_code, 408);
-    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 0);
-    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_pending(f.lf.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_count(f.lf.tl), 0);
     close(p.fd);
     tfix_teardown(&f);
 }
@@ -306,7 +263,7 @@ static void test_txn_client_non_invite_final_reported_once(void)
     struct events ev = {0};
     char br[40], buf[2048];
     txn_new_branch(br, sizeof br);
-    txn_client_new(f.tl, make_client_req("MESSAGE", br), &p.addr, record_event, &ev);
+    txn_client_new(f.lf.tl, make_client_req("MESSAGE", br), &p.addr, record_event, &ev);
     run_for(&f, 5);
     CU_ASSERT_EQUAL_FATAL(peer_drain(&p, buf, sizeof buf), 1);
     char *ok = response_for(buf, 200, "tt");
@@ -314,10 +271,10 @@ static void test_txn_client_non_invite_final_reported_once(void)
     deliver(&f, ok); /* a retransmitted final is absorbed */
     CU_ASSERT_EQUAL(ev.n, 1);
     CU_ASSERT_EQUAL(ev.last_code, 200);
-    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_pending(f.lf.tl), 0);
     run_for(&f, 100); /* no retransmission after the final; Timer K = T4 frees it */
     CU_ASSERT_EQUAL(peer_drain(&p, buf, sizeof buf), 0);
-    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_count(f.lf.tl), 0);
     osip_free(ok);
     close(p.fd);
     tfix_teardown(&f);
@@ -332,7 +289,7 @@ static void test_txn_client_invite_non2xx_is_acked_by_the_transaction(void)
     struct events ev = {0};
     char br[40], buf[2048];
     txn_new_branch(br, sizeof br);
-    txn_client_new(f.tl, make_client_req("INVITE", br), &p.addr, record_event, &ev);
+    txn_client_new(f.lf.tl, make_client_req("INVITE", br), &p.addr, record_event, &ev);
     run_for(&f, 5);
     CU_ASSERT_EQUAL_FATAL(peer_drain(&p, buf, sizeof buf), 1);
     char *busy = response_for(buf, 486, "callee1");
@@ -365,7 +322,7 @@ static void test_txn_client_invite_2xx_retransmissions_reported_in_accepted(void
     struct events ev = {0};
     char br[40], buf[2048];
     txn_new_branch(br, sizeof br);
-    struct sip_txn *ct = txn_client_new(f.tl, make_client_req("INVITE", br), &p.addr, record_event, &ev);
+    struct sip_txn *ct = txn_client_new(f.lf.tl, make_client_req("INVITE", br), &p.addr, record_event, &ev);
     run_for(&f, 5);
     peer_drain(&p, buf, sizeof buf);
     char *ring = response_for(buf, 180, "c1");
@@ -384,7 +341,7 @@ static void test_txn_client_invite_2xx_retransmissions_reported_in_accepted(void
     txn_client_detach(ct);
     osip_message_t *m = sip_parse(ok, strlen(ok));
     struct sip_source src = {.proto = SIP_PROTO_UDP, .udp_fd = -1};
-    CU_ASSERT_EQUAL(txn_client_response(f.tl, m, ok, strlen(ok), &src), 0);
+    CU_ASSERT_EQUAL(txn_client_response(f.lf.tl, m, ok, strlen(ok), &src), 0);
     osip_message_free(m);
     osip_free(ring);
     osip_free(ok);
@@ -401,7 +358,7 @@ static void test_txn_client_invite_timer_b(void)
     struct events ev = {0};
     char br[40], buf[2048];
     txn_new_branch(br, sizeof br);
-    txn_client_new(f.tl, make_client_req("INVITE", br), &p.addr, record_event, &ev);
+    txn_client_new(f.lf.tl, make_client_req("INVITE", br), &p.addr, record_event, &ev);
     run_for(&f, 64 * 5 + 40);
     CU_ASSERT(peer_drain(&p, buf, sizeof buf) >= 5); /* Timer A: 0, 5, 15, 35, 75, 155, 315 */
     CU_ASSERT_EQUAL(ev.n, 1);
@@ -418,7 +375,7 @@ static void test_txn_cancel_built_from_the_invite(void)
     peer_open(&p);
     char br[40];
     txn_new_branch(br, sizeof br);
-    struct sip_txn *ct = txn_client_new(f.tl, make_client_req("INVITE", br), &p.addr, NULL, NULL);
+    struct sip_txn *ct = txn_client_new(f.lf.tl, make_client_req("INVITE", br), &p.addr, NULL, NULL);
     osip_message_t *c = txn_client_build_cancel(ct);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     char *s = NULL;
@@ -451,11 +408,11 @@ static void test_txn_server_invite_timer_g_until_ack(void)
              sockaddr_port(&p.addr.peer));
     int absorbed;
     struct sip_source src = p.addr;
-    struct sip_txn *t = txn_server_new(f.tl, sip_parse(txt, strlen(txt)), &src, &absorbed);
+    struct sip_txn *t = txn_server_new(f.lf.tl, sip_parse(txt, strlen(txt)), &src, &absorbed);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     CU_ASSERT_TRUE(txn_is_invite(t));
     txn_respond_text(t, 486, NULL, NULL);
-    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_pending(f.lf.tl), 0);
     run_for(&f, 75); /* sent at 0, G at 10, 30, 70 */
     int n = peer_drain(&p, buf, sizeof buf);
     CU_ASSERT(n >= 3 && n <= 5);
@@ -467,13 +424,13 @@ static void test_txn_server_invite_timer_g_until_ack(void)
              "Call-ID: s1\r\nCSeq: 7 ACK\r\nContent-Length: 0\r\n\r\n",
              sockaddr_port(&p.addr.peer));
     osip_message_t *am = sip_parse(ack, strlen(ack));
-    CU_ASSERT_EQUAL(txn_server_ack(f.tl, am), 1);
-    CU_ASSERT_EQUAL(txn_server_ack(f.tl, am), 1); /* a retransmitted ACK is absorbed too */
+    CU_ASSERT_EQUAL(txn_server_ack(f.lf.tl, am), 1);
+    CU_ASSERT_EQUAL(txn_server_ack(f.lf.tl, am), 1); /* a retransmitted ACK is absorbed too */
     osip_message_free(am);
     run_for(&f, 100);
     CU_ASSERT_EQUAL(peer_drain(&p, buf, sizeof buf), 0); /* Confirmed: no more 486 */
     run_for(&f, 60); /* Timer I = T4 */
-    CU_ASSERT_EQUAL(txn_layer_count(f.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_count(f.lf.tl), 0);
     close(p.fd);
     tfix_teardown(&f);
 }
@@ -491,10 +448,10 @@ static void test_txn_server_invite_cancel_finds_it(void)
     struct sip_source src = {.proto = SIP_PROTO_UDP, .udp_fd = -1};
     sockaddr_from_host_port("10.0.0.1", 8, 5060, &src.peer, &src.peerlen);
     int absorbed;
-    struct sip_txn *t = txn_server_new(f.tl, sip_parse(inv, strlen(inv)), &src, &absorbed);
+    struct sip_txn *t = txn_server_new(f.lf.tl, sip_parse(inv, strlen(inv)), &src, &absorbed);
     osip_message_t *cm = sip_parse(can, strlen(can));
-    CU_ASSERT_PTR_EQUAL(txn_server_find_invite(f.tl, cm), t);
-    struct sip_txn *ct = txn_server_new(f.tl, cm, &src, &absorbed); /* its own transaction */
+    CU_ASSERT_PTR_EQUAL(txn_server_find_invite(f.lf.tl, cm), t);
+    struct sip_txn *ct = txn_server_new(f.lf.tl, cm, &src, &absorbed); /* its own transaction */
     CU_ASSERT_PTR_NOT_NULL(ct);
     CU_ASSERT_PTR_NOT_EQUAL(ct, t);
     tfix_teardown(&f);
@@ -517,12 +474,12 @@ static void test_txn_client_tcp_connect_refused_is_a_transport_error(void)
     dst.peerlen = sizeof a;
     char br[40];
     txn_new_branch(br, sizeof br);
-    CU_ASSERT_PTR_NOT_NULL(txn_client_new(f.tl, make_client_req("INVITE", br), &dst, record_event, &ev));
+    CU_ASSERT_PTR_NOT_NULL(txn_client_new(f.lf.tl, make_client_req("INVITE", br), &dst, record_event, &ev));
     run_for(&f, 300);
     CU_ASSERT_EQUAL(ev.n, 1);
     CU_ASSERT_EQUAL(ev.last_ev, TXN_TRANSPORT_ERROR);
     CU_ASSERT_EQUAL(ev.last_code, 503);
-    CU_ASSERT_EQUAL(txn_layer_pending(f.tl), 0);
+    CU_ASSERT_EQUAL(txn_layer_pending(f.lf.tl), 0);
     tfix_teardown(&f);
 }
 

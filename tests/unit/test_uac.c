@@ -9,6 +9,7 @@
 #include "sip/msg.h"
 #include "sip/subdialog.h"
 #include "sip/uac.h"
+#include "loop_fixture.h"
 #include "suites.h"
 
 static const char subscribe_rr[] =
@@ -39,32 +40,11 @@ static const char subscribe_plain[] =
     "Event: im\r\n"
     "Content-Length: 0\r\n\r\n";
 
-struct fix {
-    struct loop *loop;
-    struct transport *tp;
-    struct txn_layer *tl;
-};
-
-static void noop_recv(void *arg, const struct sip_source *src, char *buf, size_t len) {}
-
-static void fix_setup(struct fix *f)
+/* The transaction layer and transport a NOTIFY is sent through (nothing listens for answers). */
+static void fix_setup(struct loop_fixture *f)
 {
-    f->loop = loop_create();
-    struct transport_config tc = {.max_message_bytes = 65536, .max_connections = 8,
-                                  .tcp_idle_timeout_s = 60, .max_tx_buffer_bytes = 65536};
-    f->tp = transport_create(f->loop, &tc, noop_recv, NULL);
-    struct sip_endpoint ep = {.proto = SIP_PROTO_UDP};
-    sockaddr_from_host_port("127.0.0.1", 9, 0, &ep.addr, &ep.addrlen);
-    transport_listen(f->tp, &ep);
-    struct txn_config xc = {.t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000};
-    f->tl = txn_layer_create(f->loop, f->tp, &xc);
-}
-
-static void fix_teardown(struct fix *f)
-{
-    txn_layer_destroy(f->tl);
-    transport_destroy(f->tp);
-    loop_destroy(f->loop);
+    struct loop_fixture_config cfg = {.t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000, .listen_udp = true};
+    CU_ASSERT_EQUAL_FATAL(loop_fixture_open(f, &cfg), 0);
 }
 
 static struct sip_source udp_src(const char *ip, int port)
@@ -149,7 +129,7 @@ static void test_refresh_needs_a_higher_cseq_and_moves_target_and_flow(void)
 
 static void test_notify_follows_the_dialog(void)
 {
-    struct fix f;
+    struct loop_fixture f;
     fix_setup(&f);
     osip_message_t *m = sip_parse(subscribe_rr, sizeof subscribe_rr - 1);
     struct sip_source src = udp_src("10.0.0.2", 5060);
@@ -190,12 +170,12 @@ static void test_notify_follows_the_dialog(void)
     sbuf_free(&out);
     sub_dialog_clear(&d);
     osip_message_free(m);
-    fix_teardown(&f);
+    loop_fixture_close(&f);
 }
 
 static void test_notify_never_reopens_a_closed_tcp_flow(void)
 {
-    struct fix f;
+    struct loop_fixture f;
     fix_setup(&f);
     osip_message_t *m = sip_parse(subscribe_plain, sizeof subscribe_plain - 1);
     struct sip_source src = udp_src("10.0.0.1", 5062);
@@ -210,7 +190,7 @@ static void test_notify_never_reopens_a_closed_tcp_flow(void)
     CU_ASSERT_EQUAL(err, -ENOTCONN);
     sub_dialog_clear(&d);
     osip_message_free(m);
-    fix_teardown(&f);
+    loop_fixture_close(&f);
 }
 
 static void test_uri_dest_reads_host_port_and_transport(void)

@@ -8,10 +8,11 @@ body-less NOTIFY saying last-seq=60), then live messages continue in the same su
 A refresh of the phone's dialog with since=55 replays 56..61 in the same dialog; Expires: 0
 ends it with a terminated NOTIFY. A fetch (initial SUBSCRIBE with Expires: 0) reads the window.
 """
+import os
 import sys
 
-from im_common import Device, event_param
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Device, event_param  # noqa: E402
 
 transport, host, port, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 c = Checker("im catch-up/%s" % transport)

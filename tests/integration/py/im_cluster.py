@@ -8,11 +8,12 @@
     Im-Seq is unique, together they are exactly 1..200, and a replay (since=0) shows each
     message at the seq its publisher was told.
 """
+import os
 import sys
 import threading
 
-from im_common import Device
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Device  # noqa: E402
 
 host, pa, pb, run = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 c = Checker("im cluster")

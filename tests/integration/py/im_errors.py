@@ -9,10 +9,11 @@ MESSAGE: no body 400, over im_max_message_bytes 413.
 Large messages (§9.7): a 1 MiB message reaches a TCP subscriber whole; a UDP subscriber of the
 same topic gets a truncation notice (im.Truncated, same im.Seq) whose 200 acknowledges it.
 """
+import os
 import sys
 
-from im_common import Device, parse_cpim
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Device  # noqa: E402
 
 host, port, run, roles = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 c = Checker("im errors")

@@ -10,10 +10,11 @@ phone). Alice's laptop sends N messages to Bob by MESSAGE (and one by PUBLISH). 
     unchanged (UTF-8), inner Content-Type verbatim
   - Alice's phone gets the copies (From alice, To bob), Alice's laptop (the sender) gets none
 """
+import os
 import sys
 
-from im_common import Device, event_param, NS_URN
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Device, event_param, NS_URN  # noqa: E402
 
 transport, host, port, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 c = Checker("im fan-out/%s" % transport)

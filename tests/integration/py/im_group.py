@@ -11,11 +11,12 @@ subscribes to the group topic; members 1..3 each send messages. Checks:
   - subscribing to someone else's user topic -> 403; to a topic in a domain not served -> not the
     broker's (no 200)
 """
+import os
 import sys
 import time
 
-from im_common import Device
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Device  # noqa: E402
 
 transport, host, port, group, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], \
     sys.argv[5], int(sys.argv[6])

@@ -15,8 +15,8 @@ import os
 import sys
 import time
 
-from im_common import Device
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Device  # noqa: E402
 
 mode, host, port, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 c = Checker("im life cycle/%s" % mode)

@@ -9,11 +9,12 @@
     registers it gets the 3 as MESSAGEs, in order, and nothing twice on a re-REGISTER.
   - A refusal (488) from the plain device counts as delivered: the next message follows.
 """
+import os
 import sys
 import time
 
-from im_common import Device
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Device  # noqa: E402
 
 transport, host, port, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 c = Checker("im page mode/%s" % transport)

@@ -7,11 +7,12 @@ publish: sends up to 400 MESSAGEs to USER's topic over TCP, one after the other,
 verify: subscribes to USER's topic with since=0 and checks that every acknowledged message is
   there, at its seq, with its text, and that seqs are dense from 1.
 """
+import os
 import sys
 import time
 
-from im_common import Device
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Device  # noqa: E402
 
 mode, host, port, user, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 aor = "sip:%s@example.com" % user

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """im_send.py TRANSPORT HOST PORT FROM_USER TO_AOR TEXT EXPECT - one MESSAGE, its status checked."""
+import os
 import sys
 
-from im_common import Device
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Device  # noqa: E402
 
 transport, host, port, user, to, text, expect = sys.argv[1:8]
 c = Checker("im send")

@@ -9,11 +9,12 @@ sipd runs with broker.im_max_queue=4 and broker.im_retention_count=20.
   2. Retention: 40 messages are in Gina's topic, 20 kept. A device subscribing with since=5 gets a
      body-less NOTIFY with first-seq=21, then 21..40, the first carrying im.Gap: 6-20.
 """
+import os
 import sys
 import time
 
-from im_common import Device, event_param
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Device, event_param  # noqa: E402
 
 transport, host, port, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 c = Checker("im slow/%s" % transport)

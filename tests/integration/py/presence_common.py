@@ -15,7 +15,7 @@ import time
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from sipclient import Conn, new_branch, new_call_id, new_tag  # noqa: E402
+from sipclient import Conn, new_branch, new_call_id, new_tag, reply  # noqa: E402
 
 PIDF_NS = "urn:ietf:params:xml:ns:pidf"
 PIDF_TYPE = "application/pidf+xml"
@@ -50,20 +50,6 @@ def tuples_of(body):
 
 def entity_of(body):
     return ET.fromstring(body).get("entity")
-
-
-def response_to(req, code, reason="OK", to_tag=None):
-    """A response to request `req` (a sipclient Message): Vias, From, To, Call-ID, CSeq copied."""
-    lines = ["SIP/2.0 %d %s" % (code, reason)]
-    for name, value in req.headers:
-        if name in ("via", "from", "call-id", "cseq"):
-            lines.append("%s: %s" % (name.title() if name != "call-id" else "Call-ID", value))
-        elif name == "to":
-            if to_tag and ";tag=" not in value:
-                value += ";tag=" + to_tag
-            lines.append("To: %s" % value)
-    lines.append("Content-Length: 0")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def sub_state(msg):
@@ -130,8 +116,7 @@ class Watcher:
             return False
         if m.status is None:
             if m.start_line.startswith("NOTIFY"):
-                self.c.send(response_to(m, self.answer_code,
-                                        "OK" if self.answer_code == 200 else "Gone"))
+                self.c.send(reply(m, self.answer_code, "OK" if self.answer_code == 200 else "Gone"))
                 self.notifies.append(m)
         else:
             self.responses.append(m)

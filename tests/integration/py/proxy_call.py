@@ -26,19 +26,21 @@ Exit 0 when every check passed.
 """
 
 import argparse
+import os
 import re
+import sys
 import time
 
-from proxy_common import (SDP, T1, Device, Message, build, cseq_method, header_lines,
-                          hostport_of_uri, new_branch, new_call_id, new_tag, remote_target,
-                          reply, request_method, route_set_from, via_branch)
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import (build, Checker, Conn, cseq_method, header_lines, hostport_of_uri, Message,
+                       new_branch, new_call_id, new_tag, remote_target, reply, request_method,
+                       route_set_from, SDP, T1, via_branch)  # noqa: E402
 
 
 class Call:
     def __init__(self, a):
         self.a = a
-        self.dev = Device(a.transport, a.host, a.port)
+        self.dev = Conn(a.transport, a.host, a.port, endpoint=True)
         d = self.dev
         self.ruri = a.ruri or "sip:%s@%s" % (a.to, a.domain)
         self.to = "<sip:%s@%s>" % (a.to, a.domain) if a.to else "<%s>" % self.ruri

@@ -36,10 +36,13 @@ Exit 0 when every check passed.
 """
 
 import argparse
+import os
+import sys
 import time
 
-from proxy_common import SDP, T1, Device, new_tag, register, reply, request_method, via_branch
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import (Checker, Conn, new_tag, register, reply, request_method, SDP, T1,
+                       via_branch)  # noqa: E402
 
 
 def run_reflect(a, dev, ck, note):
@@ -105,7 +108,7 @@ def main():
     a = ap.parse_args()
 
     ck = Checker(a.name or "%s/%s" % (a.mode, a.transport))
-    dev = Device(a.transport, a.host, a.port, a.bind_port)
+    dev = Conn(a.transport, a.host, a.port, bind_port=a.bind_port, endpoint=True)
     t0 = time.monotonic()
     events = []
 

@@ -26,11 +26,13 @@ Exit 0 when every check passed; each failure prints the message concerned.
 """
 
 import argparse
+import os
 import re
+import sys
 from datetime import datetime, timedelta
 
-from proxy_common import Message, request_method, via_branch
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import Checker, Message, request_method, via_branch  # noqa: E402
 
 SEP = re.compile(r"^-{20,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\s*$")
 DIR = re.compile(r"^(UDP|TCP|TLS|SCTP) message (sent|received)")

@@ -15,11 +15,13 @@ Exit 0 when every check passed.
 """
 
 import argparse
+import os
+import sys
 import time
 
-from proxy_common import (SDP, Device, build, cseq_method, new_branch, new_call_id, new_tag,
-                          register, show, via_branch)
-from sipclient import Checker
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import (build, Checker, Conn, cseq_method, new_branch, new_call_id, new_tag,
+                       register, SDP, show, via_branch)  # noqa: E402
 
 
 def main():
@@ -34,7 +36,7 @@ def main():
     ap.add_argument("--name", default="redirect")
     a = ap.parse_args()
     ck = Checker("%s/%s" % (a.name, a.transport))
-    dev = Device(a.transport, a.host, a.port)
+    dev = Conn(a.transport, a.host, a.port, endpoint=True)
 
     wanted = []
     for spec in a.register:

@@ -13,10 +13,12 @@ the timeout, 1 otherwise (printing what was listed).
 """
 
 import argparse
+import os
 import sys
 import time
 
-from proxy_common import Device, bindings, register, register_request, show, transact
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import bindings, Conn, register, register_request, show, transact  # noqa: E402
 
 
 def main():
@@ -35,7 +37,7 @@ def main():
     ap.add_argument("--bind-port", type=int, default=0)
     a = ap.parse_args()
 
-    dev = Device(a.transport, a.host, a.port, a.bind_port)
+    dev = Conn(a.transport, a.host, a.port, bind_port=a.bind_port, endpoint=True)
     try:
         if a.cmd == "register":
             req = register_request(dev, a.user, a.domain, a.contact, a.expires)
