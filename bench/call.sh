@@ -10,6 +10,8 @@
 # (highest rate with >= 99% success) per server, then the sipd/Kamailio ratios.
 # Env: SIPD (default build/sipd/sipd), RATE (cpu run rate, 1000), COUNT (10000),
 #      RATES (limit steps), SECS (seconds per step, 5), KBEST (4).
+# Each server is stopped and waited for (bench/procs.sh stop_wait, at most 30 s) before the next
+# one is measured.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -21,7 +23,9 @@ scens=${3:-both}; [ "$scens" = both ] && scens="call message"
 RATE=${RATE:-1000} COUNT=${COUNT:-10000} SECS=${SECS:-5} KBEST=${KBEST:-4}
 RATES=${RATES:-"1000 2000 3000 4000 5000 6000 7000 8000 10000"}
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+# shellcheck source=SCRIPTDIR/procs.sh
+. "$here/procs.sh"
+cleanup() { for p in "${pids[@]}"; do stop_wait "$p"; done; wait 2>/dev/null; }
 trap cleanup EXIT
 [ -x "$SIPD" ] || { echo "build sipd first: $SIPD" >&2; exit 2; }
 results=$(mktemp)
@@ -49,17 +53,17 @@ for scen in $scens; do
     port=$((22000 + RANDOM % 5000))
     k=$("$shared/kamailio.sh" "$port" 1 | tail -1); pids+=("$k")
     run kamailio-1worker "$k" "$port" "$scen" "$tr" "$docpu" 0
-    kill "$k"; sleep 1
+    stop_wait "$k" kamailio-1worker; pids=()
     if [ "$dolimit" = 1 ]; then
         port=$((port + 3))
         k=$("$shared/kamailio.sh" "$port" "$KBEST" | tail -1); pids+=("$k")
         run "kamailio-${KBEST}workers" "$k" "$port" "$scen" "$tr" 0 1
-        kill "$k"; sleep 1
+        stop_wait "$k" "kamailio-${KBEST}workers"; pids=()
     fi
     port=$((port + 3))
     s=$(start_sipd "$port"); pids+=("$s"); sleep 0.7
     run sipd "$s" "$port" "$scen" "$tr" "$docpu" "$dolimit"
-    kill "$s"; wait "$s" 2>/dev/null
+    stop_wait "$s" sipd; pids=()
   done
 done
 echo "--- ratios (one run)"

@@ -26,10 +26,12 @@ WINDOW=${WINDOW:-8} TIMEOUT=${TIMEOUT:-120} CONNS=${CONNS:-0}
 PACED_1=${PACED_1:-"1000 5000"} PACED_10=${PACED_10:-"500 5000"} PACED_1000=${PACED_1000:-"10 200"}
 MAX_1=${MAX_1:-20000} MAX_10=${MAX_10:-5000} MAX_1000=${MAX_1000:-300}
 ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# shellcheck source=SCRIPTDIR/procs.sh
+. "$here/procs.sh"
 
 work=$(mktemp -d)
 spid=""
-cleanup() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+cleanup() { [ -n "$spid" ] && stop_wait "$spid" sipd; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 cc -O2 -std=c11 -Wall -o "$work/imload" "$here/imload.c" || exit 2
@@ -41,8 +43,8 @@ start_sipd() { # port
     sleep 0.5
     kill -0 "$spid" 2>/dev/null || { echo "sipd did not start:" >&2; cat "$work/sipd-$1.log" >&2; exit 2; }
 }
-stop_sipd() {
-    kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+stop_sipd() { # waits for the exit (at most 30 s): the teardown must not overlap the next run
+    stop_wait "$spid" sipd
     [ -s "$work/sipd-$1.log" ] && { echo "--- sipd log (port $1):"; tail -5 "$work/sipd-$1.log"; }
     spid=""
 }
@@ -51,7 +53,7 @@ run() { # label port devices user rate count
     local out
     out=$(timeout $((TIMEOUT + 30)) "$work/imload" -p "$2" -m sub -n "$3" -c "$CONNS" -u "$4" -r "$5" \
         -w "$WINDOW" -M "$6" -T "$TIMEOUT" -P "$spid" 2>&1)
-    echo "$out" | sed 's/^/  /'
+    printf '%s\n' "$out" | sed 's/^/  /'
     echo "$out" | awk -v l="$1" '
         /^latency_ms/ { split($2, a, "="); split($3, b, "="); p50=a[2]; p99=b[2] }
         /^publish_per_s/ { split($2, a, "="); dps=a[2] }
@@ -61,6 +63,7 @@ run() { # label port devices user rate count
 }
 
 date -u +"im_fanout %Y-%m-%dT%H:%M:%SZ on $(nproc) cores, sipd $SIPD"
+# shellcheck source=SCRIPTDIR/free_port.sh
 . "$here/free_port.sh"
 for n in $counts; do
     port=$(free_port)

@@ -32,10 +32,13 @@ DEVICES=3
 
 work=$(mktemp -d)
 spid=""
-cleanup() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+# shellcheck source=SCRIPTDIR/procs.sh
+. "$here/procs.sh"
+cleanup() { [ -n "$spid" ] && stop_wait "$spid"; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 cc -O2 -std=c11 -Wall -o "$work/imload" "$here/imload.c" || exit 2
+# shellcheck source=SCRIPTDIR/free_port.sh
 . "$here/free_port.sh"
 
 start() { # server port -> sets spid
@@ -60,13 +63,13 @@ for round in $(seq 1 "$ROUNDS"); do
         echo "== round $round $srv (pid $spid, port $port, devices $mode)"
         out=$(timeout $((TIMEOUT + 30)) "$work/imload" -p "$port" -m "$mode" -n "$DEVICES" -u "bob$round" \
             -M "$M" -r "$RATE" -T "$TIMEOUT" -P "$spid" 2>&1)
-        echo "$out" | sed 's/^/  /'
+        printf '%s\n' "$out" | sed 's/^/  /'
         echo "$out" | awk -v s="$srv" '
             /^latency_ms/ { split($2, a, "="); split($3, b, "="); p50=a[2]; p99=b[2] }
             /^deliveries=/ { split($3, a, "="); miss=a[2] }
             /^server_cpu_s/ { split($2, a, "="); cpu=a[2] }
             END { print s, cpu, p50, p99, miss }' >>"$work/results"
-        kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; spid=""; sleep 0.5
+        stop_wait "$spid" "$srv"; spid=""  # its teardown must not overlap the next run
     done
 done
 echo "--- mean over $ROUNDS round(s): server CPU-s per 1000 deliveries, latency ms"

@@ -14,7 +14,9 @@ work=$(mktemp -d)
 "$SIPD" --foreground --log-level warn --listen "udp:127.0.0.1:$port" --set registrar.max_expires=3600 --set sip.t1_ms=20 \
     >"$work/sipd.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+# shellcheck source=SCRIPTDIR/procs.sh
+. "$here/procs.sh"
+trap 'stop_wait "$pid" sipd; rm -rf "$work"' EXIT
 sleep 0.5
 rss() { awk '/^VmRSS/{print $2*1024}' /proc/$pid/status; }
 r0=$(rss)

@@ -28,12 +28,16 @@ ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d)
 spid=""
-cleanup() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+# shellcheck source=SCRIPTDIR/procs.sh
+. "$here/procs.sh"
+cleanup() { [ -n "$spid" ] && stop_wait "$spid" sipd; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 cc -O2 -std=c11 -Wall -o "$work/imload" "$here/imload.c" || exit 2
 
+# shellcheck source=SCRIPTDIR/free_port.sh
 . "$here/free_port.sh"
+# shellcheck disable=SC2086 # SIPD_EXTRA is a list of options; ${3:-} an option or nothing
 run() { # devices connections [-1]
     local port; port=$(free_port)
     "$SIPD" --foreground --log-level warn --listen "udp:127.0.0.1:$port,tcp:127.0.0.1:$port" \
@@ -44,7 +48,7 @@ run() { # devices connections [-1]
     echo "== $1 subscriptions over $2 TCP connections${3:+, one topic} (sipd pid $spid, port $port)"
     timeout $((TIMEOUT + 30)) "$work/imload" -p "$port" -m mem -n "$1" -c "$2" -u "mem$RANDOM" -e 3600 ${3:-} \
         -T "$TIMEOUT" -P "$spid" 2>&1 | sed 's/^/  /'
-    kill "$spid"; wait "$spid" 2>/dev/null; spid=""
+    stop_wait "$spid" sipd; spid=""  # its teardown must not overlap the next run
     [ -s "$work/sipd.log" ] && { echo "  --- sipd log:"; tail -5 "$work/sipd.log"; }
 }
 date -u +"mem_subscriptions %Y-%m-%dT%H:%M:%SZ sipd $SIPD"

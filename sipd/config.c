@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "base/log.h"
 #include "transport/addr.h"
@@ -288,4 +289,30 @@ int config_finish(struct sipd_config *c, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int config_pick_schema_dir(struct sipd_config *c, const char *const *cands, size_t n, char *err,
+                           size_t errlen)
+{
+    if (c->schema_dir[0])
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (cands[i] && strlen(cands[i]) < sizeof c->schema_dir && stat(cands[i], &st) == 0 &&
+            S_ISDIR(st.st_mode)) {
+            strcpy(c->schema_dir, cands[i]);
+            return 0;
+        }
+    }
+    size_t used = (size_t)snprintf(err, errlen, "no schema directory found (tried");
+    const char *sep = " ";
+    for (size_t i = 0; i < n && used < errlen; i++) {
+        if (cands[i]) {
+            used += (size_t)snprintf(err + used, errlen - used, "%s%s", sep, cands[i]);
+            sep = ", ";
+        }
+    }
+    if (used < errlen)
+        snprintf(err + used, errlen - used, "); give one with --schema-dir DIR");
+    return -1;
 }

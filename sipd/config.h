@@ -64,4 +64,10 @@ int config_finish(struct sipd_config *c, char *err, size_t errlen);
 /* Parse a roles list ("all", "registrar,proxy"). Returns the mask, or 0 if invalid. */
 unsigned config_parse_roles(const char *s);
 
+/* When database.schema_dir is not set (flag, file or --set), copy into it the first of cands[0..n)
+ * that is an existing directory. Returns 0 (also when it was set: it is kept as given, and a wrong
+ * one is reported where it is opened), or -1 when none exists, with err naming every one tried. */
+int config_pick_schema_dir(struct sipd_config *c, const char *const *cands, size_t n, char *err,
+                           size_t errlen);
+
 #endif

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -49,39 +48,31 @@ static void die_usage(const char *msg)
     exit(2);
 }
 
-static int dir_exists(const char *p)
+/* Where the migrations are when database.schema_dir is not set: $SIPD_SCHEMA_DIR if set (taken as
+ * given), else the first existing of: the installed directory ($(pkgdatadir)/schema), the source
+ * tree's schema/ (a build, in or out of tree, that is not installed), schema/ next to the binary's
+ * directory, ./schema. Returns 0, or -1 with err naming the directories tried. */
+static int find_schema_dir(struct sipd_config *c, char *err, size_t errlen)
 {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Where the migrations live when not configured: env, installed path, or next to the binary. */
-static void default_schema_dir(struct sipd_config *c, const char *argv0)
-{
-    if (c->schema_dir[0])
-        return;
     const char *env = getenv("SIPD_SCHEMA_DIR");
-    if (env && strlen(env) < sizeof c->schema_dir) {
+    if (!c->schema_dir[0] && env && strlen(env) < sizeof c->schema_dir)
         strcpy(c->schema_dir, env);
-        return;
-    }
-    if (dir_exists(SIPD_SCHEMA_DIR)) {
-        snprintf(c->schema_dir, sizeof c->schema_dir, "%s", SIPD_SCHEMA_DIR);
-        return;
-    }
+    char beside_exe[PATH_MAX + 16] = "";
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
-        char cand[PATH_MAX + 32];
-        snprintf(cand, sizeof cand, "%s/../schema", dirname(exe));
-        if (dir_exists(cand) && strlen(cand) < sizeof c->schema_dir) {
-            strcpy(c->schema_dir, cand);
-            return;
-        }
+        snprintf(beside_exe, sizeof beside_exe, "%s/../schema", dirname(exe));
     }
-    (void)argv0;
-    strcpy(c->schema_dir, "schema");
+    const char *const cands[] = {
+        SIPD_SCHEMA_DIR,
+#ifdef SIPD_SRC_SCHEMA_DIR
+        SIPD_SRC_SCHEMA_DIR,
+#endif
+        beside_exe[0] ? beside_exe : NULL,
+        "schema",
+    };
+    return config_pick_schema_dir(c, cands, sizeof cands / sizeof cands[0], err, errlen);
 }
 
 static int write_pidfile(const char *path)
@@ -204,11 +195,14 @@ int main(int argc, char **argv)
     if (config_finish(&cfg, err, sizeof err) < 0)
         die_usage(err);
     log_level_parse(cfg.log_level, &log_current_level);
-    default_schema_dir(&cfg, argv[0]);
 
     if (init_db) {
         if (!cfg.db[0])
             die_usage("--init-db needs --db CONNINFO (or database.conninfo)");
+        if (find_schema_dir(&cfg, err, sizeof err) < 0) {
+            fprintf(stderr, "sipd: %s\n", err);
+            return 1;
+        }
         if (store_init_db(cfg.db, cfg.schema_dir) < 0)
             return 1;
         printf("sipd: database schema is up to date\n");

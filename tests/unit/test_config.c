@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -75,10 +76,50 @@ static void test_config_finish_validates_roles_and_listen(void)
     CU_ASSERT_EQUAL(c.role_mask, ROLE_ALL);
 }
 
+/* sipd --init-db without --schema-dir: the first existing candidate wins (installed, then the
+ * source tree, ...); a configured directory is kept as given; none found names every one tried. */
+static void test_config_schema_dir_first_existing_unless_set(void)
+{
+    char base[] = "/tmp/sipd-test-schema-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(base));
+    char installed[64], src[64], missing[64];
+    snprintf(installed, sizeof installed, "%s/installed", base);
+    snprintf(src, sizeof src, "%s/src", base);
+    snprintf(missing, sizeof missing, "%s/missing", base);
+    CU_ASSERT_EQUAL_FATAL(mkdir(src, 0700), 0);
+    struct sipd_config c;
+    char err[512];
+    const char *const cands[] = {installed, NULL, src, "schema"};
+
+    config_defaults(&c);
+    CU_ASSERT_EQUAL(config_pick_schema_dir(&c, cands, 4, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(c.schema_dir, src); /* installed one absent: the source tree's */
+    CU_ASSERT_EQUAL_FATAL(mkdir(installed, 0700), 0);
+    config_defaults(&c);
+    CU_ASSERT_EQUAL(config_pick_schema_dir(&c, cands, 4, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(c.schema_dir, installed); /* both: the installed one first */
+    config_defaults(&c);
+    CU_ASSERT_EQUAL(config_set_dotted(&c, "database.schema_dir=/elsewhere", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(config_pick_schema_dir(&c, cands, 4, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(c.schema_dir, "/elsewhere"); /* configured: kept, even if absent */
+
+    const char *const none[] = {missing, NULL, "/nonexistent/sipd/schema"};
+    config_defaults(&c);
+    CU_ASSERT_EQUAL(config_pick_schema_dir(&c, none, 3, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(c.schema_dir, "");
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, missing));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, ", /nonexistent/sipd/schema)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "--schema-dir"));
+    rmdir(installed);
+    rmdir(src);
+    rmdir(base);
+}
+
 void register_config_suites(void)
 {
     CU_pSuite s = CU_add_suite("config", NULL, NULL);
     CU_add_test(s, "file sets keys in sections", test_config_file_sets_keys_in_sections);
     CU_add_test(s, "errors name the key and line", test_config_errors_name_the_key_and_line);
     CU_add_test(s, "finish validates roles and listen", test_config_finish_validates_roles_and_listen);
+    CU_add_test(s, "schema dir: first existing unless set", test_config_schema_dir_first_existing_unless_set);
 }
