@@ -26,10 +26,9 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from proxy_common import (Device, build, new_branch, new_call_id, new_tag, reply,  # noqa: E402
-                          request_method, request_uri)
-from sipclient import Checker  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sipclient import (build, Checker, Conn, new_branch, new_call_id, new_tag, reply,  # noqa: E402
+                       request_method, request_uri)
 
 
 def uri_of(value):
@@ -93,8 +92,8 @@ def check_arrival(ck, name, m, method, want_ruri, want_routes, proxy):
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
     ck = Checker("strict routing")
-    caller = Device("udp", host, port)
-    hop = Device("udp", host, port)
+    caller = Conn("udp", host, port, endpoint=True)
+    hop = Conn("udp", host, port, endpoint=True)
     p, h = "%s:%d" % (host, port), "%s:%d" % (hop.local_ip, hop.local_port)
     for name, ruri, routes, want_ruri, want_routes, ack_same in cases(p, h):
         call_id = new_call_id()
