@@ -263,6 +263,12 @@ int config_finish(struct sipd_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "sipd.roles: expected a list of registrar,proxy,broker,balancer,redirect or all, got '%s'", c->roles);
         return -1;
     }
+    if (c->role_mask & ROLE_BALANCER) {
+        /* accepted by the parser so that the name is reserved, refused until it does something */
+        snprintf(err, errlen, "sipd.roles: the balancer role is not available in this version "
+                              "(run registrar,proxy,broker or all), got '%s'", c->roles);
+        return -1;
+    }
     enum log_level lvl;
     if (log_level_parse(c->log_level, &lvl) < 0) {
         snprintf(err, errlen, "sipd.log_level: expected error, warn, info or debug, got '%s'", c->log_level);

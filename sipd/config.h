@@ -10,7 +10,8 @@ enum sipd_role {
     ROLE_BROKER = 1 << 2,
     ROLE_BALANCER = 1 << 3,
     ROLE_REDIRECT = 1 << 4,
-    ROLE_ALL = ROLE_REGISTRAR | ROLE_PROXY | ROLE_BROKER | ROLE_BALANCER,
+    /* `all` = every role this build can run; the balancer comes with the cluster issue */
+    ROLE_ALL = ROLE_REGISTRAR | ROLE_PROXY | ROLE_BROKER,
 };
 
 struct sipd_config {

@@ -67,6 +67,14 @@ static void test_config_finish_validates_roles_and_listen(void)
     CU_ASSERT_EQUAL(config_finish(&c, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "sipd.roles"));
     config_defaults(&c);
+    strcpy(c.roles, "registrar,balancer"); /* reserved until the cluster issue lands */
+    CU_ASSERT_EQUAL(config_finish(&c, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "balancer role is not available"));
+    config_defaults(&c);
+    strcpy(c.roles, "all");
+    CU_ASSERT_EQUAL(config_finish(&c, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(c.role_mask & ROLE_BALANCER, 0);
+    config_defaults(&c);
     strcpy(c.listen, "udp:127.0.0.1:5060,sctp:1.2.3.4:5");
     CU_ASSERT_EQUAL(config_finish(&c, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "sipd.listen"));
