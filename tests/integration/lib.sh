@@ -278,8 +278,9 @@ run_py() {
     timeout -k 5 "${PY_TIMEOUT:-60}" "$PYTHON" "$IT_DIR/py/$script" "$@"
 }
 
-# new_user PREFIX: a user name unique to this run (so tests sharing a database never collide).
-new_user() { printf '%s%s%04d' "$1" "$$" $((RANDOM % 10000)); }
+# new_user PREFIX: a user name unique to this run and call (tests may share a database). The pid
+# of the $(...) subshell differs per call; RANDOM alone once gave two calls the same name.
+new_user() { printf '%s%s%s%04d' "$1" "$$" "$BASHPID" $((RANDOM % 10000)); }
 
 # ---- PostgreSQL ------------------------------------------------------------------------------
 
