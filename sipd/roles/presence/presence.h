@@ -2,7 +2,7 @@
  * by entity-tag) and RFC 3856 SUBSCRIBE/NOTIFY with application/pidf+xml (RFC 3863).
  *
  * Publications live in the store (store.h, "presence publications"), so every node sharing a
- * database sees the same state; subscriptions (notifier dialogs, uac.h) live in the node that
+ * database sees the same state; subscriptions (notifier dialogs, sip/subdialog.h) live in the node that
  * accepted them. How several publications of one presentity are combined into the document a
  * watcher receives is pidf_compose() (sip/pidf.h) and docs/presence.md §4. */
 #ifndef SIPD_PRESENCE_H

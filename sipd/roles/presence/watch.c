@@ -1,8 +1,8 @@
 /* watch.c - the watchers of the presence package (RFC 3856) and their NOTIFYs; see presence.h
  * and docs/presence.md.
  *
- *  - SUBSCRIBE (initial and in-dialog): one notifier dialog (uac.h) per subscription, its first
- *    NOTIFY carrying the document composed from the store's publications;
+ *  - SUBSCRIBE (initial and in-dialog): one notifier dialog (sip/subdialog.h) per subscription,
+ *    its first NOTIFY carrying the document composed from the store's publications;
  *  - the watch table: one struct pres_watch per presentity that has subscriptions here, holding
  *    them and the read of its document in flight;
  *  - NOTIFY on change: at most one NOTIFY outstanding per subscription; a change that happens
