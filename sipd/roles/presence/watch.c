@@ -20,9 +20,10 @@
  * listening connection (aor NULL), every presentity with watchers is read again.
  *
  * Object lifetimes: a subscription may be ended from inside a loop over subscriptions (a NOTIFY
- * that cannot be sent ends it at once), so subscriptions are reference-counted and loops work on
- * snapshots holding a reference; an ended subscription is unlinked at once and freed with its
- * last reference. Store callbacks find their presentity again by AOR, never by pointer. */
+ * that cannot be sent ends it at once), so subscriptions are reference-counted (base/ref.h) and
+ * loops work on snapshots holding a reference; an ended subscription is unlinked at once and
+ * freed with its last reference. Store callbacks find their presentity again by AOR, never by
+ * pointer. */
 #include "presence_impl.h"
 
 #include <errno.h>
@@ -33,6 +34,7 @@
 
 #include "../../base/hmap.h"
 #include "../../base/log.h"
+#include "../../base/ref.h"
 #include "../../base/sbuf.h"
 #include "../../sip/msg.h"
 #include "../../sip/pidf.h"
@@ -54,7 +56,7 @@ struct pres_sub {
     struct sub_dialog d;
     int64_t expires_at;
     struct sip_txn *outstanding; /* the NOTIFY in flight */
-    int refs;
+    struct ref ref;             /* the tables' (until sub_end) + one per snapshot holding it */
     int dirty;                  /* the presentity changed since the last NOTIFY */
     const char *final_reason;   /* set: the next NOTIFY is terminated;reason=<this> */
     int final_with_body;        /* that final NOTIFY carries the document (unsubscribe, fetch) */
@@ -75,15 +77,15 @@ struct pres_watch {
 
 static void sub_kick(struct pres_sub *s, const char *doc, size_t doclen);
 
-static void sub_unref(struct pres_sub *s)
+static void sub_free(struct pres_sub *s)
 {
-    if (--s->refs > 0)
-        return;
     sub_dialog_clear(&s->d);
     free(s->key);
     free(s->sent);
     free(s);
 }
+
+static void sub_destroy(struct ref *r) { sub_free(ref_owner(r, struct pres_sub, ref)); }
 
 static void watch_maybe_free(struct presence *p, struct pres_watch *w)
 {
@@ -134,10 +136,10 @@ static void sub_end(struct pres_sub *s)
         txn_client_detach(s->outstanding);
         s->outstanding = NULL;
     }
-    sub_unref(s);
+    ref_put(&s->ref); /* the tables' */
 }
 
-/* The subscriptions of w with a reference each (the caller sub_unref()s them and frees v). */
+/* The subscriptions of w with a reference each (the caller releases them with release_snapshot()). */
 static struct pres_sub **watch_snapshot(struct pres_watch *w, size_t *n)
 {
     size_t k = 0;
@@ -148,7 +150,7 @@ static struct pres_sub **watch_snapshot(struct pres_watch *w, size_t *n)
     if (!v)
         return NULL;
     for (struct pres_sub *s = w->subs; s; s = s->next) {
-        s->refs++;
+        ref_get(&s->ref);
         v[(*n)++] = s;
     }
     return v;
@@ -157,7 +159,7 @@ static struct pres_sub **watch_snapshot(struct pres_watch *w, size_t *n)
 static void release_snapshot(struct pres_sub **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        sub_unref(v[i]);
+        ref_put(&v[i]->ref);
     free(v);
 }
 
@@ -517,7 +519,7 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     }
     int64_t now = pres_now_s();
     s->p = p;
-    s->refs = 1;
+    ref_init(&s->ref, sub_destroy);
     s->w = w;
     s->next = w->subs;
     w->subs = s;
@@ -618,7 +620,7 @@ static struct pres_sub **all_snapshot(struct presence *p, size_t *n)
     size_t b;
     for (struct hmap_entry *e = hmap_first(&p->subs, &b); e; e = hmap_next(&p->subs, e, &b)) {
         struct pres_sub *s = e->val;
-        s->refs++;
+        ref_get(&s->ref);
         v[(*n)++] = s;
     }
     return v;
@@ -671,10 +673,7 @@ void pres_subs_free(struct presence *p)
         struct pres_sub *s = e->val;
         if (s->outstanding)
             txn_client_detach(s->outstanding);
-        sub_dialog_clear(&s->d);
-        free(s->key);
-        free(s->sent);
-        free(s);
+        sub_free(s); /* whatever its count: no snapshot outlives the call that took it */
     }
     for (struct hmap_entry *e = hmap_first(&p->watches, &b); e; e = hmap_next(&p->watches, e, &b)) {
         struct pres_watch *w = e->val;
