@@ -3,7 +3,12 @@
  * Every transaction has two timer slots: `retx` for retransmissions (A, E, G; UDP only) and
  * `life` for the timeout or the linger time of its current state (B, F, H, D, K, I, J, L, M).
  * Transactions are freed only from timers (or layer destruction), never from inside a call a
- * user made, so a user callback may do anything except free the layer. */
+ * user made, so a user callback may do anything except free the layer.
+ *
+ * No reference count (base/ref.h) here: a transaction's life is its RFC 3261 state machine --
+ * the timers decide when it ends, not who still points at it, and no user may extend it. Users
+ * hold it weakly instead: txn_client_detach() cuts the callback, and txn_set_owner()'s gone
+ * callback tells the one owner when it is freed. */
 #include "txn.h"
 
 #include <errno.h>

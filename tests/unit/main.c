@@ -14,6 +14,7 @@ int main(void)
     log_current_level = getenv("SIPD_TEST_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_WARN;
     register_timers_suites();
     register_hmap_suites();
+    register_ref_suites();
     register_framing_suites();
     register_msg_suites();
     register_txn_suites();

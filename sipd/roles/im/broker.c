@@ -169,7 +169,7 @@ void broker_destroy(struct broker *b)
     while (e) {
         struct hmap_entry *next = hmap_next(&b->subs, e, &bk);
         struct isub *s = e->val;
-        s->refs = 0; /* the store is gone by now: nothing will call back */
+        ref_drop_others(&s->ref); /* the store is gone by now: nothing will call back */
         im_sub_remove(s, "shutdown");
         e = next;
     }

@@ -27,7 +27,7 @@
 /* A copy of a stored message shared by the live queues that hold it (reference-counted: one
  * copy of a 1 MiB body for all the subscriptions of a topic); strings follow the struct. */
 struct qmsg {
-    int refs;
+    struct ref ref; /* one per queue holding it, plus its creator's while it hands it out */
     int64_t seq, created_at;
     int is_copy;
     char *sender, *sender_device, *recipient, *content_type, *body;
@@ -52,10 +52,12 @@ static int retained(const struct broker *b, const struct btopic *t, int64_t seq,
 
 /* ---- the live queue -------------------------------------------------------------------------- */
 
+static void qmsg_destroy(struct ref *r) { free(ref_owner(r, struct qmsg, ref)); }
+
 static void qmsg_unref(struct qmsg *m)
 {
-    if (m && --m->refs == 0)
-        free(m);
+    if (m)
+        ref_put(&m->ref);
 }
 
 void im_queue_clear(struct isub *s)
@@ -142,13 +144,13 @@ static void on_window(void *arg, int status, const struct im_topic_info *info)
                 send_bodyless(s, info->last_seq, info->first_seq);
         }
     }
-    im_sub_unref(s);
+    ref_put(&s->ref);
 }
 
 static void query_window(struct isub *s)
 {
     s->busy = 1;
-    s->refs++;
+    ref_get(&s->ref);
     store_im_topic(s->b->st, s->topic->uri, NULL, now_s(), &s->b->cfg.ret, on_window, s);
 }
 
@@ -185,7 +187,7 @@ static struct qmsg *qmsg_new(const struct im_message *m)
     q->seq = m->seq;
     q->created_at = m->created_at;
     q->is_copy = m->is_copy;
-    q->refs = 1;
+    ref_init(&q->ref, qmsg_destroy);
     return q;
 }
 
@@ -197,7 +199,7 @@ static int queue_push(struct isub *s, struct qmsg *m)
         return -1;
     e->next = NULL;
     e->m = m;
-    m->refs++;
+    ref_get(&m->ref);
     if (s->qtail)
         s->qtail->next = e;
     else
@@ -276,7 +278,7 @@ void im_pump(struct isub *s)
     if (s->pumping)
         return; /* the im_pump() below us goes on (memory store: callbacks come back at once) */
     s->pumping = 1;
-    s->refs++; /* a nested callback may remove it: keep the memory until we return */
+    ref_get(&s->ref); /* a nested callback may remove it: keep the memory until we return */
     while (!s->dead && s->state == SUB_ACTIVE && !s->out && !s->busy && !s->retry_pending) {
         if (s->final_reason || s->want_bodyless) {
             query_window(s);
@@ -287,7 +289,7 @@ void im_pump(struct isub *s)
             if (!s->behind)
                 break;
             s->busy = 1;
-            s->refs++;
+            ref_get(&s->ref);
             s->read_after = s->next_seq - 1;
             store_im_read(b->st, s->topic->uri, s->read_after, READ_BATCH, now_s(), &b->cfg.ret,
                           on_read, s);
@@ -319,7 +321,7 @@ void im_pump(struct isub *s)
         qmsg_unref(m);
     }
     s->pumping = 0;
-    im_sub_unref(s);
+    ref_put(&s->ref);
 }
 
 static void on_read(void *arg, int status, const struct im_message *v, size_t n, int64_t first_seq,
@@ -328,13 +330,13 @@ static void on_read(void *arg, int status, const struct im_message *v, size_t n,
     struct isub *s = arg;
     s->busy = 0;
     if (s->dead) {
-        im_sub_unref(s);
+        ref_put(&s->ref);
         return;
     }
     if (status != 0) {
         LOG_WARN("im topic=%s read failed status=%d", s->topic->uri, status);
         retry_later(s, 1000);
-        im_sub_unref(s);
+        ref_put(&s->ref);
         return;
     }
     if (s->state != SUB_ACTIVE || s->next_seq - 1 != s->read_after) {
@@ -342,7 +344,7 @@ static void on_read(void *arg, int status, const struct im_message *v, size_t n,
          * flight: these messages may not follow what is queued now; read again when active */
         s->behind = 1;
         im_pump(s);
-        im_sub_unref(s);
+        ref_put(&s->ref);
         return;
     }
     int64_t after = s->read_after;
@@ -371,7 +373,7 @@ static void on_read(void *arg, int status, const struct im_message *v, size_t n,
     else
         s->behind = n == READ_BATCH || s->next_seq <= s->topic->last_seq;
     im_pump(s);
-    im_sub_unref(s);
+    ref_put(&s->ref);
 }
 
 static void on_notify_result(void *arg, struct sip_txn *ct, enum txn_event ev, osip_message_t *resp,

@@ -14,8 +14,9 @@
  * reached, or a seq missing in between) the subscription is "behind" and reads from the store
  * after next_seq - 1 instead; both paths yield the same NOTIFY sequence (§9.3).
  *
- * Store operations may complete later (postgres): objects they refer to are reference-counted
- * (refs) and freed when removed and no operation holds them. */
+ * Store operations may complete later (postgres): the objects they refer to (subscriptions,
+ * page-mode sessions, shared message copies) are reference-counted (base/ref.h) and freed when
+ * removed and no operation holds them. */
 #ifndef SIPD_IM_INTERNAL_H
 #define SIPD_IM_INTERNAL_H
 
@@ -25,6 +26,7 @@
 
 #include "../../base/hmap.h"
 #include "../../base/loop.h"
+#include "../../base/ref.h"
 #include "../../sip/subdialog.h"
 #include "broker.h"
 
@@ -82,8 +84,8 @@ struct isub {
     int retry_pending;      /* waiting for s->retry before sending again */
     int pumping;            /* inside im_pump(): a synchronous store callback must not recurse */
     int64_t read_after;     /* the store read in flight reads after this seq */
-    int refs;               /* store operations holding it */
-    int dead;
+    struct ref ref;         /* the indexes' (until im_sub_remove) + one per operation holding it */
+    int dead;               /* removed: callbacks still holding it do nothing */
     struct timer retry;     /* 503 Retry-After */
 };
 
@@ -133,9 +135,8 @@ struct btopic *im_topic_get(struct broker *b, const char *uri, int create);
 size_t im_device_subs(struct broker *b, const char *topic, const char *instance,
                       const char *contact, struct isub **v);
 
-/* Drop a store operation's reference; frees s when it was the last and s is removed. */
-void im_sub_unref(struct isub *s);
-/* Forget s at once (no NOTIFY): unlisted everywhere, freed when no store operation holds it. */
+/* Forget s at once (no NOTIFY): unlisted everywhere (dropping the indexes' reference), freed
+ * when no store operation holds it (ref_put(&s->ref) in their callbacks). */
 void im_sub_remove(struct isub *s, const char *why);
 /* The subscriber cannot be reached: s waits for a refresh (§9.4), re-reading from P then. */
 void im_sub_make_waiting(struct isub *s, const char *why);

@@ -38,7 +38,8 @@ struct pm_session {
     int busy;
     struct sip_txn *out;
     int64_t out_seq;
-    int refs, dead;
+    struct ref ref; /* b->sessions' (until pm_end) + one per store operation in flight */
+    int dead;       /* ended: callbacks still holding it do nothing */
 };
 
 /* ---- page mode (§11) ------------------------------------------------------------------------- */
@@ -67,15 +68,10 @@ static void pm_end(struct pm_session *p, const char *why)
     }
     hmap_del(&p->b->sessions, p->key, strlen(p->key));
     p->dead = 1;
-    if (p->refs == 0)
-        pm_free(p);
+    ref_put(&p->ref); /* b->sessions' */
 }
 
-static void pm_unref(struct pm_session *p)
-{
-    if (--p->refs == 0 && p->dead)
-        pm_free(p);
-}
+static void pm_destroy(struct ref *r) { pm_free(ref_owner(r, struct pm_session, ref)); }
 
 /* Does a device hold an `im` subscription (active or waiting) to topic? */
 static int device_subscribed(struct broker *b, const char *topic, const char *instance,
@@ -190,12 +186,12 @@ static void on_pm_read(void *arg, int status, const struct im_message *v, size_t
     struct pm_session *p = arg;
     p->busy = 0;
     if (p->dead) {
-        pm_unref(p);
+        ref_put(&p->ref);
         return;
     }
     if (status != 0) {
         pm_end(p, "store-error");
-        pm_unref(p);
+        ref_put(&p->ref);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -203,7 +199,7 @@ static void on_pm_read(void *arg, int status, const struct im_message *v, size_t
         if (v[i].is_copy || strcmp(v[i].sender, p->aor) == 0)
             continue;
         pm_send(p, &v[i]);
-        pm_unref(p);
+        ref_put(&p->ref);
         return;
     }
     if (n == PM_READ_BATCH || p->more) {
@@ -212,7 +208,7 @@ static void on_pm_read(void *arg, int status, const struct im_message *v, size_t
     } else {
         pm_end(p, "caught-up");
     }
-    pm_unref(p);
+    ref_put(&p->ref);
 }
 
 static void pm_step(struct pm_session *p)
@@ -226,7 +222,7 @@ static void pm_step(struct pm_session *p)
     if (p->cursor < p->D)
         p->cursor = p->D;
     p->busy = 1;
-    p->refs++;
+    ref_get(&p->ref);
     store_im_read(p->b->st, p->topic, p->cursor, PM_READ_BATCH, now_s(), &p->b->cfg.ret, on_pm_read, p);
 }
 
@@ -243,7 +239,7 @@ static void on_pm_position(void *arg, int status, int64_t pos)
             pm_step(p);
         }
     }
-    pm_unref(p);
+    ref_put(&p->ref);
 }
 
 /* A session of the same device learns of a (newer) binding: its next MESSAGE goes there. When
@@ -292,6 +288,7 @@ void im_pm_start(struct broker *b, const char *topic, int is_group, const char *
     if (!p)
         return;
     p->b = b;
+    ref_init(&p->ref, pm_destroy); /* b->sessions' once listed; pm_free() until then */
     memcpy(p->key, key, (size_t)k + 1);
     p->topic = strdup(topic);
     p->aor = strdup(aor);
@@ -309,7 +306,7 @@ void im_pm_start(struct broker *b, const char *topic, int is_group, const char *
         return;
     }
     p->busy = 1;
-    p->refs++;
+    ref_get(&p->ref);
     store_im_position_get(b->st, topic, aor, device, initial, on_pm_position, p);
 }
 
@@ -414,7 +411,7 @@ void im_pm_destroy_all(struct broker *b)
     while (e) {
         struct hmap_entry *next = hmap_next(&b->sessions, e, &bk);
         struct pm_session *p = e->val;
-        p->refs = 0;
+        ref_drop_others(&p->ref); /* the store is gone: nothing will call back */
         pm_end(p, "shutdown");
         e = next;
     }

@@ -279,11 +279,7 @@ static void sub_free(struct isub *s)
     free(s);
 }
 
-void im_sub_unref(struct isub *s)
-{
-    if (--s->refs == 0 && s->dead)
-        sub_free(s);
-}
+static void sub_destroy(struct ref *r) { sub_free(ref_owner(r, struct isub, ref)); }
 
 void im_sub_remove(struct isub *s, const char *why)
 {
@@ -317,8 +313,7 @@ void im_sub_remove(struct isub *s, const char *why)
     t->nsubs--;
     topic_maybe_free(b, t);
     s->dead = 1;
-    if (s->refs == 0)
-        sub_free(s);
+    ref_put(&s->ref); /* the indexes' */
 }
 
 void im_sub_make_waiting(struct isub *s, const char *why)
@@ -457,6 +452,7 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
         return;
     }
     s->b = b;
+    ref_init(&s->ref, sub_destroy); /* the indexes' once listed; sub_free() until then */
     int st = sub_dialog_init(&s->d, req, txn_source(t), txn_local_tag(t));
     char inst[256];
     im_contact_instance(req, inst, sizeof inst);

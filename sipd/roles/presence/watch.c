@@ -20,9 +20,11 @@
  * listening connection (aor NULL), every presentity with watchers is read again.
  *
  * Object lifetimes: a subscription may be ended from inside a loop over subscriptions (a NOTIFY
- * that cannot be sent ends it at once), so subscriptions are reference-counted and loops work on
- * snapshots holding a reference; an ended subscription is unlinked at once and freed with its
- * last reference. Store callbacks find their presentity again by AOR, never by pointer. */
+ * that cannot be sent ends it at once), so subscriptions are reference-counted (base/ref.h) and
+ * loops work on snapshots holding a reference; an ended subscription is unlinked at once and
+ * freed with its last reference. A watch is reference-counted the same way: each of its
+ * subscriptions holds it, and so does the read of its document in flight, so it goes when the
+ * last of them does. */
 #include "presence_impl.h"
 
 #include <errno.h>
@@ -33,6 +35,7 @@
 
 #include "../../base/hmap.h"
 #include "../../base/log.h"
+#include "../../base/ref.h"
 #include "../../base/sbuf.h"
 #include "../../sip/msg.h"
 #include "../../sip/pidf.h"
@@ -54,7 +57,7 @@ struct pres_sub {
     struct sub_dialog d;
     int64_t expires_at;
     struct sip_txn *outstanding; /* the NOTIFY in flight */
-    int refs;
+    struct ref ref;             /* the tables' (until sub_end) + one per snapshot holding it */
     int dirty;                  /* the presentity changed since the last NOTIFY */
     const char *final_reason;   /* set: the next NOTIFY is terminated;reason=<this> */
     int final_with_body;        /* that final NOTIFY carries the document (unsubscribe, fetch) */
@@ -66,7 +69,9 @@ struct pres_sub {
 
 /* Everything the node does for one presentity: its subscriptions and the fetch of its document. */
 struct pres_watch {
+    struct presence *p;
     char *aor;
+    struct ref ref;    /* one per subscription in subs, one for the read in flight */
     struct pres_sub *subs;
     int fetching;      /* a store_pres_get() is in flight */
     int needs_check;   /* announced by the store: if the read fails, every watcher is retried */
@@ -75,30 +80,39 @@ struct pres_watch {
 
 static void sub_kick(struct pres_sub *s, const char *doc, size_t doclen);
 
-static void sub_unref(struct pres_sub *s)
+static void sub_free(struct pres_sub *s)
 {
-    if (--s->refs > 0)
-        return;
     sub_dialog_clear(&s->d);
     free(s->key);
     free(s->sent);
     free(s);
 }
 
-static void watch_maybe_free(struct presence *p, struct pres_watch *w)
+static void sub_destroy(struct ref *r) { sub_free(ref_owner(r, struct pres_sub, ref)); }
+
+/* The last subscription ended and no read is in flight: nobody here watches w's presentity. */
+static void watch_destroy(struct ref *r)
 {
-    if (w->subs || w->fetching)
-        return;
-    hmap_del(&p->watches, w->aor, strlen(w->aor));
+    struct pres_watch *w = ref_owner(r, struct pres_watch, ref);
+    hmap_del(&w->p->watches, w->aor, strlen(w->aor));
     free(w->aor);
     free(w);
 }
 
-static struct pres_watch *watch_get(struct presence *p, const char *aor, int create)
+static struct pres_watch *watch_get(struct presence *p, const char *aor)
 {
-    struct pres_watch *w = hmap_get(&p->watches, aor, strlen(aor));
-    if (w || !create)
+    return hmap_get(&p->watches, aor, strlen(aor));
+}
+
+/* aor's watch, created when there is none, with a reference for the caller (ref_put(&w->ref)
+ * when done; a subscription keeps it in s->w). NULL when out of memory. */
+static struct pres_watch *watch_hold(struct presence *p, const char *aor)
+{
+    struct pres_watch *w = watch_get(p, aor);
+    if (w) {
+        ref_get(&w->ref);
         return w;
+    }
     w = calloc(1, sizeof *w);
     if (!w || !(w->aor = strdup(aor)) || hmap_put(&p->watches, aor, strlen(aor), w, NULL)) {
         if (w)
@@ -106,6 +120,8 @@ static struct pres_watch *watch_get(struct presence *p, const char *aor, int cre
         free(w);
         return NULL;
     }
+    w->p = p;
+    ref_init(&w->ref, watch_destroy);
     return w;
 }
 
@@ -128,16 +144,16 @@ static void sub_end(struct pres_sub *s)
             }
         }
         s->w = NULL;
-        watch_maybe_free(p, w);
+        ref_put(&w->ref); /* s's */
     }
     if (s->outstanding) {
         txn_client_detach(s->outstanding);
         s->outstanding = NULL;
     }
-    sub_unref(s);
+    ref_put(&s->ref); /* the tables' */
 }
 
-/* The subscriptions of w with a reference each (the caller sub_unref()s them and frees v). */
+/* The subscriptions of w with a reference each (the caller releases them with release_snapshot()). */
 static struct pres_sub **watch_snapshot(struct pres_watch *w, size_t *n)
 {
     size_t k = 0;
@@ -148,7 +164,7 @@ static struct pres_sub **watch_snapshot(struct pres_watch *w, size_t *n)
     if (!v)
         return NULL;
     for (struct pres_sub *s = w->subs; s; s = s->next) {
-        s->refs++;
+        ref_get(&s->ref);
         v[(*n)++] = s;
     }
     return v;
@@ -157,7 +173,7 @@ static struct pres_sub **watch_snapshot(struct pres_watch *w, size_t *n)
 static void release_snapshot(struct pres_sub **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        sub_unref(v[i]);
+        ref_put(&v[i]->ref);
     free(v);
 }
 
@@ -172,9 +188,8 @@ static void watch_deliver(struct pres_watch *w, const char *doc, size_t doclen)
 }
 
 struct fetch_ctx {
-    struct presence *p;
+    struct pres_watch *w; /* with the read's reference */
     uint64_t gen;
-    char aor[];
 };
 
 static int watch_fetch(struct presence *p, struct pres_watch *w);
@@ -188,12 +203,8 @@ static int sub_was_sent(const struct pres_sub *s, const char *doc, size_t doclen
 static void fetch_done(void *arg, int status, const struct pres_publication *v, size_t n)
 {
     struct fetch_ctx *fc = arg;
-    struct presence *p = fc->p;
-    struct pres_watch *w = hmap_get(&p->watches, fc->aor, strlen(fc->aor));
-    if (!w) {
-        free(fc);
-        return;
-    }
+    struct pres_watch *w = fc->w;
+    struct presence *p = w->p;
     w->fetching = 0;
     if (status == 0 && w->gen != fc->gen) {
         watch_fetch(p, w); /* changed meanwhile: what we read may be older than a NOTIFY sent */
@@ -212,14 +223,14 @@ static void fetch_done(void *arg, int status, const struct pres_publication *v, 
         }
         sbuf_free(&doc);
     } else {
-        LOG_WARN("presence aor=%s document not read status=%d (NOTIFYs retried)", fc->aor, status);
+        LOG_WARN("presence aor=%s document not read status=%d (NOTIFYs retried)", w->aor, status);
         /* final NOTIFYs go out without a body; the others wait for presence_tick(), and after
          * an announcement all of them do (what changed is not known) */
         int was_announced = w->needs_check;
         w->needs_check = 0;
         size_t k;
         struct pres_sub **subs = watch_snapshot(w, &k);
-        for (size_t i = 0; i < k; i++) { /* sub_kick may end the last one and free w */
+        for (size_t i = 0; i < k; i++) { /* sub_kick may end the last one (w stays: ours) */
             if (subs[i]->final_reason) {
                 subs[i]->final_with_body = 0;
                 sub_kick(subs[i], NULL, 0);
@@ -229,9 +240,8 @@ static void fetch_done(void *arg, int status, const struct pres_publication *v, 
         }
         release_snapshot(subs, k);
     }
-    if ((w = hmap_get(&p->watches, fc->aor, strlen(fc->aor))) != NULL)
-        watch_maybe_free(p, w);
     free(fc);
+    ref_put(&w->ref); /* the read's: frees w when no subscription is left */
 }
 
 /* Read w's publications and deliver the document to its subscriptions (once in flight). 0, or
@@ -241,14 +251,13 @@ static int watch_fetch(struct presence *p, struct pres_watch *w)
 {
     if (w->fetching)
         return 0;
-    size_t alen = strlen(w->aor);
-    struct fetch_ctx *fc = malloc(sizeof *fc + alen + 1);
+    struct fetch_ctx *fc = malloc(sizeof *fc);
     if (!fc)
         return -1;
-    fc->p = p;
+    fc->w = w;
     fc->gen = w->gen;
-    memcpy(fc->aor, w->aor, alen + 1);
     w->fetching = 1;
+    ref_get(&w->ref);
     store_pres_get(p->st, w->aor, pres_now_s(), fetch_done, fc);
     return 0;
 }
@@ -347,7 +356,7 @@ static void sub_terminate(struct pres_sub *s, const char *reason, int with_body)
 /* See presence_impl.h; a presentity nobody here watches costs nothing. */
 void pres_changed(struct presence *p, const char *aor, const char *doc, size_t doclen)
 {
-    struct pres_watch *w = watch_get(p, aor, 0);
+    struct pres_watch *w = watch_get(p, aor);
     if (!w)
         return;
     w->gen++;
@@ -376,7 +385,7 @@ void pres_on_announced(void *arg, const char *aor)
 {
     struct presence *p = arg;
     if (aor) {
-        struct pres_watch *w = watch_get(p, aor, 0);
+        struct pres_watch *w = watch_get(p, aor);
         if (w && w->subs)
             watch_recheck(p, w);
         return;
@@ -398,7 +407,7 @@ void pres_on_announced(void *arg, const char *aor)
     }
     LOG_INFO("presence re-reading presentities=%zu reason=announcements-may-be-lost", n);
     for (size_t i = 0; i < n; i++) {
-        struct pres_watch *w = watch_get(p, aors[i], 0);
+        struct pres_watch *w = watch_get(p, aors[i]);
         if (w && w->subs)
             watch_recheck(p, w);
         free(aors[i]);
@@ -493,7 +502,7 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
         return;
     }
     struct pres_sub *s = calloc(1, sizeof *s);
-    struct pres_watch *w = s ? watch_get(p, sc->aor, 1) : NULL;
+    struct pres_watch *w = s ? watch_hold(p, sc->aor) : NULL;
     char key[KEY_LEN];
     int rc = w ? sub_dialog_init(&s->d, txn_request(t), txn_source(t), txn_local_tag(t)) : -ENOMEM;
     if (rc == 0 && (sub_dialog_key(&s->d, key, sizeof key) < 0 || !(s->key = strdup(key)) ||
@@ -511,13 +520,13 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
         }
         free(s);
         if (w)
-            watch_maybe_free(p, w);
+            ref_put(&w->ref);
         free(sc);
         return;
     }
     int64_t now = pres_now_s();
     s->p = p;
-    s->refs = 1;
+    ref_init(&s->ref, sub_destroy);
     s->w = w;
     s->next = w->subs;
     w->subs = s;
@@ -604,7 +613,7 @@ int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
     return 1;
 }
 
-int pres_is_watched(struct presence *p, const char *aor) { return watch_get(p, aor, 0) != NULL; }
+int pres_is_watched(struct presence *p, const char *aor) { return watch_get(p, aor) != NULL; }
 
 /* ==== the package's tick, shutdown and end ==================================================== */
 
@@ -618,7 +627,7 @@ static struct pres_sub **all_snapshot(struct presence *p, size_t *n)
     size_t b;
     for (struct hmap_entry *e = hmap_first(&p->subs, &b); e; e = hmap_next(&p->subs, e, &b)) {
         struct pres_sub *s = e->val;
-        s->refs++;
+        ref_get(&s->ref);
         v[(*n)++] = s;
     }
     return v;
@@ -640,7 +649,7 @@ void pres_on_expired(void *arg, int status, const char *const *aors, size_t n)
         LOG_DEBUG("presence publication expired aor=%s", aors[i]);
         /* like an announcement (which, on postgres, may have come first and NOTIFYed already):
          * only the watchers last sent another document are NOTIFYed */
-        struct pres_watch *w = watch_get(p, aors[i], 0);
+        struct pres_watch *w = watch_get(p, aors[i]);
         if (w && w->subs)
             watch_recheck(p, w);
     }
@@ -671,10 +680,7 @@ void pres_subs_free(struct presence *p)
         struct pres_sub *s = e->val;
         if (s->outstanding)
             txn_client_detach(s->outstanding);
-        sub_dialog_clear(&s->d);
-        free(s->key);
-        free(s->sent);
-        free(s);
+        sub_free(s); /* whatever its count: no snapshot outlives the call that took it */
     }
     for (struct hmap_entry *e = hmap_first(&p->watches, &b); e; e = hmap_next(&p->watches, e, &b)) {
         struct pres_watch *w = e->val;

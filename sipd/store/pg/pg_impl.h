@@ -21,6 +21,11 @@
  *
  * Callbacks may re-enter the store (submit operations, even destroy it): `depth` counts the
  * entry points on the stack and the struct is freed only when the outermost one returns.
+ * Why not base/ref.h: nothing holds the store across loop iterations but its one owner, and
+ * store_destroy() must close the connections and fail the operations at once, whoever is on the
+ * stack; only the memory waits, for stack frames, not holders. An operation (struct pg_op) has
+ * one owner at a time, the list it is on (waiting, sent, to resend), and pg_op_finish() takes it
+ * off, calls back and frees it.
  *
  * Note: a host name in the conninfo is resolved by libpq with blocking getaddrinfo() while
  * connecting; use hostaddr= (or a unix socket / numeric host) to keep that off the loop. */
