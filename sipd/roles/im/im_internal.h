@@ -182,6 +182,14 @@ int im_is_pm_target(struct broker *b, const char *topic, const char *sender,
                     const struct binding *bd);
 /* Forget every page-mode session (no messages sent); the store is gone, nothing calls back. */
 void im_pm_destroy_all(struct broker *b);
+/* The full replay after a REGISTER of topic's AOR (§11.4): its user topic and its groups. */
+void im_replay_registered(struct broker *b, const char *topic, const struct binding *v, size_t n);
+
+/* ---- active.c ---- */
+
+/* May a REGISTER of topic's AOR skip the user-topic replay, the group replay (the rule: the
+ * header of pagemode.c)? Takes the snapshot when due; remembers a skip for a late announcement. */
+void im_active_may_skip(struct broker *b, const char *topic, int *skip_user, int *skip_groups);
 /* A message was stored in topic (an own publish, or announced by the store): topic is active. */
 void im_active_note(struct broker *b, const char *topic);
 /* The store's announcements may have been missed: forget what is known of the store. */
