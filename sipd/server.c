@@ -182,6 +182,8 @@ static void on_group_created(void *arg, int status)
         return;
     }
     g->state = 2;
+    if ((status == 0 || status == 409) && g->srv->broker)
+        broker_group_created(g->srv->broker, g->topic);
     if (status == 409)
         LOG_INFO("group topic %s exists already", g->topic);
     else if (status != 0)

@@ -327,18 +327,47 @@ static int fill_binding(struct binding *b, const struct reg_request *r, const st
     return 0;
 }
 
+/* The binding that contact c updates, or -1 for a new one. A binding is keyed by its instance
+ * when the contact gives one (RFC 5627 §6: a device that registers again from a new address, a
+ * new TCP connection, replaces its old binding), by instance + reg-id for an RFC 5626 flow, and
+ * by its contact URI otherwise (RFC 3261 §10.3 step 7). A contact with an instance but no reg-id
+ * falls back to its URI when no binding holds that instance (a device that added an instance). */
 static ptrdiff_t find_binding(const struct binding_list *l, const struct reg_contact *c)
 {
-    for (size_t i = 0; i < l->len; i++) {
-        const struct binding *b = &l->v[i];
-        if (c->instance && c->reg_id > 0) {
+    if (c->instance) {
+        for (size_t i = 0; i < l->len; i++) {
+            const struct binding *b = &l->v[i];
             if (b->instance && b->reg_id == c->reg_id && strcmp(b->instance, c->instance) == 0)
                 return (ptrdiff_t)i;
-        } else if (registrar_uri_equal(b->contact, c->uri)) {
-            return (ptrdiff_t)i;
         }
+        if (c->reg_id > 0)
+            return -1;
     }
+    for (size_t i = 0; i < l->len; i++)
+        if (registrar_uri_equal(l->v[i].contact, c->uri))
+            return (ptrdiff_t)i;
     return -1;
+}
+
+/* After binding k took contact c by its instance: the other bindings without a reg-id that hold
+ * the same contact URI, which would now be the same target twice. -1 when there is none. */
+static ptrdiff_t find_same_contact(const struct binding_list *l, size_t k, const struct reg_contact *c)
+{
+    for (size_t i = 0; i < l->len; i++)
+        if (i != k && l->v[i].reg_id == 0 && registrar_uri_equal(l->v[i].contact, c->uri))
+            return (ptrdiff_t)i;
+    return -1;
+}
+
+/* Remove binding k of out, keeping touched[] (one flag per binding) in step. */
+static void remove_binding(struct binding_list *out, unsigned char *touched, size_t ntouched,
+                           size_t k)
+{
+    binding_clear(&out->v[k]);
+    memmove(&out->v[k], &out->v[k + 1], (out->len - k - 1) * sizeof out->v[0]);
+    out->len--;
+    if (k < ntouched)
+        memmove(touched + k, touched + k + 1, ntouched - k - 1);
 }
 
 int registrar_apply(const struct registrar_config *cfg, const struct reg_request *r,
@@ -377,17 +406,16 @@ int registrar_apply(const struct registrar_config *cfg, const struct reg_request
             if (!seen && b->call_id && strcmp(b->call_id, r->call_id) == 0 && r->cseq <= b->cseq)
                 return fail(oc, 400, "Out-of-order CSeq for this Call-ID");
             if (e == 0) {
-                binding_clear(b);
-                memmove(b, b + 1, (out->len - (size_t)k - 1) * sizeof *b);
-                out->len--;
-                if ((size_t)k < sizeof touched)
-                    memmove(touched + k, touched + k + 1, sizeof touched - (size_t)k - 1);
+                remove_binding(out, touched, sizeof touched, (size_t)k);
                 continue;
             }
             if (fill_binding(b, r, c, e))
                 return fail(oc, 500, "Out of memory");
             if ((size_t)k < sizeof touched)
                 touched[k] = 1;
+            ptrdiff_t j = c->instance && c->reg_id == 0 ? find_same_contact(out, (size_t)k, c) : -1;
+            if (j >= 0)
+                remove_binding(out, touched, sizeof touched, (size_t)j);
         } else if (e > 0) {
             if (out->len >= (size_t)cfg->max_contacts)
                 return fail(oc, 403, "Too many registered contacts for this address-of-record");

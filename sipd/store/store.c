@@ -113,6 +113,27 @@ void store_im_members(struct store *st, const char *topic, store_members_cb done
         done(arg, STORE_EFAIL, NULL, 0);
 }
 
+void store_im_active_topics(struct store *st, size_t max, store_members_cb done, void *arg)
+{
+    if (st->ops->im_active_topics)
+        st->ops->im_active_topics(st, max, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_im_group_members(struct store *st, size_t max, store_members_cb done, void *arg)
+{
+    if (st->ops->im_group_members)
+        st->ops->im_group_members(st, max, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+int store_im_is_listening(const struct store *st)
+{
+    return st->ops->im_is_listening ? st->ops->im_is_listening(st) : 0;
+}
+
 void store_im_groups_of(struct store *st, const char *aor, store_members_cb done, void *arg)
 {
     if (st->ops->im_groups_of)

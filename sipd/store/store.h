@@ -173,6 +173,13 @@ void store_im_members(struct store *st, const char *topic, store_members_cb done
 /* The group topics aor is a member of (canonical URIs, unordered). */
 void store_im_groups_of(struct store *st, const char *aor, store_members_cb done, void *arg);
 
+/* What the broker needs to skip page-mode replay at REGISTER without a query (pagemode.c):
+ * active_topics: the topics (user and group) that ever stored a message (last_seq > 0);
+ * group_members: the members of every group topic (AORs; one may come more than once). At most
+ * `max` of each; n = max tells the caller the list may be incomplete. */
+void store_im_active_topics(struct store *st, size_t max, store_members_cb done, void *arg);
+void store_im_group_members(struct store *st, size_t max, store_members_cb done, void *arg);
+
 /* Device positions (§11.3): the highest seq of `topic` a device of `aor` acknowledged.
  * get: the device's position; when it has none yet, it is created as the greatest position of
  * the same AOR's devices in the topic, else `initial`, and that value is returned.
@@ -190,6 +197,10 @@ void store_im_position_advance(struct store *st, const char *topic, const char *
  * calls cb with topic NULL and seq 0 ("re-read everything you serve"). */
 typedef void (*store_im_notify_cb)(void *arg, const char *topic, int64_t seq);
 void store_im_set_listener(struct store *st, store_im_notify_cb cb, void *arg);
+
+/* Does the IM listener hear every message stored from now on? postgres: the listener is set and
+ * `LISTEN sipd_im` is in effect on a live connection; memory: always (one process). */
+int store_im_is_listening(const struct store *st);
 
 /* Delete messages outside the retention window at `now`, in every topic. done may be NULL. */
 void store_im_expire(struct store *st, int64_t now, const struct im_retention *ret,

@@ -33,6 +33,9 @@ struct store_ops {
     void (*im_expire)(struct store *st, int64_t now, const struct im_retention *ret,
                       store_status_cb done, void *arg);
     void (*im_set_listener)(struct store *st, store_im_notify_cb cb, void *arg); /* may be NULL */
+    int (*im_is_listening)(const struct store *st);                           /* may be NULL */
+    void (*im_active_topics)(struct store *st, size_t max, store_members_cb done, void *arg);
+    void (*im_group_members)(struct store *st, size_t max, store_members_cb done, void *arg);
     /* presence publications; see store.h */
     void (*pres_publish)(struct store *st, const char *aor, const char *if_match,
                          const char *new_etag, int64_t expires_at, const char *content_type,

@@ -577,6 +577,60 @@ static void mem_im_groups_of(struct store *st, const char *aor, store_members_cb
     free(v);
 }
 
+/* Append s to the growing array *v (n used, cap allocated). 0 or -ENOMEM. */
+static int strv_push(const char ***v, size_t *n, size_t *cap, const char *s)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        const char **nv = realloc(*v, ncap * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[(*n)++] = s;
+    return 0;
+}
+
+/* The topics that ever stored a message (is_members 0), or the members of every group topic
+ * (is_members 1; an AOR in two groups comes twice: the caller counts each once). */
+static void mem_im_active(struct store *st, int is_members, size_t max, store_members_cb done,
+                          void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    size_t n = 0, cap = 0, b;
+    const char **v = NULL;
+    int err = 0;
+    for (struct hmap_entry *e = hmap_first(&ms->topics, &b); e && !err && n < max;
+         e = hmap_next(&ms->topics, e, &b)) {
+        struct mem_topic *t = e->val;
+        if (!is_members && t->last_seq <= 0)
+            continue;
+        if (!is_members)
+            err = strv_push(&v, &n, &cap, e->key);
+        for (size_t i = 0; is_members && t->is_group && i < t->nmembers && !err && n < max; i++)
+            err = strv_push(&v, &n, &cap, t->members[i]);
+    }
+    done(arg, err ? STORE_EFAIL : 0, err ? NULL : v, err ? 0 : n);
+    free(v);
+}
+
+static void mem_im_active_topics(struct store *st, size_t max, store_members_cb done, void *arg)
+{
+    mem_im_active(st, 0, max, done, arg);
+}
+
+static void mem_im_group_members(struct store *st, size_t max, store_members_cb done, void *arg)
+{
+    mem_im_active(st, 1, max, done, arg);
+}
+
+static int mem_im_is_listening(const struct store *st)
+{
+    (void)st;
+    return 1;
+}
+
 static int pos_key(const char *aor, const char *device, char *buf, size_t n)
 {
     int k = snprintf(buf, n, "%s\n%s", aor, device ? device : "");
@@ -672,6 +726,9 @@ static const struct store_ops mem_ops = {
     .im_group_delete = mem_im_group_delete,
     .im_members = mem_im_members,
     .im_groups_of = mem_im_groups_of,
+    .im_active_topics = mem_im_active_topics,
+    .im_group_members = mem_im_group_members,
+    .im_is_listening = mem_im_is_listening,
     .im_position_get = mem_im_position_get,
     .im_position_advance = mem_im_position_advance,
     .im_expire = mem_im_expire,

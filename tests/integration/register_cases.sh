@@ -149,6 +149,15 @@ case_register_all_default() {
     case_register_q
     case_register_path
     case_register_outbound
+    case_register_instance_tcp
     case_register_load
     case_retransmission
+}
+
+# Python (py/register_instance.py), TCP only: one device (+sip.instance, no reg-id) registers again
+# from a new TCP connection; its binding is replaced (RFC 5627 §6) and a call reaches it once.
+case_register_instance_tcp() {
+    check "same +sip.instance from a new TCP connection replaces the binding; a call forks once" \
+        run_py register_instance.py "$SIP_HOST" "$SIP_PORT" --domain "$DOMAIN" \
+        --user "$(new_user inst)"
 }

@@ -182,6 +182,28 @@ static void test_register_instance_and_reg_id_replace_old_contact(void)
     CU_ASSERT_EQUAL(state.v[0].reg_id, 1);
 }
 
+static void test_register_same_instance_without_reg_id_replaces_old_contact(void)
+{
+    reset();
+    const char *inst = ";+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\"";
+    char h[512];
+    snprintf(h, sizeof h, "Contact: <sip:a@10.0.0.1:40888;transport=tcp>%s\r\n", inst);
+    CU_ASSERT_EQUAL(reg("c1", 1, h, 0), 0);
+    CU_ASSERT_EQUAL(reg("c1", 2, "Contact: <sip:a@10.0.0.1:40904;transport=tcp>\r\n", 0), 0);
+    CU_ASSERT_EQUAL(state.len, 2); /* no instance: keyed by URI, a second binding */
+    /* the device (instance) again from a new port: it replaces its own binding and takes over
+     * the binding that holds the same URI, so no target is listed twice */
+    snprintf(h, sizeof h, "Contact: <sip:a@10.0.0.1:40904;transport=tcp>%s\r\n", inst);
+    CU_ASSERT_EQUAL(reg("c1", 3, h, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(state.len, 1);
+    CU_ASSERT_STRING_EQUAL(state.v[0].contact, "sip:a@10.0.0.1:40904;transport=tcp");
+    CU_ASSERT_PTR_NOT_NULL(state.v[0].instance);
+    /* Expires 0 with the instance removes the device's binding whatever its URI */
+    snprintf(h, sizeof h, "Contact: <sip:a@10.0.0.1:1>%s;expires=0\r\n", inst);
+    CU_ASSERT_EQUAL(reg("c1", 4, h, 0), 0);
+    CU_ASSERT_EQUAL(state.len, 0);
+}
+
 static void test_register_path_and_user_agent_stored(void)
 {
     reset();
@@ -257,6 +279,7 @@ void register_registrar_suites(void)
     CU_add_test(s, "wildcard rules", test_register_wildcard_rules);
     CU_add_test(s, "query returns current bindings unchanged", test_register_query_returns_current_bindings_unchanged);
     CU_add_test(s, "instance + reg-id replace the old contact", test_register_instance_and_reg_id_replace_old_contact);
+    CU_add_test(s, "same instance without reg-id replaces the old contact", test_register_same_instance_without_reg_id_replaces_old_contact);
     CU_add_test(s, "Path and User-Agent stored", test_register_path_and_user_agent_stored);
     CU_add_test(s, "limits and rejections (403, 420, 400)", test_register_limits_and_rejections);
     CU_add_test(s, "foreign domain forbidden", test_register_foreign_domain_forbidden);

@@ -18,6 +18,8 @@
 
 #include "base/log.h"
 #include "base/loop.h"
+#include "roles/registrar.h"
+#include "sip/msg.h"
 #include "store/store.h"
 #include "store_fixture.h"
 #include "suites.h"
@@ -1294,6 +1296,101 @@ static void test_pg_init_db_is_idempotent(void)
     CU_ASSERT_EQUAL(store_init_db("postgresql://", "/nonexistent/schema"), -1);
 }
 
+/* ---- the registrar's rules on the stored bindings --------------------------------------------- */
+
+struct reg_call {
+    struct registrar_config cfg;
+    struct reg_request req;
+    struct reg_outcome oc;
+    struct call c;
+};
+
+static int reg_update(void *arg, const struct binding *cur, size_t ncur, struct binding_list *out)
+{
+    struct reg_call *rc = arg;
+    rc->c.nupdates++;
+    return registrar_apply(&rc->cfg, &rc->req, cur, ncur, out, &rc->oc);
+}
+
+static void reg_done(void *arg, int status, const struct binding *b, size_t n)
+{
+    on_bindings(&((struct reg_call *)arg)->c, status, b, n);
+}
+
+/* REGISTER of AOR with `contact_line` from TCP connection conn_id at peer port `port`, run through
+ * registrar_parse/registrar_apply on the fixture's store. The status; rc->c.result the bindings. */
+static int do_register(struct reg_call *rc, const char *call_id, int cseq, const char *contact_line,
+                       uint64_t conn_id, int port, int64_t now)
+{
+    static const char *const served[] = {"example.com", NULL};
+    rc->cfg = (struct registrar_config){.min_expires = 60, .max_expires = 7200,
+                                        .default_expires = 3600, .max_contacts = 10,
+                                        .domains = served};
+    char buf[2048];
+    snprintf(buf, sizeof buf,
+             "REGISTER sip:example.com SIP/2.0\r\n"
+             "Via: SIP/2.0/TCP 10.0.0.1:%d;branch=z9hG4bK%d\r\n"
+             "Max-Forwards: 70\r\nFrom: <" AOR ">;tag=f\r\nTo: <" AOR ">\r\n"
+             "Call-ID: %s\r\nCSeq: %d REGISTER\r\n%s\r\nContent-Length: 0\r\n\r\n",
+             port, cseq, call_id, cseq, contact_line);
+    sip_msg_init();
+    osip_message_t *m = sip_parse(buf, strlen(buf));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    struct sip_source src = {.proto = SIP_PROTO_TCP, .udp_fd = -1, .conn_id = conn_id};
+    sockaddr_from_host_port("10.0.0.1", 8, (uint16_t)port, &src.peer, &src.peerlen);
+    char unsup[32];
+    int st = registrar_parse(&rc->cfg, m, &src, now, &rc->req, &rc->oc, unsup, sizeof unsup);
+    osip_message_free(m);
+    if (st == 0) {
+        outstanding++;
+        store_location_update(fx.st, AOR, now, reg_update, reg_done, rc);
+        st = wait_all() ? 999 : rc->c.status;
+    }
+    reg_request_free(&rc->req);
+    return st;
+}
+
+/* RFC 5627 §6: a device (same +sip.instance, no reg-id) that registers again from a new TCP
+ * connection and port replaces its binding instead of adding a second one; a flow (instance +
+ * reg-id) is still its own binding; another instance is another device. */
+static void test_register_same_instance_replaces_binding(void)
+{
+    const char *inst = ";+sip.instance=\"<urn:uuid:11111111-2222-4333-8444-555555555555>\"";
+    char line[512];
+    struct reg_call r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0};
+    snprintf(line, sizeof line, "Contact: <sip:alice@10.0.0.1:40888;transport=tcp>%s", inst);
+    CU_ASSERT_EQUAL(do_register(&r1, "dev-1", 1, line, 7, 40888, NOW), 0);
+    CU_ASSERT_EQUAL(r1.c.result.len, 1);
+
+    snprintf(line, sizeof line, "Contact: <sip:alice@10.0.0.1:40904;transport=tcp>%s", inst);
+    CU_ASSERT_EQUAL(do_register(&r2, "dev-1", 2, line, 8, 40904, NOW + 5), 0);
+    CU_ASSERT_EQUAL_FATAL(r2.c.result.len, 1);
+    CU_ASSERT_STRING_EQUAL(r2.c.result.v[0].contact, "sip:alice@10.0.0.1:40904;transport=tcp");
+    CU_ASSERT_STRING_EQUAL(r2.c.result.v[0].received, "tcp:10.0.0.1:40904");
+    CU_ASSERT(r2.c.result.v[0].conn_id == 8);
+
+    /* the same device's RFC 5626 flow and another device are bindings of their own */
+    snprintf(line, sizeof line, "Contact: <sip:alice@10.0.0.1:40904;transport=tcp;ob>%s;reg-id=1",
+             inst);
+    CU_ASSERT_EQUAL(do_register(&r3, "dev-1", 3, line, 8, 40904, NOW + 6), 0);
+    CU_ASSERT_EQUAL(r3.c.result.len, 2);
+    CU_ASSERT_EQUAL(do_register(&r4, "dev-2", 1,
+                                "Contact: <sip:alice@10.0.0.2:5060>;+sip.instance=\"<urn:uuid:2>\"",
+                                0, 5060, NOW + 7), 0);
+    CU_ASSERT_EQUAL(r4.c.result.len, 3);
+
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW + 7, &l), 0);
+    CU_ASSERT_EQUAL(l.result.len, 3);
+    CU_ASSERT_FALSE(has_contact(&l.result, "sip:alice@10.0.0.1:40888;transport=tcp"));
+    CU_ASSERT_TRUE(has_contact(&l.result, "sip:alice@10.0.0.1:40904;transport=tcp"));
+    call_free(&r1.c);
+    call_free(&r2.c);
+    call_free(&r3.c);
+    call_free(&r4.c);
+    call_free(&l);
+}
+
 /* ---- suites ---------------------------------------------------------------------------------- */
 
 static int pg_init(void) { return fx_pg_init("store_postgres"); }
@@ -1310,6 +1407,7 @@ static const struct test_case shared_cases[] = {
     TEST_CASE(test_separate_aors_do_not_interfere),
     TEST_CASE(test_all_binding_fields_round_trip),
     TEST_CASE(test_lookup_tells_known_offline_from_unknown),
+    TEST_CASE(test_register_same_instance_replaces_binding),
 };
 
 static const struct test_case mem_cases[] = {

@@ -769,6 +769,44 @@ static void test_im_group_create_conflict_members_delete(void)
     res_free(&r);
 }
 
+static int do_active(int is_members, size_t max, struct res *r)
+{
+    res_free(r);
+    outstanding++;
+    if (is_members)
+        store_im_group_members(fx.st, max, on_strings, r);
+    else
+        store_im_active_topics(fx.st, max, on_strings, r);
+    return finish(r);
+}
+
+/* What the broker's page-mode replay skip starts from (pagemode.c): the topics that stored a
+ * message (a user topic, the sender's copy topic, a group), the members of every group. */
+static void test_im_active_topics_and_group_members(void)
+{
+    struct res r = {0};
+    CU_ASSERT_TRUE(store_im_is_listening(fx.st) || fx.backend == BACKEND_POSTGRES);
+    CU_ASSERT_EQUAL(do_active(0, 100, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0);
+    const char *const members[] = {ALICE, BOB};
+    CU_ASSERT_EQUAL(do_group_create(GROUP, members, 2), 0);
+    CU_ASSERT_EQUAL(do_group_create("sip:empty@groups.example.com", NULL, 0), 0);
+    CU_ASSERT_EQUAL(do_active(0, 100, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 0); /* a group without messages is not active */
+    CU_ASSERT_EQUAL(do_active(1, 100, &r), 0);
+    CU_ASSERT(has_str(&r, ALICE) && has_str(&r, BOB) && !has_str(&r, CAROL));
+
+    CU_ASSERT_EQUAL(publish_simple(CAROL, "to carol", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(publish_simple(GROUP, "to all", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(do_active(0, 100, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 2);
+    CU_ASSERT(has_str(&r, CAROL) && has_str(&r, GROUP) && !has_str(&r, ALICE));
+    /* at most max: the caller sees n == max and knows the list may be cut */
+    CU_ASSERT_EQUAL(do_active(0, 1, &r), 0);
+    CU_ASSERT_EQUAL(r.nstrs, 1);
+    res_free(&r);
+}
+
 static void test_im_group_create_over_a_user_topic_with_messages_is_409(void)
 {
     const char *const members[] = {ALICE};
@@ -1363,6 +1401,7 @@ static void test_pg_listener_hears_publishes_of_another_store_with_the_copy(void
     store_im_set_listener(a, on_heard, &h);
     CU_ASSERT_TRUE_FATAL(wait_listening(1));
     CU_ASSERT_TRUE_FATAL(wait_available(a)); /* A publishes below: its pool must be up too */
+    CU_ASSERT_TRUE(store_im_is_listening(a));
 
     struct im_publish p = mkpub(BOB, ALICE, "listen-1@test", 1, "hi bob", NOW);
     struct res r = {0};
@@ -1948,6 +1987,7 @@ static int pg_init(void) { return fx_pg_init("store_im_postgres"); }
 static void pg_setup(void) { fx_pg_setup("TRUNCATE topics, topic_members, messages, im_positions, presentities"); }
 
 static const struct test_case shared_cases[] = {
+    TEST_CASE(test_im_active_topics_and_group_members),
     TEST_CASE(test_im_publish_assigns_1_2_3_and_topic_info_follows),
     TEST_CASE(test_im_copy_gets_its_own_seq_in_the_copy_topic),
     TEST_CASE(test_im_read_after_seq_with_max),

@@ -154,6 +154,7 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
     hmap_init(&b->devices);
     hmap_init(&b->conns);
     hmap_init(&b->sessions);
+    im_active_init(b);
     transport_set_close_cb(tp, on_conn_closed, b);
     store_im_set_listener(st, im_on_announce, b);
     return b;
@@ -181,5 +182,6 @@ void broker_destroy(struct broker *b)
     hmap_free(&b->conns);
     hmap_free(&b->sessions);
     hmap_free(&b->topics);
+    im_active_free(b);
     free(b);
 }

@@ -53,6 +53,10 @@ void broker_handle_publish(struct broker *b, struct sip_txn *t);
 /* After a successful REGISTER: page-mode delivery of what the AOR's plain devices have not had. */
 void broker_registered(struct broker *b, const char *aor, const struct binding *v, size_t n);
 
+/* A group topic was made (or found made) in the store by this node: its members' REGISTERs keep
+ * the group replay checks (pagemode.c). */
+void broker_group_created(struct broker *b, const char *topic);
+
 /* Once a second: expiry of subscriptions, retention. */
 void broker_tick(struct broker *b, int64_t now);
 /* Node shutting down: every active subscription gets terminated;reason=deactivated. */

@@ -467,6 +467,10 @@ void im_fan_out(struct broker *b, const char *uri, const struct im_message *m)
 void im_on_announce(void *arg, const char *topic, int64_t seq)
 {
     struct broker *b = arg;
+    if (topic)
+        im_active_note(b, topic);
+    else
+        im_active_reset(b);
     if (topic) {
         struct btopic *t = im_topic_get(b, topic, 0);
         if (!t)

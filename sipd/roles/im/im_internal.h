@@ -89,6 +89,21 @@ struct isub {
     struct timer retry;     /* 503 Retry-After */
 };
 
+/* What this node knows the store holds, so that a REGISTER skips the page-mode replay checks
+ * when they cannot find anything (pagemode.c, "replay after REGISTER"). */
+struct im_recent;
+struct im_active {
+    int state;          /* ACTIVE_UNKNOWN / _LOADING / _KNOWN / _TOO_MANY (pagemode.c) */
+    unsigned epoch;     /* bumped by a reset: answers to older queries are dropped */
+    int nloading;       /* snapshot queries outstanding */
+    int is_load_failed, is_too_many;
+    int npending;       /* member queries of topics learned since the snapshot, outstanding */
+    int64_t retry_at;   /* a failed snapshot is tried again from then on */
+    struct hmap topics;  /* topics that stored a message -> (void *)1 */
+    struct hmap members; /* AORs in a group topic that stored a message -> (void *)1 */
+    struct im_recent *recent; /* REGISTERs whose checks were skipped lately (a small cache) */
+};
+
 struct broker {
     struct loop *loop;
     struct transport *tp;
@@ -102,6 +117,7 @@ struct broker {
     struct hmap devices;  /* device key -> isub* list (by_instance, by_contact): §8.5, §11.1 */
     struct hmap conns;    /* TCP connection id (8 bytes) -> isub* (list through by_conn) */
     struct hmap sessions; /* key -> pm_session (pagemode.c) */
+    struct im_active active; /* pagemode.c */
     size_t nsubs;
     int shutting_down;
 };
@@ -167,5 +183,19 @@ int im_is_pm_target(struct broker *b, const char *topic, const char *sender,
                     const struct binding *bd);
 /* Forget every page-mode session (no messages sent); the store is gone, nothing calls back. */
 void im_pm_destroy_all(struct broker *b);
+/* The full replay after a REGISTER of topic's AOR (§11.4): its user topic and its groups. */
+void im_replay_registered(struct broker *b, const char *topic, const struct binding *v, size_t n);
+
+/* ---- active.c ---- */
+
+/* May a REGISTER of topic's AOR skip the user-topic replay, the group replay (the rule: the
+ * header of pagemode.c)? Takes the snapshot when due; remembers a skip for a late announcement. */
+void im_active_may_skip(struct broker *b, const char *topic, int *skip_user, int *skip_groups);
+/* A message was stored in topic (an own publish, or announced by the store): topic is active. */
+void im_active_note(struct broker *b, const char *topic);
+/* The store's announcements may have been missed: forget what is known of the store. */
+void im_active_reset(struct broker *b);
+void im_active_init(struct broker *b);
+void im_active_free(struct broker *b);
 
 #endif

@@ -154,6 +154,9 @@ static void on_pub_stored(void *arg, int status, int64_t seq, int64_t copy_seq, 
     c->seq = seq;
     c->copy_seq = copy_seq;
     c->duplicate = duplicate;
+    im_active_note(c->b, c->topic);
+    if (copy_seq > 0)
+        im_active_note(c->b, c->identity);
     if (duplicate) {
         pub_finish(c);
         return;

@@ -123,6 +123,9 @@ static const struct query_row rows[S_NUM - S_QUERY_FIRST] = {
     ROW(S_IM_MEMBERS), "ui", 1, 1, 0, "", parse_string, sizeof(const char *), report_strings},
     /* aor, at most -> group topics */
     ROW(S_IM_GROUPS_OF), "ui", 1, 1, 0, "", parse_string, sizeof(const char *), report_strings},
+    /* at most -> topics / members */
+    ROW(S_IM_ACTIVE_TOPICS), "i", 0, 1, 0, "", parse_string, sizeof(const char *), report_strings},
+    ROW(S_IM_GROUP_MEMBERS), "i", 0, 1, 0, "", parse_string, sizeof(const char *), report_strings},
     /* topic (positions go by topic, so that a device's get and advances stay in order), aor,
      * device, initial -> the position */
     ROW(S_IM_POS_GET), "uufi", 1, 1, 1, "i", NULL, 0, report_position},
@@ -217,6 +220,18 @@ void pg_im_groups_of(struct store *st, const char *aor, store_members_cb done, v
 {
     const struct qval p[] = {{.s = aor}, {.i = PG_MAX_MEMBERS}};
     run(st, S_IM_GROUPS_OF, p, 0, (union query_done){.members = done}, arg);
+}
+
+void pg_im_active_topics(struct store *st, size_t max, store_members_cb done, void *arg)
+{
+    const struct qval p[] = {{.i = (int64_t)max}};
+    run(st, S_IM_ACTIVE_TOPICS, p, 0, (union query_done){.members = done}, arg);
+}
+
+void pg_im_group_members(struct store *st, size_t max, store_members_cb done, void *arg)
+{
+    const struct qval p[] = {{.i = (int64_t)max}};
+    run(st, S_IM_GROUP_MEMBERS, p, 0, (union query_done){.members = done}, arg);
 }
 
 void pg_im_position_get(struct store *st, const char *topic, const char *aor, const char *device,

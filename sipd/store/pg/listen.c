@@ -385,6 +385,12 @@ static void pg_listen_apply(struct pg_store *ps)
     }
 }
 
+int pg_im_is_listening(const struct store *st)
+{
+    const struct pg_listen *ls = &((const struct pg_store *)st)->listen;
+    return ls->im_cb && ls->state == LS_LISTENING;
+}
+
 /* A listener replaces the previous one of its kind on the same connection. One set anew (not a
  * replacement) hears (NULL) only after a failure that comes after it was set. */
 void pg_im_set_listener(struct store *st, store_im_notify_cb cb, void *arg)

@@ -73,7 +73,7 @@ enum stmt_id {
     S_BEGIN, S_COMMIT, S_ROLLBACK, S_LOCK, S_SELECT, S_REPLACE, S_GET, S_EXPIRE, S_COUNT,
     /* IM and presence: one statement per operation (OP_QUERY), results in binary format */
     S_IM_TOPIC, S_IM_READ, S_IM_PUBLISH, S_IM_GROUP_CREATE, S_IM_GROUP_DELETE, S_IM_MEMBERS,
-    S_IM_GROUPS_OF,
+    S_IM_GROUPS_OF, S_IM_ACTIVE_TOPICS, S_IM_GROUP_MEMBERS,
     S_IM_POS_GET, S_IM_POS_ADVANCE, S_IM_EXPIRE, S_PRES_PUBLISH, S_PRES_GET, S_PRES_EXPIRE,
     S_NUM
 };
@@ -374,6 +374,9 @@ void pg_im_group_create(struct store *st, const char *topic, const char *const *
 void pg_im_group_delete(struct store *st, const char *topic, store_status_cb done, void *arg);
 void pg_im_members(struct store *st, const char *topic, store_members_cb done, void *arg);
 void pg_im_groups_of(struct store *st, const char *aor, store_members_cb done, void *arg);
+void pg_im_active_topics(struct store *st, size_t max, store_members_cb done, void *arg);
+void pg_im_group_members(struct store *st, size_t max, store_members_cb done, void *arg);
+int pg_im_is_listening(const struct store *st);
 void pg_im_position_get(struct store *st, const char *topic, const char *aor, const char *device,
                         int64_t initial, store_position_cb done, void *arg);
 void pg_im_position_advance(struct store *st, const char *topic, const char *aor,

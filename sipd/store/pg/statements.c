@@ -185,6 +185,14 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                         "SELECT tm.topic FROM topic_members tm WHERE tm.member = $1::text"
                         " LIMIT $2::bigint",
                         2, 0},
+    /* $1 at most: the topics that ever stored a message */
+    [S_IM_ACTIVE_TOPICS] = {"sipd_im_active_topics",
+                            "SELECT t.uri FROM topics t WHERE t.last_seq > 0 LIMIT $1::bigint",
+                            1, 0},
+    /* $1 at most: the members of every group topic */
+    [S_IM_GROUP_MEMBERS] = {"sipd_im_group_members",
+                            "SELECT DISTINCT tm.member FROM topic_members tm LIMIT $1::bigint",
+                            1, 0},
     /* $1 topic, $2 aor, $3 device, $4 initial: the position, created when missing as the
      * greatest of the AOR's other devices, else $4. The no-op update makes the row come back
      * (locked) when it exists, also when another node inserted it a moment ago. */
