@@ -140,7 +140,7 @@ void presence_handle_publish(struct presence *p, struct sip_txn *t)
     memcpy(pc->aor, aor, alen + 1);
     pc->kind = !if_match ? PUB_INITIAL : e == 0 ? PUB_REMOVE : b ? PUB_MODIFY : PUB_REFRESH;
     sip_random_token(pc->etag, sizeof pc->etag);
-    int64_t now = pres_now_s();
+    int64_t now = sip_now_s();
     int with_body = pc->kind == PUB_INITIAL || pc->kind == PUB_MODIFY;
     store_pres_publish(p->st, aor, if_match, pc->etag, e == 0 ? 0 : now + e,
                        with_body ? PIDF_CONTENT_TYPE : NULL, with_body ? b : NULL,

@@ -249,7 +249,7 @@ static int watch_fetch(struct presence *p, struct pres_watch *w)
     fc->gen = w->gen;
     memcpy(fc->aor, w->aor, alen + 1);
     w->fetching = 1;
-    store_pres_get(p->st, w->aor, pres_now_s(), fetch_done, fc);
+    store_pres_get(p->st, w->aor, sip_now_s(), fetch_done, fc);
     return 0;
 }
 
@@ -298,7 +298,7 @@ static void sub_kick(struct pres_sub *s, const char *doc, size_t doclen)
     if (is_final) {
         snprintf(state, sizeof state, "terminated;reason=%s", s->final_reason);
     } else {
-        int64_t left = s->expires_at - pres_now_s();
+        int64_t left = s->expires_at - sip_now_s();
         snprintf(state, sizeof state, "active;expires=%lld", (long long)(left > 0 ? left : 0));
     }
     struct notify_params np = {
@@ -515,7 +515,7 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
         free(sc);
         return;
     }
-    int64_t now = pres_now_s();
+    int64_t now = sip_now_s();
     s->p = p;
     s->refs = 1;
     s->w = w;
@@ -567,7 +567,7 @@ void presence_handle_subscribe(struct presence *p, struct sip_txn *t)
     sc->t = t;
     sc->expires = e;
     memcpy(sc->aor, aor, alen + 1);
-    store_pres_get(p->st, aor, pres_now_s(), subscribe_got_state, sc);
+    store_pres_get(p->st, aor, sip_now_s(), subscribe_got_state, sc);
 }
 
 int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
@@ -597,7 +597,7 @@ int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
     if (e == 0) {
         sub_terminate(s, "timeout", 1); /* unsubscribe: the final NOTIFY carries the state */
     } else {
-        s->expires_at = pres_now_s() + e;
+        s->expires_at = sip_now_s() + e;
         s->dirty = 1; /* RFC 6665 §4.2.2: a refresh is answered with a NOTIFY of the state */
         sub_kick(s, NULL, 0);
     }

@@ -16,24 +16,9 @@
 
 /* ---- identity --------------------------------------------------------------------------------- */
 
-static int addr_is_local(void *arg, const char *host, int port)
-{
-    return transport_is_local(arg, host, port);
-}
-
 static int conn_alive(void *arg, uint64_t conn_id)
 {
     return transport_conn_alive(arg, conn_id);
-}
-
-int proxy_uri_is_me(const struct proxy *px, const osip_uri_t *uri)
-{
-    return route_uri_is_me(&px->route, uri);
-}
-
-int proxy_uri_is_local(const struct proxy *px, const osip_uri_t *uri)
-{
-    return route_uri_is_local(&px->route, uri);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
@@ -52,11 +37,10 @@ struct proxy *proxy_create(struct loop *loop, struct transport *tp, struct txn_l
     if (!px->cfg.timer_c_ms)
         px->cfg.timer_c_ms = 180000;
     px->route = (struct route_ctx){
-        .domains = cfg->domains,
+        .local = cfg->local,
         .redirect_domains = cfg->redirect_domains,
         .redirect_all = cfg->redirect_all,
         .record_route = cfg->record_route,
-        .addr_is_local = addr_is_local,
         .conn_alive = conn_alive,
         .arg = tp,
     };
