@@ -89,13 +89,13 @@ static int presence_dispatch(struct server *srv, struct sip_txn *t, const struct
     if ((!is_sub && c->method != SIP_M_PUBLISH) || c->routed_away)
         return 0;
     if (c->has_to_tag)
-        return is_sub && presence_handle_in_dialog(srv->presence, t);
+        return is_sub && presence_handle_in_dialog(srv->presence, t, &c->event);
     if (!sip_event_is(&c->event, "presence") || !c->has_username || !c->is_ours)
         return 0;
     if (is_sub)
-        presence_handle_subscribe(srv->presence, t);
+        presence_handle_subscribe(srv->presence, t, &c->event);
     else
-        presence_handle_publish(srv->presence, t);
+        presence_handle_publish(srv->presence, t, &c->event);
     return 1;
 }
 

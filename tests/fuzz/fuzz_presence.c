@@ -17,6 +17,7 @@
 #include "roles/presence/presence.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
+#include "sip/uri.h"
 #include "store/store.h"
 #include "transport/transport.h"
 #include "loop_fixture.h" /* tests/unit/ */
@@ -49,6 +50,16 @@ static void world_down(void)
     presence_destroy(pres);
     loop_fixture_close(&w);
 }
+
+/* The server's classification of a request (sip/uri.h): the handlers take its Event. */
+static int no_listener(void *arg, const char *host, int port)
+{
+    (void)arg;
+    (void)host;
+    (void)port;
+    return 0;
+}
+static const struct uri_local no_local = {.listens = no_listener};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -89,15 +100,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!t) {
             osip_message_free(m); /* not ours, a retransmission (absorbed), or out of memory */
         } else {
+            struct sip_req_class c;
+            sip_classify(&no_local, m, &c);
             osip_generic_param_t *tag = NULL;
             int in_dialog = osip_to_get_tag(m->to, &tag) == 0 && tag && tag->gvalue;
             if (is_sub && in_dialog) {
-                if (!presence_handle_in_dialog(pres, t))
+                if (!presence_handle_in_dialog(pres, t, &c.event))
                     txn_respond_simple(t, 481, NULL, NULL, NULL);
             } else if (is_sub) {
-                presence_handle_subscribe(pres, t);
+                presence_handle_subscribe(pres, t, &c.event);
             } else {
-                presence_handle_publish(pres, t);
+                presence_handle_publish(pres, t, &c.event);
             }
         }
     } else if (m) {

@@ -31,17 +31,9 @@
 
 /* ==== request checks shared by PUBLISH and SUBSCRIBE ========================================== */
 
-int pres_event_is_presence(const osip_message_t *req)
+int pres_event_is_presence(const struct sip_event *ev)
 {
-    const char *ev = sip_header_get(req, "event", 0);
-    if (!ev)
-        ev = sip_header_get(req, "o", 0);
-    if (!ev)
-        return -1;
-    while (*ev == ' ' || *ev == '\t')
-        ev++;
-    size_t n = strcspn(ev, "; \t");
-    return n == 8 && strncasecmp(ev, "presence", 8) == 0;
+    return ev->value ? sip_event_is(ev, "presence") : -1;
 }
 
 int pres_presentity_of(const struct presence_config *cfg, const osip_message_t *req, char *buf,

@@ -34,7 +34,7 @@ struct presence {
 /* ---- presence.c: request checks shared by PUBLISH and SUBSCRIBE ------------------------------ */
 /* The Event header's event type: 1 when it is `presence`, 0 when another package, -1 when the
  * request has no Event header. */
-int pres_event_is_presence(const osip_message_t *req);
+int pres_event_is_presence(const struct sip_event *ev);
 /* The presentity of a request: its Request-URI as "scheme:user@host", scheme and host in lower
  * case (the registrar's canonical AOR). Returns 0, or 404 when it names no presentity of ours. */
 int pres_presentity_of(const struct presence_config *cfg, const osip_message_t *req, char *buf,

@@ -65,7 +65,7 @@ static void publish_done(void *arg, int status, const struct pres_publication *v
     free(pc);
 }
 
-void presence_handle_publish(struct presence *p, struct sip_txn *t)
+void presence_handle_publish(struct presence *p, struct sip_txn *t, const struct sip_event *event)
 {
     const osip_message_t *req = txn_request(t);
     /* RFC 3903 §6, in order: presentity, event package, entity-tag, expiry, body */
@@ -75,7 +75,7 @@ void presence_handle_publish(struct presence *p, struct sip_txn *t)
         txn_respond_simple(t, st, "No such presentity", NULL, NULL);
         return;
     }
-    int ev = pres_event_is_presence(req);
+    int ev = pres_event_is_presence(event);
     if (ev <= 0) {
         txn_respond_text(t, 489, NULL, PRES_ALLOW_EVENTS);
         return;

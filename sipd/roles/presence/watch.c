@@ -432,10 +432,10 @@ static void respond_subscribe_ok(struct presence *p, struct sip_txn *t, int expi
 
 /* Checks shared by initial and in-dialog SUBSCRIBEs: Event, Expires, Accept. Returns the
  * granted duration (>= 0), or -1 after answering. */
-static int subscribe_checks(struct presence *p, struct sip_txn *t)
+static int subscribe_checks(struct presence *p, struct sip_txn *t, const struct sip_event *event)
 {
     const osip_message_t *req = txn_request(t);
-    int ev = pres_event_is_presence(req);
+    int ev = pres_event_is_presence(event);
     if (ev < 0) {
         txn_respond_simple(t, 400, "Missing Event header", NULL, NULL);
         return -1;
@@ -542,13 +542,13 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     free(sc);
 }
 
-void presence_handle_subscribe(struct presence *p, struct sip_txn *t)
+void presence_handle_subscribe(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
 {
     if (p->shutting_down) {
         txn_respond_simple(t, 503, "Shutting down", "Retry-After", "5");
         return;
     }
-    int e = subscribe_checks(p, t);
+    int e = subscribe_checks(p, t, ev);
     if (e < 0)
         return;
     char aor[512];
@@ -570,7 +570,7 @@ void presence_handle_subscribe(struct presence *p, struct sip_txn *t)
     store_pres_get(p->st, aor, sip_now_s(), subscribe_got_state, sc);
 }
 
-int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
+int presence_handle_in_dialog(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
 {
     char key[KEY_LEN];
     const osip_message_t *req = txn_request(t);
@@ -583,7 +583,7 @@ int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
         txn_respond_simple(t, 481, "Subscription is ending", NULL, NULL);
         return 1;
     }
-    int e = subscribe_checks(p, t);
+    int e = subscribe_checks(p, t, ev);
     if (e < 0)
         return 1;
     int st = sub_dialog_refresh(&s->d, req, txn_source(t));
