@@ -345,11 +345,11 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
 static void expire_tick(struct timer *t, void *arg)
 {
     struct server *srv = arg;
-    store_location_expire(srv->store, (int64_t)time(NULL), NULL, NULL);
+    store_location_expire(srv->store, sip_now_s(), NULL, NULL);
     if (srv->presence)
-        presence_tick(srv->presence, (int64_t)time(NULL));
+        presence_tick(srv->presence, sip_now_s());
     if (srv->broker)
-        broker_tick(srv->broker, (int64_t)time(NULL));
+        broker_tick(srv->broker, sip_now_s());
     loop_timer_start(srv->loop, &srv->expire_timer, store_is_available(srv->store) ? 1000 : 5000,
                      expire_tick, srv);
 }

@@ -10,6 +10,7 @@
 
 #include "../../base/loop.h"
 #include "../../sip/txn.h"
+#include "../../sip/uri.h"
 #include "../../store/store.h"
 #include "../../transport/resolve.h"
 #include "proxy_impl.h"
@@ -161,7 +162,7 @@ static void lookup_done(void *arg, int status, const struct binding *b, size_t n
         const char *reason;
         struct sbuf contacts;
         sbuf_init(&contacts);
-        int code = route_targets(&pc->px->route, b, n, known, pc->is_redirect, (int64_t)time(NULL),
+        int code = route_targets(&pc->px->route, b, n, known, pc->is_redirect, sip_now_s(),
                                  pc->targets, MAX_TARGETS, &pc->ntargets, &contacts, &reason);
         if (code == 302) {
             pc->final_sent = 1;
@@ -219,7 +220,7 @@ void proxy_handle_request(struct proxy *px, struct sip_txn *t)
     pc->lookup_pending = 1;
     if (plan.action == ROUTE_LOCATION) {
         snprintf(pc->aor, sizeof pc->aor, "%s", plan.aor);
-        store_location_lookup(px->store, pc->aor, (int64_t)time(NULL), lookup_done, pc);
+        store_location_lookup(px->store, pc->aor, sip_now_s(), lookup_done, pc);
         return;
     }
     /* RFC 3263 for host names; a numeric host is answered at once, and pc may be gone when
