@@ -69,7 +69,7 @@ int sip_event_is(const struct sip_event *ev, const char *name);
 /* What the server dispatches a request on, computed once (no allocation; pointers into req). */
 struct sip_req_class {
     enum sip_method_id method;
-    struct sip_event event;
+    struct sip_event event; /* SUBSCRIBE and PUBLISH only (value NULL for other methods) */
     int has_to_tag;   /* in a dialog */
     int has_username; /* the Request-URI names a user */
     int is_ours;      /* the Request-URI is ours (uri_is_ours; a REGISTER always with no --domain) */

@@ -92,6 +92,10 @@ static void test_classify_table(void)
         {"REGISTER", "sip:example.org", "To: <sip:a@example.org>\r\n", 1, SIP_M_REGISTER, "", 0, 0, 0},
         {"MESSAGE", "sip:svc@127.0.0.1:31738", "To: <sip:svc@127.0.0.1>\r\n", 0, SIP_M_MESSAGE, "", 0, 0, 0},
         {"MESSAGE", "sip:bob@127.0.0.1", "To: <sip:bob@127.0.0.1>\r\n", 0, SIP_M_MESSAGE, "", 0, 1, 0},
+        {"MESSAGE", "sip:bob@127.0.0.1", "To: <sip:bob@127.0.0.1>\r\nEvent: im\r\n", 0, SIP_M_MESSAGE, "",
+         0, 1, 0}, /* Event is read for SUBSCRIBE and PUBLISH only */
+        {"PUBLISH", "sip:t@example.com", "To: <sip:t@example.com>\r\nEvent: im\r\n", 1, SIP_M_PUBLISH, "im",
+         0, 1, 0},
         {"SUBSCRIBE", "sip:t@example.com", "To: <sip:t@example.com>\r\nEvent: IM;since=3\r\n", 1,
          SIP_M_SUBSCRIBE, "IM", 0, 1, 0},
         {"SUBSCRIBE", "sip:t@example.com", "To: <sip:t@example.com>;tag=x\r\no: presence\r\n", 1,
