@@ -99,8 +99,7 @@ static enum sip_method_id method_id(const char *m)
     }
 }
 
-/* req NULL: no Event. */
-static void parse_event(const osip_message_t *req, struct sip_event *ev)
+void sip_event_of(const osip_message_t *req, struct sip_event *ev)
 {
     const char *v = req ? sip_header_get(req, "event", 0) : NULL;
     if (!v && req)
@@ -128,7 +127,7 @@ void sip_classify(const struct uri_local *l, const osip_message_t *req, struct s
     osip_generic_param_t *tag = NULL;
     c->method = method_id(req->sip_method);
     /* only the event-package methods read Event: an INVITE or MESSAGE pays no header scan */
-    parse_event(c->method == SIP_M_SUBSCRIBE || c->method == SIP_M_PUBLISH ? req : NULL, &c->event);
+    sip_event_of(c->method == SIP_M_SUBSCRIBE || c->method == SIP_M_PUBLISH ? req : NULL, &c->event);
     c->has_to_tag = req->to && osip_to_get_tag(req->to, &tag) == 0 && tag && tag->gvalue;
     c->has_username = req->req_uri->username != NULL;
     c->is_ours = uri_is_ours(l, req->req_uri) ||

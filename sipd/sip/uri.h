@@ -63,6 +63,8 @@ struct sip_event {
     const char *params; /* what follows the name (";id=..;since=..") */
 };
 
+/* The request's Event header (req NULL: none). */
+void sip_event_of(const osip_message_t *req, struct sip_event *ev);
 /* Is the event's package `name` (case-insensitive)? */
 int sip_event_is(const struct sip_event *ev, const char *name);
 

@@ -51,16 +51,6 @@ static void world_down(void)
     loop_fixture_close(&w);
 }
 
-/* The server's classification of a request (sip/uri.h): the handlers take its Event. */
-static int no_listener(void *arg, const char *host, int port)
-{
-    (void)arg;
-    (void)host;
-    (void)port;
-    return 0;
-}
-static const struct uri_local no_local = {.listens = no_listener};
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int init;
@@ -100,17 +90,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!t) {
             osip_message_free(m); /* not ours, a retransmission (absorbed), or out of memory */
         } else {
-            struct sip_req_class c;
-            sip_classify(&no_local, m, &c);
+            struct sip_event ev; /* as the server parsed it */
+            sip_event_of(m, &ev);
             osip_generic_param_t *tag = NULL;
             int in_dialog = osip_to_get_tag(m->to, &tag) == 0 && tag && tag->gvalue;
             if (is_sub && in_dialog) {
-                if (!presence_handle_in_dialog(pres, t, &c.event))
+                if (!presence_handle_in_dialog(pres, t, &ev))
                     txn_respond_simple(t, 481, NULL, NULL, NULL);
             } else if (is_sub) {
-                presence_handle_subscribe(pres, t, &c.event);
+                presence_handle_subscribe(pres, t, &ev);
             } else {
-                presence_handle_publish(pres, t, &c.event);
+                presence_handle_publish(pres, t, &ev);
             }
         }
     } else if (m) {

@@ -270,16 +270,6 @@ struct bfix {
 static struct bfix bf;
 
 /* What server.c does, reduced to the broker's methods. */
-/* The server's classification of a request (sip/uri.h): the handlers take its Event. */
-static int no_listener(void *arg, const char *host, int port)
-{
-    (void)arg;
-    (void)host;
-    (void)port;
-    return 0;
-}
-static const struct uri_local no_local = {.listens = no_listener};
-
 static void bf_recv(void *arg, const struct sip_source *src, char *buf, size_t len)
 {
     osip_message_t *m = sip_parse(buf, len);
@@ -298,18 +288,18 @@ static void bf_recv(void *arg, const struct sip_source *src, char *buf, size_t l
         return;
     }
     txn_keep_raw(t, buf, len);
-    struct sip_req_class c;
-    sip_classify(&no_local, m, &c);
+    struct sip_event ev; /* as the server parsed it */
+    sip_event_of(m, &ev);
     osip_generic_param_t *tag = NULL;
     if (strcmp(m->sip_method, "SUBSCRIBE") == 0) {
         if (osip_to_get_tag(m->to, &tag) == 0 && tag) {
-            if (!broker_handle_in_dialog(bf.b, t, &c.event))
+            if (!broker_handle_in_dialog(bf.b, t, &ev))
                 txn_respond_simple(t, 481, NULL, NULL, NULL);
         } else {
-            broker_handle_subscribe(bf.b, t, &c.event);
+            broker_handle_subscribe(bf.b, t, &ev);
         }
     } else {
-        broker_handle_publish(bf.b, t, &c.event);
+        broker_handle_publish(bf.b, t, &ev);
     }
 }
 

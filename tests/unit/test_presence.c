@@ -453,16 +453,6 @@ enum kind { PUBLISH, SUBSCRIBE };
 /* Hand a request to the package: PUBLISH or SUBSCRIBE to alice, with extra header lines and a
  * body (NULL: none). For SUBSCRIBE, to_tag non-NULL makes it in-dialog. Returns what the peer
  * received (caller frees). */
-/* The server's classification of a request (sip/uri.h): the handlers take its Event. */
-static int no_listener(void *arg, const char *host, int port)
-{
-    (void)arg;
-    (void)host;
-    (void)port;
-    return 0;
-}
-static const struct uri_local no_local = {.listens = no_listener};
-
 static char *request(enum kind k, const char *headers, const char *body, const char *to_tag)
 {
     char text[8192];
@@ -485,14 +475,14 @@ static char *request(enum kind k, const char *headers, const char *body, const c
     int absorbed = 0;
     struct sip_txn *t = txn_server_new(fx.lf.tl, req, &fx.src, &absorbed);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-    struct sip_req_class c;
-    sip_classify(&no_local, req, &c);
+    struct sip_event ev; /* as the server parsed it */
+    sip_event_of(req, &ev);
     if (k == PUBLISH) {
-        presence_handle_publish(fx.p, t, &c.event);
+        presence_handle_publish(fx.p, t, &ev);
     } else if (to_tag) {
-        CU_ASSERT_EQUAL(presence_handle_in_dialog(fx.p, t, &c.event), 1);
+        CU_ASSERT_EQUAL(presence_handle_in_dialog(fx.p, t, &ev), 1);
     } else {
-        presence_handle_subscribe(fx.p, t, &c.event);
+        presence_handle_subscribe(fx.p, t, &ev);
     }
     return peer_read();
 }
