@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/loop.h"
@@ -15,6 +16,7 @@
 #include "roles/registrar.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
+#include "sip/uri.h"
 #include "store/store.h"
 #include "transport/framing.h"
 #include "transport/transport.h"
@@ -39,14 +41,13 @@ struct server {
     const char *domains[MAX_DOMAINS + 1];
     char *redirect_buf;
     const char *redirect_domains[MAX_DOMAINS + 1];
+    char hostname[256];
+    struct uri_local local; /* what is ours: domains, listeners, hostname (sip/uri.h) */
     int draining;
     uint64_t drain_deadline_ms;
     struct timer drain_timer;
     struct timer expire_timer;
 };
-
-static const char allow_methods[] =
-    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, PUBLISH";
 
 /* Answer without a transaction (malformed requests): to the Via's address. */
 static void respond_stateless(struct server *srv, const osip_message_t *req,
@@ -70,93 +71,53 @@ static void respond_stateless(struct server *srv, const osip_message_t *req,
 
 static void handle_options(struct server *srv, struct sip_txn *t)
 {
-    static const char hdrs[] = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, "
-                               "NOTIFY, REFER, INFO, UPDATE, PRACK, PUBLISH\r\n"
+    (void)srv;
+    static const char hdrs[] = "Allow: " SIP_ALLOW_METHODS "\r\n"
                                "Supported: path, outbound\r\n"
                                "Accept: application/sdp, message/cpim, text/plain\r\n"
                                "Accept-Encoding: identity\r\n";
     txn_respond_text(t, 200, NULL, hdrs);
 }
 
-/* Is the request's Event type `type` (RFC 6665 §8.2.1; the compact form "o" too)? */
-static int event_type_is(const osip_message_t *req, const char *type)
-{
-    const char *ev = sip_header_get(req, "event", 0);
-    if (!ev)
-        ev = sip_header_get(req, "o", 0);
-    if (!ev)
-        return 0;
-    ev += strspn(ev, " \t");
-    size_t n = strcspn(ev, "; \t");
-    return n == strlen(type) && strncasecmp(ev, type, n) == 0;
-}
-
-static int has_to_tag(const osip_message_t *req)
-{
-    osip_generic_param_t *tag = NULL;
-    return req->to && osip_to_get_tag(req->to, &tag) == 0 && tag;
-}
-
 /* The presence package's requests (docs/presence.md §2): PUBLISH and initial SUBSCRIBE with
- * Event: presence to a user of a served domain, not routed elsewhere; in-dialog SUBSCRIBEs of its
- * dialogs. Asked before the broker (which takes every other PUBLISH). Returns 1 when the package
- * took the transaction. */
-static int presence_dispatch(struct server *srv, struct sip_txn *t, const osip_message_t *req,
-                             int has_route)
+ * Event: presence to a user of ours, not routed elsewhere; in-dialog SUBSCRIBEs of its dialogs.
+ * Asked before the broker (which takes every other PUBLISH). Returns 1 when the package took
+ * the transaction. */
+static int presence_dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *c)
 {
-    const char *m = req->sip_method;
-    int is_sub = strcmp(m, "SUBSCRIBE") == 0;
-    if (!is_sub && strcmp(m, "PUBLISH") != 0)
+    int is_sub = c->method == SIP_M_SUBSCRIBE;
+    if ((!is_sub && c->method != SIP_M_PUBLISH) || c->routed_away)
         return 0;
-    if (has_route) {
-        osip_route_t *r = osip_list_get(&req->routes, 0);
-        if (osip_list_size(&req->routes) > 1 || !proxy_uri_is_me(srv->proxy, r->url))
-            return 0;
-    }
-    if (has_to_tag(req))
-        return is_sub && presence_handle_in_dialog(srv->presence, t);
-    if (!event_type_is(req, "presence") || !req->req_uri->username ||
-        !proxy_uri_is_local(srv->proxy, req->req_uri))
+    if (c->has_to_tag)
+        return is_sub && presence_handle_in_dialog(srv->presence, t, &c->event);
+    if (!sip_event_is(&c->event, "presence") || !c->has_username || !c->is_ours)
         return 0;
     if (is_sub)
-        presence_handle_subscribe(srv->presence, t);
+        presence_handle_subscribe(srv->presence, t, &c->event);
     else
-        presence_handle_publish(srv->presence, t);
+        presence_handle_publish(srv->presence, t, &c->event);
     return 1;
 }
 
 /* The broker's requests (§ docs/im-event-package.md): SUBSCRIBE/PUBLISH with Event: im, MESSAGE
- * outside a dialog, for a served domain and not routed elsewhere; in-dialog SUBSCRIBEs of its
+ * outside a dialog, to a URI of ours and not routed elsewhere; in-dialog SUBSCRIBEs of its
  * dialogs. Returns 1 when the broker took the transaction. */
-static int broker_dispatch(struct server *srv, struct sip_txn *t, const osip_message_t *req,
-                           int has_route, const char *raw, size_t raw_len)
+static int broker_dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *c,
+                           const char *raw, size_t raw_len)
 {
-    const char *m = req->sip_method;
-    int is_sub = strcmp(m, "SUBSCRIBE") == 0;
-    if (!is_sub && strcmp(m, "PUBLISH") != 0 && strcmp(m, "MESSAGE") != 0)
+    int is_sub = c->method == SIP_M_SUBSCRIBE;
+    if ((!is_sub && c->method != SIP_M_PUBLISH && c->method != SIP_M_MESSAGE) || c->routed_away)
         return 0;
-    if (has_route) {
-        osip_route_t *r = osip_list_get(&req->routes, 0);
-        if (osip_list_size(&req->routes) > 1 || !proxy_uri_is_me(srv->proxy, r->url))
-            return 0;
-    }
-    osip_generic_param_t *tag = NULL;
-    int has_to_tag = osip_to_get_tag(req->to, &tag) == 0 && tag && tag->gvalue;
-    if (is_sub && has_to_tag)
-        return broker_handle_in_dialog(srv->broker, t);
-    const char *ev = sip_header_get(req, "event", 0);
-    char type[32] = "";
-    int64_t since;
-    if (ev)
-        broker_parse_event(ev, type, sizeof type, &since);
+    if (is_sub && c->has_to_tag)
+        return broker_handle_in_dialog(srv->broker, t, &c->event);
     int proxying = (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)) != 0;
-    if (!broker_wants(srv->broker, m, ev ? type : NULL, has_to_tag, req->req_uri->host, proxying))
+    if (!c->is_ours || !broker_wants(c, proxying))
         return 0;
     if (is_sub) {
-        broker_handle_subscribe(srv->broker, t);
+        broker_handle_subscribe(srv->broker, t, &c->event);
     } else {
         txn_keep_raw(t, raw, raw_len); /* the Content-Type is stored verbatim */
-        broker_handle_publish(srv->broker, t);
+        broker_handle_publish(srv->broker, t, &c->event);
     }
     return 1;
 }
@@ -303,33 +264,32 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
         txn_respond_simple(t, 416, NULL, NULL, NULL);
         return;
     }
-    const char *m = req->sip_method;
-    int is_cancel = strcmp(m, "CANCEL") == 0;
-    if (srv->draining && !is_cancel) {
+    struct sip_req_class c;
+    sip_classify(&srv->local, req, &c);
+    if (srv->draining && c.method != SIP_M_CANCEL) {
         txn_respond_simple(t, 503, "Shutting down", "Retry-After", "5");
         return;
     }
     int proxying = (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)) != 0;
-    int for_us = proxy_uri_is_local(srv->proxy, req->req_uri);
-    int has_route = osip_list_size(&req->routes) > 0;
-    if (srv->presence && presence_dispatch(srv, t, req, has_route))
+    if (srv->presence && presence_dispatch(srv, t, &c))
         return;
-    if (srv->broker && broker_dispatch(srv, t, req, has_route, raw, raw_len))
+    if (srv->broker && broker_dispatch(srv, t, &c, raw, raw_len))
         return;
-    if (strcmp(m, "REGISTER") == 0 && (srv->cfg.role_mask & ROLE_REGISTRAR) && (for_us || !proxying)) {
+    if (c.method == SIP_M_REGISTER && (srv->cfg.role_mask & ROLE_REGISTRAR) && (c.is_ours || !proxying)) {
         registrar_handle(srv->registrar, t);
-    } else if (strcmp(m, "OPTIONS") == 0 && (!proxying || (!has_route && for_us && !req->req_uri->username))) {
+    } else if (c.method == SIP_M_OPTIONS &&
+               (!proxying || (!c.has_route && c.is_ours && !c.has_username))) {
         handle_options(srv, t);
-    } else if (srv->presence && strcmp(m, "SUBSCRIBE") == 0 && has_to_tag(req) && for_us &&
-               !req->req_uri->username && !has_route) {
+    } else if (srv->presence && c.method == SIP_M_SUBSCRIBE && c.has_to_tag && c.is_ours &&
+               !c.has_username && !c.has_route) {
         txn_respond_simple(t, 481, NULL, NULL, NULL); /* to us, in no dialog we know */
-    } else if (is_cancel && proxying) {
+    } else if (c.method == SIP_M_CANCEL && proxying) {
         proxy_handle_cancel(srv->proxy, t);
     } else if (proxying) {
         txn_keep_raw(t, raw, raw_len);
         proxy_handle_request(srv->proxy, t);
     } else {
-        txn_respond_simple(t, 501, NULL, "Allow", allow_methods);
+        txn_respond_simple(t, 501, NULL, "Allow", SIP_ALLOW_METHODS);
     }
 }
 
@@ -387,11 +347,11 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
 static void expire_tick(struct timer *t, void *arg)
 {
     struct server *srv = arg;
-    store_location_expire(srv->store, (int64_t)time(NULL), NULL, NULL);
+    store_location_expire(srv->store, sip_now_s(), NULL, NULL);
     if (srv->presence)
-        presence_tick(srv->presence, (int64_t)time(NULL));
+        presence_tick(srv->presence, sip_now_s());
     if (srv->broker)
-        broker_tick(srv->broker, (int64_t)time(NULL));
+        broker_tick(srv->broker, sip_now_s());
     loop_timer_start(srv->loop, &srv->expire_timer, store_is_available(srv->store) ? 1000 : 5000,
                      expire_tick, srv);
 }
@@ -429,6 +389,11 @@ static void split_list(const char *list, char **buf, const char **out)
     out[n] = NULL;
 }
 
+static int listens(void *arg, const char *host, int port)
+{
+    return transport_listens(arg, host, port);
+}
+
 struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
 {
     struct server *srv = calloc(1, sizeof *srv);
@@ -439,6 +404,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     sip_msg_init();
     split_list(srv->cfg.domain, &srv->domain_buf, srv->domains);
     split_list(srv->cfg.redirect_domains, &srv->redirect_buf, srv->redirect_domains);
+    if (gethostname(srv->hostname, sizeof srv->hostname - 1) < 0)
+        srv->hostname[0] = '\0';
     struct transport_config tc = {
         .max_message_bytes = (size_t)cfg->max_message_bytes,
         .max_connections = (size_t)cfg->max_connections,
@@ -457,10 +424,12 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     srv->tp = transport_create(loop, &tc, on_message, srv);
     srv->store = srv->tp ? store_create(loop, cfg->db) : NULL;
     srv->txns = srv->store ? txn_layer_create(loop, srv->tp, &xc) : NULL;
+    srv->local = (struct uri_local){.domains = srv->domains, .hostname = srv->hostname,
+                                    .listens = listens, .arg = srv->tp};
     struct proxy_config pxc = {
         .record_route = cfg->record_route,
         .redirect_all = (cfg->role_mask & ROLE_REDIRECT) && !(cfg->role_mask & ROLE_PROXY),
-        .domains = srv->domains,
+        .local = &srv->local,
         .redirect_domains = srv->redirect_domains,
         .timer_c_ms = (unsigned)cfg->timer_c_ms,
     };

@@ -13,6 +13,7 @@
 #include "../base/sbuf.h"
 #include "../sip/msg.h"
 #include "../sip/txn.h"
+#include "../sip/uri.h"
 #include "../store/store.h"
 
 #define MAX_CONTACTS_PER_REQUEST 32
@@ -21,26 +22,19 @@
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
 
-/* Parse a non-negative decimal integer, clamping at INT32_MAX. Returns -1 if malformed. */
+/* delta-seconds, quotes around it allowed (an "expires" parameter as a quoted string). */
 static int parse_delta(const char *s)
 {
     if (!s)
         return -1;
-    while (*s == ' ' || *s == '\t' || *s == '"')
+    size_t n = strlen(s);
+    while (n && (*s == '"' || *s == ' ' || *s == '\t')) {
         s++;
-    if (*s < '0' || *s > '9')
-        return -1;
-    long long v = 0;
-    while (*s >= '0' && *s <= '9') {
-        if (v < 2147483647LL)
-            v = v * 10 + (*s - '0');
-        s++;
+        n--;
     }
-    while (*s == ' ' || *s == '\t' || *s == '"')
-        s++;
-    if (*s)
-        return -1;
-    return v > 2147483647LL ? 2147483647 : (int)v;
+    while (n && (s[n - 1] == '"' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return sip_delta_seconds(s, n);
 }
 
 /* q-value "0.5" / "1" / "1.000" -> 500 / 1000 / 1000; -1 if malformed. */
@@ -74,16 +68,11 @@ static const char *gparam(osip_list_t *params, const char *name)
 /* "\"<urn:uuid:x>\"" -> "urn:uuid:x" (heap). */
 static char *clean_instance(const char *v)
 {
-    size_t n = strlen(v);
-    while (n && (*v == '"' || *v == '<')) {
-        v++;
-        n--;
-    }
-    while (n && (v[n - 1] == '"' || v[n - 1] == '>'))
-        n--;
+    const char *start;
+    size_t n = sip_instance_trim(v, &start);
     char *s = malloc(n + 1);
     if (s) {
-        memcpy(s, v, n);
+        memcpy(s, start, n);
         s[n] = '\0';
     }
     return s;
@@ -111,16 +100,6 @@ static int fail(struct reg_outcome *oc, int status, const char *reason)
     return status;
 }
 
-static int domain_served(const struct registrar_config *cfg, const char *host)
-{
-    if (!cfg->domains || !cfg->domains[0])
-        return 1;
-    for (const char *const *d = cfg->domains; *d; d++)
-        if (strcasecmp(*d, host) == 0)
-            return 1;
-    return 0;
-}
-
 static const char *const known_options[] = {"path", "outbound", NULL};
 
 int registrar_parse(const struct registrar_config *cfg, const osip_message_t *req,
@@ -141,7 +120,7 @@ int registrar_parse(const struct registrar_config *cfg, const osip_message_t *re
         return fail(oc, 404, "Address-of-record must be a sip or sips URI");
     if (!to->username || !*to->username || !to->host || !*to->host)
         return fail(oc, 404, "Address-of-record needs a user and a host");
-    if (!domain_served(cfg, to->host))
+    if (!uri_domain_served(cfg->domains, to->host))
         return fail(oc, 403, "Domain not served here");
     size_t alen = strlen(to->scheme) + strlen(to->username) + strlen(to->host) + 3;
     out->aor = malloc(alen);
@@ -247,48 +226,7 @@ int registrar_parse(const struct registrar_config *cfg, const osip_message_t *re
 
 /* ---- rules ------------------------------------------------------------------------------------ */
 
-static void canon_uri(const char *s, osip_uri_t **u)
-{
-    *u = NULL;
-    if (osip_uri_init(u) != 0)
-        return;
-    if (osip_uri_parse(*u, s) != 0) {
-        osip_uri_free(*u);
-        *u = NULL;
-    }
-}
-
-static int str_eq(const char *a, const char *b, int icase)
-{
-    if (!a || !b)
-        return (!a || !*a) && (!b || !*b);
-    return icase ? strcasecmp(a, b) == 0 : strcmp(a, b) == 0;
-}
-
-int registrar_uri_equal(const char *a, const char *b)
-{
-    if (strcmp(a, b) == 0)
-        return 1;
-    osip_uri_t *x, *y;
-    canon_uri(a, &x);
-    canon_uri(b, &y);
-    int eq = 0;
-    if (x && y) {
-        eq = str_eq(x->scheme, y->scheme, 1) && str_eq(x->username, y->username, 0) &&
-             str_eq(x->password, y->password, 0) && str_eq(x->host, y->host, 1) &&
-             str_eq(x->port, y->port, 0);
-        static const char *const must[] = {"transport", "user", "maddr", "ttl", "method"};
-        for (size_t i = 0; eq && i < sizeof must / sizeof must[0]; i++)
-            eq = str_eq(gparam(&x->url_params, must[i]), gparam(&y->url_params, must[i]), 1);
-    } else {
-        eq = strcasecmp(a, b) == 0;
-    }
-    if (x)
-        osip_uri_free(x);
-    if (y)
-        osip_uri_free(y);
-    return eq;
-}
+int registrar_uri_equal(const char *a, const char *b) { return uri_equal(a, b); }
 
 static int contact_expiry(const struct registrar_config *cfg, const struct reg_request *r,
                           const struct reg_contact *c)
@@ -488,14 +426,6 @@ static int reg_update(void *arg, const struct binding *cur, size_t ncur, struct 
     return registrar_apply(&ctx->reg->cfg, &ctx->req, cur, ncur, out, &ctx->oc);
 }
 
-static void http_date(char *buf, size_t n)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
-
 static void reg_done(void *arg, int status, const struct binding *b, size_t n)
 {
     struct reg_ctx *ctx = arg;
@@ -505,7 +435,7 @@ static void reg_done(void *arg, int status, const struct binding *b, size_t n)
         sbuf_init(&h);
         registrar_format_contacts(&h, b, n, ctx->req.now);
         char date[64];
-        http_date(date, sizeof date);
+        sip_http_date(sip_now_s(), date, sizeof date);
         sbuf_printf(&h, "Date: %s\r\n", date);
         if (ctx->req.path && ctx->req.supports_path)
             sbuf_printf(&h, "Path: %s\r\nSupported: path\r\n", ctx->req.path);
@@ -544,7 +474,7 @@ void registrar_handle(struct registrar *reg, struct sip_txn *t)
     ctx->reg = reg;
     ctx->txn = t;
     char unsupported[64];
-    int st = registrar_parse(&reg->cfg, txn_request(t), txn_source(t), (int64_t)time(NULL), &ctx->req,
+    int st = registrar_parse(&reg->cfg, txn_request(t), txn_source(t), sip_now_s(), &ctx->req,
                              &ctx->oc, unsupported, sizeof unsupported);
     if (st != 0) {
         if (st == 420)

@@ -1,6 +1,7 @@
 /* transport.c - UDP and TCP transports with a connection table; see transport.h. */
 #include "transport.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -667,27 +668,45 @@ int transport_send(struct transport *tp, const struct sip_source *dst, const cha
 
 int transport_is_local(const struct transport *tp, const char *host, int port)
 {
-    struct sockaddr_storage a;
-    socklen_t al;
+    return transport_listens(tp, host, port == 0 ? 5060 : port);
+}
+
+/* Does listener l answer for address a (ports aside)? A wildcard listener answers for loopback
+ * at least. */
+static int listener_has_ip(const struct sockaddr_storage *l, const struct sockaddr_storage *a)
+{
+    if (l->ss_family != a->ss_family)
+        return 0;
+    if (l->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)l, *y = (const void *)a;
+        uint32_t ya = ntohl(y->sin_addr.s_addr);
+        return x->sin_addr.s_addr == y->sin_addr.s_addr ||
+               (x->sin_addr.s_addr == htonl(INADDR_ANY) && (ya >> 24) == 127);
+    }
+    if (l->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)l, *y = (const void *)a;
+        return memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0 ||
+               (IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) && IN6_IS_ADDR_LOOPBACK(&y->sin6_addr));
+    }
+    return 0;
+}
+
+int transport_listens(const struct transport *tp, const char *host, int port)
+{
     if (port == 0)
         port = 5060;
-    if (sockaddr_from_host_port(host, strlen(host), port, &a, &al) < 0)
+    struct sockaddr_storage a;
+    socklen_t al;
+    if (host && sockaddr_from_host_port(host, strlen(host), port > 0 ? port : 5060, &a, &al) < 0)
         return 0;
     for (int i = 0; i < tp->nlisteners; i++) {
         const struct sockaddr_storage *l = &tp->listeners[i].ep.addr;
-        if (sockaddr_port(l) != port || l->ss_family != a.ss_family)
+        if (port > 0 && sockaddr_port(l) != port)
             continue;
-        if (sockaddr_equal(l, &a))
+        if (!host)
             return 1;
-        /* a wildcard listener answers for every address of the host: loopback at least */
-        char ip[64];
-        sockaddr_ip_str(l, ip, sizeof ip);
-        if (strcmp(ip, "0.0.0.0") == 0 || strcmp(ip, "::") == 0) {
-            char aip[64];
-            sockaddr_ip_str(&a, aip, sizeof aip);
-            if (strncmp(aip, "127.", 4) == 0 || strcmp(aip, "::1") == 0)
-                return 1;
-        }
+        if (listener_has_ip(l, &a))
+            return 1;
     }
     return 0;
 }

@@ -75,5 +75,8 @@ void transport_set_close_cb(struct transport *tp, transport_close_cb cb, void *a
 
 /* Is host:port (numeric host, port 0 = 5060) the address of one of our listeners? */
 int transport_is_local(const struct transport *tp, const char *host, int port);
+/* Do we listen at host:port? host NULL = on any address; port -1 = on any port, 0 = 5060.
+ * host is numeric; a wildcard listener answers for loopback. */
+int transport_listens(const struct transport *tp, const char *host, int port);
 
 #endif

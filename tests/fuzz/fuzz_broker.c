@@ -82,15 +82,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             osip_message_free(m); /* not ours, a retransmission (absorbed), or out of memory */
         } else {
             txn_keep_raw(t, buf, size);
+            struct sip_event ev; /* as the server parsed it */
+            sip_event_of(m, &ev);
             osip_generic_param_t *tag = NULL;
             int in_dialog = osip_to_get_tag(m->to, &tag) == 0 && tag && tag->gvalue;
             if (is_sub && in_dialog) {
-                if (!broker_handle_in_dialog(br, t))
+                if (!broker_handle_in_dialog(br, t, &ev))
                     txn_respond_simple(t, 481, NULL, NULL, NULL);
             } else if (is_sub) {
-                broker_handle_subscribe(br, t);
+                broker_handle_subscribe(br, t, &ev);
             } else {
-                broker_handle_publish(br, t);
+                broker_handle_publish(br, t, &ev);
             }
         }
     } else if (m) {

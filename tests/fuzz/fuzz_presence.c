@@ -17,6 +17,7 @@
 #include "roles/presence/presence.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
+#include "sip/uri.h"
 #include "store/store.h"
 #include "transport/transport.h"
 #include "loop_fixture.h" /* tests/unit/ */
@@ -89,15 +90,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!t) {
             osip_message_free(m); /* not ours, a retransmission (absorbed), or out of memory */
         } else {
+            struct sip_event ev; /* as the server parsed it */
+            sip_event_of(m, &ev);
             osip_generic_param_t *tag = NULL;
             int in_dialog = osip_to_get_tag(m->to, &tag) == 0 && tag && tag->gvalue;
             if (is_sub && in_dialog) {
-                if (!presence_handle_in_dialog(pres, t))
+                if (!presence_handle_in_dialog(pres, t, &ev))
                     txn_respond_simple(t, 481, NULL, NULL, NULL);
             } else if (is_sub) {
-                presence_handle_subscribe(pres, t);
+                presence_handle_subscribe(pres, t, &ev);
             } else {
-                presence_handle_publish(pres, t);
+                presence_handle_publish(pres, t, &ev);
             }
         }
     } else if (m) {

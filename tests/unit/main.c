@@ -17,6 +17,7 @@ int main(void)
     register_ref_suites();
     register_framing_suites();
     register_msg_suites();
+    register_uri_suites();
     register_txn_suites();
     register_registrar_suites();
     register_store_suites();

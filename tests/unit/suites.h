@@ -7,6 +7,7 @@ void register_hmap_suites(void);
 void register_ref_suites(void);
 void register_framing_suites(void);
 void register_msg_suites(void);
+void register_uri_suites(void);
 void register_txn_suites(void);
 void register_registrar_suites(void);
 void register_store_suites(void);

@@ -288,16 +288,18 @@ static void bf_recv(void *arg, const struct sip_source *src, char *buf, size_t l
         return;
     }
     txn_keep_raw(t, buf, len);
+    struct sip_event ev; /* as the server parsed it */
+    sip_event_of(m, &ev);
     osip_generic_param_t *tag = NULL;
     if (strcmp(m->sip_method, "SUBSCRIBE") == 0) {
         if (osip_to_get_tag(m->to, &tag) == 0 && tag) {
-            if (!broker_handle_in_dialog(bf.b, t))
+            if (!broker_handle_in_dialog(bf.b, t, &ev))
                 txn_respond_simple(t, 481, NULL, NULL, NULL);
         } else {
-            broker_handle_subscribe(bf.b, t);
+            broker_handle_subscribe(bf.b, t, &ev);
         }
     } else {
-        broker_handle_publish(bf.b, t);
+        broker_handle_publish(bf.b, t, &ev);
     }
 }
 

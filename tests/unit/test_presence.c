@@ -17,6 +17,7 @@
 #include "roles/presence/presence.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
+#include "sip/uri.h"
 #include "store/store.h"
 #include "suites.h"
 #include "transport/transport.h"
@@ -474,12 +475,14 @@ static char *request(enum kind k, const char *headers, const char *body, const c
     int absorbed = 0;
     struct sip_txn *t = txn_server_new(fx.lf.tl, req, &fx.src, &absorbed);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    struct sip_event ev; /* as the server parsed it */
+    sip_event_of(req, &ev);
     if (k == PUBLISH) {
-        presence_handle_publish(fx.p, t);
+        presence_handle_publish(fx.p, t, &ev);
     } else if (to_tag) {
-        CU_ASSERT_EQUAL(presence_handle_in_dialog(fx.p, t), 1);
+        CU_ASSERT_EQUAL(presence_handle_in_dialog(fx.p, t, &ev), 1);
     } else {
-        presence_handle_subscribe(fx.p, t);
+        presence_handle_subscribe(fx.p, t, &ev);
     }
     return peer_read();
 }

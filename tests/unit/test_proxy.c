@@ -32,11 +32,19 @@ static int fake_conn_alive(void *arg, uint64_t conn_id)
 
 static const char *const domains[] = {"example.com", "redir.example.com", NULL};
 static const char *const redirect_domains[] = {"redir.example.com", NULL};
+static int fake_listens(void *arg, const char *host, int port)
+{
+    (void)arg;
+    if (port < 0)
+        return !host || strcmp(host, "127.0.0.1") == 0;
+    return host ? fake_addr_is_local(arg, host, port) : (port == 0 || port == 5060 || port == 5070);
+}
+
+static const struct uri_local local = {.domains = domains, .listens = fake_listens};
 static const struct route_ctx ctx = {
-    .domains = domains,
+    .local = &local,
     .redirect_domains = redirect_domains,
     .record_route = 1,
-    .addr_is_local = fake_addr_is_local,
     .conn_alive = fake_conn_alive,
 };
 

@@ -60,7 +60,7 @@ static void recent_remember(struct broker *b, const char *aor)
     if (!b->active.recent && !(b->active.recent = calloc(RECENT_SLOTS, sizeof *b->active.recent)))
         return;
     struct im_recent *r = recent_slot(b, aor);
-    r->at = now_s();
+    r->at = sip_now_s();
     snprintf(r->aor, sizeof r->aor, "%s", aor);
 }
 
@@ -83,14 +83,14 @@ static void recent_replay(struct broker *b, struct im_recent *r)
         return;
     q->b = b;
     snprintf(q->topic, sizeof q->topic, "%s", r->aor);
-    store_location_lookup(b->st, q->topic, now_s(), on_recheck_lookup, q);
+    store_location_lookup(b->st, q->topic, sip_now_s(), on_recheck_lookup, q);
 }
 
 /* aor is owed something it may have been skipped for: replay it if it was, lately. */
 static void recent_recheck(struct broker *b, const char *aor)
 {
     struct im_recent *r = recent_slot(b, aor);
-    if (r && r->at && r->at >= now_s() - RECENT_ANNOUNCE_S && strcmp(r->aor, aor) == 0)
+    if (r && r->at && r->at >= sip_now_s() - RECENT_ANNOUNCE_S && strcmp(r->aor, aor) == 0)
         recent_replay(b, r);
 }
 
@@ -105,14 +105,14 @@ void im_active_reset(struct broker *b)
     a->epoch++;
     a->nloading = a->npending = 0;
     for (size_t i = 0; a->recent && i < RECENT_SLOTS; i++)
-        if (a->recent[i].at && a->recent[i].at >= now_s() - RECENT_RESET_S)
+        if (a->recent[i].at && a->recent[i].at >= sip_now_s() - RECENT_RESET_S)
             recent_replay(b, &a->recent[i]);
 }
 
 static void active_failed(struct broker *b)
 {
     im_active_reset(b);
-    b->active.retry_at = now_s() + ACTIVE_RETRY_S;
+    b->active.retry_at = sip_now_s() + ACTIVE_RETRY_S;
 }
 
 static void on_active_members(void *arg, int status, const char *const *members, size_t n)
@@ -223,7 +223,7 @@ void im_active_may_skip(struct broker *b, const char *topic, int *skip_user, int
     int is_listening = store_im_is_listening(b->st);
     if (!is_listening && (a->state == ACTIVE_LOADING || a->state == ACTIVE_KNOWN))
         im_active_reset(b);
-    else if (is_listening && a->state == ACTIVE_UNKNOWN && now_s() >= a->retry_at)
+    else if (is_listening && a->state == ACTIVE_UNKNOWN && sip_now_s() >= a->retry_at)
         active_load(b);
     int is_known = a->state == ACTIVE_KNOWN && a->npending == 0;
     *skip_user = is_known && !hmap_get(&a->topics, topic, strlen(topic));

@@ -13,18 +13,6 @@
 
 /* ---- classifying requests -------------------------------------------------------------------- */
 
-int im_domain_served(const struct broker *b, const char *host)
-{
-    if (!host)
-        return 0;
-    if (!b->cfg.domains || !b->cfg.domains[0])
-        return 1;
-    for (const char *const *d = b->cfg.domains; *d; d++)
-        if (strcasecmp(*d, host) == 0)
-            return 1;
-    return 0;
-}
-
 int broker_parse_event(const char *value, char *type, size_t type_len, int64_t *since)
 {
     *since = -1;
@@ -77,19 +65,18 @@ int broker_parse_event(const char *value, char *type, size_t type_len, int64_t *
     return 0;
 }
 
-int broker_wants(const struct broker *b, const char *method, const char *event_type, int has_to_tag,
-                 const char *ruri_host, int proxying)
+int broker_wants(const struct sip_req_class *c, int proxying)
 {
-    if (!im_domain_served(b, ruri_host))
-        return 0;
-    int is_im = event_type && strcmp(event_type, "im") == 0;
-    if (strcmp(method, "MESSAGE") == 0)
-        return !has_to_tag;
-    if (strcmp(method, "PUBLISH") == 0) /* an event state compositor's: never a device's */
+    switch (c->method) {
+    case SIP_M_MESSAGE:
+        return !c->has_to_tag;
+    case SIP_M_PUBLISH: /* an event state compositor's: never a device's */
         return 1;
-    if (strcmp(method, "SUBSCRIBE") == 0) /* other packages may be served by the user's devices */
-        return is_im || !proxying;
-    return 0;
+    case SIP_M_SUBSCRIBE: /* other packages may be served by the user's devices */
+        return sip_event_is(&c->event, "im") || !proxying;
+    default:
+        return 0;
+    }
 }
 
 /* ---- life cycle: expiry, shutdown, creation -------------------------------------------------- */

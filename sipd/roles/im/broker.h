@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../sip/uri.h"
 #include "../../store/binding.h"
 #include "../../store/store.h"
 
@@ -35,20 +36,20 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
  * the caller destroys first (clearing the store's IM listener, set by broker_create, before). */
 void broker_destroy(struct broker *b);
 
-/* Does the broker take this request for a served domain? MESSAGE outside a dialog, every
- * PUBLISH (489 unless im), SUBSCRIBE with Event: im, and SUBSCRIBE for other packages when the
- * node does not proxy (then 489; a proxy forwards them to the user's devices). Presence
- * requests are dispatched before this is asked. */
-int broker_wants(const struct broker *b, const char *method, const char *event_type, int has_to_tag,
-                 const char *ruri_host, int proxying);
+/* Does the broker take this request to a URI of ours (the server decides that)? MESSAGE outside
+ * a dialog, every PUBLISH (489 unless im), SUBSCRIBE with Event: im, and SUBSCRIBE for other
+ * packages when the node does not proxy (then 489; a proxy forwards them to the user's devices).
+ * Presence requests are dispatched before this is asked. */
+int broker_wants(const struct sip_req_class *c, int proxying);
 
+/* The handlers take the request's Event header as the server parsed it (sip_classify). */
 /* An initial SUBSCRIBE with Event: im. Ends in a final response. */
-void broker_handle_subscribe(struct broker *b, struct sip_txn *t);
+void broker_handle_subscribe(struct broker *b, struct sip_txn *t, const struct sip_event *ev);
 /* A SUBSCRIBE with a To tag: returns 1 when it refreshes one of the broker's subscriptions (and
  * answers it), 0 when the dialog is not the broker's (nothing sent). */
-int broker_handle_in_dialog(struct broker *b, struct sip_txn *t);
+int broker_handle_in_dialog(struct broker *b, struct sip_txn *t, const struct sip_event *ev);
 /* MESSAGE (out of dialog) or PUBLISH with Event: im to a topic. Ends in a final response. */
-void broker_handle_publish(struct broker *b, struct sip_txn *t);
+void broker_handle_publish(struct broker *b, struct sip_txn *t, const struct sip_event *ev);
 
 /* After a successful REGISTER: page-mode delivery of what the AOR's plain devices have not had. */
 void broker_registered(struct broker *b, const char *aor, const struct binding *v, size_t n);

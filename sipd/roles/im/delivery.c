@@ -109,7 +109,7 @@ static int send_notify(struct isub *s, enum out_kind kind, int64_t seq, const st
 
 static void substate_active(const struct isub *s, char *buf, size_t n)
 {
-    int64_t left = s->expires_at - now_s();
+    int64_t left = s->expires_at - sip_now_s();
     snprintf(buf, n, "active;expires=%" PRId64, left > 0 ? left : 0);
 }
 
@@ -151,7 +151,7 @@ static void query_window(struct isub *s)
 {
     s->busy = 1;
     ref_get(&s->ref);
-    store_im_topic(s->b->st, s->topic->uri, NULL, now_s(), &s->b->cfg.ret, on_window, s);
+    store_im_topic(s->b->st, s->topic->uri, NULL, sip_now_s(), &s->b->cfg.ret, on_window, s);
 }
 
 static struct qmsg *qmsg_new(const struct im_message *m)
@@ -291,7 +291,7 @@ void im_pump(struct isub *s)
             s->busy = 1;
             ref_get(&s->ref);
             s->read_after = s->next_seq - 1;
-            store_im_read(b->st, s->topic->uri, s->read_after, READ_BATCH, now_s(), &b->cfg.ret,
+            store_im_read(b->st, s->topic->uri, s->read_after, READ_BATCH, sip_now_s(), &b->cfg.ret,
                           on_read, s);
             continue;
         }
@@ -305,7 +305,7 @@ void im_pump(struct isub *s)
             qmsg_unref(m);
             continue;
         }
-        if (!retained(b, s->topic, m->seq, m->created_at, now_s())) {
+        if (!retained(b, s->topic, m->seq, m->created_at, sip_now_s())) {
             if (m->seq > s->gap_hi)
                 s->gap_hi = m->seq;
             qmsg_unref(m);
@@ -414,7 +414,7 @@ static void on_notify_result(void *arg, struct sip_txn *ct, enum txn_event ev, o
     if (ev == TXN_RESPONSE && code == 503 && resp) {
         const char *ra = sip_header_get(resp, "retry-after", 0);
         long secs = ra ? strtol(ra, NULL, 10) : -1;
-        if (secs >= 0 && secs <= s->expires_at - now_s()) {
+        if (secs >= 0 && secs <= s->expires_at - sip_now_s()) {
             /* the same NOTIFY again later (§9.4): a message comes back from the store */
             if (kind == OUT_MESSAGE) {
                 im_queue_clear(s);

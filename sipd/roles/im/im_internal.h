@@ -28,10 +28,11 @@
 #include "../../base/loop.h"
 #include "../../base/ref.h"
 #include "../../sip/subdialog.h"
+#include "../../sip/uri.h"
 #include "broker.h"
 
 #define AOR_MAX 512
-#define ALLOW_EVENTS "Allow-Events: im, presence\r\n"
+#define ALLOW_EVENTS SIP_ALLOW_EVENTS_LINE
 
 enum sub_state { SUB_ACTIVE, SUB_WAITING };
 enum out_kind { OUT_NONE, OUT_BODYLESS, OUT_MESSAGE, OUT_FINAL };
@@ -122,23 +123,14 @@ struct broker {
     int shutting_down;
 };
 
-static inline int64_t now_s(void) { return (int64_t)time(NULL); }
-
 /* The device string stored with a message / used for positions: instance, else contact. */
 static inline const char *device_of(const char *instance, const char *contact)
 {
     return instance && *instance ? instance : contact;
 }
 
-/* ---- broker.c ---- */
-
-/* Is host one of the served domains (any host when none is configured)? */
-int im_domain_served(const struct broker *b, const char *host);
-
 /* ---- subscription.c ---- */
 
-/* The +sip.instance of the request's Contact (without <> and quotes) into buf, or "" */
-void im_contact_instance(const osip_message_t *m, char *buf, size_t n);
 /* Same device (§2.4): a subscription's (instance, contact) against a binding's. */
 int im_same_device(const char *inst_a, const char *contact_a, const char *inst_b,
                    const char *contact_b);

@@ -182,10 +182,7 @@ static void pm_send(struct pm_session *p, const struct im_message *m)
     else
         snprintf(from, sizeof from, "<%s>", m->sender);
     snprintf(to, sizeof to, "<%s>", p->aor);
-    time_t tt = (time_t)m->created_at;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    sip_http_date(m->created_at, date, sizeof date);
     snprintf(hdr, sizeof hdr, "Date: %s\r\n", date);
     struct uac_request r = {.method = "MESSAGE", .request_uri = p->contact, .route = p->path,
                             .from = from, .to = to, .content_type = m->content_type,
@@ -256,7 +253,7 @@ static void pm_step(struct pm_session *p)
         p->cursor = p->D;
     p->busy = 1;
     ref_get(&p->ref);
-    store_im_read(p->b->st, p->topic, p->cursor, PM_READ_BATCH, now_s(), &p->b->cfg.ret, on_pm_read, p);
+    store_im_read(p->b->st, p->topic, p->cursor, PM_READ_BATCH, sip_now_s(), &p->b->cfg.ret, on_pm_read, p);
 }
 
 static void on_pm_position(void *arg, int status, int64_t pos)
@@ -409,7 +406,7 @@ static void on_reg_groups(void *arg, int status, const char *const *groups, size
         binding_list_init(&one->bindings);
         for (size_t i = 0; i < r->bindings.len; i++)
             binding_list_push_copy(&one->bindings, &r->bindings.v[i]);
-        store_im_topic(r->b->st, one->group, NULL, now_s(), &r->b->cfg.ret, on_reg_group, one);
+        store_im_topic(r->b->st, one->group, NULL, sip_now_s(), &r->b->cfg.ret, on_reg_group, one);
     }
     binding_list_free(&r->bindings);
     free(r);

@@ -21,7 +21,7 @@
 static char *request_device(const osip_message_t *m)
 {
     char inst[256];
-    im_contact_instance(m, inst, sizeof inst);
+    sip_contact_instance(m, inst, sizeof inst);
     if (inst[0])
         return strdup(inst);
     return sip_contact_uri(m);
@@ -260,7 +260,7 @@ static void on_pub_topic(void *arg, int status, const struct im_topic_info *info
     snprintf(cid, sizeof cid, "%s%s%s", req->call_id->number, req->call_id->host ? "@" : "",
              req->call_id->host ? req->call_id->host : "");
     c->copy = !info->is_group && strcmp(c->identity, c->topic) != 0 &&
-              im_domain_served(b, strchr(c->identity, '@') + 1);
+              uri_domain_served(b->cfg.domains, strchr(c->identity, '@') + 1);
     struct im_publish p = {
         .topic = c->topic,
         .sender = c->identity,
@@ -292,17 +292,12 @@ static void on_pub_topic(void *arg, int status, const struct im_topic_info *info
     store_im_publish(b->st, &p, on_pub_stored, c);
 }
 
-void broker_handle_publish(struct broker *b, struct sip_txn *t)
+void broker_handle_publish(struct broker *b, struct sip_txn *t, const struct sip_event *event)
 {
     const osip_message_t *req = txn_request(t);
     int is_publish = strcmp(req->sip_method, "PUBLISH") == 0;
     if (is_publish) {
-        const char *ev = sip_header_get(req, "event", 0);
-        char type[32] = "";
-        int64_t since;
-        if (ev)
-            broker_parse_event(ev, type, sizeof type, &since);
-        if (strcmp(type, "im") != 0) {
+        if (!sip_event_is(event, "im")) {
             txn_respond_text(t, 489, NULL, ALLOW_EVENTS);
             return;
         }
@@ -315,7 +310,7 @@ void broker_handle_publish(struct broker *b, struct sip_txn *t)
     c->b = b;
     c->t = t;
     c->is_publish = is_publish;
-    c->now = now_s();
+    c->now = sip_now_s();
     binding_list_init(&c->targets);
     if (sip_uri_aor(req->req_uri, c->topic, sizeof c->topic) < 0) {
         txn_respond_simple(t, 404, "No such topic", NULL, NULL);

@@ -21,34 +21,9 @@
 #include "../../sip/msg.h"
 #include "../../sip/txn.h"
 #include "../../transport/transport.h"
-#include "../registrar.h"
 #include "im_internal.h"
 
 /* ---- devices (§2.4) and topics --------------------------------------------------------------- */
-
-/* The +sip.instance of the request's Contact (without <> and quotes) into buf, or "" */
-void im_contact_instance(const osip_message_t *m, char *buf, size_t n)
-{
-    buf[0] = '\0';
-    osip_contact_t *c = osip_list_get(&m->contacts, 0);
-    osip_generic_param_t *p = NULL;
-    if (!c || osip_contact_param_get_byname(c, "+sip.instance", &p) != 0 || !p || !p->gvalue)
-        return;
-    const char *v = p->gvalue;
-    size_t len = strlen(v);
-    if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
-        v++;
-        len -= 2;
-    }
-    if (len >= 2 && v[0] == '<' && v[len - 1] == '>') {
-        v++;
-        len -= 2;
-    }
-    if (len >= n)
-        len = n - 1;
-    memcpy(buf, v, len);
-    buf[len] = '\0';
-}
 
 /* Same device (§2.4): a subscription's (instance, contact) against a binding's. */
 int im_same_device(const char *inst_a, const char *contact_a, const char *inst_b,
@@ -56,7 +31,7 @@ int im_same_device(const char *inst_a, const char *contact_a, const char *inst_b
 {
     if (inst_a && inst_b)
         return strcmp(inst_a, inst_b) == 0;
-    return contact_a && contact_b && registrar_uri_equal(contact_a, contact_b);
+    return contact_a && contact_b && uri_equal(contact_a, contact_b);
 }
 
 struct btopic *im_topic_get(struct broker *b, const char *uri, int create)
@@ -136,7 +111,7 @@ static void idx_del(struct hmap *m, const void *key, size_t klen, struct isub *s
 }
 
 /* A Contact URI reduced for comparison as a key: user@host:port, host lower-cased, port 5060
- * when absent (registrar_uri_equal decides in the end). */
+ * when absent (uri_equal decides in the end). */
 static void contact_canon(const char *uri, char *buf, size_t n)
 {
     osip_uri_t *u = NULL;
@@ -365,17 +340,10 @@ static int parse_expires(const osip_message_t *req, int dflt, int *out)
         *out = dflt;
         return 0;
     }
-    char *end;
-    while (*ex == ' ')
-        ex++;
-    if (!isdigit((unsigned char)*ex))
+    int v = sip_delta_seconds(ex, strlen(ex));
+    if (v < 0)
         return -1;
-    unsigned long v = strtoul(ex, &end, 10);
-    while (*end == ' ')
-        end++;
-    if (*end)
-        return -1;
-    *out = v > 0x7fffffff ? 0x7fffffff : (int)v;
+    *out = v;
     return 0;
 }
 
@@ -455,7 +423,7 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
     ref_init(&s->ref, sub_destroy); /* the indexes' once listed; sub_free() until then */
     int st = sub_dialog_init(&s->d, req, txn_source(t), txn_local_tag(t));
     char inst[256];
-    im_contact_instance(req, inst, sizeof inst);
+    sip_contact_instance(req, inst, sizeof inst);
     s->subscriber = strdup(c->identity);
     s->instance = inst[0] ? strdup(inst) : NULL;
     s->contact = sip_contact_uri(req);
@@ -500,7 +468,7 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
     conns_update(b, s);
     s->is_group = info->is_group;
     s->state = SUB_ACTIVE;
-    s->expires_at = now_s() + c->expires;
+    s->expires_at = sip_now_s() + c->expires;
     s->P = c->since >= 0 && c->since < L ? c->since : L;
     s->H = L;
     s->next_seq = s->P + 1;
@@ -533,18 +501,18 @@ static void on_sub_topic(void *arg, int status, const struct im_topic_info *info
     free(c);
 }
 
-void broker_handle_subscribe(struct broker *b, struct sip_txn *t)
+void broker_handle_subscribe(struct broker *b, struct sip_txn *t, const struct sip_event *event)
 {
     const osip_message_t *req = txn_request(t);
-    const char *ev = sip_header_get(req, "event", 0);
+    const char *ev = event->value;
     char type[32];
     int64_t since;
     if (!ev) {
         txn_respond_simple(t, 400, "Missing Event header", NULL, NULL);
         return;
     }
-    int st = broker_parse_event(ev, type, sizeof type, &since);
-    if (strcmp(type, "im") != 0) {
+    int st = broker_parse_event(ev, type, sizeof type, &since); /* since= */
+    if (!sip_event_is(event, "im")) {
         txn_respond_text(t, 489, NULL, ALLOW_EVENTS);
         return;
     }
@@ -593,19 +561,20 @@ void broker_handle_subscribe(struct broker *b, struct sip_txn *t)
         free(c);
         return;
     }
-    store_im_topic(b->st, c->topic, c->identity, now_s(), &b->cfg.ret, on_sub_topic, c);
+    store_im_topic(b->st, c->topic, c->identity, sip_now_s(), &b->cfg.ret, on_sub_topic, c);
 }
 
-int broker_handle_in_dialog(struct broker *b, struct sip_txn *t)
+int broker_handle_in_dialog(struct broker *b, struct sip_txn *t, const struct sip_event *event)
 {
     const osip_message_t *req = txn_request(t);
     char dkey[512], key[700];
     if (sub_dialog_key_of_request(req, dkey, sizeof dkey) < 0)
         return 0;
-    const char *ev = sip_header_get(req, "event", 0);
+    const char *ev = event->value;
     char type[32] = "";
     int64_t since = -1;
-    int bad_since = ev ? broker_parse_event(ev, type, sizeof type, &since) : 0;
+    int bad_since = ev ? broker_parse_event(ev, type, sizeof type, &since) : 0; /* since= */
+    int is_im = sip_event_is(event, "im");
     /* the id parameter selects the subscription within the dialog */
     char idbuf[SUB_EVENT_ID_MAX + 1];
     int has_id = sub_event_id(ev, idbuf, sizeof idbuf);
@@ -614,7 +583,7 @@ int broker_handle_in_dialog(struct broker *b, struct sip_txn *t)
     struct isub *s = hmap_get(&b->subs, key, strlen(key));
     if (!s) {
         /* a dialog of ours with another id, or of nobody: only answer when the dialog is ours */
-        if (!hmap_get(&b->dialogs, dkey, strlen(dkey)) || strcmp(type, "im") != 0)
+        if (!hmap_get(&b->dialogs, dkey, strlen(dkey)) || !is_im)
             return 0;
         txn_respond_simple(t, 481, "Subscription does not exist", NULL, NULL);
         return 1;
@@ -623,7 +592,7 @@ int broker_handle_in_dialog(struct broker *b, struct sip_txn *t)
         txn_respond_simple(t, 400, "Missing Event header", NULL, NULL);
         return 1;
     }
-    if (strcmp(type, "im") != 0) {
+    if (!is_im) {
         txn_respond_text(t, 489, NULL, ALLOW_EVENTS);
         return 1;
     }
@@ -671,7 +640,7 @@ int broker_handle_in_dialog(struct broker *b, struct sip_txn *t)
         im_sub_terminate(s, "timeout");
         return 1;
     }
-    s->expires_at = now_s() + expires;
+    s->expires_at = sip_now_s() + expires;
     if (s->state == SUB_WAITING) {
         s->state = SUB_ACTIVE;
         s->behind = 1;

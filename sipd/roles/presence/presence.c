@@ -26,53 +26,14 @@
 #include "../../sip/msg.h"
 #include "../../sip/pidf.h"
 #include "../../sip/txn.h"
+#include "../../sip/uri.h"
 #include "../../store/store.h"
 
 /* ==== request checks shared by PUBLISH and SUBSCRIBE ========================================== */
 
-int64_t pres_now_s(void) { return (int64_t)time(NULL); }
-
-/* Non-negative decimal (delta-seconds), clamped at INT32_MAX; -1 if malformed. */
-static int parse_delta(const char *s)
+int pres_event_is_presence(const struct sip_event *ev)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s < '0' || *s > '9')
-        return -1;
-    long long v = 0;
-    while (*s >= '0' && *s <= '9') {
-        if (v < 2147483647LL)
-            v = v * 10 + (*s - '0');
-        s++;
-    }
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s)
-        return -1;
-    return v > 2147483647LL ? 2147483647 : (int)v;
-}
-
-int pres_event_is_presence(const osip_message_t *req)
-{
-    const char *ev = sip_header_get(req, "event", 0);
-    if (!ev)
-        ev = sip_header_get(req, "o", 0);
-    if (!ev)
-        return -1;
-    while (*ev == ' ' || *ev == '\t')
-        ev++;
-    size_t n = strcspn(ev, "; \t");
-    return n == 8 && strncasecmp(ev, "presence", 8) == 0;
-}
-
-static int domain_served(const struct presence_config *cfg, const char *host)
-{
-    if (!cfg->domains || !cfg->domains[0])
-        return 1;
-    for (const char *const *d = cfg->domains; *d; d++)
-        if (strcasecmp(*d, host) == 0)
-            return 1;
-    return 0;
+    return ev->value ? sip_event_is(ev, "presence") : -1;
 }
 
 int pres_presentity_of(const struct presence_config *cfg, const osip_message_t *req, char *buf,
@@ -81,7 +42,7 @@ int pres_presentity_of(const struct presence_config *cfg, const osip_message_t *
     const osip_uri_t *u = req->req_uri;
     if (!u || !u->scheme ||
         (strcasecmp(u->scheme, "sip") != 0 && strcasecmp(u->scheme, "sips") != 0) ||
-        !u->username || !*u->username || !u->host || !*u->host || !domain_served(cfg, u->host))
+        !u->username || !*u->username || !u->host || !*u->host || !uri_domain_served(cfg->domains, u->host))
         return 404;
     int k = snprintf(buf, n, "%s:%s@%s", u->scheme, u->username, u->host);
     if (k < 0 || (size_t)k >= n)
@@ -98,7 +59,7 @@ int pres_granted_expires(const osip_message_t *req, int min, int max, int dflt)
     const char *ex = sip_header_get(req, "expires", 0);
     if (!ex)
         return dflt > max ? max : dflt;
-    int e = parse_delta(ex);
+    int e = sip_delta_seconds(ex, strlen(ex));
     if (e < 0)
         return -1;
     if (e > 0 && e < min)

@@ -15,6 +15,7 @@ struct loop;
 struct transport;
 struct txn_layer;
 struct store;
+struct sip_event;
 struct sip_txn;
 
 struct presence_config {
@@ -39,14 +40,15 @@ struct presence *presence_create(struct loop *loop, struct transport *tp, struct
  * the package's pending store callbacks) and before txn_layer_destroy(). */
 void presence_destroy(struct presence *p);
 
+/* The handlers take the request's Event header as the server parsed it (sip_classify). */
 /* A PUBLISH server transaction for the package (Event: presence expected; anything else gets
  * 489). Always ends with a final response (now or later). */
-void presence_handle_publish(struct presence *p, struct sip_txn *t);
+void presence_handle_publish(struct presence *p, struct sip_txn *t, const struct sip_event *ev);
 /* An initial SUBSCRIBE (no To tag) for the package. Always ends with a final response. */
-void presence_handle_subscribe(struct presence *p, struct sip_txn *t);
+void presence_handle_subscribe(struct presence *p, struct sip_txn *t, const struct sip_event *ev);
 /* A SUBSCRIBE with a To tag: returns 1 and handles it when it belongs to one of the package's
  * dialogs, else returns 0 and touches nothing. */
-int presence_handle_in_dialog(struct presence *p, struct sip_txn *t);
+int presence_handle_in_dialog(struct presence *p, struct sip_txn *t, const struct sip_event *ev);
 
 /* Ends every subscription with a final NOTIFY terminated;reason=deactivated (the node stops). */
 void presence_shutdown(struct presence *p);

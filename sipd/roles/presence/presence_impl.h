@@ -11,12 +11,13 @@
 #include <stdint.h>
 
 #include "../../base/hmap.h"
+#include "../../sip/uri.h"
 #include "presence.h"
 
 struct sbuf;
 struct pres_publication;
 
-#define PRES_ALLOW_EVENTS "Allow-Events: im, presence\r\n"
+#define PRES_ALLOW_EVENTS SIP_ALLOW_EVENTS_LINE
 
 struct presence {
     struct loop *loop;
@@ -31,10 +32,9 @@ struct presence {
 };
 
 /* ---- presence.c: request checks shared by PUBLISH and SUBSCRIBE ------------------------------ */
-int64_t pres_now_s(void);
 /* The Event header's event type: 1 when it is `presence`, 0 when another package, -1 when the
  * request has no Event header. */
-int pres_event_is_presence(const osip_message_t *req);
+int pres_event_is_presence(const struct sip_event *ev);
 /* The presentity of a request: its Request-URI as "scheme:user@host", scheme and host in lower
  * case (the registrar's canonical AOR). Returns 0, or 404 when it names no presentity of ours. */
 int pres_presentity_of(const struct presence_config *cfg, const osip_message_t *req, char *buf,

@@ -65,7 +65,7 @@ static void publish_done(void *arg, int status, const struct pres_publication *v
     free(pc);
 }
 
-void presence_handle_publish(struct presence *p, struct sip_txn *t)
+void presence_handle_publish(struct presence *p, struct sip_txn *t, const struct sip_event *event)
 {
     const osip_message_t *req = txn_request(t);
     /* RFC 3903 §6, in order: presentity, event package, entity-tag, expiry, body */
@@ -75,7 +75,7 @@ void presence_handle_publish(struct presence *p, struct sip_txn *t)
         txn_respond_simple(t, st, "No such presentity", NULL, NULL);
         return;
     }
-    int ev = pres_event_is_presence(req);
+    int ev = pres_event_is_presence(event);
     if (ev <= 0) {
         txn_respond_text(t, 489, NULL, PRES_ALLOW_EVENTS);
         return;
@@ -140,7 +140,7 @@ void presence_handle_publish(struct presence *p, struct sip_txn *t)
     memcpy(pc->aor, aor, alen + 1);
     pc->kind = !if_match ? PUB_INITIAL : e == 0 ? PUB_REMOVE : b ? PUB_MODIFY : PUB_REFRESH;
     sip_random_token(pc->etag, sizeof pc->etag);
-    int64_t now = pres_now_s();
+    int64_t now = sip_now_s();
     int with_body = pc->kind == PUB_INITIAL || pc->kind == PUB_MODIFY;
     store_pres_publish(p->st, aor, if_match, pc->etag, e == 0 ? 0 : now + e,
                        with_body ? PIDF_CONTENT_TYPE : NULL, with_body ? b : NULL,

@@ -258,7 +258,7 @@ static int watch_fetch(struct presence *p, struct pres_watch *w)
     fc->gen = w->gen;
     w->fetching = 1;
     ref_get(&w->ref);
-    store_pres_get(p->st, w->aor, pres_now_s(), fetch_done, fc);
+    store_pres_get(p->st, w->aor, sip_now_s(), fetch_done, fc);
     return 0;
 }
 
@@ -307,7 +307,7 @@ static void sub_kick(struct pres_sub *s, const char *doc, size_t doclen)
     if (is_final) {
         snprintf(state, sizeof state, "terminated;reason=%s", s->final_reason);
     } else {
-        int64_t left = s->expires_at - pres_now_s();
+        int64_t left = s->expires_at - sip_now_s();
         snprintf(state, sizeof state, "active;expires=%lld", (long long)(left > 0 ? left : 0));
     }
     struct notify_params np = {
@@ -441,10 +441,10 @@ static void respond_subscribe_ok(struct presence *p, struct sip_txn *t, int expi
 
 /* Checks shared by initial and in-dialog SUBSCRIBEs: Event, Expires, Accept. Returns the
  * granted duration (>= 0), or -1 after answering. */
-static int subscribe_checks(struct presence *p, struct sip_txn *t)
+static int subscribe_checks(struct presence *p, struct sip_txn *t, const struct sip_event *event)
 {
     const osip_message_t *req = txn_request(t);
-    int ev = pres_event_is_presence(req);
+    int ev = pres_event_is_presence(event);
     if (ev < 0) {
         txn_respond_simple(t, 400, "Missing Event header", NULL, NULL);
         return -1;
@@ -524,7 +524,7 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
         free(sc);
         return;
     }
-    int64_t now = pres_now_s();
+    int64_t now = sip_now_s();
     s->p = p;
     ref_init(&s->ref, sub_destroy);
     s->w = w;
@@ -551,13 +551,13 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     free(sc);
 }
 
-void presence_handle_subscribe(struct presence *p, struct sip_txn *t)
+void presence_handle_subscribe(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
 {
     if (p->shutting_down) {
         txn_respond_simple(t, 503, "Shutting down", "Retry-After", "5");
         return;
     }
-    int e = subscribe_checks(p, t);
+    int e = subscribe_checks(p, t, ev);
     if (e < 0)
         return;
     char aor[512];
@@ -576,10 +576,10 @@ void presence_handle_subscribe(struct presence *p, struct sip_txn *t)
     sc->t = t;
     sc->expires = e;
     memcpy(sc->aor, aor, alen + 1);
-    store_pres_get(p->st, aor, pres_now_s(), subscribe_got_state, sc);
+    store_pres_get(p->st, aor, sip_now_s(), subscribe_got_state, sc);
 }
 
-int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
+int presence_handle_in_dialog(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
 {
     char key[KEY_LEN];
     const osip_message_t *req = txn_request(t);
@@ -592,7 +592,7 @@ int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
         txn_respond_simple(t, 481, "Subscription is ending", NULL, NULL);
         return 1;
     }
-    int e = subscribe_checks(p, t);
+    int e = subscribe_checks(p, t, ev);
     if (e < 0)
         return 1;
     int st = sub_dialog_refresh(&s->d, req, txn_source(t));
@@ -606,7 +606,7 @@ int presence_handle_in_dialog(struct presence *p, struct sip_txn *t)
     if (e == 0) {
         sub_terminate(s, "timeout", 1); /* unsubscribe: the final NOTIFY carries the state */
     } else {
-        s->expires_at = pres_now_s() + e;
+        s->expires_at = sip_now_s() + e;
         s->dirty = 1; /* RFC 6665 §4.2.2: a refresh is answered with a NOTIFY of the state */
         sub_kick(s, NULL, 0);
     }

@@ -10,30 +10,16 @@
 
 #include "../../base/loop.h"
 #include "../../sip/txn.h"
+#include "../../sip/uri.h"
 #include "../../store/store.h"
 #include "../../transport/resolve.h"
 #include "proxy_impl.h"
 
 /* ---- identity --------------------------------------------------------------------------------- */
 
-static int addr_is_local(void *arg, const char *host, int port)
-{
-    return transport_is_local(arg, host, port);
-}
-
 static int conn_alive(void *arg, uint64_t conn_id)
 {
     return transport_conn_alive(arg, conn_id);
-}
-
-int proxy_uri_is_me(const struct proxy *px, const osip_uri_t *uri)
-{
-    return route_uri_is_me(&px->route, uri);
-}
-
-int proxy_uri_is_local(const struct proxy *px, const osip_uri_t *uri)
-{
-    return route_uri_is_local(&px->route, uri);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
@@ -52,11 +38,10 @@ struct proxy *proxy_create(struct loop *loop, struct transport *tp, struct txn_l
     if (!px->cfg.timer_c_ms)
         px->cfg.timer_c_ms = 180000;
     px->route = (struct route_ctx){
-        .domains = cfg->domains,
+        .local = cfg->local,
         .redirect_domains = cfg->redirect_domains,
         .redirect_all = cfg->redirect_all,
         .record_route = cfg->record_route,
-        .addr_is_local = addr_is_local,
         .conn_alive = conn_alive,
         .arg = tp,
     };
@@ -177,7 +162,7 @@ static void lookup_done(void *arg, int status, const struct binding *b, size_t n
         const char *reason;
         struct sbuf contacts;
         sbuf_init(&contacts);
-        int code = route_targets(&pc->px->route, b, n, known, pc->is_redirect, (int64_t)time(NULL),
+        int code = route_targets(&pc->px->route, b, n, known, pc->is_redirect, sip_now_s(),
                                  pc->targets, MAX_TARGETS, &pc->ntargets, &contacts, &reason);
         if (code == 302) {
             pc->final_sent = 1;
@@ -235,7 +220,7 @@ void proxy_handle_request(struct proxy *px, struct sip_txn *t)
     pc->lookup_pending = 1;
     if (plan.action == ROUTE_LOCATION) {
         snprintf(pc->aor, sizeof pc->aor, "%s", plan.aor);
-        store_location_lookup(px->store, pc->aor, (int64_t)time(NULL), lookup_done, pc);
+        store_location_lookup(px->store, pc->aor, sip_now_s(), lookup_done, pc);
         return;
     }
     /* RFC 3263 for host names; a numeric host is answered at once, and pc may be gone when

@@ -19,11 +19,12 @@ struct proxy;
 struct sip_txn;
 struct store;
 struct txn_layer;
+struct uri_local;
 
 struct proxy_config {
     int record_route;            /* Record-Route dialog-forming requests (default on) */
     int redirect_all;            /* answer 302 with the bindings instead of proxying */
-    const char *const *domains;  /* local domains (NULL-terminated); our addresses count too */
+    const struct uri_local *local; /* what is ours (sip/uri.h); must outlive the proxy */
     const char *const *redirect_domains; /* domains answered in redirect mode (NULL-terminated) */
     unsigned timer_c_ms;         /* INVITE branch without a final response for this long: CANCEL */
 };
@@ -33,11 +34,6 @@ struct proxy *proxy_create(struct loop *loop, struct transport *tp, struct txn_l
                            struct store *st, const struct proxy_config *cfg);
 /* Abandons every call in progress (no messages sent). */
 void proxy_destroy(struct proxy *px);
-
-/* Is this URI one of ours (a local domain, or our address and port)? */
-int proxy_uri_is_local(const struct proxy *px, const osip_uri_t *uri);
-/* Does this URI name this node itself (our address and port: a Route/Record-Route of ours)? */
-int proxy_uri_is_me(const struct proxy *px, const osip_uri_t *uri);
 
 /* A new request (not ACK, not CANCEL) in its server transaction; ends in a final response. */
 void proxy_handle_request(struct proxy *px, struct sip_txn *t);

@@ -18,44 +18,22 @@
 
 /* ---- identity --------------------------------------------------------------------------------- */
 
-static int uri_port(const osip_uri_t *u)
-{
-    return u->port && *u->port ? atoi(u->port) : 0;
-}
-
 int route_uri_is_me(const struct route_ctx *c, const osip_uri_t *uri)
 {
-    if (!uri || !uri->host)
-        return 0;
-    const char *h = uri->host;
-    char buf[64];
-    size_t hl = strlen(h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']' && hl - 2 < sizeof buf) {
-        memcpy(buf, h + 1, hl - 2);
-        buf[hl - 2] = '\0';
-        h = buf;
-    }
-    if (strcasecmp(h, "localhost") == 0)
-        h = "127.0.0.1";
-    return c->addr_is_local(c->arg, h, uri_port(uri));
-}
-
-static int domain_listed(const char *const *list, const char *host)
-{
-    for (const char *const *d = list; d && *d; d++)
-        if (strcasecmp(*d, host) == 0)
-            return 1;
-    return 0;
+    return uri_is_me(c->local, uri);
 }
 
 int route_uri_is_local(const struct route_ctx *c, const osip_uri_t *uri)
 {
-    if (!uri || !uri->host)
-        return 0;
-    return domain_listed(c->domains, uri->host) || route_uri_is_me(c, uri);
+    return uri_is_ours(c->local, uri);
 }
 
 /* ---- URIs as next hops ---------------------------------------------------------------------- */
+
+static int uri_port(const osip_uri_t *u)
+{
+    return u->port && *u->port ? atoi(u->port) : 0;
+}
 
 int route_uri_hop(const osip_uri_t *u, char *host, size_t hn, int *port, int *proto)
 {
@@ -187,7 +165,7 @@ static int is_loop(const struct route_ctx *c, const osip_message_t *req)
         if (!br || strncmp(br, prefix, strlen(prefix)) != 0)
             continue;
         int port = v->port ? atoi(v->port) : 0;
-        if (c->addr_is_local(c->arg, v->host, port))
+        if (v->host && c->local->listens(c->local->arg, v->host, port > 0 ? port : 0))
             return 1;
     }
 }
@@ -315,7 +293,7 @@ int route_decide(const struct route_ctx *c, const osip_message_t *req, struct ro
         /* a user of ours: the location service gives the targets */
         p->action = ROUTE_LOCATION;
         make_aor(ruri, p->aor, sizeof p->aor);
-        p->is_redirect = c->redirect_all || (ruri->host && domain_listed(c->redirect_domains, ruri->host));
+        p->is_redirect = c->redirect_all || (ruri->host && uri_domain_listed(c->redirect_domains, ruri->host));
     } else if (route_uri_is_me(c, ruri)) {
         reject(p, 404, "No route to this address");
     } else if (route_uri_hop(ruri, p->host, sizeof p->host, &p->port, &p->proto) < 0) {

@@ -12,6 +12,7 @@
 #include <osipparser2/osip_parser.h>
 #include <stdint.h>
 
+#include "../../sip/uri.h"
 #include "../../transport/transport.h"
 
 struct binding;
@@ -19,20 +20,18 @@ struct sbuf;
 
 /* What the decisions need to know about this node. */
 struct route_ctx {
-    const char *const *domains;          /* local domains (NULL-terminated), or NULL */
+    const struct uri_local *local;       /* our domains, addresses and names (sip/uri.h) */
     const char *const *redirect_domains; /* domains answered in redirect mode, or NULL */
     int redirect_all;                    /* every local user answered with 302 */
     int record_route;                    /* Record-Route dialog-forming requests */
-    /* Is host:port (numeric host, port 0 = 5060) one of our listeners? (transport_is_local) */
-    int (*addr_is_local)(void *arg, const char *host, int port);
     /* Is this TCP connection still open? (transport_conn_alive) */
     int (*conn_alive)(void *arg, uint64_t conn_id);
     void *arg;
 };
 
-/* Does this URI name this node itself (our address and port)? */
+/* Does this URI name this node itself (our address and port)? uri_is_me() */
 int route_uri_is_me(const struct route_ctx *c, const osip_uri_t *uri);
-/* Is this URI ours (a local domain, or our address and port)? */
+/* Is this URI ours? uri_is_ours(), the rule every role shares */
 int route_uri_is_local(const struct route_ctx *c, const osip_uri_t *uri);
 
 /* How the forwarded request differs from the received one in its Request-URI and Route
