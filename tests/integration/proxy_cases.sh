@@ -180,3 +180,25 @@ px_register_uas() {
     px_sipp_bg "$name" "$scen" "$tr" -key user "$user" -key expires 120 -key regcseq "$cseq" \
         -key cparams "$cparams" "$@"
 }
+
+# px_480_cases: the 480 cases (RFC 3261 §21.4.18) on the running sipd: a user whose only binding
+# was removed and one whose binding expired both get 480 (an unknown user gets 404). Sets
+# PX_GONE and PX_EXPIRED to the two users, for checks against another node afterwards.
+px_480_cases() {
+    local user
+    user=$(new_user gone)
+    check "480: $user registers" px_reg register udp "$SIP_HOST" "$SIP_PORT" --user "$user" \
+        --domain "$DOMAIN" --contact "<sip:$user@127.0.0.1:9>" --expires 60
+    check "480: $user unregisters (Expires 0)" px_reg unregister udp "$SIP_HOST" "$SIP_PORT" \
+        --user "$user" --domain "$DOMAIN" --contact "<sip:$user@127.0.0.1:9>"
+    px_call "480: INVITE to a user whose only binding was removed" udp --to "$user" --expect 480 \
+        --expect-100 --name "480 unregistered"
+    PX_GONE=$user
+    user=$(new_user expired)
+    check "480: $user registers for 1 s" px_reg register udp "$SIP_HOST" "$SIP_PORT" --user "$user" \
+        --domain "$DOMAIN" --contact "<sip:$user@127.0.0.1:9>" --expires 1
+    sleep 2.5
+    px_call "480: INVITE to a user whose binding expired" tcp --to "$user" --expect 480 \
+        --name "480 expired"
+    PX_EXPIRED=$user
+}

@@ -15,28 +15,15 @@ sipd_start --db "$SIPD_DB" --roles registrar,proxy --set registrar.min_expires=1
 px_call "404 over udp: INVITE to an unknown user" udp --to "$(new_user nobody)" \
     --expect 404 --expect-100 --name "404 INVITE/udp"
 
-user=$(new_user gone)
-check "480: $user registers" px_reg register udp "$SIP_HOST" "$SIP_PORT" --user "$user" \
-    --domain "$DOMAIN" --contact "<sip:$user@127.0.0.1:9>" --expires 60
-check "480: $user unregisters (Expires 0)" px_reg unregister udp "$SIP_HOST" "$SIP_PORT" --user "$user" \
-    --domain "$DOMAIN" --contact "<sip:$user@127.0.0.1:9>"
-px_call "480: INVITE to a user whose only binding was removed" udp --to "$user" --expect 480 \
-    --expect-100 --name "480 unregistered"
-gone=$user
+px_480_cases
 
-user=$(new_user expired)
-check "480: $user registers for 1 s" px_reg register udp "$SIP_HOST" "$SIP_PORT" --user "$user" \
-    --domain "$DOMAIN" --contact "<sip:$user@127.0.0.1:9>" --expires 1
-sleep 2.5
-px_call "480: INVITE to a user whose binding expired" tcp --to "$user" --expect 480 \
-    --name "480 expired"
 sipd_stop
 
 # another node (a fresh process) on the same database knows them too
 sipd_start --db "$SIPD_DB" --roles registrar,proxy --set sip.t1_ms=100
-px_call "480 from a restarted node: the removed user" udp --to "$gone" --expect 480 \
+px_call "480 from a restarted node: the removed user" udp --to "$PX_GONE" --expect 480 \
     --name "480 restarted/removed"
-px_call "480 from a restarted node: the expired user" udp --to "$user" --expect 480 \
+px_call "480 from a restarted node: the expired user" udp --to "$PX_EXPIRED" --expect 480 \
     --name "480 restarted/expired"
 px_call "404 from a restarted node: an unknown user" udp --to "$(new_user nobody)" --expect 404 \
     --name "404 restarted"

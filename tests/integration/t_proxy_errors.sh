@@ -34,19 +34,7 @@ for tr in udp tcp; do
 done
 
 # 480
-user=$(new_user gone)
-check "480: $user registers" px_reg register udp "$SIP_HOST" "$SIP_PORT" --user "$user" \
-    --domain "$DOMAIN" --contact "<sip:$user@127.0.0.1:9>" --expires 60
-check "480: $user unregisters (Expires 0)" px_reg unregister udp "$SIP_HOST" "$SIP_PORT" --user "$user" \
-    --domain "$DOMAIN" --contact "<sip:$user@127.0.0.1:9>"
-px_call "480: INVITE to a user whose only binding was removed" udp --to "$user" --expect 480 \
-    --expect-100 --name "480 unregistered"
-user=$(new_user expired)
-check "480: $user registers for 1 s" px_reg register udp "$SIP_HOST" "$SIP_PORT" --user "$user" \
-    --domain "$DOMAIN" --contact "<sip:$user@127.0.0.1:9>" --expires 1
-sleep 2.5
-px_call "480: INVITE to a user whose binding expired" tcp --to "$user" --expect 480 \
-    --name "480 expired"
+px_480_cases
 
 # 483 and 420 toward a registered device that must see none of it
 user=$(new_user mf)
