@@ -12,7 +12,7 @@
 #include "base/log.h"
 #include "transport/addr.h"
 
-enum ktype { K_STR, K_INT, K_BOOL };
+enum ktype { K_STR, K_INT, K_BOOL, K_FRAC /* 0..1 written as a decimal, kept in thousandths */ };
 
 struct key {
     const char *section, *name;
@@ -24,6 +24,7 @@ struct key {
 #define S(sec, nm, field) {sec, nm, K_STR, offsetof(struct sipd_config, field), sizeof(((struct sipd_config *)0)->field), 0, 0}
 #define I(sec, nm, field, lo, hi) {sec, nm, K_INT, offsetof(struct sipd_config, field), sizeof(int), lo, hi}
 #define B(sec, nm, field) {sec, nm, K_BOOL, offsetof(struct sipd_config, field), sizeof(int), 0, 1}
+#define F(sec, nm, field) {sec, nm, K_FRAC, offsetof(struct sipd_config, field), sizeof(int), 0, 1000}
 
 static const struct key keys[] = {
     S("sipd", "roles", roles),
@@ -64,6 +65,14 @@ static const struct key keys[] = {
     I("broker", "im_retention_count", im_retention_count, 0, 2000000000),
     I("broker", "im_retention_age_s", im_retention_age_s, 0, 2000000000),
     S("broker", "groups", im_groups),
+    S("node", "address", node_address),
+    I("node", "max_num", node_max_num, 1, 100000000),
+    B("node", "standby", node_standby),
+    I("cluster", "heartbeat_ms", heartbeat_ms, 50, 600000),
+    I("cluster", "heartbeat_misses", heartbeat_misses, 1, 1000),
+    F("cluster", "promote_load", promote_permille),
+    I("cluster", "failover_ms", failover_ms, 50, 600000),
+    B("cluster", "exit_when_drained", exit_when_drained),
 };
 
 void config_defaults(struct sipd_config *c)
@@ -100,6 +109,11 @@ void config_defaults(struct sipd_config *c)
     c->im_max_subscriptions = 1000000;
     c->im_retention_count = 10000;
     c->im_retention_age_s = 30 * 86400;
+    c->node_max_num = 1000;
+    c->heartbeat_ms = 1000;
+    c->heartbeat_misses = 3;
+    c->promote_permille = 800;
+    c->failover_ms = 2000;
 }
 
 int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,
@@ -135,6 +149,15 @@ int config_set(struct sipd_config *c, const char *section, const char *key, cons
         }
         char *end;
         errno = 0;
+        if (k->type == K_FRAC) {
+            double d = strtod(value, &end);
+            if (errno || end == value || *end || !(d >= 0.0 && d <= 1.0)) {
+                snprintf(err, errlen, "%s.%s: expected a number in 0..1, got '%s'", section, key, value);
+                return -1;
+            }
+            *(int *)field = (int)(d * 1000.0 + 0.5);
+            return 0;
+        }
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end || v < k->min || v > k->max) {
             snprintf(err, errlen, "%s.%s: expected an integer in %ld..%ld, got '%s'", section, key,

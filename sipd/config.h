@@ -43,6 +43,16 @@ struct sipd_config {
     int im_max_subscriptions;
     int im_retention_count, im_retention_age_s;
     char im_groups[16384]; /* static group topics: "TOPIC=MEMBER MEMBER ...; TOPIC=..." */
+    /* [node] this node's row in `nodes` (docs/cluster.md) */
+    char node_address[128]; /* where other nodes reach it; "" = its first --listen entry */
+    int node_max_num;       /* capacity in transactions in progress */
+    int node_standby;       /* the row's waiting = 1 */
+    /* [cluster] */
+    int heartbeat_ms;       /* balancer: OPTIONS probe period per node */
+    int heartbeat_misses;   /* unanswered probes before a node is down */
+    int promote_permille;   /* cluster.promote_load as thousandths of max_num (0.8 = 800) */
+    int failover_ms;        /* balancer: no answer from a node for this long: try the next one */
+    int exit_when_drained;  /* --exit-when-drained */
 
     unsigned role_mask; /* derived from roles by config_finish() */
 };

@@ -245,6 +245,71 @@ void store_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *
 typedef void (*store_pres_notify_cb)(void *arg, const char *aor);
 void store_pres_set_listener(struct store *st, store_pres_notify_cb cb, void *arg);
 
+/* ---- cluster: the node table (the paper's Table 1; docs/cluster.md) ---------------------------- */
+
+/* One row of `nodes`. Strings are only valid during the callback that hands the row out. */
+struct node_row {
+    int nid;                  /* 0 = not yet known (upsert) */
+    const char *name;         /* unique: --name */
+    const char *address;      /* where the node takes SIP: "udp:10.0.0.2:5060" (node.address) */
+    const char *roles;        /* comma-separated: "registrar,proxy,broker,balancer" */
+    int status;               /* 1 running, 0 down */
+    int waiting;              /* 1 standby */
+    int draining;             /* 1: no new work; finish what runs */
+    int work_num;             /* transactions in progress (last heartbeat) */
+    int max_num;              /* capacity */
+    int64_t last_heartbeat_ms; /* unix ms of the last answered heartbeat, 0 = never */
+    double rtt_ms;            /* its round-trip time, < 0 = unknown */
+};
+typedef void (*store_nodes_cb)(void *arg, int status, const struct node_row *v, size_t n);
+
+/* Heartbeat history kept per node in `heartbeats` (older rows are trimmed as new ones arrive). */
+#define STORE_HEARTBEAT_HISTORY 60
+
+/* Insert or update this node's row by name: address, roles, max_num and waiting as given, status
+ * 1. `draining` is kept as the table has it (a drain survives a restart); a new row starts with
+ * draining 0. done gets the row as stored (one row: its nid, its draining flag). */
+void store_node_upsert(struct store *st, const struct node_row *self, store_nodes_cb done, void *arg);
+
+/* Set the status of node `name` (a clean stop writes 0). done may be NULL. */
+void store_node_set_status(struct store *st, const char *name, int status, store_status_cb done,
+                           void *arg);
+
+/* Set the draining flag of node `name` (the control plane; tests). done may be NULL. */
+void store_node_set_draining(struct store *st, const char *name, int draining, store_status_cb done,
+                             void *arg);
+
+/* Every row of `nodes`, by nid ascending. */
+void store_nodes_load(struct store *st, store_nodes_cb done, void *arg);
+
+/* One heartbeat result seen by a balancer. ok: the node answered (rtt_ms, work_num from its
+ * answer); status: what the balancer now holds the node to be (1 up, 0 down after its misses). */
+struct node_beat {
+    int nid;
+    int ok;
+    int status;
+    int work_num;
+    double rtt_ms;
+    int64_t at_ms; /* unix ms */
+};
+/* Write a round of heartbeat results: for each, the row's status, and when ok its work_num,
+ * last_heartbeat and rtt_ms; a `heartbeats` history row each (trimmed to STORE_HEARTBEAT_HISTORY
+ * per node). One round trip for the whole batch. done may be NULL. */
+void store_node_beats(struct store *st, const struct node_beat *v, size_t n, store_status_cb done,
+                      void *arg);
+
+/* Promote standby node nid (waiting 1 -> 0) unless someone did already. done: 0 = promoted by this
+ * call, 409 = it was not (or no longer) a standby, or a STORE_E* error. */
+void store_node_promote(struct store *st, int nid, store_status_cb done, void *arg);
+
+/* Told when a row of `nodes` was inserted, deleted, or changed in any column but the load and
+ * heartbeat ones (postgres: LISTEN on channel sipd_nodes, payload the nid; the trigger in
+ * schema/001_init.sql). After a reconnect notifications may have been missed: cb gets nid -1
+ * ("re-read the table"). The memory store calls cb (nid) for its own changes. One listener per
+ * store, independent of the IM and presence listeners; NULL cb to stop. */
+typedef void (*store_nodes_notify_cb)(void *arg, int nid);
+void store_nodes_set_listener(struct store *st, store_nodes_notify_cb cb, void *arg);
+
 /* ---- schema ---------------------------------------------------------------------------------- */
 
 /* Synchronously apply the migrations in schema_dir (files NNN_*.sql, in order) that the database
