@@ -286,10 +286,15 @@ int config_finish(struct sipd_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "sipd.roles: expected a list of registrar,proxy,broker,balancer,redirect or all, got '%s'", c->roles);
         return -1;
     }
-    if (c->role_mask & ROLE_BALANCER) {
-        /* accepted by the parser so that the name is reserved, refused until it does something */
-        snprintf(err, errlen, "sipd.roles: the balancer role is not available in this version "
-                              "(run registrar,proxy,broker or all), got '%s'", c->roles);
+    if ((c->role_mask & ROLE_BALANCER) && c->role_mask != ROLE_BALANCER) {
+        /* the balancer is the edge: it forwards everything, so it shares its process with no
+         * role that would take requests itself (docs/cluster.md) */
+        snprintf(err, errlen, "sipd.roles: the balancer runs as a node of its own (--roles balancer), "
+                              "got '%s'", c->roles);
+        return -1;
+    }
+    if ((c->role_mask & ROLE_BALANCER) && !c->db[0]) {
+        snprintf(err, errlen, "sipd.roles: the balancer needs the cluster's database (--db CONNINFO)");
         return -1;
     }
     enum log_level lvl;

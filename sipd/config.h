@@ -10,7 +10,7 @@ enum sipd_role {
     ROLE_BROKER = 1 << 2,
     ROLE_BALANCER = 1 << 3,
     ROLE_REDIRECT = 1 << 4,
-    /* `all` = every role this build can run; the balancer comes with the cluster issue */
+    /* `all` = every role but the balancer, which runs as a node of its own (docs/cluster.md) */
     ROLE_ALL = ROLE_REGISTRAR | ROLE_PROXY | ROLE_BROKER,
 };
 

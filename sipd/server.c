@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/loop.h"
+#include "cluster/cluster.h"
 #include "roles/im/broker.h"
 #include "roles/presence/presence.h"
 #include "roles/proxy/proxy.h"
@@ -34,6 +35,7 @@ struct server {
     struct proxy *proxy;
     struct presence *presence; /* broker role: the presence package */
     struct broker *broker; /* NULL without the broker role */
+    struct cluster *cluster; /* the balancer's view of the nodes; NULL on other nodes */
     struct static_group *groups[MAX_GROUPS];
     size_t ngroups;
     struct timer groups_timer;
@@ -48,6 +50,12 @@ struct server {
     struct timer drain_timer;
     struct timer expire_timer;
 };
+
+/* Does this node forward requests (proxy, redirect, or the balancer's edge)? */
+static int forwards(const struct server *srv)
+{
+    return (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT | ROLE_BALANCER)) != 0;
+}
 
 /* Answer without a transaction (malformed requests): to the Via's address. */
 static void respond_stateless(struct server *srv, const osip_message_t *req,
@@ -110,8 +118,7 @@ static int broker_dispatch(struct server *srv, struct sip_txn *t, const struct s
         return 0;
     if (is_sub && c->has_to_tag)
         return broker_handle_in_dialog(srv->broker, t, &c->event);
-    int proxying = (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)) != 0;
-    if (!c->is_ours || !broker_wants(c, proxying))
+    if (!c->is_ours || !broker_wants(c, forwards(srv)))
         return 0;
     if (is_sub) {
         broker_handle_subscribe(srv->broker, t, &c->event);
@@ -217,6 +224,14 @@ static int create_static_groups(struct server *srv, const char *spec)
     return rc;
 }
 
+/* The store's one nodes listener (a row of `nodes` changed): the balancer's copy of the table. */
+static void on_nodes_changed(void *arg, int nid)
+{
+    struct server *srv = arg;
+    if (srv->cluster)
+        cluster_nodes_changed(srv->cluster, nid);
+}
+
 static void on_registered(void *arg, const char *aor, const struct binding *b, size_t n)
 {
     struct server *srv = arg;
@@ -244,7 +259,7 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
     if (strcmp(req->sip_method, "ACK") == 0) {
         /* an ACK for a non-2xx final belongs to our INVITE server transaction; an ACK for a 2xx
          * is end-to-end and routed on */
-        if (txn_server_ack(srv->txns, req) || !(srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)))
+        if (txn_server_ack(srv->txns, req) || !forwards(srv))
             osip_message_free(req);
         else
             proxy_handle_ack(srv->proxy, req, src, raw, raw_len);
@@ -270,7 +285,7 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
         txn_respond_simple(t, 503, "Shutting down", "Retry-After", "5");
         return;
     }
-    int proxying = (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)) != 0;
+    int proxying = forwards(srv);
     if (srv->presence && presence_dispatch(srv, t, &c))
         return;
     if (srv->broker && broker_dispatch(srv, t, &c, raw, raw_len))
@@ -327,8 +342,9 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
     if (MSG_IS_RESPONSE(m)) {
         if (bad || sip_response_check(m) < 0)
             LOG_DEBUG("malformed response dropped");
-        else if (!txn_client_response(srv->txns, m, buf, len, src) &&
-                 (srv->cfg.role_mask & (ROLE_PROXY | ROLE_REDIRECT)))
+        else if (srv->cluster && cluster_heartbeat_response(srv->cluster, m))
+            ; /* a node answered a heartbeat */
+        else if (!txn_client_response(srv->txns, m, buf, len, src) && forwards(srv))
             proxy_handle_stray_response(srv->proxy, m, buf, len);
         osip_message_free(m);
         return;
@@ -426,12 +442,29 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     srv->txns = srv->store ? txn_layer_create(loop, srv->tp, &xc) : NULL;
     srv->local = (struct uri_local){.domains = srv->domains, .hostname = srv->hostname,
                                     .listens = listens, .arg = srv->tp};
+    if (srv->txns && (cfg->role_mask & ROLE_BALANCER)) {
+        struct cluster_config cc = {
+            .self_name = cfg->node_name,
+            .heartbeat_ms = (unsigned)cfg->heartbeat_ms,
+            .heartbeat_misses = (unsigned)cfg->heartbeat_misses,
+            .promote_permille = cfg->promote_permille,
+        };
+        srv->cluster = cluster_create(loop, srv->tp, srv->store, &cc);
+        if (!srv->cluster) {
+            LOG_ERROR("out of memory at start-up");
+            server_destroy(srv);
+            return NULL;
+        }
+        store_nodes_set_listener(srv->store, on_nodes_changed, srv);
+    }
     struct proxy_config pxc = {
         .record_route = cfg->record_route,
         .redirect_all = (cfg->role_mask & ROLE_REDIRECT) && !(cfg->role_mask & ROLE_PROXY),
         .local = &srv->local,
         .redirect_domains = srv->redirect_domains,
         .timer_c_ms = (unsigned)cfg->timer_c_ms,
+        .cluster = srv->cluster,
+        .failover_ms = (unsigned)cfg->failover_ms,
     };
     srv->registrar = srv->txns ? registrar_create(srv->store, &rc) : NULL;
     srv->proxy = srv->registrar ? proxy_create(loop, srv->tp, srv->txns, srv->store, &pxc) : NULL;
@@ -521,11 +554,13 @@ void server_destroy(struct server *srv)
     if (srv->store) {
         store_im_set_listener(srv->store, NULL, NULL);
         store_pres_set_listener(srv->store, NULL, NULL);
+        store_nodes_set_listener(srv->store, NULL, NULL);
     }
     store_destroy(srv->store);
     presence_destroy(srv->presence);
     broker_destroy(srv->broker);
     proxy_destroy(srv->proxy);
+    cluster_destroy(srv->cluster); /* after the store: its callbacks ran in store_destroy */
     registrar_destroy(srv->registrar);
     txn_layer_destroy(srv->txns);
     transport_destroy(srv->tp);

@@ -19,5 +19,6 @@ void register_proxy_suites(void);
 void register_uac_suites(void);
 void register_presence_suites(void);
 void register_broker_suites(void);
+void register_cluster_suites(void);
 
 #endif

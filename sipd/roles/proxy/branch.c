@@ -9,6 +9,7 @@
 
 #include "../../base/log.h"
 #include "../../base/loop.h"
+#include "../../cluster/cluster.h"
 #include "../../sip/msg.h"
 #include "../../sip/rewrite.h"
 #include "../../sip/txn.h"
@@ -138,6 +139,11 @@ static void send_best(struct pcall *pc)
         pcall_reply(pc, 487, NULL, NULL, NULL);
         return;
     }
+    if (pc->failover && (pc->nbr == 0 || pc->br[pc->nbr - 1]->retryable)) {
+        /* every node tried failed: the client may try again later (or another balancer) */
+        pcall_reply(pc, 503, "No node answered", "Retry-After", "5");
+        return;
+    }
     if (!pc->best) {
         pcall_reply(pc, pc->best_code ? pc->best_code : 408, NULL, NULL, NULL);
         return;
@@ -201,6 +207,32 @@ static void branch_final(struct branch *b, int code)
     struct pcall *pc = b->pc;
     b->code = code;
     loop_timer_stop(pc->px->loop, &b->timer_c);
+    loop_timer_stop(pc->px->loop, &b->timer_fo);
+}
+
+/* Edge: the node said nothing at all within failover_ms; the next one is tried. The client
+ * transaction is left to finish on its own (a late 2xx is forwarded as a stray). */
+static void timer_fo_fired(struct timer *t, void *arg)
+{
+    struct branch *b = arg;
+    struct pcall *pc = b->pc;
+    (void)t;
+    if (b->code || b->got_provisional)
+        return;
+    LOG_DEBUG("node silent for %u ms: trying the next one", pc->px->cfg.failover_ms);
+    if (b->ct) {
+        txn_set_owner(b->ct, NULL, NULL);
+        txn_client_detach(b->ct);
+        b->ct = NULL;
+    }
+    b->retryable = 1;
+    branch_final(b, 408);
+    if (!pc->best_code || rank(408) < rank(pc->best_code)) {
+        pc->best_code = 408;
+        free(pc->best);
+        pc->best = NULL;
+    }
+    pcall_check_done(pc);
 }
 
 static void ct_gone(void *arg, struct sip_txn *t)
@@ -215,6 +247,7 @@ static void ct_gone(void *arg, struct sip_txn *t)
 static void branch_provisional(struct branch *b, int code, const char *raw, size_t raw_len)
 {
     struct pcall *pc = b->pc;
+    loop_timer_stop(pc->px->loop, &b->timer_fo);
     if (!b->got_provisional) {
         b->got_provisional = 1;
         if (b->cancel_wanted || pc->cancelled || pc->answered)
@@ -264,6 +297,7 @@ static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_mes
             return; /* a 2xx cannot be rebuilt here (its To tag, Contact and body are the callee's) */
         ev = TXN_TIMEOUT; /* take the path that stores a code without bytes */
     }
+    b->retryable = pc->failover && (ev != TXN_RESPONSE || code == 503);
     if (ev != TXN_RESPONSE) {
         branch_final(b, code);
         if (!pc->best_code || rank(code) < rank(pc->best_code)) {
@@ -315,12 +349,14 @@ static struct branch *branch_new(struct pcall *pc)
     return b;
 }
 
-static void add_rr_line(struct sbuf *o, const struct proxy *px, enum sip_proto proto,
+/* Our Record-Route (or Path) line: "NAME: <sip:us;lr>", with the client's flow at the edge. */
+static void add_rr_line(struct sbuf *o, const char *name, const struct pcall *pc, enum sip_proto proto,
                         const struct sockaddr_storage *like)
 {
     char hp[64];
-    proxy_hostport(px, proto, like, hp, sizeof hp);
-    sbuf_printf(o, "Record-Route: <sip:%s%s;lr>\r\n", hp, proto == SIP_PROTO_TCP ? ";transport=tcp" : "");
+    proxy_hostport(pc->px, proto, like, hp, sizeof hp);
+    sbuf_printf(o, "%s: <sip:%s%s;lr%s%s>\r\n", name, hp, proto == SIP_PROTO_TCP ? ";transport=tcp" : "",
+                pc->flow[0] ? ";flow=" : "", pc->flow);
 }
 
 /* The copy of the request for target t, edited from the received bytes: Request-URI (§16.6
@@ -342,9 +378,11 @@ static int build_copy(struct pcall *pc, const struct target *t, const char *bran
     sbuf_printf(&pre, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n", sip_proto_via_name(t->dst.proto), hp, branch);
     if (pc->record_route) {
         if (t->dst.proto != src->proto)
-            add_rr_line(&pre, px, t->dst.proto, &t->dst.peer);
-        add_rr_line(&pre, px, src->proto, &src->peer);
+            add_rr_line(&pre, "Record-Route", pc, t->dst.proto, &t->dst.peer);
+        add_rr_line(&pre, "Record-Route", pc, src->proto, &src->peer);
     }
+    if (pc->add_path) /* RFC 3327: the node reaches us as we reach it */
+        add_rr_line(&pre, "Path", pc, t->dst.proto, &t->dst.peer);
     if (t->path)
         sbuf_printf(&pre, "Route: %s\r\n", t->path);
     char *topvia = NULL;
@@ -396,6 +434,10 @@ static void forward_branch(struct pcall *pc, const struct target *t)
             txn_set_owner(b->ct, ct_gone, b);
         if (b->ct && pc->is_invite)
             loop_timer_start(px->loop, &b->timer_c, px->cfg.timer_c_ms, timer_c_fired, b);
+        if (b->ct && pc->failover)
+            loop_timer_start(px->loop, &b->timer_fo, px->cfg.failover_ms, timer_fo_fired, b);
+        if (b->ct && t->nid && px->cfg.cluster)
+            cluster_sent(px->cfg.cluster, t->nid);
     }
     sbuf_free(&out);
 }
@@ -420,7 +462,7 @@ void pcall_check_done(struct pcall *pc)
         if (pc->br[i]->code == 0)
             return; /* a branch is still pending */
     if (!pc->final_sent && !pc->answered && !pc->got_6xx && !pc->cancelled &&
-        pc->next_target < pc->ntargets) {
+        pc->next_target < pc->ntargets && (!pc->failover || pc->nbr == 0 || pc->br[pc->nbr - 1]->retryable)) {
         size_t before = pc->nbr;
         pcall_start_next_group(pc);
         if (pc->nbr > before) {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../../base/loop.h"
+#include "../../cluster/flow.h"
 #include "../../sip/txn.h"
 #include "../../sip/uri.h"
 #include "../../store/store.h"
@@ -44,7 +45,12 @@ struct proxy *proxy_create(struct loop *loop, struct transport *tp, struct txn_l
         .record_route = cfg->record_route,
         .conn_alive = conn_alive,
         .arg = tp,
+        .edge = cfg->cluster != NULL,
     };
+    if (cfg->cluster)
+        px->route.record_route = 1; /* the edge always stays on the path (edge.c) */
+    if (!px->cfg.failover_ms)
+        px->cfg.failover_ms = 2000;
     px->resolver = resolver_create(loop);
     if (!px->resolver) {
         free(px);
@@ -59,6 +65,7 @@ void pcall_free(struct pcall *pc)
     for (size_t i = 0; i < pc->nbr; i++) {
         struct branch *b = pc->br[i];
         loop_timer_stop(px->loop, &b->timer_c);
+        loop_timer_stop(px->loop, &b->timer_fo);
         if (b->ct) {
             /* it finishes on its own; late 2xx become strays (stateless forwarding) */
             txn_set_owner(b->ct, NULL, NULL);
@@ -217,6 +224,10 @@ void proxy_handle_request(struct proxy *px, struct sip_txn *t)
         txn_respond_simple(t, 500, "Out of memory", NULL, NULL);
         return;
     }
+    if (px->cfg.cluster)
+        flow_encode(txn_source(t), pc->flow, sizeof pc->flow); /* edge.c may name another */
+    if (plan.action == ROUTE_EDGE && !edge_route(pc, &plan))
+        return;
     pc->lookup_pending = 1;
     if (plan.action == ROUTE_LOCATION) {
         snprintf(pc->aor, sizeof pc->aor, "%s", plan.aor);

@@ -14,6 +14,7 @@
 
 #include "../../transport/transport.h"
 
+struct cluster;
 struct loop;
 struct proxy;
 struct sip_txn;
@@ -27,6 +28,10 @@ struct proxy_config {
     const struct uri_local *local; /* what is ours (sip/uri.h); must outlive the proxy */
     const char *const *redirect_domains; /* domains answered in redirect mode (NULL-terminated) */
     unsigned timer_c_ms;         /* INVITE branch without a final response for this long: CANCEL */
+    /* The balancer's edge mode (proxy/edge.c) when set: initial requests go to cluster nodes,
+     * with failover; Path and Record-Route carry the client's flow. Must outlive the proxy. */
+    struct cluster *cluster;
+    unsigned failover_ms;        /* edge: a node silent this long is skipped for the next one */
 };
 
 /* Caller frees with proxy_destroy(). cfg's strings must outlive the proxy. */

@@ -5,6 +5,7 @@
  *   route.c      routing decisions (route.h), free of sockets and timers
  *   branch.c     forwarding, forking, Timer C, CANCEL of branches, best response (§16.6-16.8)
  *   stateless.c  ACK for a 2xx and stray 2xx responses, forwarded without state (§16.11)
+ *   edge.c       the balancer's edge mode: which node or client flow a request goes to
  *
  * One `struct pcall` per proxied server transaction. It owns the target set and one `struct
  * branch` per forwarded copy (a client transaction). It lives until its final response has gone
@@ -29,7 +30,9 @@ struct branch {
     int got_provisional;
     int cancel_wanted;  /* CANCEL once a provisional arrives (§9.1) */
     int cancel_sent;
+    int retryable;      /* edge: failed so that the next node is tried (timeout, transport, 503) */
     struct timer timer_c;
+    struct timer timer_fo; /* edge: no answer at all from the node within failover_ms */
 };
 
 struct pcall {
@@ -52,6 +55,9 @@ struct pcall {
     int cancelled;
     int got_6xx;
     int lookup_pending;
+    int failover;         /* edge: targets are nodes, tried in turn while they fail (edge.c) */
+    int add_path;         /* edge: a REGISTER from a client gets our Path with its flow */
+    char flow[ROUTE_FLOW_MAX]; /* edge: the client's flow, put in our Path / Record-Route */
     uint64_t resolve_id;  /* a DNS lookup in flight */
     char aor[256];
     struct pcall *prev, *next;
@@ -75,6 +81,15 @@ void pcall_free(struct pcall *pc);
 /* Send a final (or provisional) response of our own upstream, once. */
 void pcall_reply(struct pcall *pc, int code, const char *reason, const char *extra_name,
                  const char *extra_value);
+
+/* edge.c */
+/* Start pc (plan p, action ROUTE_EDGE) toward a client's flow or a node. Returns 1 when the
+ * request goes to the Request-URI's hop instead (p->host..., resolved by the caller as for
+ * ROUTE_NEXT_HOP), else 0 (started or answered; pc may be freed when this returns). */
+int edge_route(struct pcall *pc, const struct route_plan *p);
+/* ACK for a 2xx in edge mode: where it goes (our flow, else dst). Returns 0, -1 to drop. */
+int edge_ack_dest(struct proxy *px, const char *flow, const struct sip_source *src,
+                  struct sip_source *dst);
 
 /* branch.c */
 /* Start every target of the next q-value group (parallel within, sequential between groups). */

@@ -184,8 +184,10 @@ void route_fwd_clear(struct route_fwd *f)
  * the Request-URI), then our own Route entries on top go. Returns the Request-URI after that;
  * *first is the index of the first Route left and *end one past the last. */
 static const osip_uri_t *preprocess(const struct route_ctx *c, const osip_message_t *req,
-                                    struct route_fwd *f, int *first, int *end)
+                                    struct route_fwd *f, int *first, int *end, char *flow)
 {
+    if (flow)
+        flow[0] = '\0';
     const osip_uri_t *ruri = req->req_uri;
     int n = osip_list_size(&req->routes);
     if (n > 0 && route_uri_is_me(c, ruri)) {
@@ -201,6 +203,10 @@ static const osip_uri_t *preprocess(const struct route_ctx *c, const osip_messag
         osip_route_t *r = osip_list_get(&req->routes, i);
         if (!r || !r->url || !route_uri_is_me(c, r->url))
             break;
+        osip_uri_param_t *fp = NULL;
+        if (flow && osip_uri_uparam_get_byname(r->url, "flow", &fp) == 0 && fp && fp->gvalue &&
+            strlen(fp->gvalue) < ROUTE_FLOW_MAX)
+            strcpy(flow, fp->gvalue);
     }
     f->drop_routes = i;
     *first = i;
@@ -272,7 +278,7 @@ int route_decide(const struct route_ctx *c, const osip_message_t *req, struct ro
                        strcmp(req->sip_method, "REFER") == 0);
 
     int first, end;
-    const osip_uri_t *ruri = preprocess(c, req, &p->fwd, &first, &end);
+    const osip_uri_t *ruri = preprocess(c, req, &p->fwd, &first, &end, c->edge ? p->flow : NULL);
     const osip_uri_t *fwd_ruri = ruri;
     osip_route_t *top = first < end ? osip_list_get(&req->routes, first) : NULL;
     if (top && top->url) {
@@ -289,6 +295,10 @@ int route_decide(const struct route_ctx *c, const osip_message_t *req, struct ro
             reject(p, 416, "Unusable next-hop URI");
         else
             p->action = ROUTE_NEXT_HOP;
+    } else if (c->edge) {
+        /* the balancer decides (proxy/edge.c): a client's flow, a node, or this hop */
+        p->action = ROUTE_EDGE;
+        p->hop_ok = route_uri_hop(ruri, p->host, sizeof p->host, &p->port, &p->proto) == 0;
     } else if (route_uri_is_local(c, ruri) && ruri->username && !has_to_tag) {
         /* a user of ours: the location service gives the targets */
         p->action = ROUTE_LOCATION;
@@ -313,22 +323,41 @@ oom:
     return -1;
 }
 
-int route_decide_ack(const struct route_ctx *c, const osip_message_t *ack, struct sip_source *dst,
-                     struct route_fwd *fwd)
+static int decide_ack(const struct route_ctx *c, const osip_message_t *ack, struct sip_source *dst,
+                      struct route_fwd *fwd, char *flow)
 {
     memset(fwd, 0, sizeof *fwd);
     const char *mf = sip_header_get(ack, "max-forwards", 0);
     if (mf && atoi(mf) <= 0)
         return -1;
     int first, end;
-    const osip_uri_t *ruri = preprocess(c, ack, fwd, &first, &end);
+    const osip_uri_t *ruri = preprocess(c, ack, fwd, &first, &end, flow);
     osip_route_t *top = first < end ? osip_list_get(&ack->routes, first) : NULL;
     const osip_uri_t *hop = top && top->url ? top->url : ruri;
-    if ((!top && route_uri_is_me(c, ruri)) || uri_destination(hop, dst) < 0)
+    if (flow && top)
+        flow[0] = '\0'; /* the route set goes on: no flow of ours decides */
+    if (flow && flow[0]) {
+        /* edge mode: the caller picks the flow or this hop (dst.peerlen 0 when unusable) */
+        if (uri_destination(hop, dst) < 0)
+            memset(dst, 0, sizeof *dst);
+    } else if ((!top && route_uri_is_me(c, ruri)) || uri_destination(hop, dst) < 0) {
         return -1;
+    }
     if (ruri != ack->req_uri && !(fwd->new_ruri = uri_text(ruri, 0)))
         return -1;
     return 0;
+}
+
+int route_decide_ack(const struct route_ctx *c, const osip_message_t *ack, struct sip_source *dst,
+                     struct route_fwd *fwd)
+{
+    return decide_ack(c, ack, dst, fwd, NULL);
+}
+
+int route_decide_ack_edge(const struct route_ctx *c, const osip_message_t *ack, struct sip_source *dst,
+                          struct route_fwd *fwd, char *flow)
+{
+    return decide_ack(c, ack, dst, fwd, flow);
 }
 
 /* ---- location service results (§16.5) ------------------------------------------------------- */

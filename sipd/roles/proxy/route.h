@@ -24,6 +24,8 @@ struct route_ctx {
     const char *const *redirect_domains; /* domains answered in redirect mode, or NULL */
     int redirect_all;                    /* every local user answered with 302 */
     int record_route;                    /* Record-Route dialog-forming requests */
+    int edge;                            /* the balancer's edge mode (a request with no Route
+                                          * left after ours is ROUTE_EDGE, whatever its URI) */
     /* Is this TCP connection still open? (transport_conn_alive) */
     int (*conn_alive)(void *arg, uint64_t conn_id);
     void *arg;
@@ -50,7 +52,13 @@ enum route_action {
     ROUTE_REJECT,   /* answer code/reason (+ one extra header) */
     ROUTE_LOCATION, /* a user of ours: look aor up in the location service */
     ROUTE_NEXT_HOP, /* resolve host/port/proto (RFC 3263) and forward there */
+    ROUTE_EDGE,     /* edge mode, no Route left: to a client's flow, a node, or the Request-URI
+                     * (host/port/proto as for ROUTE_NEXT_HOP, when usable) -- proxy/edge.c */
 };
+
+/* The `flow` parameter of the last Route entry of ours that preprocessing removed (the
+ * balancer's own Path / Record-Route entry, cluster/flow.h), "" when none. */
+#define ROUTE_FLOW_MAX 72
 
 struct route_plan {
     enum route_action action;
@@ -64,6 +72,8 @@ struct route_plan {
     int port;                 /* 0 = none given */
     int proto;                /* -1 = none given */
     int record_route;         /* add our Record-Route (a dialog-forming request, §16.6 step 4) */
+    char flow[ROUTE_FLOW_MAX]; /* see ROUTE_FLOW_MAX */
+    int hop_ok;               /* ROUTE_EDGE: host/port/proto name the Request-URI's hop */
     struct route_fwd fwd;     /* owned by the plan until taken */
 };
 
@@ -77,6 +87,10 @@ int route_decide(const struct route_ctx *c, const osip_message_t *req, struct ro
  * Returns 0, or -1 when it is to be dropped (Max-Forwards used up, for us, no usable hop). */
 int route_decide_ack(const struct route_ctx *c, const osip_message_t *ack, struct sip_source *dst,
                      struct route_fwd *fwd);
+/* Edge mode: the same, and flow[ROUTE_FLOW_MAX] gets the flow of our last removed Route entry
+ * (see ROUTE_FLOW_MAX) when no Route is left after ours, else "". */
+int route_decide_ack_edge(const struct route_ctx *c, const osip_message_t *ack, struct sip_source *dst,
+                          struct route_fwd *fwd, char *flow);
 
 /* One place a request is forked to. */
 struct target {
@@ -84,6 +98,7 @@ struct target {
     char *path;            /* Path of the binding (becomes Route; malloc'd), or NULL */
     struct sip_source dst; /* next hop */
     int q;                 /* q*1000, -1 = none (counts as 1000) */
+    int nid;               /* edge: the cluster node (0 = not a node) */
 };
 
 /* What a location lookup's bindings (b[0..n), q descending) become. aor_known: the user has

@@ -28,10 +28,15 @@ static unsigned long ack_branch_hash(const osip_message_t *ack)
 void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src,
                       const char *raw, size_t raw_len)
 {
-    (void)src;
     struct sip_source dst;
     struct route_fwd fwd = {0};
-    if (!raw || route_decide_ack(&px->route, ack, &dst, &fwd) < 0) {
+    char flow[ROUTE_FLOW_MAX];
+    int rc = !raw ? -1
+           : px->cfg.cluster ? route_decide_ack_edge(&px->route, ack, &dst, &fwd, flow)
+           : route_decide_ack(&px->route, ack, &dst, &fwd);
+    if (rc == 0 && px->cfg.cluster)
+        rc = edge_ack_dest(px, flow, src, &dst);
+    if (rc < 0) {
         route_fwd_clear(&fwd);
         osip_message_free(ack);
         return;

@@ -1,0 +1,32 @@
+/* flow.h - flow tokens: the balancer's name for a client's connection (the RFC 5626 idea).
+ *
+ * The balancer puts a token naming the client's flow -- its TCP connection, or its UDP address
+ * -- in the Path it adds to a REGISTER and in the Record-Route it adds to a dialog-forming
+ * request, as the URI parameter `flow`. A request that later reaches the balancer through that
+ * entry and did not come from the flow itself goes out over it, so that traffic toward a client
+ * leaves over the client's own connection (or reaches it behind its NAT binding).
+ *
+ * Grammar (URI-parameter safe): "u" | "t", then hex fields separated by '-':
+ *     u-ADDR-PORT           a UDP flow: the client's address (8 or 32 hex digits) and port
+ *     t-CONNID-ADDR-PORT    a TCP flow: our connection id, and the peer address and port
+ * The token is not a secret: it only names a flow this balancer holds; a forged one reaches at
+ * most an address a Request-URI could name anyway (see docs/cluster.md). */
+#ifndef SIPD_FLOW_H
+#define SIPD_FLOW_H
+
+#include <stddef.h>
+
+#include "../transport/transport.h"
+
+#define FLOW_TOKEN_MAX 72 /* bytes, with the NUL */
+
+/* Write the token of src into buf (n >= FLOW_TOKEN_MAX). Returns 0, or -1 (unknown family). */
+int flow_encode(const struct sip_source *src, char *buf, size_t n);
+
+/* Parse a token into dst (proto, peer, conn_id; udp_fd -1). Returns 0, or -1 when malformed. */
+int flow_decode(const char *tok, struct sip_source *dst);
+
+/* Is `a` (a decoded token) the flow a message from `src` arrived over? */
+int flow_same(const struct sip_source *a, const struct sip_source *src);
+
+#endif

@@ -1,0 +1,71 @@
+/* select.h - which node gets a request: the balancer's decisions over its copy of the node
+ * table, free of sockets, timers and the store so that they can be tested alone.
+ *
+ *  - REGISTER goes to a registrar, other initial requests to a proxy: the eligible node with
+ *    the lowest (work_num + sent) / max_num, where work_num is the node's own count from its
+ *    last heartbeat answer and `sent` what this balancer sent it since (so that requests within
+ *    one heartbeat period spread by capacity instead of all going to one node);
+ *  - IM and presence requests go to the broker that owns the topic: rendezvous (highest random
+ *    weight) hashing of (node name, topic) over the eligible brokers, so that a broker joining
+ *    or leaving moves only its own share of the topics;
+ *  - eligible = up (answering heartbeats), not draining, not standby (waiting), and, except for
+ *    topic affinity, below max_num.
+ * The order returned is also the failover order. */
+#ifndef SIPD_SELECT_H
+#define SIPD_SELECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../transport/transport.h"
+
+enum cnode_role {
+    CNODE_REGISTRAR = 1 << 0,
+    CNODE_PROXY = 1 << 1,
+    CNODE_BROKER = 1 << 2,
+    CNODE_BALANCER = 1 << 3,
+};
+
+/* Nodes a balancer keeps in its copy of the table. */
+#define CNODE_MAX 256
+
+/* A node as one balancer sees it. */
+struct cnode {
+    int nid;
+    char name[64];
+    char address[128];     /* as in the table: "udp:127.0.0.1:5071" */
+    struct sip_source dst; /* address parsed; dst.peerlen 0 when unusable */
+    unsigned roles;        /* CNODE_* */
+    int waiting, draining; /* from the table */
+    int max_num;           /* from the table */
+    int status;            /* from the table (what a balancer last wrote) */
+    /* live, from this balancer's heartbeats */
+    int up;
+    int misses;            /* consecutive unanswered probes */
+    int work_num;          /* from the last answer's Sipd-Load */
+    char state[16];        /* from the last answer's Sipd-Load: active, standby, draining, drained */
+    double rtt_ms;
+    unsigned sent;         /* requests sent to it since its last heartbeat answer */
+};
+
+/* "registrar,proxy" (text[] as libpq prints it, "{registrar,proxy}", also accepted) -> CNODE_*.
+ * "all" is registrar, proxy and broker. Unknown names are ignored. */
+unsigned cnode_roles_parse(const char *s);
+
+/* Can v take new work of `role`? (topic affinity ignores the max_num limit) */
+int cnode_eligible(const struct cnode *v, unsigned role, int for_topic);
+
+/* The nodes to try for a request needing `role`, best first, as indexes into v[0..n); topic
+ * non-NULL: rendezvous order for that topic. Returns how many were written (at most max). */
+size_t cnode_select(const struct cnode *v, size_t n, unsigned role, const char *topic, size_t *idx,
+                    size_t max);
+
+/* The rendezvous weight of (node name, topic). */
+uint64_t cnode_weight(const char *name, const char *topic);
+
+/* The standby node of `role` to promote now, as an index, or -1: one is promoted when no active
+ * node of the role is eligible, or every eligible one carries at least promote_permille/1000 of
+ * its max_num. Only an up, non-draining standby is promoted; the lowest nid first. */
+int cnode_promote_candidate(const struct cnode *v, size_t n, unsigned role, int promote_permille);
+
+#endif

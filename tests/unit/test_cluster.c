@@ -1,0 +1,206 @@
+/* test_cluster.c - the balancer's pure decisions: flow tokens (cluster/flow.h) and the choice of
+ * node (cluster/select.h): least loaded by capacity, rendezvous ownership of topics (stable, and
+ * moving only the share of a node that leaves), eligibility, promotion of standbys. */
+#include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cluster/flow.h"
+#include "cluster/select.h"
+#include "suites.h"
+#include "transport/addr.h"
+
+static struct sip_source src_of(enum sip_proto proto, const char *host, int port, uint64_t conn)
+{
+    struct sip_source s;
+    memset(&s, 0, sizeof s);
+    s.proto = proto;
+    s.udp_fd = -1;
+    s.conn_id = conn;
+    CU_ASSERT_FATAL(sockaddr_from_host_port(host, strlen(host), port, &s.peer, &s.peerlen) == 0);
+    return s;
+}
+
+static void test_flow_roundtrip(void)
+{
+    struct sip_source cases[] = {
+        src_of(SIP_PROTO_UDP, "127.0.0.1", 5060, 0),
+        src_of(SIP_PROTO_TCP, "10.1.2.3", 40888, 77),
+        src_of(SIP_PROTO_TCP, "::1", 1, 0xffffffffffffULL),
+        src_of(SIP_PROTO_UDP, "2001:db8::5", 65535, 0),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char tok[FLOW_TOKEN_MAX];
+        CU_ASSERT_FATAL(flow_encode(&cases[i], tok, sizeof tok) == 0);
+        CU_ASSERT(strspn(tok, "0123456789abcdef-tu") == strlen(tok)); /* URI-parameter safe */
+        struct sip_source d;
+        CU_ASSERT_FATAL(flow_decode(tok, &d) == 0);
+        CU_ASSERT(d.proto == cases[i].proto);
+        CU_ASSERT(sockaddr_equal(&d.peer, &cases[i].peer));
+        CU_ASSERT(d.conn_id == (cases[i].proto == SIP_PROTO_TCP ? cases[i].conn_id : 0));
+        CU_ASSERT(flow_same(&d, &cases[i]));
+    }
+}
+
+static void test_flow_same(void)
+{
+    struct sip_source a = src_of(SIP_PROTO_TCP, "10.0.0.1", 5000, 5);
+    struct sip_source other_conn = src_of(SIP_PROTO_TCP, "10.0.0.1", 5000, 6);
+    struct sip_source udp = src_of(SIP_PROTO_UDP, "10.0.0.1", 5000, 0);
+    struct sip_source other_port = src_of(SIP_PROTO_UDP, "10.0.0.1", 5001, 0);
+    CU_ASSERT(!flow_same(&a, &other_conn)); /* a new connection is another flow */
+    CU_ASSERT(!flow_same(&a, &udp));
+    CU_ASSERT(!flow_same(&udp, &other_port));
+    CU_ASSERT(flow_same(&udp, &udp));
+}
+
+static void test_flow_hostile(void)
+{
+    static const char *const bad[] = {
+        "", "u", "u-", "x-7f000001-13c4", "u-7f000001", "u-7f000001-", "u-7f000001-0",
+        "u-7f000001-10000", "u-7f00001-13c4", "u-7f000001g-13c4", "u-7f000001-13c4-", "t-7f000001-13c4",
+        "t-11223344556677889-7f000001-13c4", "u-7f000001-13c4;lr", "u-7f000001-13c4x",
+        "t--7f000001-13c4", "u-zz000001-13c4",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct sip_source d;
+        CU_ASSERT_EQUAL(flow_decode(bad[i], &d), -1);
+        if (flow_decode(bad[i], &d) != -1)
+            fprintf(stderr, "accepted: '%s'\n", bad[i]);
+    }
+    struct sip_source d;
+    CU_ASSERT(flow_decode(NULL, &d) == -1);
+}
+
+/* ---- node choice ------------------------------------------------------------------------------ */
+
+static struct cnode node(int nid, const char *name, unsigned roles, int work, int max)
+{
+    struct cnode c;
+    memset(&c, 0, sizeof c);
+    c.nid = nid;
+    snprintf(c.name, sizeof c.name, "%s", name);
+    c.roles = roles;
+    c.up = 1;
+    c.work_num = work;
+    c.max_num = max;
+    c.dst = src_of(SIP_PROTO_UDP, "127.0.0.1", 5000 + nid, 0);
+    return c;
+}
+
+static void test_roles_parse(void)
+{
+    CU_ASSERT_EQUAL(cnode_roles_parse("registrar,proxy"), CNODE_REGISTRAR | CNODE_PROXY);
+    CU_ASSERT_EQUAL(cnode_roles_parse("{broker,balancer}"), CNODE_BROKER | CNODE_BALANCER);
+    CU_ASSERT_EQUAL(cnode_roles_parse("all"), CNODE_REGISTRAR | CNODE_PROXY | CNODE_BROKER);
+    CU_ASSERT_EQUAL(cnode_roles_parse("proxies,,\"proxy\""), CNODE_PROXY);
+    CU_ASSERT_EQUAL(cnode_roles_parse(""), 0);
+    CU_ASSERT_EQUAL(cnode_roles_parse(NULL), 0);
+}
+
+static void test_least_loaded(void)
+{
+    struct cnode v[] = {
+        node(1, "p1", CNODE_PROXY, 50, 100),   /* half full */
+        node(2, "p2", CNODE_PROXY, 100, 300),  /* a third full: first */
+        node(3, "r1", CNODE_REGISTRAR, 0, 100), /* another role */
+        node(4, "p3", CNODE_PROXY, 0, 100),    /* idle but draining */
+        node(5, "p4", CNODE_PROXY, 100, 100),  /* full */
+        node(6, "p5", CNODE_PROXY, 0, 100),    /* down */
+        node(7, "p6", CNODE_PROXY, 0, 100),    /* standby */
+    };
+    v[3].draining = 1;
+    v[5].up = 0;
+    v[6].waiting = 1;
+    size_t idx[8];
+    size_t n = cnode_select(v, 7, CNODE_PROXY, NULL, idx, 8);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT_EQUAL(v[idx[0]].nid, 2);
+    CU_ASSERT_EQUAL(v[idx[1]].nid, 1);
+    CU_ASSERT_EQUAL(cnode_select(v, 7, CNODE_PROXY, NULL, idx, 1), 1);
+    CU_ASSERT_EQUAL(cnode_select(v, 7, CNODE_BROKER, NULL, idx, 8), 0);
+}
+
+/* Idle nodes of capacity 100 and 300 take requests 1:3 when the balancer counts what it sent. */
+static void test_split_by_capacity(void)
+{
+    struct cnode v[] = {node(1, "a", CNODE_PROXY, 0, 100), node(2, "b", CNODE_PROXY, 0, 300)};
+    int got[2] = {0, 0};
+    for (int i = 0; i < 4000; i++) {
+        size_t idx[2];
+        CU_ASSERT_FATAL(cnode_select(v, 2, CNODE_PROXY, NULL, idx, 2) == 2);
+        v[idx[0]].sent++;
+        got[idx[0]]++;
+    }
+    CU_ASSERT(got[0] >= 950 && got[0] <= 1050);
+    CU_ASSERT(got[1] >= 2950 && got[1] <= 3050);
+}
+
+static void test_rendezvous(void)
+{
+    struct cnode v[] = {
+        node(1, "b1", CNODE_BROKER, 0, 10), node(2, "b2", CNODE_BROKER, 0, 10),
+        node(3, "b3", CNODE_BROKER, 0, 10), node(4, "p1", CNODE_PROXY, 0, 10),
+    };
+    int owner[300], per[4] = {0};
+    char topic[64];
+    for (int t = 0; t < 300; t++) {
+        snprintf(topic, sizeof topic, "sip:user%d@example.com", t);
+        size_t idx[4];
+        size_t n = cnode_select(v, 4, CNODE_BROKER, topic, idx, 4);
+        CU_ASSERT_FATAL(n == 3);
+        owner[t] = v[idx[0]].nid;
+        per[idx[0]]++;
+        /* the same again: stable, whatever the load */
+        v[1].work_num = 10 + t; /* full: topic affinity ignores max_num */
+        size_t idx2[4];
+        CU_ASSERT(cnode_select(v, 4, CNODE_BROKER, topic, idx2, 1) == 1 && idx2[0] == idx[0]);
+        v[1].work_num = 0;
+    }
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT(per[i] > 60); /* about 100 each */
+    /* b2 leaves: only its topics move, and each goes to its second choice */
+    v[1].up = 0;
+    for (int t = 0; t < 300; t++) {
+        snprintf(topic, sizeof topic, "sip:user%d@example.com", t);
+        size_t idx[4];
+        CU_ASSERT_FATAL(cnode_select(v, 4, CNODE_BROKER, topic, idx, 4) == 2);
+        if (owner[t] != 2)
+            CU_ASSERT_EQUAL(v[idx[0]].nid, owner[t]);
+        CU_ASSERT(v[idx[0]].nid != 2);
+    }
+}
+
+static void test_promotion(void)
+{
+    struct cnode v[] = {
+        node(1, "p1", CNODE_PROXY, 10, 100), node(2, "s2", CNODE_PROXY, 0, 100),
+        node(3, "s1", CNODE_PROXY, 0, 100), node(4, "r1", CNODE_REGISTRAR, 0, 100),
+    };
+    v[1].waiting = v[2].waiting = 1;
+    CU_ASSERT_EQUAL(cnode_promote_candidate(v, 4, CNODE_PROXY, 800), -1); /* p1 has room */
+    v[0].work_num = 80;                                                   /* at 0.8 */
+    CU_ASSERT_EQUAL(cnode_promote_candidate(v, 4, CNODE_PROXY, 800), 1);  /* lowest nid */
+    v[0].work_num = 10;
+    v[0].up = 0; /* the last active proxy died */
+    CU_ASSERT_EQUAL(cnode_promote_candidate(v, 4, CNODE_PROXY, 800), 1);
+    v[1].up = 0; /* a dead standby is not promoted */
+    CU_ASSERT_EQUAL(cnode_promote_candidate(v, 4, CNODE_PROXY, 800), 2);
+    v[2].draining = 1;
+    CU_ASSERT_EQUAL(cnode_promote_candidate(v, 4, CNODE_PROXY, 800), -1);
+    CU_ASSERT_EQUAL(cnode_promote_candidate(v, 4, CNODE_REGISTRAR, 800), -1); /* no standby */
+}
+
+void register_cluster_suites(void)
+{
+    CU_pSuite s = CU_add_suite("cluster", NULL, NULL);
+    CU_add_test(s, "flow tokens round-trip", test_flow_roundtrip);
+    CU_add_test(s, "flow identity", test_flow_same);
+    CU_add_test(s, "flow tokens: hostile input", test_flow_hostile);
+    CU_add_test(s, "roles column parsed", test_roles_parse);
+    CU_add_test(s, "least loaded eligible node first", test_least_loaded);
+    CU_add_test(s, "idle nodes split by capacity", test_split_by_capacity);
+    CU_add_test(s, "rendezvous ownership of topics", test_rendezvous);
+    CU_add_test(s, "standby promotion", test_promotion);
+}
