@@ -207,3 +207,62 @@ void store_pres_set_listener(struct store *st, store_pres_notify_cb cb, void *ar
     if (st->ops->pres_set_listener)
         st->ops->pres_set_listener(st, cb, arg);
 }
+
+/* ---- cluster: the node table (a backend without it fails every call with STORE_EFAIL) ---- */
+
+void store_node_upsert(struct store *st, const struct node_row *self, store_nodes_cb done, void *arg)
+{
+    if (st->ops->node_upsert)
+        st->ops->node_upsert(st, self, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_node_set_status(struct store *st, const char *name, int status, store_status_cb done,
+                           void *arg)
+{
+    if (st->ops->node_set_status)
+        st->ops->node_set_status(st, name, status, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_node_set_draining(struct store *st, const char *name, int draining, store_status_cb done,
+                             void *arg)
+{
+    if (st->ops->node_set_draining)
+        st->ops->node_set_draining(st, name, draining, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_nodes_load(struct store *st, store_nodes_cb done, void *arg)
+{
+    if (st->ops->nodes_load)
+        st->ops->nodes_load(st, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_node_beats(struct store *st, const struct node_beat *v, size_t n, store_status_cb done,
+                      void *arg)
+{
+    if (st->ops->node_beats)
+        st->ops->node_beats(st, v, n, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_node_promote(struct store *st, int nid, store_status_cb done, void *arg)
+{
+    if (st->ops->node_promote)
+        st->ops->node_promote(st, nid, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_nodes_set_listener(struct store *st, store_nodes_notify_cb cb, void *arg)
+{
+    if (st->ops->nodes_set_listener)
+        st->ops->nodes_set_listener(st, cb, arg);
+}

@@ -45,6 +45,18 @@ struct store_ops {
     void (*pres_expire)(struct store *st, int64_t now, store_aors_cb done, void *arg);
     void (*pres_set_listener)(struct store *st, store_pres_notify_cb cb,
                               void *arg); /* may be NULL */
+    /* cluster: the node table; see store.h (mem/nodes.c, pg/nodes.c) */
+    void (*node_upsert)(struct store *st, const struct node_row *self, store_nodes_cb done,
+                        void *arg);
+    void (*node_set_status)(struct store *st, const char *name, int status, store_status_cb done,
+                            void *arg);
+    void (*node_set_draining)(struct store *st, const char *name, int draining,
+                              store_status_cb done, void *arg);
+    void (*nodes_load)(struct store *st, store_nodes_cb done, void *arg);
+    void (*node_beats)(struct store *st, const struct node_beat *v, size_t n, store_status_cb done,
+                       void *arg);
+    void (*node_promote)(struct store *st, int nid, store_status_cb done, void *arg);
+    void (*nodes_set_listener)(struct store *st, store_nodes_notify_cb cb, void *arg);
 };
 
 /* Every backend's struct starts with this. */

@@ -1,8 +1,8 @@
 /* mem.c - the in-memory store backend (single node, no database): its operation table, creation
  * and destruction, and the location service (bindings by AOR, and the AORs known without a live
  * binding, so that a call gets 480 rather than 404). IM topics are in im.c, presence
- * publications in presence.c; mem_impl.h holds what they share. Every operation completes
- * synchronously, before the call returns. */
+ * publications in presence.c, the node table in nodes.c; mem_impl.h holds what they share.
+ * Every operation completes synchronously, before the call returns. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +83,7 @@ static void mem_destroy(struct store *st)
         mem_topic_free(e->val);
     hmap_free(&ms->topics);
     hmap_free(&ms->groups);
+    mem_nodes_free_all(ms);
     free(ms);
 }
 
@@ -230,6 +231,13 @@ static const struct store_ops mem_ops = {
     .im_position_get = mem_im_position_get,
     .im_position_advance = mem_im_position_advance,
     .im_expire = mem_im_expire,
+    .node_upsert = mem_node_upsert,
+    .node_set_status = mem_node_set_status,
+    .node_set_draining = mem_node_set_draining,
+    .nodes_load = mem_nodes_load,
+    .node_beats = mem_node_beats,
+    .node_promote = mem_node_promote,
+    .nodes_set_listener = mem_nodes_set_listener,
 };
 
 struct store *store_mem_create(struct loop *loop)

@@ -8,8 +8,7 @@
 #include "../store_impl.h"
 
 struct mem_topic;
-
-struct mem_topic;
+struct mem_node;
 
 struct mem_store {
     struct store base;
@@ -22,6 +21,11 @@ struct mem_store {
     struct hmap topics; /* IM topic URI -> struct mem_topic* */
     struct hmap groups; /* the group topics among them (same values), so a REGISTER's
                            groups_of does not look at every user topic */
+    struct mem_node *nodes; /* the node table (nodes.c), by nid ascending */
+    size_t nnodes, nodes_cap;
+    int last_nid;
+    store_nodes_notify_cb nodes_cb;
+    void *nodes_arg;
 };
 
 /* im.c: topics, messages, groups, page-mode positions */
@@ -49,7 +53,6 @@ void mem_im_expire(struct store *st, int64_t now, const struct im_retention *ret
 
 /* presence.c: publications */
 void mem_pres_free_all(struct mem_store *ms);
-void mem_pres_free_all(struct mem_store *ms);
 void mem_pres_publish(struct store *st, const char *aor, const char *if_match,
                       const char *new_etag, int64_t expires_at, const char *content_type,
                       const char *body, size_t body_len, int64_t now, store_pres_cb done,
@@ -57,5 +60,19 @@ void mem_pres_publish(struct store *st, const char *aor, const char *if_match,
 void mem_pres_get(struct store *st, const char *aor, int64_t now, store_pres_cb done,
                   void *arg);
 void mem_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *arg);
+
+/* nodes.c: the node table */
+void mem_nodes_free_all(struct mem_store *ms);
+void mem_node_upsert(struct store *st, const struct node_row *self, store_nodes_cb done,
+                     void *arg);
+void mem_node_set_status(struct store *st, const char *name, int status, store_status_cb done,
+                         void *arg);
+void mem_node_set_draining(struct store *st, const char *name, int draining,
+                           store_status_cb done, void *arg);
+void mem_nodes_load(struct store *st, store_nodes_cb done, void *arg);
+void mem_node_beats(struct store *st, const struct node_beat *v, size_t n, store_status_cb done,
+                    void *arg);
+void mem_node_promote(struct store *st, int nid, store_status_cb done, void *arg);
+void mem_nodes_set_listener(struct store *st, store_nodes_notify_cb cb, void *arg);
 
 #endif

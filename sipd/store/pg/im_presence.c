@@ -106,7 +106,7 @@ static void report_publications(const struct pg_op *op, int status, const struct
 /* ---- the rows ---- */
 
 #define ROW(id) [id - S_QUERY_FIRST] = {.stmt = id
-static const struct query_row rows[S_NUM - S_QUERY_FIRST] = {
+static const struct query_row rows[S_NODE_FIRST - S_QUERY_FIRST] = {
     /* topic, identity, now, count, age_s -> is_group, is_member, last_seq, first_seq */
     ROW(S_IM_TOPIC), "uuiii", 1, 4, 1, "bbii", NULL, 0, report_topic},
     /* topic, sender, device, copy topic, call_id, from_tag, cseq, content type, body, now,

@@ -1,20 +1,21 @@
-/* listen.c - the PostgreSQL store's LISTEN connection (sipd_im, sipd_pres).
+/* listen.c - the PostgreSQL store's LISTEN connection (sipd_im, sipd_pres, sipd_nodes).
  *
- * Listening (store_im_set_listener, store_pres_set_listener). A dedicated connection besides the
- * pool, opened only while a listener (IM, presence, or both) is set, sends LISTEN sipd_pres and
- * LISTEN sipd_im (one command after the other) and then nothing else: its socket stays in the loop
- * and every readable event ends in PQconsumeInput + PQnotifies, each notification routed by its
- * channel -- a sipd_im payload "<topic> <seq>" becomes one call of the IM listener, a sipd_pres
- * payload "<aor>" one call of the presence listener; one for a listener not set is dropped. It
- * LISTENs on both channels whichever listeners are set, so setting or clearing the second one
- * changes nothing on the wire. Not one of the pool's: a pool connection is busy with pipelines and
+ * Listening (store_im_set_listener, store_pres_set_listener, store_nodes_set_listener). A
+ * dedicated connection besides the pool, opened only while a listener (IM, presence, nodes, any
+ * of them) is set, sends LISTEN sipd_nodes, LISTEN sipd_pres and LISTEN sipd_im (one command after
+ * the other) and then nothing else: its socket stays in the loop and every readable event ends in
+ * PQconsumeInput + PQnotifies, each notification routed by its channel -- a sipd_im payload
+ * "<topic> <seq>" becomes one call of the IM listener, a sipd_pres payload "<aor>" one call of the
+ * presence listener, a sipd_nodes payload "<nid>" one call of the nodes listener; one for a
+ * listener not set is dropped. It LISTENs on every channel whichever listeners are set, so setting
+ * or clearing another one changes nothing on the wire. Not one of the pool's: a pool connection is busy with pipelines and
  * is dropped (taking its LISTEN along) for reasons of its own -- a statement timeout, a pipeline
  * out of step -- while a session that only listens keeps notifications flowing whatever the pool
  * does, needs no pipeline mode, no prepared statements and no routing exception, and costs one
  * idle backend per process. Its states:  OFF --set--> CONNECTING --> SUBSCRIBING (LISTENs sent)
  * --> LISTENING. When it fails or is lost it is DOWN and reconnects like a pool connection (250 ms
  * doubling to 2 s, the same connect timeout); once LISTEN is in effect again each listener hears
- * (NULL, 0) resp. (NULL), since what was published meanwhile is not announced again. That happens
+ * (NULL, 0), (NULL) resp. (-1), since what was published meanwhile is not announced again. That happens
  * after any failed attempt since that listener was set (a server down at startup too), not after
  * a first attempt that went through. Clearing the last listener, or destroying the store, closes
  * the connection (the server forgets its LISTENs with the session) and goes OFF. */
@@ -31,10 +32,10 @@
 
 /* The channels the listening connection LISTENs on, one command each, in this order (sipd_im
  * last: once `LISTEN sipd_im` is in effect, so are all). */
-static const char *const listen_channels[] = {"sipd_pres", "sipd_im"};
+static const char *const listen_channels[] = {"sipd_nodes", "sipd_pres", "sipd_im"};
 #define LISTEN_NCHANNELS (sizeof listen_channels / sizeof listen_channels[0])
 
-/* ---- listening on sipd_im and sipd_pres (store_im/pres_set_listener) ------------------------ */
+/* ---- listening on sipd_im, sipd_pres, sipd_nodes (store_im/pres/nodes_set_listener) --------- */
 
 static void on_listen_fd(struct loop *loop, int fd, uint32_t events, void *arg);
 static void on_listen_timer(struct timer *t, void *arg);
@@ -67,8 +68,11 @@ void pg_listen_stop(struct pg_store *ps)
     ls->im_arg = NULL;
     ls->pres_cb = NULL;
     ls->pres_arg = NULL;
+    ls->nodes_cb = NULL;
+    ls->nodes_arg = NULL;
     ls->is_im_missed = 0;
     ls->is_pres_missed = 0;
+    ls->is_nodes_missed = 0;
     ls->is_loss_logged = 0;
 }
 
@@ -88,8 +92,10 @@ static void listen_drop(struct pg_store *ps, const char *reason)
     listen_close(ps);
     ls->is_im_missed = ls->im_cb != NULL;
     ls->is_pres_missed = ls->pres_cb != NULL;
+    ls->is_nodes_missed = ls->nodes_cb != NULL;
     if (!ls->is_loss_logged) {
-        LOG_WARN("postgres listen connection %s %s channels=sipd_im,sipd_pres reason=\"%s\";"
+        LOG_WARN("postgres listen connection %s %s channels=sipd_im,sipd_pres,sipd_nodes"
+                 " reason=\"%s\";"
                  " reconnecting",
                  was_listening ? "lost" : "failed", where, line);
         ls->is_loss_logged = 1;
@@ -228,7 +234,7 @@ static int listen_results(struct pg_store *ps)
             ls->state = LS_LISTENING;
             ls->backoff_ms = PG_BACKOFF_MIN_MS;
             if (ls->is_loss_logged)
-                LOG_INFO("postgres listening again channels=sipd_im,sipd_pres");
+                LOG_INFO("postgres listening again channels=sipd_im,sipd_pres,sipd_nodes");
             ls->is_loss_logged = 0;
             return 0;
         }
@@ -290,6 +296,19 @@ static void listen_deliver_pres(struct pg_listen *ls, const char *payload)
         ls->pres_cb(ls->pres_arg, payload);
 }
 
+/* Hand one sipd_nodes notification (the nid: 1..INT_MAX in decimal, sipd_nodes_notify in
+ * schema/001_init.sql) to the nodes listener, if there is one. */
+static void listen_deliver_nodes(struct pg_listen *ls, const char *payload)
+{
+    size_t nd = strspn(payload, "0123456789");
+    long v = nd && nd <= 10 && !payload[nd] ? strtol(payload, NULL, 10) : 0;
+    if (v <= 0 || v > INT_MAX)
+        LOG_DEBUG("postgres notification ignored channel=sipd_nodes reason=\"malformed payload\""
+                  " bytes=%zu", strlen(payload));
+    else if (ls->nodes_cb)
+        ls->nodes_cb(ls->nodes_arg, (int)v);
+}
+
 /* Hand every notification libpq has read to its channel's listener, in order. Stops when a
  * callback closed the connection (set both listeners NULL, maybe a new listener after it, or
  * destroyed the store): what that session still had is dropped. */
@@ -303,6 +322,8 @@ static void listen_deliver(struct pg_store *ps)
             listen_deliver_im(ls, nf->extra);
         else if (strcmp(nf->relname, "sipd_pres") == 0)
             listen_deliver_pres(ls, nf->extra);
+        else if (strcmp(nf->relname, "sipd_nodes") == 0)
+            listen_deliver_nodes(ls, nf->extra);
         else
             LOG_DEBUG("postgres notification ignored channel=%.64s reason=\"unknown channel\"",
                       nf->relname);
@@ -327,6 +348,13 @@ static int listen_say_missed(struct pg_store *ps)
         ls->is_pres_missed = 0;
         if (ls->pres_cb)
             ls->pres_cb(ls->pres_arg, NULL);
+    }
+    if (ls->session != session)
+        return -1;
+    if (ls->is_nodes_missed) {
+        ls->is_nodes_missed = 0;
+        if (ls->nodes_cb)
+            ls->nodes_cb(ls->nodes_arg, -1);
     }
     return ls->session == session ? 0 : -1;
 }
@@ -365,7 +393,8 @@ static void on_listen_timer(struct timer *t, void *arg)
         char msg[96];
         snprintf(msg, sizeof msg, "connect timeout after %d ms", PG_CONNECT_TIMEOUT_MS);
         listen_drop(ps, msg);
-    } else if (ls->state == LS_DOWN && (ls->im_cb || ls->pres_cb) && !ps->is_destroyed) {
+    } else if (ls->state == LS_DOWN && (ls->im_cb || ls->pres_cb || ls->nodes_cb) &&
+               !ps->is_destroyed) {
         listen_start(ps);
     }
     pg_leave(ps);
@@ -377,7 +406,7 @@ static void on_listen_timer(struct timer *t, void *arg)
 static void pg_listen_apply(struct pg_store *ps)
 {
     struct pg_listen *ls = &ps->listen;
-    if (!ls->im_cb && !ls->pres_cb) {
+    if (!ls->im_cb && !ls->pres_cb && !ls->nodes_cb) {
         pg_listen_stop(ps);
     } else if (ls->state == LS_OFF) {
         ls->backoff_ms = PG_BACKOFF_MIN_MS;
@@ -423,3 +452,18 @@ void pg_pres_set_listener(struct store *st, store_pres_notify_cb cb, void *arg)
     pg_leave(ps);
 }
 
+
+void pg_nodes_set_listener(struct store *st, store_nodes_notify_cb cb, void *arg)
+{
+    struct pg_store *ps = pg_of(st);
+    struct pg_listen *ls = &ps->listen;
+    if (ps->is_destroyed)
+        return;
+    pg_enter(ps);
+    if (!cb || !ls->nodes_cb)
+        ls->is_nodes_missed = 0;
+    ls->nodes_cb = cb;
+    ls->nodes_arg = cb ? arg : NULL;
+    pg_listen_apply(ps);
+    pg_leave(ps);
+}

@@ -64,6 +64,13 @@ static const struct store_ops pg_ops = {
     .pres_get = pg_pres_get,
     .pres_expire = pg_pres_expire,
     .pres_set_listener = pg_pres_set_listener,
+    .node_upsert = pg_node_upsert,
+    .node_set_status = pg_node_set_status,
+    .node_set_draining = pg_node_set_draining,
+    .nodes_load = pg_nodes_load,
+    .node_beats = pg_node_beats,
+    .node_promote = pg_node_promote,
+    .nodes_set_listener = pg_nodes_set_listener,
 };
 
 struct store *store_pg_create(struct loop *loop, const char *conninfo)

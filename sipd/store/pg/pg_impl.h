@@ -15,8 +15,9 @@
  *     location.c     the location service: batched update transactions, lookups, expire
  *     query.c        IM and presence: one submit and one result path, driven by a row per operation
  *     im_presence.c  the rows of the IM and presence operations, and their entry points
+ *     nodes.c        the node table (cluster): its rows and entry points, like im_presence.c
  *     array.c        array literals for array parameters (text[], bigint[])
- *     listen.c       the LISTEN connection (sipd_im, sipd_pres)
+ *     listen.c       the LISTEN connection (sipd_im, sipd_pres, sipd_nodes)
  *     migrate.c      store_init_db (sipd --init-db; synchronous, never on the loop)
  *
  * Callbacks may re-enter the store (submit operations, even destroy it): `depth` counts the
@@ -57,6 +58,7 @@
 #define PG_MAX_READ_BYTES (8u << 20) /* bodies in one read (the first message always comes) */
 #define PG_MAX_MEMBERS 10000        /* members of a group, written or read */
 #define PG_MAX_PARAM_BYTES (8u << 20) /* all array parameters of one replace */
+#define PG_MAX_BEATS 10000          /* heartbeat results in one store_node_beats() */
 #define PG_MAX_RETRIES 3            /* update retried on serialization failure / deadlock */
 #define PG_BACKOFF_MIN_MS 250
 #define PG_BACKOFF_MAX_MS 2000
@@ -75,9 +77,12 @@ enum stmt_id {
     S_IM_TOPIC, S_IM_READ, S_IM_PUBLISH, S_IM_GROUP_CREATE, S_IM_GROUP_DELETE, S_IM_MEMBERS,
     S_IM_GROUPS_OF, S_IM_ACTIVE_TOPICS, S_IM_GROUP_MEMBERS,
     S_IM_POS_GET, S_IM_POS_ADVANCE, S_IM_EXPIRE, S_PRES_PUBLISH, S_PRES_GET, S_PRES_EXPIRE,
+    /* the node table (nodes.c), OP_QUERY too */
+    S_NODE_UPSERT, S_NODE_STATUS, S_NODE_DRAINING, S_NODES_LOAD, S_NODE_BEATS, S_NODE_PROMOTE,
     S_NUM
 };
 #define S_QUERY_FIRST S_IM_TOPIC
+#define S_NODE_FIRST S_NODE_UPSERT
 
 struct pg_stmt {
     const char *name;
@@ -178,8 +183,8 @@ struct pg_conn {
 
 enum listen_state { LS_OFF, LS_DOWN, LS_CONNECTING, LS_SUBSCRIBING, LS_LISTENING };
 
-/* The connection that LISTENs on sipd_im and sipd_pres while a listener (IM or presence) is set
- * (see listen.c). */
+/* The connection that LISTENs on sipd_im, sipd_pres and sipd_nodes while a listener (IM, presence
+ * or nodes) is set (see listen.c). */
 struct pg_listen {
     PGconn *conn;
     int fd;                    /* registered in the loop, -1 when none */
@@ -190,8 +195,11 @@ struct pg_listen {
     void *im_arg;
     store_pres_notify_cb pres_cb;
     void *pres_arg;
+    store_nodes_notify_cb nodes_cb;
+    void *nodes_arg;
     int is_im_missed;          /* failed or lost since im_cb was set: (NULL, 0) when LISTENing */
     int is_pres_missed;        /* the same for pres_cb: (NULL) once LISTEN is back */
+    int is_nodes_missed;       /* the same for nodes_cb: (-1) once LISTEN is back */
     int is_loss_logged;        /* the operator was told; cleared when listening again */
     unsigned session;          /* bumped on every close: a callback's caller sees it went */
     uint64_t backoff_ms;
@@ -297,6 +305,7 @@ union query_done {
     store_members_cb members; /* also the store_aors_cb of an expire: the same type */
     store_position_cb position;
     store_pres_cb pres;
+    store_nodes_cb nodes;
 };
 
 /* One parameter value; which member counts is said by the row's kind letter (query_row). */
@@ -329,7 +338,8 @@ struct query_row {
     /* Parameters, one letter each (as many as pg_stmts[stmt].nparams):
      *   u  a URI: text, at most PG_MAX_URI_BYTES   f  a text field, at most PG_MAX_FIELD_BYTES
      *   i  an integer (int64, as text)             b  a bytea (binary), at most PG_MAX_BODY_BYTES
-     *   a  a text[] of URIs */
+     *   a  a text[] of URIs                        l  a long text (an array literal the caller
+     *                                                 built), at most PG_MAX_PARAM_BYTES */
     const char *params;
     int is_keyed;          /* parameter 1 (a topic or AOR) routes it; else the least busy conn */
     /* The result (binary format): ncols columns, at least min_rows rows; `scalars` the kinds of
@@ -389,10 +399,23 @@ void pg_pres_publish(struct store *st, const char *aor, const char *if_match, co
 void pg_pres_get(struct store *st, const char *aor, int64_t now, store_pres_cb done, void *arg);
 void pg_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *arg);
 
+/* ---- nodes.c: the node table ----------------------------------------------------------------- */
+
+void pg_node_upsert(struct store *st, const struct node_row *self, store_nodes_cb done, void *arg);
+void pg_node_set_status(struct store *st, const char *name, int status, store_status_cb done,
+                        void *arg);
+void pg_node_set_draining(struct store *st, const char *name, int draining, store_status_cb done,
+                          void *arg);
+void pg_nodes_load(struct store *st, store_nodes_cb done, void *arg);
+void pg_node_beats(struct store *st, const struct node_beat *v, size_t n, store_status_cb done,
+                   void *arg);
+void pg_node_promote(struct store *st, int nid, store_status_cb done, void *arg);
+
 /* ---- listen.c: the LISTEN connection --------------------------------------------------------- */
 
 void pg_listen_stop(struct pg_store *ps);
 void pg_im_set_listener(struct store *st, store_im_notify_cb cb, void *arg);
 void pg_pres_set_listener(struct store *st, store_pres_notify_cb cb, void *arg);
+void pg_nodes_set_listener(struct store *st, store_nodes_notify_cb cb, void *arg);
 
 #endif

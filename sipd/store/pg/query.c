@@ -337,6 +337,7 @@ static void put_param(struct pg_query *q, char k, const struct qval *p)
     case 'i': q_int(q, p->i); break;
     case 'b': q_bytes(q, p->s, p->n); break;
     case 'a': q_text_array(q, p->v, p->n, PG_MAX_URI_BYTES); break;
+    case 'l': q_text(q, p->s, PG_MAX_PARAM_BYTES); break;
     default: q->is_bad = 1; break;
     }
 }

@@ -42,6 +42,15 @@
     "etag, floor(extract(epoch FROM expires_at))::bigint, content_type, body,"                    \
     " floor(extract(epoch FROM updated_at))::bigint"
 
+/* A row of `nodes` as struct node_row (see parse_node in nodes.c): the smallints and integers as
+ * bigint, roles joined with ",", the last heartbeat in unix ms (0 = never), rtt in microseconds
+ * (-1 = unknown). */
+#define NODE_COLS                                                                                  \
+    "nid::bigint, name, address, array_to_string(roles, ','), status::bigint, waiting::bigint,"   \
+    " draining, work_num::bigint, max_num::bigint,"                                                \
+    " coalesce(floor(extract(epoch FROM last_heartbeat) * 1000)::bigint, 0),"                     \
+    " coalesce(round(rtt_ms::numeric * 1000)::bigint, -1)"
+
 const struct pg_stmt pg_stmts[S_NUM] = {
     /* READ COMMITTED whatever the server's default: the SELECT after the lock must see what
      * the previous holder of the lock committed (a snapshot taken before it would not). */
@@ -239,6 +248,41 @@ const struct pg_stmt pg_stmts[S_NUM] = {
     /* $1 now (schema/002_im.sql: also announces each AOR on sipd_pres) */
     [S_PRES_EXPIRE] = {"sipd_pres_expire", "SELECT a FROM sipd_pres_expire($1::bigint) AS a", 1,
                        1},
+
+    /* The node table (schema/001_init.sql; its trigger NOTIFYs sipd_nodes with the nid when a
+     * row is inserted or changes in any column but the load and heartbeat ones).
+     * $1 name, $2 address, $3 roles ("a,b"), $4 max_num, $5 waiting: this node's row, status 1,
+     * draining as it was (false for a new row). */
+    [S_NODE_UPSERT] = {"sipd_node_upsert",
+                       "INSERT INTO nodes AS n (name, address, roles, max_num, waiting, status)"
+                       " VALUES ($1::text, $2::text, string_to_array($3::text, ','),"
+                       " $4::integer, $5::smallint, 1) ON CONFLICT (name) DO UPDATE"
+                       " SET address = excluded.address, roles = excluded.roles,"
+                       " max_num = excluded.max_num, waiting = excluded.waiting, status = 1"
+                       " RETURNING " NODE_COLS,
+                       5, 1},
+    /* $1 name, $2 status (0/1) -> rows changed (0: no such node) */
+    [S_NODE_STATUS] = {"sipd_node_status",
+                       "WITH u AS (UPDATE nodes SET status = $2::smallint WHERE name = $1::text"
+                       " RETURNING 1) SELECT count(*) FROM u",
+                       2, 1},
+    /* $1 name, $2 draining (0/1) -> rows changed (0: no such node) */
+    [S_NODE_DRAINING] = {"sipd_node_draining",
+                         "WITH u AS (UPDATE nodes SET draining = $2::integer <> 0"
+                         " WHERE name = $1::text RETURNING 1) SELECT count(*) FROM u",
+                         2, 1},
+    [S_NODES_LOAD] = {"sipd_nodes_load", "SELECT " NODE_COLS " FROM nodes ORDER BY nid", 0, 0},
+    /* $1 nids, $2 answered, $3 status, $4 work_num, $5 rtt_ms, $6 at (unix ms), as arrays of
+     * one element per beat; $7 history kept per node (schema/004_cluster.sql) */
+    [S_NODE_BEATS] = {"sipd_node_beats",
+                      "SELECT sipd_node_beats($1::integer[], $2::boolean[], $3::smallint[],"
+                      " $4::integer[], $5::real[], $6::bigint[], $7::integer)::bigint",
+                      7, 1},
+    /* $1 nid: a standby becomes active, unless it is not (or no longer) one -> rows changed */
+    [S_NODE_PROMOTE] = {"sipd_node_promote",
+                        "WITH u AS (UPDATE nodes SET waiting = 0 WHERE nid = $1::integer"
+                        " AND waiting = 1 RETURNING 1) SELECT count(*) FROM u",
+                        1, 1},
 };
 
 /* Run once per connection, before anything else. Every statement above finds its rows through

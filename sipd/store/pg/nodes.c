@@ -1,0 +1,163 @@
+/* nodes.c - the node table of the PostgreSQL store (store.h: "cluster: the node table") as rows of
+ * the generic query path (query.c), like im_presence.c: for each operation its statement
+ * (statements.c), parameters, result shape and reporter; then the entry points.
+ *
+ * The writes of one node's row (upsert, status, draining) are keyed by its name, so they run in
+ * the order they were made, on one connection; loading the table, a round of heartbeats and a
+ * promotion go to the least busy connection. A round of heartbeats is one statement, one round
+ * trip: sipd_node_beats() (schema/004_cluster.sql) over arrays with one element per result. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "pg_impl.h"
+
+/* A row of NODE_COLS (statements.c). */
+static int parse_node(const struct pg_op *op, const PGresult *res, int r, void *item)
+{
+    (void)op;
+    struct node_row *n = item;
+    int64_t nid, status, waiting, work, max, rtt_us;
+    if (pg_bin_i64(res, r, 0, &nid) || pg_bin_text(res, r, 1, 0, &n->name) ||
+        pg_bin_text(res, r, 2, 0, &n->address) || pg_bin_text(res, r, 3, 0, &n->roles) ||
+        pg_bin_i64(res, r, 4, &status) || pg_bin_i64(res, r, 5, &waiting) ||
+        pg_bin_bool(res, r, 6, &n->draining) || pg_bin_i64(res, r, 7, &work) ||
+        pg_bin_i64(res, r, 8, &max) || pg_bin_i64(res, r, 9, &n->last_heartbeat_ms) ||
+        pg_bin_i64(res, r, 10, &rtt_us))
+        return -1;
+    if (nid <= 0 || nid > INT32_MAX || work < 0 || work > INT32_MAX || max < 0 || max > INT32_MAX)
+        return -1;
+    n->nid = (int)nid;
+    n->status = status != 0;
+    n->waiting = waiting != 0;
+    n->work_num = (int)work;
+    n->max_num = (int)max;
+    n->rtt_ms = rtt_us < 0 ? -1.0 : (double)rtt_us / 1000.0;
+    return 0;
+}
+
+static void report_nodes(const struct pg_op *op, int status, const struct qresult *r)
+{
+    pg_query_done(op)->nodes(op->arg, status, status ? NULL : r->items, r->n);
+}
+
+/* The first column counts the rows changed: none is 404 (status, draining: no such node) or 409
+ * (promote: not a standby). */
+static void report_changed(const struct pg_op *op, int status, const struct qresult *r)
+{
+    if (status == 0 && r->v[0] == 0)
+        status = pg_query_stmt(op) == S_NODE_PROMOTE ? 409 : 404;
+    if (pg_query_done(op)->status)
+        pg_query_done(op)->status(op->arg, status);
+}
+
+static void report_status(const struct pg_op *op, int status, const struct qresult *r)
+{
+    (void)r;
+    if (pg_query_done(op)->status)
+        pg_query_done(op)->status(op->arg, status);
+}
+
+#define ROW(id) [id - S_NODE_FIRST] = {.stmt = id
+static const struct query_row rows[S_NUM - S_NODE_FIRST] = {
+    /* name, address, roles, max_num, waiting -> the row */
+    ROW(S_NODE_UPSERT), "uffii", 1, 11, 1, "", parse_node, sizeof(struct node_row), report_nodes},
+    /* name, status -> rows changed */
+    ROW(S_NODE_STATUS), "ui", 1, 1, 1, "i", NULL, 0, report_changed},
+    /* name, draining -> rows changed */
+    ROW(S_NODE_DRAINING), "ui", 1, 1, 1, "i", NULL, 0, report_changed},
+    /* -> every row, by nid */
+    ROW(S_NODES_LOAD), "", 0, 11, 0, "", parse_node, sizeof(struct node_row), report_nodes},
+    /* nids, answered, status, work_num, rtt_ms, at, history kept -> rows updated */
+    ROW(S_NODE_BEATS), "lllllli", 0, 1, 1, "i", NULL, 0, report_status},
+    /* nid -> rows changed */
+    ROW(S_NODE_PROMOTE), "i", 0, 1, 1, "i", NULL, 0, report_changed},
+};
+#undef ROW
+
+static void run(struct store *st, enum stmt_id id, const struct qval *p, int is_bad,
+                union query_done done, void *arg)
+{
+    pg_query_run(pg_of(st), &rows[id - S_NODE_FIRST], p, is_bad, done, arg);
+}
+
+void pg_node_upsert(struct store *st, const struct node_row *self, store_nodes_cb done, void *arg)
+{
+    const struct qval p[] = {{.s = self ? self->name : NULL}, {.s = self ? self->address : NULL},
+                             {.s = self && self->roles ? self->roles : ""},
+                             {.i = self && self->max_num > 0 ? self->max_num : 0},
+                             {.i = self && self->waiting ? 1 : 0}};
+    int is_bad = !self || !self->name || !*self->name || !self->address;
+    run(st, S_NODE_UPSERT, p, is_bad, (union query_done){.nodes = done}, arg);
+}
+
+void pg_node_set_status(struct store *st, const char *name, int status, store_status_cb done,
+                        void *arg)
+{
+    const struct qval p[] = {{.s = name}, {.i = status ? 1 : 0}};
+    run(st, S_NODE_STATUS, p, 0, (union query_done){.status = done}, arg);
+}
+
+void pg_node_set_draining(struct store *st, const char *name, int draining, store_status_cb done,
+                          void *arg)
+{
+    const struct qval p[] = {{.s = name}, {.i = draining ? 1 : 0}};
+    run(st, S_NODE_DRAINING, p, 0, (union query_done){.status = done}, arg);
+}
+
+void pg_nodes_load(struct store *st, store_nodes_cb done, void *arg)
+{
+    const struct qval p[1] = {{0}};
+    run(st, S_NODES_LOAD, p, 0, (union query_done){.nodes = done}, arg);
+}
+
+/* The six array literals of a round of beats, in the order of S_NODE_BEATS's parameters. */
+enum { B_NID, B_OK, B_STATUS, B_WORK, B_RTT, B_AT, B_NARRAYS };
+
+static void beat_arrays(struct pg_arr *a, const struct node_beat *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct node_beat *b = &v[i];
+        pg_arr_int(&a[B_NID], i, b->nid);
+        pg_arr_put(&a[B_OK], i ? "," : "{", 1);
+        pg_arr_put(&a[B_OK], b->ok ? "t" : "f", 1);
+        pg_arr_int(&a[B_STATUS], i, b->status ? 1 : 0);
+        pg_arr_int(&a[B_WORK], i, b->work_num > 0 ? b->work_num : 0);
+        char rtt[32];
+        int len = b->ok && b->rtt_ms >= 0 && b->rtt_ms < 1e9
+                      ? snprintf(rtt, sizeof rtt, "%.3f", b->rtt_ms)
+                      : snprintf(rtt, sizeof rtt, "NULL");
+        pg_arr_put(&a[B_RTT], i ? "," : "{", 1);
+        pg_arr_put(&a[B_RTT], rtt, (size_t)len);
+        pg_arr_int(&a[B_AT], i, b->at_ms);
+    }
+    for (int k = 0; k < B_NARRAYS; k++)
+        pg_arr_put(&a[k], "}", 1);
+}
+
+void pg_node_beats(struct store *st, const struct node_beat *v, size_t n, store_status_cb done,
+                   void *arg)
+{
+    if (n == 0) { /* nothing to write */
+        if (done)
+            done(arg, 0);
+        return;
+    }
+    struct pg_arr a[B_NARRAYS] = {{0}};
+    int is_bad = !v || n > PG_MAX_BEATS;
+    if (!is_bad)
+        beat_arrays(a, v, n);
+    for (int k = 0; k < B_NARRAYS; k++)
+        is_bad |= a[k].is_bad || !a[k].p;
+    const struct qval p[] = {{.s = a[B_NID].p},    {.s = a[B_OK].p},  {.s = a[B_STATUS].p},
+                             {.s = a[B_WORK].p},   {.s = a[B_RTT].p}, {.s = a[B_AT].p},
+                             {.i = STORE_HEARTBEAT_HISTORY}};
+    run(st, S_NODE_BEATS, p, is_bad, (union query_done){.status = done}, arg);
+    for (int k = 0; k < B_NARRAYS; k++)
+        free(a[k].p);
+}
+
+void pg_node_promote(struct store *st, int nid, store_status_cb done, void *arg)
+{
+    const struct qval p[] = {{.i = nid}};
+    run(st, S_NODE_PROMOTE, p, 0, (union query_done){.status = done}, arg);
+}
