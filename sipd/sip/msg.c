@@ -302,6 +302,11 @@ osip_message_t *sip_response_new(const osip_message_t *req, int code, const char
         goto fail;
     if (req->cseq && osip_cseq_clone(req->cseq, &r->cseq) != 0)
         goto fail;
+    /* RFC 3261 §12.1.1, as in sip_response_text() */
+    if (code > 100 && code < 300 &&
+        osip_list_clone(&req->record_routes, &r->record_routes,
+                        (int (*)(void *, void **))osip_record_route_clone) != 0)
+        goto fail;
     return r;
 fail:
     osip_message_free(r);
@@ -514,6 +519,16 @@ int sip_response_text(const osip_message_t *req, int code, const char *reason, c
     }
     APPEND_RENDERED(out, "Call-ID", osip_call_id_to_str, req->call_id);
     APPEND_RENDERED(out, "CSeq", osip_cseq_to_str, req->cseq);
+    if (code > 100 && code < 300) {
+        /* RFC 3261 §12.1.1: a response that may set up a dialog carries the Record-Route values,
+         * in order (only dialog-forming requests are record-routed) */
+        for (int i = 0;; i++) {
+            osip_record_route_t *rr = osip_list_get(&req->record_routes, i);
+            if (!rr)
+                break;
+            APPEND_RENDERED(out, "Record-Route", osip_record_route_to_str, rr);
+        }
+    }
     if (extra_headers)
         sbuf_puts(out, extra_headers);
     sbuf_puts(out, "Content-Length: 0\r\n\r\n");
