@@ -81,7 +81,6 @@ void config_defaults(struct sipd_config *c)
     strcpy(c->roles, "all");
     strcpy(c->listen, "udp:0.0.0.0:5060,tcp:0.0.0.0:5060");
     strcpy(c->log_level, "info");
-    strcpy(c->node_name, "sipd");
     c->min_expires = 60;
     c->max_expires = 86400;
     c->default_expires = 3600;

@@ -22,7 +22,7 @@ struct sipd_config {
     char log_level[16];
     char pidfile[256];
     int foreground;
-    char node_name[64];
+    char node_name[64]; /* --name: this node's row in `nodes` (with a database); "" = no row */
     /* [database] */
     char db[1024];
     char schema_dir[512];

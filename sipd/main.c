@@ -14,6 +14,7 @@
 #include "config.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "cluster/self.h"
 #include "server.h"
 #include "store/store.h"
 
@@ -35,6 +36,11 @@ static const char usage_text[] =
     "  -d, --domain LIST       SIP domains served (comma-separated; empty = this node's own\n"
     "                          addresses and names, with no port or one of its ports)\n"
     "      --db CONNINFO       PostgreSQL connection string (default: in-memory store)\n"
+    "      --name NAME         this node's name in the node table (with --db: its row in\n"
+    "                          `nodes`, status 1 while it runs; see node.address,\n"
+    "                          node.max_num, node.standby in sipd(8))\n"
+    "      --exit-when-drained once the node's row is draining and no transaction is in\n"
+    "                          progress, stop cleanly and exit 0\n"
     "      --init-db           apply the database schema migrations and exit\n"
     "      --schema-dir DIR    where the migrations are (default " SIPD_SCHEMA_DIR ")\n"
     "      --log-level LEVEL   error, warn, info or debug\n"
@@ -145,7 +151,8 @@ int main(int argc, char **argv)
         {"schema-dir", required_argument, NULL, 'S'}, {"log-level", required_argument, NULL, 'L'},
         {"foreground", no_argument, NULL, 'f'},    {"pidfile", required_argument, NULL, 'p'},
         {"set", required_argument, NULL, 's'},     {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},          {"name", required_argument, NULL, 'N'},
+        {"exit-when-drained", no_argument, NULL, 'E'}, {NULL, 0, NULL, 0},
     };
     const char *shortopts = "c:r:l:d:fp:s:Vh";
     struct sipd_config cfg;
@@ -177,6 +184,8 @@ int main(int argc, char **argv)
         case 'f': cfg.foreground = 1; break;
         case 'p': rc = config_set(&cfg, "sipd", "pidfile", optarg, err, sizeof err); break;
         case 's': rc = config_set_dotted(&cfg, optarg, err, sizeof err); break;
+        case 'N': rc = config_set(&cfg, "sipd", "node_name", optarg, err, sizeof err); break;
+        case 'E': cfg.exit_when_drained = 1; break;
         case 'V': printf("sipd %s\n", PACKAGE_VERSION); return 0;
         case 'h': fputs(usage_text, stdout); return 0;
         case '?':
@@ -197,6 +206,13 @@ int main(int argc, char **argv)
     if (config_finish(&cfg, err, sizeof err) < 0)
         die_usage(err);
     log_level_parse(cfg.log_level, &log_current_level);
+    if (!init_db && cfg.db[0] && cfg.node_name[0]) {
+        char addr[128];
+        if (node_self_address(&cfg, addr, sizeof addr, err, sizeof err) < 0) {
+            snprintf(err + strlen(err), sizeof err - strlen(err), " (node %s)", cfg.node_name);
+            die_usage(err);
+        }
+    }
 
     if (init_db) {
         if (!cfg.db[0])

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "cluster/cluster.h"
+#include "cluster/self.h"
 #include "roles/im/broker.h"
 #include "roles/presence/presence.h"
 #include "roles/proxy/proxy.h"
@@ -49,6 +50,7 @@ struct server {
     uint64_t drain_deadline_ms;
     struct timer drain_timer;
     struct timer expire_timer;
+    struct node_self *self; /* this node's row in the node table and its state (cluster/self.c) */
 };
 
 /* Does this node forward requests (proxy, redirect, or the balancer's edge)? */
@@ -77,14 +79,19 @@ static void respond_stateless(struct server *srv, const osip_message_t *req,
     osip_message_free(r);
 }
 
+/* Every OPTIONS we answer ourselves carries this node's load (docs/cluster.md): a balancer's
+ * heartbeat reads it. The probe's own transaction is not counted as work. */
 static void handle_options(struct server *srv, struct sip_txn *t)
 {
-    (void)srv;
     static const char hdrs[] = "Allow: " SIP_ALLOW_METHODS "\r\n"
                                "Supported: path, outbound\r\n"
                                "Accept: application/sdp, message/cpim, text/plain\r\n"
                                "Accept-Encoding: identity\r\n";
-    txn_respond_text(t, 200, NULL, hdrs);
+    char load[96], all[sizeof hdrs + sizeof load + 16];
+    if (node_self_load_value(srv->self, 1, load, sizeof load) < 0)
+        load[0] = '\0';
+    snprintf(all, sizeof all, "%sSipd-Load: %s\r\n", hdrs, load);
+    txn_respond_text(t, 200, NULL, load[0] ? all : hdrs);
 }
 
 /* The presence package's requests (docs/presence.md §2): PUBLISH and initial SUBSCRIBE with
@@ -222,14 +229,6 @@ static int create_static_groups(struct server *srv, const char *spec)
     if (rc == 0)
         groups_tick(&srv->groups_timer, srv);
     return rc;
-}
-
-/* The store's one nodes listener (a row of `nodes` changed): the balancer's copy of the table. */
-static void on_nodes_changed(void *arg, int nid)
-{
-    struct server *srv = arg;
-    if (srv->cluster)
-        cluster_nodes_changed(srv->cluster, nid);
 }
 
 static void on_registered(void *arg, const char *aor, const struct binding *b, size_t n)
@@ -405,6 +404,19 @@ static void split_list(const char *list, char **buf, const char **out)
     out[n] = NULL;
 }
 
+/* The store has one nodes listener (store_nodes_set_listener): every part of this node that
+ * follows the node table hears of its changes from here. */
+static void on_nodes_changed(void *arg, int nid)
+{
+    struct server *srv = arg;
+    node_self_changed(srv->self, nid);
+    if (srv->cluster)
+        cluster_nodes_changed(srv->cluster, nid);
+}
+
+/* Drained, and cluster.exit_when_drained is set (cluster/self.c). */
+static void on_self_drained_exit(void *arg) { server_shutdown(arg); }
+
 static int listens(void *arg, const char *host, int port)
 {
     return transport_listens(arg, host, port);
@@ -455,7 +467,6 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
             server_destroy(srv);
             return NULL;
         }
-        store_nodes_set_listener(srv->store, on_nodes_changed, srv);
     }
     struct proxy_config pxc = {
         .record_route = cfg->record_route,
@@ -511,6 +522,13 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         server_destroy(srv);
         return NULL;
     }
+    srv->self = node_self_create(loop, srv->store, srv->txns, &srv->cfg, on_self_drained_exit, srv);
+    if (!srv->self) {
+        server_destroy(srv);
+        return NULL;
+    }
+    if (node_self_has_row(srv->self) || srv->cluster)
+        store_nodes_set_listener(srv->store, on_nodes_changed, srv);
     loop_timer_start(loop, &srv->expire_timer, 1000, expire_tick, srv);
     return srv;
 }
@@ -540,6 +558,7 @@ void server_shutdown(struct server *srv)
         presence_shutdown(srv->presence);
     if (srv->broker)
         broker_shutdown(srv->broker);
+    node_self_stop(srv->self); /* status 0: one store operation, waited for below */
     srv->drain_deadline_ms = loop_now_ms(srv->loop) + (uint64_t)srv->cfg.shutdown_grace_ms;
     drain_check(&srv->drain_timer, srv);
 }
@@ -557,6 +576,7 @@ void server_destroy(struct server *srv)
         store_nodes_set_listener(srv->store, NULL, NULL);
     }
     store_destroy(srv->store);
+    node_self_destroy(srv->self); /* after the store: its callbacks came */
     presence_destroy(srv->presence);
     broker_destroy(srv->broker);
     proxy_destroy(srv->proxy);
