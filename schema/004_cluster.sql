@@ -4,7 +4,7 @@
 
 -- A balancer's round of heartbeat results (store_node_beats in sipd/store/store.h), one element
 -- of each array per probed node: the node's status as the balancer now holds it (1 up, 0 down
--- after its misses); when it answered, its work_num (from its Sipd-Load header), the time and
+-- after its misses, -1 unchanged: a probe missed while the node still counts as up); when it answered, its work_num (from its Sipd-Load header), the time and
 -- the round-trip time. One history row per result in `heartbeats`, and each node's history
 -- trimmed to its newest p_keep rows. Results for nids that are not (or no longer) in `nodes` are
 -- ignored. The rows are locked in nid order first, so that two balancers writing rounds at the
@@ -18,7 +18,7 @@ BEGIN
     PERFORM 1 FROM nodes WHERE nid = ANY (p_nid) ORDER BY nid FOR UPDATE;
 
     UPDATE nodes AS n
-       SET status = b.status,
+       SET status = CASE WHEN b.status IN (0, 1) THEN b.status ELSE n.status END,
            work_num = CASE WHEN b.ok THEN greatest(b.work, 0) ELSE n.work_num END,
            last_heartbeat = CASE WHEN b.ok THEN to_timestamp(b.at / 1000.0) ELSE n.last_heartbeat END,
            rtt_ms = CASE WHEN b.ok THEN b.rtt ELSE n.rtt_ms END

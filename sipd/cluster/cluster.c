@@ -176,7 +176,7 @@ static void beat(struct cluster *cl, const struct cnode *c, int ok)
     cl->beats[cl->nbeats++] = (struct node_beat){
         .nid = c->nid,
         .ok = ok,
-        .status = c->up ? 1 : 0,
+        .status = ok ? 1 : c->up ? -1 : 0,
         .work_num = c->work_num,
         .rtt_ms = ok ? c->rtt_ms : -1,
         .at_ms = unix_ms(),
@@ -188,8 +188,10 @@ static void beats_written(void *arg, int status)
     struct cluster *cl = arg;
     size_t done = cl->beats_inflight;
     cl->beats_inflight = 0;
-    if (status != 0)
-        return; /* kept; written with the next round */
+    if (status != 0) {
+        LOG_DEBUG("heartbeat results not written status=%d: kept for the next round", status);
+        return;
+    }
     memmove(cl->beats, cl->beats + done, (cl->nbeats - done) * sizeof cl->beats[0]);
     cl->nbeats -= done;
 }
@@ -309,6 +311,16 @@ int cluster_heartbeat_response(struct cluster *cl, const osip_message_t *resp)
         return 1; /* late: that round already counted as a miss */
     cl->probe_round[i] = 0;
     c->rtt_ms = (double)(loop_now_ms(cl->loop) - cl->probe_sent_ms[i]);
+    if (resp->status_code >= 500) {
+        /* alive but refusing work (shutting down): down at once, not after its misses */
+        if (c->up)
+            LOG_WARN("node %s (%s) refuses work (%d to a heartbeat): down", c->name, c->address,
+                     resp->status_code);
+        c->up = 0;
+        c->misses = (int)cl->cfg.heartbeat_misses;
+        beat(cl, c, 0);
+        return 1;
+    }
     int work = 0, max = 0;
     char state[16] = "active";
     const char *load = sip_header_get(resp, "sipd-load", 0);

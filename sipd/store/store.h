@@ -287,7 +287,7 @@ void store_nodes_load(struct store *st, store_nodes_cb done, void *arg);
 struct node_beat {
     int nid;
     int ok;
-    int status;
+    int status;    /* 1 up, 0 down, -1 unchanged (a miss while it still counts as up) */
     int work_num;
     double rtt_ms;
     int64_t at_ms; /* unix ms */

@@ -645,16 +645,22 @@ class Device:
             "SUBSCRIBE", topic, headers=["Event: %s" % ev, "Expires: %d" % expires] + list(extra))
         if r is not None and r.status == 200:
             self.dialogs[topic] = {"call_id": call_id, "from_tag": from_tag, "to_tag": r.to_tag(),
-                                   "cseq": 1}
+                                   "cseq": 1, "route": route_set_from(r),
+                                   "target": remote_target(r)}
         return r
 
     def refresh(self, topic, since=None, expires=600):
         d = self.dialogs[topic]
         d["cseq"] += 1
         ev = "im" + (";since=%s" % since if since is not None else "")
-        r, _, _ = self.send_request("SUBSCRIBE", topic, call_id=d["call_id"], cseq=d["cseq"],
-                                    from_tag=d["from_tag"], to="<%s>;tag=%s" % (topic, d["to_tag"]),
-                                    headers=["Event: %s" % ev, "Expires: %d" % expires])
+        # behind a record-routing element (a balancer) the refresh follows the dialog's route set
+        # to its remote target (RFC 3261 §12.2.1.1); with no route set it goes as before
+        routed = bool(d.get("route")) and d.get("target")
+        r, _, _ = self.send_request("SUBSCRIBE", d["target"] if routed else topic,
+                                    call_id=d["call_id"], cseq=d["cseq"], from_tag=d["from_tag"],
+                                    to="<%s>;tag=%s" % (topic, d["to_tag"]),
+                                    headers=["Event: %s" % ev, "Expires: %d" % expires] +
+                                    (["Route: %s" % x for x in d["route"]] if routed else []))
         return r
 
     def publish(self, topic, text, ctype="text/plain;charset=UTF-8", method="MESSAGE", extra=()):

@@ -436,8 +436,10 @@ static void forward_branch(struct pcall *pc, const struct target *t)
             loop_timer_start(px->loop, &b->timer_c, px->cfg.timer_c_ms, timer_c_fired, b);
         if (b->ct && pc->failover)
             loop_timer_start(px->loop, &b->timer_fo, px->cfg.failover_ms, timer_fo_fired, b);
-        if (b->ct && t->nid && px->cfg.cluster)
+        if (b->ct && t->nid && px->cfg.cluster) {
             cluster_sent(px->cfg.cluster, t->nid);
+            LOG_DEBUG("edge: %s to node nid=%d", req->sip_method, t->nid);
+        }
     }
     sbuf_free(&out);
 }

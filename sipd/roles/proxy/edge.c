@@ -21,9 +21,43 @@
 #include "../../sip/msg.h"
 #include "../../sip/txn.h"
 #include "../../sip/uri.h"
+#include "../../transport/addr.h"
 #include "proxy_impl.h"
 
 #define EDGE_MAX_TRIES 4 /* nodes tried for one request */
+
+/* Same IP address, ports aside? */
+static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr, 16) == 0;
+    return 0;
+}
+
+/* Toward a client: its flow, or the Request-URI (uri: its hop as an address, peerlen 0 when not
+ * numeric or unusable)? The flow when it is a TCP connection still open, or a UDP flow from
+ * another address than the Request-URI's (a device behind NAT); the Request-URI when it names
+ * the flow's own host (over UDP the Contact's port is where the device listens: a device on the
+ * same host as the registering one may be a third party's), or when a TCP flow is gone.
+ * Returns 1 = flow, 0 = the Request-URI, -1 = neither (430). */
+static int flow_or_uri(struct proxy *px, const struct sip_source *flow, int uri_usable,
+                       const struct sockaddr_storage *uri_addr)
+{
+    if (flow->proto == SIP_PROTO_TCP) {
+        if (transport_conn_alive(px->tp, flow->conn_id))
+            return 1;
+        return uri_usable ? 0 : -1;
+    }
+    if (uri_usable && uri_addr && same_ip(uri_addr, &flow->peer))
+        return 0;
+    return 1;
+}
 
 /* The role and topic an initial request needs. topic[0] = '\0' when none. */
 static unsigned request_role(const osip_message_t *req, char *topic, size_t n)
@@ -53,12 +87,19 @@ int edge_route(struct pcall *pc, const struct route_plan *p)
     struct sip_source flow;
     if (p->flow[0] && flow_decode(p->flow, &flow) == 0 && !flow_same(&flow, src)) {
         /* toward a client, over the flow our Path or Record-Route named */
-        if (flow.proto == SIP_PROTO_TCP && !transport_conn_alive(px->tp, flow.conn_id)) {
+        snprintf(pc->flow, sizeof pc->flow, "%s", p->flow);
+        struct sockaddr_storage ua;
+        socklen_t ul;
+        int numeric = p->hop_ok && sockaddr_from_host_port(p->host, strlen(p->host), p->port ? p->port : 5060,
+                                                           &ua, &ul) == 0;
+        int how = flow_or_uri(px, &flow, p->hop_ok, numeric ? &ua : NULL);
+        if (how == 0)
+            return 1; /* to the Request-URI's hop */
+        if (how < 0) {
             pcall_reply(pc, 430, "Flow Failed", NULL, NULL); /* RFC 5626 §5.3 */
             pcall_check_done(pc);
             return 0;
         }
-        snprintf(pc->flow, sizeof pc->flow, "%s", p->flow);
         pc->targets[0] = (struct target){.dst = flow, .q = -1};
         pc->ntargets = 1;
         pcall_start_next_group(pc);
@@ -97,10 +138,11 @@ int edge_ack_dest(struct proxy *px, const char *flow, const struct sip_source *s
 {
     struct sip_source f;
     if (flow[0] && flow_decode(flow, &f) == 0 && !flow_same(&f, src)) {
-        if (f.proto == SIP_PROTO_TCP && !transport_conn_alive(px->tp, f.conn_id))
+        int how = flow_or_uri(px, &f, dst->peerlen != 0, dst->peerlen ? &dst->peer : NULL);
+        if (how < 0)
             return -1;
-        *dst = f;
-        return 0;
+        if (how == 1)
+            *dst = f;
     }
     return dst->peerlen ? 0 : -1;
 }

@@ -195,7 +195,7 @@ void mem_node_beats(struct store *st, const struct node_beat *v, size_t n, store
         struct mem_node *nd = find_nid(ms, v[i].nid);
         if (!nd)
             continue;
-        int status = v[i].status != 0;
+        int status = v[i].status < 0 ? nd->status : v[i].status != 0; /* -1: unchanged */
         if (nd->status != status) {
             nd->status = status;
             nd->is_changed = any_changed = 1;
