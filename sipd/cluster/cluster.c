@@ -328,9 +328,10 @@ int cluster_heartbeat_response(struct cluster *cl, const osip_message_t *resp)
         /* answered, but not as a sipd node with its load: alive, load unknown */
         work = c->work_num;
     }
+    if (work != c->work_num || strcmp(state, c->state) != 0)
+        LOG_DEBUG("node %s load work=%d state=%s inflight=%u", c->name, work, state, c->inflight);
     c->work_num = work;
     snprintf(c->state, sizeof c->state, "%s", state);
-    c->sent = 0;
     c->misses = 0;
     if (!c->up)
         LOG_INFO("node %s (%s) is up", c->name, c->address);
@@ -348,6 +349,8 @@ size_t cluster_pick(struct cluster *cl, unsigned role, const char *topic, struct
     if (max > CNODE_MAX)
         max = CNODE_MAX;
     size_t k = cnode_select(cl->nodes, cl->n, role, topic, idx, max);
+    if (!topic)
+        cnode_take_turn(cl->nodes, idx, k);
     for (size_t i = 0; i < k; i++) {
         dst[i] = cl->nodes[idx[i]].dst;
         nid[i] = cl->nodes[idx[i]].nid;
@@ -359,7 +362,14 @@ void cluster_sent(struct cluster *cl, int nid)
 {
     struct cnode *c = by_nid(cl, nid, NULL);
     if (c)
-        c->sent++;
+        c->inflight++;
+}
+
+void cluster_done(struct cluster *cl, int nid)
+{
+    struct cnode *c = by_nid(cl, nid, NULL);
+    if (c && c->inflight)
+        c->inflight--;
 }
 
 size_t cluster_nodes(const struct cluster *cl, const struct cnode **v)

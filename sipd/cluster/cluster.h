@@ -48,8 +48,10 @@ int cluster_heartbeat_response(struct cluster *cl, const osip_message_t *resp);
 size_t cluster_pick(struct cluster *cl, unsigned role, const char *topic, struct sip_source *dst,
                     int *nid, size_t max);
 
-/* A request was sent to node nid (counts toward its load until its next heartbeat answer). */
+/* A request was sent to node nid / got its final answer (or was given up): this balancer's
+ * requests in flight count toward the node's load. */
 void cluster_sent(struct cluster *cl, int nid);
+void cluster_done(struct cluster *cl, int nid);
 
 /* The current copy, for tests and the control plane. */
 size_t cluster_nodes(const struct cluster *cl, const struct cnode **v);

@@ -31,6 +31,9 @@ int cnode_eligible(const struct cnode *v, unsigned role, int for_topic)
 {
     if (!(v->roles & role) || !v->up || v->draining || v->waiting || !v->dst.peerlen)
         return 0;
+    /* the node's own word (Sipd-Load) counts as soon as it is heard, before the table's NOTIFY */
+    if (strcmp(v->state, "draining") == 0 || strcmp(v->state, "drained") == 0)
+        return 0;
     return for_topic || v->max_num <= 0 || v->work_num < v->max_num;
 }
 
@@ -51,21 +54,60 @@ uint64_t cnode_weight(const char *name, const char *topic)
     return h;
 }
 
-/* Is a a better choice than b? Least (work + sent) / max, compared without division; then the
+static unsigned long long cap(const struct cnode *c) { return c->max_num > 0 ? (unsigned)c->max_num : 1; }
+static unsigned long long load(const struct cnode *c)
+{
+    return (unsigned long long)(c->work_num > 0 ? c->work_num : 0) + c->inflight;
+}
+
+/* The load fraction in steps of 1/LOAD_STEPS: a node's work_num is a snapshot up to a heartbeat
+ * old, and a difference of one transaction between idle nodes says nothing; within one step the
+ * nodes take turns by capacity. */
+#define LOAD_STEPS 8
+static unsigned long long load_step(const struct cnode *c) { return load(c) * LOAD_STEPS / cap(c); }
+
+/* -1, 0, 1 as a's load step is below, equal to, above b's. */
+static int cmp_load(const struct cnode *a, const struct cnode *b)
+{
+    unsigned long long x = load_step(a), y = load_step(b);
+    return x < y ? -1 : x > y;
+}
+
+/* Is a a better choice than b? The lower load fraction; then the one whose turn it is; then the
  * larger capacity; then the lower nid (stable). */
 static int less_loaded(const struct cnode *a, const struct cnode *b)
 {
-    unsigned long long ma = a->max_num > 0 ? (unsigned)a->max_num : 1;
-    unsigned long long mb = b->max_num > 0 ? (unsigned)b->max_num : 1;
-    unsigned long long la = (unsigned long long)(a->work_num > 0 ? a->work_num : 0) + a->sent;
-    unsigned long long lb = (unsigned long long)(b->work_num > 0 ? b->work_num : 0) + b->sent;
-    /* la/ma < lb/mb, counting one more request on each so that idle nodes split by capacity */
-    unsigned long long x = (la + 1) * mb, y = (lb + 1) * ma;
-    if (x != y)
-        return x < y;
-    if (ma != mb)
-        return ma > mb;
+    int c = cmp_load(a, b);
+    if (c)
+        return c < 0;
+    if (a->credit != b->credit)
+        return a->credit > b->credit;
+    if (cap(a) != cap(b))
+        return cap(a) > cap(b);
     return a->nid < b->nid;
+}
+
+void cnode_take_turn(struct cnode *v, size_t *idx, size_t k)
+{
+    size_t g = 1;
+    while (g < k && cmp_load(&v[idx[g]], &v[idx[0]]) == 0)
+        g++;
+    if (g < 2)
+        return;
+    /* every node of the group earns its weight; the richest goes and pays the group's total */
+    long long total = 0;
+    size_t best = 0;
+    for (size_t i = 0; i < g; i++) {
+        struct cnode *c = &v[idx[i]];
+        c->credit += (long long)cap(c);
+        total += (long long)cap(c);
+        if (c->credit > v[idx[best]].credit)
+            best = i;
+    }
+    v[idx[best]].credit -= total;
+    size_t chosen = idx[best];
+    memmove(&idx[1], &idx[0], best * sizeof *idx);
+    idx[0] = chosen;
 }
 
 size_t cnode_select(const struct cnode *v, size_t n, unsigned role, const char *topic, size_t *idx,

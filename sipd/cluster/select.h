@@ -2,9 +2,11 @@
  * table, free of sockets, timers and the store so that they can be tested alone.
  *
  *  - REGISTER goes to a registrar, other initial requests to a proxy: the eligible node with
- *    the lowest (work_num + sent) / max_num, where work_num is the node's own count from its
- *    last heartbeat answer and `sent` what this balancer sent it since (so that requests within
- *    one heartbeat period spread by capacity instead of all going to one node);
+ *    the lowest (work_num + inflight) / max_num, where work_num is the node's own count from its
+ *    last heartbeat answer and inflight what this balancer has sent it and not yet seen answered;
+ *    the fraction is compared in steps of 1/8, and nodes in the same step (idle ones, typically)
+ *    take turns in proportion to their max_num (smooth weighted round robin), so that light
+ *    traffic divides by capacity too and a one-transaction snapshot difference does not herd it;
  *  - IM and presence requests go to the broker that owns the topic: rendezvous (highest random
  *    weight) hashing of (node name, topic) over the eligible brokers, so that a broker joining
  *    or leaving moves only its own share of the topics;
@@ -45,7 +47,8 @@ struct cnode {
     int work_num;          /* from the last answer's Sipd-Load */
     char state[16];        /* from the last answer's Sipd-Load: active, standby, draining, drained */
     double rtt_ms;
-    unsigned sent;         /* requests sent to it since its last heartbeat answer */
+    unsigned inflight;     /* requests this balancer sent it that have no final answer yet */
+    long long credit;      /* smooth weighted round robin among equally loaded nodes */
 };
 
 /* "registrar,proxy" (text[] as libpq prints it, "{registrar,proxy}", also accepted) -> CNODE_*.
@@ -59,6 +62,11 @@ int cnode_eligible(const struct cnode *v, unsigned role, int for_topic);
  * non-NULL: rendezvous order for that topic. Returns how many were written (at most max). */
 size_t cnode_select(const struct cnode *v, size_t n, unsigned role, const char *topic, size_t *idx,
                     size_t max);
+
+/* Among the nodes idx[0..k) that cnode_select() put first and that are equally loaded, the one
+ * whose turn it is (smooth weighted round robin by max_num) is moved to idx[0]; their credits
+ * change. Call once per request sent. */
+void cnode_take_turn(struct cnode *v, size_t *idx, size_t k);
 
 /* The rendezvous weight of (node name, topic). */
 uint64_t cnode_weight(const char *name, const char *topic);

@@ -122,19 +122,33 @@ static void test_least_loaded(void)
     CU_ASSERT_EQUAL(cnode_select(v, 7, CNODE_BROKER, NULL, idx, 8), 0);
 }
 
-/* Idle nodes of capacity 100 and 300 take requests 1:3 when the balancer counts what it sent. */
+/* Idle nodes of capacity 100 and 300 take requests 1:3 (taking turns), and so do nodes whose
+ * requests stay in flight (by load fraction). */
 static void test_split_by_capacity(void)
 {
-    struct cnode v[] = {node(1, "a", CNODE_PROXY, 0, 100), node(2, "b", CNODE_PROXY, 0, 300)};
-    int got[2] = {0, 0};
-    for (int i = 0; i < 4000; i++) {
-        size_t idx[2];
-        CU_ASSERT_FATAL(cnode_select(v, 2, CNODE_PROXY, NULL, idx, 2) == 2);
-        v[idx[0]].sent++;
-        got[idx[0]]++;
+    for (int keep = 0; keep < 2; keep++) {
+        struct cnode v[] = {node(1, "a", CNODE_PROXY, 0, 100), node(2, "b", CNODE_PROXY, 0, 300)};
+        int got[2] = {0, 0};
+        for (int i = 0; i < 400; i++) {
+            size_t idx[2];
+            CU_ASSERT_FATAL(cnode_select(v, 2, CNODE_PROXY, NULL, idx, 2) == 2);
+            cnode_take_turn(v, idx, 2);
+            got[idx[0]]++;
+            if (keep)
+                v[idx[0]].inflight++; /* never answered: the load fraction decides */
+        }
+        CU_ASSERT(got[0] >= 99 && got[0] <= 101);
+        CU_ASSERT(got[1] >= 299 && got[1] <= 301);
     }
-    CU_ASSERT(got[0] >= 950 && got[0] <= 1050);
-    CU_ASSERT(got[1] >= 2950 && got[1] <= 3050);
+    /* a busier node gets nothing until the others catch up */
+    struct cnode w[] = {node(1, "a", CNODE_PROXY, 50, 100), node(2, "b", CNODE_PROXY, 0, 100)};
+    for (int i = 0; i < 50; i++) {
+        size_t idx[2];
+        cnode_select(w, 2, CNODE_PROXY, NULL, idx, 2);
+        cnode_take_turn(w, idx, 2);
+        CU_ASSERT_EQUAL(w[idx[0]].nid, 2);
+        w[idx[0]].inflight++;
+    }
 }
 
 static void test_rendezvous(void)

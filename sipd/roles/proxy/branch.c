@@ -208,6 +208,7 @@ static void branch_final(struct branch *b, int code)
     b->code = code;
     loop_timer_stop(pc->px->loop, &b->timer_c);
     loop_timer_stop(pc->px->loop, &b->timer_fo);
+    edge_branch_done(b);
 }
 
 /* Edge: the node said nothing at all within failover_ms; the next one is tried. The client
@@ -313,6 +314,8 @@ static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_mes
         return;
     }
     if (code < 300) {
+        if (pc->is_invite && pc->record_route)
+            proxy_dialog_add(pc->px, resp); /* its BYE will pass here too */
         branch_2xx(b, code, raw, raw_len);
         pcall_check_done(pc);
         return;
@@ -438,6 +441,7 @@ static void forward_branch(struct pcall *pc, const struct target *t)
             loop_timer_start(px->loop, &b->timer_fo, px->cfg.failover_ms, timer_fo_fired, b);
         if (b->ct && t->nid && px->cfg.cluster) {
             cluster_sent(px->cfg.cluster, t->nid);
+            b->nid = t->nid;
             LOG_DEBUG("edge: %s to node nid=%d", req->sip_method, t->nid);
         }
     }

@@ -133,6 +133,13 @@ int edge_route(struct pcall *pc, const struct route_plan *p)
     return 0;
 }
 
+void edge_branch_done(struct branch *b)
+{
+    if (b->nid && b->pc->px->cfg.cluster)
+        cluster_done(b->pc->px->cfg.cluster, b->nid);
+    b->nid = 0;
+}
+
 int edge_ack_dest(struct proxy *px, const char *flow, const struct sip_source *src,
                   struct sip_source *dst)
 {

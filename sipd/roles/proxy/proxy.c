@@ -10,6 +10,7 @@
 
 #include "../../base/loop.h"
 #include "../../cluster/flow.h"
+#include "../../sip/msg.h"
 #include "../../sip/txn.h"
 #include "../../sip/uri.h"
 #include "../../store/store.h"
@@ -24,6 +25,13 @@ static int conn_alive(void *arg, uint64_t conn_id)
 }
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
+
+static void dialogs_tick(struct timer *t, void *arg)
+{
+    struct proxy *px = arg;
+    proxy_dialogs_expire(px, sip_now_s());
+    loop_timer_start(px->loop, t, 60000, dialogs_tick, px);
+}
 
 struct proxy *proxy_create(struct loop *loop, struct transport *tp, struct txn_layer *tl,
                            struct store *st, const struct proxy_config *cfg)
@@ -56,6 +64,8 @@ struct proxy *proxy_create(struct loop *loop, struct transport *tp, struct txn_l
         free(px);
         return NULL;
     }
+    hmap_init(&px->dialogs);
+    loop_timer_start(loop, &px->dialogs_timer, 60000, dialogs_tick, px);
     return px;
 }
 
@@ -66,6 +76,7 @@ void pcall_free(struct pcall *pc)
         struct branch *b = pc->br[i];
         loop_timer_stop(px->loop, &b->timer_c);
         loop_timer_stop(px->loop, &b->timer_fo);
+        edge_branch_done(b);
         if (b->ct) {
             /* it finishes on its own; late 2xx become strays (stateless forwarding) */
             txn_set_owner(b->ct, NULL, NULL);
@@ -100,6 +111,8 @@ void proxy_destroy(struct proxy *px)
         return;
     resolver_destroy(px->resolver);
     px->resolver = NULL;
+    loop_timer_stop(px->loop, &px->dialogs_timer);
+    proxy_dialogs_clear(px);
     while (px->calls) {
         struct pcall *pc = px->calls;
         pc->lookup_pending = 0;
@@ -208,6 +221,8 @@ void proxy_handle_request(struct proxy *px, struct sip_txn *t)
     osip_message_t *req = txn_request(t);
     if (strcmp(req->sip_method, "INVITE") == 0)
         txn_respond_text(t, 100, NULL, NULL);
+    if (px->dialogs.count && req->to && sip_tag_of(req->to))
+        proxy_dialog_request(px, req);
     struct route_plan plan;
     if (route_decide(&px->route, req, &plan) < 0) {
         txn_respond_simple(t, 500, "Out of memory", NULL, NULL);

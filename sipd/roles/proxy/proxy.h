@@ -57,4 +57,8 @@ void proxy_handle_stray_response(struct proxy *px, osip_message_t *resp, const c
 /* Calls (server transactions being proxied) in progress. */
 size_t proxy_calls(const struct proxy *px);
 
+/* INVITE dialogs this proxy record-routed and has not seen end (roles/proxy/dialogs.c): what a
+ * draining node still holds once its transactions are done. */
+size_t proxy_dialogs(const struct proxy *px);
+
 #endif

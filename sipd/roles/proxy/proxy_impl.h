@@ -6,6 +6,7 @@
  *   branch.c     forwarding, forking, Timer C, CANCEL of branches, best response (§16.6-16.8)
  *   stateless.c  ACK for a 2xx and stray 2xx responses, forwarded without state (§16.11)
  *   edge.c       the balancer's edge mode: which node or client flow a request goes to
+ *   dialogs.c    the calls it record-routed, until their BYE (what a draining node waits for)
  *
  * One `struct pcall` per proxied server transaction. It owns the target set and one `struct
  * branch` per forwarded copy (a client transaction). It lives until its final response has gone
@@ -14,6 +15,7 @@
 #ifndef SIPD_PROXY_IMPL_H
 #define SIPD_PROXY_IMPL_H
 
+#include "../../base/hmap.h"
 #include "../../base/sbuf.h"
 #include "../../base/timers.h"
 #include "proxy.h"
@@ -31,6 +33,7 @@ struct branch {
     int cancel_wanted;  /* CANCEL once a provisional arrives (§9.1) */
     int cancel_sent;
     int retryable;      /* edge: failed so that the next node is tried (timeout, transport, 503) */
+    int nid;            /* edge: the node it went to, while it counts as in flight there */
     struct timer timer_c;
     struct timer timer_fo; /* edge: no answer at all from the node within failover_ms */
 };
@@ -74,6 +77,8 @@ struct proxy {
     size_t ncalls;
     struct resolver *resolver;
     char hostport[2][2][64]; /* [proto][ipv6] our address for Via/Record-Route, "" = not computed */
+    struct hmap dialogs;     /* dialogs.c: key -> int64_t* last request (unix s) */
+    struct timer dialogs_timer;
 };
 
 /* proxy.c */
@@ -82,7 +87,17 @@ void pcall_free(struct pcall *pc);
 void pcall_reply(struct pcall *pc, int code, const char *reason, const char *extra_name,
                  const char *extra_value);
 
+/* dialogs.c */
+/* A 2xx to an INVITE we record-routed: its dialog is one of ours. */
+void proxy_dialog_add(struct proxy *px, const osip_message_t *resp);
+/* An in-dialog request passing: a BYE ends its dialog, anything else keeps it alive. */
+void proxy_dialog_request(struct proxy *px, const osip_message_t *req);
+void proxy_dialogs_expire(struct proxy *px, int64_t now);
+void proxy_dialogs_clear(struct proxy *px);
+
 /* edge.c */
+/* The branch has its final result (or is given up): no longer in flight at its node. */
+void edge_branch_done(struct branch *b);
 /* Start pc (plan p, action ROUTE_EDGE) toward a client's flow or a node. Returns 1 when the
  * request goes to the Request-URI's hop instead (p->host..., resolved by the caller as for
  * ROUTE_NEXT_HOP), else 0 (started or answered; pc may be freed when this returns). */
