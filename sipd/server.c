@@ -502,6 +502,7 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         server_destroy(srv);
         return NULL;
     }
+    /* the balancer needs the listener too: set it also when it runs (see on_nodes_changed) */
     if (node_self_has_row(srv->self))
         store_nodes_set_listener(srv->store, on_nodes_changed, srv);
     loop_timer_start(loop, &srv->expire_timer, 1000, expire_tick, srv);
