@@ -374,7 +374,9 @@ struct node_self *node_self_create(struct loop *loop, struct store *st, struct t
     snprintf(ns->name, sizeof ns->name, "%s", cfg->node_name);
     roles_text(cfg->role_mask, ns->roles, sizeof ns->roles);
     ns->want_waiting = ns->is_waiting = cfg->node_standby != 0;
-    upsert(ns);
+    /* from the loop, so that the owner sets the nodes listener first: with postgres its LISTEN
+     * then starts before the row is written, and a change right after the write is heard */
+    loop_timer_start(loop, &ns->retry_timer, 0, on_retry, ns);
     return ns;
 }
 

@@ -13,6 +13,8 @@ pg_new_db
 
 q() { psql -XtAc "$1" 2>/dev/null; }
 col() { q "SELECT $2 FROM nodes WHERE name = '$1'"; }
+# col_is NAME EXPR VALUE: the row's EXPR is VALUE (queried when called: usable with `within`)
+col_is() { [ "$(col "$1" "$2")" = "$3" ]; }
 load_of() { run_py sipd_load.py udp "$SIP_HOST" "$1"; }
 # is_load PORT VALUE: the next OPTIONS answer's Sipd-Load is VALUE
 is_load() { [ "$(load_of "$1")" = "$2" ]; }
@@ -29,7 +31,7 @@ within() {
 # ---- the row and the header ----
 sipd_start --db "$SIPD_DB" --name n1 --roles registrar,proxy --set node.max_num=300
 P1=$SIP_PORT
-check "row n1 has status 1" within 5 test "$(col n1 status)" = 1
+check "row n1 has status 1" within 5 col_is n1 status 1
 check "row n1 address is the first --listen entry" test "$(col n1 address)" = "udp:$SIP_HOST:$P1"
 check "row n1 roles are registrar,proxy" test "$(col n1 roles)" = "{registrar,proxy}"
 check "row n1 max_num is node.max_num" test "$(col n1 max_num)" = 300
@@ -50,7 +52,7 @@ check "draining stays in the row" test "$(col n1 draining)" = t
 
 # ---- a restart keeps draining; undraining applies live ----
 sipd_start --db "$SIPD_DB" --name n1 --roles registrar,proxy --set node.max_num=300
-check "restarted: status 1 again" within 5 test "$(col n1 status)" = 1
+check "restarted: status 1 again" within 5 col_is n1 status 1
 check "restarted: still draining, state=drained" within 2 is_load "$P1" "work=0;max=300;state=drained"
 q "UPDATE nodes SET draining = false WHERE name = 'n1'" >/dev/null
 sleep 1
@@ -79,7 +81,7 @@ SIP_PORT= SIPD_PIDFILE=$T_DIR/sipd-n2.pid
 sipd_start --db "$SIPD_DB" --name n2 --roles proxy --set node.standby=yes \
     --set node.address=tcp:node2.example.com:5999
 P2=$SIP_PORT
-check "row n2 has status 1 and waiting 1" within 5 test "$(col n2 "status || ',' || waiting")" = "1,1"
+check "row n2 has status 1 and waiting 1" within 5 col_is n2 "status || ',' || waiting" "1,1"
 check "row n2 address is node.address" test "$(col n2 address)" = "tcp:node2.example.com:5999"
 check "row n2 max_num is the default 1000" test "$(col n2 max_num)" = 1000
 check "standby: state=standby" is_load "$P2" "work=0;max=1000;state=standby"
