@@ -15,6 +15,8 @@
 #include "cluster/self.h"
 #include "config.h"
 #include "loop_fixture.h"
+#include "sip/msg.h"
+#include "sip/txn.h"
 #include "store/store.h"
 #include "suites.h"
 
@@ -270,6 +272,47 @@ static void test_self_drained_at_start_exits_once(void)
     drop_self(ns);
 }
 
+/* A transaction in progress (a server transaction without its final response yet). */
+static struct sip_txn *work_item(const char *branch)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "MESSAGE sip:b@example.com SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 127.0.0.1:9;branch=%s\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=f\r\nTo: <sip:b@example.com>\r\n"
+             "Call-ID: w\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n", branch);
+    struct sip_source src = {.proto = SIP_PROTO_UDP, .udp_fd = -1};
+    sockaddr_from_host_port("127.0.0.1", 9, 9, &src.peer, &src.peerlen);
+    int absorbed = 0;
+    osip_message_t *req = sip_parse(buf, strlen(buf));
+    return req ? txn_server_new(lf.tl, req, &src, &absorbed) : NULL;
+}
+
+/* Draining with work in progress: draining (work counted, the probe's own excluded), neither
+ * drained nor exit until the last transaction ends; then drained and, with exit_when_drained,
+ * the owner's callback, once. */
+static void test_self_drained_when_the_work_is_done(void)
+{
+    struct node_self *ns = make_self("n1", 0, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
+    struct sip_txn *a = work_item("z9hG4bKw1"), *b = work_item("z9hG4bKw2");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_STRING_EQUAL(load_value(ns, 1), "work=1;max=40;state=active");
+    store_node_set_draining(st, "n1", 1, NULL, NULL);
+    CU_ASSERT_STRING_EQUAL(load_value(ns, 1), "work=1;max=40;state=draining");
+    CU_ASSERT_STRING_EQUAL(load_value(ns, 0), "work=2;max=40;state=draining");
+    txn_respond_simple(a, 200, NULL, NULL, NULL);
+    loop_fixture_run_ms(&lf, 120);
+    CU_ASSERT_EQUAL(node_self_state(ns, 0), NODE_DRAINING);
+    CU_ASSERT_EQUAL(nexits, 0);
+    txn_respond_simple(b, 200, NULL, NULL, NULL);
+    loop_fixture_run_ms(&lf, 120); /* the drain poll finds it, nobody probing */
+    CU_ASSERT_EQUAL(nexits, 1);
+    CU_ASSERT_STRING_EQUAL(load_value(ns, 0), "work=0;max=40;state=drained");
+    drop_self(ns);
+}
+
 /* The address: node.address as given; else the first --listen entry; a wildcard is refused. */
 static void test_self_address(void)
 {
@@ -307,5 +350,7 @@ void register_self_suites(void)
         CU_add_test(s, "test_self_standby_until_promoted", test_self_standby_until_promoted);
         CU_add_test(s, "test_self_drained_at_start_exits_once",
                     test_self_drained_at_start_exits_once);
+        CU_add_test(s, "test_self_drained_when_the_work_is_done",
+                    test_self_drained_when_the_work_is_done);
     }
 }
