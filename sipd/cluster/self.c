@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #define UPSERT_RETRY_MS 200   /* store unreachable: try the row again */
 #define FAIL_RETRY_MS 2000    /* any other failure (schema missing...): again, less often */
 #define DRAIN_POLL_MS 50      /* while draining: is nothing in progress any more? */
+#define UNREACHABLE_WARN_MS 3000 /* the database connects asynchronously: warn only after this */
 
 struct node_self {
     struct loop *loop;
@@ -46,6 +48,7 @@ struct node_self {
     void *exit_arg;
     int is_upserting, is_loading, is_load_again;
     int is_unreachable_logged;
+    uint64_t first_fail_ms;  /* the first failed upsert of the current run of them, 0 = none */
     int is_drained_logged;
     int is_stopping;
     struct timer retry_timer, drain_timer, exit_timer;
@@ -237,14 +240,20 @@ static void on_upserted(void *arg, int status, const struct node_row *v, size_t 
     if (ns->is_stopping)
         return;
     if (status != 0 || n != 1) {
-        if (!ns->is_unreachable_logged)
+        uint64_t now = loop_now_ms(ns->loop);
+        if (!ns->first_fail_ms)
+            ns->first_fail_ms = now;
+        if (!ns->is_unreachable_logged &&
+            (status != STORE_EUNAVAIL || now - ns->first_fail_ms >= UNREACHABLE_WARN_MS)) {
             LOG_WARN("node %s row not written yet status=%d (%s); retrying", ns->name, status,
                      status == STORE_EUNAVAIL ? "database unreachable" : "store error");
-        ns->is_unreachable_logged = 1;
+            ns->is_unreachable_logged = 1;
+        }
         retry_later(ns, status);
         return;
     }
     ns->is_unreachable_logged = 0;
+    ns->first_fail_ms = 0;
     ns->nid = 0; /* the row may be new (an operator deleted it): log it as written */
     apply_row(ns, &v[0]);
     if (ns->is_load_again) { /* a change was announced while the upsert was out */
@@ -365,7 +374,9 @@ struct node_self *node_self_create(struct loop *loop, struct store *st, struct t
     snprintf(ns->name, sizeof ns->name, "%s", cfg->node_name);
     roles_text(cfg->role_mask, ns->roles, sizeof ns->roles);
     ns->want_waiting = ns->is_waiting = cfg->node_standby != 0;
-    upsert(ns);
+    /* from the loop, so that the owner sets the nodes listener first: with postgres its LISTEN
+     * then starts before the row is written, and a change right after the write is heard */
+    loop_timer_start(loop, &ns->retry_timer, 0, on_retry, ns);
     return ns;
 }
 

@@ -39,7 +39,8 @@ typedef void (*node_self_exit_cb)(void *arg);
 /* This node on loop, store and txns (all outlive it), configured by cfg (copied what it needs:
  * node_name, roles, node.*, cluster.exit_when_drained, database). With a database and a name it
  * starts writing its row at once. NULL on out of memory, or when the address cannot be made
- * (node_self_address; main.c checks that first, with a clear message). Free with
+ * (node_self_address; main.c checks that first, with a clear message). The row is first
+ * written from the loop, once the caller had the chance to set the nodes listener. Free with
  * node_self_destroy(), after the store is destroyed (its callbacks may still come until then). */
 struct node_self *node_self_create(struct loop *loop, struct store *st, struct txn_layer *txns,
                                    const struct sipd_config *cfg, node_self_exit_cb on_exit,
