@@ -414,6 +414,9 @@ static void on_nodes_changed(void *arg, int nid)
         cluster_nodes_changed(srv->cluster, nid);
 }
 
+/* What a draining node still holds besides transactions: the calls it record-routed. */
+static size_t held_dialogs(void *arg) { return proxy_dialogs(arg); }
+
 /* Drained, and cluster.exit_when_drained is set (cluster/self.c). */
 static void on_self_drained_exit(void *arg) { server_shutdown(arg); }
 
@@ -527,6 +530,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         server_destroy(srv);
         return NULL;
     }
+    if (srv->proxy && (cfg->role_mask & (ROLE_PROXY | ROLE_BALANCER)))
+        node_self_set_held(srv->self, held_dialogs, srv->proxy);
     if (node_self_has_row(srv->self) || srv->cluster)
         store_nodes_set_listener(srv->store, on_nodes_changed, srv);
     loop_timer_start(loop, &srv->expire_timer, 1000, expire_tick, srv);

@@ -52,7 +52,15 @@ struct node_self {
     int is_drained_logged;
     int is_stopping;
     struct timer retry_timer, drain_timer, exit_timer;
+    node_self_held_fn held;  /* what else keeps it from being drained (node_self_set_held) */
+    void *held_arg;
 };
+
+void node_self_set_held(struct node_self *ns, node_self_held_fn fn, void *arg)
+{
+    ns->held = fn;
+    ns->held_arg = arg;
+}
 
 const char *node_state_name(enum node_state s)
 {
@@ -151,7 +159,7 @@ enum node_state node_self_state(struct node_self *ns, size_t exclude)
 {
     if (!ns->is_draining)
         return ns->is_waiting ? NODE_STANDBY : NODE_ACTIVE;
-    if (work_now(ns, exclude) > 0)
+    if (work_now(ns, exclude) > 0 || (ns->held && ns->held(ns->held_arg) > 0))
         return NODE_DRAINING;
     if (!ns->is_drained_logged) {
         ns->is_drained_logged = 1;

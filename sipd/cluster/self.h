@@ -53,6 +53,11 @@ int node_self_has_row(const struct node_self *ns);
 /* The store's nodes listener, for this node's part: row nid changed (-1: any may have). */
 void node_self_changed(struct node_self *ns, int nid);
 
+/* What besides transactions in progress the node still serves and must see end before it is
+ * drained (a proxy: the calls it record-routed, whose BYE must still find it). */
+typedef size_t (*node_self_held_fn)(void *arg);
+void node_self_set_held(struct node_self *ns, node_self_held_fn fn, void *arg);
+
 /* The state now; `exclude` transactions in progress are not counted (1 while answering a probe:
  * its own transaction). */
 enum node_state node_self_state(struct node_self *ns, size_t exclude);
