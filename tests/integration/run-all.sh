@@ -34,7 +34,7 @@ export top_srcdir top_builddir
 TEST_TIMEOUT=${SIPD_TEST_TIMEOUT:-150}
 PG_VIRTUALENV=${PG_VIRTUALENV:-pg_virtualenv}
 # tests that stop, restart or otherwise disturb the shared PostgreSQL cluster: run one at a time
-EXCLUSIVE='^t_pg_(outage|restart_postgres)$'
+EXCLUSIVE='^t_pg_(outage|restart_postgres|cluster_pgdown)$'
 # long tests (measured: over ~10 s each) start first, so that the pool does not end waiting on one
 SLOW_FIRST='^t_(proxy_errors|proxy_fork|pg_presence_suite|pg_presence_cluster|proxy_cancel|proxy_noanswer|proxy_record_route|presence_compose|pg_register_suite|presence_expiry|proxy_2xx_retrans|pg_im_suite|proxy_sequential|proxy_loss)$'
 

@@ -140,8 +140,15 @@ static void send_best(struct pcall *pc)
         return;
     }
     if (pc->failover && (pc->nbr == 0 || pc->br[pc->nbr - 1]->retryable)) {
-        /* every node tried failed: the client may try again later (or another balancer) */
-        pcall_reply(pc, 503, "No node answered", "Retry-After", "5");
+        /* every node tried failed: the client may try again later (or another balancer). A
+         * node's own 503 says why (and when to retry): passed on as it is, since every node
+         * was asked (§16.7 step 6 allows it then) */
+        if (pc->best && pc->best_code == 503) {
+            pc->final_sent = 1;
+            txn_respond_bytes(pc->st, 503, pc->best, pc->best_len);
+        } else {
+            pcall_reply(pc, 503, "No node answered", "Retry-After", "5");
+        }
         return;
     }
     if (!pc->best) {
