@@ -25,8 +25,8 @@ expect_exit2 "non-numeric registrar.min_expires" --foreground --listen "$L" --se
 expect_exit2 "--set without '='" --foreground --listen "$L" --set registrar.min_expires
 expect_exit2 "bad --listen" --foreground --listen "carrier-pigeon:nowhere"
 expect_exit2 "bad --log-level" --foreground --listen "$L" --log-level loud
-expect_exit2 "--roles balancer (not available yet)" --foreground --listen "$L" --roles balancer
-expect_exit2 "--roles registrar,balancer" --foreground --listen "$L" --roles registrar,balancer
+expect_exit2 "--roles balancer without --db (the balancer needs the cluster database)" --foreground --listen "$L" --roles balancer
+expect_exit2 "--roles registrar,balancer (the balancer runs alone)" --foreground --listen "$L" --roles registrar,balancer
 expect_exit2 "missing --config file" --foreground --listen "$L" --config "$T_DIR/does-not-exist.conf"
 printf '[registrar]\nmin_expires = sixty\n' >"$T_DIR/bad.conf"
 expect_exit2 "bad value in --config file" --foreground --listen "$L" --config "$T_DIR/bad.conf"

@@ -67,9 +67,23 @@ static void test_config_finish_validates_roles_and_listen(void)
     CU_ASSERT_EQUAL(config_finish(&c, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "sipd.roles"));
     config_defaults(&c);
-    strcpy(c.roles, "registrar,balancer"); /* reserved until the cluster issue lands */
+    strcpy(c.roles, "registrar,balancer"); /* the balancer is a node of its own */
+    strcpy(c.db, "dbname=x");
     CU_ASSERT_EQUAL(config_finish(&c, err, sizeof err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "balancer role is not available"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "node of its own"));
+    config_defaults(&c);
+    strcpy(c.roles, "balancer"); /* and needs the cluster's database */
+    CU_ASSERT_EQUAL(config_finish(&c, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "--db"));
+    strcpy(c.db, "dbname=x");
+    CU_ASSERT_EQUAL(config_finish(&c, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(c.role_mask, ROLE_BALANCER);
+    strcpy(c.roles, "balancer");
+    CU_ASSERT_EQUAL(config_set_dotted(&c, "cluster.promote_load=0.75", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(c.promote_permille, 750);
+    CU_ASSERT_EQUAL(config_set_dotted(&c, "cluster.promote_load=1.5", err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cluster.promote_load"));
+    CU_ASSERT_EQUAL(config_set_dotted(&c, "cluster.promote_load=x", err, sizeof err), -1);
     config_defaults(&c);
     strcpy(c.roles, "all");
     CU_ASSERT_EQUAL(config_finish(&c, err, sizeof err), 0);
