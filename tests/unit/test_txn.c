@@ -265,7 +265,8 @@ static void test_txn_client_non_invite_final_reported_once(void)
     txn_new_branch(br, sizeof br);
     txn_client_new(f.lf.tl, make_client_req("MESSAGE", br), &p.addr, record_event, &ev);
     run_for(&f, 5);
-    CU_ASSERT_EQUAL_FATAL(peer_drain(&p, buf, sizeof buf), 1);
+    /* sent; on a loaded machine the 5 ms may stretch past T1 and bring a retransmission */
+    CU_ASSERT_FATAL(peer_drain(&p, buf, sizeof buf) >= 1);
     char *ok = response_for(buf, 200, "tt");
     deliver(&f, ok);
     deliver(&f, ok); /* a retransmitted final is absorbed */
@@ -291,7 +292,8 @@ static void test_txn_client_invite_non2xx_is_acked_by_the_transaction(void)
     txn_new_branch(br, sizeof br);
     txn_client_new(f.lf.tl, make_client_req("INVITE", br), &p.addr, record_event, &ev);
     run_for(&f, 5);
-    CU_ASSERT_EQUAL_FATAL(peer_drain(&p, buf, sizeof buf), 1);
+    /* sent; on a loaded machine the 5 ms may stretch past T1 and bring a retransmission */
+    CU_ASSERT_FATAL(peer_drain(&p, buf, sizeof buf) >= 1);
     char *busy = response_for(buf, 486, "callee1");
     deliver(&f, busy);
     CU_ASSERT_EQUAL(ev.n, 1);
