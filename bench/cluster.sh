@@ -67,6 +67,7 @@ cleanup() {
     if [ "${KEEP_LOGS:-0}" = 1 ]; then echo "bench: logs kept in $logs" >&2; else rm -rf "$logs"; fi
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 : >"$results"
 
 "$SIPD" --init-db --db "$DB" >"$logs/init-db.log" 2>&1 || { cat "$logs/init-db.log" >&2; exit 1; }
