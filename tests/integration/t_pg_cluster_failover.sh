@@ -49,6 +49,16 @@ sipp_ok "run 2: 100 calls after the detection all succeed" run2 cluster_uac.xml 
 after=$(awk -v t="$detected" 'substr($0,1,23) > t' "${NODE_LOG[lb1]}" | grep -c "edge: [A-Z]* to node nid=$p1_nid\b")
 check "no request went to the dead node after its detection (got $after)" test "$after" -eq 0
 
+# a node that stops answering (SIGSTOP) and comes back (SIGCONT): down, then up again
+kill -STOP "${NODE_PID[p2]}"
+cl_wait "p2 frozen: seen down" 2 log_has lb1 "node p2 .* is down"
+cl_wait "and its row gets status 0" 2 q_is "select status from nodes where name = 'p2'" 0
+px_call "no proxy up: a call is refused at once with 503 + Retry-After" udp --ruri "sip:u0@$target" \
+    --expect 503 --expect-header-re 'retry-after=^ *[0-9]+ *$' --max-time 2
+kill -CONT "${NODE_PID[p2]}"
+cl_wait "p2 answers again: up" 2 log_has lb1 "node p2 .* is up"
+cl_wait "and its row gets status 1 again" 2 q_is "select status from nodes where name = 'p2'" 1
+
 # an INVITE toward a node that died unseen: heartbeats slowed so that the death is not noticed
 node_stop lb1
 node_start lb2 balancer --set cluster.heartbeat_ms=60000 --set cluster.failover_ms=500
