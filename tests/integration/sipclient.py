@@ -697,16 +697,22 @@ class Device:
         self.conn.close()
 
 
-def ping(transport, host, port, timeout=1.0):
+def options(transport, host, port, timeout=1.0, user="ping"):
+    """An OPTIONS to the server itself (no user in the Request-URI): its answer, or None (no
+    answer, or no connection)."""
     try:
         c = Conn(transport, host, port, timeout)
         try:
-            r = c.transact(c.request("OPTIONS", user="ping", ruri="sip:%s" % c.server_hostport),
-                           timeout)
+            return c.transact(c.request("OPTIONS", user=user, ruri="sip:%s" % c.server_hostport),
+                              timeout)
         finally:
             c.close()
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def ping(transport, host, port, timeout=1.0):
+    r = options(transport, host, port, timeout)
     return r is not None and r.status == 200
 
 

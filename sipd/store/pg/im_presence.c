@@ -79,13 +79,6 @@ static void report_group(const struct pg_op *op, int status, const struct qresul
         pg_query_done(op)->status(op->arg, status);
 }
 
-static void report_status(const struct pg_op *op, int status, const struct qresult *r)
-{
-    (void)r;
-    if (pg_query_done(op)->status)
-        pg_query_done(op)->status(op->arg, status);
-}
-
 /* Members, groups, AORs (an expire's done may be NULL). */
 static void report_strings(const struct pg_op *op, int status, const struct qresult *r)
 {
@@ -130,9 +123,9 @@ static const struct query_row rows[S_NODE_FIRST - S_QUERY_FIRST] = {
      * device, initial -> the position */
     ROW(S_IM_POS_GET), "uufi", 1, 1, 1, "i", NULL, 0, report_position},
     /* topic, aor, device, seq */
-    ROW(S_IM_POS_ADVANCE), "uufi", 1, 0, 0, "", NULL, 0, report_status},
+    ROW(S_IM_POS_ADVANCE), "uufi", 1, 0, 0, "", NULL, 0, pg_report_status},
     /* now, count, age_s */
-    ROW(S_IM_EXPIRE), "iii", 0, 0, 0, "", NULL, 0, report_status},
+    ROW(S_IM_EXPIRE), "iii", 0, 0, 0, "", NULL, 0, pg_report_status},
     /* aor, if_match, new etag, expires_at, content type, body, now -> status, publications */
     ROW(S_PRES_PUBLISH), "uffifbi", 1, 6, 0, "", parse_publication,
         sizeof(struct pres_publication), report_publications},

@@ -50,13 +50,6 @@ static void report_changed(const struct pg_op *op, int status, const struct qres
         pg_query_done(op)->status(op->arg, status);
 }
 
-static void report_status(const struct pg_op *op, int status, const struct qresult *r)
-{
-    (void)r;
-    if (pg_query_done(op)->status)
-        pg_query_done(op)->status(op->arg, status);
-}
-
 #define ROW(id) [id - S_NODE_FIRST] = {.stmt = id
 static const struct query_row rows[S_NUM - S_NODE_FIRST] = {
     /* name, address, roles, max_num, waiting -> the row */
@@ -68,7 +61,7 @@ static const struct query_row rows[S_NUM - S_NODE_FIRST] = {
     /* -> every row, by nid */
     ROW(S_NODES_LOAD), "", 0, 11, 0, "", parse_node, sizeof(struct node_row), report_nodes},
     /* nids, answered, status, work_num, rtt_ms, at, history kept -> rows updated */
-    ROW(S_NODE_BEATS), "lllllli", 0, 1, 1, "i", NULL, 0, report_status},
+    ROW(S_NODE_BEATS), "lllllli", 0, 1, 1, "i", NULL, 0, pg_report_status},
     /* nid -> rows changed */
     ROW(S_NODE_PROMOTE), "i", 0, 1, 1, "i", NULL, 0, report_changed},
 };

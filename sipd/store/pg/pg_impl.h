@@ -353,6 +353,9 @@ struct query_row {
     query_reporter report;
 };
 
+/* The reporter of statements whose caller only wants the status (store_status_cb, may be NULL). */
+void pg_report_status(const struct pg_op *op, int status, const struct qresult *r);
+
 void pg_query_run(struct pg_store *ps, const struct query_row *row, const struct qval *p,
                   int is_bad, union query_done done, void *arg);
 const union query_done *pg_query_done(const struct pg_op *op);

@@ -385,3 +385,10 @@ void pg_query_run(struct pg_store *ps, const struct query_row *row, const struct
     }
     pg_op_submit(ps, op);
 }
+
+void pg_report_status(const struct pg_op *op, int status, const struct qresult *r)
+{
+    (void)r;
+    if (pg_query_done(op)->status)
+        pg_query_done(op)->status(op->arg, status);
+}

@@ -11,20 +11,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from sipclient import Conn  # noqa: E402
+from sipclient import options  # noqa: E402
 
 
 def main(transport, host, port, timeout=2.0):
-    try:
-        c = Conn(transport, host, port, timeout)
-        try:
-            r = c.transact(c.request("OPTIONS", user="probe", ruri="sip:%s" % c.server_hostport),
-                           timeout)
-        finally:
-            c.close()
-    except (OSError, ValueError) as e:
-        sys.stderr.write("sipd_load: %s\n" % e)
-        return 1
+    r = options(transport, host, port, timeout, user="probe")
     if r is None or r.status != 200:
         sys.stderr.write("sipd_load: no 200 (%s)\n" % (r.summary() if r else "no answer"))
         return 1
