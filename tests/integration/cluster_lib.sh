@@ -33,8 +33,7 @@ node_start() {
     NODE_PORT[$name]=$port
     NODE_LOG[$name]=$log
     track_pid "$!"
-    local i
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         if ! kill -0 "${NODE_PID[$name]}" 2>/dev/null; then
             log "node $name exited early; log follows"
             tail -n 30 "$log" | sed 's/^/#   /'
@@ -48,9 +47,9 @@ node_start() {
 
 # node_stop NAME: SIGTERM, wait (10 s at most); its exit status (0 = clean).
 node_stop() {
-    local pid=${NODE_PID[$1]} i
+    local pid=${NODE_PID[$1]}
     kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done

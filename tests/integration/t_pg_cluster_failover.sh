@@ -62,7 +62,6 @@ cl_wait "and its row gets status 1 again" 2 q_is "select status from nodes where
 # an INVITE toward a node that died unseen: heartbeats slowed so that the death is not noticed
 node_stop lb1
 node_start lb2 balancer --set cluster.heartbeat_ms=60000 --set cluster.failover_ms=500
-NODE_PORT[p1]=""
 node_start p3 proxy
 cl_wait "lb2 knows p2 and p3" 5 log_has lb2 "node p3 .* joins the table status=1"
 p3_nid=$(node_col p3 nid)
