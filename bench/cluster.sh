@@ -46,7 +46,7 @@ case $what in cpu | limit | all) ;; *) echo "usage: $0 [cpu|limit|all]" >&2; exi
 if [ -z "${SIPD_CLUSTER_BENCH_IN_PG:-}" ]; then
     command -v pg_virtualenv >/dev/null || { echo "needs pg_virtualenv (postgresql-common)" >&2; exit 2; }
     export SIPD_CLUSTER_BENCH_IN_PG=1 SIPD SHARED_BENCH=$shared
-    exec pg_virtualenv "$0" "$@"
+    exec pg_virtualenv -t "$0" "$@"  # -t: its own temporary directories (runs side by side)
 fi
 
 TR=${TR:-udp} RATE=${RATE:-1000} COUNT=${COUNT:-10000} ROUNDS=${ROUNDS:-2} SECS=${SECS:-5}

@@ -92,7 +92,7 @@ for tr in $trs; do
         export SIPD RATE COUNT SECS RATES what results shared here
         export -f db_part start_sipd run_one cleanup
         # shellcheck disable=SC2016 # expanded by the inner shell
-        pg_virtualenv bash -c '. "$here/procs.sh"; pids=(); trap cleanup EXIT; db_part "$1" "$2"' \
+        pg_virtualenv -t bash -c '. "$here/procs.sh"; pids=(); trap cleanup EXIT; db_part "$1" "$2"' \
             db_part "$tr" "$port"
     fi
 done

@@ -264,6 +264,10 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
             proxy_handle_ack(srv->proxy, req, src, raw, raw_len);
         return;
     }
+    if (srv->cluster && strcmp(req->sip_method, "INVITE") != 0 && strcmp(req->sip_method, "CANCEL") != 0 &&
+        req->to && sip_tag_of(req->to) && !srv->draining &&
+        proxy_forward_in_dialog(srv->proxy, req, src, raw, raw_len))
+        return; /* the balancer: in-dialog requests pass without a transaction */
     int absorbed = 0;
     struct sip_txn *t = txn_server_new(srv->txns, req, src, &absorbed);
     if (!t) {

@@ -11,6 +11,8 @@
 #include "../../sip/rewrite.h"
 #include "proxy_impl.h"
 
+#define STATELESS_BRANCH "z9hG4bKsl" /* the branches of what we forward without a transaction */
+
 /* The branch of a forwarded ACK: the same for a retransmitted ACK (a stateless proxy's branch
  * is a function of the request, §16.11). */
 static unsigned long ack_branch_hash(const osip_message_t *ack)
@@ -25,8 +27,11 @@ static unsigned long ack_branch_hash(const osip_message_t *ack)
     return hsh & 0xffffffffUL;
 }
 
-void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src,
-                      const char *raw, size_t raw_len)
+/* Forward req without a transaction along its route set (or a client's flow, at the edge): our
+ * Via with a branch that is a function of the request's (§16.11). Returns 0 when sent, -1 when
+ * it cannot go this way (no usable numeric next hop, Max-Forwards used up, no raw bytes). */
+static int forward_stateless(struct proxy *px, const osip_message_t *ack, const struct sip_source *src,
+                             const char *raw, size_t raw_len)
 {
     struct sip_source dst;
     struct route_fwd fwd = {0};
@@ -38,8 +43,7 @@ void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_so
         rc = edge_ack_dest(px, flow, src, &dst);
     if (rc < 0) {
         route_fwd_clear(&fwd);
-        osip_message_free(ack);
-        return;
+        return -1;
     }
     const char *mf = sip_header_get(ack, "max-forwards", 0);
     int mfv = mf ? atoi(mf) : 70;
@@ -48,7 +52,7 @@ void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_so
     struct sbuf pre, out;
     sbuf_init(&pre);
     sbuf_init(&out);
-    sbuf_printf(&pre, "Via: SIP/2.0/%s %s;branch=z9hG4bKsl%08lx;rport\r\n", sip_proto_via_name(dst.proto),
+    sbuf_printf(&pre, "Via: SIP/2.0/%s %s;branch=" STATELESS_BRANCH "%08lx;rport\r\n", sip_proto_via_name(dst.proto),
                 hp, ack_branch_hash(ack));
     char *topvia = NULL;
     osip_via_t *prev = osip_list_get(&ack->vias, 0);
@@ -62,22 +66,45 @@ void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_so
         .drop_last_route = fwd.drop_last_route,
         .max_forwards = mfv - 1,
     };
-    if (!pre.failed && sip_rewrite_request(raw, raw_len, &e, &out) == 0)
+    rc = !pre.failed && sip_rewrite_request(raw, raw_len, &e, &out) == 0 ? 0 : -1;
+    if (rc == 0)
         transport_send(px->tp, &dst, out.p, out.len);
     osip_free(topvia);
     sbuf_free(&pre);
     sbuf_free(&out);
     route_fwd_clear(&fwd);
+    return rc;
+}
+
+void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src,
+                      const char *raw, size_t raw_len)
+{
+    forward_stateless(px, ack, src, raw, raw_len);
     osip_message_free(ack);
+}
+
+int proxy_forward_in_dialog(struct proxy *px, osip_message_t *req, const struct sip_source *src,
+                            const char *raw, size_t raw_len)
+{
+    const char *mf = sip_header_get(req, "max-forwards", 0);
+    if (!px->cfg.cluster || (mf && atoi(mf) <= 1) || forward_stateless(px, req, src, raw, raw_len) < 0)
+        return 0; /* the stateful path answers what needs an answer */
+    if (px->dialogs.count)
+        proxy_dialog_request(px, req);
+    osip_message_free(req);
+    return 1;
 }
 
 void proxy_handle_stray_response(struct proxy *px, osip_message_t *resp, const char *raw,
                                  size_t raw_len)
 {
-    if (resp->status_code < 200 || resp->status_code >= 300 || !resp->cseq || !resp->cseq->method ||
-        strcmp(resp->cseq->method, "INVITE") != 0)
-        return;
     osip_via_t *top = osip_list_get(&resp->vias, 0);
+    osip_generic_param_t *bp = NULL;
+    int stateless = top && osip_via_param_get_byname(top, "branch", &bp) == 0 && bp && bp->gvalue &&
+                    strncmp(bp->gvalue, STATELESS_BRANCH, strlen(STATELESS_BRANCH)) == 0;
+    if (!stateless && (resp->status_code < 200 || resp->status_code >= 300 || !resp->cseq ||
+                       !resp->cseq->method || strcmp(resp->cseq->method, "INVITE") != 0))
+        return; /* only what we forwarded statelessly, or a late 2xx to an INVITE, goes on */
     if (!top || !transport_is_local(px->tp, top->host, top->port ? atoi(top->port) : 0))
         return; /* not sent by us */
     if (osip_list_size(&resp->vias) < 2 || !raw)
