@@ -226,7 +226,6 @@ int registrar_parse(const struct registrar_config *cfg, const osip_message_t *re
 
 /* ---- rules ------------------------------------------------------------------------------------ */
 
-int registrar_uri_equal(const char *a, const char *b) { return uri_equal(a, b); }
 
 static int contact_expiry(const struct registrar_config *cfg, const struct reg_request *r,
                           const struct reg_contact *c)
@@ -282,7 +281,7 @@ static ptrdiff_t find_binding(const struct binding_list *l, const struct reg_con
             return -1;
     }
     for (size_t i = 0; i < l->len; i++)
-        if (registrar_uri_equal(l->v[i].contact, c->uri))
+        if (uri_equal(l->v[i].contact, c->uri))
             return (ptrdiff_t)i;
     return -1;
 }
@@ -292,7 +291,7 @@ static ptrdiff_t find_binding(const struct binding_list *l, const struct reg_con
 static ptrdiff_t find_same_contact(const struct binding_list *l, size_t k, const struct reg_contact *c)
 {
     for (size_t i = 0; i < l->len; i++)
-        if (i != k && l->v[i].reg_id == 0 && registrar_uri_equal(l->v[i].contact, c->uri))
+        if (i != k && l->v[i].reg_id == 0 && uri_equal(l->v[i].contact, c->uri))
             return (ptrdiff_t)i;
     return -1;
 }

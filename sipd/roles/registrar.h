@@ -65,10 +65,6 @@ int registrar_apply(const struct registrar_config *cfg, const struct reg_request
                     const struct binding *cur, size_t ncur, struct binding_list *out,
                     struct reg_outcome *oc);
 
-/* Compare two contact URIs per RFC 3261 §19.1.4 (simplified: scheme, user, password, host,
- * port, and the transport/user/maddr/ttl/method parameters). Returns 1 when equal. */
-int registrar_uri_equal(const char *a, const char *b);
-
 struct sbuf;
 /* Append "Contact: <uri>;expires=N[;q=][;+sip.instance=][;reg-id=]\r\n" for every binding
  * (expires relative to now). */

@@ -447,9 +447,9 @@ static void test_route_uri_ours(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         osip_uri_t *u = NULL;
         CU_ASSERT_FATAL(osip_uri_init(&u) == 0 && osip_uri_parse(u, cases[i].uri) == 0);
-        if (route_uri_is_me(&ctx, u) != cases[i].is_me || route_uri_is_local(&ctx, u) != cases[i].is_local) {
-            fprintf(stderr, "\n  %s: is_me %d is_local %d\n", cases[i].uri, route_uri_is_me(&ctx, u),
-                    route_uri_is_local(&ctx, u));
+        if (uri_is_me(ctx.local, u) != cases[i].is_me || uri_is_ours(ctx.local, u) != cases[i].is_local) {
+            fprintf(stderr, "\n  %s: is_me %d is_local %d\n", cases[i].uri, uri_is_me(ctx.local, u),
+                    uri_is_ours(ctx.local, u));
             CU_FAIL(cases[i].uri);
         }
         osip_uri_free(u);

@@ -18,15 +18,6 @@
 
 /* ---- identity --------------------------------------------------------------------------------- */
 
-int route_uri_is_me(const struct route_ctx *c, const osip_uri_t *uri)
-{
-    return uri_is_me(c->local, uri);
-}
-
-int route_uri_is_local(const struct route_ctx *c, const osip_uri_t *uri)
-{
-    return uri_is_ours(c->local, uri);
-}
 
 /* ---- URIs as next hops ---------------------------------------------------------------------- */
 
@@ -190,7 +181,7 @@ static const osip_uri_t *preprocess(const struct route_ctx *c, const osip_messag
         flow[0] = '\0';
     const osip_uri_t *ruri = req->req_uri;
     int n = osip_list_size(&req->routes);
-    if (n > 0 && route_uri_is_me(c, ruri)) {
+    if (n > 0 && uri_is_me(c->local, ruri)) {
         osip_route_t *last = osip_list_get(&req->routes, n - 1);
         if (last && last->url) {
             ruri = last->url;
@@ -201,7 +192,7 @@ static const osip_uri_t *preprocess(const struct route_ctx *c, const osip_messag
     int i = 0;
     for (; i < n; i++) {
         osip_route_t *r = osip_list_get(&req->routes, i);
-        if (!r || !r->url || !route_uri_is_me(c, r->url))
+        if (!r || !r->url || !uri_is_me(c->local, r->url))
             break;
         osip_uri_param_t *fp = NULL;
         if (flow && osip_uri_uparam_get_byname(r->url, "flow", &fp) == 0 && fp && fp->gvalue &&
@@ -299,12 +290,12 @@ int route_decide(const struct route_ctx *c, const osip_message_t *req, struct ro
         /* the balancer decides (proxy/edge.c): a client's flow, a node, or this hop */
         p->action = ROUTE_EDGE;
         p->hop_ok = route_uri_hop(ruri, p->host, sizeof p->host, &p->port, &p->proto) == 0;
-    } else if (route_uri_is_local(c, ruri) && ruri->username && !has_to_tag) {
+    } else if (uri_is_ours(c->local, ruri) && ruri->username && !has_to_tag) {
         /* a user of ours: the location service gives the targets */
         p->action = ROUTE_LOCATION;
         make_aor(ruri, p->aor, sizeof p->aor);
         p->is_redirect = c->redirect_all || (ruri->host && uri_domain_listed(c->redirect_domains, ruri->host));
-    } else if (route_uri_is_me(c, ruri)) {
+    } else if (uri_is_me(c->local, ruri)) {
         reject(p, 404, "No route to this address");
     } else if (route_uri_hop(ruri, p->host, sizeof p->host, &p->port, &p->proto) < 0) {
         reject(p, 416, "Unusable next-hop URI");
@@ -340,7 +331,7 @@ static int decide_ack(const struct route_ctx *c, const osip_message_t *ack, stru
         /* edge mode: the caller picks the flow or this hop (dst.peerlen 0 when unusable) */
         if (uri_destination(hop, dst) < 0)
             memset(dst, 0, sizeof *dst);
-    } else if ((!top && route_uri_is_me(c, ruri)) || uri_destination(hop, dst) < 0) {
+    } else if ((!top && uri_is_me(c->local, ruri)) || uri_destination(hop, dst) < 0) {
         return -1;
     }
     if (ruri != ack->req_uri && !(fwd->new_ruri = uri_text(ruri, 0)))

@@ -31,10 +31,6 @@ struct route_ctx {
     void *arg;
 };
 
-/* Does this URI name this node itself (our address and port)? uri_is_me() */
-int route_uri_is_me(const struct route_ctx *c, const osip_uri_t *uri);
-/* Is this URI ours? uri_is_ours(), the rule every role shares */
-int route_uri_is_local(const struct route_ctx *c, const osip_uri_t *uri);
 
 /* How the forwarded request differs from the received one in its Request-URI and Route
  * (edits for sip_rewrite_request()). new_ruri and append_route are malloc'd; route_fwd_clear()
