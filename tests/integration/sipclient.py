@@ -524,7 +524,8 @@ class Received:
         self.seq = None
         self.ctype = msg.get("content-type")
         self.body = msg.body
-        if self.method == "NOTIFY" and msg.body:
+        if self.method == "NOTIFY" and msg.body and \
+                self.event.split(";", 1)[0].strip().lower() in ("im", ""):
             self.cpim, self.ctype, self.body = parse_cpim(msg.body)
             h = dict(self.cpim)
             self.seq = int(h["im.Seq"])
@@ -682,7 +683,12 @@ class Device:
         return [r for r in self.received if r.method == "MESSAGE"]
 
     def bodyless(self):
-        return [r for r in self.received if r.method == "NOTIFY" and r.seq is None]
+        return [r for r in self.received if r.method == "NOTIFY" and r.seq is None and
+                r.cpim is None and not r.event.lower().startswith("presence")]
+
+    def presence_notifies(self):
+        return [r for r in self.received if r.method == "NOTIFY" and
+                r.event.lower().startswith("presence")]
 
     def wait_for(self, cond, timeout=5.0):
         deadline = time.monotonic() + timeout
