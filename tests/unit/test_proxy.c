@@ -290,6 +290,9 @@ static void test_route_decide_ack(void)
         {"for us, with no Route: dropped", "sip:bob@127.0.0.1", NULL, 0, NULL, NULL, 0, 0},
         {"Max-Forwards 0: dropped", "sip:bob@192.0.2.5", "Max-Forwards: 0\r\n", 0, NULL, NULL, 0, 0},
         {"a host name (no DNS for an ACK): dropped", "sip:bob@example.net", NULL, 0, NULL, NULL, 0, 0},
+        {"a strict next hop gets the Request-URI", "sip:bob@192.0.2.5",
+         "Route: <sip:127.0.0.1:5070;lr>, <sip:192.0.2.9:5090>\r\n", 1, "192.0.2.9:5090",
+         "sip:192.0.2.9:5090", 2, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         osip_message_t *ack = request("ACK", cases[i].ruri, cases[i].extra);
@@ -306,6 +309,8 @@ static void test_route_decide_ack(void)
             str_equal_or_null(f.new_ruri, cases[i].new_ruri, cases[i].name, "new Request-URI");
             CU_ASSERT_EQUAL(f.drop_routes, cases[i].drop_routes);
             CU_ASSERT_EQUAL(f.drop_last_route, cases[i].drop_last_route);
+            if (cases[i].new_ruri && strncmp(cases[i].new_ruri, "sip:192.0.2.9", 13) == 0)
+                str_equal_or_null(f.append_route, "<sip:bob@192.0.2.5>", cases[i].name, "last Route");
         }
         route_fwd_clear(&f);
         osip_message_free(ack);

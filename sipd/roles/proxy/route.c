@@ -325,6 +325,15 @@ static int decide_ack(const struct route_ctx *c, const osip_message_t *ack, stru
     const osip_uri_t *ruri = preprocess(c, ack, fwd, &first, &end, flow);
     osip_route_t *top = first < end ? osip_list_get(&ack->routes, first) : NULL;
     const osip_uri_t *hop = top && top->url ? top->url : ruri;
+    const osip_uri_t *fwd_ruri = ruri;
+    if (top && top->url && !gparam(&top->url->url_params, "lr")) {
+        /* a strict-routing next hop: as for any request (route_decide), it gets the
+         * Request-URI slot and the Request-URI goes last in Route */
+        if (!(fwd->append_route = uri_text(ruri, 1)))
+            return -1;
+        fwd->drop_routes++;
+        fwd_ruri = top->url;
+    }
     if (flow && top)
         flow[0] = '\0'; /* the route set goes on: no flow of ours decides */
     if (flow && flow[0]) {
@@ -334,7 +343,7 @@ static int decide_ack(const struct route_ctx *c, const osip_message_t *ack, stru
     } else if ((!top && uri_is_me(c->local, ruri)) || uri_destination(hop, dst) < 0) {
         return -1;
     }
-    if (ruri != ack->req_uri && !(fwd->new_ruri = uri_text(ruri, 0)))
+    if (fwd_ruri != ack->req_uri && !(fwd->new_ruri = uri_text(fwd_ruri, 0)))
         return -1;
     return 0;
 }

@@ -64,6 +64,7 @@ static int forward_stateless(struct proxy *px, const osip_message_t *ack, const 
         .top_via_value = topvia,
         .drop_routes = fwd.drop_routes,
         .drop_last_route = fwd.drop_last_route,
+        .append_route = fwd.append_route,
         .max_forwards = mfv - 1,
     };
     rc = !pre.failed && sip_rewrite_request(raw, raw_len, &e, &out) == 0 ? 0 : -1;
