@@ -66,6 +66,8 @@ struct proxy {
     struct route_ctx route; /* cfg's domains and our addresses, for route.c */
     struct pcall *calls;
     size_t ncalls;
+    struct pcall *spare; /* freed calls kept for reuse (proxy.c), linked by next */
+    size_t nspare;
     struct resolver *resolver;
     char hostport[2][2][64]; /* [proto][ipv6] our address for Via/Record-Route, "" = not computed */
 };
