@@ -381,15 +381,17 @@ static void forward_branch(struct pcall *pc, const struct target *t)
     struct branch *b = branch_new(pc);
     if (!b)
         return;
-    struct sbuf out;
-    sbuf_init(&out);
-    if (build_copy(pc, t, branch, &out) < 0) {
+    /* one buffer for every copy: grown once instead of realloc'ed past 1 KB per request, which
+     * sends malloc down its large-chunk path (txn_client_new_bytes copies the bytes at once) */
+    struct sbuf *out = &px->copy_buf;
+    sbuf_reset(out);
+    if (build_copy(pc, t, branch, out) < 0) {
         LOG_DEBUG("request not forwarded: its text could not be edited branch=%s", branch);
         b->code = 500;
         if (!pc->best_code)
             pc->best_code = 500;
     } else {
-        b->ct = txn_client_new_bytes(px->tl, req->sip_method, branch, out.p, out.len, &t->dst, branch_cb, b);
+        b->ct = txn_client_new_bytes(px->tl, req->sip_method, branch, out->p, out->len, &t->dst, branch_cb, b);
         if (!b->ct)
             b->code = 500;
         else
@@ -397,7 +399,8 @@ static void forward_branch(struct pcall *pc, const struct target *t)
         if (b->ct && pc->is_invite)
             loop_timer_start(px->loop, &b->timer_c, px->cfg.timer_c_ms, timer_c_fired, b);
     }
-    sbuf_free(&out);
+    if (out->cap > 16384) /* a large request: do not keep its buffer */
+        sbuf_free(out);
 }
 
 static int target_q(const struct target *t) { return t->q < 0 ? 1000 : t->q; }

@@ -140,6 +140,7 @@ void proxy_destroy(struct proxy *px)
         pc->lookup_pending = 0;
         pcall_free(pc);
     }
+    sbuf_free(&px->copy_buf);
     while (px->spare) {
         struct pcall *pc = px->spare;
         px->spare = pc->next;

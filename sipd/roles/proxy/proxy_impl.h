@@ -68,6 +68,7 @@ struct proxy {
     size_t ncalls;
     struct pcall *spare; /* freed calls kept for reuse (proxy.c), linked by next */
     size_t nspare;
+    struct sbuf copy_buf; /* each forwarded copy is built here (branch.c), then copied by txn */
     struct resolver *resolver;
     char hostport[2][2][64]; /* [proto][ipv6] our address for Via/Record-Route, "" = not computed */
 };
