@@ -20,8 +20,14 @@
  * an expire, or this node's restart all change the count or the xmin, so a stale memory costs a
  * round trip (the members run again the two-flight way, reading their rows), never a wrong write.
  * Only updates submitted by store_location_update_optimistic go this way (their update functions
- * may run twice, or on rows that were not current). The memory is bounded by PG_KNOWN_MAX AORs
- * (it is emptied when full). */
+ * may run twice, or on rows that were not current), and only in batches of at most
+ * PG_SPEC_MAX_MEMBERS: under load, batches grow and the two flights are shared anyway. The memory
+ * is bounded by PG_KNOWN_MAX AORs (it is emptied when full). Whether "no rows" is a good guess
+ * for an AOR the node does not know depends on the load (new users, or refreshes after a restart
+ * or an eviction), so the node keeps score (guess_credit): every AOR it did not know counts for
+ * the guess when it turns out to have no rows (read in flight 1, or a one-flight write that went
+ * through) and against it otherwise; while the score is negative, a batch with such an AOR reads
+ * first. A wrong guess thus costs a round trip a few times, not on every REGISTER. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -298,6 +304,16 @@ static void known_set(struct pg_store *ps, const char *aor, const char *xmin,
         known_free(k);
 }
 
+/* An AOR this node did not know had no rows (good_guess) or had some: keep score. */
+static void guess_learn(struct pg_store *ps, int good_guess)
+{
+    ps->guess_credit += good_guess ? 1 : -PG_GUESS_MISS_COST;
+    if (ps->guess_credit > PG_GUESS_MAX)
+        ps->guess_credit = PG_GUESS_MAX;
+    if (ps->guess_credit < PG_GUESS_MIN)
+        ps->guess_credit = PG_GUESS_MIN;
+}
+
 /* S_SELECT's order (LOC_ORDER): q descending (none counts as 1000), newest first, contact. */
 static int cmp_lookup_order(const void *pa, const void *pb)
 {
@@ -316,12 +332,17 @@ static int cmp_lookup_order(const void *pa, const void *pb)
  * memory): the batch goes the two-flight way and rp is to be freed. */
 static int spec_decide(struct pg_conn *c, struct pg_op *b, struct replace_params *rp)
 {
+    if (b->nmembers > PG_SPEC_MAX_MEMBERS)
+        return -1;
     for (int i = 0; i < b->nmembers; i++)
         if (b->members[i]->no_spec || b->members[i]->is_solo || b->members[i]->retries)
             return -1;
     for (int i = 0; i < b->nmembers; i++) {
         struct pg_op *m = b->members[i];
         const struct pg_known *k = hmap_get(&c->ps->known, m->aor, strlen(m->aor));
+        m->is_guessed = !k;
+        if (!k && c->ps->guess_credit < 0)
+            return -1;
         struct binding_list cur, out;
         binding_list_init(&cur);
         binding_list_init(&out);
@@ -506,6 +527,8 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
         }
         for (int i = 0; per && i < b->nmembers; i++) {
             struct pg_op *m = b->members[i];
+            if (!b->has_error && !hmap_get(&c->ps->known, m->aor, strlen(m->aor)))
+                guess_learn(c->ps, per[i].len == 0);
             struct binding_list out;
             binding_list_init(&out);
             int status = b->has_error ? STORE_EFAIL
@@ -618,6 +641,9 @@ static void batch_committed(struct pg_conn *c, struct pg_op *b)
     pg_list_unlink(&c->sent, b);
     char xmin[24];
     int verdict = replace_verdict(b->stored, xmin, sizeof xmin);
+    for (int i = 0; verdict >= 0 && b->is_spec && i < b->nmembers; i++)
+        if (b->members[i]->is_guessed)
+            guess_learn(c->ps, verdict); /* a wrong guess is one of these, or a stale memory */
     if (verdict == 0) {
         for (int i = 0; i < b->nmembers; i++) {
             struct pg_op *m = b->members[i];

@@ -59,6 +59,10 @@
 #define PG_MAX_MEMBERS 10000        /* members of a group, written or read */
 #define PG_MAX_PARAM_BYTES (8u << 20) /* all array parameters of one replace */
 #define PG_KNOWN_MAX 16384          /* AORs whose last write this node remembers (location.c) */
+#define PG_SPEC_MAX_MEMBERS 4       /* larger batches (under load) always read first */
+#define PG_GUESS_MAX 16             /* guess_credit bounds and the cost of a wrong guess */
+#define PG_GUESS_MIN (-64)
+#define PG_GUESS_MISS_COST 8
 #define PG_MAX_RETRIES 3            /* update retried on serialization failure / deadlock */
 #define PG_BACKOFF_MIN_MS 250
 #define PG_BACKOFF_MAX_MS 2000
@@ -135,6 +139,7 @@ struct pg_op {
     int is_spec;               /* batch: one flight on the AORs' known rows (location.c) */
     int no_spec;               /* update: read its rows first (not optimistic, or they were
                                 * not what this node knew) */
+    int is_guessed;            /* update: in a one-flight batch, its AOR taken to have no rows */
     struct pg_query *q;        /* query: its statement, parameters and callback */
     int nmembers;              /* batch: its updates, in queue order */
     struct pg_op *members[];   /* (allocated for batches only) */
@@ -212,6 +217,7 @@ struct pg_store {
     size_t nops, nuser;        /* all operations / those of callers (pending()) */
     long count_aors, count_bindings;
     struct hmap known;         /* aor -> struct pg_known: what this node last wrote (location.c) */
+    int guess_credit;          /* >= 0: an AOR it does not know is taken to have no rows */
     int depth;                 /* entry points on the stack */
     int is_destroyed;
 };
