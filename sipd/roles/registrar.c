@@ -484,5 +484,8 @@ void registrar_handle(struct registrar *reg, struct sip_txn *t)
         free(ctx);
         return;
     }
-    store_location_update(reg->store, ctx->req.aor, ctx->req.now, reg_update, reg_done, ctx);
+    /* registrar_apply depends on nothing but its inputs: the store may run it on the bindings
+     * it expects (one round trip on postgres) */
+    store_location_update_optimistic(reg->store, ctx->req.aor, ctx->req.now, reg_update, reg_done,
+                                     ctx);
 }

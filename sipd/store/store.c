@@ -26,6 +26,15 @@ void store_location_update(struct store *st, const char *aor, int64_t now, store
     st->ops->location_update(st, aor, now, update, done, arg);
 }
 
+void store_location_update_optimistic(struct store *st, const char *aor, int64_t now,
+                                      store_update_fn update, store_bindings_cb done, void *arg)
+{
+    if (st->ops->location_update_optimistic)
+        st->ops->location_update_optimistic(st, aor, now, update, done, arg);
+    else
+        st->ops->location_update(st, aor, now, update, done, arg);
+}
+
 void store_location_lookup(struct store *st, const char *aor, int64_t now, store_bindings_cb done,
                            void *arg)
 {

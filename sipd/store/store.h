@@ -74,6 +74,15 @@ typedef void (*store_bindings_cb)(void *arg, int status, const struct binding *b
 void store_location_update(struct store *st, const char *aor, int64_t now, store_update_fn update,
                            store_bindings_cb done, void *arg);
 
+/* As store_location_update, for an update function that depends on nothing but cur and what arg
+ * holds (the registrar's): the store may first run it on the bindings it expects the AOR to have
+ * -- what this process last wrote for it, or none -- and write its result only if the AOR still
+ * has exactly those (postgres: one round trip instead of two); otherwise it runs the update the
+ * usual way. So update may run before the store reads anything, on bindings that turn out not to
+ * be current, and before an error (STORE_EUNAVAIL at shutdown) ends the update. */
+void store_location_update_optimistic(struct store *st, const char *aor, int64_t now,
+                                      store_update_fn update, store_bindings_cb done, void *arg);
+
 /* Current (unexpired at `now`) bindings of one AOR, ordered by q descending then most recent.
  * None: status 0 for an unknown AOR, STORE_OFFLINE for a known one (n = 0 either way). */
 void store_location_lookup(struct store *st, const char *aor, int64_t now, store_bindings_cb done,

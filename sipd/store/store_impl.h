@@ -11,6 +11,9 @@ struct store_ops {
     size_t (*pending)(const struct store *st);
     void (*location_update)(struct store *st, const char *aor, int64_t now, store_update_fn update,
                             store_bindings_cb done, void *arg);
+    /* optional (NULL: location_update) */
+    void (*location_update_optimistic)(struct store *st, const char *aor, int64_t now,
+                                       store_update_fn update, store_bindings_cb done, void *arg);
     void (*location_lookup)(struct store *st, const char *aor, int64_t now, store_bindings_cb done,
                             void *arg);
     void (*location_expire)(struct store *st, int64_t now, store_status_cb done, void *arg);

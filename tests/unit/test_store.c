@@ -576,6 +576,86 @@ static void test_pg_two_stores_serialise_updates_of_one_aor(void)
 
 /* The same race when the database's default isolation is SERIALIZABLE: the store's own
  * transactions still serialise on the lock and see each other's work. */
+/* Optimistic updates (store_location_update_optimistic, the registrar's) run on what the store
+ * last wrote for the AOR and write only if it is still there: interleaved with another store's
+ * writes, an expire, and plain updates, each still sees every binding written before it, whether
+ * its guess was right or not. */
+static void submit_update_optimistic(struct store *st, const char *aor, int64_t now, struct call *c)
+{
+    outstanding++;
+    store_location_update_optimistic(st, aor, now, test_update, on_bindings, c);
+}
+
+static void test_pg_optimistic_updates_see_other_writers(void)
+{
+    enum { N = 12 };
+    struct store *other = make_store();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    CU_ASSERT_TRUE_FATAL(wait_available(other));
+    static char contacts[N][40];
+    struct binding add[N];
+    struct call c[N];
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < N; i++) {
+        snprintf(contacts[i], sizeof contacts[i], "sip:opt%d@10.0.1.%d", i, i + 1);
+        add[i] = mk(contacts[i], NOW + 3600, -1, NOW);
+        c[i] = (struct call){.keep_current = 1, .add = &add[i], .nadd = 1};
+    }
+    /* one at a time: fx.st twice, other once, fx.st plain once, ... */
+    for (int i = 0; i < N; i++) {
+        struct store *st = i % 3 == 2 ? other : fx.st;
+        if (i % 4 == 3)
+            submit_update(st, AOR, NOW, &c[i]);
+        else
+            submit_update_optimistic(st, AOR, NOW, &c[i]);
+        CU_ASSERT_EQUAL(wait_all(), 0);
+        CU_ASSERT_EQUAL(c[i].status, 0);
+        CU_ASSERT_EQUAL(c[i].result.len, (size_t)i + 1);
+        CU_ASSERT_EQUAL(c[i].seen.len, (size_t)i); /* the last run saw every earlier binding */
+    }
+    CU_ASSERT_EQUAL(c[1].nupdates, 1); /* guessed right: what fx.st wrote */
+    CU_ASSERT_EQUAL(c[2].nupdates, 2); /* other guessed no rows, then read them */
+    CU_ASSERT_EQUAL(c[4].nupdates, 1); /* fx.st knows its plain write too */
+    CU_ASSERT_EQUAL(c[5].nupdates, 2); /* other's memory was stale */
+    struct call l = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR, NOW, &l), 0);
+    CU_ASSERT_EQUAL(l.result.len, N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_TRUE(has_contact(&l.result, contacts[i]));
+    call_free(&l);
+
+    /* a binding that expires, swept by expire (the store's count changes, not its writer) */
+    struct binding shortb = mk("sip:short@10.0.2.1", NOW + 10, -1, NOW);
+    struct call s1 = {.keep_current = 1, .add = &shortb, .nadd = 1};
+    submit_update_optimistic(fx.st, AOR2, NOW, &s1);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    CU_ASSERT_EQUAL(s1.result.len, 1);
+    CU_ASSERT_EQUAL(do_expire(NOW + 20), 0);
+    struct binding longb = mk("sip:long@10.0.2.2", NOW + 3600, -1, NOW + 20);
+    struct call s2 = {.keep_current = 1, .add = &longb, .nadd = 1};
+    submit_update_optimistic(fx.st, AOR2, NOW + 20, &s2);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    CU_ASSERT_EQUAL(s2.status, 0);
+    CU_ASSERT_EQUAL(s2.nupdates, 2);
+    CU_ASSERT_EQUAL(s2.seen.len, 0);
+    CU_ASSERT_EQUAL(s2.result.len, 1);
+    /* an optimistic update that aborts writes nothing */
+    struct call ab = {.keep_current = 1, .abort_status = 400};
+    submit_update_optimistic(fx.st, AOR2, NOW + 20, &ab);
+    CU_ASSERT_EQUAL(wait_all(), 0);
+    CU_ASSERT_EQUAL(ab.status, 400);
+    struct call l2 = {0};
+    CU_ASSERT_EQUAL(do_lookup(AOR2, NOW + 20, &l2), 0);
+    CU_ASSERT_EQUAL(l2.result.len, 1);
+    for (int i = 0; i < N; i++)
+        call_free(&c[i]);
+    call_free(&s1);
+    call_free(&s2);
+    call_free(&ab);
+    call_free(&l2);
+    store_destroy(other);
+}
+
 static void test_pg_serialise_even_when_default_isolation_is_serializable(void)
 {
     enum { N = 10 };
@@ -1416,6 +1496,7 @@ static const struct test_case mem_cases[] = {
 
 static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_two_stores_serialise_updates_of_one_aor),
+    TEST_CASE(test_pg_optimistic_updates_see_other_writers),
     TEST_CASE(test_pg_serialise_even_when_default_isolation_is_serializable),
     TEST_CASE(test_pg_update_retries_on_serialization_failure),
     TEST_CASE(test_pg_unreachable_server_fails_fast_with_eunavail),

@@ -429,15 +429,17 @@ static void forward_branch(struct pcall *pc, const struct target *t)
     struct branch *b = branch_new(pc);
     if (!b)
         return;
-    struct sbuf out;
-    sbuf_init(&out);
-    if (build_copy(pc, t, branch, &out) < 0) {
+    /* one buffer for every copy: grown once instead of realloc'ed past 1 KB per request, which
+     * sends malloc down its large-chunk path (txn_client_new_bytes copies the bytes at once) */
+    struct sbuf *out = &px->copy_buf;
+    sbuf_reset(out);
+    if (build_copy(pc, t, branch, out) < 0) {
         LOG_DEBUG("request not forwarded: its text could not be edited branch=%s", branch);
         b->code = 500;
         if (!pc->best_code)
             pc->best_code = 500;
     } else {
-        b->ct = txn_client_new_bytes(px->tl, req->sip_method, branch, out.p, out.len, &t->dst, branch_cb, b);
+        b->ct = txn_client_new_bytes(px->tl, req->sip_method, branch, out->p, out->len, &t->dst, branch_cb, b);
         if (!b->ct)
             b->code = 500;
         else
@@ -452,7 +454,8 @@ static void forward_branch(struct pcall *pc, const struct target *t)
             LOG_DEBUG("edge: %s to node nid=%d", req->sip_method, t->nid);
         }
     }
-    sbuf_free(&out);
+    if (out->cap > 16384) /* a large request: do not keep its buffer */
+        sbuf_free(out);
 }
 
 static int target_q(const struct target *t) { return t->q < 0 ? 1000 : t->q; }

@@ -75,6 +75,9 @@ struct proxy {
     struct route_ctx route; /* cfg's domains and our addresses, for route.c */
     struct pcall *calls;
     size_t ncalls;
+    struct pcall *spare; /* freed calls kept for reuse (proxy.c), linked by next */
+    size_t nspare;
+    struct sbuf copy_buf; /* each forwarded copy is built here (branch.c), then copied by txn */
     struct resolver *resolver;
     char hostport[2][2][64]; /* [proto][ipv6] our address for Via/Record-Route, "" = not computed */
     struct hmap dialogs;     /* dialogs.c: key -> int64_t* last request (unix s) */

@@ -29,6 +29,7 @@ void pg_store_free(struct pg_store *ps)
         explicit_bzero(ps->conninfo, strlen(ps->conninfo));
         free(ps->conninfo);
     }
+    pg_known_free(ps);
     free(ps);
 }
 

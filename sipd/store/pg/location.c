@@ -8,7 +8,26 @@
  * distinct AORs, up to PG_BATCH_MAX: alone when the load is light, many at a time under load, so
  * that statements, round trips and commits are shared. A lookup is one statement (S_GET); an
  * expire deletes, commits, then counts. Rows come back as text; array parameters (array.c) carry
- * a batch's AORs and bindings. */
+ * a batch's AORs and bindings.
+ *
+ * One flight instead of two. The node remembers, per AOR, what its last committed REPLACE left
+ * in the table (`known`: the rows, their number, and the xmin of the transaction that wrote them
+ * all, since a REPLACE deletes every row of its AORs and inserts the new ones), and knows nothing
+ * of an AOR otherwise, which it takes to have no rows. A batch whose update functions all decide
+ * to write on those rows (live ones, in lookup order) is sent in one flight -- BEGIN; lock;
+ * REPLACE; COMMIT -- whose REPLACE checks, under the lock, that each AOR still has exactly that
+ * many rows, all written by that transaction, and writes nothing otherwise. Another node's write,
+ * an expire, or this node's restart all change the count or the xmin, so a stale memory costs a
+ * round trip (the members run again the two-flight way, reading their rows), never a wrong write.
+ * Only updates submitted by store_location_update_optimistic go this way (their update functions
+ * may run twice, or on rows that were not current), and only in batches of at most
+ * PG_SPEC_MAX_MEMBERS: under load, batches grow and the two flights are shared anyway. The memory
+ * is bounded by PG_KNOWN_MAX AORs (it is emptied when full). Whether "no rows" is a good guess
+ * for an AOR the node does not know depends on the load (new users, or refreshes after a restart
+ * or an eviction), so the node keeps score (guess_credit): every AOR it did not know counts for
+ * the guess when it turns out to have no rows (read in flight 1, or a one-flight write that went
+ * through) and against it otherwise; while the score is negative, a batch with such an AOR reads
+ * first. A wrong guess thus costs a round trip a few times, not on every REGISTER. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -97,6 +116,8 @@ static int parse_bindings(const PGresult *res, int ncols, struct binding_list *l
         n = max;
     int nbad = 0;
     for (int i = 0; i < n; i++) {
+        if (PQgetisnull(res, i, 0)) /* a REPLACE's row of NULLs (nothing inserted) */
+            continue;
         struct binding b;
         int rc = parse_binding(res, i, &b);
         if (rc == -ENOMEM)
@@ -116,32 +137,38 @@ static int parse_bindings(const PGresult *res, int ncols, struct binding_list *l
 }
 
 
-/* Are the update function's bindings fit to store? 0, or -1 (cause logged). */
-static int check_bindings(const struct pg_op *op, const struct binding_list *out)
+/* Are the update function's bindings fit to store? 0, or -1 (cause logged unless is_quiet: an
+ * optimistic run on rows that may not be current says nothing; the real run will). */
+static int check_bindings(const struct pg_op *op, const struct binding_list *out, int is_quiet)
 {
     if (out->len > PG_MAX_BINDINGS) {
-        LOG_WARN("postgres: update of aor=%s has %zu bindings (max %d)", op->aor, out->len,
-                 PG_MAX_BINDINGS);
+        if (!is_quiet)
+            LOG_WARN("postgres: update of aor=%s has %zu bindings (max %d)", op->aor, out->len,
+                     PG_MAX_BINDINGS);
         return -1;
     }
     for (size_t i = 0; i < out->len; i++) {
         const struct binding *b = &out->v[i];
         if (!b->contact) {
-            LOG_ERROR("postgres: update of aor=%s gave a binding without contact", op->aor);
+            if (!is_quiet)
+                LOG_ERROR("postgres: update of aor=%s gave a binding without contact", op->aor);
             return -1;
         }
         const char *const fields[] = {b->contact, b->call_id, b->path, b->instance,
                                       b->user_agent, b->received, b->node};
         for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
             if (fields[k] && strlen(fields[k]) > PG_MAX_FIELD_BYTES) {
-                LOG_WARN("postgres: update of aor=%s has a field longer than %d bytes", op->aor,
-                         PG_MAX_FIELD_BYTES);
+                if (!is_quiet)
+                    LOG_WARN("postgres: update of aor=%s has a field longer than %d bytes",
+                             op->aor, PG_MAX_FIELD_BYTES);
                 return -1;
             }
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(out->v[j].contact, b->contact) == 0) {
-                LOG_ERROR("postgres: update of aor=%s gave contact %s twice", op->aor, b->contact);
+                if (!is_quiet)
+                    LOG_ERROR("postgres: update of aor=%s gave contact %s twice", op->aor,
+                              b->contact);
                 return -1;
             }
         }
@@ -153,13 +180,18 @@ static int check_bindings(const struct pg_op *op, const struct binding_list *out
 struct replace_params {
     struct pg_arr aors;                 /* $1: the AORs replaced */
     struct pg_arr col[REPLACE_NARRAYS]; /* $2..: one array per column, one element per binding */
-    struct pg_arr nows;                 /* the last: the `now` of each AOR */
+    struct pg_arr nows;                 /* the `now` of each AOR */
+    struct pg_arr ncheck, xcheck;       /* the rows expected for each AOR (-1: no check), xmin */
     size_t naors, nrows;
 };
 
+/* Add one AOR: out replaces its rows, which are expected to be ncheck rows written by
+ * transaction xcheck (ncheck -1: read under the lock, no check). */
 static void rp_add(struct replace_params *rp, const char *aor, int64_t now,
-                   const struct binding_list *out)
+                   const struct binding_list *out, int64_t ncheck, const char *xcheck)
 {
+    pg_arr_int(&rp->ncheck, rp->naors, ncheck);
+    pg_arr_text(&rp->xcheck, rp->naors, xcheck);
     pg_arr_int(&rp->nows, rp->naors, now);
     pg_arr_text(&rp->aors, rp->naors++, aor);
     for (size_t i = 0; i < out->len; i++, rp->nrows++) {
@@ -183,12 +215,16 @@ static void rp_add(struct replace_params *rp, const char *aor, int64_t now,
 }
 
 /* Close the arrays; values[] then points into rp. 0, or -1 when too large or out of memory. */
-static int rp_finish(struct replace_params *rp, const char *values[2 + REPLACE_NARRAYS])
+#define REPLACE_NPARAMS (4 + REPLACE_NARRAYS)
+
+static int rp_finish(struct replace_params *rp, const char *values[REPLACE_NPARAMS])
 {
     pg_arr_put(&rp->aors, "}", 1);
     pg_arr_put(&rp->nows, "}", 1);
-    int is_bad = rp->aors.is_bad | rp->nows.is_bad;
-    size_t total = rp->aors.len + rp->nows.len;
+    pg_arr_put(&rp->ncheck, "}", 1);
+    pg_arr_put(&rp->xcheck, "}", 1);
+    int is_bad = rp->aors.is_bad | rp->nows.is_bad | rp->ncheck.is_bad | rp->xcheck.is_bad;
+    size_t total = rp->aors.len + rp->nows.len + rp->ncheck.len + rp->xcheck.len;
     for (int k = 0; k < REPLACE_NARRAYS; k++) {
         pg_arr_put(&rp->col[k], rp->nrows ? "}" : "{}", rp->nrows ? 1 : 2);
         is_bad |= rp->col[k].is_bad;
@@ -200,6 +236,8 @@ static int rp_finish(struct replace_params *rp, const char *values[2 + REPLACE_N
     for (int k = 0; k < REPLACE_NARRAYS; k++)
         values[1 + k] = rp->col[k].p;
     values[1 + REPLACE_NARRAYS] = rp->nows.p;
+    values[2 + REPLACE_NARRAYS] = rp->ncheck.p;
+    values[3 + REPLACE_NARRAYS] = rp->xcheck.p;
     return 0;
 }
 
@@ -207,8 +245,127 @@ static void rp_free(struct replace_params *rp)
 {
     free(rp->aors.p);
     free(rp->nows.p);
+    free(rp->ncheck.p);
+    free(rp->xcheck.p);
     for (int k = 0; k < REPLACE_NARRAYS; k++)
         free(rp->col[k].p);
+}
+
+/* ---- what this node last wrote --------------------------------------------------------------- */
+
+/* An AOR's rows as this node's last committed REPLACE left them (see the top of the file). */
+struct pg_known {
+    char xmin[24];           /* the transaction that wrote them all */
+    struct binding_list rows;
+};
+
+static void known_free(struct pg_known *k)
+{
+    binding_list_free(&k->rows);
+    free(k);
+}
+
+void pg_known_free(struct pg_store *ps)
+{
+    size_t bk;
+    for (struct hmap_entry *e = hmap_first(&ps->known, &bk); e; e = hmap_next(&ps->known, e, &bk))
+        known_free(e->val);
+    hmap_free(&ps->known);
+}
+
+static void known_forget(struct pg_store *ps, const char *aor)
+{
+    struct pg_known *k = hmap_del(&ps->known, aor, strlen(aor));
+    if (k)
+        known_free(k);
+}
+
+/* Remember rows v[0..n) (as the REPLACE returned them) written by transaction xmin for aor. */
+static void known_set(struct pg_store *ps, const char *aor, const char *xmin,
+                      const struct binding *v, size_t n)
+{
+    known_forget(ps, aor);
+    if (strlen(xmin) >= sizeof ((struct pg_known *)0)->xmin)
+        return;
+    if (ps->known.count >= PG_KNOWN_MAX)
+        pg_known_free(ps);
+    struct pg_known *k = calloc(1, sizeof *k);
+    if (!k)
+        return;
+    snprintf(k->xmin, sizeof k->xmin, "%s", xmin);
+    binding_list_init(&k->rows);
+    for (size_t i = 0; i < n; i++) {
+        if (binding_list_push_copy(&k->rows, &v[i])) {
+            known_free(k);
+            return;
+        }
+    }
+    if (hmap_put(&ps->known, aor, strlen(aor), k, NULL))
+        known_free(k);
+}
+
+/* An AOR this node did not know had no rows (good_guess) or had some: keep score. */
+static void guess_learn(struct pg_store *ps, int good_guess)
+{
+    ps->guess_credit += good_guess ? 1 : -PG_GUESS_MISS_COST;
+    if (ps->guess_credit > PG_GUESS_MAX)
+        ps->guess_credit = PG_GUESS_MAX;
+    if (ps->guess_credit < PG_GUESS_MIN)
+        ps->guess_credit = PG_GUESS_MIN;
+}
+
+/* S_SELECT's order (LOC_ORDER): q descending (none counts as 1000), newest first, contact. */
+static int cmp_lookup_order(const void *pa, const void *pb)
+{
+    const struct binding *a = pa, *b = pb;
+    int qa = a->q < 0 ? 1000 : a->q, qb = b->q < 0 ? 1000 : b->q;
+    if (qa != qb)
+        return qb - qa;
+    if (a->updated_at != b->updated_at)
+        return a->updated_at < b->updated_at ? 1 : -1;
+    return strcmp(a->contact, b->contact);
+}
+
+/* Speculate: run each member's update function on what this node knows of its AOR (no rows when
+ * nothing), as S_SELECT would have returned it, and fill rp with checked replacements. 0 when every
+ * member decided to write (they are then decided and included); -1 when one did not (or out of
+ * memory): the batch goes the two-flight way and rp is to be freed. */
+static int spec_decide(struct pg_conn *c, struct pg_op *b, struct replace_params *rp)
+{
+    if (b->nmembers > PG_SPEC_MAX_MEMBERS)
+        return -1;
+    for (int i = 0; i < b->nmembers; i++)
+        if (b->members[i]->no_spec || b->members[i]->is_solo || b->members[i]->retries)
+            return -1;
+    for (int i = 0; i < b->nmembers; i++) {
+        struct pg_op *m = b->members[i];
+        const struct pg_known *k = hmap_get(&c->ps->known, m->aor, strlen(m->aor));
+        m->is_guessed = !k;
+        if (!k && c->ps->guess_credit < 0)
+            return -1;
+        struct binding_list cur, out;
+        binding_list_init(&cur);
+        binding_list_init(&out);
+        int rc = 0;
+        for (size_t j = 0; k && rc == 0 && j < k->rows.len; j++)
+            if (k->rows.v[j].expires_at > m->now)
+                rc = binding_list_push_copy(&cur, &k->rows.v[j]);
+        if (cur.len > 1)
+            qsort(cur.v, cur.len, sizeof cur.v[0], cmp_lookup_order);
+        if (rc == 0)
+            rc = m->update(m->arg, cur.v, cur.len, &out);
+        if (rc == 0)
+            rc = check_bindings(m, &out, 1);
+        if (rc == 0)
+            rp_add(rp, m->aor, m->now, &out, k ? (int64_t)k->rows.len : 0, k ? k->xmin : "");
+        binding_list_free(&cur);
+        binding_list_free(&out);
+        if (rc)
+            return -1;
+    }
+    for (int i = 0; i < b->nmembers; i++)
+        b->members[i]->is_decided = b->members[i]->is_included = 1;
+    return 0;
 }
 
 static int is_same_aor(const struct pg_op *a, const struct pg_op *b)
@@ -257,6 +414,31 @@ struct pg_op *pg_batch_take(struct pg_conn *c)
     return b;
 }
 
+static int send_replace(struct pg_conn *c, struct pg_op *b, const char *const *values);
+
+/* Send batch b in one flight when its update functions all write on what this node knows of the
+ * AORs (see the top of the file): BEGIN; lock; REPLACE (checked); COMMIT. 0 sent, 1 not possible
+ * (nothing sent: the two-flight way), -1 the connection was dropped (b and its members are gone).
+ * lock_values: S_LOCK's parameters. */
+static int batch_start_spec(struct pg_conn *c, struct pg_op *b, const char *const *lock_values)
+{
+    struct replace_params rp;
+    memset(&rp, 0, sizeof rp);
+    const char *values[REPLACE_NPARAMS];
+    if (spec_decide(c, b, &rp) || rp_finish(&rp, values)) {
+        for (int i = 0; i < b->nmembers; i++)
+            b->members[i]->is_decided = b->members[i]->is_included = 0;
+        rp_free(&rp);
+        return 1;
+    }
+    b->is_spec = 1;
+    int rc = pg_send_stmt(c, b, S_BEGIN, NULL) || pg_send_stmt(c, b, S_LOCK, lock_values)
+                 ? -1
+                 : send_replace(c, b, values);
+    rp_free(&rp);
+    return rc;
+}
+
 /* Send flight 1 of batch b: BEGIN; lock its AORs; SELECT their bindings. 0, or -1 when the
  * connection was dropped (b and its members are gone). */
 int pg_batch_start(struct pg_conn *c, struct pg_op *b)
@@ -281,7 +463,9 @@ int pg_batch_start(struct pg_conn *c, struct pg_op *b)
         pg_op_free(b);
     } else if (pg_needs_new_segment(c, b->members[0]) && pg_end_segment(c)) {
         rc = -1;
-    } else {
+    } else if ((rc = batch_start_spec(c, b, values)) > 0) {
+        rc = 0;
+        b->is_spec = 0;
         c->owner = b;
         if (pg_send_stmt(c, b, S_BEGIN, NULL) || pg_send_stmt(c, b, S_LOCK, values))
             rc = -1;
@@ -293,15 +477,16 @@ int pg_batch_start(struct pg_conn *c, struct pg_op *b)
     return rc;
 }
 
-/* Rows of a LOC_COLS result, split by member: per[i] gets the rows of b->members[i] (each list
+/* Rows of a result of ncols columns, LOC_COLS first, split by member: per[i] gets the rows of b->members[i] (each list
  * initialised here; the caller frees them). 0, -1 wrong result shape, -ENOMEM. */
-static int batch_parse(const struct pg_op *b, const PGresult *res, struct binding_list *per)
+static int batch_parse(const struct pg_op *b, const PGresult *res, int ncols,
+                       struct binding_list *per)
 {
     for (int i = 0; i < b->nmembers; i++)
         binding_list_init(&per[i]);
     struct binding_list all;
     binding_list_init(&all);
-    int rc = parse_bindings(res, LOC_NCOLS, &all, PG_MAX_BINDINGS * b->nmembers);
+    int rc = parse_bindings(res, ncols, &all, PG_MAX_BINDINGS * b->nmembers);
     for (size_t r = 0; rc == 0 && r < all.len; r++) {
         for (int i = 0; i < b->nmembers; i++) {
             if (strcmp(all.v[r].aor, b->members[i]->aor) == 0) {
@@ -334,7 +519,7 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
     struct binding_list *per = NULL;
     if (!b->has_error && !b->is_skipped) {
         per = calloc((size_t)b->nmembers, sizeof *per);
-        int rc = per ? batch_parse(b, res, per) : -ENOMEM;
+        int rc = per ? batch_parse(b, res, LOC_NCOLS, per) : -ENOMEM;
         if (rc) {
             LOG_WARN("postgres update failed aor=%s reason=\"%s\"", b->members[0]->aor,
                      rc == -ENOMEM ? "out of memory" : "unexpected result shape");
@@ -342,18 +527,20 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
         }
         for (int i = 0; per && i < b->nmembers; i++) {
             struct pg_op *m = b->members[i];
+            if (!b->has_error && !hmap_get(&c->ps->known, m->aor, strlen(m->aor)))
+                guess_learn(c->ps, per[i].len == 0);
             struct binding_list out;
             binding_list_init(&out);
             int status = b->has_error ? STORE_EFAIL
                                       : m->update(m->arg, per[i].v, per[i].len, &out);
-            if (status == 0 && check_bindings(m, &out))
+            if (status == 0 && check_bindings(m, &out, 0))
                 status = STORE_EFAIL;
             if (!b->has_error) {
                 m->is_decided = 1;
                 m->status = status > 0 ? status : status ? STORE_EFAIL : 0;
                 if (status == 0) {
                     m->is_included = 1;
-                    rp_add(&rp, m->aor, m->now, &out);
+                    rp_add(&rp, m->aor, m->now, &out, -1, "");
                 }
             }
             binding_list_free(&out);
@@ -361,7 +548,7 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
         }
         free(per);
     }
-    const char *values[2 + REPLACE_NARRAYS];
+    const char *values[REPLACE_NPARAMS];
     if (rp.naors && rp_finish(&rp, values)) {
         /* too large for one statement (or out of memory): as if the REPLACE had failed */
         LOG_WARN("postgres: update of aor=%s too large or out of memory", b->members[0]->aor);
@@ -376,12 +563,19 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
         pg_send_stmt(c, b, S_ROLLBACK, NULL);
         return;
     }
+    send_replace(c, b, values);
+    rp_free(&rp); /* libpq copied the values */
+}
+
+/* Flight 2 (or the end of the one flight): the REPLACE of rp's AORs, and COMMIT. 0, or -1 when the
+ * connection was dropped. */
+static int send_replace(struct pg_conn *c, struct pg_op *b, const char *const *values)
+{
     c->unsure = b;
     c->is_unsure_synced = 0;
-    int rc = pg_send_stmt(c, b, S_REPLACE, values);
-    rp_free(&rp); /* libpq copied the values */
-    if (rc == 0)
-        pg_send_stmt(c, b, S_COMMIT, NULL);
+    if (pg_send_stmt(c, b, S_REPLACE, values))
+        return -1;
+    return pg_send_stmt(c, b, S_COMMIT, NULL);
 }
 
 /* Batch b's transaction is over without a commit (rolled back, or ended by a failed COMMIT).
@@ -399,6 +593,7 @@ void pg_batch_abandon(struct pg_conn *c, struct pg_op *b)
     for (int i = 0; i < b->nmembers; i++) {
         struct pg_op *m = b->members[i];
         int is_failed = !m->is_decided || m->is_included;
+        m->no_spec |= b->is_spec; /* the next attempt reads the rows */
         if (is_failed && b->want_retry && m->retries < PG_MAX_RETRIES) {
             m->retries++;
             LOG_DEBUG("postgres update retry aor=%s attempt=%d", m->aor, m->retries + 1);
@@ -424,17 +619,53 @@ void pg_batch_abandon(struct pg_conn *c, struct pg_op *b)
     }
 }
 
-/* Batch b committed: report to each member the bindings as stored (or its own decision). */
+/* The REPLACE's verdict: 1 written, 0 not (what the node knew was stale), -1 unreadable. *xmin
+ * gets the writing transaction ("" when no row was inserted). */
+static int replace_verdict(const PGresult *res, char *xmin, size_t size)
+{
+    xmin[0] = '\0';
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != LOC_NCOLS + 2 ||
+        PQntuples(res) < 1 || PQgetisnull(res, 0, LOC_NCOLS + 1))
+        return -1;
+    const char *ok = PQgetvalue(res, 0, LOC_NCOLS + 1);
+    if (!PQgetisnull(res, 0, LOC_NCOLS))
+        snprintf(xmin, size, "%s", PQgetvalue(res, 0, LOC_NCOLS));
+    return ok[0] == 't';
+}
+
+/* Batch b committed: report to each member the bindings as stored (or its own decision). When
+ * the REPLACE found the rows other than this node knew (one flight), nothing was written: the
+ * members run again, reading their rows. */
 static void batch_committed(struct pg_conn *c, struct pg_op *b)
 {
     pg_list_unlink(&c->sent, b);
+    char xmin[24];
+    int verdict = replace_verdict(b->stored, xmin, sizeof xmin);
+    for (int i = 0; verdict >= 0 && b->is_spec && i < b->nmembers; i++)
+        if (b->members[i]->is_guessed)
+            guess_learn(c->ps, verdict); /* a wrong guess is one of these, or a stale memory */
+    if (verdict == 0) {
+        for (int i = 0; i < b->nmembers; i++) {
+            struct pg_op *m = b->members[i];
+            known_forget(c->ps, m->aor);
+            m->is_decided = m->is_included = 0;
+            m->no_spec = 1;
+            pg_op_resend(c, m);
+        }
+        pg_op_free(b);
+        return;
+    }
     struct binding_list *per = calloc((size_t)b->nmembers, sizeof *per);
-    int rc = per && b->stored ? batch_parse(b, b->stored, per) : -1;
+    int rc = per && verdict > 0 ? batch_parse(b, b->stored, LOC_NCOLS + 2, per) : -1;
     if (rc) /* committed, but we cannot show it: the callers answer 500 and the UAs retry */
         LOG_WARN("postgres update aor=%s: stored rows unreadable", b->members[0]->aor);
     for (int i = 0; i < b->nmembers; i++) {
         struct pg_op *m = b->members[i];
         if (m->is_included) {
+            if (rc == 0)
+                known_set(c->ps, m->aor, xmin, per[i].v, per[i].len);
+            else
+                known_forget(c->ps, m->aor);
             if (rc == 0)
                 store_sort_bindings(per[i].v, per[i].len);
             pg_op_finish(m, rc ? STORE_EFAIL : 0, rc ? NULL : per[i].v, rc ? 0 : per[i].len);
@@ -456,6 +687,15 @@ void pg_batch_commit_result(struct pg_conn *c, struct pg_op *b, ExecStatusType r
     }
     if (rs == PGRES_COMMAND_OK) {
         batch_committed(c, b);
+    } else if (rs == PGRES_PIPELINE_ABORTED && b->is_spec && !b->is_begun && !b->has_error) {
+        /* one flight skipped whole after another operation's error: no transaction of its own
+         * to roll back; its updates go again */
+        pg_list_unlink(&c->sent, b);
+        for (int i = 0; i < b->nmembers; i++) {
+            b->members[i]->is_decided = b->members[i]->is_included = 0;
+            pg_op_resend(c, b->members[i]);
+        }
+        pg_op_free(b);
     } else if (rs == PGRES_PIPELINE_ABORTED) {
         /* The REPLACE failed: the transaction stays aborted until ROLLBACK. Nothing was sent
          * behind this segment meanwhile, so the ROLLBACK is next. */
@@ -521,6 +761,18 @@ long pg_location_count(const struct store *st, long *nbindings)
 }
 void pg_location_update(struct store *st, const char *aor, int64_t now,
                                store_update_fn update, store_bindings_cb done, void *arg)
+{
+    struct pg_store *ps = pg_of(st);
+    struct pg_op *op = pg_op_new(ps, OP_UPDATE, aor, now, done, NULL, arg);
+    if (!op)
+        return;
+    op->update = update;
+    op->no_spec = 1;
+    pg_op_submit(ps, op);
+}
+
+void pg_location_update_optimistic(struct store *st, const char *aor, int64_t now,
+                                   store_update_fn update, store_bindings_cb done, void *arg)
 {
     struct pg_store *ps = pg_of(st);
     struct pg_op *op = pg_op_new(ps, OP_UPDATE, aor, now, done, NULL, arg);

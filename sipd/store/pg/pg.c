@@ -43,6 +43,7 @@ static const struct store_ops pg_ops = {
     .is_available = pg_is_available,
     .pending = pg_pending,
     .location_update = pg_location_update,
+    .location_update_optimistic = pg_location_update_optimistic,
     .location_lookup = pg_location_lookup,
     .location_expire = pg_location_expire,
     .location_count = pg_location_count,

@@ -42,6 +42,7 @@
 #error "the PostgreSQL store needs libpq 14 or later (pipeline mode)"
 #endif
 
+#include "../../base/hmap.h"
 #include "../../base/loop.h"
 #include "../store_impl.h"
 
@@ -59,6 +60,11 @@
 #define PG_MAX_MEMBERS 10000        /* members of a group, written or read */
 #define PG_MAX_PARAM_BYTES (8u << 20) /* all array parameters of one replace */
 #define PG_MAX_BEATS 10000          /* heartbeat results in one store_node_beats() */
+#define PG_KNOWN_MAX 16384          /* AORs whose last write this node remembers (location.c) */
+#define PG_SPEC_MAX_MEMBERS 4       /* larger batches (under load) always read first */
+#define PG_GUESS_MAX 16             /* guess_credit bounds and the cost of a wrong guess */
+#define PG_GUESS_MIN (-64)
+#define PG_GUESS_MISS_COST 8
 #define PG_MAX_RETRIES 3            /* update retried on serialization failure / deadlock */
 #define PG_BACKOFF_MIN_MS 250
 #define PG_BACKOFF_MAX_MS 2000
@@ -135,6 +141,10 @@ struct pg_op {
     int is_decided;            /* update: its update function ran in the current batch */
     int is_included;           /* ... and returned bindings, which the REPLACE writes */
     int is_solo;               /* update: runs alone (a batch it was in failed) */
+    int is_spec;               /* batch: one flight on the AORs' known rows (location.c) */
+    int no_spec;               /* update: read its rows first (not optimistic, or they were
+                                * not what this node knew) */
+    int is_guessed;            /* update: in a one-flight batch, its AOR taken to have no rows */
     struct pg_query *q;        /* query: its statement, parameters and callback */
     int nmembers;              /* batch: its updates, in queue order */
     struct pg_op *members[];   /* (allocated for batches only) */
@@ -214,6 +224,8 @@ struct pg_store {
     enum link_log link_logged;
     size_t nops, nuser;        /* all operations / those of callers (pending()) */
     long count_aors, count_bindings;
+    struct hmap known;         /* aor -> struct pg_known: what this node last wrote (location.c) */
+    int guess_credit;          /* >= 0: an AOR it does not know is taken to have no rows */
     int depth;                 /* entry points on the stack */
     int is_destroyed;
 };
@@ -226,6 +238,7 @@ static inline struct pg_store *pg_of(const struct store *st) { return (struct pg
 void pg_enter(struct pg_store *ps);
 void pg_leave(struct pg_store *ps); /* frees the store when it was destroyed and depth is 0 */
 void pg_store_free(struct pg_store *ps);
+void pg_known_free(struct pg_store *ps); /* location.c */
 int pg_any_ready(const struct pg_store *ps);
 /* One line from a libpq message, into buf. */
 const char *pg_one_line(char *buf, size_t size, const char *msg);
@@ -278,6 +291,8 @@ void pg_lookup_result(struct pg_conn *c, struct pg_op *op, const PGresult *res);
 void pg_count_result(struct pg_conn *c, struct pg_op *op, const PGresult *res);
 void pg_location_update(struct store *st, const char *aor, int64_t now, store_update_fn update,
                         store_bindings_cb done, void *arg);
+void pg_location_update_optimistic(struct store *st, const char *aor, int64_t now,
+                                   store_update_fn update, store_bindings_cb done, void *arg);
 void pg_location_lookup(struct store *st, const char *aor, int64_t now, store_bindings_cb done,
                         void *arg);
 void pg_location_expire(struct store *st, int64_t now, store_status_cb done, void *arg);

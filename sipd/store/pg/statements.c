@@ -74,19 +74,27 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                   " LIMIT 1000) AS l",
                   2, 0},
     /* $1 the aors replaced, $2.. one array per column (aor first), one element per binding,
-     * $16 the `now` of each of $1. The DELETE must run before the INSERT (else the unique index
-     * sees the old row of a contact that is registered again): an unreferenced data-modifying
-     * CTE would run last, so the INSERT's WHERE reads it first. An AOR that had bindings and is
-     * left without is remembered in location_gone (a known user: 480, not 404; see S_GET,
-     * S_EXPIRE). */
+     * $16 the `now` of each of $1, $17 and $18 what the caller expects to replace for each of
+     * $1: the number of its rows, all written by transaction $18 (its xmin), or -1 for no check
+     * (the caller read the rows under the lock). When a count or xmin differs nothing is written.
+     * The DELETE must run before the INSERT (else the unique index sees the old row of a contact
+     * that is registered again): the INSERT's WHERE reads it first. An AOR that had bindings and
+     * is left without is remembered in location_gone (a known user: 480, not 404; see S_GET,
+     * S_EXPIRE). Rows: the inserted ones (LOC_COLS, then their xmin), then whether the checks
+     * passed; one row of NULLs and that flag when none was inserted. */
     [S_REPLACE] = {"sipd_loc_replace",
-                   "WITH d AS (DELETE FROM locations WHERE aor = ANY($1::text[]) RETURNING aor),"
+                   "WITH ok AS (SELECT coalesce(bool_and(e.n < 0 OR (f.n = e.n AND f.other = 0)),"
+                   " true) AS ok FROM unnest($1::text[], $17::bigint[], $18::text[]) AS e(aor, n, x)"
+                   " CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE"
+                   " xmin::text <> e.x) AS other FROM locations WHERE aor = e.aor) AS f),"
+                   " d AS (DELETE FROM locations WHERE aor = ANY($1::text[])"
+                   " AND (SELECT ok FROM ok) RETURNING aor),"
                    " g AS (INSERT INTO location_gone (aor, gone_at)"
                    " SELECT a.aor, to_timestamp(a.t) FROM unnest($1::text[], $16::bigint[])"
                    " AS a(aor, t) WHERE a.aor <> ALL ($2::text[])"
                    " AND a.aor IN (SELECT d.aor FROM d)"
-                   " ON CONFLICT (aor) DO UPDATE SET gone_at = excluded.gone_at)"
-                   " INSERT INTO locations (aor, contact, call_id, cseq, expires_at, q, path,"
+                   " ON CONFLICT (aor) DO UPDATE SET gone_at = excluded.gone_at),"
+                   " i AS (INSERT INTO locations (aor, contact, call_id, cseq, expires_at, q, path,"
                    " instance, reg_id, user_agent, received, conn_id, node, updated_at)"
                    " SELECT u.aor, u.contact, u.call_id, u.cseq, to_timestamp(u.expires_at),"
                    " u.q, u.path, u.instance, u.reg_id, u.user_agent, u.received, u.conn_id,"
@@ -96,9 +104,10 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                    " $12::text[], $13::bigint[], $14::text[], $15::bigint[])"
                    " AS u(aor, contact, call_id, cseq, expires_at, q, path, instance, reg_id,"
                    " user_agent, received, conn_id, node, updated_at)"
-                   " WHERE (SELECT count(*) FROM d) >= 0"
-                   " RETURNING " LOC_COLS,
-                   16, 0},
+                   " WHERE (SELECT count(*) FROM d) >= 0 AND (SELECT ok FROM ok)"
+                   " RETURNING " LOC_COLS ", xmin::text)"
+                   " SELECT i.*, ok.ok FROM ok LEFT JOIN i ON true",
+                   18, 0},
     /* $1 aor, $2 now: a lookup, LOC_COLS and a last column `known`. With live bindings, their
      * rows (known NULL); without, one row of NULLs whose `known` says whether the AOR is known
      * all the same: it has rows (expired, not swept yet) or is remembered in location_gone. The
