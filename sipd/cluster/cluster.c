@@ -33,6 +33,7 @@ struct cluster {
     uint64_t round;
     struct timer hb_timer;
     int loading, load_again, loaded;
+    uint64_t load_id;         /* reads of the table sent so far (the one in flight is the last) */
     struct node_beat beats[BEATS_MAX];
     size_t nbeats, beats_inflight;
     int promoting;            /* nid of a promotion in flight, 0 = none */
@@ -117,9 +118,17 @@ static void nodes_loaded(void *arg, int status, const struct node_row *v, size_t
         c->roles = cnode_roles_parse(r->roles);
         if (old && old->draining != (r->draining != 0))
             LOG_INFO("node %s %s", c->name, r->draining ? "is draining" : "is no longer draining");
-        if (old && old->waiting != (r->waiting != 0))
+        if (old && old->waiting != (r->waiting != 0) &&
+            !(old->promoted_until && cl->load_id < old->promoted_until && r->waiting))
             LOG_INFO("node %s %s", c->name, r->waiting ? "is standby" : "is active");
-        c->waiting = r->waiting != 0;
+        int waiting = r->waiting != 0;
+        if (old && old->promoted_until) {
+            if (cl->load_id < old->promoted_until && waiting)
+                waiting = 0; /* read before our promotion committed: stale on this */
+            else if (cl->load_id >= old->promoted_until)
+                c->promoted_until = 0;
+        }
+        c->waiting = waiting;
         c->draining = r->draining != 0;
         c->max_num = r->max_num;
         c->status = r->status;
@@ -151,6 +160,7 @@ static void load_nodes(struct cluster *cl)
     }
     cl->loading = 1;
     cl->load_again = 0;
+    cl->load_id++;
     store_nodes_load(cl->store, nodes_loaded, cl);
 }
 
@@ -244,6 +254,8 @@ static void promoted(void *arg, int status)
     struct cnode *c = by_nid(cl, cl->promoting, NULL);
     if (c && status == 0)
         LOG_INFO("standby node %s promoted", c->name);
+    if (c)
+        c->promoted_until = cl->load_id + 1; /* reads begun from now on see the promotion */
     cl->promoting = 0;
     load_nodes(cl); /* the table says what happened (another balancer may have promoted) */
 }
@@ -260,6 +272,7 @@ static void check_promotion(struct cluster *cl)
         struct cnode *c = &cl->nodes[i];
         LOG_INFO("promoting standby node %s: no active node of its role has room", c->name);
         c->waiting = 0; /* at once here; the table follows (or is re-read) */
+        c->promoted_until = UINT64_MAX; /* until the promotion's answer */
         cl->promoting = c->nid;
         store_node_promote(cl->store, c->nid, promoted, cl);
         return;

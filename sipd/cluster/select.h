@@ -49,6 +49,8 @@ struct cnode {
     double rtt_ms;
     unsigned inflight;     /* requests this balancer sent it that have no final answer yet */
     long long credit;      /* smooth weighted round robin among equally loaded nodes */
+    uint64_t promoted_until; /* promoted here: a table read begun before this load id may still
+                              * show waiting 1 and is not believed on that (0 = none) */
 };
 
 /* "registrar,proxy" (text[] as libpq prints it, "{registrar,proxy}", also accepted) -> CNODE_*.
