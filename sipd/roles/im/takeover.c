@@ -1,0 +1,350 @@
+/* takeover.c - topic takeover (docs/im-event-package.md, "Topic takeover"): the rows that let
+ * another broker go on with this broker's `im` subscriptions, and going on with those of a
+ * broker that went down or drains.
+ *
+ * Rows. A node with a name (a cluster member) keeps one row per subscription in `subscriptions`,
+ * written when the subscription changes state (created, refreshed, taken over) and deleted when
+ * it ends, never per NOTIFY: how far the device got is its position (im_positions), which every
+ * acknowledged NOTIFY advances already (delivery.c).
+ *
+ * Ownership. A topic belongs to the broker that the balancers' rendezvous hashing picks among the
+ * brokers that are up and not draining (cluster/select.h, the same function over this broker's
+ * own copy of the node table, re-read whenever the store announces a change of a row). The rows
+ * whose owner is not such a broker are orphans; each broker claims the orphans of the topics
+ * that are now its own (one UPDATE: two brokers never take the same row), rebuilds their
+ * subscriptions and goes on in the same dialogs from each device's position: the NOTIFY that was
+ * outstanding when its broker died comes again (the one duplicate a device may see), and no
+ * message is skipped. A broker that finds itself not among the live brokers (draining, or held
+ * down by the balancers) hands its subscriptions off: it forgets them, rows kept, for the new
+ * owners to claim.
+ *
+ * The table is read again at every change the store announces, and every TAKEOVER_SWEEP_S
+ * seconds in case an announcement or a claim was lost (the store away). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../base/log.h"
+#include "../../cluster/select.h"
+#include "../../transport/addr.h"
+#include "im_internal.h"
+
+#define TAKEOVER_SWEEP_S 10 /* the table and the orphans looked at again, at the latest */
+
+/* How far ahead of the written CSeq a broker taking over a dialog starts its NOTIFYs. The dead
+ * broker may have sent NOTIFYs after the row was last written, and nothing tells how many: one
+ * per message acknowledged since then (device position - position written, each NOTIFY waits
+ * for the answer to the one before), plus body-less ones and retries after 503, which are few
+ * per refresh interval. A jump of that count plus this margin keeps the CSeq increasing in the
+ * dialog (RFC 3261 §12.2.1.1) while staying far from 2^31. */
+#define TAKEOVER_CSEQ_MARGIN 65536u
+#define CSEQ_LIMIT 0x7fffffffu /* RFC 3261 §8.1.1.5: less than 2^31 */
+
+uint32_t broker_takeover_cseq(uint32_t written, int64_t acked_written, int64_t device_pos)
+{
+    uint64_t next = (uint64_t)written + TAKEOVER_CSEQ_MARGIN;
+    if (device_pos > acked_written)
+        next += (uint64_t)(device_pos - acked_written);
+    return next > CSEQ_LIMIT ? CSEQ_LIMIT : (uint32_t)next;
+}
+
+int broker_topic_is_mine(const struct cnode *v, size_t n, const char *self, const char *topic)
+{
+    size_t idx;
+    return cnode_select(v, n, CNODE_BROKER, topic, &idx, 1) == 1 && strcmp(v[idx].name, self) == 0;
+}
+
+struct im_takeover {
+    char self[64];
+    struct cnode nodes[CNODE_MAX];
+    size_t n;
+    int is_loaded;
+    int loading, load_again;  /* a read of the table in flight / wanted again after it */
+    int scanning, scan_again; /* orphans and claim in flight / wanted again after them */
+    int is_first_scan;        /* our own rows of a previous life (a restart) are orphans too */
+    int64_t next_sweep_s;
+    char live[CNODE_MAX][64]; /* the live brokers of the scan in flight */
+    const char *live_v[CNODE_MAX];
+    size_t nlive;
+};
+
+/* ---- rows ------------------------------------------------------------------------------------ */
+
+static void row_of(const struct isub *s, struct im_sub_row *r)
+{
+    const struct sub_dialog *d = &s->d;
+    *r = (struct im_sub_row){
+        .topic = s->topic->uri,
+        .call_id = d->call_id,
+        .remote_tag = d->remote_tag,
+        .local_tag = d->local_tag,
+        .event_id = d->event_id ? d->event_id : "",
+        .subscriber = s->subscriber,
+        .instance = s->instance,
+        .contact = s->contact,
+        .remote_target = d->remote_target,
+        .remote_uri = d->remote_uri,
+        .local_uri = d->local_uri,
+        .route_set = d->route_set,
+        .local_cseq = d->local_cseq,
+        .remote_cseq = d->remote_cseq,
+        .expires_at = s->expires_at,
+        .acked_seq = s->P,
+        .node = s->b->takeover ? s->b->takeover->self : NULL,
+        .is_group = s->is_group,
+        .is_datagram = d->is_datagram,
+        .device_pos = -1,
+    };
+}
+
+void im_sub_save(struct isub *s)
+{
+    if (!s->b->takeover || s->dead)
+        return;
+    struct im_sub_row r;
+    row_of(s, &r);
+    store_im_sub_put(s->b->st, &r, NULL, NULL);
+    s->has_row = 1;
+}
+
+void im_sub_forget_row(struct isub *s)
+{
+    if (!s->b->takeover || !s->has_row)
+        return;
+    struct im_sub_row r;
+    row_of(s, &r);
+    store_im_sub_delete(s->b->st, &r, NULL, NULL);
+    s->has_row = 0;
+}
+
+/* ---- the node table copy --------------------------------------------------------------------- */
+
+static void node_of_row(struct cnode *c, const struct node_row *r)
+{
+    memset(c, 0, sizeof *c);
+    c->nid = r->nid;
+    snprintf(c->name, sizeof c->name, "%s", r->name ? r->name : "");
+    snprintf(c->address, sizeof c->address, "%s", r->address ? r->address : "");
+    c->roles = cnode_roles_parse(r->roles);
+    c->waiting = r->waiting != 0;
+    c->draining = r->draining != 0;
+    c->max_num = r->max_num;
+    c->status = r->status;
+    c->up = r->status == 1; /* what the balancers wrote of their heartbeats */
+    c->work_num = r->work_num;
+    struct sip_endpoint ep;
+    c->dst.udp_fd = -1;
+    if (sip_endpoint_parse(c->address, &ep) == 0) {
+        c->dst.proto = ep.proto;
+        c->dst.peer = ep.addr;
+        c->dst.peerlen = ep.addrlen;
+    }
+}
+
+/* The brokers that own topics now, into t->live (without this one on a first scan). Returns
+ * whether this broker is one of them. */
+static int collect_live(struct im_takeover *t)
+{
+    int is_live = 0;
+    t->nlive = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        if (!cnode_eligible(&t->nodes[i], CNODE_BROKER, 1))
+            continue;
+        int is_self = strcmp(t->nodes[i].name, t->self) == 0;
+        is_live |= is_self;
+        if (is_self && t->is_first_scan)
+            continue;
+        snprintf(t->live[t->nlive], sizeof t->live[0], "%s", t->nodes[i].name);
+        t->live_v[t->nlive] = t->live[t->nlive];
+        t->nlive++;
+    }
+    return is_live;
+}
+
+/* ---- handing off, claiming ------------------------------------------------------------------- */
+
+/* This broker owns no topic now: its subscriptions are forgotten, rows kept for their new owners. */
+static void hand_off(struct broker *b)
+{
+    if (b->nsubs == 0)
+        return;
+    LOG_INFO("im takeover: node %s is not a live broker; handing off %zu subscriptions",
+             b->takeover->self, b->nsubs);
+    size_t bk;
+    struct hmap_entry *e = hmap_first(&b->subs, &bk);
+    while (e) {
+        struct hmap_entry *next = hmap_next(&b->subs, e, &bk);
+        struct isub *s = e->val;
+        s->keep_row = 1;
+        im_sub_remove(s, "handed-off"); /* deletes e only: next was taken first */
+        e = next;
+    }
+}
+
+static void scan(struct broker *b);
+
+static void scan_done(struct broker *b, int ok)
+{
+    struct im_takeover *t = b->takeover;
+    t->scanning = 0;
+    if (ok)
+        t->is_first_scan = 0;
+    else
+        t->next_sweep_s = sip_now_s() + 1; /* retried from the tick */
+    if (t->scan_again && ok) {
+        t->scan_again = 0;
+        scan(b);
+    }
+}
+
+static void on_claimed(void *arg, int status, const struct im_sub_row *v, size_t n)
+{
+    struct broker *b = arg;
+    if (status != 0) {
+        LOG_WARN("im takeover: claiming subscriptions failed status=%d", status);
+        scan_done(b, 0);
+        return;
+    }
+    struct isub **taken = malloc((n ? n : 1) * sizeof *taken);
+    size_t k = 0;
+    for (size_t i = 0; i < n && taken; i++) {
+        const struct im_sub_row *r = &v[i];
+        int64_t pos = r->device_pos > r->acked_seq ? r->device_pos : r->acked_seq;
+        uint32_t cseq = broker_takeover_cseq(r->local_cseq, r->acked_seq, r->device_pos);
+        struct isub *s = b->shutting_down ? NULL : im_sub_restore(b, r, pos, cseq);
+        if (!s)
+            continue;
+        LOG_INFO("im takeover: topic=%s subscriber=%s call-id=%s from position=%" PRId64
+                 " cseq=%" PRIu32,
+                 r->topic, r->subscriber, r->call_id, pos, cseq);
+        im_sub_save(s); /* the new owner and CSeq: a later takeover jumps from there */
+        ref_get(&s->ref);
+        taken[k++] = s;
+    }
+    for (size_t i = 0; i < k; i++) {
+        im_pump(taken[i]);
+        ref_put(&taken[i]->ref);
+    }
+    free(taken);
+    scan_done(b, 1);
+}
+
+static void on_orphans(void *arg, int status, const char *const *topics, size_t n)
+{
+    struct broker *b = arg;
+    struct im_takeover *t = b->takeover;
+    if (status != 0) {
+        LOG_WARN("im takeover: looking for orphaned subscriptions failed status=%d", status);
+        scan_done(b, 0);
+        return;
+    }
+    /* the table may have changed since the query left: decide on the copy as it is now */
+    if (!collect_live(t)) {
+        scan_done(b, 1);
+        return;
+    }
+    const char **mine = malloc((n ? n : 1) * sizeof *mine);
+    size_t k = 0;
+    for (size_t i = 0; i < n && mine; i++)
+        if (broker_topic_is_mine(t->nodes, t->n, t->self, topics[i]))
+            mine[k++] = topics[i];
+    if (!mine || k == 0) {
+        free(mine);
+        scan_done(b, mine != NULL);
+        return;
+    }
+    LOG_INFO("im takeover: claiming the subscriptions of %zu topics", k);
+    store_im_sub_claim(b->st, t->self, mine, k, t->live_v, t->nlive, on_claimed, b);
+    free(mine);
+}
+
+/* Hand off or look for orphans, on the table as it is. */
+static void scan(struct broker *b)
+{
+    struct im_takeover *t = b->takeover;
+    if (!t->is_loaded || b->shutting_down)
+        return;
+    if (t->scanning) {
+        t->scan_again = 1;
+        return;
+    }
+    if (!collect_live(t)) {
+        hand_off(b);
+        return;
+    }
+    t->scanning = 1;
+    store_im_sub_orphans(b->st, t->live_v, t->nlive, on_orphans, b);
+}
+
+static void load_nodes(struct broker *b);
+
+static void on_nodes(void *arg, int status, const struct node_row *v, size_t n)
+{
+    struct broker *b = arg;
+    struct im_takeover *t = b->takeover;
+    t->loading = 0;
+    if (status != 0) {
+        t->next_sweep_s = sip_now_s() + 1;
+        return;
+    }
+    t->n = 0;
+    for (size_t i = 0; i < n && t->n < CNODE_MAX; i++)
+        if (v[i].name)
+            node_of_row(&t->nodes[t->n++], &v[i]);
+    t->is_loaded = 1;
+    if (t->load_again) {
+        t->load_again = 0;
+        load_nodes(b);
+        return;
+    }
+    scan(b);
+}
+
+static void load_nodes(struct broker *b)
+{
+    struct im_takeover *t = b->takeover;
+    if (t->loading) {
+        t->load_again = 1;
+        return;
+    }
+    t->loading = 1;
+    t->next_sweep_s = sip_now_s() + TAKEOVER_SWEEP_S;
+    store_nodes_load(b->st, on_nodes, b);
+}
+
+/* ---- entry points ---------------------------------------------------------------------------- */
+
+void broker_nodes_changed(struct broker *b, int nid)
+{
+    (void)nid;
+    if (b && b->takeover && !b->is_destroying)
+        load_nodes(b);
+}
+
+void im_takeover_tick(struct broker *b)
+{
+    struct im_takeover *t = b->takeover;
+    if (t && !b->shutting_down && sip_now_s() >= t->next_sweep_s)
+        load_nodes(b);
+}
+
+int im_takeover_init(struct broker *b)
+{
+    const char *self = b->cfg.node_name;
+    if (!self || !*self)
+        return 0;
+    struct im_takeover *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    snprintf(t->self, sizeof t->self, "%s", self);
+    t->is_first_scan = 1;
+    b->takeover = t; /* the first read of the table comes from the first tick */
+    return 0;
+}
+
+void im_takeover_free(struct broker *b)
+{
+    free(b->takeover);
+    b->takeover = NULL;
+}
