@@ -177,6 +177,14 @@ void store_im_sub_delete(struct store *st, const struct im_sub_row *r, store_sta
         done(arg, 0);
 }
 
+void store_im_sub_release(struct store *st, const char *node, store_status_cb done, void *arg)
+{
+    if (st->ops->im_sub_release)
+        st->ops->im_sub_release(st, node, done, arg);
+    else if (done)
+        done(arg, 0);
+}
+
 void store_im_sub_orphans(struct store *st, const char *const *live, size_t nlive,
                           store_members_cb done, void *arg)
 {

@@ -230,14 +230,19 @@ void store_im_sub_put(struct store *st, const struct im_sub_row *r, store_status
 /* Delete the row of a subscription (r's key fields and topic are read). done may be NULL. */
 void store_im_sub_delete(struct store *st, const struct im_sub_row *r, store_status_cb done,
                          void *arg);
-/* The topics of unexpired `im` rows whose owner is not one of live[0..nlive) (the brokers that
- * are up and not draining), at most STORE_SUB_TOPICS_MAX. */
+/* A broker that owns no topic any more (draining) lets go of its rows: their owner becomes
+ * NULL, and when there were any, the change is announced on the nodes channel (as a change of
+ * node's row) so that every broker looks for orphans at once. done may be NULL. */
+void store_im_sub_release(struct store *st, const char *node, store_status_cb done, void *arg);
+/* The topics of unexpired `im` rows whose owner is NULL or not one of live[0..nlive) (the
+ * brokers that are up, draining or not), at most STORE_SUB_TOPICS_MAX. */
 #define STORE_SUB_TOPICS_MAX 10000
 void store_im_sub_orphans(struct store *st, const char *const *live, size_t nlive,
                           store_members_cb done, void *arg);
-/* Take the rows of topics[0..n) whose owner is not one of live[0..nlive): their owner becomes
+/* Take the rows of topics[0..n) whose owner is NULL or not one of live[0..nlive): their owner becomes
  * `node`, atomically (two brokers claiming at once get disjoint rows). done gets the rows taken,
- * each with the device's position. */
+ * each with the device's position. n = 0: the rows owned by `node` itself, whatever their topic
+ * (a restarted broker adopting those of its previous life). */
 void store_im_sub_claim(struct store *st, const char *node, const char *const *topics, size_t n,
                         const char *const *live, size_t nlive, store_im_subs_cb done, void *arg);
 

@@ -41,6 +41,7 @@ struct store_ops {
                        void *arg);
     void (*im_sub_delete)(struct store *st, const struct im_sub_row *r, store_status_cb done,
                           void *arg);
+    void (*im_sub_release)(struct store *st, const char *node, store_status_cb done, void *arg);
     void (*im_sub_orphans)(struct store *st, const char *const *live, size_t nlive,
                            store_members_cb done, void *arg);
     void (*im_sub_claim)(struct store *st, const char *node, const char *const *topics, size_t n,

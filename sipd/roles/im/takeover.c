@@ -9,14 +9,21 @@
  *
  * Ownership. A topic belongs to the broker that the balancers' rendezvous hashing picks among the
  * brokers that are up and not draining (cluster/select.h, the same function over this broker's
- * own copy of the node table, re-read whenever the store announces a change of a row). The rows
- * whose owner is not such a broker are orphans; each broker claims the orphans of the topics
- * that are now its own (one UPDATE: two brokers never take the same row), rebuilds their
+ * own copy of the node table, re-read whenever the store announces a change of a row). Rows
+ * whose owner is NULL or a broker that is not up (status 0, written by the balancers after the
+ * missed heartbeats, or not in the table) are orphans; each broker claims the orphans of the
+ * topics that are now its own (one UPDATE: two brokers never take the same row), rebuilds their
  * subscriptions and goes on in the same dialogs from each device's position: the NOTIFY that was
  * outstanding when its broker died comes again (the one duplicate a device may see), and no
- * message is skipped. A broker that finds itself not among the live brokers (draining, or held
- * down by the balancers) hands its subscriptions off: it forgets them, rows kept, for the new
- * owners to claim.
+ * message is skipped.
+ *
+ * Hand-off. A broker that is up but owns no topic (draining, standby) forgets its subscriptions
+ * and only then lets go of their rows (owner NULL, announced on the nodes channel), so that no
+ * two brokers ever send NOTIFYs in one dialog. A broker held down by the balancers while it runs
+ * forgets its subscriptions too (the others claim them at once: they believe it dead).
+ *
+ * A restarted broker first adopts the rows it owned in its previous life (the balancers route
+ * their refreshes to it again: it is at the dialogs' remote target).
  *
  * The table is read again at every change the store announces, and every TAKEOVER_SWEEP_S
  * seconds in case an announcement or a claim was lost (the store away). */
@@ -62,11 +69,12 @@ struct im_takeover {
     int is_loaded;
     int loading, load_again;  /* a read of the table in flight / wanted again after it */
     int scanning, scan_again; /* orphans and claim in flight / wanted again after them */
-    int is_first_scan;        /* our own rows of a previous life (a restart) are orphans too */
+    int is_first_scan;        /* our own rows of a previous life (a restart) to adopt first */
+    int is_released;          /* not a live broker: subscriptions forgotten, rows let go */
     int64_t next_sweep_s;
-    char live[CNODE_MAX][64]; /* the live brokers of the scan in flight */
-    const char *live_v[CNODE_MAX];
-    size_t nlive;
+    char up[CNODE_MAX][64];   /* the brokers that are up (their rows are not orphans) */
+    const char *up_v[CNODE_MAX];
+    size_t nup;
 };
 
 /* ---- rows ------------------------------------------------------------------------------------ */
@@ -142,35 +150,38 @@ static void node_of_row(struct cnode *c, const struct node_row *r)
     }
 }
 
-/* The brokers that own topics now, into t->live (without this one on a first scan). Returns
- * whether this broker is one of them. */
-static int collect_live(struct im_takeover *t)
+/* The brokers that are up into t->up (the owners whose rows are not orphans). Returns whether
+ * this broker is a live one (up, not draining, not standby: one that owns topics). */
+static int collect_up(struct im_takeover *t)
 {
     int is_live = 0;
-    t->nlive = 0;
+    t->nup = 0;
     for (size_t i = 0; i < t->n; i++) {
-        if (!cnode_eligible(&t->nodes[i], CNODE_BROKER, 1))
+        const struct cnode *c = &t->nodes[i];
+        if (!(c->roles & CNODE_BROKER) || !c->up)
             continue;
-        int is_self = strcmp(t->nodes[i].name, t->self) == 0;
-        is_live |= is_self;
-        if (is_self && t->is_first_scan)
-            continue;
-        snprintf(t->live[t->nlive], sizeof t->live[0], "%s", t->nodes[i].name);
-        t->live_v[t->nlive] = t->live[t->nlive];
-        t->nlive++;
+        if (strcmp(c->name, t->self) == 0)
+            is_live = cnode_eligible(c, CNODE_BROKER, 1);
+        snprintf(t->up[t->nup], sizeof t->up[0], "%s", c->name);
+        t->up_v[t->nup] = t->up[t->nup];
+        t->nup++;
     }
     return is_live;
 }
 
 /* ---- handing off, claiming ------------------------------------------------------------------- */
 
-/* This broker owns no topic now: its subscriptions are forgotten, rows kept for their new owners. */
+/* This broker owns no topic now: its subscriptions are forgotten, then their rows let go (owner
+ * NULL) for their new owners to claim. Once per spell of not being live. */
 static void hand_off(struct broker *b)
 {
-    if (b->nsubs == 0)
+    struct im_takeover *t = b->takeover;
+    if (t->is_released)
         return;
-    LOG_INFO("im takeover: node %s is not a live broker; handing off %zu subscriptions",
-             b->takeover->self, b->nsubs);
+    t->is_released = 1;
+    if (b->nsubs)
+        LOG_INFO("im takeover: node %s owns no topic; handing off %zu subscriptions", t->self,
+                 b->nsubs);
     size_t bk;
     struct hmap_entry *e = hmap_first(&b->subs, &bk);
     while (e) {
@@ -180,6 +191,7 @@ static void hand_off(struct broker *b)
         im_sub_remove(s, "handed-off"); /* deletes e only: next was taken first */
         e = next;
     }
+    store_im_sub_release(b->st, t->self, NULL, NULL);
 }
 
 static void scan(struct broker *b);
@@ -188,15 +200,15 @@ static void scan_done(struct broker *b, int ok)
 {
     struct im_takeover *t = b->takeover;
     t->scanning = 0;
-    if (ok)
-        t->is_first_scan = 0;
-    else
+    if (!ok)
         t->next_sweep_s = sip_now_s() + 1; /* retried from the tick */
     if (t->scan_again && ok) {
         t->scan_again = 0;
         scan(b);
     }
 }
+
+static void look_for_orphans(struct broker *b);
 
 static void on_claimed(void *arg, int status, const struct im_sub_row *v, size_t n)
 {
@@ -216,8 +228,9 @@ static void on_claimed(void *arg, int status, const struct im_sub_row *v, size_t
         if (!s)
             continue;
         LOG_INFO("im takeover: topic=%s subscriber=%s call-id=%s from position=%" PRId64
-                 " cseq=%" PRIu32,
-                 r->topic, r->subscriber, r->call_id, pos, cseq);
+                 " cseq=%" PRIu32 "%s",
+                 r->topic, r->subscriber, r->call_id, pos, cseq,
+                 b->takeover->is_first_scan ? " (own row of a previous run)" : "");
         im_sub_save(s); /* the new owner and CSeq: a later takeover jumps from there */
         ref_get(&s->ref);
         taken[k++] = s;
@@ -227,6 +240,11 @@ static void on_claimed(void *arg, int status, const struct im_sub_row *v, size_t
         ref_put(&taken[i]->ref);
     }
     free(taken);
+    if (b->takeover->is_first_scan) {
+        b->takeover->is_first_scan = 0;
+        look_for_orphans(b);
+        return;
+    }
     scan_done(b, 1);
 }
 
@@ -240,7 +258,7 @@ static void on_orphans(void *arg, int status, const char *const *topics, size_t 
         return;
     }
     /* the table may have changed since the query left: decide on the copy as it is now */
-    if (!collect_live(t)) {
+    if (!collect_up(t)) {
         scan_done(b, 1);
         return;
     }
@@ -255,11 +273,17 @@ static void on_orphans(void *arg, int status, const char *const *topics, size_t 
         return;
     }
     LOG_INFO("im takeover: claiming the subscriptions of %zu topics", k);
-    store_im_sub_claim(b->st, t->self, mine, k, t->live_v, t->nlive, on_claimed, b);
+    store_im_sub_claim(b->st, t->self, mine, k, t->up_v, t->nup, on_claimed, b);
     free(mine);
 }
 
-/* Hand off or look for orphans, on the table as it is. */
+static void look_for_orphans(struct broker *b)
+{
+    struct im_takeover *t = b->takeover;
+    store_im_sub_orphans(b->st, t->up_v, t->nup, on_orphans, b);
+}
+
+/* Hand off, or adopt our own rows (once) and look for orphans, on the table as it is. */
 static void scan(struct broker *b)
 {
     struct im_takeover *t = b->takeover;
@@ -269,12 +293,16 @@ static void scan(struct broker *b)
         t->scan_again = 1;
         return;
     }
-    if (!collect_live(t)) {
+    if (!collect_up(t)) {
         hand_off(b);
         return;
     }
+    t->is_released = 0;
     t->scanning = 1;
-    store_im_sub_orphans(b->st, t->live_v, t->nlive, on_orphans, b);
+    if (t->is_first_scan)
+        store_im_sub_claim(b->st, t->self, NULL, 0, NULL, 0, on_claimed, b);
+    else
+        look_for_orphans(b);
 }
 
 static void load_nodes(struct broker *b);

@@ -61,6 +61,7 @@ static const struct store_ops pg_ops = {
     .im_expire = pg_im_expire,
     .im_sub_put = pg_im_sub_put,
     .im_sub_delete = pg_im_sub_delete,
+    .im_sub_release = pg_im_sub_release,
     .im_sub_orphans = pg_im_sub_orphans,
     .im_sub_claim = pg_im_sub_claim,
     .im_set_listener = pg_im_set_listener,

@@ -81,7 +81,7 @@ enum stmt_id {
     /* the node table (nodes.c), OP_QUERY too */
     S_NODE_UPSERT, S_NODE_STATUS, S_NODE_DRAINING, S_NODES_LOAD, S_NODE_BEATS, S_NODE_PROMOTE,
     /* im subscription rows (subs.c), OP_QUERY too */
-    S_SUB_PUT, S_SUB_DELETE, S_SUB_ORPHANS, S_SUB_CLAIM,
+    S_SUB_PUT, S_SUB_DELETE, S_SUB_RELEASE, S_SUB_ORPHANS, S_SUB_CLAIM,
     S_NUM
 };
 #define S_QUERY_FIRST S_IM_TOPIC
@@ -421,6 +421,7 @@ void pg_node_promote(struct store *st, int nid, store_status_cb done, void *arg)
 void pg_im_sub_put(struct store *st, const struct im_sub_row *r, store_status_cb done, void *arg);
 void pg_im_sub_delete(struct store *st, const struct im_sub_row *r, store_status_cb done,
                       void *arg);
+void pg_im_sub_release(struct store *st, const char *node, store_status_cb done, void *arg);
 void pg_im_sub_orphans(struct store *st, const char *const *live, size_t nlive,
                        store_members_cb done, void *arg);
 void pg_im_sub_claim(struct store *st, const char *node, const char *const *topics, size_t n,

@@ -315,18 +315,28 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                       "DELETE FROM subscriptions WHERE call_id = $2::text AND from_tag = $3::text"
                       " AND to_tag = $4::text AND event_id = $5::text AND topic = $1::text",
                       5, 1},
-    /* $1 the live brokers, $2 at most -> topics whose rows belong to none of them */
+    /* $1 node: its rows let go (owner NULL); when there were any, sipd_nodes hears of the
+     * node's nid (as if its row had changed) so that the brokers look for orphans at once */
+    [S_SUB_RELEASE] = {"sipd_sub_release",
+                       "WITH u AS (UPDATE subscriptions SET node = NULL, updated_at = now()"
+                       " WHERE node = $1::text AND event = 'im' RETURNING 1)"
+                       " SELECT pg_notify('sipd_nodes', n.nid::text) FROM nodes n,"
+                       " (SELECT count(*) AS c FROM u) AS k WHERE n.name = $1::text AND k.c > 0",
+                       1, 1},
+    /* $1 the brokers that are up, $2 at most -> topics whose rows belong to none of them */
     [S_SUB_ORPHANS] = {"sipd_sub_orphans",
                        "SELECT DISTINCT topic FROM subscriptions WHERE event = 'im'"
                        " AND (node IS NULL OR node <> ALL ($1::text[])) AND expires_at > now()"
                        " LIMIT $2::bigint",
                        2, 0},
-    /* $1 this node, $2 topics, $3 the live brokers -> the rows taken, with the device's
-     * position (-1: none) */
+    /* $1 this node, $2 topics, $3 the brokers that are up -> the rows taken, with the device's
+     * position (-1: none); no topics: this node's own rows */
     [S_SUB_CLAIM] = {"sipd_sub_claim",
                      "UPDATE subscriptions AS s SET node = $1::text, updated_at = now()"
-                     " WHERE s.event = 'im' AND s.topic = ANY ($2::text[])"
-                     " AND (s.node IS NULL OR s.node <> ALL ($3::text[])) AND s.expires_at > now()"
+                     " WHERE s.event = 'im' AND s.expires_at > now() AND CASE"
+                     " WHEN cardinality($2::text[]) = 0 THEN s.node = $1::text"
+                     " ELSE s.topic = ANY ($2::text[])"
+                     " AND (s.node IS NULL OR s.node <> ALL ($3::text[])) END"
                      " RETURNING s.topic, s.call_id, s.from_tag, s.to_tag, s.event_id, s.subscriber,"
                      " s.instance, coalesce(s.device_contact, s.contact), s.contact, s.remote_uri,"
                      " s.local_uri, CASE WHEN cardinality(s.route_set) = 0 THEN NULL"

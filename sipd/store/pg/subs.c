@@ -4,7 +4,7 @@
  * A subscription's put and delete are keyed by its topic, so that they run in order with each
  * other and with the device position advances of the same topic (keyed alike): a takeover that
  * reads a row reads the position written before it. Finding orphaned topics and claiming them go
- * to the least busy connection; the claim is one UPDATE, so two brokers claiming at once take
+ * to the least busy connection (a release too); the claim is one UPDATE, so two brokers claiming at once take
  * disjoint rows (the second one's WHERE is re-checked on the rows the first one changed). */
 #include <stdlib.h>
 
@@ -67,6 +67,8 @@ static const struct query_row rows[S_NUM - S_SUB_FIRST] = {
     ROW(S_SUB_PUT), "uffffuffffffiiiiuii", 1, 0, 0, "", NULL, 0, report_status},
     /* topic, the key */
     ROW(S_SUB_DELETE), "uffff", 1, 0, 0, "", NULL, 0, report_status},
+    /* node */
+    ROW(S_SUB_RELEASE), "u", 0, 0, 0, "", NULL, 0, report_status},
     /* live brokers, at most -> topics */
     ROW(S_SUB_ORPHANS), "ai", 0, 1, 0, "", parse_topic, sizeof(const char *), report_topics},
     /* node, topics, live brokers -> rows */
@@ -104,6 +106,12 @@ void pg_im_sub_delete(struct store *st, const struct im_sub_row *r, store_status
                              {.s = r->event_id ? r->event_id : ""}};
     int is_bad = !r->topic || !r->call_id || !r->remote_tag || !r->local_tag;
     run(st, S_SUB_DELETE, p, is_bad, (union query_done){.status = done}, arg);
+}
+
+void pg_im_sub_release(struct store *st, const char *node, store_status_cb done, void *arg)
+{
+    const struct qval p[] = {{.s = node}};
+    run(st, S_SUB_RELEASE, p, !node || !*node, (union query_done){.status = done}, arg);
 }
 
 void pg_im_sub_orphans(struct store *st, const char *const *live, size_t nlive,

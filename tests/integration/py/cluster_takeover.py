@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""cluster_takeover.py HOST LB RUN NAME:PID:PORT:LOG NAME:PID:PORT:LOG - topic takeover (docs/im-event-package.md).
+"""cluster_takeover.py HOST LB RUN MODE NAME:PID:PORT:LOG NAME:PID:PORT:LOG - topic takeover
+(docs/im-event-package.md §15.1). MODE kill: the owner is SIGKILLed; MODE drain: its row is set
+draining (psql, the PG* environment), and it hands its subscriptions off.
 
   - Bob's three devices (TCP, UDP, TCP, all through the balancer) subscribe to bob's topic.
   - The broker that took the subscriptions (its log says so) is the topic's owner.
   - Alice publishes to bob through the balancer at 50 messages/s for ~6 s; ~2 s in, the owner is
-    SIGKILLed.
+    SIGKILLed (or drained).
   - Every device then has every message whose publication was answered 2xx (by Im-Seq), in seq
     order, with no gap and at most one duplicate, and never re-subscribed; the NOTIFY CSeq keeps
     increasing in each dialog.
@@ -14,6 +16,7 @@
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -21,12 +24,12 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from sipclient import Checker, Device, cseq_number  # noqa: E402
 
-host, lb, run = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+host, lb, run, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 brokers = []
-for spec in sys.argv[4:6]:
+for spec in sys.argv[5:7]:
     name, pid, port, log = spec.split(":", 3)
     brokers.append({"name": name, "pid": int(pid), "port": int(port), "log": log})
-c = Checker("cluster takeover")
+c = Checker("cluster takeover (%s)" % mode)
 bob = "bob" + run
 bob_aor = "sip:%s@example.com" % bob
 devs = [Device("tcp", host, lb, bob, instance="urn:uuid:%s-1" % bob),
@@ -44,6 +47,14 @@ for i, d in enumerate(devs):
 def holds(b):
     with open(b["log"], errors="replace") as f:
         return len(re.findall(r"im subscription topic=%s " % re.escape(bob_aor), f.read()))
+
+
+def stop_owner(b):
+    if mode == "kill":
+        os.kill(b["pid"], signal.SIGKILL)
+    else:
+        subprocess.run(["psql", "-XtAq", "-c", "update nodes set draining = true where name = '%s'" % b["name"]],
+                       check=True, timeout=10)
 
 
 owner = [b for b in brokers if holds(b) == 3]
@@ -77,14 +88,14 @@ while time.monotonic() - t0 < 6.0:
     if due > now:
         time.sleep(due - now)
     if killed_at is None and time.monotonic() - t0 >= 2.0:
-        os.kill(owner["pid"], signal.SIGKILL)
+        stop_owner(owner)
         killed_at = i
     r = alice.publish(bob_aor, "msg %d" % i)
     code = getattr(r, "status", None)
     codes[code] = codes.get(code, 0) + 1
     if code is not None and 200 <= code < 300:
         acked.append(int(r.get("im-seq").split(";")[0]))
-c.ok(killed_at is not None, "the owner (%s) was SIGKILLed after %s publications" % (owner["name"], killed_at))
+c.ok(killed_at is not None, "the owner (%s) was stopped (%s) after %s publications" % (owner["name"], mode, killed_at))
 c.ok(len(acked) >= 200, "most of %d publications were answered 2xx" % i, codes)
 c.ok(acked == sorted(acked) and len(set(acked)) == len(acked), "the 2xx'd publications have increasing seqs")
 
