@@ -172,6 +172,9 @@ void im_sub_forget_row(struct isub *s);
 int im_takeover_init(struct broker *b);
 void im_takeover_free(struct broker *b);
 void im_takeover_tick(struct broker *b);
+/* An in-dialog im SUBSCRIBE of a dialog not held here: wait for a takeover in progress (the
+ * broker answers it later). Returns 1 when it waits, 0 when it is to be answered now. */
+int im_takeover_park(struct broker *b, struct sip_txn *t);
 
 /* ---- delivery.c ---- */
 

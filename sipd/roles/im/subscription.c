@@ -588,7 +588,7 @@ int broker_handle_in_dialog(struct broker *b, struct sip_txn *t, const struct si
     if (!s) {
         /* a dialog of ours with another id, or of nobody: only answer when the dialog is ours */
         if (!hmap_get(&b->dialogs, dkey, strlen(dkey)) || !is_im)
-            return 0;
+            return is_im && im_takeover_park(b, t); /* maybe a dialog being taken over */
         txn_respond_simple(t, 481, "Subscription does not exist", NULL, NULL);
         return 1;
     }

@@ -25,6 +25,12 @@
  * A restarted broker first adopts the rows it owned in its previous life (the balancers route
  * their refreshes to it again: it is at the dialogs' remote target).
  *
+ * A refresh may reach the new owner before it took the dialog over (the balancer found the old
+ * broker down before the new owner heard of it): an in-dialog `im` SUBSCRIBE of a dialog this
+ * broker does not know waits (at most TAKEOVER_PARK_MS, at most TAKEOVER_PARK_MAX of them) while
+ * the table is read again and orphans are claimed, and is answered as usual once the dialog is
+ * here, 481 if it never comes.
+ *
  * The table is read again at every change the store announces, and every TAKEOVER_SWEEP_S
  * seconds in case an announcement or a claim was lost (the store away). */
 #include <inttypes.h>
@@ -34,10 +40,14 @@
 
 #include "../../base/log.h"
 #include "../../cluster/select.h"
+#include "../../sip/txn.h"
 #include "../../transport/addr.h"
 #include "im_internal.h"
 
-#define TAKEOVER_SWEEP_S 10 /* the table and the orphans looked at again, at the latest */
+#define TAKEOVER_SWEEP_S 10     /* the table and the orphans looked at again, at the latest */
+#define TAKEOVER_PARK_MAX 64    /* in-dialog SUBSCRIBEs waiting for a takeover */
+#define TAKEOVER_PARK_MS 2000   /* ... each at most this long */
+#define TAKEOVER_RESCAN_MS 250  /* the table read again this often while one waits */
 
 /* How far ahead of the written CSeq a broker taking over a dialog starts its NOTIFYs. The dead
  * broker may have sent NOTIFYs after the row was last written, and nothing tells how many: one
@@ -75,6 +85,13 @@ struct im_takeover {
     char up[CNODE_MAX][64];   /* the brokers that are up (their rows are not orphans) */
     const char *up_v[CNODE_MAX];
     size_t nup;
+    struct parked {
+        struct sip_txn *t;
+        uint64_t deadline_ms;
+    } parked[TAKEOVER_PARK_MAX]; /* in-dialog SUBSCRIBEs of dialogs not (yet) here */
+    size_t nparked;
+    struct timer park_timer;
+    int is_park_timer_on;
 };
 
 /* ---- rows ------------------------------------------------------------------------------------ */
@@ -209,6 +226,7 @@ static void scan_done(struct broker *b, int ok)
 }
 
 static void look_for_orphans(struct broker *b);
+static void parked_check(struct broker *b);
 
 static void on_claimed(void *arg, int status, const struct im_sub_row *v, size_t n)
 {
@@ -240,6 +258,7 @@ static void on_claimed(void *arg, int status, const struct im_sub_row *v, size_t
         ref_put(&taken[i]->ref);
     }
     free(taken);
+    parked_check(b);
     if (b->takeover->is_first_scan) {
         b->takeover->is_first_scan = 0;
         look_for_orphans(b);
@@ -341,6 +360,74 @@ static void load_nodes(struct broker *b)
     store_nodes_load(b->st, on_nodes, b);
 }
 
+/* ---- in-dialog SUBSCRIBEs waiting for a takeover --------------------------------------------- */
+
+static int dialog_is_here(struct broker *b, struct sip_txn *t)
+{
+    char dkey[512];
+    return sub_dialog_key_of_request(txn_request(t), dkey, sizeof dkey) == 0 &&
+           hmap_get(&b->dialogs, dkey, strlen(dkey)) != NULL;
+}
+
+static void park_timer_fired(struct timer *tm, void *arg);
+
+/* Answer the parked requests whose dialog came, or whose time is up; keep the others. */
+static void parked_check(struct broker *b)
+{
+    struct im_takeover *t = b->takeover;
+    uint64_t now = loop_now_ms(b->loop);
+    size_t k = 0, n = t->nparked;
+    struct parked v[TAKEOVER_PARK_MAX];
+    memcpy(v, t->parked, n * sizeof v[0]);
+    t->nparked = 0; /* what broker_handle_in_dialog parks again (nothing: the dialog is here) */
+    for (size_t i = 0; i < n; i++) {
+        if (dialog_is_here(b, v[i].t)) {
+            struct sip_event ev;
+            sip_event_of(txn_request(v[i].t), &ev);
+            broker_handle_in_dialog(b, v[i].t, &ev);
+        } else if (now >= v[i].deadline_ms || b->shutting_down) {
+            txn_respond_simple(v[i].t, 481, "Subscription does not exist", NULL, NULL);
+        } else {
+            v[k++] = v[i];
+        }
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (t->nparked < TAKEOVER_PARK_MAX)
+            t->parked[t->nparked++] = v[i];
+        else
+            txn_respond_simple(v[i].t, 481, "Subscription does not exist", NULL, NULL);
+    }
+    if (t->nparked && !t->is_park_timer_on) {
+        t->is_park_timer_on = 1;
+        loop_timer_start(b->loop, &t->park_timer, TAKEOVER_RESCAN_MS, park_timer_fired, b);
+    }
+}
+
+static void park_timer_fired(struct timer *tm, void *arg)
+{
+    (void)tm;
+    struct broker *b = arg;
+    b->takeover->is_park_timer_on = 0;
+    parked_check(b);
+    if (b->takeover->nparked)
+        load_nodes(b); /* the balancers may have written the old owner down by now */
+}
+
+int im_takeover_park(struct broker *b, struct sip_txn *t)
+{
+    struct im_takeover *tk = b->takeover;
+    if (!tk || b->shutting_down || tk->nparked == TAKEOVER_PARK_MAX)
+        return 0;
+    tk->parked[tk->nparked++] =
+        (struct parked){.t = t, .deadline_ms = loop_now_ms(b->loop) + TAKEOVER_PARK_MS};
+    if (!tk->is_park_timer_on) {
+        tk->is_park_timer_on = 1;
+        loop_timer_start(b->loop, &tk->park_timer, TAKEOVER_RESCAN_MS, park_timer_fired, b);
+    }
+    load_nodes(b);
+    return 1;
+}
+
 /* ---- entry points ---------------------------------------------------------------------------- */
 
 void broker_nodes_changed(struct broker *b, int nid)
@@ -373,6 +460,8 @@ int im_takeover_init(struct broker *b)
 
 void im_takeover_free(struct broker *b)
 {
+    if (b->takeover)
+        loop_timer_stop(b->loop, &b->takeover->park_timer); /* the parked go with the txn layer */
     free(b->takeover);
     b->takeover = NULL;
 }

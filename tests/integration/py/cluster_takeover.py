@@ -12,6 +12,8 @@ draining (psql, the PG* environment), and it hands its subscriptions off.
     increasing in each dialog.
   - A refresh from each device after the takeover gets 200 from the surviving broker, and a
     message published after it still arrives.
+  - kill: a refresh sent straight to the surviving broker right after the kill, before it took
+    the dialog over, waits for the takeover and gets 200.
 """
 import os
 import re
@@ -65,6 +67,22 @@ owner = owner[0]
 other = [b for b in brokers if b is not owner][0]
 
 stop = threading.Event()
+early = {}
+
+
+def early_refresh(d, cseq):
+    """device d's refresh, straight to the other broker (Request-URI: the dead one's Contact)."""
+    probe = Device("udp", host, other["port"], d.user, instance=d.instance)
+    probe.contact_uri = d.contact_uri
+    dlg = d.dialogs[bob_aor]
+    t = time.monotonic()
+    r, _, _ = probe.send_request("SUBSCRIBE", dlg["target"], call_id=dlg["call_id"], cseq=cseq,
+                                 from_tag=dlg["from_tag"], to="<%s>;tag=%s" % (bob_aor, dlg["to_tag"]),
+                                 headers=["Event: im", "Expires: 600"], timeout=4.0)
+    early["status"] = getattr(r, "status", None)
+    early["waited"] = time.monotonic() - t
+    probe.close()
+
 
 
 def pump(d):
@@ -90,6 +108,11 @@ while time.monotonic() - t0 < 6.0:
     if killed_at is None and time.monotonic() - t0 >= 2.0:
         stop_owner(owner)
         killed_at = i
+        if mode == "kill":
+            devs[1].dialogs[bob_aor]["cseq"] += 100
+            et = threading.Thread(target=early_refresh, args=(devs[1], devs[1].dialogs[bob_aor]["cseq"]),
+                                  daemon=True)
+            et.start()
     r = alice.publish(bob_aor, "msg %d" % i)
     code = getattr(r, "status", None)
     codes[code] = codes.get(code, 0) + 1
@@ -99,6 +122,10 @@ c.ok(killed_at is not None, "the owner (%s) was stopped (%s) after %s publicatio
 c.ok(len(acked) >= 200, "most of %d publications were answered 2xx" % i, codes)
 c.ok(acked == sorted(acked) and len(set(acked)) == len(acked), "the 2xx'd publications have increasing seqs")
 
+if mode == "kill":
+    et.join()
+    c.ok(early.get("status") == 200, "a refresh reaching the new owner before the takeover waits for it"
+         " (%.2f s): 200" % early.get("waited", -1), early)
 want = set(acked)
 for d in devs:
     deadline = time.monotonic() + 15
