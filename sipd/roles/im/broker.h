@@ -12,6 +12,7 @@
 #include "../../store/binding.h"
 #include "../../store/store.h"
 
+struct cnode;
 struct loop;
 struct transport;
 struct txn_layer;
@@ -76,7 +77,6 @@ void broker_nodes_changed(struct broker *b, int nid);
  * given the row's CSeq, the position written with it and the device's position now. */
 uint32_t broker_takeover_cseq(uint32_t written, int64_t acked_written, int64_t device_pos);
 /* Is `self` the broker that owns topic in the node table copy v[0..n)? */
-struct cnode;
 int broker_topic_is_mine(const struct cnode *v, size_t n, const char *self, const char *topic);
 
 /* Parse the Event header value "im;since=5;id=x": the event type into type (lower-cased) and

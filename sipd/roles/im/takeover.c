@@ -287,8 +287,9 @@ static void on_orphans(void *arg, int status, const char *const *topics, size_t 
         if (broker_topic_is_mine(t->nodes, t->n, t->self, topics[i]))
             mine[k++] = topics[i];
     if (!mine || k == 0) {
+        int ok = mine != NULL; /* out of memory: tried again from the tick */
         free(mine);
-        scan_done(b, mine != NULL);
+        scan_done(b, ok);
         return;
     }
     LOG_INFO("im takeover: claiming the subscriptions of %zu topics", k);
