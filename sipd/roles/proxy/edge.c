@@ -83,7 +83,7 @@ static unsigned request_role(const osip_message_t *req, char *topic, size_t n)
     return CNODE_BROKER;
 }
 
-/* Start pc toward the nodes v[0..n) in turn (failover), or answer 503 when there is none. */
+/* Start pc toward the nodes dst[0..n) in turn (failover), or answer 503 when there is none. */
 static void to_nodes(struct pcall *pc, const struct sip_source *dst, const int *nid, size_t n)
 {
     if (n == 0) {
