@@ -9,7 +9,8 @@ draining (psql, the PG* environment), and it hands its subscriptions off.
     SIGKILLed (or drained).
   - Every device then has every message whose publication was answered 2xx (by Im-Seq), in seq
     order, with no gap and at most one duplicate, and never re-subscribed; the NOTIFY CSeq keeps
-    increasing in each dialog.
+    increasing in each dialog. Device 3 answers slowly, so that a NOTIFY is outstanding at the
+    kill.
   - A refresh from each device after the takeover gets 200 from the surviving broker, and a
     message published after it still arrives.
   - kill: a refresh sent straight to the surviving broker right after the kill, before it took
@@ -93,6 +94,9 @@ def pump(d):
         d.pump(0.05)
 
 
+# device 3 answers each NOTIFY after 30 ms (slower than the 20 ms between messages): its broker
+# always has one outstanding when it dies, the NOTIFY that may come again
+devs[2].answer = lambda msg: (time.sleep(0.03), 200)[1]
 threads = [threading.Thread(target=pump, args=(d,), daemon=True) for d in devs]
 for t in threads:
     t.start()
