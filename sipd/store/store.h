@@ -235,7 +235,8 @@ void store_im_sub_delete(struct store *st, const struct im_sub_row *r, store_sta
  * node's row) so that every broker looks for orphans at once. done may be NULL. */
 void store_im_sub_release(struct store *st, const char *node, store_status_cb done, void *arg);
 /* The topics of unexpired `im` rows whose owner is NULL or not one of live[0..nlive) (the
- * brokers that are up, draining or not), at most STORE_SUB_TOPICS_MAX. */
+ * brokers that are up, draining or not), at most STORE_SUB_TOPICS_MAX; such rows that expired
+ * are deleted (their owner would have, had it lived). */
 #define STORE_SUB_TOPICS_MAX 10000
 void store_im_sub_orphans(struct store *st, const char *const *live, size_t nlive,
                           store_members_cb done, void *arg);

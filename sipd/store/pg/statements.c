@@ -323,12 +323,15 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                        " SELECT pg_notify('sipd_nodes', n.nid::text) FROM nodes n,"
                        " (SELECT count(*) AS c FROM u) AS k WHERE n.name = $1::text AND k.c > 0",
                        1, 1},
-    /* $1 the brokers that are up, $2 at most -> topics whose rows belong to none of them */
+    /* $1 the brokers that are up, $2 at most -> topics whose rows belong to none of them; such
+     * rows that expired (nobody took them in time) are deleted: no owner would */
     [S_SUB_ORPHANS] = {"sipd_sub_orphans",
-                       "SELECT DISTINCT topic FROM subscriptions WHERE event = 'im'"
+                       "WITH gone AS (DELETE FROM subscriptions WHERE event = 'im'"
+                       " AND (node IS NULL OR node <> ALL ($1::text[])) AND expires_at <= now())"
+                       " SELECT DISTINCT topic FROM subscriptions WHERE event = 'im'"
                        " AND (node IS NULL OR node <> ALL ($1::text[])) AND expires_at > now()"
                        " LIMIT $2::bigint",
-                       2, 0},
+                       2, 1},
     /* $1 this node, $2 topics, $3 the brokers that are up -> the rows taken, with the device's
      * position (-1: none); no topics: this node's own rows */
     [S_SUB_CLAIM] = {"sipd_sub_claim",
