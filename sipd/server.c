@@ -416,6 +416,8 @@ static void on_nodes_changed(void *arg, int nid)
     node_self_changed(srv->self, nid);
     if (srv->cluster)
         cluster_nodes_changed(srv->cluster, nid);
+    if (srv->broker)
+        broker_nodes_changed(srv->broker, nid);
 }
 
 /* What a draining node still holds besides transactions: the calls it record-routed. */
@@ -496,6 +498,7 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
             .max_subscriptions = (size_t)cfg->im_max_subscriptions,
             .ret = {.count = cfg->im_retention_count, .age_s = cfg->im_retention_age_s},
             .domains = srv->domains,
+            .node_name = cfg->db[0] ? cfg->node_name : NULL,
         };
         srv->broker = broker_create(loop, srv->tp, srv->txns, srv->store, &bc);
         if (!srv->broker) {

@@ -371,6 +371,14 @@ size_t cluster_pick(struct cluster *cl, unsigned role, const char *topic, struct
     return k;
 }
 
+int cluster_is_live_at(const struct cluster *cl, unsigned role, const struct sockaddr_storage *addr)
+{
+    for (size_t i = 0; i < cl->n; i++)
+        if (cnode_eligible(&cl->nodes[i], role, 1) && sockaddr_equal(&cl->nodes[i].dst.peer, addr))
+            return 1;
+    return 0;
+}
+
 void cluster_sent(struct cluster *cl, int nid)
 {
     struct cnode *c = by_nid(cl, nid, NULL);

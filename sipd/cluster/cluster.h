@@ -48,6 +48,10 @@ int cluster_heartbeat_response(struct cluster *cl, const osip_message_t *resp);
 size_t cluster_pick(struct cluster *cl, unsigned role, const char *topic, struct sip_source *dst,
                     int *nid, size_t max);
 
+/* Is there a node of `role` at addr (its IP address and port) that may take new work now (up,
+ * not draining, not standby)? The balancer asks it of an in-dialog request's remote target. */
+int cluster_is_live_at(const struct cluster *cl, unsigned role, const struct sockaddr_storage *addr);
+
 /* A request was sent to node nid / got its final answer (or was given up): this balancer's
  * requests in flight count toward the node's load. */
 void cluster_sent(struct cluster *cl, int nid);

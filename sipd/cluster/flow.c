@@ -118,3 +118,66 @@ int flow_same(const struct sip_source *a, const struct sip_source *src)
         return a->conn_id == src->conn_id;
     return sockaddr_equal(&a->peer, &src->peer);
 }
+
+/* RFC 3261 paramchar without escaped: unreserved / param-unreserved. */
+static int is_paramchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-_.!~*'()[]/:&+$", c));
+}
+
+int flow_topic_encode(const char *topic, char *buf, size_t n)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)topic; *p; p++) {
+        if (is_paramchar(*p)) {
+            if (k + 1 >= n)
+                return -1;
+            buf[k++] = (char)*p;
+        } else {
+            if (k + 3 >= n)
+                return -1;
+            buf[k++] = '%';
+            buf[k++] = digits[*p >> 4];
+            buf[k++] = digits[*p & 15];
+        }
+    }
+    if (k >= n)
+        return -1;
+    buf[k] = '\0';
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int flow_topic_decode(const char *value, char *buf, size_t n)
+{
+    size_t k = 0;
+    for (const char *p = value; *p; p++) {
+        int c = (unsigned char)*p;
+        if (c == '%') {
+            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+            if (lo < 0)
+                return -1;
+            c = hi << 4 | lo;
+            p += 2;
+        }
+        if (c == 0 || k + 1 >= n)
+            return -1;
+        buf[k++] = (char)c;
+    }
+    if (n == 0)
+        return -1;
+    buf[k] = '\0';
+    return 0;
+}

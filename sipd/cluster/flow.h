@@ -29,4 +29,16 @@ int flow_decode(const char *tok, struct sip_source *dst);
 /* Is `a` (a decoded token) the flow a message from `src` arrived over? */
 int flow_same(const struct sip_source *a, const struct sip_source *src);
 
+/* The topic of an `im` subscription's dialog, as the URI parameter `topic` of the balancer's
+ * Record-Route entry on the SUBSCRIBE: an in-dialog request that carries the entry goes to the
+ * topic's current owner when the broker it names is gone (proxy/edge.c, topic takeover). The
+ * value is the topic URI with every octet outside RFC 3261's paramchar set (unreserved and
+ * param-unreserved) percent-encoded: "sip:bob@example.com" -> "sip:bob%40example.com". */
+#define FLOW_TOPIC_MAX 256 /* bytes of a decoded topic, with the NUL */
+
+/* Encode topic into buf (n bytes). Returns 0, or -1 when it does not fit. */
+int flow_topic_encode(const char *topic, char *buf, size_t n);
+/* Decode a parameter value into buf (n bytes). Returns 0, or -1 (a bad escape, a NUL, too long). */
+int flow_topic_decode(const char *value, char *buf, size_t n);
+
 #endif

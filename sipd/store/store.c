@@ -169,6 +169,49 @@ void store_im_position_advance(struct store *st, const char *topic, const char *
         done(arg, STORE_EFAIL);
 }
 
+void store_im_sub_put(struct store *st, const struct im_sub_row *r, store_status_cb done, void *arg)
+{
+    if (st->ops->im_sub_put)
+        st->ops->im_sub_put(st, r, done, arg);
+    else if (done)
+        done(arg, 0);
+}
+
+void store_im_sub_delete(struct store *st, const struct im_sub_row *r, store_status_cb done,
+                         void *arg)
+{
+    if (st->ops->im_sub_delete)
+        st->ops->im_sub_delete(st, r, done, arg);
+    else if (done)
+        done(arg, 0);
+}
+
+void store_im_sub_release(struct store *st, const char *node, store_status_cb done, void *arg)
+{
+    if (st->ops->im_sub_release)
+        st->ops->im_sub_release(st, node, done, arg);
+    else if (done)
+        done(arg, 0);
+}
+
+void store_im_sub_orphans(struct store *st, const char *const *live, size_t nlive,
+                          store_members_cb done, void *arg)
+{
+    if (st->ops->im_sub_orphans)
+        st->ops->im_sub_orphans(st, live, nlive, done, arg);
+    else
+        done(arg, 0, NULL, 0);
+}
+
+void store_im_sub_claim(struct store *st, const char *node, const char *const *topics, size_t n,
+                        const char *const *live, size_t nlive, store_im_subs_cb done, void *arg)
+{
+    if (st->ops->im_sub_claim)
+        st->ops->im_sub_claim(st, node, topics, n, live, nlive, done, arg);
+    else
+        done(arg, 0, NULL, 0);
+}
+
 void store_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
                      store_status_cb done, void *arg)
 {

@@ -211,6 +211,51 @@ void store_im_set_listener(struct store *st, store_im_notify_cb cb, void *arg);
  * `LISTEN sipd_im` is in effect on a live connection; memory: always (one process). */
 int store_im_is_listening(const struct store *st);
 
+/* `im` subscriptions kept for a takeover (docs/im-event-package.md, "Topic takeover"): one row
+ * per subscription, written when it changes state (created, refreshed), deleted when it ends,
+ * never per NOTIFY (how far the device got is its position, above). The memory store keeps none
+ * (one process: nobody takes over): put and delete succeed, orphans and claim find nothing. */
+struct im_sub_row {
+    const char *topic;
+    const char *call_id, *remote_tag, *local_tag; /* the dialog: remote_tag is the subscriber's */
+    const char *event_id;      /* "" when none */
+    const char *subscriber;    /* AOR */
+    const char *instance;      /* NULL when none */
+    const char *contact;       /* Contact of the creating SUBSCRIBE (the device, §2.4) */
+    const char *remote_target; /* Request-URI of the NOTIFYs */
+    const char *remote_uri, *local_uri;
+    const char *route_set;     /* "<a>,<b>" as the dialog keeps it, NULL = none */
+    uint32_t local_cseq, remote_cseq;
+    int64_t expires_at;        /* unix seconds */
+    int64_t acked_seq;         /* the subscription's position when written */
+    const char *node;          /* the owning broker's node name */
+    int is_group, is_datagram;
+    int64_t device_pos;        /* claim only: the device's position (im_positions), -1 none */
+};
+typedef void (*store_im_subs_cb)(void *arg, int status, const struct im_sub_row *v, size_t n);
+
+/* Insert or replace the row of r's subscription (key: dialog and event id). done may be NULL. */
+void store_im_sub_put(struct store *st, const struct im_sub_row *r, store_status_cb done, void *arg);
+/* Delete the row of a subscription (r's key fields and topic are read). done may be NULL. */
+void store_im_sub_delete(struct store *st, const struct im_sub_row *r, store_status_cb done,
+                         void *arg);
+/* A broker that owns no topic any more (draining) lets go of its rows: their owner becomes
+ * NULL, and when there were any, the change is announced on the nodes channel (as a change of
+ * node's row) so that every broker looks for orphans at once. done may be NULL. */
+void store_im_sub_release(struct store *st, const char *node, store_status_cb done, void *arg);
+/* The topics of unexpired `im` rows whose owner is NULL or not one of live[0..nlive) (the
+ * brokers that are up, draining or not), at most STORE_SUB_TOPICS_MAX; such rows that expired
+ * are deleted (their owner would have, had it lived). */
+#define STORE_SUB_TOPICS_MAX 10000
+void store_im_sub_orphans(struct store *st, const char *const *live, size_t nlive,
+                          store_members_cb done, void *arg);
+/* Take the rows of topics[0..n) whose owner is NULL or not one of live[0..nlive): their owner becomes
+ * `node`, atomically (two brokers claiming at once get disjoint rows). done gets the rows taken,
+ * each with the device's position. n = 0: the rows owned by `node` itself, whatever their topic
+ * (a restarted broker adopting those of its previous life). */
+void store_im_sub_claim(struct store *st, const char *node, const char *const *topics, size_t n,
+                        const char *const *live, size_t nlive, store_im_subs_cb done, void *arg);
+
 /* Delete messages outside the retention window at `now`, in every topic. done may be NULL. */
 void store_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
                      store_status_cb done, void *arg);

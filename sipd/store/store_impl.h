@@ -39,6 +39,16 @@ struct store_ops {
     int (*im_is_listening)(const struct store *st);                           /* may be NULL */
     void (*im_active_topics)(struct store *st, size_t max, store_members_cb done, void *arg);
     void (*im_group_members)(struct store *st, size_t max, store_members_cb done, void *arg);
+    /* im subscription rows (takeover); may be NULL (memory: none kept) */
+    void (*im_sub_put)(struct store *st, const struct im_sub_row *r, store_status_cb done,
+                       void *arg);
+    void (*im_sub_delete)(struct store *st, const struct im_sub_row *r, store_status_cb done,
+                          void *arg);
+    void (*im_sub_release)(struct store *st, const char *node, store_status_cb done, void *arg);
+    void (*im_sub_orphans)(struct store *st, const char *const *live, size_t nlive,
+                           store_members_cb done, void *arg);
+    void (*im_sub_claim)(struct store *st, const char *node, const char *const *topics, size_t n,
+                         const char *const *live, size_t nlive, store_im_subs_cb done, void *arg);
     /* presence publications; see store.h */
     void (*pres_publish)(struct store *st, const char *aor, const char *if_match,
                          const char *new_etag, int64_t expires_at, const char *content_type,

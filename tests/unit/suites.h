@@ -13,6 +13,7 @@ void register_registrar_suites(void);
 void register_store_suites(void);
 void register_store_im_suites(void);
 void register_store_nodes_suites(void);
+void register_store_subs_suites(void);
 void register_self_suites(void);
 void register_config_suites(void);
 void register_resolve_suites(void);

@@ -521,9 +521,29 @@ static void test_only_the_owner_subscribes_to_a_user_topic(void)
     bf_teardown();
 }
 
+/* Takeover (§15.1): the NOTIFY CSeq of a dialog taken over stays above anything the dead
+ * broker may have sent after the row was written, and below 2^31. */
+static void test_takeover_cseq_jumps_ahead(void)
+{
+    /* nothing acknowledged since the row: the margin alone */
+    CU_ASSERT_EQUAL(broker_takeover_cseq(10, 5, 5), 10u + 65536u);
+    CU_ASSERT_EQUAL(broker_takeover_cseq(10, 5, -1), 10u + 65536u); /* no device position */
+    /* 1000 messages acknowledged since: at least one NOTIFY each */
+    CU_ASSERT_EQUAL(broker_takeover_cseq(10, 5, 1005), 10u + 65536u + 1000u);
+    /* a device position behind the row's (a replay with since) does not lower it */
+    CU_ASSERT_EQUAL(broker_takeover_cseq(10, 500, 20), 10u + 65536u);
+    /* never 2^31 or above (RFC 3261 §8.1.1.5) */
+    CU_ASSERT_EQUAL(broker_takeover_cseq(0x7fff0000u, 0, 0), 0x7fffffffu);
+    CU_ASSERT_EQUAL(broker_takeover_cseq(1, 0, INT64_MAX), 0x7fffffffu);
+    /* two takeovers in a row keep increasing */
+    uint32_t a = broker_takeover_cseq(7, 0, 3), b = broker_takeover_cseq(a, 3, 3);
+    CU_ASSERT(b > a && a > 7);
+}
+
 void register_broker_suites(void)
 {
     CU_pSuite s = CU_add_suite("broker", NULL, NULL);
+    CU_add_test(s, "takeover: NOTIFY CSeq jumps ahead, below 2^31", test_takeover_cseq_jumps_ahead);
     CU_add_test(s, "Event: since parsed, bad values 400", test_event_since_is_parsed_and_bad_values_are_400);
     CU_add_test(s, "CPIM: header order, content unchanged", test_cpim_headers_in_order_and_content_unchanged);
     CU_add_test(s, "CPIM: group topic, gap, UDP truncation", test_cpim_group_gap_and_truncation);

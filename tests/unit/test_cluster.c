@@ -8,6 +8,7 @@
 
 #include "cluster/flow.h"
 #include "cluster/select.h"
+#include "roles/im/broker.h"
 #include "suites.h"
 #include "transport/addr.h"
 
@@ -186,6 +187,73 @@ static void test_rendezvous(void)
     }
 }
 
+/* The `topic` parameter of the balancer's Record-Route (flow_topic_encode/decode). */
+static void test_topic_param(void)
+{
+    char enc[FLOW_TOPIC_MAX * 3], dec[FLOW_TOPIC_MAX];
+    CU_ASSERT_FATAL(flow_topic_encode("sip:bob@example.com", enc, sizeof enc) == 0);
+    CU_ASSERT_STRING_EQUAL(enc, "sip:bob%40example.com");
+    CU_ASSERT_FATAL(flow_topic_decode(enc, dec, sizeof dec) == 0);
+    CU_ASSERT_STRING_EQUAL(dec, "sip:bob@example.com");
+    /* what would end a parameter, a URI or a header is escaped */
+    const char *odd = "sip:a;b=c?d>e,f g\"%@x.org";
+    CU_ASSERT_FATAL(flow_topic_encode(odd, enc, sizeof enc) == 0);
+    CU_ASSERT(strpbrk(enc, ";?>, \"@=") == NULL);
+    CU_ASSERT_FATAL(flow_topic_decode(enc, dec, sizeof dec) == 0);
+    CU_ASSERT_STRING_EQUAL(dec, odd);
+    /* lower-case escapes are read too; bad ones, a NUL and overlong input are refused */
+    CU_ASSERT(flow_topic_decode("sip:bob%40x", dec, sizeof dec) == 0 && strcmp(dec, "sip:bob@x") == 0);
+    CU_ASSERT(flow_topic_decode("sip:b%4", dec, sizeof dec) < 0);
+    CU_ASSERT(flow_topic_decode("sip:b%zz", dec, sizeof dec) < 0);
+    CU_ASSERT(flow_topic_decode("sip:b%00", dec, sizeof dec) < 0);
+    CU_ASSERT(flow_topic_decode("sip:bob", dec, 4) < 0);
+    CU_ASSERT(flow_topic_encode("sip:bob@x", enc, 10) < 0); /* 11 bytes needed */
+    CU_ASSERT(flow_topic_encode("sip:bob@x", enc, 12) == 0);
+}
+
+/* Takeover (roles/im/takeover.c): when a broker dies or drains, each of its topics has exactly
+ * one new owner among the live brokers, the one the balancers pick; the others keep theirs. */
+static void test_takeover_owner(void)
+{
+    struct cnode v[] = {
+        node(1, "b1", CNODE_BROKER, 0, 10), node(2, "b2", CNODE_BROKER, 0, 10),
+        node(3, "b3", CNODE_BROKER, 0, 10), node(4, "lb1", CNODE_BALANCER, 0, 10),
+    };
+    static const char *const names[] = {"b1", "b2", "b3", "lb1"};
+    char topic[64];
+    for (int dead = 0; dead < 3; dead++) {
+        for (int t = 0; t < 100; t++) {
+            snprintf(topic, sizeof topic, "sip:user%d@example.com", t);
+            int before = -1;
+            for (int i = 0; i < 4; i++)
+                if (broker_topic_is_mine(v, 4, names[i], topic))
+                    before = i;
+            CU_ASSERT_FATAL(before >= 0 && before < 3);
+            if (dead == 2)
+                v[dead].draining = 1; /* a drain moves topics like a death */
+            else
+                v[dead].up = 0;
+            int owners = 0, after = -1;
+            for (int i = 0; i < 4; i++)
+                if (broker_topic_is_mine(v, 4, names[i], topic)) {
+                    owners++;
+                    after = i;
+                }
+            CU_ASSERT_EQUAL(owners, 1);
+            CU_ASSERT(after != dead);
+            if (before != dead)
+                CU_ASSERT_EQUAL(after, before); /* only the dead one's topics move */
+            size_t idx;
+            CU_ASSERT(cnode_select(v, 4, CNODE_BROKER, topic, &idx, 1) == 1 && (int)idx == after);
+            v[dead].up = 1;
+            v[dead].draining = 0;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        v[i].up = 0; /* no live broker: nobody owns anything */
+    CU_ASSERT(!broker_topic_is_mine(v, 4, "b1", "sip:user1@example.com"));
+}
+
 static void test_promotion(void)
 {
     struct cnode v[] = {
@@ -217,4 +285,6 @@ void register_cluster_suites(void)
     CU_add_test(s, "idle nodes split by capacity", test_split_by_capacity);
     CU_add_test(s, "rendezvous ownership of topics", test_rendezvous);
     CU_add_test(s, "standby promotion", test_promotion);
+    CU_add_test(s, "topic parameter of the Record-Route", test_topic_param);
+    CU_add_test(s, "takeover: one new owner per topic of a dead or draining broker", test_takeover_owner);
 }

@@ -93,6 +93,7 @@ void broker_tick(struct broker *b, int64_t now)
         e = next;
     }
     store_im_expire(b->st, now, &b->cfg.ret, NULL, NULL);
+    im_takeover_tick(b);
 }
 
 void broker_shutdown(struct broker *b)
@@ -102,6 +103,9 @@ void broker_shutdown(struct broker *b)
     struct hmap_entry *e = hmap_first(&b->subs, &bk);
     while (e) {
         struct hmap_entry *next = hmap_next(&b->subs, e, &bk);
+        /* told to subscribe again: nobody takes it over, even if its final NOTIFY is never
+         * answered before the process ends */
+        im_sub_forget_row(e->val);
         im_sub_terminate(e->val, "deactivated");
         e = next;
     }
@@ -142,6 +146,10 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
     hmap_init(&b->conns);
     hmap_init(&b->sessions);
     im_active_init(b);
+    if (im_takeover_init(b) < 0) {
+        broker_destroy(b);
+        return NULL;
+    }
     transport_set_close_cb(tp, on_conn_closed, b);
     store_im_set_listener(st, im_on_announce, b);
     return b;
@@ -152,6 +160,7 @@ void broker_destroy(struct broker *b)
     if (!b)
         return;
     transport_set_close_cb(b->tp, NULL, NULL); /* the store is not touched: it may be gone */
+    b->is_destroying = 1; /* rows stay: another broker may take the subscriptions over */
     size_t bk;
     struct hmap_entry *e = hmap_first(&b->subs, &bk);
     while (e) {
@@ -170,5 +179,6 @@ void broker_destroy(struct broker *b)
     hmap_free(&b->sessions);
     hmap_free(&b->topics);
     im_active_free(b);
+    im_takeover_free(b);
     free(b);
 }

@@ -12,6 +12,7 @@
 #include "../../store/binding.h"
 #include "../../store/store.h"
 
+struct cnode;
 struct loop;
 struct transport;
 struct txn_layer;
@@ -27,6 +28,8 @@ struct broker_config {
     size_t max_subscriptions;   /* im subscriptions held by this node; more: 503 */
     struct im_retention ret;
     const char *const *domains; /* served domains (NULL-terminated); empty = every domain */
+    const char *node_name;      /* this node's row (a cluster): subscriptions kept as rows and
+                                 * taken over (takeover.c); NULL or "" = none */
 };
 
 /* Caller frees with broker_destroy(). cfg's strings must outlive the broker. */
@@ -64,6 +67,17 @@ void broker_tick(struct broker *b, int64_t now);
 void broker_shutdown(struct broker *b);
 
 size_t broker_subscriptions(const struct broker *b);
+
+/* The store's nodes listener (store_nodes_set_listener): a row of `nodes` changed (nid; -1 =
+ * any). The broker re-reads its copy of the table and takes over the topics that are now its
+ * own from brokers that went down or drain, or hands off its own when it is no live broker. */
+void broker_nodes_changed(struct broker *b, int nid);
+
+/* Exposed for tests (takeover.c). The local CSeq a broker taking over a dialog goes on from,
+ * given the row's CSeq, the position written with it and the device's position now. */
+uint32_t broker_takeover_cseq(uint32_t written, int64_t acked_written, int64_t device_pos);
+/* Is `self` the broker that owns topic in the node table copy v[0..n)? */
+int broker_topic_is_mine(const struct cnode *v, size_t n, const char *self, const char *topic);
 
 /* Parse the Event header value "im;since=5;id=x": the event type into type (lower-cased) and
  * since (-1 when absent). Returns 0, or 400 when since is malformed / repeated (§4). */

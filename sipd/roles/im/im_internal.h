@@ -7,6 +7,8 @@
  *   pagemode.c      page-mode MESSAGE delivery to devices without a subscription, replay after
  *                   REGISTER
  *   publish.c       MESSAGE/PUBLISH to a topic: checks, storing, duplicates, the answer
+ *   takeover.c      the rows kept for a takeover, this broker's copy of the node table, and
+ *                   taking over the subscriptions of a broker that went down or drains
  *
  * Per subscription the broker keeps the position P (everything up to P acknowledged, skipped or
  * reported as a gap), the horizon H, at most one NOTIFY outstanding, and a live queue of copies
@@ -87,6 +89,8 @@ struct isub {
     int64_t read_after;     /* the store read in flight reads after this seq */
     struct ref ref;         /* the indexes' (until im_sub_remove) + one per operation holding it */
     int dead;               /* removed: callbacks still holding it do nothing */
+    int has_row;            /* its row was written (takeover.c): deleted when it ends */
+    int keep_row;           /* removed without ending (handed off, or the broker destroyed) */
     struct timer retry;     /* 503 Retry-After */
 };
 
@@ -121,6 +125,8 @@ struct broker {
     struct im_active active; /* pagemode.c */
     size_t nsubs;
     int shutting_down;
+    int is_destroying;    /* broker_destroy: the store is gone */
+    struct im_takeover *takeover; /* takeover.c; NULL when the node has no name (no rows) */
 };
 
 /* The device string stored with a message / used for positions: instance, else contact. */
@@ -150,6 +156,25 @@ void im_sub_remove(struct isub *s, const char *why);
 void im_sub_make_waiting(struct isub *s, const char *why);
 /* End a subscription with a final NOTIFY once none is outstanding (§9.8). */
 void im_sub_terminate(struct isub *s, const char *reason);
+
+/* Rebuild a subscription taken over from its row (takeover.c) and list it: active, behind,
+ * its position and CSeq given. Returns it, or NULL (already held here, or out of memory). */
+struct isub *im_sub_restore(struct broker *b, const struct im_sub_row *r, int64_t position,
+                            uint32_t local_cseq);
+
+/* ---- takeover.c ---- */
+
+struct im_takeover;
+/* Write s's row (created, refreshed, taken over); a no-op without a node name. */
+void im_sub_save(struct isub *s);
+/* s ends: its row goes (unless it is kept: s->keep_row). */
+void im_sub_forget_row(struct isub *s);
+int im_takeover_init(struct broker *b);
+void im_takeover_free(struct broker *b);
+void im_takeover_tick(struct broker *b);
+/* An in-dialog im SUBSCRIBE of a dialog not held here: wait for a takeover in progress (the
+ * broker answers it later). Returns 1 when it waits, 0 when it is to be answered now. */
+int im_takeover_park(struct broker *b, struct sip_txn *t);
 
 /* ---- delivery.c ---- */
 

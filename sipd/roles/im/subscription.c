@@ -20,6 +20,7 @@
 #include "../../base/log.h"
 #include "../../sip/msg.h"
 #include "../../sip/txn.h"
+#include "../../sip/uac.h"
 #include "../../transport/transport.h"
 #include "im_internal.h"
 
@@ -263,6 +264,8 @@ void im_sub_remove(struct isub *s, const char *why)
     struct broker *b = s->b;
     LOG_DEBUG("im subscription ended topic=%s subscriber=%s reason=%s", s->topic->uri, s->subscriber,
               why);
+    if (!s->keep_row && !b->is_destroying)
+        im_sub_forget_row(s);
     if (s->out) {
         txn_client_detach(s->out);
         s->out = NULL;
@@ -477,6 +480,7 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
     respond_sub_ok(b, t, c->expires);
     LOG_DEBUG("im subscription topic=%s subscriber=%s P=%" PRId64 " L=%" PRId64, tp->uri,
               s->subscriber, s->P, L);
+    im_sub_save(s);
     replace_older(b, s);
     im_pump(s);
 }
@@ -584,7 +588,7 @@ int broker_handle_in_dialog(struct broker *b, struct sip_txn *t, const struct si
     if (!s) {
         /* a dialog of ours with another id, or of nobody: only answer when the dialog is ours */
         if (!hmap_get(&b->dialogs, dkey, strlen(dkey)) || !is_im)
-            return 0;
+            return is_im && im_takeover_park(b, t); /* maybe a dialog being taken over */
         txn_respond_simple(t, 481, "Subscription does not exist", NULL, NULL);
         return 1;
     }
@@ -657,6 +661,74 @@ int broker_handle_in_dialog(struct broker *b, struct sip_txn *t, const struct si
         s->p_frozen = s->out && s->out_kind == OUT_MESSAGE;
     }
     s->want_bodyless = 1;
+    im_sub_save(s);
     im_pump(s);
     return 1;
+}
+
+struct isub *im_sub_restore(struct broker *b, const struct im_sub_row *r, int64_t position,
+                            uint32_t local_cseq)
+{
+    struct isub *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->b = b;
+    ref_init(&s->ref, sub_destroy);
+    struct sub_dialog *d = &s->d;
+    d->call_id = strdup(r->call_id);
+    d->local_tag = strdup(r->local_tag);
+    d->remote_tag = strdup(r->remote_tag);
+    d->local_uri = strdup(r->local_uri);
+    d->remote_uri = strdup(r->remote_uri);
+    d->remote_target = strdup(r->remote_target);
+    d->route_set = r->route_set ? strdup(r->route_set) : NULL;
+    d->event_id = r->event_id && *r->event_id ? strdup(r->event_id) : NULL;
+    d->local_cseq = local_cseq;
+    d->remote_cseq = r->remote_cseq;
+    d->is_datagram = r->is_datagram;
+    /* no route set: the device is reached at its remote target (a TCP flow is gone with the
+     * broker that held it: the subscription waits for a refresh, §9.4) */
+    d->flow.udp_fd = -1;
+    if (!r->route_set && (!r->is_datagram || uac_uri_dest(r->remote_target, &d->flow) < 0)) {
+        memset(&d->flow, 0, sizeof d->flow);
+        d->flow.udp_fd = -1;
+        d->flow.proto = r->is_datagram ? SIP_PROTO_UDP : SIP_PROTO_TCP;
+    }
+    s->subscriber = strdup(r->subscriber);
+    s->instance = r->instance && *r->instance ? strdup(r->instance) : NULL;
+    s->contact = strdup(r->contact);
+    char key[700];
+    int klen = sub_key(d, key, sizeof key);
+    if (!d->call_id || !d->local_tag || !d->remote_tag || !d->local_uri || !d->remote_uri ||
+        !d->remote_target || (r->route_set && !d->route_set) || !s->subscriber || !s->contact ||
+        (r->instance && *r->instance && !s->instance) || klen < 0 ||
+        hmap_get(&b->subs, key, (size_t)klen)) {
+        sub_free(s);
+        return NULL;
+    }
+    struct btopic *tp = im_topic_get(b, r->topic, 1);
+    if (!tp || hmap_put(&b->subs, key, (size_t)klen, s, NULL)) {
+        if (tp)
+            topic_maybe_free(b, tp);
+        sub_free(s);
+        return NULL;
+    }
+    b->nsubs++;
+    dialog_count(b, d, +1);
+    s->topic = tp;
+    s->tnext = tp->subs;
+    if (tp->subs)
+        tp->subs->tprev = s;
+    tp->subs = s;
+    tp->nsubs++;
+    devices_add(b, s);
+    conns_update(b, s);
+    s->is_group = r->is_group;
+    s->state = SUB_ACTIVE;
+    s->expires_at = r->expires_at;
+    s->P = s->H = position;
+    s->next_seq = position + 1;
+    s->behind = 1;
+    s->has_row = 1;
+    return s;
 }

@@ -359,14 +359,17 @@ static struct branch *branch_new(struct pcall *pc)
     return b;
 }
 
-/* Our Record-Route (or Path) line: "NAME: <sip:us;lr>", with the client's flow at the edge. */
+/* Our Record-Route (or Path) line: "NAME: <sip:us;lr>", with the client's flow at the edge, and
+ * on an im SUBSCRIBE's Record-Route its topic (edge.c). */
 static void add_rr_line(struct sbuf *o, const char *name, const struct pcall *pc, enum sip_proto proto,
                         const struct sockaddr_storage *like)
 {
     char hp[64];
     proxy_hostport(pc->px, proto, like, hp, sizeof hp);
-    sbuf_printf(o, "%s: <sip:%s%s;lr%s%s>\r\n", name, hp, proto == SIP_PROTO_TCP ? ";transport=tcp" : "",
-                pc->flow[0] ? ";flow=" : "", pc->flow);
+    int has_topic = pc->rr_topic[0] != '\0'; /* set on SUBSCRIBEs only: never in a Path */
+    sbuf_printf(o, "%s: <sip:%s%s;lr%s%s%s%s>\r\n", name, hp, proto == SIP_PROTO_TCP ? ";transport=tcp" : "",
+                pc->flow[0] ? ";flow=" : "", pc->flow, has_topic ? ";topic=" : "",
+                has_topic ? pc->rr_topic : "");
 }
 
 /* The copy of the request for target t, edited from the received bytes: Request-URI (§16.6

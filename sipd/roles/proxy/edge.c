@@ -5,13 +5,17 @@
  * after the balancer's own entries (route.c, ROUTE_EDGE):
  *   - our removed Route entry names a client's flow (cluster/flow.h) and the request did not come
  *     over that flow: it goes to the client over the flow (430 when a TCP flow is gone);
- *   - an in-dialog request from a client: to its Request-URI (the remote target);
+ *   - an in-dialog request from a client: to its Request-URI (the remote target), except in an
+ *     `im` subscription's dialog (our entry names its topic) whose broker is no live broker
+ *     any more: then to the topic's current owner, which took the dialog over (topic takeover,
+ *     docs/im-event-package.md);
  *   - an initial request: to a node, REGISTER to a registrar, IM and presence requests to the
  *     broker that owns the topic, everything else to a proxy (cluster/select.h); the nodes are
  *     tried in turn while they time out, fail at the transport or answer 503, and no node at all
  *     is 503 with Retry-After.
  * REGISTER gets our Path and dialog-forming requests our Record-Route, both naming the client's
- * flow, so that whatever a node sends toward the client comes back here (branch.c writes them). */
+ * flow, so that whatever a node sends toward the client comes back here (branch.c writes them);
+ * an `im` SUBSCRIBE's Record-Route also names its topic. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -79,6 +83,55 @@ static unsigned request_role(const osip_message_t *req, char *topic, size_t n)
     return CNODE_BROKER;
 }
 
+/* Start pc toward the nodes dst[0..n) in turn (failover), or answer 503 when there is none. */
+static void to_nodes(struct pcall *pc, const struct sip_source *dst, const int *nid, size_t n)
+{
+    if (n == 0) {
+        pcall_reply(pc, 503, "No node available", "Retry-After", "5");
+        pcall_check_done(pc);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        pc->targets[i] = (struct target){.dst = dst[i], .q = 1000 - (int)i, .nid = nid[i]};
+    pc->ntargets = n;
+    pc->failover = 1;
+    pcall_start_next_group(pc);
+    pcall_check_done(pc);
+}
+
+/* An in-dialog request whose route entry of ours names an `im` topic: when its remote target is
+ * not a live broker (it died or drains), the topic's owner now took the dialog over and gets it.
+ * Returns 1 when it went there (or was answered), 0 when the remote target is to be used. */
+static int to_topic_owner(struct pcall *pc, const struct route_plan *p)
+{
+    struct proxy *px = pc->px;
+    char topic[FLOW_TOPIC_MAX];
+    if (flow_topic_decode(p->topic, topic, sizeof topic) < 0)
+        return 0;
+    struct sockaddr_storage ua;
+    socklen_t ul;
+    if (p->hop_ok && sockaddr_from_host_port(p->host, strlen(p->host), p->port ? p->port : 5060, &ua,
+                                             &ul) == 0 &&
+        cluster_is_live_at(px->cfg.cluster, CNODE_BROKER, &ua))
+        return 0;
+    struct sip_source dst[EDGE_MAX_TRIES];
+    int nid[EDGE_MAX_TRIES];
+    size_t n = cluster_pick(px->cfg.cluster, CNODE_BROKER, topic, dst, nid, EDGE_MAX_TRIES);
+    to_nodes(pc, dst, nid, n);
+    return 1;
+}
+
+/* An initial SUBSCRIBE for `im`: its dialog's route entry of ours names the topic. */
+static void name_topic(struct pcall *pc, const osip_message_t *req, const char *topic)
+{
+    if (strcmp(req->sip_method, "SUBSCRIBE") != 0)
+        return;
+    struct sip_event ev;
+    sip_event_of(req, &ev);
+    if (sip_event_is(&ev, "im") && flow_topic_encode(topic, pc->rr_topic, sizeof pc->rr_topic) < 0)
+        pc->rr_topic[0] = '\0'; /* too long to name: no takeover for its refreshes */
+}
+
 int edge_route(struct pcall *pc, const struct route_plan *p)
 {
     struct proxy *px = pc->px;
@@ -107,6 +160,8 @@ int edge_route(struct pcall *pc, const struct route_plan *p)
         return 0;
     }
     if (req->to && sip_tag_of(req->to)) {
+        if (p->topic[0] && to_topic_owner(pc, p))
+            return 0;
         if (p->hop_ok)
             return 1; /* in a dialog: to the remote target */
         pcall_reply(pc, 416, "Unusable next-hop URI", NULL, NULL);
@@ -118,18 +173,10 @@ int edge_route(struct pcall *pc, const struct route_plan *p)
     struct sip_source dst[EDGE_MAX_TRIES];
     int nid[EDGE_MAX_TRIES];
     size_t n = cluster_pick(px->cfg.cluster, role, topic[0] ? topic : NULL, dst, nid, EDGE_MAX_TRIES);
-    if (n == 0) {
-        pcall_reply(pc, 503, "No node available", "Retry-After", "5");
-        pcall_check_done(pc);
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        pc->targets[i] = (struct target){.dst = dst[i], .q = 1000 - (int)i, .nid = nid[i]};
-    pc->ntargets = n;
-    pc->failover = 1;
     pc->add_path = role == CNODE_REGISTRAR;
-    pcall_start_next_group(pc);
-    pcall_check_done(pc);
+    if (role == CNODE_BROKER && pc->record_route)
+        name_topic(pc, req, topic);
+    to_nodes(pc, dst, nid, n);
     return 0;
 }
 

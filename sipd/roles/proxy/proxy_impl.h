@@ -61,6 +61,7 @@ struct pcall {
     int failover;         /* edge: targets are nodes, tried in turn while they fail (edge.c) */
     int add_path;         /* edge: a REGISTER from a client gets our Path with its flow */
     char flow[ROUTE_FLOW_MAX]; /* edge: the client's flow, put in our Path / Record-Route */
+    char rr_topic[ROUTE_TOPIC_MAX]; /* edge: an im SUBSCRIBE's topic (encoded), in our Record-Route */
     uint64_t resolve_id;  /* a DNS lookup in flight */
     char aor[256];
     struct pcall *prev, *next;

@@ -175,10 +175,13 @@ void route_fwd_clear(struct route_fwd *f)
  * the Request-URI), then our own Route entries on top go. Returns the Request-URI after that;
  * *first is the index of the first Route left and *end one past the last. */
 static const osip_uri_t *preprocess(const struct route_ctx *c, const osip_message_t *req,
-                                    struct route_fwd *f, int *first, int *end, char *flow)
+                                    struct route_fwd *f, int *first, int *end, char *flow,
+                                    char *topic)
 {
     if (flow)
         flow[0] = '\0';
+    if (topic)
+        topic[0] = '\0';
     const osip_uri_t *ruri = req->req_uri;
     int n = osip_list_size(&req->routes);
     if (n > 0 && uri_is_me(c->local, ruri)) {
@@ -198,6 +201,10 @@ static const osip_uri_t *preprocess(const struct route_ctx *c, const osip_messag
         if (flow && osip_uri_uparam_get_byname(r->url, "flow", &fp) == 0 && fp && fp->gvalue &&
             strlen(fp->gvalue) < ROUTE_FLOW_MAX)
             strcpy(flow, fp->gvalue);
+        fp = NULL;
+        if (topic && osip_uri_uparam_get_byname(r->url, "topic", &fp) == 0 && fp && fp->gvalue &&
+            strlen(fp->gvalue) < ROUTE_TOPIC_MAX)
+            strcpy(topic, fp->gvalue);
     }
     f->drop_routes = i;
     *first = i;
@@ -269,7 +276,8 @@ int route_decide(const struct route_ctx *c, const osip_message_t *req, struct ro
                        strcmp(req->sip_method, "REFER") == 0);
 
     int first, end;
-    const osip_uri_t *ruri = preprocess(c, req, &p->fwd, &first, &end, c->edge ? p->flow : NULL);
+    const osip_uri_t *ruri = preprocess(c, req, &p->fwd, &first, &end, c->edge ? p->flow : NULL,
+                                         c->edge ? p->topic : NULL);
     const osip_uri_t *fwd_ruri = ruri;
     osip_route_t *top = first < end ? osip_list_get(&req->routes, first) : NULL;
     if (top && top->url) {
@@ -322,7 +330,7 @@ static int decide_ack(const struct route_ctx *c, const osip_message_t *ack, stru
     if (mf && atoi(mf) <= 0)
         return -1;
     int first, end;
-    const osip_uri_t *ruri = preprocess(c, ack, fwd, &first, &end, flow);
+    const osip_uri_t *ruri = preprocess(c, ack, fwd, &first, &end, flow, NULL);
     osip_route_t *top = first < end ? osip_list_get(&ack->routes, first) : NULL;
     const osip_uri_t *hop = top && top->url ? top->url : ruri;
     const osip_uri_t *fwd_ruri = ruri;

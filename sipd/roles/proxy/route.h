@@ -55,6 +55,8 @@ enum route_action {
 /* The `flow` parameter of the last Route entry of ours that preprocessing removed (the
  * balancer's own Path / Record-Route entry, cluster/flow.h), "" when none. */
 #define ROUTE_FLOW_MAX 72
+/* Its `topic` parameter (an im subscription's dialog, cluster/flow.h), as received, "" = none. */
+#define ROUTE_TOPIC_MAX 256
 
 struct route_plan {
     enum route_action action;
@@ -69,6 +71,7 @@ struct route_plan {
     int proto;                /* -1 = none given */
     int record_route;         /* add our Record-Route (a dialog-forming request, §16.6 step 4) */
     char flow[ROUTE_FLOW_MAX]; /* see ROUTE_FLOW_MAX */
+    char topic[ROUTE_TOPIC_MAX]; /* see ROUTE_TOPIC_MAX (edge mode only) */
     int hop_ok;               /* ROUTE_EDGE: host/port/proto name the Request-URI's hop */
     struct route_fwd fwd;     /* owned by the plan until taken */
 };

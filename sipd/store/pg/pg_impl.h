@@ -16,6 +16,7 @@
  *     query.c        IM and presence: one submit and one result path, driven by a row per operation
  *     im_presence.c  the rows of the IM and presence operations, and their entry points
  *     nodes.c        the node table (cluster): its rows and entry points, like im_presence.c
+ *     subs.c         `im` subscription rows (topic takeover), like nodes.c
  *     array.c        array literals for array parameters (text[], bigint[])
  *     listen.c       the LISTEN connection (sipd_im, sipd_pres, sipd_nodes)
  *     migrate.c      store_init_db (sipd --init-db; synchronous, never on the loop)
@@ -85,10 +86,13 @@ enum stmt_id {
     S_IM_POS_GET, S_IM_POS_ADVANCE, S_IM_EXPIRE, S_PRES_PUBLISH, S_PRES_GET, S_PRES_EXPIRE,
     /* the node table (nodes.c), OP_QUERY too */
     S_NODE_UPSERT, S_NODE_STATUS, S_NODE_DRAINING, S_NODES_LOAD, S_NODE_BEATS, S_NODE_PROMOTE,
+    /* im subscription rows (subs.c), OP_QUERY too */
+    S_SUB_PUT, S_SUB_DELETE, S_SUB_RELEASE, S_SUB_ORPHANS, S_SUB_CLAIM,
     S_NUM
 };
 #define S_QUERY_FIRST S_IM_TOPIC
 #define S_NODE_FIRST S_NODE_UPSERT
+#define S_SUB_FIRST S_SUB_PUT
 
 struct pg_stmt {
     const char *name;
@@ -321,6 +325,7 @@ union query_done {
     store_position_cb position;
     store_pres_cb pres;
     store_nodes_cb nodes;
+    store_im_subs_cb subs;
 };
 
 /* One parameter value; which member counts is said by the row's kind letter (query_row). */
@@ -428,6 +433,17 @@ void pg_nodes_load(struct store *st, store_nodes_cb done, void *arg);
 void pg_node_beats(struct store *st, const struct node_beat *v, size_t n, store_status_cb done,
                    void *arg);
 void pg_node_promote(struct store *st, int nid, store_status_cb done, void *arg);
+
+/* ---- subs.c: im subscription rows (topic takeover) ------------------------------------------ */
+
+void pg_im_sub_put(struct store *st, const struct im_sub_row *r, store_status_cb done, void *arg);
+void pg_im_sub_delete(struct store *st, const struct im_sub_row *r, store_status_cb done,
+                      void *arg);
+void pg_im_sub_release(struct store *st, const char *node, store_status_cb done, void *arg);
+void pg_im_sub_orphans(struct store *st, const char *const *live, size_t nlive,
+                       store_members_cb done, void *arg);
+void pg_im_sub_claim(struct store *st, const char *node, const char *const *topics, size_t n,
+                     const char *const *live, size_t nlive, store_im_subs_cb done, void *arg);
 
 /* ---- listen.c: the LISTEN connection --------------------------------------------------------- */
 

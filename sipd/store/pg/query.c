@@ -29,7 +29,7 @@
  * and its caller hears of it only once the sync is back, that is after the commit. Such a query
  * is retried on serialization failure or deadlock like an update. */
 
-#define Q_MAX_PARAMS 12
+#define Q_MAX_PARAMS 20 /* S_SUB_PUT has 19 */
 
 struct pg_query {
     const struct query_row *row;

@@ -292,6 +292,72 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                         "WITH u AS (UPDATE nodes SET waiting = 0 WHERE nid = $1::integer"
                         " AND waiting = 1 RETURNING 1) SELECT count(*) FROM u",
                         1, 1},
+
+    /* `im` subscription rows (schema/005_im_subscriptions.sql; subs.c). The route set travels
+     * as the dialog keeps it, "<a>,<b>", and is stored one URI per element. */
+    /* $1 topic, $2 call_id, $3 from tag (the subscriber's), $4 to tag (ours), $5 event id,
+     * $6 subscriber, $7 instance, $8 device contact, $9 remote target, $10 remote uri,
+     * $11 local uri, $12 route set, $13 local cseq, $14 remote cseq, $15 expires_at (unix s),
+     * $16 acked seq, $17 node, $18 is_group, $19 is_datagram */
+    [S_SUB_PUT] = {"sipd_sub_put",
+                   "INSERT INTO subscriptions AS s (call_id, from_tag, to_tag, event_id, topic,"
+                   " subscriber, instance, device_contact, contact, remote_uri, local_uri,"
+                   " route_set, local_cseq, remote_cseq, expires_at, last_acked_seq, node,"
+                   " is_group, is_datagram, event)"
+                   " VALUES ($2::text, $3::text, $4::text, $5::text, $1::text, $6::text, $7::text,"
+                   " $8::text, $9::text, $10::text, $11::text, CASE WHEN $12::text IS NULL"
+                   " THEN '{}'::text[] ELSE regexp_split_to_array($12::text, '(?<=>),(?=<)') END,"
+                   " $13::bigint, $14::bigint, to_timestamp($15::bigint), greatest($16::bigint, 0),"
+                   " $17::text, $18::integer <> 0, $19::integer <> 0, 'im')"
+                   " ON CONFLICT (call_id, from_tag, to_tag, event_id) DO UPDATE SET"
+                   " topic = excluded.topic, subscriber = excluded.subscriber,"
+                   " instance = excluded.instance, device_contact = excluded.device_contact,"
+                   " contact = excluded.contact, remote_uri = excluded.remote_uri,"
+                   " local_uri = excluded.local_uri, route_set = excluded.route_set,"
+                   " local_cseq = excluded.local_cseq, remote_cseq = excluded.remote_cseq,"
+                   " expires_at = excluded.expires_at, last_acked_seq = excluded.last_acked_seq,"
+                   " node = excluded.node, is_group = excluded.is_group,"
+                   " is_datagram = excluded.is_datagram, updated_at = now()",
+                   19, 1},
+    /* $1 topic, $2 call_id, $3 from tag, $4 to tag, $5 event id */
+    [S_SUB_DELETE] = {"sipd_sub_delete",
+                      "DELETE FROM subscriptions WHERE call_id = $2::text AND from_tag = $3::text"
+                      " AND to_tag = $4::text AND event_id = $5::text AND topic = $1::text",
+                      5, 1},
+    /* $1 node: its rows let go (owner NULL); when there were any, sipd_nodes hears of the
+     * node's nid (as if its row had changed) so that the brokers look for orphans at once */
+    [S_SUB_RELEASE] = {"sipd_sub_release",
+                       "WITH u AS (UPDATE subscriptions SET node = NULL, updated_at = now()"
+                       " WHERE node = $1::text AND event = 'im' RETURNING 1)"
+                       " SELECT pg_notify('sipd_nodes', n.nid::text) FROM nodes n,"
+                       " (SELECT count(*) AS c FROM u) AS k WHERE n.name = $1::text AND k.c > 0",
+                       1, 1},
+    /* $1 the brokers that are up, $2 at most -> topics whose rows belong to none of them; such
+     * rows that expired (nobody took them in time) are deleted: no owner would */
+    [S_SUB_ORPHANS] = {"sipd_sub_orphans",
+                       "WITH gone AS (DELETE FROM subscriptions WHERE event = 'im'"
+                       " AND (node IS NULL OR node <> ALL ($1::text[])) AND expires_at <= now())"
+                       " SELECT DISTINCT topic FROM subscriptions WHERE event = 'im'"
+                       " AND (node IS NULL OR node <> ALL ($1::text[])) AND expires_at > now()"
+                       " LIMIT $2::bigint",
+                       2, 1},
+    /* $1 this node, $2 topics, $3 the brokers that are up -> the rows taken, with the device's
+     * position (-1: none); no topics: this node's own rows */
+    [S_SUB_CLAIM] = {"sipd_sub_claim",
+                     "UPDATE subscriptions AS s SET node = $1::text, updated_at = now()"
+                     " WHERE s.event = 'im' AND s.expires_at > now() AND CASE"
+                     " WHEN cardinality($2::text[]) = 0 THEN s.node = $1::text"
+                     " ELSE s.topic = ANY ($2::text[])"
+                     " AND (s.node IS NULL OR s.node <> ALL ($3::text[])) END"
+                     " RETURNING s.topic, s.call_id, s.from_tag, s.to_tag, s.event_id, s.subscriber,"
+                     " s.instance, coalesce(s.device_contact, s.contact), s.contact, s.remote_uri,"
+                     " s.local_uri, CASE WHEN cardinality(s.route_set) = 0 THEN NULL"
+                     " ELSE array_to_string(s.route_set, ',') END, s.local_cseq, s.remote_cseq,"
+                     " floor(extract(epoch FROM s.expires_at))::bigint, s.last_acked_seq,"
+                     " s.is_group, s.is_datagram, coalesce((SELECT p.pos FROM im_positions p"
+                     " WHERE p.topic = s.topic AND p.aor = s.subscriber AND p.device ="
+                     " coalesce(nullif(s.instance, ''), s.device_contact, s.contact)), -1)::bigint",
+                     3, 1},
 };
 
 /* Run once per connection, before anything else. Every statement above finds its rows through
