@@ -264,7 +264,9 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
             proxy_handle_ack(srv->proxy, req, src, raw, raw_len);
         return;
     }
+    /* (a refresh SUBSCRIBE stays stateful: edge.c may send it to its topic's new owner) */
     if (srv->cluster && strcmp(req->sip_method, "INVITE") != 0 && strcmp(req->sip_method, "CANCEL") != 0 &&
+        strcmp(req->sip_method, "SUBSCRIBE") != 0 &&
         req->to && sip_tag_of(req->to) && !srv->draining &&
         proxy_forward_in_dialog(srv->proxy, req, src, raw, raw_len))
         return; /* the balancer: in-dialog requests pass without a transaction */

@@ -48,8 +48,8 @@ void proxy_handle_cancel(struct proxy *px, struct sip_txn *t);
  * the bytes it was parsed from (edited as text to forward it; NULL: not forwarded). */
 void proxy_handle_ack(struct proxy *px, osip_message_t *ack, const struct sip_source *src,
                       const char *raw, size_t raw_len);
-/* The balancer's edge mode: an in-dialog request other than INVITE, ACK and CANCEL (a BYE, a
- * NOTIFY, a refresh) is forwarded without a transaction along its route set or to a client's
+/* The balancer's edge mode: an in-dialog request other than INVITE, ACK, CANCEL and SUBSCRIBE
+ * (a BYE, a NOTIFY, an UPDATE) is forwarded without a transaction along its route set or to a client's
  * flow (RFC 3261 §16.11): the ends retransmit, the node holds the transaction. Returns 1 when
  * forwarded (req freed), 0 when it must go the stateful way (req untouched). */
 int proxy_forward_in_dialog(struct proxy *px, osip_message_t *req, const struct sip_source *src,
