@@ -51,7 +51,7 @@ static void report_changed(const struct pg_op *op, int status, const struct qres
 }
 
 #define ROW(id) [id - S_NODE_FIRST] = {.stmt = id
-static const struct query_row rows[S_NUM - S_NODE_FIRST] = {
+static const struct query_row rows[S_SUB_FIRST - S_NODE_FIRST] = {
     /* name, address, roles, max_num, waiting -> the row */
     ROW(S_NODE_UPSERT), "uffii", 1, 11, 1, "", parse_node, sizeof(struct node_row), report_nodes},
     /* name, status -> rows changed */
