@@ -22,7 +22,7 @@
  * Only updates submitted by store_location_update_optimistic go this way (their update functions
  * may run twice, or on rows that were not current), and only in batches of at most
  * PG_SPEC_MAX_MEMBERS: under load, batches grow and the two flights are shared anyway. The memory
- * is bounded by PG_KNOWN_MAX AORs (it is emptied when full). Whether "no rows" is a good guess
+ * (known.c) is bounded by PG_KNOWN_MAX AORs (it is emptied when full). Whether "no rows" is a good guess
  * for an AOR the node does not know depends on the load (new users, or refreshes after a restart
  * or an eviction), so the node keeps score (guess_credit): every AOR it did not know counts for
  * the guess when it turns out to have no rows (read in flight 1, or a one-flight write that went
@@ -251,81 +251,6 @@ static void rp_free(struct replace_params *rp)
         free(rp->col[k].p);
 }
 
-/* ---- what this node last wrote --------------------------------------------------------------- */
-
-/* An AOR's rows as this node's last committed REPLACE left them (see the top of the file). */
-struct pg_known {
-    char xmin[24];           /* the transaction that wrote them all */
-    struct binding_list rows;
-};
-
-static void known_free(struct pg_known *k)
-{
-    binding_list_free(&k->rows);
-    free(k);
-}
-
-void pg_known_free(struct pg_store *ps)
-{
-    size_t bk;
-    for (struct hmap_entry *e = hmap_first(&ps->known, &bk); e; e = hmap_next(&ps->known, e, &bk))
-        known_free(e->val);
-    hmap_free(&ps->known);
-}
-
-static void known_forget(struct pg_store *ps, const char *aor)
-{
-    struct pg_known *k = hmap_del(&ps->known, aor, strlen(aor));
-    if (k)
-        known_free(k);
-}
-
-/* Remember rows v[0..n) (as the REPLACE returned them) written by transaction xmin for aor. */
-static void known_set(struct pg_store *ps, const char *aor, const char *xmin,
-                      const struct binding *v, size_t n)
-{
-    known_forget(ps, aor);
-    if (strlen(xmin) >= sizeof ((struct pg_known *)0)->xmin)
-        return;
-    if (ps->known.count >= PG_KNOWN_MAX)
-        pg_known_free(ps);
-    struct pg_known *k = calloc(1, sizeof *k);
-    if (!k)
-        return;
-    snprintf(k->xmin, sizeof k->xmin, "%s", xmin);
-    binding_list_init(&k->rows);
-    for (size_t i = 0; i < n; i++) {
-        if (binding_list_push_copy(&k->rows, &v[i])) {
-            known_free(k);
-            return;
-        }
-    }
-    if (hmap_put(&ps->known, aor, strlen(aor), k, NULL))
-        known_free(k);
-}
-
-/* An AOR this node did not know had no rows (good_guess) or had some: keep score. */
-static void guess_learn(struct pg_store *ps, int good_guess)
-{
-    ps->guess_credit += good_guess ? 1 : -PG_GUESS_MISS_COST;
-    if (ps->guess_credit > PG_GUESS_MAX)
-        ps->guess_credit = PG_GUESS_MAX;
-    if (ps->guess_credit < PG_GUESS_MIN)
-        ps->guess_credit = PG_GUESS_MIN;
-}
-
-/* S_SELECT's order (LOC_ORDER): q descending (none counts as 1000), newest first, contact. */
-static int cmp_lookup_order(const void *pa, const void *pb)
-{
-    const struct binding *a = pa, *b = pb;
-    int qa = a->q < 0 ? 1000 : a->q, qb = b->q < 0 ? 1000 : b->q;
-    if (qa != qb)
-        return qb - qa;
-    if (a->updated_at != b->updated_at)
-        return a->updated_at < b->updated_at ? 1 : -1;
-    return strcmp(a->contact, b->contact);
-}
-
 /* Speculate: run each member's update function on what this node knows of its AOR (no rows when
  * nothing), as S_SELECT would have returned it, and fill rp with checked replacements. 0 when every
  * member decided to write (they are then decided and included); -1 when one did not (or out of
@@ -339,25 +264,21 @@ static int spec_decide(struct pg_conn *c, struct pg_op *b, struct replace_params
             return -1;
     for (int i = 0; i < b->nmembers; i++) {
         struct pg_op *m = b->members[i];
-        const struct pg_known *k = hmap_get(&c->ps->known, m->aor, strlen(m->aor));
-        m->is_guessed = !k;
-        if (!k && c->ps->guess_credit < 0)
-            return -1;
         struct binding_list cur, out;
         binding_list_init(&cur);
         binding_list_init(&out);
-        int rc = 0;
-        for (size_t j = 0; k && rc == 0 && j < k->rows.len; j++)
-            if (k->rows.v[j].expires_at > m->now)
-                rc = binding_list_push_copy(&cur, &k->rows.v[j]);
-        if (cur.len > 1)
-            qsort(cur.v, cur.len, sizeof cur.v[0], cmp_lookup_order);
+        int64_t nrows;
+        char xmin[PG_XMIN_MAX];
+        int rc = pg_known_current(c->ps, m->aor, m->now, &cur, &nrows, xmin);
+        m->is_guessed = rc == 1;
+        if (rc == 1)
+            rc = c->ps->guess_credit < 0 ? -1 : 0;
         if (rc == 0)
             rc = m->update(m->arg, cur.v, cur.len, &out);
         if (rc == 0)
             rc = check_bindings(m, &out, 1);
         if (rc == 0)
-            rp_add(rp, m->aor, m->now, &out, k ? (int64_t)k->rows.len : 0, k ? k->xmin : "");
+            rp_add(rp, m->aor, m->now, &out, nrows, xmin);
         binding_list_free(&cur);
         binding_list_free(&out);
         if (rc)
@@ -527,8 +448,8 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
         }
         for (int i = 0; per && i < b->nmembers; i++) {
             struct pg_op *m = b->members[i];
-            if (!b->has_error && !hmap_get(&c->ps->known, m->aor, strlen(m->aor)))
-                guess_learn(c->ps, per[i].len == 0);
+            if (!b->has_error && !pg_known_has(c->ps, m->aor))
+                pg_guess_learn(c->ps, per[i].len == 0);
             struct binding_list out;
             binding_list_init(&out);
             int status = b->has_error ? STORE_EFAIL
@@ -639,15 +560,15 @@ static int replace_verdict(const PGresult *res, char *xmin, size_t size)
 static void batch_committed(struct pg_conn *c, struct pg_op *b)
 {
     pg_list_unlink(&c->sent, b);
-    char xmin[24];
+    char xmin[PG_XMIN_MAX];
     int verdict = replace_verdict(b->stored, xmin, sizeof xmin);
     for (int i = 0; verdict >= 0 && b->is_spec && i < b->nmembers; i++)
         if (b->members[i]->is_guessed)
-            guess_learn(c->ps, verdict); /* a wrong guess is one of these, or a stale memory */
+            pg_guess_learn(c->ps, verdict); /* a wrong guess is one of these, or a stale memory */
     if (verdict == 0) {
         for (int i = 0; i < b->nmembers; i++) {
             struct pg_op *m = b->members[i];
-            known_forget(c->ps, m->aor);
+            pg_known_forget(c->ps, m->aor);
             m->is_decided = m->is_included = 0;
             m->no_spec = 1;
             pg_op_resend(c, m);
@@ -663,9 +584,9 @@ static void batch_committed(struct pg_conn *c, struct pg_op *b)
         struct pg_op *m = b->members[i];
         if (m->is_included) {
             if (rc == 0)
-                known_set(c->ps, m->aor, xmin, per[i].v, per[i].len);
+                pg_known_set(c->ps, m->aor, xmin, per[i].v, per[i].len);
             else
-                known_forget(c->ps, m->aor);
+                pg_known_forget(c->ps, m->aor);
             if (rc == 0)
                 store_sort_bindings(per[i].v, per[i].len);
             pg_op_finish(m, rc ? STORE_EFAIL : 0, rc ? NULL : per[i].v, rc ? 0 : per[i].len);

@@ -61,11 +61,12 @@
 #define PG_MAX_MEMBERS 10000        /* members of a group, written or read */
 #define PG_MAX_PARAM_BYTES (8u << 20) /* all array parameters of one replace */
 #define PG_MAX_BEATS 10000          /* heartbeat results in one store_node_beats() */
-#define PG_KNOWN_MAX 16384          /* AORs whose last write this node remembers (location.c) */
+#define PG_KNOWN_MAX 16384          /* AORs whose last write this node remembers (known.c) */
 #define PG_SPEC_MAX_MEMBERS 4       /* larger batches (under load) always read first */
 #define PG_GUESS_MAX 16             /* guess_credit bounds and the cost of a wrong guess */
 #define PG_GUESS_MIN (-64)
 #define PG_GUESS_MISS_COST 8
+#define PG_XMIN_MAX 24              /* a transaction id as text, with its NUL */
 #define PG_MAX_RETRIES 3            /* update retried on serialization failure / deadlock */
 #define PG_BACKOFF_MIN_MS 250
 #define PG_BACKOFF_MAX_MS 2000
@@ -228,7 +229,7 @@ struct pg_store {
     enum link_log link_logged;
     size_t nops, nuser;        /* all operations / those of callers (pending()) */
     long count_aors, count_bindings;
-    struct hmap known;         /* aor -> struct pg_known: what this node last wrote (location.c) */
+    struct hmap known;         /* aor -> struct pg_known: what this node last wrote (known.c) */
     int guess_credit;          /* >= 0: an AOR it does not know is taken to have no rows */
     int depth;                 /* entry points on the stack */
     int is_destroyed;
@@ -242,7 +243,6 @@ static inline struct pg_store *pg_of(const struct store *st) { return (struct pg
 void pg_enter(struct pg_store *ps);
 void pg_leave(struct pg_store *ps); /* frees the store when it was destroyed and depth is 0 */
 void pg_store_free(struct pg_store *ps);
-void pg_known_free(struct pg_store *ps); /* location.c */
 int pg_any_ready(const struct pg_store *ps);
 /* One line from a libpq message, into buf. */
 const char *pg_one_line(char *buf, size_t size, const char *msg);
@@ -293,6 +293,22 @@ void pg_batch_abandon(struct pg_conn *c, struct pg_op *b);
 void pg_batch_commit_result(struct pg_conn *c, struct pg_op *b, ExecStatusType rs);
 void pg_lookup_result(struct pg_conn *c, struct pg_op *op, const PGresult *res);
 void pg_count_result(struct pg_conn *c, struct pg_op *op, const PGresult *res);
+/* ---- known.c: what this node last wrote per AOR (one-flight updates, see location.c) --------- */
+
+void pg_known_free(struct pg_store *ps);
+int pg_known_has(const struct pg_store *ps, const char *aor);
+void pg_known_forget(struct pg_store *ps, const char *aor);
+/* Remember rows v[0..n) (as the REPLACE returned them) written by transaction xmin for aor. */
+void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin, const struct binding *v,
+                  size_t n);
+/* What S_SELECT would give for aor at now if the table held what this node remembers: the live
+ * rows in lookup order appended to cur, the number of all rows and their xmin. 0, 1 when nothing
+ * is remembered (cur empty, *nrows 0, xmin ""), -1 out of memory. */
+int pg_known_current(const struct pg_store *ps, const char *aor, int64_t now,
+                     struct binding_list *cur, int64_t *nrows, char xmin[PG_XMIN_MAX]);
+/* An AOR this node did not know had no rows (good_guess) or had some: keep score (guess_credit). */
+void pg_guess_learn(struct pg_store *ps, int good_guess);
+
 void pg_location_update(struct store *st, const char *aor, int64_t now, store_update_fn update,
                         store_bindings_cb done, void *arg);
 void pg_location_update_optimistic(struct store *st, const char *aor, int64_t now,

@@ -76,7 +76,8 @@ const struct pg_stmt pg_stmts[S_NUM] = {
     /* $1 the aors replaced, $2.. one array per column (aor first), one element per binding,
      * $16 the `now` of each of $1, $17 and $18 what the caller expects to replace for each of
      * $1: the number of its rows, all written by transaction $18 (its xmin), or -1 for no check
-     * (the caller read the rows under the lock). When a count or xmin differs nothing is written.
+     * (the caller read the rows under the lock: not even counted). When a count or xmin differs
+     * nothing is written.
      * The DELETE must run before the INSERT (else the unique index sees the old row of a contact
      * that is registered again): the INSERT's WHERE reads it first. An AOR that had bindings and
      * is left without is remembered in location_gone (a known user: 480, not 404; see S_GET,
@@ -86,7 +87,7 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                    "WITH ok AS (SELECT coalesce(bool_and(e.n < 0 OR (f.n = e.n AND f.other = 0)),"
                    " true) AS ok FROM unnest($1::text[], $17::bigint[], $18::text[]) AS e(aor, n, x)"
                    " CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE"
-                   " xmin::text <> e.x) AS other FROM locations WHERE aor = e.aor) AS f),"
+                   " xmin::text <> e.x) AS other FROM locations WHERE e.n >= 0 AND aor = e.aor) AS f),"
                    " d AS (DELETE FROM locations WHERE aor = ANY($1::text[])"
                    " AND (SELECT ok FROM ok) RETURNING aor),"
                    " g AS (INSERT INTO location_gone (aor, gone_at)"
