@@ -40,6 +40,7 @@ struct resolver {
     struct rreq *inflight;              /* the one the worker holds (for cancel) */
     int efd;
     int stopping;
+    int started;        /* the worker thread runs (from the first lookup on) */
     uint64_t next_id;
 };
 
@@ -276,13 +277,14 @@ struct resolver *resolver_create(struct loop *loop)
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
-    if (loop_fd_add(loop, r->efd, EPOLLIN, results_ready, r) < 0 ||
-        pthread_create(&r->thread, NULL, worker, r) != 0) {
-        loop_fd_del(loop, r->efd);
+    if (loop_fd_add(loop, r->efd, EPOLLIN, results_ready, r) < 0) {
         close(r->efd);
         free(r);
         return NULL;
     }
+    /* the worker thread starts with the first lookup: a thread made here would not survive the
+     * fork of `sipd` without --foreground (daemonize() runs after the server is built), leaving
+     * lookups unanswered and the condition variable waiting forever at destroy */
     return r;
 }
 
@@ -299,12 +301,14 @@ void resolver_destroy(struct resolver *r)
 {
     if (!r)
         return;
-    pthread_mutex_lock(&r->mu);
-    r->stopping = 1;
-    pthread_cond_signal(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-    /* a lookup in progress finishes first (the system resolver has its own timeouts) */
-    pthread_join(r->thread, NULL);
+    if (r->started) {
+        pthread_mutex_lock(&r->mu);
+        r->stopping = 1;
+        pthread_cond_signal(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        /* a lookup in progress finishes first (the system resolver has its own timeouts) */
+        pthread_join(r->thread, NULL);
+    }
     free_list(r->todo_head);
     free_list(r->done);
     free(r->inflight);
@@ -329,6 +333,14 @@ uint64_t resolver_lookup(struct resolver *r, const char *host, int port, int pro
         free(q);
         cb(arg, -1, NULL, 0);
         return 0;
+    }
+    if (!r->started) {
+        if (pthread_create(&r->thread, NULL, worker, r) != 0) {
+            free(q);
+            cb(arg, -1, NULL, 0);
+            return 0;
+        }
+        r->started = 1;
     }
     memcpy(q->host, host, hl + 1);
     q->port = port;
