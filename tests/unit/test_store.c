@@ -529,6 +529,18 @@ static void test_mem_known_aors_are_bounded(void)
 
 /* ---- postgres only ----------------------------------------------------------------------------*/
 
+/* Updates c[0..n) that each keep the current bindings and add one contact of their own,
+ * "sip:PREFIXi@10.0.NET.(i+1)" (written into contacts[i], bound in add[i]). */
+static void one_contact_each(int n, const char *prefix, int net, char (*contacts)[40],
+                             struct binding *add, struct call *c)
+{
+    for (int i = 0; i < n; i++) {
+        snprintf(contacts[i], sizeof contacts[i], "sip:%s%d@10.0.%d.%d", prefix, i, net, i + 1);
+        add[i] = mk(contacts[i], NOW + 3600, -1, NOW);
+        c[i] = (struct call){.keep_current = 1, .add = &add[i], .nadd = 1};
+    }
+}
+
 /* Two nodes (two connections) appending to one AOR at the same time: every update sees the one
  * before it, none is lost. */
 static void test_pg_two_stores_serialise_updates_of_one_aor(void)
@@ -542,13 +554,7 @@ static void test_pg_two_stores_serialise_updates_of_one_aor(void)
     struct binding add[N];
     struct call c[N];
     memset(c, 0, sizeof c);
-    for (int i = 0; i < N; i++) {
-        snprintf(contacts[i], sizeof contacts[i], "sip:device%d@10.0.0.%d", i, i + 1);
-        add[i] = mk(contacts[i], NOW + 3600, -1, NOW);
-        c[i].keep_current = 1;
-        c[i].add = &add[i];
-        c[i].nadd = 1;
-    }
+    one_contact_each(N, "device", 0, contacts, add, c);
     for (int i = 0; i < N; i++)
         submit_update(i % 2 ? other : fx.st, AOR, NOW, &c[i]);
     CU_ASSERT_EQUAL(wait_all(), 0);
@@ -574,8 +580,6 @@ static void test_pg_two_stores_serialise_updates_of_one_aor(void)
     store_destroy(other);
 }
 
-/* The same race when the database's default isolation is SERIALIZABLE: the store's own
- * transactions still serialise on the lock and see each other's work. */
 /* Optimistic updates (store_location_update_optimistic, the registrar's) run on what the store
  * last wrote for the AOR and write only if it is still there: interleaved with another store's
  * writes, an expire, and plain updates, each still sees every binding written before it, whether
@@ -596,11 +600,7 @@ static void test_pg_optimistic_updates_see_other_writers(void)
     struct binding add[N];
     struct call c[N];
     memset(c, 0, sizeof c);
-    for (int i = 0; i < N; i++) {
-        snprintf(contacts[i], sizeof contacts[i], "sip:opt%d@10.0.1.%d", i, i + 1);
-        add[i] = mk(contacts[i], NOW + 3600, -1, NOW);
-        c[i] = (struct call){.keep_current = 1, .add = &add[i], .nadd = 1};
-    }
+    one_contact_each(N, "opt", 1, contacts, add, c);
     /* one at a time: fx.st twice, other once, fx.st plain once, ... */
     for (int i = 0; i < N; i++) {
         struct store *st = i % 3 == 2 ? other : fx.st;
@@ -656,6 +656,8 @@ static void test_pg_optimistic_updates_see_other_writers(void)
     store_destroy(other);
 }
 
+/* The same race when the database's default isolation is SERIALIZABLE: the store's own
+ * transactions still serialise on the lock and see each other's work. */
 static void test_pg_serialise_even_when_default_isolation_is_serializable(void)
 {
     enum { N = 10 };
