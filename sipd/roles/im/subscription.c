@@ -395,6 +395,21 @@ static void replace_older(struct broker *b, struct isub *fresh)
     }
 }
 
+/* s (already in b->subs) joins its topic tp and the device and connection indexes. */
+static void sub_link(struct broker *b, struct isub *s, struct btopic *tp)
+{
+    b->nsubs++;
+    dialog_count(b, &s->d, +1);
+    s->topic = tp;
+    s->tnext = tp->subs;
+    if (tp->subs)
+        tp->subs->tprev = s;
+    tp->subs = s;
+    tp->nsubs++;
+    devices_add(b, s);
+    conns_update(b, s);
+}
+
 static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
 {
     struct broker *b = c->b;
@@ -455,20 +470,11 @@ static void sub_accept(struct sub_ctx *c, const struct im_topic_info *info)
         sub_free(s);
         return;
     }
-    b->nsubs++;
-    dialog_count(b, &s->d, +1);
     if (s->origin)
         hmap_put(&b->origins, s->origin, strlen(s->origin), s, NULL);
-    s->topic = tp;
-    s->tnext = tp->subs;
-    if (tp->subs)
-        tp->subs->tprev = s;
-    tp->subs = s;
-    tp->nsubs++;
     if (L > tp->last_seq)
         tp->last_seq = L;
-    devices_add(b, s);
-    conns_update(b, s);
+    sub_link(b, s, tp);
     s->is_group = info->is_group;
     s->state = SUB_ACTIVE;
     s->expires_at = sip_now_s() + c->expires;
@@ -713,16 +719,7 @@ struct isub *im_sub_restore(struct broker *b, const struct im_sub_row *r, int64_
         sub_free(s);
         return NULL;
     }
-    b->nsubs++;
-    dialog_count(b, d, +1);
-    s->topic = tp;
-    s->tnext = tp->subs;
-    if (tp->subs)
-        tp->subs->tprev = s;
-    tp->subs = s;
-    tp->nsubs++;
-    devices_add(b, s);
-    conns_update(b, s);
+    sub_link(b, s, tp);
     s->is_group = r->is_group;
     s->state = SUB_ACTIVE;
     s->expires_at = r->expires_at;

@@ -42,13 +42,6 @@ static int parse_sub(const struct pg_op *op, const PGresult *res, int r, void *i
     return 0;
 }
 
-static void report_status(const struct pg_op *op, int status, const struct qresult *r)
-{
-    (void)r;
-    if (pg_query_done(op)->status)
-        pg_query_done(op)->status(op->arg, status);
-}
-
 static void report_topics(const struct pg_op *op, int status, const struct qresult *r)
 {
     pg_query_done(op)->members(op->arg, status, status ? NULL : r->items, r->n);
@@ -64,11 +57,11 @@ static const struct query_row rows[S_NUM - S_SUB_FIRST] = {
     /* topic, the key (call_id, from tag, to tag, event id), subscriber, instance, device
      * contact, remote target, remote uri, local uri, route set, local cseq, remote cseq,
      * expires_at, acked seq, node, is_group, is_datagram */
-    ROW(S_SUB_PUT), "uffffuffffffiiiiuii", 1, 0, 0, "", NULL, 0, report_status},
+    ROW(S_SUB_PUT), "uffffuffffffiiiiuii", 1, 0, 0, "", NULL, 0, pg_report_status},
     /* topic, the key */
-    ROW(S_SUB_DELETE), "uffff", 1, 0, 0, "", NULL, 0, report_status},
+    ROW(S_SUB_DELETE), "uffff", 1, 0, 0, "", NULL, 0, pg_report_status},
     /* node */
-    ROW(S_SUB_RELEASE), "u", 0, 0, 0, "", NULL, 0, report_status},
+    ROW(S_SUB_RELEASE), "u", 0, 0, 0, "", NULL, 0, pg_report_status},
     /* live brokers, at most -> topics */
     ROW(S_SUB_ORPHANS), "ai", 0, 1, 0, "", parse_topic, sizeof(const char *), report_topics},
     /* node, topics, live brokers -> rows */
