@@ -96,3 +96,14 @@ log_has() { grep -Eq "$2" "${NODE_LOG[$1]}"; }
 
 # received_by NAME METHOD: how many requests METHOD the node received (its debug log).
 received_by() { grep -Ec "recv .*$2 sip:|request method=$2" "${NODE_LOG[$1]}"; }
+
+# cl_host_uas [SECONDS]: a SIPp callee in server mode on a free port, answering every call for
+# SECONDS (90) - the host target of the calls (a proxy node forwards sip:USER@HOST:PORT to it
+# without the location service). Sets target=HOST:PORT. Needs proxy_cases.sh.
+cl_host_uas() {
+    local port
+    port=$(pick_port) || bail "no free port"
+    SIPP_TIMEOUT=${1:-90} px_sipp_server uas proxy_uas_plain.xml udp "$port" -m 100000 -key user uas
+    # shellcheck disable=SC2034 # read by the tests that source this file
+    target="$SIP_HOST:$port"
+}

@@ -19,9 +19,7 @@ node_start p2 proxy
 node_start lb1 balancer
 cl_wait "the balancer sees both proxies up" 5 log_has lb1 "node p2 .* joins the table status=1"
 SIP_PORT=${NODE_PORT[lb1]}
-uas_port=$(pick_port) || bail "no free port"
-SIPP_TIMEOUT=90 px_sipp_server uas proxy_uas_plain.xml udp "$uas_port" -m 100000 -key user uas
-target="$SIP_HOST:$uas_port"
+cl_host_uas
 
 # run 1: 20 calls/s for 6 s; p1 is killed 2 s in
 px_new_cid

@@ -17,9 +17,7 @@ node_start pb proxy --set node.max_num=300
 node_start lb1 balancer
 cl_wait "the balancer sees pa and pb" 5 log_has lb1 "node pb .* joins the table status=1"
 SIP_PORT=${NODE_PORT[lb1]}
-uas_port=$(pick_port) || bail "no free port"
-SIPP_TIMEOUT=120 px_sipp_server uas proxy_uas_plain.xml udp "$uas_port" -m 100000 -key user uas
-target="$SIP_HOST:$uas_port"
+cl_host_uas 120
 nid() { node_col "$1" nid; }
 # sent NAME [SINCE]: INVITEs the balancer sent to node NAME (after log time SINCE, if given)
 sent() {

@@ -19,9 +19,7 @@ node_start lb1 balancer
 cl_wait "the balancer sees r1 and p1" 5 log_has lb1 "node r1 .* joins the table status=1"
 cl_wait "and p1" 5 log_has lb1 "node p1 .* joins the table status=1"
 SIP_PORT=${NODE_PORT[lb1]}
-uas_port=$(pick_port) || bail "no free port"
-SIPP_TIMEOUT=90 px_sipp_server uas proxy_uas_plain.xml udp "$uas_port" -m 100000 -key user uas
-target="$SIP_HOST:$uas_port"
+cl_host_uas
 
 pg_cluster_ctl stop || bail "could not stop PostgreSQL"
 down_at=$(q_now=$(date -u +%s); echo "$q_now")
