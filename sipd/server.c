@@ -487,6 +487,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         .timer_c_ms = (unsigned)cfg->timer_c_ms,
         .cluster = srv->cluster,
         .failover_ms = (unsigned)cfg->failover_ms,
+        /* a node with a row can be drained: it must know when its calls are over */
+        .track_dialogs = cfg->db[0] && cfg->node_name[0],
     };
     srv->registrar = srv->txns ? registrar_create(srv->store, &rc) : NULL;
     srv->proxy = srv->registrar ? proxy_create(loop, srv->tp, srv->txns, srv->store, &pxc) : NULL;

@@ -321,7 +321,7 @@ static void branch_cb(void *arg, struct sip_txn *ct, enum txn_event ev, osip_mes
         return;
     }
     if (code < 300) {
-        if (pc->is_invite && pc->record_route)
+        if (pc->is_invite && pc->record_route && pc->px->cfg.track_dialogs)
             proxy_dialog_add(pc->px, resp); /* its BYE will pass here too */
         branch_2xx(b, code, raw, raw_len);
         pcall_check_done(pc);

@@ -32,6 +32,7 @@ struct proxy_config {
      * with failover; Path and Record-Route carry the client's flow. Must outlive the proxy. */
     struct cluster *cluster;
     unsigned failover_ms;        /* edge: a node silent this long is skipped for the next one */
+    int track_dialogs;           /* keep the calls it record-routes (proxy_dialogs), for a drain */
 };
 
 /* Caller frees with proxy_destroy(). cfg's strings must outlive the proxy. */
@@ -65,7 +66,7 @@ void proxy_handle_stray_response(struct proxy *px, osip_message_t *resp, const c
 size_t proxy_calls(const struct proxy *px);
 
 /* INVITE dialogs this proxy record-routed and has not seen end (roles/proxy/dialogs.c): what a
- * draining node still holds once its transactions are done. */
+ * draining node still holds once its transactions are done. Counted only with track_dialogs. */
 size_t proxy_dialogs(const struct proxy *px);
 
 #endif
