@@ -1,0 +1,121 @@
+#!/bin/bash
+# t_pg_sipctl.sh - sipctl against a cluster on PostgreSQL (docs/cluster.md): two nodes (alpha
+# registrar, bravo proxy; names with distinct first letters, so that Tab completes one) and a balancer (lb1) whose probes write heartbeats. What an operator
+# sees: every node's row with its roles and state, the heartbeats the balancer recorded, a drain
+# and an activate that reach the node table, a removal refused while the node is up, a stopped
+# node turning down; and an interactive session through a pty (py/sipctl_shell.py) completing a
+# node name and redrawing `watch heartbeats` live. Routes the API does not serve yet (404 "no such
+# route", or 405 on a path that serves other methods) print SKIP with the reason.
+. "$(dirname "$0")/lib.sh"
+. "$IT_DIR/cluster_lib.sh"
+
+SIPCTL=${SIPCTL:-$top_builddir/ctl/sipctl}
+[ -x "$SIPCTL" ] || bail "sipctl not built at $SIPCTL"
+export HOME=$T_DIR SIPCTL_CONFIG=$T_DIR/none.conf
+unset SIPCTL_TOKEN
+
+ctl() {
+    timeout -k 2 30 "$SIPCTL" "$@" >"$T_DIR/out" 2>"$T_DIR/err"
+    RC=$?
+    OUT=$(cat "$T_DIR/out")
+    ERR=$(cat "$T_DIR/err")
+    log "sipctl $* -> $RC"
+    [ -z "$OUT" ] || sed 's/^/#   | /' "$T_DIR/out" | head -n 20
+    [ -z "$ERR" ] || sed 's/^/#   ! /' "$T_DIR/err"
+}
+rc_is() { [ "$RC" = "$1" ]; }
+out_has() { grep -Eq -- "$1" <<<"$OUT"; }
+err_is_one_line() { [ "$(wc -l <"$T_DIR/err")" = 1 ] && grep -Eq -- "$1" "$T_DIR/err"; }
+json_ok() { python3 -c "import json,sys; j=json.load(open('$T_DIR/out')); sys.exit(0 if ($1) else 1)"; }
+missing() { [ "$RC" = 1 ] && grep -Eq 'no such route|method not allowed' "$T_DIR/err"; }
+skip() { printf 'SKIP: %s (the API answered: %s)\n' "$1" "$ERR"; }
+# ctl_shows PATTERN ARGS...: the output of `sipctl ARGS` matches PATTERN (for cl_wait)
+ctl_shows() {
+    local p=$1
+    shift
+    ctl "$@" && out_has "$p"
+}
+T=(--token "$API_TOKEN")
+
+pg_require
+pg_new_db
+node_start alpha registrar
+node_start bravo proxy
+node_start lb1 balancer
+export SIPCTL_URL=http://$SIP_HOST:${NODE_API[lb1]}
+
+# ---- the node table ----
+ctl nodes
+check "nodes: exit 0" rc_is 0
+check "nodes: alpha active with role registrar and its address" \
+    out_has "^ +[0-9]+ +alpha +active +registrar +udp:$SIP_HOST:${NODE_PORT[alpha]} "
+check "nodes: bravo active with role proxy" out_has "^ +[0-9]+ +bravo +active +proxy "
+ctl --json nodes
+check "nodes --json parses and names alpha and bravo" \
+    json_ok "{'alpha', 'bravo'} <= {n['name'] for n in j['items']}"
+check "the balancer's probes reach the table: heartbeats shows a beat of alpha within 5 s" \
+    cl_wait "alpha probed" 5 ctl_shows '^alpha +active +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} +[0-9.]+m?s +[0-9.]+ms$' heartbeats
+ctl heartbeats alpha
+if missing; then skip "heartbeats NAME"; else
+    check "heartbeats alpha: at least one ok beat" out_has '^[0-9-]+ [0-9:]+ +[0-9.]+m?s +yes +[0-9.]+ms +[0-9]+$'
+fi
+ctl node show alpha
+check "node show alpha: up yes" out_has '^up +yes$'
+ctl --url "http://$SIP_HOST:${NODE_API[alpha]}" nodes
+check "any node's API shows the whole table (asked alpha: bravo and lb1's view agree)" out_has ' bravo +active +proxy '
+
+# ---- drain and activate reach the table ----
+ctl "${T[@]}" node drain bravo
+check "node drain bravo: exit 0, bravo draining or drained" out_has ' bravo +drain(ing|ed) '
+check "... the row says draining" test "$(node_col bravo draining)" = t
+ctl "${T[@]}" node activate bravo
+if missing; then skip "node activate"; else
+    check "node activate bravo: exit 0, active again" out_has ' bravo +active '
+    check "... the row says not draining" test "$(node_col bravo draining)" = f
+fi
+ctl "${T[@]}" node set bravo --max-num 77
+if missing; then skip "node set"; else
+    check "node set bravo --max-num 77: in the row" test "$(node_col bravo max_num)" = 77
+fi
+ctl "${T[@]}" node remove alpha
+if missing; then skip "node remove"; else
+    check "node remove of a node that is up: exit 1, conflict" err_is_one_line '^sipctl: conflict'
+fi
+ctl "${T[@]}" node add charlie --address "udp:$SIP_HOST:5999" --roles proxy --standby
+if missing; then skip "node add"; else
+    check "node add charlie --standby: exit 0, state down or standby" out_has ' charlie +(down|standby) '
+    ctl "${T[@]}" node remove charlie
+    check "node remove charlie (never up): exit 0" out_has '^node charlie removed$'
+fi
+
+# ---- a stopped node turns down ----
+node_stop bravo
+check "bravo stopped: nodes shows it down within 5 s" cl_wait "bravo down" 5 ctl_shows ' bravo +down ' nodes
+
+# ---- watch heartbeats outside a terminal: redraws appended ----
+timeout -k 2 20 "$SIPCTL" watch heartbeats >"$T_DIR/watch.out" 2>&1 &
+wpid=$!
+track_pid "$wpid"
+sleep 2
+kill -INT "$wpid"
+wait "$wpid"
+rc=$?
+check "watch heartbeats: SIGINT ends it with status 0 (got $rc)" test "$rc" = 0
+if grep -Eq 'events: [1-9]' "$T_DIR/watch.out"; then
+    check "... redrawn on heartbeat events (alpha rows: $(grep -c ' alpha ' "$T_DIR/watch.out"))" \
+        test "$(grep -c ' alpha ' "$T_DIR/watch.out")" -ge 2
+else
+    echo "SKIP: watch redraw: no heartbeat event in 2 s with a balancer probing every ${CL_HB_MS} ms (the API does not publish events yet)"
+fi
+
+# ---- the interactive shell: completes alpha, watches, Ctrl-C ----
+run_py sipctl_shell.py "$SIPCTL" "$T_DIR" --node alpha \
+    --trigger "$SIPCTL --token $API_TOKEN node drain alpha" >"$T_DIR/shell.out" 2>&1
+rc=$?
+sed 's/^/# shell: /' "$T_DIR/shell.out"
+grep '^SKIP' "$T_DIR/shell.out"
+check "interactive shell: completion of alpha, history, watch and Ctrl-C (py/sipctl_shell.py, rc $rc)" test "$rc" = 0
+
+node_stop alpha
+node_stop lb1
+finish
