@@ -246,10 +246,9 @@ static void print_table(struct ctl_ctx *ctx, struct table *t)
 
 /* ---- arguments ----------------------------------------------------------------------------- */
 
-static const struct ctl_command *current; /* the command being run, for usage() */
-
 static int usage(struct ctl_ctx *ctx, const char *why)
 {
+    const struct ctl_command *current = ctx->cmd;
     if (why)
         ctl_errorf(ctx, "%s", why);
     if (current)
@@ -1000,7 +999,7 @@ void ctl_print_help(FILE *out, const char *topic)
 
 int ctl_dispatch(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    current = NULL;
+    ctx->cmd = NULL;
     if (argc < 1)
         return CTL_EXIT_USAGE;
     bool is_known_word = false;
@@ -1009,11 +1008,11 @@ int ctl_dispatch(struct ctl_ctx *ctx, int argc, char **argv)
             continue;
         is_known_word = true;
         if (!c->sub) {
-            current = c;
+            ctx->cmd = c;
             return c->run(ctx, argc - 1, argv + 1);
         }
         if (argc >= 2 && strcmp(argv[1], c->sub) == 0) {
-            current = c;
+            ctx->cmd = c;
             return c->run(ctx, argc - 2, argv + 2);
         }
     }

@@ -16,7 +16,10 @@ struct ctl_ctx {
     bool is_interactive; /* inside the shell (watch keeps the shell alive on Ctrl-C) */
     FILE *out;           /* results */
     FILE *err;           /* one-line errors */
+    const struct ctl_command *cmd; /* the command being run (set by ctl_dispatch; usage) */
 };
+
+struct ctl_command;
 
 struct ctl_command {
     const char *word;    /* first word: "node" */

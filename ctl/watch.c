@@ -3,7 +3,8 @@
  * beat, round trip, work); a node event (up, down, draining, added, removed...) fetches the
  * list again, since it may change any column or the set of rows. On a terminal the table is
  * drawn on the alternate screen with the cursor hidden, and both are restored on the way out,
- * Ctrl-C included; elsewhere (a pipe) each redraw is appended. */
+ * Ctrl-C included; elsewhere (a pipe) each redraw is appended. With --json no table: each
+ * heartbeat and node event is printed as one JSON line, for scripts. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,18 @@ static json_t *node_named(struct watch *w, const char *name)
     return NULL;
 }
 
+/* --json: every heartbeat and node event as one line {"event": NAME, "data": {...}}. */
+static void print_event_json(struct watch *w, const char *event, json_t *data)
+{
+    json_t *line = json_pack("{s:s,s:O}", "event", event, "data", data);
+    char *s = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    if (s)
+        fprintf(w->ctx->out, "%s\n", s);
+    fflush(w->ctx->out);
+    free(s);
+    json_decref(line);
+}
+
 static void on_event(const char *event, const char *data, void *arg)
 {
     struct watch *w = arg;
@@ -94,16 +107,20 @@ static void on_event(const char *event, const char *data, void *arg)
         snprintf(w->last, sizeof(w->last), "heartbeat from %s: %s", name,
                  json_is_true(json_object_get(j, "ok")) ? "ok" : "FAILED");
     } else if (strcmp(event, "node") == 0) {
-        refetch(w);
+        if (!w->ctx->is_json)
+            refetch(w);
         const char *state = json_string_value(json_object_get(j, "state"));
         snprintf(w->last, sizeof(w->last), "node %s: %s", name, state ? state : "?");
     } else {
         json_decref(j);
         return; /* registrations: not what this view shows */
     }
-    json_decref(j);
     w->events++;
-    redraw(w);
+    if (w->ctx->is_json)
+        print_event_json(w, event, j);
+    else
+        redraw(w);
+    json_decref(j);
 }
 
 int ctl_watch_heartbeats(struct ctl_ctx *ctx, int argc, char **argv)
@@ -124,7 +141,8 @@ int ctl_watch_heartbeats(struct ctl_ctx *ctx, int argc, char **argv)
     sigaction(SIGINT, &sa, &old);
     if (w.is_tty)
         fputs("\033[?1049h\033[?25l", ctx->out); /* alternate screen, hide the cursor */
-    redraw(&w);
+    if (!ctx->is_json)
+        redraw(&w);
 
     char err[512] = "";
     struct ctl_reply r;
@@ -144,7 +162,7 @@ int ctl_watch_heartbeats(struct ctl_ctx *ctx, int argc, char **argv)
         ctl_errorf(ctx, "%s: %s", e ? e : "events", d ? d : "the event stream was refused");
         json_decref(j);
         rc = CTL_EXIT_FAILED;
-    } else {
+    } else if (!ctx->is_json) {
         fprintf(ctx->out, "watched %lu events\n", w.events);
     }
     ctl_reply_free(&r);
