@@ -391,7 +391,15 @@ static int cmd_node_add(struct ctl_ctx *ctx, int argc, char **argv)
     }
     if (!address || !roles)
         return usage(ctx, "node add needs --address and --roles");
-    json_t *body = json_pack("{s:s,s:s,s:s}", "name", argv[0], "address", address, "roles", roles);
+    json_t *role_list = json_array();
+    for (const char *r = roles; *r;) {
+        size_t n = strcspn(r, ",");
+        if (n > 0)
+            json_array_append_new(role_list, json_stringn(r, n));
+        r += n + (r[n] == ',');
+    }
+    json_t *body = json_pack("{s:s,s:s,s:o}", "name", argv[0], "address", address, "roles",
+                             role_list);
     if (max_num > 0)
         json_object_set_new(body, "max_num", json_integer(max_num));
     if (is_standby)
