@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""api_topics.py TRANSPORT HOST PORT API_URL TOKEN PREFIX [POST_URL] - the REST API's topics,
+"""api_topics.py TRANSPORT HOST PORT API_URL TOKEN PREFIX [POST_URL [SUBS_URL]] - the REST API's topics,
 members, messages and subscriptions with real devices (docs/api.md "Topics, subscriptions,
 messages").
 
 A group is made through the API with alice as its member; alice's device subscribes (Event: im)
 and receives, by NOTIFY, the notices posted through POST .../messages with the seqs the API
 answered (POST_URL: the API that posts them, e.g. a node without the broker role; default
-API_URL). Then: the messages list by after/limit with next; subscriptions by topic and by user
+API_URL). Then (also through SUBS_URL when given, e.g. a node that reads the rows of other brokers): the messages list by after/limit with next; subscriptions by topic and by user
 show alice's device with its acknowledged seq; adding carol lets her subscribe (403 before);
 removing alice ends her subscription (rejected) and she gets 403; deleting the group ends
 carol's (noresource) and the topic is 404. A notice to bob's user topic reaches bob's
@@ -26,6 +26,7 @@ from sipclient import Checker, Device  # noqa: E402
 transport, host, port, api, token, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
     sys.argv[4], sys.argv[5], sys.argv[6]
 post_api = sys.argv[7] if len(sys.argv) > 7 else api
+subs_apis = [api] + sys.argv[8:9]
 c = Checker("api topics/%s" % transport)
 DOMAIN = "example.com"
 team = "sip:team-%s@%s" % (prefix, DOMAIN)
@@ -102,19 +103,20 @@ st, j = call("GET", "/api/v1/topics/%s/messages?after=3" % q(team, safe=""))
 c.ok(st == 200 and j["items"] == [] and j["next"] is None, "after the last seq: no items", (st, j))
 
 
-def alice_sub(path):
-    st, j = call("GET", path)
+def alice_sub(path, base):
+    st, j = call("GET", path, base=base)
     if st != 200:
         return None
     mine = [s for s in j["items"] if s["aor"] == alice_aor and s["topic"] == team]
     return mine[0] if len(mine) == 1 else None
 
 
-for what, path in (("topic", "/api/v1/subscriptions?topic=" + q(team, safe="")),
-                   ("user", "/api/v1/subscriptions?user=" + q(alice_aor, safe=""))):
-    ok = until(lambda: (alice_sub(path) or {}).get("acked_seq") == 3)
-    s = alice_sub(path)
-    c.ok(ok, "subscriptions by %s show alice's device with acked_seq 3" % what, s)
+for base, what, path in [(b, w, p) for b in subs_apis for w, p in (
+        ("topic", "/api/v1/subscriptions?topic=" + q(team, safe="")),
+        ("user", "/api/v1/subscriptions?user=" + q(alice_aor, safe="")))]:
+    ok = until(lambda: (alice_sub(path, base) or {}).get("acked_seq") == 3)
+    s = alice_sub(path, base)
+    c.ok(ok, "subscriptions by %s (%s) show alice's device with acked_seq 3" % (what, base), s)
     c.ok(s is not None and s["device"] == "urn:uuid:%s-alice" % prefix and s["state"] == "active"
          and 0 < s["expires_s"] <= 600 and "node" in s, "... device, state, expires_s, node", s)
 
