@@ -96,7 +96,7 @@ static void on_topic_members(void *arg, int status, const char *const *members, 
     }
     const char **v = malloc((n ? n : 1) * sizeof *v);
     json_t *a = json_array();
-    if (v) {
+    if (v && n) {
         memcpy(v, members, n * sizeof *v);
         qsort(v, n, sizeof *v, cmp_str);
         for (size_t i = 0; i < n; i++)

@@ -374,8 +374,9 @@ void broker_publish_notice(struct broker *b, const char *topic, const char *from
     }
     struct pub_ctx *c = calloc(1, sizeof *c);
     if (!c || strlen(topic) >= sizeof c->topic || strlen(from) >= sizeof c->identity) {
+        int status = c ? 400 : STORE_EFAIL;
         free(c);
-        done(arg, c ? 400 : STORE_EFAIL, 0);
+        done(arg, status, 0);
         return;
     }
     c->b = b;

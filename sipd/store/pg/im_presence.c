@@ -273,7 +273,7 @@ void pg_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
 void pg_im_topics_list(struct store *st, const char *after, size_t max, store_topic_rows_cb done,
                        void *arg)
 {
-    const struct qval p[] = {{.s = after}, {.i = (int64_t)(max < PG_MAX_READ_ROWS ? max : PG_MAX_READ_ROWS)}};
+    const struct qval p[] = {{.s = after}, {.i = (int64_t)(max < PG_MAX_MEMBERS ? max : PG_MAX_MEMBERS)}};
     run(st, S_IM_TOPICS_LIST, p, 0, (union query_done){.topic_rows = done}, arg);
 }
 
