@@ -159,14 +159,61 @@ static json_t *topic_row_json(const struct im_topic_row *t)
                      "members", (json_int_t)t->nmembers);
 }
 
-static void on_topic_rows(void *arg, int status, const struct im_topic_row *v, size_t n)
+/* The topics of the subscriptions this node's broker holds, past `after`, that the store did
+ * not list (a user topic with a subscription but no message): added as user topics with
+ * last_seq 0 (their strings are the broker's, valid during this loop callback). */
+struct topic_merge {
+    const char *after;
+    struct im_topic_row *v;
+    size_t n, nstore, cap;
+};
+
+static void on_held(void *arg, const struct broker_sub_info *s)
+{
+    struct topic_merge *m = arg;
+    if (m->after && strcmp(s->topic, m->after) <= 0)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->v[i].topic, s->topic) == 0)
+            return;
+    if (m->n == m->cap) {
+        size_t cap = m->cap * 2 + 16;
+        struct im_topic_row *v = realloc(m->v, cap * sizeof *v);
+        if (!v)
+            return;
+        m->v = v;
+        m->cap = cap;
+    }
+    m->v[m->n++] = (struct im_topic_row){.topic = s->topic};
+}
+
+static int cmp_topic_row(const void *a, const void *b)
+{
+    return strcmp(((const struct im_topic_row *)a)->topic, ((const struct im_topic_row *)b)->topic);
+}
+
+static void on_topic_rows(void *arg, int status, const struct im_topic_row *rows, size_t nrows)
 {
     struct api_job *j = arg;
     if (status != 0) {
         api_job_error(j, api_store_http_status(status), "store error", "the topics could not be read");
         return;
     }
-    size_t limit = (size_t)j->n[0];
+    struct topic_merge m = {.after = j->s[0] && *j->s[0] ? j->s[0] : NULL, .cap = nrows + 16};
+    m.v = malloc(m.cap * sizeof *m.v);
+    if (!m.v) {
+        api_job_error(j, 500, "out of memory", "the topics could not be listed");
+        return;
+    }
+    if (nrows)
+        memcpy(m.v, rows, nrows * sizeof *m.v);
+    m.n = m.nstore = nrows;
+    if (j->api->ctx.broker)
+        broker_subs_visit(j->api->ctx.broker, NULL, NULL, on_held, &m);
+    if (m.n > m.nstore)
+        qsort(m.v, m.n, sizeof *m.v, cmp_topic_row);
+    const struct im_topic_row *v = m.v;
+    size_t n = m.n, limit = (size_t)j->n[0];
     json_t *items = json_array();
     for (size_t i = 0; i < n && i < limit; i++)
         json_array_append_new(items, topic_row_json(&v[i]));
@@ -180,6 +227,7 @@ static void on_topic_rows(void *arg, int status, const struct im_topic_row *v, s
         }
         free(after);
     }
+    free(m.v);
     api_job_done(j, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
 }
 

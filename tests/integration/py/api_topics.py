@@ -71,6 +71,18 @@ c.ok(r is not None and r.status == 200, "the member's device subscribes to the g
      r and r.status)
 c.ok(alice.wait_for(lambda: len(alice.bodyless()) >= 1), "... and gets the initial NOTIFY")
 
+# a user topic with a subscription but no message is listed too (kind user, last_seq 0)
+r = alice.subscribe(alice_aor)
+c.ok(r is not None and r.status == 200, "alice subscribes to her own topic", r and r.status)
+st, j = call("GET", "/api/v1/topics?limit=1000")
+mine = [t for t in (j or {}).get("items", []) if t["topic"] == alice_aor]
+c.ok(st == 200 and mine == [{"topic": alice_aor, "kind": "user", "last_seq": 0, "members": 0}],
+     "GET /topics lists a user topic that has only a subscription", (st, mine))
+r = alice.refresh(alice_aor, expires=0)
+c.ok(r is not None and r.status == 200, "... and she unsubscribes", r and r.status)
+alice.wait_for(lambda: sum("terminated" in b.sub_state for b in alice.bodyless()) >= 1)
+alice.received = [x for x in alice.received if "terminated" not in x.sub_state]
+
 seqs = []
 for text in ("notice one", "notice two", "notice three"):
     st, j = call("POST", "/api/v1/topics/%s/messages" % q(team, safe=""), {"body": text},
