@@ -156,4 +156,25 @@ void api_h_node_activate(struct api_req *r);
 void api_h_node_delete(struct api_req *r);
 void api_h_node_heartbeats(struct api_req *r);
 
+/* ---- topics, messages, subscriptions (h_topics.c, h_messages.c, h_subs.c) ---- */
+/* The canonical AOR of a SIP URI given by a client (docs/im-event-package.md §2.1: "sip:user@host",
+ * host lower-cased, no port or parameters); "alice@example.com" is taken as sip:. A new string,
+ * or NULL when it is no SIP URI with a user and a host. */
+char *api_aor(const char *s);
+/* s percent-encoded for a path segment or a query value (everything but unreserved characters).
+ * A new string, or NULL on out of memory. */
+char *api_encode(const char *s);
+/* The topic of a job's loop side as JSON {"topic", "kind", "last_seq", "members": [..]} (read from
+ * the store), answered with status; j->s[0] is the topic. */
+void api_topic_answer(struct api_job *j, int status);
+void api_h_topics_list(struct api_req *r);
+void api_h_topic_create(struct api_req *r);
+void api_h_topic_get(struct api_req *r);
+void api_h_topic_delete(struct api_req *r);
+void api_h_topic_member_add(struct api_req *r);
+void api_h_topic_member_remove(struct api_req *r);
+void api_h_messages_list(struct api_req *r);
+void api_h_message_post(struct api_req *r);
+void api_h_subscriptions_list(struct api_req *r);
+
 #endif

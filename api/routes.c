@@ -9,5 +9,14 @@ const struct api_route api_routes[] = {
     {"GET", "/api/v1/nodes", api_h_nodes_list, "every node of the node table"},
     {"GET", "/api/v1/nodes/{name}", api_h_node_get, "one node"},
     {"POST", "/api/v1/nodes/{name}/drain", api_h_node_drain, "drain a node: no new work, what runs finishes"},
+    {"GET", "/api/v1/topics", api_h_topics_list, "group topics and user topics with messages or subscriptions"},
+    {"POST", "/api/v1/topics", api_h_topic_create, "create a group topic with its members"},
+    {"GET", "/api/v1/topics/{topic}", api_h_topic_get, "one topic: kind, last seq, members"},
+    {"DELETE", "/api/v1/topics/{topic}", api_h_topic_delete, "delete a group topic, its members and messages"},
+    {"POST", "/api/v1/topics/{topic}/members", api_h_topic_member_add, "add a member to a group topic"},
+    {"DELETE", "/api/v1/topics/{topic}/members/{aor}", api_h_topic_member_remove, "remove a member from a group topic"},
+    {"GET", "/api/v1/topics/{topic}/messages", api_h_messages_list, "a topic's stored messages by seq"},
+    {"POST", "/api/v1/topics/{topic}/messages", api_h_message_post, "publish a system notice to a topic"},
+    {"GET", "/api/v1/subscriptions", api_h_subscriptions_list, "im subscriptions by topic or by user"},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -138,6 +138,42 @@ void store_im_group_members(struct store *st, size_t max, store_members_cb done,
         done(arg, STORE_EFAIL, NULL, 0);
 }
 
+void store_im_topics_list(struct store *st, const char *after, size_t max, store_topic_rows_cb done,
+                          void *arg)
+{
+    if (st->ops->im_topics_list)
+        st->ops->im_topics_list(st, after && *after ? after : NULL, max, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_im_member_add(struct store *st, const char *topic, const char *aor, store_status_cb done,
+                         void *arg)
+{
+    if (st->ops->im_member_add)
+        st->ops->im_member_add(st, topic, aor, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_im_member_remove(struct store *st, const char *topic, const char *aor,
+                            store_status_cb done, void *arg)
+{
+    if (st->ops->im_member_remove)
+        st->ops->im_member_remove(st, topic, aor, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_im_subs_list(struct store *st, const char *topic, const char *aor, size_t max,
+                        store_im_subs_cb done, void *arg)
+{
+    if (st->ops->im_subs_list)
+        st->ops->im_subs_list(st, topic, aor, max, done, arg);
+    else
+        done(arg, 0, NULL, 0);
+}
+
 int store_im_is_listening(const struct store *st)
 {
     return st->ops->im_is_listening ? st->ops->im_is_listening(st) : 0;
