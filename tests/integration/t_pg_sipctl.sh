@@ -79,7 +79,7 @@ if missing; then skip "node set"; else
 fi
 ctl "${T[@]}" node remove alpha
 if missing; then skip "node remove"; else
-    check "node remove of a node that is up: exit 1, conflict" err_is_one_line '^sipctl: conflict'
+    check "node remove of a node that is up: exit 1, conflict" err_is_one_line '^sipctl: (conflict|exists): .+'
 fi
 ctl "${T[@]}" node add charlie --address "udp:$SIP_HOST:5999" --roles proxy --standby
 if missing; then skip "node add"; else

@@ -60,7 +60,7 @@ else
     check "node add: exit 0" rc_is 0
     check "... prints the node's row" out_has '^ +[0-9]+ +n1 +[a-z]+ +registrar,proxy +udp:127.0.0.1:5999 +[0-9]+/7 '
     ctl "${T[@]}" node add n1 --address "udp:127.0.0.1:5999" --roles proxy
-    check "node add of an existing name: exit 1, conflict" err_is_one_line '^sipctl: conflict'
+    check "node add of an existing name: exit 1, conflict" err_is_one_line '^sipctl: (conflict|exists): .+'
     ctl nodes
     check "nodes lists n1" out_has ' n1 +[a-z]+ +registrar,proxy '
     ctl node show n1
@@ -100,7 +100,7 @@ check "... saying it cannot reach the URL" err_is_one_line "cannot reach http://
 mute=$(pick_port)
 timeout 30 python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', $mute)); s.listen(8); time.sleep(30)" &
 track_pid $!
-sleep 0.3
+for _ in $(seq 1 50); do _port_in_use "$mute" && break; sleep 0.1; done
 ctl --url "http://127.0.0.1:$mute" nodes
 check "a server that accepts but never answers: exit 3 after the timeout (got $RC)" rc_is 3
 check "... saying so" err_is_one_line "cannot reach .*(timed out|Timeout)"
@@ -154,7 +154,7 @@ else
     check "topic create: exit 0" rc_is 0
     check "... lists both members" out_has "^sip:b-$U@$DOMAIN$"
     ctl "${T[@]}" topic create "$TOPIC" --member "sip:a-$U@$DOMAIN"
-    check "topic create again: exit 1, conflict" err_is_one_line '^sipctl: conflict'
+    check "topic create again: exit 1, conflict" err_is_one_line '^sipctl: (conflict|exists): .+'
     ctl topics
     check "topics: the group with 2 members" out_has "^sip:team-$U@$DOMAIN +group +[0-9]+ +2$"
     ctl "${T[@]}" topic add "$TOPIC" "sip:c-$U@$DOMAIN"
@@ -173,9 +173,19 @@ else
         ctl --json messages "$TOPIC" --since 0
         check "messages --json parses" json_ok "j['items'][-1]['body'] == 'hello from the operator'"
     fi
+    # a member's device subscribes: `subs TOPIC` (a group: ?topic=) and `subs AOR` (?user=) show it
+    run_py sipctl_subscribe.py udp "$SIP_HOST" "$SIP_PORT" "b-$U" "$TOPIC" 20 >"$T_DIR/sub.out" 2>&1 &
+    track_pid $!
+    for _ in $(seq 1 50); do grep -q 'SUBSCRIBE' "$T_DIR/sub.out" && break; sleep 0.1; done
+    check "b-$U's device subscribes to the group (SIP SUBSCRIBE 200)" grep -q -- '-> 200' "$T_DIR/sub.out"
     ctl subs "$TOPIC"
     if missing; then skip "subs"; else
         check "subs of a group topic: exit 0 and the header" out_has '^TOPIC +AOR +DEVICE +NODE +ACKED +STATE +EXPIRES$'
+        check "... a row for b-$U's device" out_has "^$TOPIC +sip:b-$U@$DOMAIN +[^ ]*b-$U"
+        ctl subs "sip:b-$U@$DOMAIN"
+        check "subs of a user (not a group topic: ?user=): the same subscription" out_has "^$TOPIC +sip:b-$U@$DOMAIN "
+        ctl --json subs --topic "$TOPIC"
+        check "subs --topic --json parses: one subscription" json_ok "len(j['items']) == 1 and j['items'][0]['aor'] == 'sip:b-$U@$DOMAIN'"
     fi
     ctl "${T[@]}" topic delete "$TOPIC"
     check "topic delete: exit 0" out_has "^topic $TOPIC deleted$"
