@@ -152,7 +152,7 @@ long long ctl_now_ms(void)
 static const char *field(const json_t *obj, const char *key, char *buf, size_t len)
 {
     const json_t *v = json_object_get(obj, key);
-    if (!v)
+    if (!v || json_is_null(v))
         return "-";
     if (!buf && !json_is_string(v) && !json_is_boolean(v))
         return "?"; /* the caller expected a string */
