@@ -10,6 +10,11 @@
 #include "base/json.h"
 #include "base/metrics.h"
 #include "base/sbuf.h"
+#include "loop_fixture.h"
+#include "roles/im/broker.h"
+#include "roles/presence/presence.h"
+#include "sip/stats.h"
+#include "store/store.h"
 #include "suites.h"
 
 /* The registry rendered, in a buffer the caller frees. */
@@ -285,6 +290,63 @@ static void test_metrics_promtool_accepts_a_rendered_sample(void)
     metrics_destroy(reg);
 }
 
+/* The process registry as the daemon's modules fill it: a transaction layer, the memory store,
+ * a broker with its presence package, and the SIP counters. */
+static void test_metrics_promtool_accepts_the_process_registry(void)
+{
+    struct loop_fixture lf;
+    struct loop_fixture_config lc = {.t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000};
+    CU_ASSERT_EQUAL_FATAL(loop_fixture_open(&lf, &lc), 0);
+    struct store *st = store_create(lf.loop, NULL);
+    static const char *const domains[] = {"example.com", NULL};
+    struct broker_config bc = {.default_expires = 600, .min_expires = 60, .max_expires = 3600,
+                               .max_message_bytes = 4096, .max_queue = 16,
+                               .max_subscriptions = 1000, .domains = domains};
+    struct broker *b = broker_create(lf.loop, lf.tp, lf.tl, st, &bc);
+    struct presence_config pc = {.publish_min_expires = 30, .publish_max_expires = 3600,
+                                 .publish_default_expires = 600, .subscribe_min_expires = 30,
+                                 .subscribe_max_expires = 3600, .subscribe_default_expires = 600,
+                                 .domains = domains};
+    struct presence *p = presence_create(lf.loop, lf.tp, lf.tl, st, &pc);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    sip_stats_request_received(sip_stats_method_slot("REGISTER"));
+    sip_stats_request_received(sip_stats_method_slot("FOO"));
+    sip_stats_response_sent(sip_stats_method_slot("REGISTER"), 200);
+    struct sbuf out;
+    sbuf_init(&out);
+    metrics_write_prometheus(&out);
+    CU_ASSERT_FALSE(out.failed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out.p);
+    static const char *const want[] = {
+        "# TYPE sipd_requests_received_total counter\n",
+        "sipd_requests_received_total{method=\"REGISTER\"} ",
+        "sipd_requests_received_total{method=\"other\"} ",
+        "sipd_responses_sent_total{method=\"REGISTER\",class=\"2xx\"} ",
+        "# TYPE sipd_transactions_in_progress gauge\n",
+        "\nsipd_registrations 0\n",
+        "\nsipd_bindings 0\n",
+        "\nsipd_topics 0\n",
+        "sipd_subscriptions{package=\"im\"} 0\n",
+        "sipd_subscriptions{package=\"presence\"} 0\n",
+        "\nsipd_notify_queue_depth 0\n",
+        "# TYPE sipd_publish_notify_latency_seconds histogram\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(out.p, want[i]))
+            CU_FAIL(want[i]);
+    if (getenv("SIPD_TEST_DEBUG"))
+        fputs(out.p, stderr);
+    int rc = promtool_accepts(out.p);
+    if (rc >= 0)
+        CU_ASSERT_EQUAL(rc, 1);
+    sbuf_free(&out);
+    presence_destroy(p);
+    broker_destroy(b);
+    store_destroy(st);
+    loop_fixture_close(&lf);
+}
+
 /* ---- json ---------------------------------------------------------------------------------- */
 
 static void check_json(const char *in, size_t len, const char *want)
@@ -393,6 +455,7 @@ void register_metrics_suites(void)
     CU_add_test(s, "computed gauges sum their collectors on each read", test_metrics_computed_gauges_sum_collectors_on_each_read);
     CU_add_test(s, "the visitor sees every series with labels", test_metrics_visitor_sees_every_series_with_labels);
     CU_add_test(s, "promtool accepts a rendered sample", test_metrics_promtool_accepts_a_rendered_sample);
+    CU_add_test(s, "promtool accepts the process registry", test_metrics_promtool_accepts_the_process_registry);
     CU_pSuite j = CU_add_suite("json", NULL, NULL);
     CU_add_test(j, "quotes, backslashes and controls are escaped", test_json_escapes_quotes_backslashes_and_controls);
     CU_add_test(j, "UTF-8 is kept, bad bytes replaced", test_json_keeps_utf8_and_replaces_bad_bytes);
