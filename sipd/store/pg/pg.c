@@ -9,6 +9,7 @@
 
 #include "../../base/log.h"
 #include "../../base/loop.h"
+#include "../../base/metrics.h"
 #include "pg_impl.h"
 
 /* ---- the store interface --------------------------------------------------------------------- */
@@ -107,6 +108,10 @@ struct store *store_pg_create(struct loop *loop, const char *conninfo)
     ps->base.ops = &pg_ops;
     ps->base.loop = loop;
     ps->count_aors = ps->count_bindings = -1;
+    ps->query_duration = metrics_histogram(
+        metrics_default(), "sipd_store_query_duration_seconds",
+        "PostgreSQL statements of the store's pipeline, from being sent to their result read "
+        "(time queued behind earlier statements of the connection included).", NULL, 0);
     ps->listen.fd = -1;
     ps->listen.state = LS_OFF;
     ps->listen.backoff_ms = PG_BACKOFF_MIN_MS;

@@ -171,6 +171,7 @@ struct pg_entry {
     struct pg_op *op;          /* NULL: the connection's own (setup, a prepare, a sync) */
     unsigned char what;        /* enum stmt_id, E_SYNC or E_SETUP */
     unsigned char is_prepare;  /* setup or a prepare: stmts[what] is being prepared */
+    uint64_t sent_us;          /* when it was sent (metrics_clock_us), for the query duration */
 };
 
 struct pg_conn {
@@ -222,6 +223,8 @@ struct pg_listen {
     struct timer retry_timer, connect_timer;
 };
 
+struct metric;
+
 struct pg_store {
     struct store base;
     char *conninfo;            /* may hold a password: never logged, wiped on free */
@@ -230,6 +233,7 @@ struct pg_store {
     enum link_log link_logged;
     size_t nops, nuser;        /* all operations / those of callers (pending()) */
     long count_aors, count_bindings;
+    struct metric *query_duration; /* sipd_store_query_duration_seconds (pipeline.c) */
     struct hmap known;         /* aor -> struct pg_known: what this node last wrote (known.c) */
     int guess_credit;          /* >= 0: an AOR it does not know is taken to have no rows */
     int depth;                 /* entry points on the stack */
