@@ -103,9 +103,12 @@ struct api_job {
     char *s[4];
     long n[4];
     json_t *in;
-    /* output */
+    /* output: JSON, or text (api_job_text) */
     int status;
     json_t *out;
+    char *text;
+    size_t text_len;
+    const char *ctype;
     /* private to job.c */
     pthread_cond_t cv;
     int refs, done;
@@ -120,6 +123,8 @@ struct api_job *api_job_for(struct api_req *r, api_job_fn fn);
 void api_job_call(struct api_req *r, struct api_job *j);
 /* Loop thread: the answer (takes the reference to out; NULL = no body, e.g. 204). Once. */
 void api_job_done(struct api_job *j, int status, json_t *out);
+/* Loop thread: a text answer instead (takes text, a malloc'ed buffer; content_type static). */
+void api_job_text(struct api_job *j, int status, const char *content_type, char *text, size_t len);
 /* Loop thread: an error answer. */
 void api_job_error(struct api_job *j, int status, const char *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -5,6 +5,8 @@
 const struct api_route api_routes[] = {
     {"GET", "/healthz", api_h_healthz, "the process runs its loop"},
     {"GET", "/readyz", api_h_readyz, "ready to take work (503 while starting, draining, stopping or without its store)"},
+    {"GET", "/metrics", api_h_metrics, "Prometheus text format: the node's counters, gauges and histograms"},
+    {"GET", "/api/v1/stats", api_h_stats, "the numbers of /metrics as JSON"},
     {"GET", "/api/v1/events", api_h_events, "Server-Sent Events: heartbeats, node state changes, registrations"},
     {"GET", "/api/v1/nodes", api_h_nodes_list, "every node of the node table"},
     {"GET", "/api/v1/nodes/{name}", api_h_node_get, "one node"},

@@ -9,15 +9,17 @@
 #include "sbuf.h"
 
 static events_sink_fn sink;
+static events_wanted_fn sink_wanted;
 static void *sink_arg;
 
-void events_set_sink(events_sink_fn fn, void *arg)
+void events_set_sink(events_sink_fn fn, events_wanted_fn wanted, void *arg)
 {
     sink = fn;
+    sink_wanted = fn ? wanted : NULL;
     sink_arg = fn ? arg : NULL;
 }
 
-int events_wanted(void) { return sink != NULL; }
+int events_wanted(void) { return sink != NULL && (!sink_wanted || sink_wanted(sink_arg)); }
 
 void events_emit(const char *type, const char *json)
 {
@@ -35,7 +37,7 @@ static void emit_built(const char *type, struct sbuf *b)
 
 void events_heartbeat(const char *node, int ok, double rtt_ms, long work_num, int64_t at_ms)
 {
-    if (!sink)
+    if (!events_wanted())
         return;
     struct sbuf b;
     sbuf_init(&b);
@@ -56,7 +58,7 @@ void events_heartbeat(const char *node, int ok, double rtt_ms, long work_num, in
 
 void events_node(const char *node, const char *state)
 {
-    if (!sink)
+    if (!events_wanted())
         return;
     struct sbuf b;
     sbuf_init(&b);
@@ -70,7 +72,7 @@ void events_node(const char *node, const char *state)
 
 void events_registration(const char *aor, const char *contact, long expires_s, const char *change)
 {
-    if (!sink)
+    if (!events_wanted())
         return;
     struct sbuf b;
     sbuf_init(&b);

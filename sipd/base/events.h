@@ -18,9 +18,12 @@
  * call only. */
 typedef void (*events_sink_fn)(void *arg, const char *type, const char *json, size_t len);
 
-/* Set (or with fn NULL clear) the sink. The API calls it once at start; it may also clear it
- * while no client is connected and set it again when one comes, making emission free. */
-void events_set_sink(events_sink_fn fn, void *arg);
+/* Does the sink want events right now (a client is streaming)? Called by events_wanted(), so
+ * it must be cheap; NULL = always. */
+typedef int (*events_wanted_fn)(void *arg);
+/* Set (or with fn NULL clear) the sink. The API sets it once at start, with a wanted function
+ * that says whether any client streams: with none, emitters format nothing. */
+void events_set_sink(events_sink_fn fn, events_wanted_fn wanted, void *arg);
 
 /* Is anybody listening? Check before formatting an event. */
 int events_wanted(void);

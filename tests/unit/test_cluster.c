@@ -384,7 +384,7 @@ static void test_heartbeats_emit_events_and_fill_metrics(void)
     store_node_upsert(hb.st, &row, on_upsert, &status);
     CU_ASSERT_EQUAL_FATAL(status, 0);
     hb.answering = 1;
-    events_set_sink(hb_sink, NULL);
+    events_set_sink(hb_sink, NULL, NULL);
     struct cluster_config cc = {.self_name = "ev-lb", .heartbeat_ms = 50, .heartbeat_misses = 2};
     hb.cl = cluster_create(hb.lf.loop, hb.lf.tp, hb.st, &cc);
     CU_ASSERT_PTR_NOT_NULL_FATAL(hb.cl);
@@ -418,7 +418,7 @@ static void test_heartbeats_emit_events_and_fill_metrics(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(text.p, "sipd_nodes{state=\"draining\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text.p, "sipd_nodes{state=\"active\"} 0\n"));
     sbuf_free(&text);
-    events_set_sink(NULL, NULL);
+    events_set_sink(NULL, NULL, NULL);
     cluster_destroy(hb.cl);
     store_destroy(hb.st);
     loop_fixture_close(&hb.lf);

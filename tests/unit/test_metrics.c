@@ -402,14 +402,14 @@ static void sink_record(void *arg, const char *type, const char *json, size_t le
 
 static void test_events_without_sink_nothing_is_wanted_or_sent(void)
 {
-    events_set_sink(NULL, NULL);
+    events_set_sink(NULL, NULL, NULL);
     CU_ASSERT_FALSE(events_wanted());
     events_emit("node", "{}");
     events_registration("sip:a@example.com", "sip:a@10.0.0.1", 60, "added");
     struct sink_log l = {0};
-    events_set_sink(sink_record, &l);
+    events_set_sink(sink_record, NULL, &l);
     CU_ASSERT_TRUE(events_wanted());
-    events_set_sink(NULL, &l);
+    events_set_sink(NULL, NULL, &l);
     CU_ASSERT_FALSE(events_wanted());
     events_node("n1", "up");
     CU_ASSERT_EQUAL(l.n, 0);
@@ -418,7 +418,7 @@ static void test_events_without_sink_nothing_is_wanted_or_sent(void)
 static void test_events_reach_the_sink_as_json(void)
 {
     struct sink_log l = {0};
-    events_set_sink(sink_record, &l);
+    events_set_sink(sink_record, NULL, &l);
     events_emit("node", "{\"node\":\"n1\",\"state\":\"up\"}");
     CU_ASSERT_EQUAL(l.n, 1);
     CU_ASSERT_STRING_EQUAL(l.type, "node");
@@ -439,7 +439,7 @@ static void test_events_reach_the_sink_as_json(void)
     events_registration("sip:alice@example.com", "sip:x", -1, "expired");
     CU_ASSERT_PTR_NOT_NULL(strstr(l.json, "\"expires_s\":null,\"change\":\"expired\""));
     CU_ASSERT_EQUAL(l.n, 6);
-    events_set_sink(NULL, NULL);
+    events_set_sink(NULL, NULL, NULL);
 }
 
 void register_metrics_suites(void)

@@ -315,7 +315,7 @@ static int ev_setup(void)
 
 static int ev_teardown(void)
 {
-    events_set_sink(NULL, NULL);
+    events_set_sink(NULL, NULL, NULL);
     registrar_destroy(ev.r);
     store_destroy(ev.st);
     loop_fixture_close(&ev.lf);
@@ -346,7 +346,7 @@ static void ev_register(const char *extra)
 static void test_register_events_added_refreshed_removed_expired(void)
 {
     ev.n = 0;
-    events_set_sink(ev_sink, NULL);
+    events_set_sink(ev_sink, NULL, NULL);
     ev_register("Contact: <sip:alice@10.0.0.1>;expires=600\r\n");
     CU_ASSERT_EQUAL_FATAL(ev.n, 1);
     CU_ASSERT_STRING_EQUAL(ev.got[0], "registration {\"aor\":\"sip:alice@example.com\",\"contact\":"
@@ -362,13 +362,13 @@ static void test_register_events_added_refreshed_removed_expired(void)
     store_location_expire(ev.st, sip_now_s() + 301, NULL, NULL);
     CU_ASSERT_EQUAL_FATAL(ev.n, 5);
     CU_ASSERT_PTR_NOT_NULL(strstr(ev.got[4], "\"sip:alice@10.0.0.2\",\"expires_s\":0,\"change\":\"expired\""));
-    events_set_sink(NULL, NULL);
+    events_set_sink(NULL, NULL, NULL);
 }
 
 static void test_register_without_listener_emits_nothing(void)
 {
     ev.n = 0;
-    events_set_sink(NULL, NULL);
+    events_set_sink(NULL, NULL, NULL);
     ev_register("Contact: <sip:alice@10.0.0.3>;expires=600\r\n");
     ev_register("Contact: <sip:alice@10.0.0.3>;expires=0\r\n");
     CU_ASSERT_EQUAL(ev.n, 0);
