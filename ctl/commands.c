@@ -162,9 +162,14 @@ static const char *field(const json_t *obj, const char *key, char *buf, size_t l
     case JSON_INTEGER:
         snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return buf;
-    case JSON_REAL:
-        snprintf(buf, len, "%g", json_real_value(v));
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        if (d == (double)(long long)d && d > -1e15 && d < 1e15)
+            snprintf(buf, len, "%lld", (long long)d);
+        else
+            snprintf(buf, len, "%.6g", d);
         return buf;
+    }
     case JSON_TRUE:
         return "yes";
     case JSON_FALSE:
@@ -909,19 +914,19 @@ static int cmd_presence(struct ctl_ctx *ctx, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-/* Every number under OBJ as "PREFIX.key" rows (nested objects flattened). */
-static void add_stats(struct table *t, const char *prefix, json_t *obj)
+/* Every number under OBJ as a row (KIND, "PREFIX.key", value); nested objects flattened. */
+static void add_stats(struct table *t, const char *kind, const char *prefix, json_t *obj)
 {
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v) {
-        char name[256], buf[64];
+        char name[512], buf[64];
         snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? "." : "", key);
         if (json_is_object(v)) {
-            add_stats(t, name, v);
+            add_stats(t, kind, name, v);
             continue;
         }
-        const char *cells[] = {name, field(obj, key, buf, sizeof(buf))};
+        const char *cells[] = {name, kind, field(obj, key, buf, sizeof(buf))};
         table_add_row(t, cells);
     }
 }
@@ -938,12 +943,14 @@ static int cmd_stats(struct ctl_ctx *ctx, int argc, char **argv)
     if (ctx->is_json) {
         print_json(ctx, j);
     } else {
-        fprintf(ctx->out, "node %s\n", field(j, "node", NULL, 0));
-        static const char *const head[] = {"NAME", "VALUE"};
-        struct table *t = table_new(2, head);
-        table_align_right(t, 1);
-        add_stats(t, "counters", json_object_get(j, "counters"));
-        add_stats(t, "gauges", json_object_get(j, "gauges"));
+        const char *node = field(j, "node", NULL, 0);
+        if (*node && strcmp(node, "-") != 0)
+            fprintf(ctx->out, "node %s\n", node);
+        static const char *const head[] = {"METRIC", "KIND", "VALUE"};
+        struct table *t = table_new(3, head);
+        table_align_right(t, 2);
+        add_stats(t, "counter", "", json_object_get(j, "counters"));
+        add_stats(t, "gauge", "", json_object_get(j, "gauges"));
         print_table(ctx, t);
     }
     json_decref(j);

@@ -152,7 +152,12 @@ int ctl_watch_heartbeats(struct ctl_ctx *ctx, int argc, char **argv)
     if (w.is_tty)
         fputs("\033[?25h\033[?1049l", ctx->out); /* cursor back, main screen back */
     fflush(ctx->out);
-    sigaction(SIGINT, &old, NULL);
+    /* Back to the shell's own Ctrl-C handling. A one-shot sipctl keeps this handler until it
+     * exits: a second SIGINT on the heels of the first (a wrapper such as timeout(1) signals the
+     * process and its group) must not kill it before it has restored the terminal and said
+     * goodbye. */
+    if (ctx->is_interactive)
+        sigaction(SIGINT, &old, NULL);
     if (rc != 0) {
         ctl_errorf(ctx, "%s", err);
     } else if (r.status != 200) {

@@ -204,7 +204,9 @@ if missing; then skip "presence"; else
 fi
 ctl stats
 if missing; then skip "stats"; else
-    check "stats: exit 0, counters rows" out_has '^counters\.[a-z_.]+ +[0-9.e+-]+$'
+    check "stats: exit 0, a counter row (the REGISTER above)" \
+        out_has '^sipd_requests_received_total\{method="REGISTER"\} +counter +[1-9][0-9]*$'
+    check "... and a gauge row" out_has '^sipd_[a-z_]+ +gauge +[0-9.e+-]+$'
     ctl --json stats
     check "stats --json parses" json_ok "'counters' in j and 'gauges' in j"
 fi
