@@ -128,7 +128,8 @@ static json_t *string_or_null(const char *s)
     return v ? v : json_null();
 }
 
-static json_t *binding_json(const struct api *api, const struct binding *b, int64_t now)
+static json_t *binding_json(const struct api *api, const struct binding *b, int64_t now,
+                            int is_local)
 {
     char transport[8] = "";
     if (b->received) {
@@ -136,7 +137,10 @@ static json_t *binding_json(const struct api *api, const struct binding *b, int6
         if (n < sizeof transport)
             snprintf(transport, sizeof transport, "%.*s", (int)n, b->received);
     }
-    const char *node = b->node ? b->node : api->node_name[0] ? api->node_name : NULL;
+    /* NULL: the node that accepted it did not say; on the memory store that is this one */
+    const char *node = b->node                  ? b->node
+                       : is_local && api->node_name[0] ? api->node_name
+                                                       : NULL;
     return json_pack("{s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}",
                      "contact", string_or_null(b->contact), "expires_s",
                      (json_int_t)(b->expires_at > now ? b->expires_at - now : 0), "expires_at_ms",
@@ -163,9 +167,10 @@ static void on_bindings(void *arg, int status, const struct binding *b, size_t n
         return;
     }
     int64_t now = j->n[0];
+    int is_local = strcmp(store_backend_name(j->api->ctx.store), "memory") == 0;
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, binding_json(j->api, &b[i], now));
+        json_array_append_new(items, binding_json(j->api, &b[i], now, is_local));
     api_job_done(j, 200, json_pack("{s:s, s:o}", "aor", j->s[0], "bindings", items));
 }
 
