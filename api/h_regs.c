@@ -25,7 +25,14 @@ char *api_aor(const char *s)
         free(uri);
         return NULL;
     }
-    at[strcspn(at, ";?>")] = '\0'; /* parameters and headers are not part of an AOR */
+    at[strcspn(at, ";?>")] = '\0'; /* parameters and headers are not part of an AOR, */
+    char *host_end = at[1] == '[' ? strchr(at, ']') : at; /* nor is a port (as the registrar) */
+    if (host_end && (host_end = strchr(host_end, ':')))
+        *host_end = '\0';
+    if (!at[1]) {
+        free(uri);
+        return NULL;
+    }
     for (char *p = uri; *p && *p != ':'; p++)
         *p = (char)tolower((unsigned char)*p);
     for (char *p = at; *p; p++)
