@@ -145,10 +145,11 @@ json_t *api_node_json(const struct node_row *n); /* h_nodes.c */
 int api_roles_parse(const json_t *v, char *out, size_t outlen, char *why, size_t whylen);
 /* h_nodes.c: is s a node name (1..63 of [A-Za-z0-9._-])? */
 int api_node_name_ok(const char *s);
-/* h_regs.c: an AOR named in a path, canonical as the registrar stores it ("sip:user@host":
- * scheme and host lower case, no port, no parameters); "alice@example.com" means sip:. A new
- * string, or NULL when it is no SIP AOR. */
-char *api_aor(const char *s);
+/* h_regs.c: an AOR named in a path, as the registrar and the presence package key their data
+ * ("sip:user@host": scheme kept, scheme and host lower case, no port, no parameters; unlike the
+ * IM packages' AOR, sips is not folded to sip). "alice@example.com" means sip:. A new string,
+ * or NULL when it is no SIP AOR. */
+char *api_reg_aor(const char *s);
 
 /* ---- handlers, one file per resource ---- */
 void api_h_healthz(struct api_req *r);

@@ -73,7 +73,7 @@ static void get_run(struct api_job *j)
 
 void api_h_presence_get(struct api_req *r)
 {
-    char *aor = api_aor(r->params[0]);
+    char *aor = api_reg_aor(r->params[0]);
     if (!aor) {
         api_reply_error(r, 400, "bad AOR", "\"%.200s\" is not a SIP AOR (sip:user@domain)",
                         r->params[0]);

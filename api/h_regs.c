@@ -15,7 +15,7 @@
 
 #include "store/store.h"
 
-char *api_aor(const char *s)
+char *api_reg_aor(const char *s)
 {
     char *uri = api_sip_uri(s);
     if (!uri)
@@ -190,7 +190,7 @@ static void get_run(struct api_job *j)
 /* A job for the AOR of the path (s[0], canonical), or NULL after answering 400. */
 static struct api_job *aor_job(struct api_req *r, api_job_fn fn)
 {
-    char *aor = api_aor(r->params[0]);
+    char *aor = api_reg_aor(r->params[0]);
     if (!aor) {
         api_reply_error(r, 400, "bad AOR", "\"%.200s\" is not a SIP AOR (sip:user@domain)",
                         r->params[0]);

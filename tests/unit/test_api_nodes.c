@@ -93,7 +93,7 @@ static void test_aor_table(void)
         {"sip:a b@example.com", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *got = api_aor(cases[i].in);
+        char *got = api_reg_aor(cases[i].in);
         if (cases[i].want) {
             CU_ASSERT_PTR_NOT_NULL(got);
             if (got)
