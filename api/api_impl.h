@@ -145,6 +145,16 @@ struct MHD_Response *api_events_response(struct api *api);
 /* ---- shared by handlers ---- */
 struct node_row;
 json_t *api_node_json(const struct node_row *n); /* h_nodes.c */
+/* h_nodes.c: the roles of a node as a body gives them (an array of names or "a,b"), checked
+ * against the role names --roles takes, into out as "a,b". 0, or -1 with a one-line why. */
+int api_roles_parse(const json_t *v, char *out, size_t outlen, char *why, size_t whylen);
+/* h_nodes.c: is s a node name (1..63 of [A-Za-z0-9._-])? */
+int api_node_name_ok(const char *s);
+/* h_regs.c: an AOR named in a path, as the registrar and the presence package key their data
+ * ("sip:user@host": scheme kept, scheme and host lower case, no port, no parameters; unlike the
+ * IM packages' AOR, sips is not folded to sip). "alice@example.com" means sip:. A new string,
+ * or NULL when it is no SIP AOR. */
+char *api_reg_aor(const char *s);
 
 /* ---- handlers, one file per resource ---- */
 void api_h_healthz(struct api_req *r);
@@ -160,6 +170,10 @@ void api_h_node_drain(struct api_req *r);
 void api_h_node_activate(struct api_req *r);
 void api_h_node_delete(struct api_req *r);
 void api_h_node_heartbeats(struct api_req *r);
+void api_h_regs_list(struct api_req *r);
+void api_h_reg_get(struct api_req *r);
+void api_h_reg_delete(struct api_req *r);
+void api_h_presence_get(struct api_req *r);
 
 /* ---- topics, messages, subscriptions (h_topics.c, h_messages.c, h_subs.c) ---- */
 /* The canonical AOR of a SIP URI given by a client (docs/im-event-package.md §2.1: "sip:user@host",
