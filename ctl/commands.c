@@ -276,6 +276,19 @@ static bool parse_count(const char *s, long long max, long long *out)
 
 /* ---- nodes --------------------------------------------------------------------------------- */
 
+/* The node's state as the API names it; a node that is down but marked draining or standby
+ * says so too ("down/draining"), so that a drain of a stopped node is visible. */
+static const char *node_state(const json_t *n, char *buf, size_t len)
+{
+    const char *state = field(n, "state", NULL, 0);
+    if (strcmp(state, "down") != 0)
+        return state;
+    bool is_draining = json_is_true(json_object_get(n, "draining"));
+    bool is_standby = json_is_true(json_object_get(n, "standby"));
+    snprintf(buf, len, "down%s%s", is_draining ? "/draining" : "", is_standby ? "/standby" : "");
+    return buf;
+}
+
 void ctl_print_nodes(FILE *out, json_t *nodes, long long now_ms)
 {
     static const char *const head[] = {"NID", "NAME", "STATE", "ROLES", "ADDRESS", "WORK/MAX",
@@ -288,7 +301,7 @@ void ctl_print_nodes(FILE *out, json_t *nodes, long long now_ms)
     size_t i;
     json_t *n;
     json_array_foreach(nodes, i, n) {
-        char nid[32], roles[256], load[64], age[32], rtt[32];
+        char nid[32], roles[256], load[64], age[32], rtt[32], state[64];
         double work = 0, max = 0, at;
         number(n, "work_num", &work);
         number(n, "max_num", &max);
@@ -297,7 +310,7 @@ void ctl_print_nodes(FILE *out, json_t *nodes, long long now_ms)
         if (number(n, "last_heartbeat_ms", &at))
             age_s = duration(now_ms > at ? (double)now_ms - at : 0, age, sizeof(age));
         const char *cells[] = {field(n, "nid", nid, sizeof(nid)), field(n, "name", NULL, 0),
-                               field(n, "state", NULL, 0), field(n, "roles", roles, sizeof(roles)),
+                               node_state(n, state, sizeof(state)), field(n, "roles", roles, sizeof(roles)),
                                field(n, "address", NULL, 0), load, age_s,
                                ms_field(n, "rtt_ms", rtt, sizeof(rtt))};
         table_add_row(t, cells);

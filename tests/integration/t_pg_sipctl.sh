@@ -79,11 +79,11 @@ if missing; then skip "node set"; else
 fi
 ctl "${T[@]}" node remove alpha
 if missing; then skip "node remove"; else
-    check "node remove of a node that is up: exit 1, conflict" err_is_one_line '^sipctl: (conflict|exists): .+'
+    check "node remove of a node that is up: exit 1, conflict" err_is_one_line '^sipctl: [^:]+: .+'
 fi
 ctl "${T[@]}" node add charlie --address "udp:$SIP_HOST:5999" --roles proxy --standby
 if missing; then skip "node add"; else
-    check "node add charlie --standby: exit 0, state down or standby" out_has ' charlie +(down|standby) '
+    check "node add charlie --standby: exit 0, state down/standby (never up)" out_has ' charlie +down/standby '
     ctl "${T[@]}" node remove charlie
     check "node remove charlie (never up): exit 0" out_has '^node charlie removed$'
 fi
@@ -105,7 +105,7 @@ if grep -Eq 'events: [1-9]' "$T_DIR/watch.out"; then
     check "... redrawn on heartbeat events (alpha rows: $(grep -c ' alpha ' "$T_DIR/watch.out"))" \
         test "$(grep -c ' alpha ' "$T_DIR/watch.out")" -ge 2
 else
-    echo "SKIP: watch redraw: no heartbeat event in 2 s with a balancer probing every ${CL_HB_MS} ms (the API does not publish events yet)"
+    fail "watch redraw: no heartbeat event in 2 s with a balancer probing every ${CL_HB_MS} ms"
 fi
 
 # ---- the interactive shell: completes alpha, watches, Ctrl-C ----

@@ -60,19 +60,24 @@ else
     check "node add: exit 0" rc_is 0
     check "... prints the node's row" out_has '^ +[0-9]+ +n1 +[a-z]+ +registrar,proxy +udp:127.0.0.1:5999 +[0-9]+/7 '
     ctl "${T[@]}" node add n1 --address "udp:127.0.0.1:5999" --roles proxy
-    check "node add of an existing name: exit 1, conflict" err_is_one_line '^sipctl: (conflict|exists): .+'
+    check "node add of an existing name: exit 1, conflict" err_is_one_line '^sipctl: [^:]+: .+'
     ctl nodes
     check "nodes lists n1" out_has ' n1 +[a-z]+ +registrar,proxy '
     ctl node show n1
     check "node show: FIELD/VALUE rows" out_has '^name +n1$'
     ctl "${T[@]}" node set n1 --max-num 50
     check "node set --max-num: exit 0, 50 in the row" out_has ' [0-9]+/50 '
+    # n1 is not running (no sipd answers for it): its state is down, with what was marked
     ctl "${T[@]}" node standby n1
-    check "node standby: exit 0, state standby" out_has ' n1 +standby '
+    check "node standby: exit 0, state down/standby" out_has ' n1 +down/standby '
     ctl "${T[@]}" node drain n1
-    check "node drain: exit 0, state draining or drained" out_has ' n1 +drain(ing|ed) '
+    check "node drain: exit 0, state down/draining/standby" out_has ' n1 +down/draining/standby '
+    ctl --json node show n1
+    check "node show --json: draining and standby true" json_ok "j['draining'] is True and j['standby'] is True"
     ctl "${T[@]}" node activate n1
-    check "node activate: exit 0, state no longer draining" bash -c "[ $RC = 0 ] && ! grep -Eq ' n1 +drain' '$T_DIR/out'"
+    check "node activate: exit 0, neither draining nor standby" out_has ' n1 +down +registrar,proxy '
+    ctl "${T[@]}" node activate nosuch
+    check "node activate of an unknown node: exit 1, one line" err_is_one_line '^sipctl: not found: .*nosuch'
     ctl heartbeats
     check "heartbeats: a row for n1 that was never probed" out_has '^n1 +[a-z]+ +never '
     ctl heartbeats n1
@@ -154,7 +159,7 @@ else
     check "topic create: exit 0" rc_is 0
     check "... lists both members" out_has "^sip:b-$U@$DOMAIN$"
     ctl "${T[@]}" topic create "$TOPIC" --member "sip:a-$U@$DOMAIN"
-    check "topic create again: exit 1, conflict" err_is_one_line '^sipctl: (conflict|exists): .+'
+    check "topic create again: exit 1, conflict" err_is_one_line '^sipctl: [^:]+: .+'
     ctl topics
     check "topics: the group with 2 members" out_has "^sip:team-$U@$DOMAIN +group +[0-9]+ +2$"
     ctl "${T[@]}" topic add "$TOPIC" "sip:c-$U@$DOMAIN"
@@ -201,6 +206,13 @@ fi
 ctl presence "sip:$U@$DOMAIN"
 if missing; then skip "presence"; else
     check "presence of an AOR that published nothing: exit 1, not found" err_is_one_line '^sipctl: not found'
+    check "p-$U publishes presence (SIP PUBLISH 200)" run_py sipctl_publish.py udp "$SIP_HOST" "$SIP_PORT" "p-$U" "at the desk"
+    ctl presence "sip:p-$U@$DOMAIN"
+    check "presence: the publication's row (etag, about a minute, pidf)" \
+        out_has '^[^ ]+ +(59|60)\.[0-9]s +application/pidf\+xml$|^[^ ]+ +1m00s +application/pidf\+xml$'
+    check "... and the composed document with the note" out_has '<note>at the desk</note>'
+    ctl --json presence "sip:p-$U@$DOMAIN"
+    check "presence --json parses: one publication" json_ok "len(j['publications']) == 1 and 'at the desk' in j['document']"
 fi
 ctl stats
 if missing; then skip "stats"; else
@@ -238,6 +250,16 @@ rc=$?
 sed 's/^/# shell: /' "$T_DIR/shell.out"
 grep '^SKIP' "$T_DIR/shell.out"
 check "interactive shell: completion, history, watch and Ctrl-C (py/sipctl_shell.py, rc $rc)" test "$rc" = 0
+
+# ---- node remove (n1 was kept for the shell's completion) ----
+ctl "${T[@]}" node remove n1
+if missing; then skip "node remove"; else
+    check "node remove n1 (not running): exit 0, said" out_has '^node n1 removed$'
+    ctl nodes
+    check "... and nodes no longer lists it" bash -c "[ $RC = 0 ] && ! grep -q ' n1 ' '$T_DIR/out'"
+    ctl "${T[@]}" node remove n1
+    check "node remove of an unknown node: exit 1, not found" err_is_one_line '^sipctl: not found: '
+fi
 
 sipd_stop
 finish

@@ -146,8 +146,8 @@ def main():
         if t.expect(rb"events: [1-9]", 8, m):
             show(True, "... and redraws when an event arrives (events: 1 or more)")
         else:
-            print("SKIP: no heartbeat or node event arrived within 8 s%s: the API does not "
-                  "publish events yet, so the redraw is not checked"
+            print("SKIP: no heartbeat or node event arrived within 8 s%s (only a balancer's "
+                  "view of the cluster emits them): the redraw is not checked here"
                   % (" of '%s'" % trigger if trigger else ""), flush=True)
     m = t.mark()
     t.send(b"\x03")
