@@ -8,33 +8,8 @@
 # route", or 405 on a path that serves other methods) print SKIP with the reason.
 . "$(dirname "$0")/lib.sh"
 . "$IT_DIR/cluster_lib.sh"
+. "$IT_DIR/sipctl_lib.sh"
 
-SIPCTL=${SIPCTL:-$top_builddir/ctl/sipctl}
-[ -x "$SIPCTL" ] || bail "sipctl not built at $SIPCTL"
-export HOME=$T_DIR SIPCTL_CONFIG=$T_DIR/none.conf
-unset SIPCTL_TOKEN
-
-ctl() {
-    timeout -k 2 30 "$SIPCTL" "$@" >"$T_DIR/out" 2>"$T_DIR/err"
-    RC=$?
-    OUT=$(cat "$T_DIR/out")
-    ERR=$(cat "$T_DIR/err")
-    log "sipctl $* -> $RC"
-    [ -z "$OUT" ] || sed 's/^/#   | /' "$T_DIR/out" | head -n 20
-    [ -z "$ERR" ] || sed 's/^/#   ! /' "$T_DIR/err"
-}
-rc_is() { [ "$RC" = "$1" ]; }
-out_has() { grep -Eq -- "$1" <<<"$OUT"; }
-err_is_one_line() { [ "$(wc -l <"$T_DIR/err")" = 1 ] && grep -Eq -- "$1" "$T_DIR/err"; }
-json_ok() { python3 -c "import json,sys; j=json.load(open('$T_DIR/out')); sys.exit(0 if ($1) else 1)"; }
-missing() { [ "$RC" = 1 ] && grep -Eq 'no such route|method not allowed' "$T_DIR/err"; }
-skip() { printf 'SKIP: %s (the API answered: %s)\n' "$1" "$ERR"; }
-# ctl_shows PATTERN ARGS...: the output of `sipctl ARGS` matches PATTERN (for cl_wait)
-ctl_shows() {
-    local p=$1
-    shift
-    ctl "$@" && out_has "$p"
-}
 T=(--token "$API_TOKEN")
 
 pg_require

@@ -6,31 +6,8 @@
 # A check whose route the API does not serve yet (404 "no such route", or 405 on a path that
 # serves other methods) prints SKIP with the reason instead of failing.
 . "$(dirname "$0")/lib.sh"
+. "$IT_DIR/sipctl_lib.sh"
 
-SIPCTL=${SIPCTL:-$top_builddir/ctl/sipctl}
-[ -x "$SIPCTL" ] || bail "sipctl not built at $SIPCTL"
-export HOME=$T_DIR SIPCTL_CONFIG=$T_DIR/none.conf # no operator's config leaks in
-unset SIPCTL_TOKEN
-
-# ctl ARGS...: run sipctl (bounded); stdout in $OUT, stderr in $ERR, exit status in $RC
-ctl() {
-    timeout -k 2 30 "$SIPCTL" "$@" >"$T_DIR/out" 2>"$T_DIR/err"
-    RC=$?
-    OUT=$(cat "$T_DIR/out")
-    ERR=$(cat "$T_DIR/err")
-    log "sipctl $* -> $RC"
-    [ -z "$OUT" ] || sed 's/^/#   | /' "$T_DIR/out" | head -n 20
-    [ -z "$ERR" ] || sed 's/^/#   ! /' "$T_DIR/err"
-}
-rc_is() { [ "$RC" = "$1" ]; }
-out_has() { grep -Eq -- "$1" <<<"$OUT"; }
-err_is_one_line() { [ "$(wc -l <"$T_DIR/err")" = 1 ] && grep -Eq -- "$1" "$T_DIR/err"; }
-json_ok() { python3 -c "import json,sys; j=json.load(open('$T_DIR/out')); sys.exit(0 if ($1) else 1)"; }
-# missing: the last command failed because its route has not landed in the API yet
-missing() {
-    [ "$RC" = 1 ] && grep -Eq 'no such route|method not allowed' "$T_DIR/err"
-}
-skip() { printf 'SKIP: %s (the API answered: %s)\n' "$1" "$ERR"; }
 T=(--token "$API_TOKEN")
 
 sipd_start
@@ -113,14 +90,14 @@ check "... saying so" err_is_one_line "cannot reach .*(timed out|Timeout)"
 # ---- where the URL and token come from: flags > environment > config file ----
 printf '%s\n' "$API_TOKEN" >"$T_DIR/token"
 printf '# sipctl\nurl = %s\ntoken_file = %s\n' "$API_URL" "$T_DIR/token" >"$T_DIR/sipctl.conf"
-SIPCTL_URL= SIPCTL_CONFIG=$T_DIR/sipctl.conf ctl node drain nosuch
+SIPCTL_URL='' SIPCTL_CONFIG=$T_DIR/sipctl.conf ctl node drain nosuch
 check "config file: URL and token_file used (the write is authorised: no such node)" \
     err_is_one_line '^sipctl: not found'
 mkdir -p "$T_DIR/.config"
 printf 'url = http://127.0.0.1:%s\n' "$dead" >"$T_DIR/.config/sipctl.conf"
-SIPCTL_URL= SIPCTL_CONFIG= ctl nodes
-check "~/.config/sipctl.conf is read when SIPCTL_CONFIG is unset (its dead URL: exit 3)" rc_is 3
-SIPCTL_CONFIG= ctl nodes
+SIPCTL_URL='' SIPCTL_CONFIG='' ctl nodes
+check "$HOME/.config/sipctl.conf is read when SIPCTL_CONFIG is unset (its dead URL: exit 3)" rc_is 3
+SIPCTL_CONFIG='' ctl nodes
 check "SIPCTL_URL beats the config file (exit 0)" rc_is 0
 SIPCTL_URL=http://127.0.0.1:$dead ctl --url "$API_URL" nodes
 check "--url beats SIPCTL_URL (exit 0)" rc_is 0
@@ -186,7 +163,7 @@ else
     ctl subs "$TOPIC"
     if missing; then skip "subs"; else
         check "subs of a group topic: exit 0 and the header" out_has '^TOPIC +AOR +DEVICE +NODE +ACKED +STATE +EXPIRES$'
-        check "... a row for b-$U's device (no node on the memory store: -)" out_has "^$TOPIC +sip:b-$U@$DOMAIN +[^ ]*b-$U[^ ]* +- +[0-9]+ +active "
+        check "... a row for b-$U's device (no node on the memory store: -)" out_has "^$TOPIC +sip:b-$U@$DOMAIN +[^ ]*b-${U}[^ ]* +- +[0-9]+ +active "
         ctl subs "sip:b-$U@$DOMAIN"
         check "subs of a user (not a group topic: ?user=): the same subscription" out_has "^$TOPIC +sip:b-$U@$DOMAIN "
         ctl --json subs --topic "$TOPIC"
