@@ -131,6 +131,23 @@ static void on_sigint_at_prompt(int sig)
     rl_redisplay();
 }
 
+/* Run one line's words; "--json" anywhere in it applies to that line only, as on the command
+ * line. */
+static void run_line(struct ctl_ctx *ctx, int n, char **words)
+{
+    bool was_json = ctx->is_json;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(words[i], "--json") == 0)
+            ctx->is_json = true;
+        else
+            words[k++] = words[i];
+    }
+    if (k > 0)
+        ctl_dispatch(ctx, k, words);
+    ctx->is_json = was_json;
+}
+
 static char *history_path(void)
 {
     const char *home = getenv("HOME");
@@ -180,7 +197,7 @@ int ctl_shell_run(struct ctl_ctx *ctx)
         else if (n > 0 && (strcmp(words[0], "quit") == 0 || strcmp(words[0], "exit") == 0))
             n = -2;
         else if (n > 0)
-            ctl_dispatch(ctx, n, words);
+            run_line(ctx, n, words);
         fflush(ctx->out);
         free(copy);
         free(line);

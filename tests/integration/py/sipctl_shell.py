@@ -157,6 +157,10 @@ def main():
     show(b"\x1b[?1049l" in after and b"\x1b[?25h" in after,
          "... restoring the main screen and the cursor")
     m = t.mark()
+    t.send(b"nodes --json\r")
+    show(t.expect(rb'"items": \[', 5, m) and t.expect(rb"sipctl> ", 5, m),
+         "'nodes --json' in the shell prints the JSON")
+    m = t.mark()
     t.send(b"help\r")
     show(t.expect(rb"watch heartbeats", 3, m), "'help' lists the commands")
     t.expect(rb"sipctl> ", 3, m)
