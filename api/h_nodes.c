@@ -32,25 +32,12 @@ static const char *row_state(const struct node_row *n)
     return n->waiting ? "standby" : "active";
 }
 
-static json_t *roles_array(const char *roles)
-{
-    json_t *a = json_array();
-    const char *p = roles ? roles : "";
-    while (*p) {
-        size_t n = strcspn(p, ",");
-        if (n)
-            json_array_append_new(a, json_stringn(p, n));
-        p += n + (p[n] == ',');
-    }
-    return a;
-}
-
 json_t *api_node_json(const struct node_row *n)
 {
     int64_t now = unix_ms();
     json_t *o = json_pack("{s:i, s:s, s:s, s:o, s:i, s:b, s:b, s:b, s:s, s:i, s:i, s:f}",
                           "nid", n->nid, "name", n->name, "address", n->address ? n->address : "",
-                          "roles", roles_array(n->roles), "status", n->status, "up", n->status != 0,
+                          "roles", api_csv_array(n->roles), "status", n->status, "up", n->status != 0,
                           "standby", n->waiting != 0, "draining", n->draining != 0, "state",
                           row_state(n), "work_num", n->work_num, "max_num", n->max_num, "load",
                           n->max_num > 0 ? (double)n->work_num / n->max_num : 0.0);

@@ -95,41 +95,12 @@ static void list_run(struct api_job *j)
 
 void api_h_regs_list(struct api_req *r)
 {
-    long limit;
-    if (api_query_long(r, "limit", API_DEFAULT_LIMIT, 1, API_MAX_LIMIT, &limit) < 0)
-        return;
-    int bad = 0;
-    char *after = api_query(r, "after", &bad);
-    if (bad || (after && strlen(after) > 256)) {
-        free(after);
-        api_reply_error(r, 400, "bad query argument", "after must be an AOR from a \"next\" link");
-        return;
-    }
-    struct api_job *j = api_job_new(r->api, list_run);
-    if (j) {
-        j->s[0] = after;
-        j->n[0] = limit;
-    } else {
-        free(after);
-    }
-    api_job_call(r, j);
+    struct api_job *j = api_list_job(r, list_run);
+    if (j)
+        api_job_call(r, j);
 }
 
 /* ---- one AOR ---- */
-
-/* ["<a>", "<b>"] from the Path values joined with "," (binding.h). */
-static json_t *path_array(const char *path)
-{
-    json_t *a = json_array();
-    const char *p = path ? path : "";
-    while (*p) {
-        size_t n = strcspn(p, ",");
-        if (n)
-            json_array_append_new(a, json_stringn(p, n));
-        p += n + (p[n] == ',');
-    }
-    return a;
-}
 
 static json_t *string_or_null(const char *s)
 {
@@ -155,7 +126,7 @@ static json_t *binding_json(const struct api *api, const struct binding *b, int6
                      (json_int_t)(b->expires_at > now ? b->expires_at - now : 0), "expires_at_ms",
                      (json_int_t)b->expires_at * 1000, "q",
                      b->q >= 0 ? json_real(b->q / 1000.0) : json_null(), "path",
-                     path_array(b->path), "transport",
+                     api_csv_array(b->path), "transport",
                      transport[0] ? json_string(transport) : json_null(), "source",
                      string_or_null(b->received), "node", string_or_null(node), "instance",
                      string_or_null(b->instance), "reg_id",

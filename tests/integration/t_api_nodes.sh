@@ -9,29 +9,7 @@
 
 sipd_start
 
-# http METHOD PATH [CURL ARGS...]: prints "STATUS BODY"
-http() {
-    local m=$1 p=$2
-    shift 2
-    curl -s --max-time 10 -o "$T_DIR/body" -w '%{http_code}' -X "$m" "$@" "$API_URL$p" >"$T_DIR/code"
-    printf '%s %s' "$(cat "$T_DIR/code")" "$(cat "$T_DIR/body")"
-}
-# expect WHAT STATUS PYTHON-EXPR METHOD PATH [CURL ARGS]: the status matches and the python
-# expression over the parsed JSON body `j` is true (j is None for an empty body).
-expect() {
-    local what=$1 want=$2 expr=$3 out code
-    shift 3
-    out=$(http "$@")
-    code=${out%% *}
-    log "$* -> $out"
-    check "$what: status $want (got $code)" test "$code" = "$want"
-    check "$what: body" python3 -c "import json,sys; s=open('$T_DIR/body').read(); j=json.loads(s) if s else None; sys.exit(0 if ($expr) else 1)"
-}
-AUTH=(-H "Authorization: Bearer $API_TOKEN")
-JSON=(-H "Content-Type: application/json")
-post() { expect "$1" "$2" "$3" POST "$4" "${AUTH[@]}" "${JSON[@]}" --data-binary "$5"; }
-patch() { expect "$1" "$2" "$3" PATCH "$4" "${AUTH[@]}" "${JSON[@]}" --data-binary "$5"; }
-BAD="j['error'] and j['detail']"
+. "$IT_DIR/api_lib.sh"
 
 # ---- nodes ----
 post "add a node" 201 "j['name'] == 'n9' and j['roles'] == ['registrar', 'proxy'] and j['status'] == 0 and j['state'] == 'down' and j['max_num'] == 40 and j['standby'] is True and j['last_heartbeat_ms'] is None" \

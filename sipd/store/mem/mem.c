@@ -235,7 +235,8 @@ static void mem_location_list(struct store *st, const char *after, size_t max, i
         if (live && (!after || strcmp(e->key, after) > 0))
             v[n++] = (struct aor_count){.aor = e->key, .bindings = live};
     }
-    qsort(v, n, sizeof *v, cmp_aor_count);
+    if (n)
+        qsort(v, n, sizeof *v, cmp_aor_count);
     done(arg, 0, v, n < max ? n : max);
     free(v);
 }
