@@ -75,8 +75,8 @@ static int transfer_failure(CURLcode rc, const char *url, const char *curl_err, 
 
 static struct curl_slist *request_headers(const struct ctl_http *h, bool has_body, bool is_stream)
 {
-    struct curl_slist *hd = NULL;
-    hd = curl_slist_append(hd, is_stream ? "Accept: text/event-stream" : "Accept: application/json");
+    const char *accept = is_stream ? "Accept: text/event-stream" : "Accept: application/json";
+    struct curl_slist *hd = curl_slist_append(NULL, accept);
     if (has_body)
         hd = curl_slist_append(hd, "Content-Type: application/json");
     if (h->token && *h->token) {

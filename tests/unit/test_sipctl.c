@@ -297,13 +297,16 @@ void register_sipctl_suites(void)
     CU_add_test(s, "flags beat env beat config file", test_sipctl_flags_beat_env_beat_config_file);
     CU_add_test(s, "default token file only when no token",
                 test_sipctl_default_token_file_only_when_no_token);
-    CU_add_test(s, "--json anywhere; usage errors", test_sipctl_json_flag_anywhere_and_usage_errors);
-    CU_add_test(s, "config errors name file and line", test_sipctl_config_errors_name_file_and_line);
+    CU_add_test(s, "--json anywhere; usage errors",
+                test_sipctl_json_flag_anywhere_and_usage_errors);
+    CU_add_test(s, "config errors name file and line",
+                test_sipctl_config_errors_name_file_and_line);
     CU_add_test(s, "table pads columns, right-aligns numbers",
                 test_sipctl_table_pads_columns_and_right_aligns_numbers);
     CU_add_test(s, "table: no trailing spaces, one line per row",
                 test_sipctl_table_no_trailing_spaces_and_one_line_per_row);
-    CU_add_test(s, "table counts characters not bytes", test_sipctl_table_counts_characters_not_bytes);
+    CU_add_test(s, "table counts characters not bytes",
+                test_sipctl_table_counts_characters_not_bytes);
     CU_add_test(s, "paths percent-encode URIs", test_sipctl_paths_percent_encode_uris);
     CU_add_test(s, "SSE events across chunks", test_sipctl_sse_events_across_chunks);
     CU_add_test(s, "shell splits words with quotes", test_sipctl_shell_splits_words_with_quotes);

@@ -1,0 +1,27 @@
+/* request.h - one API request as a command sees it: the JSON body in, the parsed answer out, and
+ * the HTTP status turned into sipctl's exit status with the API's error shown on one line. */
+#ifndef SIPCTL_REQUEST_H
+#define SIPCTL_REQUEST_H
+
+#include <jansson.h>
+
+#include "commands.h"
+
+/* METHOD PATH with BODY (a JSON value, may be NULL). On 2xx returns 0 with the parsed answer in
+ * *OUT (NULL for an empty body; caller decrefs). On an error answer prints "sipctl: error:
+ * detail" and returns CTL_EXIT_FAILED (with --json the error's JSON is printed too); no answer:
+ * the status of http_request(). *STATUS (may be NULL) receives the HTTP status. */
+int ctl_api_call(struct ctl_ctx *ctx, const char *method, const char *path, json_t *body,
+                 json_t **out, long *status);
+
+/* GET a paginated list at PATH and every following page ("next"); *ITEMS receives all items in
+ * one array (caller decrefs). */
+int ctl_api_list(struct ctl_ctx *ctx, const char *path, json_t **items);
+
+/* J indented on ctx->out. */
+void ctl_print_json(struct ctl_ctx *ctx, const json_t *j);
+/* A whole list as --json prints it: {"items": ITEMS, "next": null}, which is the answer as
+ * received whenever the list fits one page. */
+void ctl_print_list_json(struct ctl_ctx *ctx, json_t *items);
+
+#endif
