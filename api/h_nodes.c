@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "base/events.h"
 #include "store/store.h"
 #include "transport/addr.h"
 
@@ -104,6 +105,7 @@ static void drain_set(void *arg, int status)
         api_job_error(j, api_store_http_status(status), "store error", "the node could not be changed");
         return;
     }
+    events_node(j->s[0], "draining");
     store_nodes_load(j->api->ctx.store, on_nodes, j);
 }
 
@@ -250,8 +252,11 @@ static void on_row(void *arg, int status, const struct node_row *v, size_t n)
     else if (status != 0 || n != 1)
         api_job_error(j, api_store_http_status(status ? status : STORE_EFAIL), "store error",
                       "the node table could not be changed");
-    else
+    else {
+        /* the event stream's watchers hear of it on this node too, not only through a balancer */
+        events_node(v[0].name, j->n[3] == 201 ? "added" : row_state(&v[0]));
         api_job_done(j, (int)j->n[3], api_node_json(&v[0]));
+    }
 }
 
 static void add_run(struct api_job *j)
@@ -342,9 +347,10 @@ void api_h_node_activate(struct api_req *r)
 static void on_removed(void *arg, int status)
 {
     struct api_job *j = arg;
-    if (status == 0)
+    if (status == 0) {
+        events_node(j->s[0], "removed");
         api_job_done(j, 204, NULL);
-    else if (status == 404)
+    } else if (status == 404)
         api_job_error(j, 404, "not found", "no node named %.64s", j->s[0]);
     else if (status == 409)
         api_job_error(j, 409, "node is up",
