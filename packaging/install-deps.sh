@@ -6,7 +6,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
       libosip2-dev libmicrohttpd-dev libjansson-dev libpq-dev libreadline-dev libcunit1-dev
       libcurl4-openssl-dev
       postgresql postgresql-common sip-tester baresip-core python3 iproute2 procps
-      clang"
+      clang chromium python3-websocket"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
