@@ -31,7 +31,7 @@ trap cleanup EXIT
 results=$(mktemp)
 
 start_sipd() {
-    "$SIPD" --foreground --log-level warn --listen "udp:127.0.0.1:$1,tcp:127.0.0.1:$1" >"/tmp/sipd-bench-$1.log" 2>&1 &
+    "$SIPD" --foreground --api off --log-level warn --listen "udp:127.0.0.1:$1,tcp:127.0.0.1:$1" >"/tmp/sipd-bench-$1.log" 2>&1 &
     echo $!
 }
 run() { # label pid port scen tr doCpu doLimit

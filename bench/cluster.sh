@@ -102,7 +102,7 @@ start_node() {
     local name=$1 roles=$2 port=$3 _
     runs=$((runs + 1))
     NODE_LOG=$logs/$name.$runs.log
-    local args=(--foreground --roles "$roles" --listen "udp:127.0.0.1:$port,tcp:127.0.0.1:$port"
+    local args=(--foreground --api off --roles "$roles" --listen "udp:127.0.0.1:$port,tcp:127.0.0.1:$port"
         --domain example.com --log-level warn)
     [ "${4:-}" = memory ] || args+=(--db "$DB" --name "$name")
     # shellcheck disable=SC2206 # word splitting of the extra arguments is wanted

@@ -37,7 +37,7 @@ trap 'exit 130' INT TERM
 cc -O2 -std=c11 -Wall -o "$work/imload" "$here/imload.c" || exit 2
 
 start_sipd() { # port
-    "$SIPD" --foreground --log-level warn --listen "udp:127.0.0.1:$1,tcp:127.0.0.1:$1" \
+    "$SIPD" --foreground --api off --log-level warn --listen "udp:127.0.0.1:$1,tcp:127.0.0.1:$1" \
         --domain example.com --set transport.max_connections=8192 >"$work/sipd-$1.log" 2>&1 &
     spid=$!
     sleep 0.5

@@ -44,10 +44,10 @@ cc -O2 -std=c11 -Wall -o "$work/imload" "$here/imload.c" || exit 2
 start() { # server port -> sets spid
     case $1 in
     kamailio) spid=$("$shared/kamailio.sh" "$2" "$KCHILDREN" | tail -1) ;;
-    sipd-proxy) "$SIPD" --foreground --log-level warn --roles registrar,proxy --domain example.com \
+    sipd-proxy) "$SIPD" --foreground --api off --log-level warn --roles registrar,proxy --domain example.com \
             --listen "udp:127.0.0.1:$2,tcp:127.0.0.1:$2" >"$work/sipd.log" 2>&1 &
         spid=$!; sleep 0.5 ;;
-    *) "$SIPD" --foreground --log-level warn --domain example.com \
+    *) "$SIPD" --foreground --api off --log-level warn --domain example.com \
             --listen "udp:127.0.0.1:$2,tcp:127.0.0.1:$2" >"$work/sipd.log" 2>&1 &
         spid=$!; sleep 0.5 ;;
     esac

@@ -11,7 +11,7 @@ SIPD=${SIPD:-$top/build/sipd/sipd}
 N=${1:-100000} RATE=${2:-5000}
 port=$((26000 + RANDOM % 3000))
 work=$(mktemp -d)
-"$SIPD" --foreground --log-level warn --listen "udp:127.0.0.1:$port" --set registrar.max_expires=3600 --set sip.t1_ms=20 \
+"$SIPD" --foreground --api off --log-level warn --listen "udp:127.0.0.1:$port" --set registrar.max_expires=3600 --set sip.t1_ms=20 \
     >"$work/sipd.log" 2>&1 &
 pid=$!
 # shellcheck source=SCRIPTDIR/procs.sh

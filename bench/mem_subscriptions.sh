@@ -40,7 +40,7 @@ cc -O2 -std=c11 -Wall -o "$work/imload" "$here/imload.c" || exit 2
 # shellcheck disable=SC2086 # SIPD_EXTRA is a list of options; ${3:-} an option or nothing
 run() { # devices connections [-1]
     local port; port=$(free_port)
-    "$SIPD" --foreground --log-level warn --listen "udp:127.0.0.1:$port,tcp:127.0.0.1:$port" \
+    "$SIPD" --foreground --api off --log-level warn --listen "udp:127.0.0.1:$port,tcp:127.0.0.1:$port" \
         --domain example.com --set broker.im_max_expires=86400 --set transport.max_connections=16384 --set sip.t4_ms=20 ${SIPD_EXTRA:-} \
         >"$work/sipd.log" 2>&1 &
     spid=$!

@@ -35,7 +35,7 @@ trap cleanup EXIT
 start_kamailio() { "$shared/kamailio.sh" "$1" 1 | tail -1; }
 start_sipd() { # port [db]
     local port=$1 db=${2:-}
-    local args=(--foreground --log-level warn --listen "udp:127.0.0.1:$port,tcp:127.0.0.1:$port")
+    local args=(--foreground --api off --log-level warn --listen "udp:127.0.0.1:$port,tcp:127.0.0.1:$port")
     [ -n "$db" ] && args+=(--db "$db")
     "$SIPD" "${args[@]}" >"/tmp/sipd-bench-$port.log" 2>&1 &
     echo $!

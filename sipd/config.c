@@ -73,6 +73,12 @@ static const struct key keys[] = {
     F("cluster", "promote_load", promote_permille),
     I("cluster", "failover_ms", failover_ms, 50, 600000),
     B("cluster", "exit_when_drained", exit_when_drained),
+    S("api", "listen", api_listen),
+    S("api", "token", api_token),
+    S("api", "token_file", api_token_file),
+    B("api", "read_auth", api_read_auth),
+    S("api", "webui_dir", api_webui_dir),
+    S("api", "notice_from", api_notice_from),
 };
 
 void config_defaults(struct sipd_config *c)
@@ -113,6 +119,7 @@ void config_defaults(struct sipd_config *c)
     c->heartbeat_misses = 3;
     c->promote_permille = 800;
     c->failover_ms = 2000;
+    strcpy(c->api_listen, "127.0.0.1:5080");
 }
 
 int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,

@@ -53,6 +53,13 @@ struct sipd_config {
     int promote_permille;   /* cluster.promote_load as thousandths of max_num (0.8 = 800) */
     int failover_ms;        /* balancer: no answer from a node for this long: try the next one */
     int exit_when_drained;  /* --exit-when-drained */
+    /* [api] the embedded HTTP control plane (docs/api.md) */
+    char api_listen[128];   /* --api ADDR:PORT, or "off" */
+    char api_token[256];    /* bearer token for writes; "" = writes refused */
+    char api_token_file[512];
+    int api_read_auth;      /* reads need the token too */
+    char api_webui_dir[512]; /* the status page's files; "" = the installed or source-tree copy */
+    char api_notice_from[256]; /* sender of messages published through the API */
 
     unsigned role_mask; /* derived from roles by config_finish() */
 };

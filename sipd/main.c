@@ -42,6 +42,8 @@ static const char usage_text[] =
     "                          node.max_num, node.standby in sipd(8))\n"
     "      --exit-when-drained once the node's row is draining and no transaction is in\n"
     "                          progress, stop cleanly and exit 0\n"
+    "      --api ADDR:PORT     the REST API, /metrics and the status page (default\n"
+    "                          127.0.0.1:5080; `off` disables it; see docs/api.md)\n"
     "      --init-db           apply the database schema migrations and exit\n"
     "      --schema-dir DIR    where the migrations are (default " SIPD_SCHEMA_DIR ")\n"
     "      --log-level LEVEL   error, warn, info or debug\n"
@@ -153,7 +155,8 @@ int main(int argc, char **argv)
         {"foreground", no_argument, NULL, 'f'},    {"pidfile", required_argument, NULL, 'p'},
         {"set", required_argument, NULL, 's'},     {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},          {"name", required_argument, NULL, 'N'},
-        {"exit-when-drained", no_argument, NULL, 'E'}, {NULL, 0, NULL, 0},
+        {"exit-when-drained", no_argument, NULL, 'E'}, {"api", required_argument, NULL, 'A'},
+        {NULL, 0, NULL, 0},
     };
     const char *shortopts = "c:r:l:d:fp:s:Vh";
     struct sipd_config cfg;
@@ -187,6 +190,7 @@ int main(int argc, char **argv)
         case 's': rc = config_set_dotted(&cfg, optarg, err, sizeof err); break;
         case 'N': rc = config_set(&cfg, "sipd", "node_name", optarg, err, sizeof err); break;
         case 'E': cfg.exit_when_drained = 1; break;
+        case 'A': rc = config_set(&cfg, "api", "listen", optarg, err, sizeof err); break;
         case 'V': printf("sipd %s\n", PACKAGE_VERSION); return 0;
         case 'h': fputs(usage_text, stdout); return 0;
         case '?':
@@ -255,6 +259,8 @@ int main(int argc, char **argv)
         LOG_ERROR("cannot set up signal handling: %s", strerror(errno));
         return 1;
     }
+    if (server_start_api(srv) < 0)
+        return 1;
     if (cfg.pidfile[0] && write_pidfile(cfg.pidfile) < 0)
         return 1;
     LOG_INFO("sipd %s ready roles=%s store=%s", PACKAGE_VERSION, cfg.roles, cfg.db[0] ? "postgres" : "memory");

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "base/log.h"
 #include "base/loop.h"
 #include "cluster/cluster.h"
@@ -51,6 +53,7 @@ struct server {
     struct timer drain_timer;
     struct timer expire_timer;
     struct node_self *self; /* this node's row in the node table and its state (cluster/self.c) */
+    struct api *api;        /* the HTTP control plane (api/); NULL with --api off */
 };
 
 /* Does this node forward requests (proxy, redirect, or the balancer's edge)? */
@@ -428,6 +431,72 @@ static size_t held_dialogs(void *arg) { return proxy_dialogs(arg); }
 /* Drained, and cluster.exit_when_drained is set (cluster/self.c). */
 static void on_self_drained_exit(void *arg) { server_shutdown(arg); }
 
+/* /readyz (api/): NULL when this node takes work, else why not. */
+static const char *not_ready(void *arg)
+{
+    struct server *srv = arg;
+    if (srv->draining)
+        return "stopping";
+    if (!node_self_is_started(srv->self))
+        return "starting";
+    if (!store_is_available(srv->store))
+        return "store unreachable";
+    switch (node_self_state(srv->self, 0)) {
+    case NODE_DRAINING: return "draining";
+    case NODE_DRAINED: return "drained";
+    default: return NULL;
+    }
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The control plane's listener, bound now (a busy address is a start-up error); it serves once
+ * server_start_api() runs in the process that keeps the loop. */
+static int create_api(struct server *srv)
+{
+    const struct sipd_config *cfg = &srv->cfg;
+    if (strcmp(cfg->api_listen, "off") == 0 || !cfg->api_listen[0])
+        return 0;
+    const char *webui = cfg->api_webui_dir[0] ? cfg->api_webui_dir
+                        : is_dir(SIPD_WEBUI_DIR)  ? SIPD_WEBUI_DIR
+                                                  : SIPD_SRC_WEBUI_DIR;
+    struct api_config ac = {
+        .listen = cfg->api_listen,
+        .token = cfg->api_token,
+        .token_file = cfg->api_token_file,
+        .read_auth = cfg->api_read_auth,
+        .webui_dir = webui,
+        .node_name = cfg->node_name,
+        .notice_from = cfg->api_notice_from,
+    };
+    struct api_ctx ctx = {
+        .loop = srv->loop, .store = srv->store, .txns = srv->txns, .cluster = srv->cluster,
+        .self = srv->self, .broker = srv->broker, .presence = srv->presence,
+        .not_ready = not_ready, .arg = srv,
+    };
+    char err[256];
+    srv->api = api_create(&ac, &ctx, err, sizeof err);
+    if (!srv->api) {
+        LOG_ERROR("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int server_start_api(struct server *srv)
+{
+    char err[256];
+    if (srv->api && api_serve(srv->api, err, sizeof err) < 0) {
+        LOG_ERROR("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int listens(void *arg, const char *host, int port)
 {
     return transport_listens(arg, host, port);
@@ -545,6 +614,10 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         node_self_set_held(srv->self, held_dialogs, srv->proxy);
     if (node_self_has_row(srv->self) || srv->cluster)
         store_nodes_set_listener(srv->store, on_nodes_changed, srv);
+    if (create_api(srv) < 0) {
+        server_destroy(srv);
+        return NULL;
+    }
     loop_timer_start(loop, &srv->expire_timer, 1000, expire_tick, srv);
     return srv;
 }
@@ -585,6 +658,8 @@ void server_destroy(struct server *srv)
         return;
     loop_timer_stop(srv->loop, &srv->expire_timer);
     loop_timer_stop(srv->loop, &srv->drain_timer);
+    /* the API's threads end first; a job still in the store is answered by store_destroy below */
+    api_stop(srv->api);
     /* the store first: its pending callbacks still answer through live transactions */
     if (srv->store) {
         store_im_set_listener(srv->store, NULL, NULL);

@@ -10,6 +10,10 @@ struct loop;
 /* Build everything and bind the listeners. Returns NULL after logging the cause. */
 struct server *server_create(struct loop *loop, const struct sipd_config *cfg);
 
+/* Start serving the control plane (api/: its threads), after a daemon has forked. 0, or -1
+ * after logging the cause. */
+int server_start_api(struct server *srv);
+
 /* Begin a graceful stop: no new work; the loop stops when in-flight transactions and store
  * operations are done or shutdown_grace_ms has passed. */
 void server_shutdown(struct server *srv);

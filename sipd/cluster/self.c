@@ -400,6 +400,8 @@ void node_self_destroy(struct node_self *ns)
 
 int node_self_has_row(const struct node_self *ns) { return ns && ns->has_row; }
 
+int node_self_is_started(const struct node_self *ns) { return !ns || !ns->has_row || ns->nid != 0; }
+
 /* ---- the Sipd-Load header, as a prober reads it ------------------------------------------------ */
 
 static const char *skip_ws(const char *p)

@@ -49,6 +49,8 @@ void node_self_destroy(struct node_self *ns);
 
 /* 1 when this node keeps a row (a database and a name). */
 int node_self_has_row(const struct node_self *ns);
+/* 0 while a node that keeps a row has not written it yet (starting); 1 otherwise. */
+int node_self_is_started(const struct node_self *ns);
 
 /* The store's nodes listener, for this node's part: row nid changed (-1: any may have). */
 void node_self_changed(struct node_self *ns, int nid);

@@ -13,22 +13,25 @@
 # node is down ~0.6 s after it stops answering.
 # shellcheck shell=bash
 
-declare -A NODE_PORT=() NODE_PID=() NODE_LOG=()
+declare -A NODE_PORT=() NODE_PID=() NODE_LOG=() NODE_API=()
 CL_HB_MS=${CL_HB_MS:-200}
 
 # node_start NAME ROLES [SIPD ARGS...]: start a node (or balancer) and wait until it answers.
+# Its REST API is at http://$SIP_HOST:${NODE_API[NAME]} (token $API_TOKEN).
 node_start() {
     local name=$1 roles=$2 port log
     shift 2
     port=${NODE_PORT[$name]:-}
     [ -n "$port" ] || port=$(pick_port) || bail "no free port"
+    [ -n "${NODE_API[$name]:-}" ] || NODE_API[$name]=$(pick_port) || bail "no free port"
     log=$T_DIR/$name.log
     [ -e "$log" ] && log=$T_DIR/$name.$RANDOM.log
     log "node $name: $SIPD --db $SIPD_DB --name $name --roles $roles --listen udp:$SIP_HOST:$port,tcp:$SIP_HOST:$port $*"
     "$SIPD" --foreground --db "$SIPD_DB" --name "$name" --roles "$roles" \
         --listen "udp:$SIP_HOST:$port,tcp:$SIP_HOST:$port" --domain "$DOMAIN" \
         --log-level "${CL_LOG_LEVEL:-debug}" --pidfile "$T_DIR/$name.pid" \
-        --set "cluster.heartbeat_ms=$CL_HB_MS" --set cluster.failover_ms=1000 "$@" >"$log" 2>&1 &
+        --set "cluster.heartbeat_ms=$CL_HB_MS" --set cluster.failover_ms=1000 \
+        --api "$SIP_HOST:${NODE_API[$name]}" --set "api.token=$API_TOKEN" "$@" >"$log" 2>&1 &
     NODE_PID[$name]=$!
     NODE_PORT[$name]=$port
     NODE_LOG[$name]=$log

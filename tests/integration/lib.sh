@@ -40,6 +40,9 @@ SIPD_PIDFILE=$T_DIR/sipd.pid
 SIPD_RUNS=0         # how many daemons this test started (log file names)
 SIP_HOST=127.0.0.1
 SIP_PORT=
+API_PORT=           # sipd_start's REST API port (docs/api.md); API_URL=http://127.0.0.1:$API_PORT
+API_URL=
+API_TOKEN=it-token-$RANDOM$RANDOM
 PG_CREATED_DB=
 PG_STOPPED=
 
@@ -148,16 +151,20 @@ sip_ping() { "$PYTHON" "$SIPCLIENT" ping "$@"; }
 # (a fresh port unless SIP_PORT is already set, so a restart reuses it), with a pidfile and a log
 # in $T_DIR; wait until it answers OPTIONS. Extra ARGS are appended (e.g. --set k=v, --db ...).
 # Set SIPD_LISTEN to override --listen, SIPD_PING="udp HOST PORT" to override the readiness ping.
+# The REST API listens on 127.0.0.1:$API_PORT (kept across restarts too) with token $API_TOKEN.
 sipd_start() {
     [ -x "$SIPD" ] || bail "sipd binary not found at $SIPD (set top_builddir)"
     [ -n "$SIP_PORT" ] || SIP_PORT=$(pick_port) || bail "no free port"
+    [ -n "$API_PORT" ] || API_PORT=$(pick_port) || bail "no free port"
+    API_URL=http://$SIP_HOST:$API_PORT
     local listen=${SIPD_LISTEN:-udp:$SIP_HOST:$SIP_PORT,tcp:$SIP_HOST:$SIP_PORT}
     SIPD_RUNS=$((SIPD_RUNS + 1))
     SIPD_LOG=$T_DIR/sipd.$SIPD_RUNS.log
     rm -f "$SIPD_PIDFILE"
-    log "starting: $SIPD --foreground --listen $listen --domain $DOMAIN --log-level debug --pidfile $SIPD_PIDFILE $*"
+    log "starting: $SIPD --foreground --listen $listen --domain $DOMAIN --log-level debug --pidfile $SIPD_PIDFILE --api $SIP_HOST:$API_PORT $*"
     "$SIPD" --foreground --listen "$listen" --domain "$DOMAIN" --log-level debug \
-        --pidfile "$SIPD_PIDFILE" "$@" >"$SIPD_LOG" 2>&1 &
+        --pidfile "$SIPD_PIDFILE" --api "$SIP_HOST:$API_PORT" --set "api.token=$API_TOKEN" \
+        "$@" >"$SIPD_LOG" 2>&1 &
     SIPD_PID=$!
     track_pid "$SIPD_PID"
     # shellcheck disable=SC2086 # SIPD_PING is a word list on purpose

@@ -15,6 +15,7 @@ int main(void)
     register_timers_suites();
     register_hmap_suites();
     register_ref_suites();
+    register_mailbox_suites();
     register_framing_suites();
     register_msg_suites();
     register_uri_suites();

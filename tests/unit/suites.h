@@ -5,6 +5,7 @@
 void register_timers_suites(void);
 void register_hmap_suites(void);
 void register_ref_suites(void);
+void register_mailbox_suites(void);
 void register_framing_suites(void);
 void register_msg_suites(void);
 void register_uri_suites(void);

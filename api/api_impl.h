@@ -1,0 +1,159 @@
+/* api_impl.h - what the files of api/ share: the request being served, the route table, loop
+ * jobs, JSON helpers. Not for use outside api/. */
+#ifndef SIPD_API_IMPL_H
+#define SIPD_API_IMPL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+
+#define API_MAX_BODY_BYTES (64 * 1024)
+#define API_JOB_TIMEOUT_MS 5000
+#define API_MAX_PARAMS 3
+#define API_DEFAULT_LIMIT 100
+#define API_MAX_LIMIT 1000
+
+struct mailbox;
+struct api_events;
+struct MHD_Connection;
+struct MHD_Daemon;
+
+struct api {
+    struct api_ctx ctx;
+    struct mailbox *mb;
+    struct MHD_Daemon *mhd;
+    struct api_events *events;
+    int listen_fd;           /* bound by api_create, handed to libmicrohttpd by api_serve */
+    char listen[128];
+    char token[256];
+    int read_auth;
+    char webui_dir[512];
+    char node_name[64];
+    char notice_from[256];
+    pthread_mutex_t mu;     /* stopping and the pending list */
+    int stopping;            /* api_stop() began: no new jobs */
+    int stopped;             /* api_stop() returned: the last loop job frees the api */
+    int loop_jobs;           /* jobs posted whose loop side has not let go yet */
+    struct api_job *pending; /* jobs posted and not yet answered (api_stop answers them 503) */
+};
+
+/* One HTTP request, owned by its connection's thread from the first byte to the answer. */
+struct api_req {
+    struct api *api;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;                  /* raw (still percent-encoded), query removed */
+    char *params[API_MAX_PARAMS];      /* the route's {...} segments, decoded; owned */
+    char *body;                        /* owned; NUL-terminated */
+    size_t body_len;
+    int body_too_big;
+    int has_token;                     /* a correct bearer token came with it */
+    /* the answer */
+    int status;
+    char *text;                        /* owned */
+    size_t text_len;
+    const char *content_type;
+    char allow[64];                    /* 405: the Allow header */
+    int retry_after_s;
+    int is_stream;                     /* /api/v1/events: answered by http.c as a stream */
+};
+
+typedef void (*api_handler)(struct api_req *r);
+
+struct api_route {
+    const char *method;
+    const char *pattern; /* "/api/v1/nodes/{name}/drain": {x} matches one segment */
+    api_handler fn;
+    const char *summary; /* one line: what it does (the OpenAPI document says the same) */
+};
+extern const struct api_route api_routes[];
+extern const size_t api_nroutes;
+
+/* ---- answers (http.c) ---- */
+/* Answer with JSON (takes the reference to v). */
+void api_reply_json(struct api_req *r, int status, json_t *v);
+/* {"error": err, "detail": printf(fmt, ...)} */
+void api_reply_error(struct api_req *r, int status, const char *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void api_reply_text(struct api_req *r, int status, const char *content_type, char *text, size_t len);
+/* Percent-decode s (n bytes) into a new string; NULL on a bad escape or a NUL byte. */
+char *api_decode(const char *s, size_t n);
+/* A query argument, decoded (caller frees), or NULL when absent; *bad set on a bad escape. */
+char *api_query(struct api_req *r, const char *name, int *bad);
+/* ?limit= (default API_DEFAULT_LIMIT, 1..API_MAX_LIMIT) and other integer arguments: 0, or -1
+ * after answering 400. */
+int api_query_long(struct api_req *r, const char *name, long dflt, long lo, long hi, long *out);
+/* The body as a JSON object whose keys are all in `allowed` (NULL-terminated): the object (new
+ * reference), or NULL after answering 400. */
+json_t *api_body_object(struct api_req *r, const char *const *allowed);
+/* A SIP URI named in a path or body: "sip:alice@example.com", "alice@example.com" (sip: added).
+ * Returns a new string, or NULL when it is not a plausible SIP/SIPS URI (bounded length). */
+char *api_sip_uri(const char *s);
+
+/* ---- loop jobs (job.c) ---- */
+struct api_job;
+typedef void (*api_job_fn)(struct api_job *j);
+struct api_job {
+    struct api *api;
+    api_job_fn run;   /* on the loop thread; ends, now or later, in api_job_done() */
+    /* inputs, owned by the job */
+    char *s[4];
+    long n[4];
+    json_t *in;
+    /* output */
+    int status;
+    json_t *out;
+    /* private to job.c */
+    pthread_cond_t cv;
+    int refs, done;
+    struct api_job *next_pending, **prev_pending;
+};
+/* A job that will run fn on the loop. NULL on out of memory. */
+struct api_job *api_job_new(struct api *api, api_job_fn fn);
+/* A job with the route's {...} segments copied into s[0..] (the loop never points into the
+ * request). NULL on out of memory (api_job_call(r, NULL) then answers 500). */
+struct api_job *api_job_for(struct api_req *r, api_job_fn fn);
+/* Post j, wait for its answer (at most API_JOB_TIMEOUT_MS) and reply with it. Consumes j. */
+void api_job_call(struct api_req *r, struct api_job *j);
+/* Loop thread: the answer (takes the reference to out; NULL = no body, e.g. 204). Once. */
+void api_job_done(struct api_job *j, int status, json_t *out);
+/* Loop thread: an error answer. */
+void api_job_error(struct api_job *j, int status, const char *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Free the api itself (http.c): after api_stop(), once no job holds it. */
+void api_free(struct api *api);
+/* api_stop(): every job still waiting is answered 503 at once. */
+void api_job_stop_all(struct api *api);
+/* A store status (0 / STORE_E*) as HTTP: 0 -> 0; unreachable -> 503; else 500. */
+int api_store_http_status(int status);
+
+/* ---- events (events.c) ---- */
+struct api_events *api_events_create(void);
+void api_events_destroy(struct api_events *ev);
+void api_events_close(struct api_events *ev); /* wakes every stream; they end */
+/* http.c: serve r as a stream */
+struct MHD_Response *api_events_response(struct api *api);
+
+/* ---- shared by handlers ---- */
+struct node_row;
+json_t *api_node_json(const struct node_row *n); /* h_nodes.c */
+
+/* ---- handlers, one file per resource ---- */
+void api_h_healthz(struct api_req *r);
+void api_h_readyz(struct api_req *r);
+void api_h_metrics(struct api_req *r);
+void api_h_stats(struct api_req *r);
+void api_h_events(struct api_req *r);
+void api_h_nodes_list(struct api_req *r);
+void api_h_node_get(struct api_req *r);
+void api_h_node_add(struct api_req *r);
+void api_h_node_patch(struct api_req *r);
+void api_h_node_drain(struct api_req *r);
+void api_h_node_activate(struct api_req *r);
+void api_h_node_delete(struct api_req *r);
+void api_h_node_heartbeats(struct api_req *r);
+
+#endif
