@@ -8,10 +8,13 @@ const API = 'api/v1/';
 const RTT_POINTS = 30;
 const TOKEN_KEY = 'sipd.api.token';
 
-const rows = new Map();     // name -> { tr, cells, node, rtts: [], beatAt: ms (client clock) | null }
+// name -> { tr, cells, node, rtts: [], beatAt, changedAt: client-clock ms of the last beat / event }
+const rows = new Map();
 let es = null;              // the EventSource
 let retryMs = 1000;         // reconnect back-off when the browser gave up on the stream
 let nodesTimer = null;      // debounce of refetches
+let beats = 0;              // heartbeat events seen (body[data-beats], for tests)
+let lastBeatAt = 0;         // when the last one came (client clock)
 
 const $ = (id) => document.getElementById(id);
 
@@ -69,6 +72,7 @@ function fmtAge(ms) {
 
 function fmtRtt(ms) {
   if (ms == null) return '–';
+  if (ms < 0.01) return '<0.01 ms';
   return ms < 10 ? ms.toFixed(2) + ' ms' : Math.round(ms) + ' ms';
 }
 
@@ -121,7 +125,7 @@ function makeRow(name) {
   activate.setAttribute('aria-label', `Activate ${name}`);
   cells.actions.append(drain, activate);
   const tr = el('tr', { 'data-node': name }, ...Object.values(cells));
-  const row = { tr, cells, drain, activate, node: { name }, rtts: [], beatAt: null };
+  const row = { tr, cells, drain, activate, node: { name }, rtts: [], beatAt: null, changedAt: 0 };
   rows.set(name, row);
   seedRtts(row);
   return row;
@@ -177,6 +181,7 @@ function tickAge(row) {
 // setState(row, state, why): render a (maybe) new state; say it once when it changed.
 function setState(row, state, why) {
   const changed = row.node.state !== state;
+  row.changedAt = Date.now();
   row.node.state = state;
   row.node.up = state !== 'down';
   if (state === 'draining' || state === 'drained') row.node.draining = true;
@@ -195,6 +200,7 @@ function updateSummary() {
 // ---- fetching -----------------------------------------------------------------------------
 
 async function loadNodes() {
+  const started = Date.now();
   let list;
   try {
     const body = await api('nodes?limit=1000');
@@ -208,6 +214,7 @@ async function loadNodes() {
   list.forEach((n) => {
     seen.add(n.name);
     const row = rows.get(n.name) || makeRow(n.name);
+    if (row.changedAt >= started) { refetchSoon(); return; }  // an event is newer than this list
     const old = row.node.state;
     row.node = n;
     if (n.heartbeat_age_ms != null) row.beatAt = Date.now() - n.heartbeat_age_ms;
@@ -286,6 +293,8 @@ function connect() {
     const b = parse(ev);
     const row = b && rows.get(b.node);
     if (!row) { if (b) refetchSoon(); return; }
+    lastBeatAt = Date.now();
+    document.body.dataset.beats = ++beats;
     if (b.ok) {
       row.beatAt = Date.now();
       row.node.rtt_ms = b.rtt_ms;
@@ -371,8 +380,16 @@ function start() {
   loadStats();
   connect();
   setInterval(() => rows.forEach(tickAge), 500);
-  // a slow safety net for changes missed while the stream was down; events do the live work
-  setInterval(() => { loadNodes(); loadStats(); }, 30000);
+  // events do the live work; a node that sends no heartbeat events (it is no balancer) is polled
+  let polledAt = Date.now();
+  setInterval(() => {
+    const now = Date.now();
+    if (now - polledAt >= 30000 || (now - lastBeatAt > 10000 && now - polledAt >= 5000)) {
+      polledAt = now;
+      loadNodes();
+      loadStats();
+    }
+  }, 1000);
 }
 
 document.addEventListener('DOMContentLoaded', start);

@@ -89,6 +89,7 @@ check "n1's load cell shows work / max" \
     cdp wait "/^\\d+ \\/ \\d+\$/.test(document.querySelector('[data-node=\"n1\"] [data-field=\"load\"]').textContent)" 3
 check "n1's heartbeat age ticks (a beat seen)" \
     cdp wait "/ago\$/.test(document.querySelector('[data-node=\"n1\"] [data-field=\"age\"]').textContent)" 5
+check "heartbeat events arrive on the stream" cdp wait "document.body.dataset.beats > 0" 5
 check "n1's round-trip chart has points" \
     cdp wait "document.querySelector('[data-node=\"n1\"] [data-field=\"rtt\"] svg polyline') !== null" 5
 check "the counts show a number or –" cdp wait "['registrations','topics','subscriptions'].every(k =>
