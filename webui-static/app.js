@@ -8,7 +8,8 @@ const API = 'api/v1/';
 const RTT_POINTS = 30;
 const TOKEN_KEY = 'sipd.api.token';
 
-// name -> { tr, cells, node, rtts: [], beatAt, changedAt: client-clock ms of the last beat / event }
+// name -> { tr, cells, node, rtts, beatAt: last beat seen, changedAt: last state set by an event
+// or an answer } (client-clock ms)
 const rows = new Map();
 let es = null;              // the EventSource
 let retryMs = 1000;         // reconnect back-off when the browser gave up on the stream
@@ -49,9 +50,15 @@ async function api(path, opts) {
   return body;
 }
 
-function showError(msg) {
+// showError(msg, kind): the error line; a later success of the same kind clears it.
+function showError(msg, kind) {
   $('error-text').textContent = msg;
+  $('error').dataset.kind = kind || '';
   $('error').hidden = false;
+}
+
+function clearError(kind) {
+  if ($('error').dataset.kind === kind) $('error').hidden = true;
 }
 
 function announce(msg) {
@@ -206,9 +213,10 @@ async function loadNodes() {
     const body = await api('nodes?limit=1000');
     list = Array.isArray(body) ? body : body.items || [];
   } catch (e) {
-    showError(`Cannot list nodes: ${e.message}`);
+    showError(`Cannot list nodes: ${e.message}`, 'nodes');
     return;
   }
+  clearError('nodes');
   const tbody = $('node-rows');
   const seen = new Set();
   list.forEach((n) => {

@@ -82,6 +82,8 @@ cl_wait "Chromium writes DevToolsActivePort" 20 test -s "$CHROME_DIR/DevToolsAct
 check "the page loads from lb1" cdp open "$(api_url lb1 /)"
 check "the page lists n1, n2 and lb1" \
     cdp wait "['n1','n2','lb1'].every(n => document.querySelector('[data-node=\"' + n + '\"]'))" 10
+check "every resource the page loaded came from its own origin" \
+    cdp wait "performance.getEntriesByType('resource').every(e => e.name.startsWith(location.origin + '/'))" 1
 check "the event stream is live" cdp wait "document.body.dataset.stream === 'open'" 5
 check "n1 and n2 show active" state_is n1 active
 check "... n2 too" state_is n2 active
