@@ -241,10 +241,17 @@ async function loadNodes() {
   updateSummary();
 }
 
-// gauge(g, name): a gauge of /api/v1/stats by its plain or sipd_-prefixed name; null when absent.
+// total(v): a gauge's value; a labelled one (an object or list of series) is summed.
+function total(v) {
+  if (typeof v === 'number') return v;
+  if (v && typeof v === 'object') return Object.values(v).reduce((s, x) => s + total(x), 0);
+  return 0;
+}
+
+// gauge(g, names...): a gauge of /api/v1/stats by its plain or sipd_-prefixed name; null when absent.
 function gauge(g, ...names) {
   for (const n of names) {
-    for (const k of [n, 'sipd_' + n]) if (typeof g[k] === 'number') return g[k];
+    for (const k of [n, 'sipd_' + n]) if (k in g && g[k] !== null) return total(g[k]);
   }
   return null;
 }
@@ -257,7 +264,7 @@ async function loadStats() {
     const show = (key, v) => {
       document.querySelector(`[data-stat="${key}"]`).textContent = v == null ? '–' : String(v);
     };
-    show('registrations', gauge(g, 'registrations', 'registrations_aors', 'registration_aors', 'aors'));
+    show('registrations', gauge(g, 'registrations'));
     show('topics', gauge(g, 'topics'));
     show('subscriptions', gauge(g, 'subscriptions'));
   } catch (e) { /* counts stay as they were; the node list shows connection problems */ }
