@@ -103,9 +103,12 @@ struct api_job {
     char *s[4];
     long n[4];
     json_t *in;
-    /* output */
+    /* output: JSON, or text (api_job_text) */
     int status;
     json_t *out;
+    char *text;
+    size_t text_len;
+    const char *ctype;
     /* private to job.c */
     pthread_cond_t cv;
     int refs, done;
@@ -120,6 +123,8 @@ struct api_job *api_job_for(struct api_req *r, api_job_fn fn);
 void api_job_call(struct api_req *r, struct api_job *j);
 /* Loop thread: the answer (takes the reference to out; NULL = no body, e.g. 204). Once. */
 void api_job_done(struct api_job *j, int status, json_t *out);
+/* Loop thread: a text answer instead (takes text, a malloc'ed buffer; content_type static). */
+void api_job_text(struct api_job *j, int status, const char *content_type, char *text, size_t len);
 /* Loop thread: an error answer. */
 void api_job_error(struct api_job *j, int status, const char *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -155,5 +160,26 @@ void api_h_node_drain(struct api_req *r);
 void api_h_node_activate(struct api_req *r);
 void api_h_node_delete(struct api_req *r);
 void api_h_node_heartbeats(struct api_req *r);
+
+/* ---- topics, messages, subscriptions (h_topics.c, h_messages.c, h_subs.c) ---- */
+/* The canonical AOR of a SIP URI given by a client (docs/im-event-package.md §2.1: "sip:user@host",
+ * host lower-cased, no port or parameters); "alice@example.com" is taken as sip:. A new string,
+ * or NULL when it is no SIP URI with a user and a host. */
+char *api_aor(const char *s);
+/* s percent-encoded for a path segment or a query value (everything but unreserved characters).
+ * A new string, or NULL on out of memory. */
+char *api_encode(const char *s);
+/* The topic of a job's loop side as JSON {"topic", "kind", "last_seq", "members": [..]} (read from
+ * the store), answered with status; j->s[0] is the topic. */
+void api_topic_answer(struct api_job *j, int status);
+void api_h_topics_list(struct api_req *r);
+void api_h_topic_create(struct api_req *r);
+void api_h_topic_get(struct api_req *r);
+void api_h_topic_delete(struct api_req *r);
+void api_h_topic_member_add(struct api_req *r);
+void api_h_topic_member_remove(struct api_req *r);
+void api_h_messages_list(struct api_req *r);
+void api_h_message_post(struct api_req *r);
+void api_h_subscriptions_list(struct api_req *r);
 
 #endif

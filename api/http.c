@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/events.h"
 #include "base/log.h"
 #include "base/mailbox.h"
 #include "transport/addr.h"
@@ -251,8 +252,8 @@ static int token_ok(const struct api *api, struct MHD_Connection *c)
 
 static int needs_token(const struct api *api, const char *method, const char *path)
 {
-    if (strncmp(path, "/api/", 5) != 0)
-        return 0; /* probes, metrics, the page */
+    if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/metrics") != 0)
+        return 0; /* probes and the page */
     return is_write(method) || api->read_auth;
 }
 
@@ -363,6 +364,16 @@ static void static_file(struct api_req *r)
 }
 
 /* ---- libmicrohttpd glue ---- */
+
+/* The loop's event bus (base/events.h) feeds the stream; it formats nothing while no client
+ * streams. */
+static void on_loop_event(void *arg, const char *type, const char *json, size_t len)
+{
+    (void)len;
+    api_event(arg, type, json);
+}
+
+static int loop_events_wanted(void *arg) { return api_events_wanted(arg); }
 
 static void req_free(struct api_req *r)
 {
@@ -547,6 +558,7 @@ struct api *api_create(const struct api_config *cfg, const struct api_ctx *ctx, 
     api->listen_fd = bind_listener(cfg->listen, err, errlen);
     if (api->listen_fd < 0)
         goto fail;
+    events_set_sink(on_loop_event, loop_events_wanted, api);
     return api;
 fail:
     mailbox_destroy(api->mb);
@@ -582,6 +594,7 @@ void api_stop(struct api *api)
 {
     if (!api)
         return;
+    events_set_sink(NULL, NULL, NULL);
     pthread_mutex_lock(&api->mu);
     api->stopping = 1;
     pthread_mutex_unlock(&api->mu);

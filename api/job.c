@@ -55,6 +55,7 @@ static void job_free(struct api_job *j)
         free(j->s[i]);
     json_decref(j->in);
     json_decref(j->out);
+    free(j->text);
     pthread_cond_destroy(&j->cv);
     free(j);
 }
@@ -120,7 +121,9 @@ static void job_drop(void *arg)
         api_free(api);
 }
 
-void api_job_done(struct api_job *j, int status, json_t *out)
+/* The answer, once: JSON out or text (both owned from here on). */
+static void finish(struct api_job *j, int status, json_t *out, char *text, size_t len,
+                   const char *ctype)
 {
     struct api *api = j->api;
     int free_api;
@@ -130,15 +133,30 @@ void api_job_done(struct api_job *j, int status, json_t *out)
         j->done = 1;
         j->status = status;
         j->out = out;
+        j->text = text;
+        j->text_len = len;
+        j->ctype = ctype;
         out = NULL;
+        text = NULL;
         pthread_cond_signal(&j->cv);
     }
     job_unref_locked(j);
     loop_ref_put_locked(api, &free_api);
     pthread_mutex_unlock(&api->mu);
     json_decref(out);
+    free(text);
     if (free_api)
         api_free(api);
+}
+
+void api_job_done(struct api_job *j, int status, json_t *out)
+{
+    finish(j, status, out, NULL, 0, NULL);
+}
+
+void api_job_text(struct api_job *j, int status, const char *content_type, char *text, size_t len)
+{
+    finish(j, status, NULL, text, len, content_type);
 }
 
 void api_job_error(struct api_job *j, int status, const char *err, const char *fmt, ...)
@@ -216,7 +234,11 @@ void api_job_call(struct api_req *r, struct api_job *j)
         ;
     int status = j->done ? j->status : 504;
     json_t *out = j->done ? j->out : NULL;
+    char *text = j->done ? j->text : NULL;
+    size_t text_len = j->text_len;
+    const char *ctype = j->ctype;
     j->out = NULL;
+    j->text = NULL;
     if (!j->done) {
         j->done = 1; /* the loop's late answer is dropped */
         unlink_pending(j);
@@ -224,7 +246,9 @@ void api_job_call(struct api_req *r, struct api_job *j)
     job_unref_locked(j);
     pthread_mutex_unlock(&api->mu);
 
-    if (status == 504)
+    if (text)
+        api_reply_text(r, status, ctype, text, text_len);
+    else if (status == 504)
         api_reply_error(r, 504, "timeout", "the node did not answer within %d ms", API_JOB_TIMEOUT_MS);
     else if (status == 503 && !out) {
         r->retry_after_s = 5;

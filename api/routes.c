@@ -5,9 +5,20 @@
 const struct api_route api_routes[] = {
     {"GET", "/healthz", api_h_healthz, "the process runs its loop"},
     {"GET", "/readyz", api_h_readyz, "ready to take work (503 while starting, draining, stopping or without its store)"},
+    {"GET", "/metrics", api_h_metrics, "Prometheus text format: the node's counters, gauges and histograms"},
+    {"GET", "/api/v1/stats", api_h_stats, "the numbers of /metrics as JSON"},
     {"GET", "/api/v1/events", api_h_events, "Server-Sent Events: heartbeats, node state changes, registrations"},
     {"GET", "/api/v1/nodes", api_h_nodes_list, "every node of the node table"},
     {"GET", "/api/v1/nodes/{name}", api_h_node_get, "one node"},
     {"POST", "/api/v1/nodes/{name}/drain", api_h_node_drain, "drain a node: no new work, what runs finishes"},
+    {"GET", "/api/v1/topics", api_h_topics_list, "group topics and user topics with messages or subscriptions"},
+    {"POST", "/api/v1/topics", api_h_topic_create, "create a group topic with its members"},
+    {"GET", "/api/v1/topics/{topic}", api_h_topic_get, "one topic: kind, last seq, members"},
+    {"DELETE", "/api/v1/topics/{topic}", api_h_topic_delete, "delete a group topic, its members and messages"},
+    {"POST", "/api/v1/topics/{topic}/members", api_h_topic_member_add, "add a member to a group topic"},
+    {"DELETE", "/api/v1/topics/{topic}/members/{aor}", api_h_topic_member_remove, "remove a member from a group topic"},
+    {"GET", "/api/v1/topics/{topic}/messages", api_h_messages_list, "a topic's stored messages by seq"},
+    {"POST", "/api/v1/topics/{topic}/messages", api_h_message_post, "publish a system notice to a topic"},
+    {"GET", "/api/v1/subscriptions", api_h_subscriptions_list, "im subscriptions by topic or by user"},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/metrics.h"
 #include "cluster/cluster.h"
 #include "cluster/self.h"
 #include "roles/im/broker.h"
@@ -19,6 +20,7 @@
 #include "roles/proxy/proxy.h"
 #include "roles/registrar.h"
 #include "sip/msg.h"
+#include "sip/stats.h"
 #include "sip/txn.h"
 #include "sip/uri.h"
 #include "store/store.h"
@@ -76,8 +78,10 @@ static void respond_stateless(struct server *srv, const osip_message_t *req,
     struct sip_source dst;
     char *buf = NULL;
     size_t len;
-    if (sip_response_dest(req, src, &dst) == 0 && sip_serialize(r, &buf, &len) == 0)
+    if (sip_response_dest(req, src, &dst) == 0 && sip_serialize(r, &buf, &len) == 0) {
         transport_send(srv->tp, &dst, buf, len);
+        sip_stats_response_sent(sip_stats_method_slot(req->sip_method), code);
+    }
     osip_free(buf);
     osip_message_free(r);
 }
@@ -358,6 +362,7 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
         return;
     }
     sip_via_apply_source(m, src);
+    sip_stats_request_received(sip_stats_method_slot(m->sip_method));
     if (bad) {
         LOG_DEBUG("request rejected status=400 reason=\"%s\"", bad);
         if (strcmp(m->sip_method ? m->sip_method : "", "ACK") != 0)
@@ -510,6 +515,9 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     srv->loop = loop;
     srv->cfg = *cfg;
     sip_msg_init();
+    metric_set(metrics_gauge(metrics_default(), "sipd_start_time_seconds",
+                             "When this process started, in seconds since the Unix epoch."),
+               (double)time(NULL));
     split_list(srv->cfg.domain, &srv->domain_buf, srv->domains);
     split_list(srv->cfg.redirect_domains, &srv->redirect_buf, srv->redirect_domains);
     if (gethostname(srv->hostname, sizeof srv->hostname - 1) < 0)

@@ -8,8 +8,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../base/events.h"
 #include "../base/log.h"
 #include "../base/loop.h"
+#include "../base/metrics.h"
 #include "../sip/msg.h"
 #include "../store/store.h"
 #include "../transport/addr.h"
@@ -19,6 +21,21 @@
 #define BEATS_MAX 4096        /* heartbeat results kept while the store is away */
 #define HB_BRANCH "z9hG4bKhb." /* probe branches: z9hG4bKhb.<nid>.<round> */
 
+/* A node's state as docs/api.md names it (the sipd_nodes gauge, the `node` events). */
+enum cnode_state { S_DOWN, S_STANDBY, S_DRAINING, S_DRAINED, S_ACTIVE, NSTATES };
+static const char *const state_names[NSTATES] = {"down", "standby", "draining", "drained", "active"};
+
+static enum cnode_state state_of(const struct cnode *c)
+{
+    if (!c->up)
+        return S_DOWN;
+    if (c->waiting)
+        return S_STANDBY;
+    if (c->draining)
+        return c->work_num == 0 || strcmp(c->state, "drained") == 0 ? S_DRAINED : S_DRAINING;
+    return S_ACTIVE;
+}
+
 struct cluster {
     struct loop *loop;
     struct transport *tp;
@@ -27,9 +44,10 @@ struct cluster {
     char self_name[64];
     struct cnode nodes[CNODE_MAX];
     size_t n;
-    /* per node, by index: the round of the outstanding probe (0 = none) and when it left */
+    /* per node, by index: the round of the outstanding probe (0 = none) and when it left
+     * (monotonic microseconds: round trips on a LAN are well under a millisecond) */
     uint64_t probe_round[CNODE_MAX];
-    uint64_t probe_sent_ms[CNODE_MAX];
+    uint64_t probe_sent_us[CNODE_MAX];
     uint64_t round;
     struct timer hb_timer;
     int loading, load_again, loaded;
@@ -38,6 +56,8 @@ struct cluster {
     size_t nbeats, beats_inflight;
     int promoting;            /* nid of a promotion in flight, 0 = none */
     char tag[16];
+    struct metric_family *rtt_family; /* sipd_heartbeat_rtt_seconds{node} */
+    struct metric *nodes_by_state[NSTATES]; /* sipd_nodes{state} (computed) */
 };
 
 static int64_t unix_ms(void)
@@ -87,6 +107,7 @@ static void nodes_loaded(void *arg, int status, const struct node_row *v, size_t
     }
     struct cnode next[CNODE_MAX];
     uint64_t pr[CNODE_MAX], ps[CNODE_MAX];
+    int was[CNODE_MAX]; /* the state before this read (-1: a new node), for the `node` events */
     size_t k = 0;
     for (size_t i = 0; i < n && k < CNODE_MAX; i++) {
         const struct node_row *r = &v[i];
@@ -98,13 +119,15 @@ static void nodes_loaded(void *arg, int status, const struct node_row *v, size_t
         if (old) {
             *c = *old;
             pr[k] = cl->probe_round[old_i];
-            ps[k] = cl->probe_sent_ms[old_i];
+            ps[k] = cl->probe_sent_us[old_i];
+            was[k] = (int)state_of(old);
         } else {
             memset(c, 0, sizeof *c);
             c->up = r->status == 1; /* trusted until the heartbeats say otherwise */
             c->work_num = r->work_num;
             c->rtt_ms = -1;
             pr[k] = ps[k] = 0;
+            was[k] = -1;
             LOG_INFO("node %s (%s, %s) joins the table status=%d%s%s", r->name, r->address,
                      r->roles ? r->roles : "", r->status, r->waiting ? " standby" : "",
                      r->draining ? " draining" : "");
@@ -138,13 +161,22 @@ static void nodes_loaded(void *arg, int status, const struct node_row *v, size_t
         int kept = 0;
         for (size_t j = 0; j < k && !kept; j++)
             kept = next[j].nid == cl->nodes[i].nid;
-        if (!kept)
+        if (!kept) {
             LOG_INFO("node %s left the table", cl->nodes[i].name);
+            events_node(cl->nodes[i].name, "removed");
+        }
     }
     memcpy(cl->nodes, next, k * sizeof next[0]);
     memcpy(cl->probe_round, pr, k * sizeof pr[0]);
-    memcpy(cl->probe_sent_ms, ps, k * sizeof ps[0]);
+    memcpy(cl->probe_sent_us, ps, k * sizeof ps[0]);
     cl->n = k;
+    for (size_t i = 0; i < k && events_wanted(); i++) {
+        enum cnode_state now = state_of(&next[i]);
+        if (was[i] < 0)
+            events_node(next[i].name, "added");
+        if (was[i] != (int)now)
+            events_node(next[i].name, state_names[now]);
+    }
     cl->loaded = 1;
     if (cl->load_again) {
         cl->load_again = 0;
@@ -191,6 +223,8 @@ static void beat(struct cluster *cl, const struct cnode *c, int ok)
         .rtt_ms = ok ? c->rtt_ms : -1,
         .at_ms = unix_ms(),
     };
+    const struct node_beat *b = &cl->beats[cl->nbeats - 1];
+    events_heartbeat(c->name, ok, b->rtt_ms, b->work_num, b->at_ms);
 }
 
 static void beats_written(void *arg, int status)
@@ -244,7 +278,7 @@ static void send_probe(struct cluster *cl, size_t i)
     if (n <= 0 || (size_t)n >= sizeof buf)
         return;
     cl->probe_round[i] = cl->round;
-    cl->probe_sent_ms[i] = loop_now_ms(cl->loop);
+    cl->probe_sent_us[i] = metrics_clock_us();
     transport_send(cl->tp, &c->dst, buf, (size_t)n);
 }
 
@@ -252,8 +286,10 @@ static void promoted(void *arg, int status)
 {
     struct cluster *cl = arg;
     struct cnode *c = by_nid(cl, cl->promoting, NULL);
-    if (c && status == 0)
+    if (c && status == 0) {
         LOG_INFO("standby node %s promoted", c->name);
+        events_node(c->name, "promoted");
+    }
     if (c)
         c->promoted_until = cl->load_id + 1; /* reads begun from now on see the promotion */
     cl->promoting = 0;
@@ -293,6 +329,7 @@ static void hb_round(struct timer *t, void *arg)
                 c->up = 0;
                 LOG_WARN("node %s (%s) is down: %d heartbeats unanswered", c->name, c->address,
                          c->misses);
+                events_node(c->name, "down");
             }
             beat(cl, c, 0);
         }
@@ -323,12 +360,17 @@ int cluster_heartbeat_response(struct cluster *cl, const osip_message_t *resp)
     if (!c || cl->probe_round[i] != round)
         return 1; /* late: that round already counted as a miss */
     cl->probe_round[i] = 0;
-    c->rtt_ms = (double)(loop_now_ms(cl->loop) - cl->probe_sent_ms[i]);
+    c->rtt_ms = (double)(metrics_clock_us() - cl->probe_sent_us[i]) / 1000.0;
+    /* a lookup by name, once per probe: no handle to outlive a node that leaves the table */
+    metric_observe(metric_series(cl->rtt_family, (const char *const[]){c->name}), c->rtt_ms / 1000.0);
+    enum cnode_state before = state_of(c);
     if (resp->status_code >= 500) {
         /* alive but refusing work (shutting down): down at once, not after its misses */
-        if (c->up)
+        if (c->up) {
             LOG_WARN("node %s (%s) refuses work (%d to a heartbeat): down", c->name, c->address,
                      resp->status_code);
+            events_node(c->name, "down");
+        }
         c->up = 0;
         c->misses = (int)cl->cfg.heartbeat_misses;
         beat(cl, c, 0);
@@ -346,9 +388,14 @@ int cluster_heartbeat_response(struct cluster *cl, const osip_message_t *resp)
     c->work_num = work;
     snprintf(c->state, sizeof c->state, "%s", state);
     c->misses = 0;
-    if (!c->up)
+    if (!c->up) {
         LOG_INFO("node %s (%s) is up", c->name, c->address);
+        events_node(c->name, "up");
+    }
     c->up = 1;
+    enum cnode_state after = state_of(c);
+    if (after != before && before != S_DOWN)
+        events_node(c->name, state_names[after]); /* drained (or draining again) */
     beat(cl, c, 1);
     return 1;
 }
@@ -399,6 +446,33 @@ size_t cluster_nodes(const struct cluster *cl, const struct cnode **v)
     return cl->n;
 }
 
+/* ---- metrics ------------------------------------------------------------------------------------ */
+
+/* sipd_nodes{state}: the nodes of this balancer's table by state. */
+static void collect_nodes(void *arg)
+{
+    struct cluster *cl = arg;
+    for (size_t i = 0; i < cl->n; i++)
+        metric_gauge_add(cl->nodes_by_state[state_of(&cl->nodes[i])], 1);
+}
+
+static void metrics_register(struct cluster *cl)
+{
+    struct metrics *reg = metrics_default();
+    static const char *const node_label[] = {"node", NULL}, *const state_label[] = {"state", NULL};
+    cl->rtt_family = metrics_family(reg, "sipd_heartbeat_rtt_seconds",
+                                    "Round trip of a balancer's heartbeat OPTIONS to a node, from "
+                                    "sending it to its final answer.",
+                                    METRIC_HISTOGRAM, node_label, NULL, 0);
+    struct metric_family *f = metrics_family(reg, "sipd_nodes",
+                                             "Nodes in this balancer's node table, by state.",
+                                             METRIC_GAUGE, state_label, NULL, 0);
+    metric_family_set_computed(f);
+    for (int i = 0; i < NSTATES; i++)
+        cl->nodes_by_state[i] = metric_series(f, (const char *const[]){state_names[i]});
+    metrics_collector_add(reg, collect_nodes, cl);
+}
+
 /* ---- life cycle --------------------------------------------------------------------------------- */
 
 struct cluster *cluster_create(struct loop *loop, struct transport *tp, struct store *st,
@@ -418,6 +492,7 @@ struct cluster *cluster_create(struct loop *loop, struct transport *tp, struct s
     snprintf(cl->self_name, sizeof cl->self_name, "%s", cfg->self_name ? cfg->self_name : "");
     cl->cfg.self_name = cl->self_name;
     sip_random_token(cl->tag, sizeof cl->tag);
+    metrics_register(cl);
     load_nodes(cl);
     loop_timer_start(loop, &cl->hb_timer, cl->cfg.heartbeat_ms, hb_round, cl);
     return cl;
@@ -428,5 +503,6 @@ void cluster_destroy(struct cluster *cl)
     if (!cl)
         return;
     loop_timer_stop(cl->loop, &cl->hb_timer);
+    metrics_collector_remove(metrics_default(), collect_nodes, cl);
     free(cl);
 }

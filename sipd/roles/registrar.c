@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../base/events.h"
 #include "../base/log.h"
 #include "../base/sbuf.h"
 #include "../sip/msg.h"
@@ -405,6 +406,8 @@ struct reg_ctx {
     struct sip_txn *txn;
     struct reg_request req;
     struct reg_outcome oc;
+    struct binding_list before; /* the bindings the update replaced: only when events are wanted */
+    int has_before;
 };
 
 struct registrar *registrar_create(struct store *st, const struct registrar_config *cfg)
@@ -422,7 +425,43 @@ void registrar_destroy(struct registrar *reg) { free(reg); }
 static int reg_update(void *arg, const struct binding *cur, size_t ncur, struct binding_list *out)
 {
     struct reg_ctx *ctx = arg;
+    if (events_wanted()) {
+        /* the store may run this more than once (a retry): the last run is the one that counts */
+        binding_list_free(&ctx->before);
+        binding_list_init(&ctx->before);
+        ctx->has_before = 1;
+        for (size_t i = 0; i < ncur && ctx->has_before; i++)
+            ctx->has_before = binding_list_push_copy(&ctx->before, &cur[i]) == 0;
+    }
     return registrar_apply(&ctx->reg->cfg, &ctx->req, cur, ncur, out, &ctx->oc);
+}
+
+static const struct binding *find_contact(const struct binding *v, size_t n, const char *contact)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].contact && strcmp(v[i].contact, contact) == 0)
+            return &v[i];
+    return NULL;
+}
+
+/* The `registration` events of one REGISTER: the bindings it added, refreshed (a new CSeq or
+ * expiry) or removed, comparing the set it replaced with the set stored. */
+static void emit_changes(struct reg_ctx *ctx, const struct binding *b, size_t n)
+{
+    const struct binding *old = ctx->before.v;
+    size_t nold = ctx->before.len;
+    int64_t now = ctx->req.now;
+    for (size_t i = 0; i < n; i++) {
+        if (!b[i].contact)
+            continue;
+        const struct binding *was = find_contact(old, nold, b[i].contact);
+        if (!was || was->expires_at != b[i].expires_at || was->cseq != b[i].cseq)
+            events_registration(ctx->req.aor, b[i].contact, (long)(b[i].expires_at - now),
+                                was ? "refreshed" : "added");
+    }
+    for (size_t i = 0; i < nold; i++)
+        if (old[i].contact && !find_contact(b, n, old[i].contact))
+            events_registration(ctx->req.aor, old[i].contact, 0, "removed");
 }
 
 static void reg_done(void *arg, int status, const struct binding *b, size_t n)
@@ -444,6 +483,8 @@ static void reg_done(void *arg, int status, const struct binding *b, size_t n)
             txn_respond_text(t, 200, NULL, h.p);
         sbuf_free(&h);
         LOG_DEBUG("register aor=%s call-id=%s bindings=%zu", ctx->req.aor, ctx->req.call_id, n);
+        if (ctx->has_before && events_wanted())
+            emit_changes(ctx, b, n);
         if (ctx->reg->hook && n > 0)
             ctx->reg->hook(ctx->reg->hook_arg, ctx->req.aor, b, n);
     } else if (status == 423) {
@@ -460,6 +501,7 @@ static void reg_done(void *arg, int status, const struct binding *b, size_t n)
         txn_respond_simple(t, 500, "Location service error", NULL, NULL);
     }
     reg_request_free(&ctx->req);
+    binding_list_free(&ctx->before);
     free(ctx);
 }
 

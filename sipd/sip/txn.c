@@ -21,7 +21,9 @@
 #include "../base/log.h"
 #include "../base/loop.h"
 #include "../base/sbuf.h"
+#include "../base/metrics.h"
 #include "msg.h"
+#include "stats.h"
 
 enum txn_kind { K_SERVER_NI, K_SERVER_INV, K_CLIENT_NI, K_CLIENT_INV };
 
@@ -52,6 +54,7 @@ struct sip_txn {
     size_t ack_len;
     char to_tag[20];
     int pending;            /* counted in the layer's load */
+    unsigned method_slot;   /* server: the request's method, for sipd_responses_sent_total */
     int final_code;
     int got_provisional;
     uint64_t retx_ms;       /* current retransmission interval */
@@ -69,7 +72,14 @@ struct txn_layer {
     struct txn_config cfg;
     struct hmap by_key;
     size_t pending;
+    struct metric *in_progress; /* sipd_transactions_in_progress (computed from pending) */
 };
+
+static void collect_in_progress(void *arg)
+{
+    struct txn_layer *tl = arg;
+    metric_gauge_add(tl->in_progress, (double)tl->pending);
+}
 
 static int is_client(const struct sip_txn *t) { return t->kind == K_CLIENT_NI || t->kind == K_CLIENT_INV; }
 static int is_udp(const struct sip_txn *t)
@@ -95,6 +105,13 @@ struct txn_layer *txn_layer_create(struct loop *loop, struct transport *tp, cons
         tl->cfg.t4_ms = 5000;
     hmap_init(&tl->by_key);
     transport_set_error_cb(tp, transport_failed, tl);
+    struct metric_family *f =
+        metrics_family(metrics_default(), "sipd_transactions_in_progress",
+                       "SIP transactions (server and client) without a final response yet: the "
+                       "node's load, work_num.", METRIC_GAUGE, NULL, NULL, 0);
+    metric_family_set_computed(f);
+    tl->in_progress = metric_series(f, NULL);
+    metrics_collector_add(metrics_default(), collect_in_progress, tl);
     return tl;
 }
 
@@ -131,6 +148,7 @@ void txn_layer_destroy(struct txn_layer *tl)
     if (!tl)
         return;
     transport_set_error_cb(tl->tp, NULL, NULL);
+    metrics_collector_remove(metrics_default(), collect_in_progress, tl);
     size_t b;
     struct hmap_entry *e = hmap_first(&tl->by_key, &b);
     while (e) {
@@ -363,6 +381,7 @@ struct sip_txn *txn_server_new(struct txn_layer *tl, osip_message_t *req,
     if (!t)
         return NULL;
     t->state = is_inv ? ST_PROCEEDING : ST_TRYING;
+    t->method_slot = sip_stats_method_slot(req->sip_method);
     t->req = req;
     t->src = *src;
     if (sip_response_dest(req, src, &t->dest) < 0)
@@ -406,6 +425,8 @@ static int server_send(struct sip_txn *t, int code, char *buf, size_t len)
         free(buf);
         return -EALREADY;
     }
+    if (buf)
+        sip_stats_response_sent(t->method_slot, code);
     if (t->state == ST_ACCEPTED) {
         /* another 2xx (a second fork answered, or a retransmission): pass it on */
         int rc = buf ? transport_send(tl->tp, &t->dest, buf, len) : -ENOMEM;

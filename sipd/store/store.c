@@ -1,19 +1,54 @@
 /* store.c - backend selection and dispatch; see store.h. */
 #include <stdlib.h>
 
+#include "../base/metrics.h"
 #include "store_impl.h"
+
+/* sipd_registrations and sipd_bindings, as the backend counts them (postgres: the whole
+ * cluster's, as of its last expiry pass; nothing while it does not know yet). */
+static struct metric *registrations, *bindings;
+
+static void collect_location(void *arg)
+{
+    const struct store *st = arg;
+    long nb = -1, aors = store_location_count(st, &nb);
+    if (aors >= 0)
+        metric_gauge_add(registrations, (double)aors);
+    if (nb >= 0)
+        metric_gauge_add(bindings, (double)nb);
+}
+
+static void metrics_register(struct store *st)
+{
+    struct metrics *reg = metrics_default();
+    struct metric_family *r = metrics_family(reg, "sipd_registrations",
+                                             "Addresses-of-record with at least one binding.",
+                                             METRIC_GAUGE, NULL, NULL, 0);
+    struct metric_family *b = metrics_family(reg, "sipd_bindings",
+                                             "Bindings (registered contacts) of every AOR.",
+                                             METRIC_GAUGE, NULL, NULL, 0);
+    metric_family_set_computed(r);
+    metric_family_set_computed(b);
+    registrations = metric_series(r, NULL);
+    bindings = metric_series(b, NULL);
+    metrics_collector_add(reg, collect_location, st);
+}
 
 struct store *store_create(struct loop *loop, const char *conninfo)
 {
-    if (!conninfo || !*conninfo)
-        return store_mem_create(loop);
-    return store_pg_create(loop, conninfo);
+    struct store *st = !conninfo || !*conninfo ? store_mem_create(loop)
+                                               : store_pg_create(loop, conninfo);
+    if (st)
+        metrics_register(st);
+    return st;
 }
 
 void store_destroy(struct store *st)
 {
-    if (st)
-        st->ops->destroy(st);
+    if (!st)
+        return;
+    metrics_collector_remove(metrics_default(), collect_location, st);
+    st->ops->destroy(st);
 }
 
 const char *store_backend_name(const struct store *st) { return st->ops->name; }
@@ -136,6 +171,42 @@ void store_im_group_members(struct store *st, size_t max, store_members_cb done,
         st->ops->im_group_members(st, max, done, arg);
     else
         done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_im_topics_list(struct store *st, const char *after, size_t max, store_topic_rows_cb done,
+                          void *arg)
+{
+    if (st->ops->im_topics_list)
+        st->ops->im_topics_list(st, after && *after ? after : NULL, max, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_im_member_add(struct store *st, const char *topic, const char *aor, store_status_cb done,
+                         void *arg)
+{
+    if (st->ops->im_member_add)
+        st->ops->im_member_add(st, topic, aor, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_im_member_remove(struct store *st, const char *topic, const char *aor,
+                            store_status_cb done, void *arg)
+{
+    if (st->ops->im_member_remove)
+        st->ops->im_member_remove(st, topic, aor, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_im_subs_list(struct store *st, const char *topic, const char *aor, size_t max,
+                        store_im_subs_cb done, void *arg)
+{
+    if (st->ops->im_subs_list)
+        st->ops->im_subs_list(st, topic, aor, max, done, arg);
+    else
+        done(arg, 0, NULL, 0);
 }
 
 int store_im_is_listening(const struct store *st)

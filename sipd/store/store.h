@@ -189,6 +189,29 @@ void store_im_groups_of(struct store *st, const char *aor, store_members_cb done
 void store_im_active_topics(struct store *st, size_t max, store_members_cb done, void *arg);
 void store_im_group_members(struct store *st, size_t max, store_members_cb done, void *arg);
 
+/* The control plane's view of topics (docs/api.md "Topics"): group topics, and user topics that
+ * stored a message (postgres: also those with an `im` subscription row), by URI ascending,
+ * after `after` (NULL or "": from the start), at most max. nmembers: a group's members (0 for a
+ * user topic). */
+struct im_topic_row {
+    const char *topic;
+    int is_group;
+    int64_t last_seq;
+    int64_t nmembers;
+};
+typedef void (*store_topic_rows_cb)(void *arg, int status, const struct im_topic_row *v, size_t n);
+void store_im_topics_list(struct store *st, const char *after, size_t max, store_topic_rows_cb done,
+                          void *arg);
+
+/* Add member aor (canonical) to group topic. Status 0 (also when it was one already), or 404
+ * when topic is no group. done may be NULL. */
+void store_im_member_add(struct store *st, const char *topic, const char *aor, store_status_cb done,
+                         void *arg);
+/* Remove member aor from group topic. Status 0, or 404 when topic is no group or aor no member
+ * of it. Its device positions in the topic go too (added again later, it starts afresh). */
+void store_im_member_remove(struct store *st, const char *topic, const char *aor,
+                            store_status_cb done, void *arg);
+
 /* Device positions (§11.3): the highest seq of `topic` a device of `aor` acknowledged.
  * get: the device's position; when it has none yet, it is created as the greatest position of
  * the same AOR's devices in the topic, else `initial`, and that value is returned.
@@ -255,6 +278,13 @@ void store_im_sub_orphans(struct store *st, const char *const *live, size_t nliv
  * (a restarted broker adopting those of its previous life). */
 void store_im_sub_claim(struct store *st, const char *node, const char *const *topics, size_t n,
                         const char *const *live, size_t nlive, store_im_subs_cb done, void *arg);
+
+/* The unexpired `im` subscription rows of topic (aor NULL) or of subscriber aor (topic NULL),
+ * at most max, by topic then subscriber; acked_seq is the greater of the row's and the device's
+ * position (im_positions: advanced on every acknowledged NOTIFY, where the row is written only
+ * when the subscription changes state); device_pos is -1. The memory store keeps no rows: n = 0. */
+void store_im_subs_list(struct store *st, const char *topic, const char *aor, size_t max,
+                        store_im_subs_cb done, void *arg);
 
 /* Delete messages outside the retention window at `now`, in every topic. done may be NULL. */
 void store_im_expire(struct store *st, int64_t now, const struct im_retention *ret,

@@ -39,6 +39,16 @@ struct store_ops {
     int (*im_is_listening)(const struct store *st);                           /* may be NULL */
     void (*im_active_topics)(struct store *st, size_t max, store_members_cb done, void *arg);
     void (*im_group_members)(struct store *st, size_t max, store_members_cb done, void *arg);
+    /* control plane (docs/api.md); may be NULL (STORE_EFAIL) */
+    void (*im_topics_list)(struct store *st, const char *after, size_t max,
+                           store_topic_rows_cb done, void *arg);
+    void (*im_member_add)(struct store *st, const char *topic, const char *aor,
+                          store_status_cb done, void *arg);
+    void (*im_member_remove)(struct store *st, const char *topic, const char *aor,
+                             store_status_cb done, void *arg);
+    /* may be NULL (memory: no rows, n = 0) */
+    void (*im_subs_list)(struct store *st, const char *topic, const char *aor, size_t max,
+                         store_im_subs_cb done, void *arg);
     /* im subscription rows (takeover); may be NULL (memory: none kept) */
     void (*im_sub_put)(struct store *st, const struct im_sub_row *r, store_status_cb done,
                        void *arg);

@@ -151,10 +151,14 @@ sip_ping() { "$PYTHON" "$SIPCLIENT" ping "$@"; }
 # (a fresh port unless SIP_PORT is already set, so a restart reuses it), with a pidfile and a log
 # in $T_DIR; wait until it answers OPTIONS. Extra ARGS are appended (e.g. --set k=v, --db ...).
 # Set SIPD_LISTEN to override --listen, SIPD_PING="udp HOST PORT" to override the readiness ping.
-# The REST API listens on 127.0.0.1:$API_PORT (kept across restarts too) with token $API_TOKEN.
+# The REST API listens on 127.0.0.1:$API_PORT (kept across restarts that keep SIP_PORT) with
+# token $API_TOKEN.
 sipd_start() {
     [ -x "$SIPD" ] || bail "sipd binary not found at $SIPD (set top_builddir)"
-    [ -n "$SIP_PORT" ] || SIP_PORT=$(pick_port) || bail "no free port"
+    if [ -z "$SIP_PORT" ]; then # a new daemon (a test may run several): new ports for both
+        SIP_PORT=$(pick_port) || bail "no free port"
+        API_PORT=$(pick_port) || bail "no free port"
+    fi
     [ -n "$API_PORT" ] || API_PORT=$(pick_port) || bail "no free port"
     API_URL=http://$SIP_HOST:$API_PORT
     local listen=${SIPD_LISTEN:-udp:$SIP_HOST:$SIP_PORT,tcp:$SIP_HOST:$SIP_PORT}

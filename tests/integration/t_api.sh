@@ -47,6 +47,26 @@ curl -s -N --max-time 2 -D "$T_DIR/sse.h" "$API_URL/api/v1/events" >"$T_DIR/sse.
 check "GET /api/v1/events is text/event-stream" grep -qi '^Content-Type: text/event-stream' "$T_DIR/sse.h"
 check "... and stays open, starting with a comment line" grep -q '^: sipd event stream' "$T_DIR/sse.b"
 
+# /metrics: Prometheus text that promtool accepts, with the request counters moving
+check "an OPTIONS before reading the metrics" sip_ping udp "$SIP_HOST" "$SIP_PORT" 2
+curl -s --max-time 10 -D "$T_DIR/m.h" "$API_URL/metrics" >"$T_DIR/metrics.txt"
+check "GET /metrics is text/plain version 0.0.4" grep -qi '^Content-Type: text/plain; version=0.0.4' "$T_DIR/m.h"
+check "promtool check metrics accepts it" bash -c "promtool check metrics <'$T_DIR/metrics.txt'"
+check "... and it counts the OPTIONS received" grep -Eq '^sipd_requests_received_total\{method="OPTIONS"\} [1-9]' "$T_DIR/metrics.txt"
+check "... and the 2xx sent to it" grep -Eq '^sipd_responses_sent_total\{method="OPTIONS",class="2xx"\} [1-9]' "$T_DIR/metrics.txt"
+expect "GET /api/v1/stats has the same numbers as JSON" 200 \
+    "j['counters']['sipd_requests_received_total{method=\"OPTIONS\"}'] >= 1 and 'sipd_registrations' in j['gauges']" GET /api/v1/stats
+
+# the event stream carries a registration as it happens
+curl -s -N --max-time 4 "$API_URL/api/v1/events" >"$T_DIR/sse.reg" &
+sse=$!
+sleep 0.5
+sipp_ok "REGISTER bob while a client streams events" reg_ev register_basic.xml udp -key user "$(new_user evbob)"
+wait "$sse"
+check "the stream shows the registration (event: registration, change added)" \
+    grep -q '"change":"added"' "$T_DIR/sse.reg"
+check "... naming the AOR" grep -q 'evbob' "$T_DIR/sse.reg"
+
 # --api on an address in use: start-up error naming the flag, exit 1, nothing left running
 P=$(pick_port)
 out=$(timeout -k 1 10 "$SIPD" --foreground --listen "udp:127.0.0.1:$P" --api "127.0.0.1:$API_PORT" 2>&1)

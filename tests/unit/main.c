@@ -34,6 +34,7 @@ int main(void)
     register_presence_suites();
     register_broker_suites();
     register_cluster_suites();
+    register_metrics_suites();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     const char *only = getenv("SIPD_TEST_SUITE");
     if (only && *only) {

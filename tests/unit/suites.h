@@ -24,5 +24,6 @@ void register_uac_suites(void);
 void register_presence_suites(void);
 void register_broker_suites(void);
 void register_cluster_suites(void);
+void register_metrics_suites(void);
 
 #endif

@@ -521,6 +521,115 @@ static void test_only_the_owner_subscribes_to_a_user_topic(void)
     bf_teardown();
 }
 
+/* ---- the control plane (docs/api.md "Topics"): notices, the subscriptions held, endings ---- */
+
+static int g_notice_status = -1;
+static int64_t g_notice_seq;
+static void on_notice(void *arg, int status, int64_t seq)
+{
+    (void)arg;
+    g_notice_status = status;
+    g_notice_seq = seq;
+}
+
+static void test_notice_is_stored_and_notified_with_its_seq(void)
+{
+    bf_setup(256, 0);
+    bf_request("SUBSCRIBE", "bob", "bob", "s1", 1, NULL, "Event: im\r\n", NULL);
+    bf_run(50);
+    bf_answer(bf_nth("NOTIFY", 0), 200);
+    bf_run(20);
+    g_notice_status = -1;
+    broker_publish_notice(bf.b, "sip:bob@example.com", "sip:system@example.com", "text/plain",
+                          "maintenance at 22:00", 20, on_notice, NULL);
+    bf_run(50);
+    CU_ASSERT_EQUAL(g_notice_status, 0);
+    CU_ASSERT_EQUAL(g_notice_seq, 1);
+    const char *n = bf_nth("NOTIFY", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+    CU_ASSERT_EQUAL(hdr_long(n, "im.Seq: "), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(n, "\r\nFrom: <sip:system@example.com>\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(n, "maintenance at 22:00"));
+    /* stored like a MESSAGE: the next one gets the next seq */
+    bf_answer(n, 200);
+    bf_request("MESSAGE", "alice", "bob", "m1", 1, NULL, "Content-Type: text/plain\r\n", "hi");
+    bf_run(50);
+    CU_ASSERT_EQUAL(hdr_long(bf_nth("SIP/2.0 200", 1), "Im-Seq: "), 2);
+    /* over im_max_message_bytes (4096 here): 413, nothing stored */
+    static char big[5000];
+    memset(big, 'x', sizeof big);
+    broker_publish_notice(bf.b, "sip:bob@example.com", "sip:system@example.com", "text/plain", big,
+                          sizeof big, on_notice, NULL);
+    CU_ASSERT_EQUAL(g_notice_status, 413);
+    bf_teardown();
+}
+
+struct visit {
+    int n;
+    char aor[64], device[64], state[16];
+    int64_t acked;
+};
+static void on_visit(void *arg, const struct broker_sub_info *s)
+{
+    struct visit *v = arg;
+    v->n++;
+    snprintf(v->aor, sizeof v->aor, "%s", s->aor);
+    snprintf(v->device, sizeof v->device, "%s", s->device);
+    snprintf(v->state, sizeof v->state, "%s", s->state);
+    v->acked = s->acked_seq;
+}
+
+static void test_subscriptions_listed_and_ended_when_member_or_group_goes(void)
+{
+    bf_setup(256, 0);
+    const char *const members[] = {"sip:bob@example.com", "sip:carol@example.com"};
+    store_im_group_create(bf.st, "sip:team@example.com", members, 2, on_status, NULL);
+    bf_request("SUBSCRIBE", "bob", "team", "s1", 1, NULL, "Event: im\r\n", NULL);
+    bf_request("SUBSCRIBE", "carol", "team", "s2", 1, NULL, "Event: im\r\n", NULL);
+    bf_run(50);
+    CU_ASSERT_EQUAL(bf_count("NOTIFY"), 2);
+    for (int i = 0; i < 2; i++)
+        bf_answer(bf_nth("NOTIFY", i), 200);
+    broker_publish_notice(bf.b, "sip:team@example.com", "sip:system@example.com", "text/plain",
+                          "hello team", 10, on_notice, NULL);
+    bf_run(50);
+    for (int i = 2; i < bf_count("NOTIFY"); i++)
+        bf_answer(bf_nth("NOTIFY", i), 200);
+    bf_run(50);
+
+    struct visit v = {0};
+    CU_ASSERT_EQUAL(broker_subs_visit(bf.b, "sip:team@example.com", NULL, on_visit, &v), 2);
+    memset(&v, 0, sizeof v);
+    CU_ASSERT_EQUAL(broker_subs_visit(bf.b, NULL, "sip:bob@example.com", on_visit, &v), 1);
+    CU_ASSERT_STRING_EQUAL(v.aor, "sip:bob@example.com");
+    CU_ASSERT_STRING_EQUAL(v.device, "urn:uuid:bob-s1");
+    CU_ASSERT_STRING_EQUAL(v.state, "active");
+    CU_ASSERT_EQUAL(v.acked, 1);
+    CU_ASSERT_EQUAL(broker_subs_visit(bf.b, "sip:bob@example.com", NULL, on_visit, &v), 0);
+
+    /* bob leaves the group: his subscription ends, rejected; carol's goes on */
+    int before = bf_count("NOTIFY");
+    broker_member_removed(bf.b, "sip:team@example.com", "sip:bob@example.com");
+    bf_run(50);
+    CU_ASSERT_EQUAL(bf_count("NOTIFY"), before + 1);
+    const char *fin = bf_nth("NOTIFY", before);
+    CU_ASSERT(fin && strstr(fin, "Subscription-State: terminated;reason=rejected") &&
+              strstr(fin, "Call-ID: s1"));
+    bf_answer(fin, 200);
+    bf_run(50);
+    CU_ASSERT_EQUAL(broker_subscriptions(bf.b), 1);
+    /* the group goes: carol's ends, noresource */
+    broker_group_deleted(bf.b, "sip:team@example.com");
+    bf_run(50);
+    fin = bf_nth("NOTIFY", before + 1);
+    CU_ASSERT(fin && strstr(fin, "Subscription-State: terminated;reason=noresource") &&
+              strstr(fin, "Call-ID: s2"));
+    bf_answer(fin, 200);
+    bf_run(50);
+    CU_ASSERT_EQUAL(broker_subscriptions(bf.b), 0);
+    bf_teardown();
+}
+
 /* Takeover (§15.1): the NOTIFY CSeq of a dialog taken over stays above anything the dead
  * broker may have sent after the row was written, and below 2^31. */
 static void test_takeover_cseq_jumps_ahead(void)
@@ -555,4 +664,6 @@ void register_broker_suites(void)
     CU_add_test(s, "live queue overflow reads from the store, loses nothing", test_queue_overflow_reads_from_the_store_and_loses_nothing);
     CU_add_test(s, "since replays in order and reports a gap", test_since_replays_in_order_and_reports_a_gap);
     CU_add_test(s, "authorization, SUBSCRIBE checks, merged SUBSCRIBE 482", test_only_the_owner_subscribes_to_a_user_topic);
+    CU_add_test(s, "a notice from the control plane is stored and NOTIFYed with its seq", test_notice_is_stored_and_notified_with_its_seq);
+    CU_add_test(s, "subscriptions listed; ended when their member or group goes", test_subscriptions_listed_and_ended_when_member_or_group_goes);
 }

@@ -1,6 +1,7 @@
 /* test_cluster.c - the balancer's pure decisions: flow tokens (cluster/flow.h) and the choice of
  * node (cluster/select.h): least loaded by capacity, rendezvous ownership of topics (stable, and
- * moving only the share of a node that leaves), eligibility, promotion of standbys. */
+ * moving only the share of a node that leaves), eligibility, promotion of standbys; and, over a
+ * loop and the memory store, the heartbeat and node events and metrics of cluster/cluster.c. */
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -11,6 +12,19 @@
 #include "roles/im/broker.h"
 #include "suites.h"
 #include "transport/addr.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/events.h"
+#include "base/metrics.h"
+#include "base/sbuf.h"
+#include "cluster/cluster.h"
+#include "loop_fixture.h"
+#include "sip/msg.h"
+#include "store/store.h"
 
 static struct sip_source src_of(enum sip_proto proto, const char *host, int port, uint64_t conn)
 {
@@ -274,6 +288,143 @@ static void test_promotion(void)
     CU_ASSERT_EQUAL(cnode_promote_candidate(v, 4, CNODE_REGISTRAR, 800), -1); /* no standby */
 }
 
+/* ---- events and metrics of the heartbeats (a fake node on a UDP socket) --------------------- */
+
+static struct {
+    struct loop_fixture lf;
+    struct store *st;
+    struct cluster *cl;
+    int node_fd; /* the fake node */
+    int answering;
+    int n;
+    char got[64][256];
+} hb;
+
+static void hb_sink(void *arg, const char *type, const char *json, size_t len)
+{
+    (void)arg;
+    if (hb.n < 64)
+        snprintf(hb.got[hb.n++], sizeof hb.got[0], "%s %.*s", type, (int)len, json);
+}
+
+/* What the balancer's transport receives: the node's answers. */
+static void hb_recv(void *arg, const struct sip_source *src, char *buf, size_t len)
+{
+    (void)arg;
+    (void)src;
+    osip_message_t *m = sip_parse(buf, len);
+    if (m && MSG_IS_RESPONSE(m))
+        cluster_heartbeat_response(hb.cl, m);
+    if (m)
+        osip_message_free(m);
+}
+
+/* The fake node answers every OPTIONS waiting on its socket with a 200 and its load. */
+static void hb_node_answer(void)
+{
+    char buf[4096];
+    struct sockaddr_storage from;
+    socklen_t fromlen = sizeof from;
+    ssize_t r;
+    while ((r = recvfrom(hb.node_fd, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &fromlen)) > 0) {
+        buf[r] = '\0';
+        osip_message_t *req = sip_parse(buf, (size_t)r);
+        struct sbuf out;
+        sbuf_init(&out);
+        if (hb.answering && req &&
+            sip_response_text(req, 200, NULL, "t", "Sipd-Load: work=3;max=100;state=active\r\n", &out) == 0)
+            sendto(hb.node_fd, out.p, out.len, 0, (struct sockaddr *)&from, fromlen);
+        sbuf_free(&out);
+        if (req)
+            osip_message_free(req);
+        fromlen = sizeof from;
+    }
+}
+
+static void hb_run(unsigned ms)
+{
+    for (unsigned t = 0; t < ms; t += 10) {
+        loop_fixture_run_ms(&hb.lf, 10);
+        hb_node_answer();
+    }
+}
+
+static int hb_count(const char *what)
+{
+    int n = 0;
+    for (int i = 0; i < hb.n; i++)
+        n += strstr(hb.got[i], what) != NULL;
+    return n;
+}
+
+static void on_upsert(void *arg, int status, const struct node_row *v, size_t n)
+{
+    (void)v;
+    (void)n;
+    *(int *)arg = status;
+}
+
+static void test_heartbeats_emit_events_and_fill_metrics(void)
+{
+    memset(&hb, 0, sizeof hb);
+    struct loop_fixture_config lc = {.t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000, .listen_udp = true,
+                                     .on_recv = hb_recv};
+    CU_ASSERT_EQUAL_FATAL(loop_fixture_open(&hb.lf, &lc), 0);
+    hb.st = store_create(hb.lf.loop, NULL);
+    hb.node_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_EQUAL_FATAL(bind(hb.node_fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t alen = sizeof a;
+    getsockname(hb.node_fd, (struct sockaddr *)&a, &alen);
+    char address[64];
+    snprintf(address, sizeof address, "udp:127.0.0.1:%d", ntohs(a.sin_port));
+    struct node_row row = {.name = "ev-n1", .address = address, .roles = "registrar", .status = 1,
+                           .max_num = 100};
+    int status = -1;
+    store_node_upsert(hb.st, &row, on_upsert, &status);
+    CU_ASSERT_EQUAL_FATAL(status, 0);
+    hb.answering = 1;
+    events_set_sink(hb_sink, NULL, NULL);
+    struct cluster_config cc = {.self_name = "ev-lb", .heartbeat_ms = 50, .heartbeat_misses = 2};
+    hb.cl = cluster_create(hb.lf.loop, hb.lf.tp, hb.st, &cc);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hb.cl);
+    hb_run(300);
+    CU_ASSERT_EQUAL(hb_count("node {\"node\":\"ev-n1\",\"state\":\"added\"}"), 1);
+    CU_ASSERT_EQUAL(hb_count("node {\"node\":\"ev-n1\",\"state\":\"active\"}"), 1);
+    CU_ASSERT(hb_count("heartbeat {\"node\":\"ev-n1\",\"ok\":true,\"rtt_ms\":") >= 2);
+    CU_ASSERT(hb_count(",\"work_num\":3,\"at_ms\":") >= 2);
+    struct sbuf text;
+    sbuf_init(&text);
+    metrics_write_prometheus(&text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text.p, "sipd_nodes{state=\"active\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text.p, "sipd_nodes{state=\"down\"} 0\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text.p, "sipd_heartbeat_rtt_seconds_bucket{node=\"ev-n1\",le=\"+Inf\"} "));
+    sbuf_free(&text);
+    /* the node stops answering: down after its misses, unanswered beats reported */
+    hb.answering = 0;
+    hb_run(300);
+    CU_ASSERT_EQUAL(hb_count("node {\"node\":\"ev-n1\",\"state\":\"down\"}"), 1);
+    CU_ASSERT(hb_count("heartbeat {\"node\":\"ev-n1\",\"ok\":false,\"rtt_ms\":null") >= 2);
+    /* back, then drained through the table */
+    hb.answering = 1;
+    hb_run(200);
+    CU_ASSERT_EQUAL(hb_count("node {\"node\":\"ev-n1\",\"state\":\"up\"}"), 1);
+    store_node_set_draining(hb.st, "ev-n1", 1, NULL, NULL);
+    cluster_nodes_changed(hb.cl, -1);
+    hb_run(100);
+    CU_ASSERT_EQUAL(hb_count("node {\"node\":\"ev-n1\",\"state\":\"draining\"}"), 1);
+    sbuf_init(&text);
+    metrics_write_prometheus(&text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text.p, "sipd_nodes{state=\"draining\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text.p, "sipd_nodes{state=\"active\"} 0\n"));
+    sbuf_free(&text);
+    events_set_sink(NULL, NULL, NULL);
+    cluster_destroy(hb.cl);
+    store_destroy(hb.st);
+    loop_fixture_close(&hb.lf);
+    close(hb.node_fd);
+}
+
 void register_cluster_suites(void)
 {
     CU_pSuite s = CU_add_suite("cluster", NULL, NULL);
@@ -287,4 +438,5 @@ void register_cluster_suites(void)
     CU_add_test(s, "standby promotion", test_promotion);
     CU_add_test(s, "topic parameter of the Record-Route", test_topic_param);
     CU_add_test(s, "takeover: one new owner per topic of a dead or draining broker", test_takeover_owner);
+    CU_add_test(s, "heartbeats emit events and fill the metrics", test_heartbeats_emit_events_and_fill_metrics);
 }

@@ -9,6 +9,14 @@
 #include "sip/msg.h"
 #include "suites.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/events.h"
+#include "loop_fixture.h"
+#include "sip/txn.h"
+#include "store/store.h"
+
 static const char *const served[] = {"example.com", NULL};
 static struct registrar_config cfg = {
     .min_expires = 60, .max_expires = 7200, .default_expires = 3600, .max_contacts = 3, .domains = served};
@@ -267,6 +275,105 @@ static int cleanup(void)
     return 0;
 }
 
+/* ---- registration events (base/events.h) over a transaction layer and the memory store ------ */
+
+static struct {
+    struct loop_fixture lf;
+    struct store *st;
+    struct registrar *r;
+    int peer_fd;
+    struct sip_source src;
+    int cseq;
+    int n;
+    char got[16][320];
+} ev;
+
+static void ev_sink(void *arg, const char *type, const char *json, size_t len)
+{
+    (void)arg;
+    if (ev.n < 16)
+        snprintf(ev.got[ev.n++], sizeof ev.got[0], "%s %.*s", type, (int)len, json);
+}
+
+static int ev_setup(void)
+{
+    memset(&ev, 0, sizeof ev);
+    struct loop_fixture_config lc = {.t1_ms = 1000, .t2_ms = 4000, .t4_ms = 5000, .listen_udp = true};
+    if (loop_fixture_open(&ev.lf, &lc) != 0)
+        return -1;
+    ev.st = store_create(ev.lf.loop, NULL);
+    ev.r = ev.st ? registrar_create(ev.st, &cfg) : NULL;
+    ev.peer_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(ev.peer_fd, (struct sockaddr *)&a, sizeof a);
+    ev.src.proto = SIP_PROTO_UDP;
+    ev.src.udp_fd = -1;
+    ev.src.peerlen = sizeof(struct sockaddr_in);
+    getsockname(ev.peer_fd, (struct sockaddr *)&ev.src.peer, &ev.src.peerlen);
+    return ev.r && ev.peer_fd >= 0 ? 0 : -1;
+}
+
+static int ev_teardown(void)
+{
+    events_set_sink(NULL, NULL, NULL);
+    registrar_destroy(ev.r);
+    store_destroy(ev.st);
+    loop_fixture_close(&ev.lf);
+    close(ev.peer_fd);
+    return 0;
+}
+
+/* One REGISTER of alice through registrar_handle, with these extra header lines. */
+static void ev_register(const char *extra)
+{
+    char buf[2048];
+    ev.cseq++;
+    snprintf(buf, sizeof buf,
+             "REGISTER sip:example.com SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKev%d\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=f\r\nTo: <sip:alice@example.com>\r\n"
+             "Call-ID: ev-1\r\nCSeq: %d REGISTER\r\n%sContent-Length: 0\r\n\r\n",
+             ev.cseq, ev.cseq, extra);
+    osip_message_t *m = sip_parse(buf, strlen(buf));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    int absorbed = 0;
+    struct sip_txn *t = txn_server_new(ev.lf.tl, m, &ev.src, &absorbed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    registrar_handle(ev.r, t);
+    loop_fixture_run_ms(&ev.lf, 5);
+}
+
+static void test_register_events_added_refreshed_removed_expired(void)
+{
+    ev.n = 0;
+    events_set_sink(ev_sink, NULL, NULL);
+    ev_register("Contact: <sip:alice@10.0.0.1>;expires=600\r\n");
+    CU_ASSERT_EQUAL_FATAL(ev.n, 1);
+    CU_ASSERT_STRING_EQUAL(ev.got[0], "registration {\"aor\":\"sip:alice@example.com\",\"contact\":"
+                                      "\"sip:alice@10.0.0.1\",\"expires_s\":600,\"change\":\"added\"}");
+    ev_register("Contact: <sip:alice@10.0.0.1>;expires=600, <sip:alice@10.0.0.2>;expires=300\r\n");
+    CU_ASSERT_EQUAL_FATAL(ev.n, 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.got[1], "\"sip:alice@10.0.0.1\",\"expires_s\":600,\"change\":\"refreshed\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.got[2], "\"sip:alice@10.0.0.2\",\"expires_s\":300,\"change\":\"added\""));
+    ev_register("Contact: <sip:alice@10.0.0.1>;expires=0\r\n");
+    CU_ASSERT_EQUAL_FATAL(ev.n, 4);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.got[3], "\"sip:alice@10.0.0.1\",\"expires_s\":0,\"change\":\"removed\""));
+    /* the store drops what expired: one event per binding */
+    store_location_expire(ev.st, sip_now_s() + 301, NULL, NULL);
+    CU_ASSERT_EQUAL_FATAL(ev.n, 5);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.got[4], "\"sip:alice@10.0.0.2\",\"expires_s\":0,\"change\":\"expired\""));
+    events_set_sink(NULL, NULL, NULL);
+}
+
+static void test_register_without_listener_emits_nothing(void)
+{
+    ev.n = 0;
+    events_set_sink(NULL, NULL, NULL);
+    ev_register("Contact: <sip:alice@10.0.0.3>;expires=600\r\n");
+    ev_register("Contact: <sip:alice@10.0.0.3>;expires=0\r\n");
+    CU_ASSERT_EQUAL(ev.n, 0);
+}
+
 void register_registrar_suites(void)
 {
     CU_pSuite s = CU_add_suite("registrar", setup, cleanup);
@@ -286,4 +393,7 @@ void register_registrar_suites(void)
     CU_add_test(s, "foreign domain forbidden", test_register_foreign_domain_forbidden);
     CU_add_test(s, "contact URI equality (RFC 3261 19.1.4)", test_register_uri_equality);
     CU_add_test(s, "contacts listed in the 200 with expires and q", test_register_contacts_listed_in_200);
+    CU_pSuite e = CU_add_suite("registrar-events", ev_setup, ev_teardown);
+    CU_add_test(e, "added, refreshed, removed, expired", test_register_events_added_refreshed_removed_expired);
+    CU_add_test(e, "no listener: no event", test_register_without_listener_emits_nothing);
 }

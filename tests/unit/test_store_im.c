@@ -822,6 +822,118 @@ static void test_im_group_create_over_a_user_topic_with_messages_is_409(void)
     res_free(&r);
 }
 
+/* ---- the control plane's view: topics listed, members added and removed --------------------- */
+
+struct trow {
+    char topic[64];
+    int is_group;
+    int64_t last_seq, nmembers;
+};
+
+struct tres {
+    int ndone, status;
+    struct trow v[8];
+    size_t n;
+};
+
+static void on_topic_rows(void *arg, int status, const struct im_topic_row *v, size_t n)
+{
+    struct tres *r = arg;
+    r->ndone++;
+    r->status = status;
+    r->n = n;
+    for (size_t i = 0; i < n && i < 8; i++) {
+        snprintf(r->v[i].topic, sizeof r->v[i].topic, "%s", v[i].topic);
+        r->v[i].is_group = v[i].is_group;
+        r->v[i].last_seq = v[i].last_seq;
+        r->v[i].nmembers = v[i].nmembers;
+    }
+    one_done();
+}
+
+static int do_topics_list(const char *after, size_t max, struct tres *r)
+{
+    memset(r, 0, sizeof *r);
+    outstanding++;
+    store_im_topics_list(fx.st, after, max, on_topic_rows, r);
+    return wait_all() == 0 && r->ndone == 1 ? r->status : 999;
+}
+
+static int do_member(int is_add, const char *topic, const char *aor)
+{
+    struct res r = {0};
+    outstanding++;
+    if (is_add)
+        store_im_member_add(fx.st, topic, aor, on_status, &r);
+    else
+        store_im_member_remove(fx.st, topic, aor, on_status, &r);
+    return finish(&r);
+}
+
+/* Groups (with or without messages) and user topics that stored a message, by URI in byte
+ * order, with kind, last seq and member count; `after` pages through them. A topic known only
+ * by a device position is not listed. */
+static void test_im_topics_list_by_uri_with_kinds_seqs_members_and_pages(void)
+{
+    struct tres r;
+    CU_ASSERT_EQUAL(do_topics_list(NULL, 10, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 0);
+    const char *const members[] = {ALICE, BOB};
+    CU_ASSERT_EQUAL(do_group_create(GROUP, members, 2), 0);
+    CU_ASSERT_EQUAL(publish_simple(CAROL, "to carol", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(publish_simple(CAROL, "again", NOW, NULL), 2);
+    CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-a", 0), 0); /* BOB: a position, no message */
+
+    CU_ASSERT_EQUAL(do_topics_list(NULL, 10, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.n, 2);
+    CU_ASSERT_STRING_EQUAL(r.v[0].topic, CAROL); /* "sip:c..." < "sip:t..." */
+    CU_ASSERT(!r.v[0].is_group && r.v[0].last_seq == 2 && r.v[0].nmembers == 0);
+    CU_ASSERT_STRING_EQUAL(r.v[1].topic, GROUP);
+    CU_ASSERT(r.v[1].is_group && r.v[1].last_seq == 0 && r.v[1].nmembers == 2);
+
+    CU_ASSERT_EQUAL(do_topics_list(NULL, 1, &r), 0);
+    CU_ASSERT(r.n == 1 && strcmp(r.v[0].topic, CAROL) == 0);
+    CU_ASSERT_EQUAL(do_topics_list(CAROL, 1, &r), 0);
+    CU_ASSERT(r.n == 1 && strcmp(r.v[0].topic, GROUP) == 0);
+    CU_ASSERT_EQUAL(do_topics_list(GROUP, 1, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 0);
+    CU_ASSERT_EQUAL(do_topics_list("", 10, &r), 0); /* "" is the start too */
+    CU_ASSERT_EQUAL(r.n, 2);
+}
+
+/* Members added (once, whatever is asked twice) and removed (404 when not one, or no group); a
+ * removed member's device positions go with it. */
+static void test_im_member_add_and_remove(void)
+{
+    struct res r = {0};
+    CU_ASSERT_EQUAL(do_member(1, GROUP, ALICE), 404); /* no group yet */
+    CU_ASSERT_EQUAL(do_member(0, GROUP, ALICE), 404);
+    CU_ASSERT_EQUAL(publish_simple(BOB, "x", NOW, NULL), 1);
+    CU_ASSERT_EQUAL(do_member(1, BOB, ALICE), 404); /* a user topic has no members */
+    const char *const members[] = {ALICE};
+    CU_ASSERT_EQUAL(do_group_create(GROUP, members, 1), 0);
+    CU_ASSERT_EQUAL(do_member(1, GROUP, CAROL), 0);
+    CU_ASSERT_EQUAL(do_member(1, GROUP, CAROL), 0);
+    CU_ASSERT_EQUAL(do_members(GROUP, &r), 0);
+    CU_ASSERT(r.nstrs == 2 && has_str(&r, ALICE) && has_str(&r, CAROL));
+    CU_ASSERT_EQUAL(do_topic(GROUP, CAROL, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.is_member, 1);
+    CU_ASSERT_EQUAL(do_groups_of(CAROL, &r), 0);
+    CU_ASSERT(r.nstrs == 1 && has_str(&r, GROUP));
+
+    CU_ASSERT_EQUAL(pos_get(GROUP, ALICE, "dev-a", 0), 0);
+    pos_advance(GROUP, ALICE, "dev-a", 7);
+    CU_ASSERT_EQUAL(do_member(0, GROUP, ALICE), 0);
+    CU_ASSERT_EQUAL(do_member(0, GROUP, ALICE), 404);
+    CU_ASSERT_EQUAL(do_members(GROUP, &r), 0);
+    CU_ASSERT(r.nstrs == 1 && has_str(&r, CAROL));
+    CU_ASSERT_EQUAL(do_topic(GROUP, ALICE, NOW, &keep_all, &r), 0);
+    CU_ASSERT_EQUAL(r.info.is_member, 0);
+    /* added again later, she starts afresh: no position of her earlier membership */
+    CU_ASSERT_EQUAL(pos_get(GROUP, ALICE, "dev-a", 3), 3);
+    res_free(&r);
+}
+
 static void test_im_position_get_initialises_from_the_aors_devices_else_initial(void)
 {
     CU_ASSERT_EQUAL(pos_get(BOB, BOB, "dev-a", 0), 0);
@@ -1984,7 +2096,7 @@ static void test_pg_init_db_applies_002(void)
 
 static int pg_init(void) { return fx_pg_init("store_im_postgres"); }
 
-static void pg_setup(void) { fx_pg_setup("TRUNCATE topics, topic_members, messages, im_positions, presentities"); }
+static void pg_setup(void) { fx_pg_setup("TRUNCATE topics, topic_members, messages, im_positions, presentities, subscriptions"); }
 
 static const struct test_case shared_cases[] = {
     TEST_CASE(test_im_active_topics_and_group_members),
@@ -2000,6 +2112,8 @@ static const struct test_case shared_cases[] = {
     TEST_CASE(test_im_one_mib_body_round_trips),
     TEST_CASE(test_im_group_create_conflict_members_delete),
     TEST_CASE(test_im_group_create_over_a_user_topic_with_messages_is_409),
+    TEST_CASE(test_im_topics_list_by_uri_with_kinds_seqs_members_and_pages),
+    TEST_CASE(test_im_member_add_and_remove),
     TEST_CASE(test_im_position_get_initialises_from_the_aors_devices_else_initial),
     TEST_CASE(test_im_position_advance_keeps_the_maximum),
     TEST_CASE(test_im_many_publishes_in_flight_keep_their_order),

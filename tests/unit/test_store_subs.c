@@ -25,8 +25,8 @@
 struct srow {
     char topic[64], call_id[64], remote_tag[32], local_tag[32], event_id[32], subscriber[64];
     char instance[64], contact[128], remote_target[128], remote_uri[64], local_uri[64];
-    char route_set[256];
-    int has_instance, has_route_set;
+    char route_set[256], node[32];
+    int has_instance, has_route_set, has_node;
     uint32_t local_cseq, remote_cseq;
     int64_t expires_at, acked_seq, device_pos;
     int is_group, is_datagram;
@@ -63,6 +63,8 @@ static void on_subs(void *arg, int status, const struct im_sub_row *v, size_t n)
         COPY(d->route_set, v[i].route_set);
         d->has_instance = v[i].instance != NULL;
         d->has_route_set = v[i].route_set != NULL;
+        COPY(d->node, v[i].node);
+        d->has_node = v[i].node != NULL;
         d->local_cseq = v[i].local_cseq;
         d->remote_cseq = v[i].remote_cseq;
         d->expires_at = v[i].expires_at;
@@ -159,6 +161,25 @@ static void test_mem_sub_rows_none_to_take_over(void)
     CU_ASSERT_EQUAL(s.n, 0);
 }
 
+static int list(const char *topic, const char *aor, size_t max, struct sres *s)
+{
+    memset(s, 0, sizeof *s);
+    outstanding++;
+    store_im_subs_list(fx.st, topic, aor, max, on_subs, s);
+    return wait_all() == 0 && s->ndone == 1 ? s->status : -999;
+}
+
+static void test_mem_sub_rows_listed_none(void)
+{
+    struct im_sub_row r = row("c1", "b1");
+    CU_ASSERT_EQUAL(put(&r), 0);
+    struct sres s;
+    CU_ASSERT_EQUAL(list(TOPIC, NULL, 10, &s), 0);
+    CU_ASSERT_EQUAL(s.n, 0);
+    CU_ASSERT_EQUAL(list(NULL, TOPIC, 10, &s), 0);
+    CU_ASSERT_EQUAL(s.n, 0);
+}
+
 /* ---- postgres ---------------------------------------------------------------------------------- */
 
 static void test_pg_sub_row_comes_back_whole_with_the_device_position(void)
@@ -220,6 +241,50 @@ static void test_pg_sub_row_without_route_set_or_instance(void)
     CU_ASSERT(!s.v[0].has_route_set && !s.v[0].has_instance);
     CU_ASSERT_STRING_EQUAL(s.v[0].event_id, "x1");
     CU_ASSERT_EQUAL(s.v[0].device_pos, -1); /* the device never acknowledged anything */
+}
+
+/* The control plane's list (docs/api.md "subscriptions"): by topic or by subscriber, unexpired
+ * rows only, the acknowledged seq raised to the device's position, the owner (NULL: released). */
+static void test_pg_sub_rows_listed_by_topic_and_by_subscriber(void)
+{
+    struct im_sub_row a = row("c1", "b1"), g = row("c2", "b2"), old = row("c3", "b1");
+    g.topic = "sip:team@example.com";
+    g.is_group = 1;
+    g.acked_seq = 0;
+    old.expires_at = (int64_t)time(NULL) - 5;
+    CU_ASSERT_EQUAL_FATAL(put(&a), 0);
+    CU_ASSERT_EQUAL_FATAL(put(&g), 0);
+    CU_ASSERT_EQUAL_FATAL(put(&old), 0);
+    struct sres s = {0};
+    outstanding++;
+    store_im_position_advance(fx.st, TOPIC, TOPIC, "urn:uuid:dev-1", 9, on_status, &s);
+    CU_ASSERT(wait_all() == 0 && s.status == 0);
+
+    CU_ASSERT_EQUAL(list(TOPIC, NULL, 10, &s), 0);
+    CU_ASSERT_EQUAL_FATAL(s.n, 1); /* c3 expired */
+    CU_ASSERT_STRING_EQUAL(s.v[0].call_id, "c1");
+    CU_ASSERT_EQUAL(s.v[0].acked_seq, 9); /* the device's position, above the row's 4 */
+    CU_ASSERT(s.v[0].has_node && strcmp(s.v[0].node, "b1") == 0);
+    CU_ASSERT_STRING_EQUAL(s.v[0].instance, "urn:uuid:dev-1");
+
+    CU_ASSERT_EQUAL(list(NULL, TOPIC, 10, &s), 0);
+    CU_ASSERT_EQUAL_FATAL(s.n, 2); /* by topic: bob's own, then the group */
+    CU_ASSERT_STRING_EQUAL(s.v[0].topic, TOPIC);
+    CU_ASSERT_STRING_EQUAL(s.v[1].topic, "sip:team@example.com");
+    CU_ASSERT_EQUAL(s.v[1].acked_seq, 0); /* no position in the group */
+    CU_ASSERT(s.v[1].is_group && strcmp(s.v[1].node, "b2") == 0);
+    CU_ASSERT_EQUAL(list(NULL, TOPIC, 1, &s), 0);
+    CU_ASSERT_EQUAL(s.n, 1);
+    CU_ASSERT_EQUAL(list("sip:nobody@example.com", NULL, 10, &s), 0);
+    CU_ASSERT_EQUAL(s.n, 0);
+
+    /* released by a draining b1: listed without an owner */
+    memset(&s, 0, sizeof s);
+    outstanding++;
+    store_im_sub_release(fx.st, "b1", on_status, &s);
+    CU_ASSERT(wait_all() == 0 && s.status == 0);
+    CU_ASSERT_EQUAL(list(TOPIC, NULL, 10, &s), 0);
+    CU_ASSERT(s.n == 1 && !s.v[0].has_node);
 }
 
 static void test_pg_sub_two_claims_at_once_take_disjoint_rows(void)
@@ -300,11 +365,13 @@ static const struct test_case shared_cases[] = {
 
 static const struct test_case mem_cases[] = {
     TEST_CASE(test_mem_sub_rows_none_to_take_over),
+    TEST_CASE(test_mem_sub_rows_listed_none),
 };
 
 static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_sub_row_comes_back_whole_with_the_device_position),
     TEST_CASE(test_pg_sub_row_without_route_set_or_instance),
+    TEST_CASE(test_pg_sub_rows_listed_by_topic_and_by_subscriber),
     TEST_CASE(test_pg_sub_two_claims_at_once_take_disjoint_rows),
     TEST_CASE(test_pg_sub_release_makes_orphans_and_a_restart_adopts_its_own),
     TEST_CASE(test_pg_init_db_applies_005),

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../../base/metrics.h"
 #include "../../transport/transport.h"
 #include "im_internal.h"
 
@@ -125,6 +126,41 @@ static void on_conn_closed(void *arg, uint64_t conn_id)
     }
 }
 
+/* sipd_topics, sipd_subscriptions{package="im"}, sipd_notify_queue_depth: read off the broker. */
+static struct metric *topics_gauge, *im_subs_gauge, *queue_gauge;
+
+static void collect_broker(void *arg)
+{
+    const struct broker *b = arg;
+    metric_gauge_add(topics_gauge, (double)b->topics.count);
+    metric_gauge_add(im_subs_gauge, (double)b->nsubs);
+    metric_gauge_add(queue_gauge, (double)b->queued);
+}
+
+static struct metric *computed_gauge(const char *name, const char *help, const char *const *labels,
+                                     const char *const *values)
+{
+    struct metric_family *f = metrics_family(metrics_default(), name, help, METRIC_GAUGE, labels, NULL, 0);
+    metric_family_set_computed(f);
+    return metric_series(f, values);
+}
+
+static void metrics_register(struct broker *b)
+{
+    static const char *const package[] = {"package", NULL};
+    topics_gauge = computed_gauge("sipd_topics", "IM topics with at least one subscription held by "
+                                  "this node.", NULL, NULL);
+    im_subs_gauge = computed_gauge("sipd_subscriptions", "Event subscriptions held by this node, by "
+                                   "event package.", package, (const char *const[]){"im"});
+    queue_gauge = computed_gauge("sipd_notify_queue_depth", "Messages waiting in the live NOTIFY "
+                                 "queues of this node's im subscriptions.", NULL, NULL);
+    b->notify_latency = metrics_histogram(
+        metrics_default(), "sipd_publish_notify_latency_seconds",
+        "From the store's answer to a message published on this node to the 2xx of a NOTIFY "
+        "carrying it from a subscription's live queue, once per subscription.", NULL, 0);
+    metrics_collector_add(metrics_default(), collect_broker, b);
+}
+
 struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn_layer *tl,
                              struct store *st, const struct broker_config *cfg)
 {
@@ -152,6 +188,7 @@ struct broker *broker_create(struct loop *loop, struct transport *tp, struct txn
     }
     transport_set_close_cb(tp, on_conn_closed, b);
     store_im_set_listener(st, im_on_announce, b);
+    metrics_register(b);
     return b;
 }
 
@@ -160,6 +197,7 @@ void broker_destroy(struct broker *b)
     if (!b)
         return;
     transport_set_close_cb(b->tp, NULL, NULL); /* the store is not touched: it may be gone */
+    metrics_collector_remove(metrics_default(), collect_broker, b);
     b->is_destroying = 1; /* rows stay: another broker may take the subscriptions over */
     size_t bk;
     struct hmap_entry *e = hmap_first(&b->subs, &bk);

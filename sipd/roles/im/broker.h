@@ -61,6 +61,43 @@ void broker_registered(struct broker *b, const char *aor, const struct binding *
  * the group replay checks (pagemode.c). */
 void broker_group_created(struct broker *b, const char *topic);
 
+/* ---- the control plane (docs/api.md "Topics, subscriptions, messages") ---- */
+
+/* A system notice for topic (canonical URI), stored and delivered like any message (§10.4):
+ * NOTIFY to the topic's subscriptions on this node (other brokers hear of it through the store),
+ * page-mode MESSAGE to the registered devices without one. No membership check, no sender's
+ * copy, no duplicate detection. done(arg, status, seq): 0 and the seq once stored (before the
+ * deliveries go out), 413 when the body is over im_max_message_bytes, 400 for a URI too long,
+ * or a STORE_E* status. done may run before the call returns. */
+typedef void (*broker_notice_cb)(void *arg, int status, int64_t seq);
+void broker_publish_notice(struct broker *b, const char *topic, const char *from,
+                           const char *content_type, const char *body, size_t body_len,
+                           broker_notice_cb done, void *arg);
+
+/* One `im` subscription this broker holds, as broker_subs_visit shows it (valid during the call). */
+struct broker_sub_info {
+    const char *topic, *aor;
+    const char *device;        /* +sip.instance, else the Contact URI of the SUBSCRIBE */
+    const char *call_id, *remote_tag, *local_tag, *event_id; /* the dialog; event_id "" = none */
+    int64_t acked_seq;         /* P: everything up to it acknowledged (or skipped, or a gap) */
+    const char *state;         /* "active", "waiting" (§9.4), "terminating" (final NOTIFY due) */
+    int64_t expires_at;        /* unix seconds */
+};
+typedef void (*broker_sub_visit_fn)(void *arg, const struct broker_sub_info *s);
+/* Call fn for each subscription to topic (NULL: any) of subscriber aor (NULL: any). Returns how
+ * many. Unordered. */
+size_t broker_subs_visit(struct broker *b, const char *topic, const char *aor,
+                         broker_sub_visit_fn fn, void *arg);
+
+/* The retention the broker applies (its reads of a topic's messages use it too). */
+const struct im_retention *broker_retention(const struct broker *b);
+
+/* Group topic was deleted: its subscriptions here end (terminated;reason=noresource). */
+void broker_group_deleted(struct broker *b, const char *topic);
+/* aor is no member of group topic any more: its subscriptions to it here end
+ * (terminated;reason=rejected, §19 "Authorization"). */
+void broker_member_removed(struct broker *b, const char *topic, const char *aor);
+
 /* Once a second: expiry of subscriptions, retention. */
 void broker_tick(struct broker *b, int64_t now);
 /* Node shutting down: every active subscription gets terminated;reason=deactivated. */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../../base/log.h"
+#include "../../base/metrics.h"
 #include "../../base/sbuf.h"
 #include "../../sip/cpim.h"
 #include "../../sip/msg.h"
@@ -29,6 +30,7 @@
 struct qmsg {
     struct ref ref; /* one per queue holding it, plus its creator's while it hands it out */
     int64_t seq, created_at;
+    uint64_t stored_us; /* when fan-out got it (metrics_clock_us), 0 when read from the store */
     int is_copy;
     char *sender, *sender_device, *recipient, *content_type, *body;
     size_t body_len;
@@ -69,6 +71,7 @@ void im_queue_clear(struct isub *s)
         free(e);
     }
     s->qtail = NULL;
+    s->b->queued -= s->qlen;
     s->qlen = 0;
 }
 
@@ -187,6 +190,7 @@ static struct qmsg *qmsg_new(const struct im_message *m)
     q->seq = m->seq;
     q->created_at = m->created_at;
     q->is_copy = m->is_copy;
+    q->stored_us = 0;
     ref_init(&q->ref, qmsg_destroy);
     return q;
 }
@@ -206,6 +210,7 @@ static int queue_push(struct isub *s, struct qmsg *m)
         s->qhead = e;
     s->qtail = e;
     s->qlen++;
+    s->b->queued++;
     s->next_seq = m->seq + 1;
     return 0;
 }
@@ -263,8 +268,8 @@ static void send_message_notify(struct isub *s, struct qmsg *m)
     }
     if (body.failed)
         im_sub_remove(s, "out-of-memory");
-    else
-        send_notify(s, OUT_MESSAGE, m->seq, &np);
+    else if (send_notify(s, OUT_MESSAGE, m->seq, &np) == 0)
+        s->out_stored_us = m->stored_us;
     sbuf_free(&body);
 }
 
@@ -299,6 +304,7 @@ void im_pump(struct isub *s)
         if (!s->qhead)
             s->qtail = NULL;
         s->qlen--;
+        s->b->queued--;
         struct qmsg *m = e->m;
         free(e);
         if (m->seq <= s->P) {
@@ -384,6 +390,8 @@ static void on_notify_result(void *arg, struct sip_txn *ct, enum txn_event ev, o
         return;
     enum out_kind kind = s->out_kind;
     int64_t seq = s->out_seq;
+    uint64_t stored_us = s->out_stored_us;
+    s->out_stored_us = 0;
     s->out = NULL;
     s->out_kind = OUT_NONE;
     struct broker *b = s->b;
@@ -393,6 +401,8 @@ static void on_notify_result(void *arg, struct sip_txn *ct, enum txn_event ev, o
     }
     if (ev == TXN_RESPONSE && code >= 200 && code < 300) {
         if (kind == OUT_MESSAGE) {
+            if (stored_us)
+                metric_observe(b->notify_latency, (double)(metrics_clock_us() - stored_us) / 1e6);
             if (!s->p_frozen && seq > s->P)
                 s->P = seq;
             store_im_position_advance(b->st, s->topic->uri, s->subscriber,
@@ -443,6 +453,7 @@ void im_fan_out(struct broker *b, const char *uri, const struct im_message *m)
     if (m->seq > t->last_seq)
         t->last_seq = m->seq;
     struct qmsg *q = NULL; /* one copy for every queue that takes it */
+    uint64_t now_us = metrics_clock_us(); /* stored: the publish-to-NOTIFY latency starts */
     for (struct isub *s = t->subs, *next; s; s = next) {
         next = s->tnext;
         if (s->state != SUB_ACTIVE || s->final_reason)
@@ -450,8 +461,8 @@ void im_fan_out(struct broker *b, const char *uri, const struct im_message *m)
         if (m->seq < s->next_seq)
             continue;
         if (!s->behind && m->seq == s->next_seq && s->qlen < s->b->cfg.max_queue) {
-            if (!q)
-                q = qmsg_new(m);
+            if (!q && (q = qmsg_new(m)) != NULL)
+                q->stored_us = now_us;
             if (!q || queue_push(s, q) < 0)
                 s->behind = 1;
         } else {

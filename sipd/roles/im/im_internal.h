@@ -40,6 +40,7 @@ enum sub_state { SUB_ACTIVE, SUB_WAITING };
 enum out_kind { OUT_NONE, OUT_BODYLESS, OUT_MESSAGE, OUT_FINAL };
 
 struct qent; /* a live queue entry (delivery.c) */
+struct metric;
 
 struct btopic {
     char *uri;
@@ -76,6 +77,7 @@ struct isub {
     struct sip_txn *out;
     enum out_kind out_kind;
     int64_t out_seq;
+    uint64_t out_stored_us;  /* the outstanding NOTIFY's message: when fan-out had it (0: none) */
     int want_bodyless;
     const char *final_reason; /* pending termination (static string) */
     struct qent *qhead, *qtail;
@@ -124,6 +126,8 @@ struct broker {
     struct hmap sessions; /* key -> pm_session (pagemode.c) */
     struct im_active active; /* pagemode.c */
     size_t nsubs;
+    size_t queued;        /* messages in the live queues of every subscription */
+    struct metric *notify_latency; /* sipd_publish_notify_latency_seconds (delivery.c) */
     int shutting_down;
     int is_destroying;    /* broker_destroy: the store is gone */
     struct im_takeover *takeover; /* takeover.c; NULL when the node has no name (no rows) */

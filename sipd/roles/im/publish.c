@@ -48,6 +48,9 @@ struct pub_ctx {
     char **members;
     size_t nmembers, lookups_left;
     int64_t now;
+    /* a notice from the control plane (broker_publish_notice): no request, this instead */
+    broker_notice_cb notice_done;
+    void *notice_arg;
 };
 
 static void pub_free(struct pub_ctx *c)
@@ -78,6 +81,12 @@ static void pub_finish(struct pub_ctx *c)
         if (!im_device_seen_before(b, c->targets.v, c->targets.len, i) &&
             im_is_pm_target(b, c->topic, c->identity, &c->targets.v[i]))
             ntargets++;
+    if (!t) { /* a notice: its caller gets the seq */
+        c->notice_done(c->notice_arg, 0, c->seq);
+        LOG_DEBUG("im notice topic=%s seq=%" PRId64 " online=%zu page=%zu", c->topic, c->seq,
+                  online, ntargets);
+        goto fan_out;
+    }
     char hdr[256];
     int n = snprintf(hdr, sizeof hdr, "Im-Seq: %" PRId64, c->seq);
     if (c->copy_seq > 0)
@@ -96,6 +105,7 @@ static void pub_finish(struct pub_ctx *c)
         pub_free(c);
         return;
     }
+fan_out:
     /* fan-out (§10.4): the topic, the sender's copy, page mode */
     c->msg.seq = c->seq;
     im_fan_out(b, c->topic, &c->msg);
@@ -143,6 +153,11 @@ static void on_pub_members(void *arg, int status, const char *const *members, si
 static void on_pub_stored(void *arg, int status, int64_t seq, int64_t copy_seq, int duplicate)
 {
     struct pub_ctx *c = arg;
+    if (status != 0 && !c->t) {
+        c->notice_done(c->notice_arg, status, 0);
+        pub_free(c);
+        return;
+    }
     if (status != 0) {
         if (status == STORE_EUNAVAIL)
             txn_respond_simple(c->t, 503, "Message store unavailable", "Retry-After", "5");
@@ -324,4 +339,64 @@ void broker_handle_publish(struct broker *b, struct sip_txn *t, const struct sip
     }
     c->device = request_device(req);
     store_im_topic(b->st, c->topic, c->identity, c->now, &b->cfg.ret, on_pub_topic, c);
+}
+
+/* ---- notices from the control plane (docs/api.md "Topics") ---------------------------------- */
+
+static void on_notice_topic(void *arg, int status, const struct im_topic_info *info)
+{
+    struct pub_ctx *c = arg;
+    if (status != 0) {
+        c->notice_done(c->notice_arg, status, 0);
+        pub_free(c);
+        return;
+    }
+    c->is_group = info->is_group;
+    struct im_publish p = {
+        .topic = c->topic,
+        .sender = c->identity,
+        .content_type = c->ctype,
+        .body = c->body,
+        .body_len = c->msg.body_len,
+        .now = c->now,
+        .ret = c->b->cfg.ret,
+    };
+    store_im_publish(c->b->st, &p, on_pub_stored, c);
+}
+
+void broker_publish_notice(struct broker *b, const char *topic, const char *from,
+                           const char *content_type, const char *body, size_t body_len,
+                           broker_notice_cb done, void *arg)
+{
+    if (body_len > b->cfg.max_message_bytes) {
+        done(arg, 413, 0);
+        return;
+    }
+    struct pub_ctx *c = calloc(1, sizeof *c);
+    if (!c || strlen(topic) >= sizeof c->topic || strlen(from) >= sizeof c->identity) {
+        int status = c ? 400 : STORE_EFAIL;
+        free(c);
+        done(arg, status, 0);
+        return;
+    }
+    c->b = b;
+    c->notice_done = done;
+    c->notice_arg = arg;
+    c->now = sip_now_s();
+    binding_list_init(&c->targets);
+    strcpy(c->topic, topic);
+    strcpy(c->identity, from);
+    c->ctype = strdup(content_type);
+    c->body = malloc(body_len + 1);
+    if (!c->ctype || !c->body) {
+        done(arg, STORE_EFAIL, 0);
+        pub_free(c);
+        return;
+    }
+    memcpy(c->body, body, body_len);
+    c->body[body_len] = '\0';
+    c->msg = (struct im_message){.topic = c->topic, .sender = c->identity, .recipient = c->topic,
+                                 .content_type = c->ctype, .body = c->body, .body_len = body_len,
+                                 .created_at = c->now};
+    store_im_topic(b->st, c->topic, NULL, c->now, &b->cfg.ret, on_notice_topic, c);
 }

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../../base/metrics.h"
 #include <strings.h>
 #include <time.h>
 
@@ -108,6 +110,26 @@ void pres_compose(const char *aor, const struct pres_publication *v, size_t n, s
 
 /* ==== lifetime ================================================================================ */
 
+/* sipd_subscriptions{package="presence"}: the watchers' subscriptions held here. */
+static struct metric *subs_gauge;
+
+static void collect_presence(void *arg)
+{
+    const struct presence *p = arg;
+    metric_gauge_add(subs_gauge, (double)p->subs.count);
+}
+
+static void metrics_register(struct presence *p)
+{
+    static const char *const package[] = {"package", NULL};
+    struct metric_family *f = metrics_family(metrics_default(), "sipd_subscriptions",
+                                             "Event subscriptions held by this node, by event package.",
+                                             METRIC_GAUGE, package, NULL, 0);
+    metric_family_set_computed(f);
+    subs_gauge = metric_series(f, (const char *const[]){"presence"});
+    metrics_collector_add(metrics_default(), collect_presence, p);
+}
+
 struct presence *presence_create(struct loop *loop, struct transport *tp, struct txn_layer *tl,
                                  struct store *st, const struct presence_config *cfg)
 {
@@ -122,6 +144,7 @@ struct presence *presence_create(struct loop *loop, struct transport *tp, struct
     hmap_init(&p->subs);
     hmap_init(&p->watches);
     store_pres_set_listener(st, pres_on_announced, p);
+    metrics_register(p);
     return p;
 }
 
@@ -129,6 +152,7 @@ void presence_destroy(struct presence *p)
 {
     if (!p)
         return;
+    metrics_collector_remove(metrics_default(), collect_presence, p);
     pres_subs_free(p);
     hmap_free(&p->subs);
     hmap_free(&p->watches);

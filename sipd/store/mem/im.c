@@ -485,3 +485,96 @@ void mem_im_expire(struct store *st, int64_t now, const struct im_retention *ret
     if (done)
         done(arg, 0);
 }
+
+/* ---- the control plane's view (docs/api.md "Topics") ---------------------------------------- */
+
+static int cmp_topic_row(const void *a, const void *b)
+{
+    return strcmp(((const struct im_topic_row *)a)->topic, ((const struct im_topic_row *)b)->topic);
+}
+
+void mem_im_topics_list(struct store *st, const char *after, size_t max, store_topic_rows_cb done,
+                        void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    size_t n = 0, cap = 0, b;
+    struct im_topic_row *v = NULL;
+    for (struct hmap_entry *e = hmap_first(&ms->topics, &b); e; e = hmap_next(&ms->topics, e, &b)) {
+        const struct mem_topic *t = e->val;
+        if ((!t->is_group && t->last_seq <= 0) || (after && strcmp(e->key, after) <= 0))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct im_topic_row *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                free(v);
+                done(arg, STORE_EFAIL, NULL, 0);
+                return;
+            }
+            v = nv;
+        }
+        v[n++] = (struct im_topic_row){.topic = e->key, .is_group = t->is_group,
+                                       .last_seq = t->last_seq,
+                                       .nmembers = t->is_group ? (int64_t)t->nmembers : 0};
+    }
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_topic_row);
+    done(arg, 0, v, n < max ? n : max);
+    free(v);
+}
+
+void mem_im_member_add(struct store *st, const char *topic, const char *aor, store_status_cb done,
+                       void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_topic *t = topic_get(ms, topic, 0, NULL);
+    int status = 0;
+    if (!t || !t->is_group) {
+        status = 404;
+    } else if (!is_member(t, aor)) {
+        char **v = realloc(t->members, (t->nmembers + 1) * sizeof *v);
+        char *m = strdup(aor);
+        if (v)
+            t->members = v;
+        if (!v || !m) {
+            free(m);
+            status = STORE_EFAIL;
+        } else {
+            t->members[t->nmembers++] = m;
+        }
+    }
+    if (done)
+        done(arg, status);
+}
+
+void mem_im_member_remove(struct store *st, const char *topic, const char *aor,
+                          store_status_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_topic *t = topic_get(ms, topic, 0, NULL);
+    size_t i = 0;
+    while (t && t->is_group && i < t->nmembers && strcmp(t->members[i], aor) != 0)
+        i++;
+    if (!t || !t->is_group || i == t->nmembers) {
+        if (done)
+            done(arg, 404);
+        return;
+    }
+    free(t->members[i]);
+    t->members[i] = t->members[--t->nmembers];
+    /* its devices' positions: "aor\n<device>" */
+    size_t alen = strlen(aor), b;
+    for (struct hmap_entry *e = hmap_first(&t->positions, &b), *next; e; e = next) {
+        next = hmap_next(&t->positions, e, &b);
+        if (e->klen > alen && e->key[alen] == '\n' && memcmp(e->key, aor, alen) == 0 &&
+            e->klen <= 2048) {
+            char key[2048]; /* hmap_del frees the entry and its key */
+            size_t klen = e->klen;
+            memcpy(key, e->key, klen);
+            free(e->val);
+            hmap_del(&t->positions, key, klen);
+        }
+    }
+    if (done)
+        done(arg, 0);
+}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../base/events.h"
 #include "mem_impl.h"
 
 static void drop_aor(struct mem_store *ms, const char *aor)
@@ -91,13 +92,15 @@ static int mem_is_available(const struct store *st) { return 1; }
 static size_t mem_pending(const struct store *st) { return 0; }
 
 /* Remove bindings of l that expired at now; returns how many remain. */
-static size_t prune(struct mem_store *ms, struct binding_list *l, int64_t now)
+/* Drop aor's expired bindings (an `expired` registration event each). Returns how many are left. */
+static size_t prune(struct mem_store *ms, const char *aor, struct binding_list *l, int64_t now)
 {
     size_t w = 0;
     for (size_t i = 0; i < l->len; i++) {
         if (l->v[i].expires_at > now) {
             l->v[w++] = l->v[i];
         } else {
+            events_registration(aor, l->v[i].contact, 0, "expired");
             binding_clear(&l->v[i]);
             ms->nbindings--;
         }
@@ -113,7 +116,7 @@ static void mem_location_update(struct store *st, const char *aor, int64_t now,
     size_t alen = strlen(aor);
     struct binding_list *cur = hmap_get(&ms->aors, aor, alen);
     int had_bindings = cur != NULL;
-    if (cur && prune(ms, cur, now) == 0) {
+    if (cur && prune(ms, aor, cur, now) == 0) {
         drop_aor(ms, aor);
         cur = NULL;
     }
@@ -168,7 +171,7 @@ static void mem_location_lookup(struct store *st, const char *aor, int64_t now,
 {
     struct mem_store *ms = (struct mem_store *)st;
     struct binding_list *cur = hmap_get(&ms->aors, aor, strlen(aor));
-    if (cur && prune(ms, cur, now) == 0) {
+    if (cur && prune(ms, aor, cur, now) == 0) {
         drop_aor(ms, aor);
         remember(ms, aor, now);
         cur = NULL;
@@ -186,7 +189,7 @@ static void mem_location_expire(struct store *st, int64_t now, store_status_cb d
     struct hmap_entry *e = hmap_first(&ms->aors, &b);
     while (e) {
         struct hmap_entry *next = hmap_next(&ms->aors, e, &b);
-        if (prune(ms, e->val, now) == 0) {
+        if (prune(ms, e->key, e->val, now) == 0) {
             remember(ms, e->key, now);
             drop_aor(ms, e->key);
         }
@@ -231,6 +234,9 @@ static const struct store_ops mem_ops = {
     .im_position_get = mem_im_position_get,
     .im_position_advance = mem_im_position_advance,
     .im_expire = mem_im_expire,
+    .im_topics_list = mem_im_topics_list,
+    .im_member_add = mem_im_member_add,
+    .im_member_remove = mem_im_member_remove,
     .node_upsert = mem_node_upsert,
     .node_set_status = mem_node_set_status,
     .node_set_draining = mem_node_set_draining,

@@ -48,6 +48,12 @@ void mem_im_position_get(struct store *st, const char *topic, const char *aor,
                          const char *device, int64_t initial, store_position_cb done, void *arg);
 void mem_im_position_advance(struct store *st, const char *topic, const char *aor,
                              const char *device, int64_t seq, store_status_cb done, void *arg);
+void mem_im_topics_list(struct store *st, const char *after, size_t max, store_topic_rows_cb done,
+                        void *arg);
+void mem_im_member_add(struct store *st, const char *topic, const char *aor, store_status_cb done,
+                       void *arg);
+void mem_im_member_remove(struct store *st, const char *topic, const char *aor,
+                          store_status_cb done, void *arg);
 void mem_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
                    store_status_cb done, void *arg);
 

@@ -19,6 +19,7 @@
 
 #include "../../base/log.h"
 #include "../../base/loop.h"
+#include "../../base/metrics.h"
 #include "pg_impl.h"
 
 void pg_enter(struct pg_store *ps) { ps->depth++; }
@@ -208,6 +209,7 @@ int pg_ring_push(struct pg_conn *c, struct pg_op *op, int what, int is_prepare)
     e->op = op;
     e->what = (unsigned char)what;
     e->is_prepare = (unsigned char)is_prepare;
+    e->sent_us = op && what != E_SYNC ? metrics_clock_us() : 0;
     c->ring_len++;
     return 0;
 }

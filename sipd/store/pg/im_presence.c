@@ -32,6 +32,17 @@ static int parse_message(const struct pg_op *op, const PGresult *res, int r, voi
     return 0;
 }
 
+/* A topic of S_IM_TOPICS_LIST: uri, is_group, last_seq, members. */
+static int parse_topic_row(const struct pg_op *op, const PGresult *res, int r, void *item)
+{
+    (void)op;
+    struct im_topic_row *t = item;
+    return pg_bin_text(res, r, 0, 0, &t->topic) || pg_bin_bool(res, r, 1, &t->is_group) ||
+                   pg_bin_i64(res, r, 2, &t->last_seq) || pg_bin_i64(res, r, 3, &t->nmembers)
+               ? -1
+               : 0;
+}
+
 /* Rows (status, etag, expires_at, content_type, body, updated_at): a row with status > 0 is the
  * answer (412); rows with a NULL etag stand for "none". */
 static int parse_publication(const struct pg_op *op, const PGresult *res, int r, void *item)
@@ -74,7 +85,7 @@ static void report_messages(const struct pg_op *op, int status, const struct qre
 static void report_group(const struct pg_op *op, int status, const struct qresult *r)
 {
     if (status == 0 && r->v[0] == 0)
-        status = pg_query_stmt(op) == S_IM_GROUP_CREATE ? 409 : 404;
+        status = pg_query_stmt(op) == S_IM_GROUP_CREATE ? 409 : 404; /* member ops: 404 */
     if (pg_query_done(op)->status)
         pg_query_done(op)->status(op->arg, status);
 }
@@ -84,6 +95,11 @@ static void report_strings(const struct pg_op *op, int status, const struct qres
 {
     if (pg_query_done(op)->members)
         pg_query_done(op)->members(op->arg, status, status ? NULL : r->items, r->n);
+}
+
+static void report_topic_rows(const struct pg_op *op, int status, const struct qresult *r)
+{
+    pg_query_done(op)->topic_rows(op->arg, status, status ? NULL : r->items, r->n);
 }
 
 static void report_position(const struct pg_op *op, int status, const struct qresult *r)
@@ -126,6 +142,12 @@ static const struct query_row rows[S_NODE_FIRST - S_QUERY_FIRST] = {
     ROW(S_IM_POS_ADVANCE), "uufi", 1, 0, 0, "", NULL, 0, pg_report_status},
     /* now, count, age_s */
     ROW(S_IM_EXPIRE), "iii", 0, 0, 0, "", NULL, 0, pg_report_status},
+    /* after, at most -> topics */
+    ROW(S_IM_TOPICS_LIST), "fi", 0, 4, 0, "", parse_topic_row, sizeof(struct im_topic_row),
+        report_topic_rows},
+    /* topic, aor -> groups found / members removed (0: 404) */
+    ROW(S_IM_MEMBER_ADD), "uu", 1, 2, 1, "i", NULL, 0, report_group},
+    ROW(S_IM_MEMBER_REMOVE), "uu", 1, 2, 1, "i", NULL, 0, report_group},
     /* aor, if_match, new etag, expires_at, content type, body, now -> status, publications */
     ROW(S_PRES_PUBLISH), "uffifbi", 1, 6, 0, "", parse_publication,
         sizeof(struct pres_publication), report_publications},
@@ -246,6 +268,27 @@ void pg_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
 {
     const struct qval p[] = {{.i = now}, {.i = ret_count(ret)}, {.i = ret_age(ret)}};
     run(st, S_IM_EXPIRE, p, 0, (union query_done){.status = done}, arg);
+}
+
+void pg_im_topics_list(struct store *st, const char *after, size_t max, store_topic_rows_cb done,
+                       void *arg)
+{
+    const struct qval p[] = {{.s = after}, {.i = (int64_t)(max < PG_MAX_MEMBERS ? max : PG_MAX_MEMBERS)}};
+    run(st, S_IM_TOPICS_LIST, p, 0, (union query_done){.topic_rows = done}, arg);
+}
+
+void pg_im_member_add(struct store *st, const char *topic, const char *aor, store_status_cb done,
+                      void *arg)
+{
+    const struct qval p[] = {{.s = topic}, {.s = aor}};
+    run(st, S_IM_MEMBER_ADD, p, !topic || !aor, (union query_done){.status = done}, arg);
+}
+
+void pg_im_member_remove(struct store *st, const char *topic, const char *aor,
+                         store_status_cb done, void *arg)
+{
+    const struct qval p[] = {{.s = topic}, {.s = aor}};
+    run(st, S_IM_MEMBER_REMOVE, p, !topic || !aor, (union query_done){.status = done}, arg);
 }
 
 void pg_pres_publish(struct store *st, const char *aor, const char *if_match, const char *new_etag,

@@ -9,6 +9,7 @@
 
 #include "../../base/log.h"
 #include "../../base/loop.h"
+#include "../../base/metrics.h"
 #include "pg_impl.h"
 
 /* ---- the store interface --------------------------------------------------------------------- */
@@ -60,6 +61,10 @@ static const struct store_ops pg_ops = {
     .im_position_get = pg_im_position_get,
     .im_position_advance = pg_im_position_advance,
     .im_expire = pg_im_expire,
+    .im_topics_list = pg_im_topics_list,
+    .im_member_add = pg_im_member_add,
+    .im_member_remove = pg_im_member_remove,
+    .im_subs_list = pg_im_subs_list,
     .im_sub_put = pg_im_sub_put,
     .im_sub_delete = pg_im_sub_delete,
     .im_sub_release = pg_im_sub_release,
@@ -103,6 +108,10 @@ struct store *store_pg_create(struct loop *loop, const char *conninfo)
     ps->base.ops = &pg_ops;
     ps->base.loop = loop;
     ps->count_aors = ps->count_bindings = -1;
+    ps->query_duration = metrics_histogram(
+        metrics_default(), "sipd_store_query_duration_seconds",
+        "PostgreSQL statements of the store's pipeline, from being sent to their result read "
+        "(time queued behind earlier statements of the connection included).", NULL, 0);
     ps->listen.fd = -1;
     ps->listen.state = LS_OFF;
     ps->listen.backoff_ms = PG_BACKOFF_MIN_MS;

@@ -84,11 +84,12 @@ enum stmt_id {
     /* IM and presence: one statement per operation (OP_QUERY), results in binary format */
     S_IM_TOPIC, S_IM_READ, S_IM_PUBLISH, S_IM_GROUP_CREATE, S_IM_GROUP_DELETE, S_IM_MEMBERS,
     S_IM_GROUPS_OF, S_IM_ACTIVE_TOPICS, S_IM_GROUP_MEMBERS,
-    S_IM_POS_GET, S_IM_POS_ADVANCE, S_IM_EXPIRE, S_PRES_PUBLISH, S_PRES_GET, S_PRES_EXPIRE,
+    S_IM_POS_GET, S_IM_POS_ADVANCE, S_IM_EXPIRE, S_IM_TOPICS_LIST, S_IM_MEMBER_ADD,
+    S_IM_MEMBER_REMOVE, S_PRES_PUBLISH, S_PRES_GET, S_PRES_EXPIRE,
     /* the node table (nodes.c), OP_QUERY too */
     S_NODE_UPSERT, S_NODE_STATUS, S_NODE_DRAINING, S_NODES_LOAD, S_NODE_BEATS, S_NODE_PROMOTE,
     /* im subscription rows (subs.c), OP_QUERY too */
-    S_SUB_PUT, S_SUB_DELETE, S_SUB_RELEASE, S_SUB_ORPHANS, S_SUB_CLAIM,
+    S_SUB_PUT, S_SUB_DELETE, S_SUB_RELEASE, S_SUB_ORPHANS, S_SUB_CLAIM, S_SUB_LIST,
     S_NUM
 };
 #define S_QUERY_FIRST S_IM_TOPIC
@@ -170,6 +171,7 @@ struct pg_entry {
     struct pg_op *op;          /* NULL: the connection's own (setup, a prepare, a sync) */
     unsigned char what;        /* enum stmt_id, E_SYNC or E_SETUP */
     unsigned char is_prepare;  /* setup or a prepare: stmts[what] is being prepared */
+    uint64_t sent_us;          /* when it was sent (metrics_clock_us), for the query duration */
 };
 
 struct pg_conn {
@@ -221,6 +223,8 @@ struct pg_listen {
     struct timer retry_timer, connect_timer;
 };
 
+struct metric;
+
 struct pg_store {
     struct store base;
     char *conninfo;            /* may hold a password: never logged, wiped on free */
@@ -229,6 +233,7 @@ struct pg_store {
     enum link_log link_logged;
     size_t nops, nuser;        /* all operations / those of callers (pending()) */
     long count_aors, count_bindings;
+    struct metric *query_duration; /* sipd_store_query_duration_seconds (pipeline.c) */
     struct hmap known;         /* aor -> struct pg_known: what this node last wrote (known.c) */
     int guess_credit;          /* >= 0: an AOR it does not know is taken to have no rows */
     int depth;                 /* entry points on the stack */
@@ -342,6 +347,7 @@ union query_done {
     store_pres_cb pres;
     store_nodes_cb nodes;
     store_im_subs_cb subs;
+    store_topic_rows_cb topic_rows;
 };
 
 /* One parameter value; which member counts is said by the row's kind letter (query_row). */
@@ -430,6 +436,14 @@ void pg_im_position_get(struct store *st, const char *topic, const char *aor, co
                         int64_t initial, store_position_cb done, void *arg);
 void pg_im_position_advance(struct store *st, const char *topic, const char *aor,
                             const char *device, int64_t seq, store_status_cb done, void *arg);
+void pg_im_topics_list(struct store *st, const char *after, size_t max, store_topic_rows_cb done,
+                       void *arg);
+void pg_im_member_add(struct store *st, const char *topic, const char *aor, store_status_cb done,
+                      void *arg);
+void pg_im_member_remove(struct store *st, const char *topic, const char *aor,
+                         store_status_cb done, void *arg);
+void pg_im_subs_list(struct store *st, const char *topic, const char *aor, size_t max,
+                     store_im_subs_cb done, void *arg);
 void pg_im_expire(struct store *st, int64_t now, const struct im_retention *ret,
                   store_status_cb done, void *arg);
 void pg_pres_publish(struct store *st, const char *aor, const char *if_match, const char *new_etag,

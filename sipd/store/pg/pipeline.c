@@ -30,6 +30,7 @@
 
 #include "../../base/log.h"
 #include "../../base/loop.h"
+#include "../../base/metrics.h"
 #include "pg_impl.h"
 
 /* ---- operation lists ------------------------------------------------------------------------- */
@@ -315,6 +316,8 @@ void pg_on_stmt_result(struct pg_conn *c, const struct pg_entry *e, PGresult *re
         return;
     }
     struct pg_op *op = e->op;
+    if (e->sent_us)
+        metric_observe(c->ps->query_duration, (double)(metrics_clock_us() - e->sent_us) / 1e6);
     ExecStatusType rs = PQresultStatus(res);
     int ok = rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK;
     if (rs == PGRES_PIPELINE_ABORTED) {

@@ -241,6 +241,37 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                      " AND m.created_at <= to_timestamp($1::bigint - $3::bigint) RETURNING 1)"
                      " SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a)",
                      3, 1},
+    /* $1 after (NULL: from the start), $2 at most: group topics, user topics that stored a
+     * message or have an unexpired `im` subscription row, by URI in byte order (as the memory
+     * store sorts them) -> uri, is_group, last_seq, members */
+    [S_IM_TOPICS_LIST] = {"sipd_im_topics_list",
+                          "SELECT u.uri, coalesce(t.kind = 'group', false),"
+                          " coalesce(t.last_seq, 0)::bigint, (SELECT count(*) FROM topic_members tm"
+                          " WHERE tm.topic = u.uri)::bigint"
+                          " FROM (SELECT o.uri FROM topics o WHERE (o.kind = 'group' OR o.last_seq > 0)"
+                          " AND ($1::text IS NULL OR o.uri COLLATE \"C\" > $1::text COLLATE \"C\")"
+                          " UNION SELECT s.topic FROM subscriptions s WHERE s.event = 'im'"
+                          " AND s.expires_at > now()"
+                          " AND ($1::text IS NULL OR s.topic COLLATE \"C\" > $1::text COLLATE \"C\"))"
+                          " AS u(uri) LEFT JOIN topics t ON t.uri = u.uri"
+                          " ORDER BY u.uri COLLATE \"C\" LIMIT $2::bigint",
+                          2, 0},
+    /* $1 topic, $2 aor -> groups found (0: 404), members added */
+    [S_IM_MEMBER_ADD] = {"sipd_im_member_add",
+                         "WITH g AS (SELECT uri FROM topics WHERE uri = $1::text AND kind = 'group'"
+                         " FOR UPDATE), i AS (INSERT INTO topic_members (topic, member)"
+                         " SELECT g.uri, $2::text FROM g ON CONFLICT DO NOTHING RETURNING 1)"
+                         " SELECT (SELECT count(*) FROM g)::bigint, (SELECT count(*) FROM i)::bigint",
+                         2, 1},
+    /* $1 topic, $2 aor -> members removed (0: 404), its device positions removed */
+    [S_IM_MEMBER_REMOVE] = {"sipd_im_member_remove",
+                            "WITH d AS (DELETE FROM topic_members tm USING topics t"
+                            " WHERE tm.topic = $1::text AND tm.member = $2::text AND t.uri = tm.topic"
+                            " AND t.kind = 'group' RETURNING 1), p AS (DELETE FROM im_positions"
+                            " WHERE topic = $1::text AND aor = $2::text AND EXISTS (SELECT 1 FROM d)"
+                            " RETURNING 1) SELECT (SELECT count(*) FROM d)::bigint,"
+                            " (SELECT count(*) FROM p)::bigint",
+                            2, 1},
     /* $1 aor, $2 if_match, $3 new etag, $4 expires_at, $5 content type, $6 body (binary),
      * $7 now (schema/002_im.sql) */
     [S_PRES_PUBLISH] = {"sipd_pres_publish",
@@ -359,6 +390,24 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                      " WHERE p.topic = s.topic AND p.aor = s.subscriber AND p.device ="
                      " coalesce(nullif(s.instance, ''), s.device_contact, s.contact)), -1)::bigint",
                      3, 1},
+    /* $1 topic (NULL: any), $2 subscriber (NULL: any), $3 at most -> the unexpired `im` rows,
+     * the columns of S_SUB_CLAIM's with the acknowledged seq raised to the device's position
+     * (advanced on every acknowledged NOTIFY), -1 for the position, then the owner */
+    [S_SUB_LIST] = {"sipd_sub_list",
+                    "SELECT s.topic, s.call_id, s.from_tag, s.to_tag, s.event_id, s.subscriber,"
+                    " s.instance, coalesce(s.device_contact, s.contact), s.contact, s.remote_uri,"
+                    " s.local_uri, CASE WHEN cardinality(s.route_set) = 0 THEN NULL"
+                    " ELSE array_to_string(s.route_set, ',') END, s.local_cseq, s.remote_cseq,"
+                    " floor(extract(epoch FROM s.expires_at))::bigint,"
+                    " greatest(s.last_acked_seq, coalesce((SELECT p.pos FROM im_positions p"
+                    " WHERE p.topic = s.topic AND p.aor = s.subscriber AND p.device ="
+                    " coalesce(nullif(s.instance, ''), s.device_contact, s.contact)), 0))::bigint,"
+                    " s.is_group, s.is_datagram, (-1)::bigint, s.node"
+                    " FROM subscriptions s WHERE s.event = 'im' AND s.expires_at > now()"
+                    " AND ($1::text IS NULL OR s.topic = $1::text)"
+                    " AND ($2::text IS NULL OR s.subscriber = $2::text)"
+                    " ORDER BY s.topic, s.subscriber, s.call_id LIMIT $3::bigint",
+                    3, 0},
 };
 
 /* Run once per connection, before anything else. Every statement above finds its rows through

@@ -42,6 +42,15 @@ static int parse_sub(const struct pg_op *op, const PGresult *res, int r, void *i
     return 0;
 }
 
+/* A row of S_SUB_LIST: S_SUB_CLAIM's columns, then the owner (NULL: released). */
+static int parse_sub_listed(const struct pg_op *op, const PGresult *res, int r, void *item)
+{
+    struct im_sub_row *s = item;
+    if (parse_sub(op, res, r, item) < 0 || pg_bin_text(res, r, 19, 1, &s->node))
+        return -1;
+    return 0;
+}
+
 static void report_topics(const struct pg_op *op, int status, const struct qresult *r)
 {
     pg_query_done(op)->members(op->arg, status, status ? NULL : r->items, r->n);
@@ -66,6 +75,9 @@ static const struct query_row rows[S_NUM - S_SUB_FIRST] = {
     ROW(S_SUB_ORPHANS), "ai", 0, 1, 0, "", parse_topic, sizeof(const char *), report_topics},
     /* node, topics, live brokers -> rows */
     ROW(S_SUB_CLAIM), "uaa", 0, 19, 0, "", parse_sub, sizeof(struct im_sub_row), report_subs},
+    /* topic, subscriber, at most -> rows with their owner */
+    ROW(S_SUB_LIST), "ffi", 0, 20, 0, "", parse_sub_listed, sizeof(struct im_sub_row),
+        report_subs},
 };
 #undef ROW
 
@@ -119,4 +131,11 @@ void pg_im_sub_claim(struct store *st, const char *node, const char *const *topi
 {
     const struct qval p[] = {{.s = node}, {.v = topics, .n = n}, {.v = live, .n = nlive}};
     run(st, S_SUB_CLAIM, p, !node || !*node, (union query_done){.subs = done}, arg);
+}
+
+void pg_im_subs_list(struct store *st, const char *topic, const char *aor, size_t max,
+                     store_im_subs_cb done, void *arg)
+{
+    const struct qval p[] = {{.s = topic}, {.s = aor}, {.i = (int64_t)max}};
+    run(st, S_SUB_LIST, p, (!topic && !aor) || max == 0, (union query_done){.subs = done}, arg);
 }
