@@ -241,19 +241,15 @@ async function loadNodes() {
   updateSummary();
 }
 
-// total(v): a gauge's value; a labelled one (an object or list of series) is summed.
-function total(v) {
-  if (typeof v === 'number') return v;
-  if (v && typeof v === 'object') return Object.values(v).reduce((s, x) => s + total(x), 0);
-  return 0;
-}
-
-// gauge(g, names...): a gauge of /api/v1/stats by its plain or sipd_-prefixed name; null when absent.
-function gauge(g, ...names) {
-  for (const n of names) {
-    for (const k of [n, 'sipd_' + n]) if (k in g && g[k] !== null) return total(g[k]);
+// gauge(g, name): a gauge of /api/v1/stats by its plain or sipd_-prefixed name, its labelled series
+// (`sipd_subscriptions{package="im"}`) summed; null when absent.
+function gauge(g, name) {
+  let sum = null;
+  for (const [key, v] of Object.entries(g)) {
+    const base = key.split('{')[0];
+    if ((base === name || base === 'sipd_' + name) && typeof v === 'number') sum = (sum || 0) + v;
   }
-  return null;
+  return sum;
 }
 
 async function loadStats() {
