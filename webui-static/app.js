@@ -170,7 +170,8 @@ function renderRow(row) {
   c.load.dataset.work = work;
   c.load.dataset.max = max;
 
-  c.rtt.replaceChildren(sparkline(row.rtts), el('span', { class: 'rtt-text' }, fmtRtt(n.rtt_ms)));
+  c.rtt.replaceChildren(row.rtts.some((v) => v != null) ? sparkline(row.rtts) : '',
+    el('span', { class: 'rtt-text' }, fmtRtt(n.rtt_ms)));
   tickAge(row);
 
   const draining = n.draining || state === 'draining' || state === 'drained';
