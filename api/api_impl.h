@@ -89,13 +89,18 @@ int api_query_long(struct api_req *r, const char *name, long dflt, long lo, long
 /* The body as a JSON object whose keys are all in `allowed` (NULL-terminated): the object (new
  * reference), or NULL after answering 400. */
 json_t *api_body_object(struct api_req *r, const char *const *allowed);
+/* ["a", "b"] from "a,b" (roles, Path values): a new array. */
+json_t *api_csv_array(const char *s);
+/* A paginated list's job: ?limit (n[0]) and ?after (s[0], the cursor, or NULL); NULL after
+ * answering 400 (or 500). */
+struct api_job;
+typedef void (*api_job_fn)(struct api_job *j);
+struct api_job *api_list_job(struct api_req *r, api_job_fn fn);
 /* A SIP URI named in a path or body: "sip:alice@example.com", "alice@example.com" (sip: added).
  * Returns a new string, or NULL when it is not a plausible SIP/SIPS URI (bounded length). */
 char *api_sip_uri(const char *s);
 
 /* ---- loop jobs (job.c) ---- */
-struct api_job;
-typedef void (*api_job_fn)(struct api_job *j);
 struct api_job {
     struct api *api;
     api_job_fn run;   /* on the loop thread; ends, now or later, in api_job_done() */
@@ -145,6 +150,16 @@ struct MHD_Response *api_events_response(struct api *api);
 /* ---- shared by handlers ---- */
 struct node_row;
 json_t *api_node_json(const struct node_row *n); /* h_nodes.c */
+/* h_nodes.c: the roles of a node as a body gives them (an array of names or "a,b"), checked
+ * against the role names --roles takes, into out as "a,b". 0, or -1 with a one-line why. */
+int api_roles_parse(const json_t *v, char *out, size_t outlen, char *why, size_t whylen);
+/* h_nodes.c: is s a node name (1..63 of [A-Za-z0-9._-])? */
+int api_node_name_ok(const char *s);
+/* h_regs.c: an AOR named in a path, as the registrar and the presence package key their data
+ * ("sip:user@host": scheme kept, scheme and host lower case, no port, no parameters; unlike the
+ * IM packages' AOR, sips is not folded to sip). "alice@example.com" means sip:. A new string,
+ * or NULL when it is no SIP AOR. */
+char *api_reg_aor(const char *s);
 
 /* ---- handlers, one file per resource ---- */
 void api_h_healthz(struct api_req *r);
@@ -160,6 +175,10 @@ void api_h_node_drain(struct api_req *r);
 void api_h_node_activate(struct api_req *r);
 void api_h_node_delete(struct api_req *r);
 void api_h_node_heartbeats(struct api_req *r);
+void api_h_regs_list(struct api_req *r);
+void api_h_reg_get(struct api_req *r);
+void api_h_reg_delete(struct api_req *r);
+void api_h_presence_get(struct api_req *r);
 
 /* ---- topics, messages, subscriptions (h_topics.c, h_messages.c, h_subs.c) ---- */
 /* The canonical AOR of a SIP URI given by a client (docs/im-event-package.md §2.1: "sip:user@host",
@@ -172,6 +191,18 @@ char *api_encode(const char *s);
 /* The topic of a job's loop side as JSON {"topic", "kind", "last_seq", "members": [..]} (read from
  * the store), answered with status; j->s[0] is the topic. */
 void api_topic_answer(struct api_job *j, int status);
+/* Store callback helper: 1 when the topic j->s[0] exists (a group, or messages stored); else 0
+ * after answering the store error or 404. */
+struct im_topic_info;
+int api_topic_found(struct api_job *j, int status, const struct im_topic_info *info);
+/* The broker's retention (none without a broker on this node), for store_im_* reads. */
+struct im_retention;
+const struct im_retention *api_retention(const struct api *api);
+/* The topic {...} segment of r as a canonical AOR (a new string), or NULL after answering 400. */
+char *api_topic_of(struct api_req *r);
+/* The topic {...} segment of r as a canonical AOR into a new job (s[0]), or NULL after answering
+ * 400 (or 500: out of memory). */
+struct api_job *api_topic_job(struct api_req *r, api_job_fn fn);
 void api_h_topics_list(struct api_req *r);
 void api_h_topic_create(struct api_req *r);
 void api_h_topic_get(struct api_req *r);

@@ -24,7 +24,6 @@
 
 #define DEFAULT_CONTENT_TYPE "text/plain"
 
-static const struct im_retention no_retention = {0, 0};
 
 /* ---- the list ---- */
 
@@ -64,42 +63,19 @@ static void on_messages(void *arg, int status, const struct im_message *v, size_
                                    (json_int_t)last_seq));
 }
 
-static const struct im_retention *retention_of(struct api *api)
-{
-    return api->ctx.broker ? broker_retention(api->ctx.broker) : &no_retention;
-}
-
 static void on_list_topic(void *arg, int status, const struct im_topic_info *info)
 {
     struct api_job *j = arg;
-    if (status != 0) {
-        api_job_error(j, api_store_http_status(status), "store error",
-                      "topic %.200s could not be read", j->s[0]);
+    if (!api_topic_found(j, status, info))
         return;
-    }
-    if (!info->is_group && info->last_seq == 0) {
-        api_job_error(j, 404, "not found", "no group topic %.200s, and no message stored in it",
-                      j->s[0]);
-        return;
-    }
     store_im_read(j->api->ctx.store, j->s[0], j->n[0], (size_t)j->n[1], (int64_t)time(NULL),
-                  retention_of(j->api), on_messages, j);
+                  api_retention(j->api), on_messages, j);
 }
 
 static void list_run(struct api_job *j)
 {
-    store_im_topic(j->api->ctx.store, j->s[0], NULL, (int64_t)time(NULL), retention_of(j->api),
+    store_im_topic(j->api->ctx.store, j->s[0], NULL, (int64_t)time(NULL), api_retention(j->api),
                    on_list_topic, j);
-}
-
-/* The topic {...} segment as a canonical AOR, or NULL after answering 400. */
-static char *topic_of(struct api_req *r)
-{
-    char *topic = api_aor(r->params[0]);
-    if (!topic)
-        api_reply_error(r, 400, "bad topic", "\"%.200s\" is not a SIP URI with a user and a host",
-                        r->params[0]);
-    return topic;
 }
 
 void api_h_messages_list(struct api_req *r)
@@ -108,7 +84,7 @@ void api_h_messages_list(struct api_req *r)
     if (api_query_long(r, "after", 0, 0, INT64_MAX, &after) < 0 ||
         api_query_long(r, "limit", API_DEFAULT_LIMIT, 1, API_MAX_LIMIT, &limit) < 0)
         return;
-    char *topic = topic_of(r);
+    char *topic = api_topic_of(r);
     if (!topic)
         return;
     struct api_job *j = api_job_new(r->api, list_run);
@@ -208,7 +184,7 @@ void api_h_message_post(struct api_req *r)
         api_reply_error(r, 400, "bad field", "from must be a SIP URI with a user and a host");
         goto out;
     }
-    if (!(topic = topic_of(r)))
+    if (!(topic = api_topic_of(r)))
         goto out;
     if (!sender && !(sender = default_from(r, topic))) {
         api_reply_error(r, 500, "bad configuration", "api.notice_from is not a SIP URI with a user");

@@ -52,16 +52,20 @@ char *api_encode(const char *s)
     return out;
 }
 
-/* The topic {...} segment of r as a canonical AOR into a new job (s[0]), or NULL after answering
- * 400 (or 500: out of memory). */
-static struct api_job *topic_job(struct api_req *r, api_job_fn fn)
+char *api_topic_of(struct api_req *r)
 {
     char *topic = api_aor(r->params[0]);
-    if (!topic) {
+    if (!topic)
         api_reply_error(r, 400, "bad topic", "\"%.200s\" is not a SIP URI with a user and a host",
                         r->params[0]);
+    return topic;
+}
+
+struct api_job *api_topic_job(struct api_req *r, api_job_fn fn)
+{
+    char *topic = api_topic_of(r);
+    if (!topic)
         return NULL;
-    }
     struct api_job *j = api_job_new(r->api, fn);
     if (!j) {
         free(topic);
@@ -74,7 +78,7 @@ static struct api_job *topic_job(struct api_req *r, api_job_fn fn)
 
 static const struct im_retention no_retention = {0, 0};
 
-static const struct im_retention *retention_of(struct api *api)
+const struct im_retention *api_retention(const struct api *api)
 {
     return api->ctx.broker ? broker_retention(api->ctx.broker) : &no_retention;
 }
@@ -108,19 +112,26 @@ static void on_topic_members(void *arg, int status, const char *const *members, 
     api_job_done(j, (int)j->n[2], o);
 }
 
-static void on_topic_info(void *arg, int status, const struct im_topic_info *info)
+int api_topic_found(struct api_job *j, int status, const struct im_topic_info *info)
 {
-    struct api_job *j = arg;
     if (status != 0) {
         api_job_error(j, api_store_http_status(status), "store error",
                       "topic %.200s could not be read", j->s[0]);
-        return;
+        return 0;
     }
     if (!info->is_group && info->last_seq == 0) {
         api_job_error(j, 404, "not found", "no group topic %.200s, and no message stored in it",
                       j->s[0]);
-        return;
+        return 0;
     }
+    return 1;
+}
+
+static void on_topic_info(void *arg, int status, const struct im_topic_info *info)
+{
+    struct api_job *j = arg;
+    if (!api_topic_found(j, status, info))
+        return;
     j->n[3] = info->last_seq;
     if (!info->is_group) {
         api_job_done(j, (int)j->n[2],
@@ -134,7 +145,7 @@ static void on_topic_info(void *arg, int status, const struct im_topic_info *inf
 void api_topic_answer(struct api_job *j, int status)
 {
     j->n[2] = status;
-    store_im_topic(j->api->ctx.store, j->s[0], NULL, (int64_t)time(NULL), retention_of(j->api),
+    store_im_topic(j->api->ctx.store, j->s[0], NULL, (int64_t)time(NULL), api_retention(j->api),
                    on_topic_info, j);
 }
 
@@ -145,7 +156,7 @@ static void topic_get_run(struct api_job *j)
 
 void api_h_topic_get(struct api_req *r)
 {
-    struct api_job *j = topic_job(r, topic_get_run);
+    struct api_job *j = api_topic_job(r, topic_get_run);
     if (j)
         api_job_call(r, j);
 }
@@ -238,23 +249,9 @@ static void topics_run(struct api_job *j)
 
 void api_h_topics_list(struct api_req *r)
 {
-    long limit;
-    if (api_query_long(r, "limit", API_DEFAULT_LIMIT, 1, API_MAX_LIMIT, &limit) < 0)
-        return;
-    int bad = 0;
-    char *after = api_query(r, "after", &bad);
-    if (bad) {
-        api_reply_error(r, 400, "bad query argument", "after has a bad %%-escape");
-        return;
-    }
-    struct api_job *j = api_job_new(r->api, topics_run);
-    if (j) {
-        j->s[0] = after;
-        j->n[0] = limit;
-    } else {
-        free(after);
-    }
-    api_job_call(r, j);
+    struct api_job *j = api_list_job(r, topics_run);
+    if (j)
+        api_job_call(r, j);
 }
 
 /* ---- create ---- */
@@ -389,13 +386,13 @@ static void on_delete_info(void *arg, int status, const struct im_topic_info *in
 
 static void delete_run(struct api_job *j)
 {
-    store_im_topic(j->api->ctx.store, j->s[0], NULL, (int64_t)time(NULL), retention_of(j->api),
+    store_im_topic(j->api->ctx.store, j->s[0], NULL, (int64_t)time(NULL), api_retention(j->api),
                    on_delete_info, j);
 }
 
 void api_h_topic_delete(struct api_req *r)
 {
-    struct api_job *j = topic_job(r, delete_run);
+    struct api_job *j = api_topic_job(r, delete_run);
     if (j)
         api_job_call(r, j);
 }
@@ -437,7 +434,7 @@ void api_h_topic_member_add(struct api_req *r)
         api_reply_error(r, 400, "bad field", "member must be a SIP URI with a user and a host");
         return;
     }
-    struct api_job *j = topic_job(r, member_add_run);
+    struct api_job *j = api_topic_job(r, member_add_run);
     if (!j) {
         free(aor);
         return;
@@ -477,7 +474,7 @@ void api_h_topic_member_remove(struct api_req *r)
                         r->params[1]);
         return;
     }
-    struct api_job *j = topic_job(r, member_remove_run);
+    struct api_job *j = api_topic_job(r, member_remove_run);
     if (!j) {
         free(aor);
         return;

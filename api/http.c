@@ -187,6 +187,42 @@ char *api_sip_uri(const char *s)
     return out;
 }
 
+json_t *api_csv_array(const char *s)
+{
+    json_t *a = json_array();
+    const char *p = s ? s : "";
+    while (a && *p) {
+        size_t n = strcspn(p, ",");
+        if (n)
+            json_array_append_new(a, json_stringn(p, n));
+        p += n + (p[n] == ',');
+    }
+    return a;
+}
+
+struct api_job *api_list_job(struct api_req *r, api_job_fn fn)
+{
+    long limit;
+    if (api_query_long(r, "limit", API_DEFAULT_LIMIT, 1, API_MAX_LIMIT, &limit) < 0)
+        return NULL;
+    int bad = 0;
+    char *after = api_query(r, "after", &bad);
+    if (bad || (after && strlen(after) > 256)) {
+        free(after);
+        api_reply_error(r, 400, "bad query argument", "after must be the cursor of a \"next\" link");
+        return NULL;
+    }
+    struct api_job *j = api_job_new(r->api, fn);
+    if (!j) {
+        free(after);
+        api_reply_error(r, 500, "out of memory", "the request could not be queued");
+        return NULL;
+    }
+    j->s[0] = after;
+    j->n[0] = limit;
+    return j;
+}
+
 /* ---- routing ---- */
 
 /* Does path match pattern? On a match the {x} segments are decoded into r->params (returns 1);

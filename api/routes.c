@@ -10,6 +10,9 @@ const struct api_route api_routes[] = {
     {"GET", "/api/v1/events", api_h_events, "Server-Sent Events: heartbeats, node state changes, registrations"},
     {"GET", "/api/v1/nodes", api_h_nodes_list, "every node of the node table"},
     {"GET", "/api/v1/nodes/{name}", api_h_node_get, "one node"},
+    {"POST", "/api/v1/nodes", api_h_node_add, "add a node row (down until a heartbeat finds it up)"},
+    {"PATCH", "/api/v1/nodes/{name}", api_h_node_patch, "change a node's max_num or standby"},
+    {"DELETE", "/api/v1/nodes/{name}", api_h_node_delete, "remove a node (refused while it is up and not drained)"},
     {"POST", "/api/v1/nodes/{name}/drain", api_h_node_drain, "drain a node: no new work, what runs finishes"},
     {"GET", "/api/v1/topics", api_h_topics_list, "group topics and user topics with messages or subscriptions"},
     {"POST", "/api/v1/topics", api_h_topic_create, "create a group topic with its members"},
@@ -20,5 +23,11 @@ const struct api_route api_routes[] = {
     {"GET", "/api/v1/topics/{topic}/messages", api_h_messages_list, "a topic's stored messages by seq"},
     {"POST", "/api/v1/topics/{topic}/messages", api_h_message_post, "publish a system notice to a topic"},
     {"GET", "/api/v1/subscriptions", api_h_subscriptions_list, "im subscriptions by topic or by user"},
+    {"POST", "/api/v1/nodes/{name}/activate", api_h_node_activate, "activate a node: neither draining nor standby"},
+    {"GET", "/api/v1/nodes/{name}/heartbeats", api_h_node_heartbeats, "a node's recent heartbeats, newest first"},
+    {"GET", "/api/v1/registrations", api_h_regs_list, "AORs with their number of bindings"},
+    {"GET", "/api/v1/registrations/{aor}", api_h_reg_get, "an AOR's bindings"},
+    {"DELETE", "/api/v1/registrations/{aor}", api_h_reg_delete, "remove an AOR's bindings (all, or ?contact=URI)"},
+    {"GET", "/api/v1/presence/{aor}", api_h_presence_get, "a presentity's composed document and publications"},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -86,6 +86,15 @@ long store_location_count(const struct store *st, long *nbindings)
     return st->ops->location_count(st, nbindings);
 }
 
+void store_location_list(struct store *st, const char *after, size_t max, int64_t now,
+                         store_aor_counts_cb done, void *arg)
+{
+    if (st->ops->location_list)
+        st->ops->location_list(st, after, max, now, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
 static int q_of(const struct binding *b) { return b->q < 0 ? 1000 : b->q; }
 
 static int cmp_binding(const void *pa, const void *pb)
@@ -388,4 +397,38 @@ void store_nodes_set_listener(struct store *st, store_nodes_notify_cb cb, void *
 {
     if (st->ops->nodes_set_listener)
         st->ops->nodes_set_listener(st, cb, arg);
+}
+
+void store_node_add(struct store *st, const struct node_row *row, store_nodes_cb done, void *arg)
+{
+    if (st->ops->node_add)
+        st->ops->node_add(st, row, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_node_change(struct store *st, const char *name, int max_num, int waiting, int draining,
+                       store_nodes_cb done, void *arg)
+{
+    if (st->ops->node_change)
+        st->ops->node_change(st, name, max_num, waiting, draining, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_node_remove(struct store *st, const char *name, store_status_cb done, void *arg)
+{
+    if (st->ops->node_remove)
+        st->ops->node_remove(st, name, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_node_heartbeats(struct store *st, const char *name, size_t max, store_beats_cb done,
+                           void *arg)
+{
+    if (st->ops->node_heartbeats)
+        st->ops->node_heartbeats(st, name, max, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
 }

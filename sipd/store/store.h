@@ -97,6 +97,19 @@ void store_location_expire(struct store *st, int64_t now, store_status_cb done, 
 /* Number of AORs / bindings currently held (memory: exact; postgres: last known, may be -1). */
 long store_location_count(const struct store *st, long *nbindings);
 
+/* One AOR of the location service and how many live bindings it has (store_location_list). */
+struct aor_count {
+    const char *aor;
+    long bindings;
+};
+typedef void (*store_aor_counts_cb)(void *arg, int status, const struct aor_count *v, size_t n);
+
+/* The AORs with live bindings at `now` (unix seconds), in byte order of the AOR, starting after
+ * `after` (NULL or "": from the first), at most max of them, each with its number of live
+ * bindings (the control plane's paginated list). */
+void store_location_list(struct store *st, const char *after, size_t max, int64_t now,
+                         store_aor_counts_cb done, void *arg);
+
 /* ---- IM topics and messages (the broker, docs/im-event-package.md) -------------------------- */
 
 /* Retention of a topic's messages (§2.5): keep at most `count` newest (0 = no limit) and none
@@ -385,6 +398,28 @@ void store_node_beats(struct store *st, const struct node_beat *v, size_t n, sto
 /* Promote standby node nid (waiting 1 -> 0) unless someone did already. done: 0 = promoted by this
  * call, 409 = it was not (or no longer) a standby, or a STORE_E* error. */
 void store_node_promote(struct store *st, int nid, store_status_cb done, void *arg);
+
+/* Add a row (the control plane): name, address, roles, max_num and waiting as given; status 0
+ * (down until a balancer's heartbeat finds it up) and draining 0. done gets the row as stored,
+ * or status 409 when a row of that name exists already. Announced like any new row. */
+void store_node_add(struct store *st, const struct node_row *row, store_nodes_cb done, void *arg);
+
+/* Change row `name`: max_num when > 0, waiting and draining when >= 0 (each -1: as it is). done
+ * gets the row as it now is, or status 404 without such a row. */
+void store_node_change(struct store *st, const char *name, int max_num, int waiting, int draining,
+                       store_nodes_cb done, void *arg);
+
+/* Remove row `name` and its heartbeat history, unless the node is up (status 1) and not drained
+ * (draining with work_num 0): done(0), 404 without such a row, 409 while it is up and not
+ * drained. Announced like any change (the nid of the row removed). */
+void store_node_remove(struct store *st, const char *name, store_status_cb done, void *arg);
+
+/* Heartbeat history of node `name`, newest first, at most max entries (STORE_HEARTBEAT_HISTORY
+ * are kept): each with nid, ok, at_ms, rtt_ms (< 0 unknown), work_num (-1 unknown) and status
+ * -1. Status 404 without such a row. */
+typedef void (*store_beats_cb)(void *arg, int status, const struct node_beat *v, size_t n);
+void store_node_heartbeats(struct store *st, const char *name, size_t max, store_beats_cb done,
+                           void *arg);
 
 /* Told when a row of `nodes` was inserted, deleted, or changed in any column but the load and
  * heartbeat ones (postgres: LISTEN on channel sipd_nodes, payload the nid; the trigger in

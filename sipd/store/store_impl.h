@@ -18,6 +18,8 @@ struct store_ops {
                             void *arg);
     void (*location_expire)(struct store *st, int64_t now, store_status_cb done, void *arg);
     long (*location_count)(const struct store *st, long *nbindings);
+    void (*location_list)(struct store *st, const char *after, size_t max, int64_t now,
+                          store_aor_counts_cb done, void *arg);
     /* IM (broker); see store.h */
     void (*im_topic)(struct store *st, const char *topic, const char *identity, int64_t now,
                      const struct im_retention *ret, store_topic_cb done, void *arg);
@@ -80,6 +82,13 @@ struct store_ops {
                        void *arg);
     void (*node_promote)(struct store *st, int nid, store_status_cb done, void *arg);
     void (*nodes_set_listener)(struct store *st, store_nodes_notify_cb cb, void *arg);
+    /* the control plane's writes and reads of the node table */
+    void (*node_add)(struct store *st, const struct node_row *row, store_nodes_cb done, void *arg);
+    void (*node_change)(struct store *st, const char *name, int max_num, int waiting, int draining,
+                        store_nodes_cb done, void *arg);
+    void (*node_remove)(struct store *st, const char *name, store_status_cb done, void *arg);
+    void (*node_heartbeats)(struct store *st, const char *name, size_t max, store_beats_cb done,
+                            void *arg);
 };
 
 /* Every backend's struct starts with this. */

@@ -6,25 +6,7 @@
 
 sipd_start
 
-# http METHOD PATH [CURL ARGS...]: prints "STATUS BODY"
-http() {
-    local m=$1 p=$2
-    shift 2
-    curl -s --max-time 10 -o "$T_DIR/body" -w '%{http_code}' -X "$m" "$@" "$API_URL$p" >"$T_DIR/code"
-    printf '%s %s' "$(cat "$T_DIR/code")" "$(cat "$T_DIR/body")"
-}
-# expect WHAT STATUS JQ-LIKE-PYTHON-EXPR METHOD PATH [CURL ARGS]: status matches and the python
-# expression over the parsed JSON body `j` is true.
-expect() {
-    local what=$1 want=$2 expr=$3 out code
-    shift 3
-    out=$(http "$@")
-    code=${out%% *}
-    log "$* -> $out"
-    check "$what: status $want (got $code)" test "$code" = "$want"
-    check "$what: body" python3 -c "import json,sys; j=json.load(open('$T_DIR/body')); sys.exit(0 if ($expr) else 1)"
-}
-AUTH=(-H "Authorization: Bearer $API_TOKEN")
+. "$IT_DIR/api_lib.sh"
 
 expect "GET /healthz" 200 "j == {'status': 'ok'}" GET /healthz
 expect "GET /readyz on a running node" 200 "j['ready'] is True" GET /readyz

@@ -12,23 +12,7 @@ prefix=$(new_user at)
 check "topics, members, notices, subscriptions with devices (py/api_topics.py)" \
     run_py api_topics.py tcp "$SIP_HOST" "$SIP_PORT" "$API_URL" "$API_TOKEN" "$prefix"
 
-http() {
-    local m=$1 p=$2
-    shift 2
-    curl -s --max-time 10 -o "$T_DIR/body" -w '%{http_code}' -X "$m" "$@" "$API_URL$p" >"$T_DIR/code"
-    printf '%s %s' "$(cat "$T_DIR/code")" "$(cat "$T_DIR/body")"
-}
-# expect WHAT STATUS PYTHON-EXPR-OVER-j METHOD PATH [CURL ARGS]
-expect() {
-    local what=$1 want=$2 expr=$3 out code
-    shift 3
-    out=$(http "$@")
-    code=${out%% *}
-    log "$* -> $out"
-    check "$what: status $want (got $code)" test "$code" = "$want"
-    check "$what: body" python3 -c "import json,sys; j=json.load(open('$T_DIR/body')); sys.exit(0 if ($expr) else 1)"
-}
-AUTH=(-H "Authorization: Bearer $API_TOKEN")
+. "$IT_DIR/api_lib.sh"
 ERR="'error' in j and 'detail' in j"
 G="sip%3Ag1-$prefix%40$DOMAIN"
 

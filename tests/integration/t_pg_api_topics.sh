@@ -20,16 +20,7 @@ check "through the broker node's API (py/api_topics.py)" \
 check "notices posted and subscriptions read through a node without the broker role" \
     run_py api_topics.py tcp "$SIP_HOST" "${NODE_PORT[b1]}" "$B1" "$API_TOKEN" "$(new_user pb)" "$R1" "$R1"
 
-# expect WHAT STATUS PYTHON-EXPR-OVER-j METHOD URL [CURL ARGS]
-expect() {
-    local what=$1 want=$2 expr=$3 m=$4 url=$5 code
-    shift 5
-    code=$(curl -s --max-time 10 -o "$T_DIR/body" -w '%{http_code}' -X "$m" "$@" "$url")
-    log "$m $url -> $code $(cat "$T_DIR/body")"
-    check "$what: status $want (got $code)" test "$code" = "$want"
-    check "$what: body" python3 -c "import json,os,sys; f='$T_DIR/body'; j=json.load(open(f)) if os.path.getsize(f) else None; sys.exit(0 if ($expr) else 1)"
-}
-AUTH=(-H "Authorization: Bearer $API_TOKEN")
+. "$IT_DIR/api_lib.sh" # expect WHAT STATUS EXPR METHOD URL: here with whole URLs
 prefix=$(new_user pc)
 G="sip%3Ag-$prefix%40$DOMAIN"
 expect "create a group through r1" 201 "j['members'] == ['sip:a@example.com']" POST "$R1/api/v1/topics" "${AUTH[@]}" -d "{\"topic\":\"sip:g-$prefix@$DOMAIN\",\"members\":[\"a@example.com\"]}"

@@ -12,7 +12,7 @@ group="sip:crew-$prefix@$DOMAIN"
 groups="$group=sip:${prefix}1@$DOMAIN sip:${prefix}2@$DOMAIN"
 sipd_start --db "$SIPD_DB" --set sipd.node_name=node-a --set "broker.groups=$groups"
 PORT_A=$SIP_PORT PID_A=$SIPD_PID
-SIP_PORT= SIPD_PIDFILE=$T_DIR/sipd-b.pid
+SIP_PORT= API_PORT= SIPD_PIDFILE=$T_DIR/sipd-b.pid
 sipd_start --db "$SIPD_DB" --set sipd.node_name=node-b --set "broker.groups=$groups"
 PORT_B=$SIP_PORT
 check "two nodes (py/im_cluster.py)" run_py im_cluster.py "$SIP_HOST" "$PORT_A" "$PORT_B" "$(new_user k)"

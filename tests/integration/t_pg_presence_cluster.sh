@@ -12,7 +12,7 @@ APP_A=sipd_it_presence_node_a
 sipd_start --db "$SIPD_DB?application_name=$APP_A" --set sipd.node_name=node-a \
     --set broker.presence_publish_min_expires=2 --set broker.presence_min_expires=2
 PORT_A=$SIP_PORT PID_A=$SIPD_PID
-SIP_PORT= SIPD_PIDFILE=$T_DIR/sipd-b.pid
+SIP_PORT= API_PORT= SIPD_PIDFILE=$T_DIR/sipd-b.pid
 sipd_start --db "$SIPD_DB" --set sipd.node_name=node-b --set broker.presence_publish_min_expires=2 \
     --set broker.presence_min_expires=2
 PORT_B=$SIP_PORT

@@ -35,6 +35,8 @@ int main(void)
     register_broker_suites();
     register_cluster_suites();
     register_metrics_suites();
+    register_api_nodes_suites();
+    register_api_suites();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     const char *only = getenv("SIPD_TEST_SUITE");
     if (only && *only) {

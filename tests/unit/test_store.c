@@ -1479,6 +1479,70 @@ static int pg_init(void) { return fx_pg_init("store_postgres"); }
 
 static void pg_setup(void) { fx_pg_setup("TRUNCATE locations, location_gone"); }
 
+/* ---- the control plane's list of AORs ---- */
+
+struct list_res {
+    int ndone, status;
+    char aors[8][64];
+    long counts[8];
+    size_t n;
+};
+
+static void on_aor_counts(void *arg, int status, const struct aor_count *v, size_t n)
+{
+    struct list_res *r = arg;
+    r->ndone++;
+    r->status = status;
+    r->n = n;
+    for (size_t i = 0; i < n && i < 8; i++) {
+        snprintf(r->aors[i], sizeof r->aors[i], "%s", v[i].aor);
+        r->counts[i] = v[i].bindings;
+    }
+    one_done();
+}
+
+static int do_list(const char *after, size_t max, int64_t now, struct list_res *r)
+{
+    memset(r, 0, sizeof *r);
+    outstanding++;
+    store_location_list(fx.st, after, max, now, on_aor_counts, r);
+    if (wait_all())
+        return 999;
+    CU_ASSERT_EQUAL(r->ndone, 1);
+    return r->status;
+}
+
+/* AORs in byte order with their live bindings, a page after a cursor, expired ones left out. */
+static void test_location_list_pages_by_aor(void)
+{
+    struct binding two[] = {mk("sip:a1@10.0.0.1", NOW + 60, -1, NOW),
+                            mk("sip:a2@10.0.0.2", NOW + 60, -1, NOW)};
+    struct binding one[] = {mk("sip:b@10.0.0.3", NOW + 60, -1, NOW)};
+    struct binding gone[] = {mk("sip:c@10.0.0.4", NOW + 5, -1, NOW)};
+    put("sip:zed@example.com", NOW, one, 1);
+    put(AOR, NOW, two, 2);
+    put(AOR2, NOW, one, 1);
+    put("sip:carol@example.com", NOW, gone, 1);
+    struct list_res r;
+    CU_ASSERT_EQUAL_FATAL(do_list(NULL, 10, NOW + 10, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.n, 3);
+    CU_ASSERT_STRING_EQUAL(r.aors[0], AOR);
+    CU_ASSERT_EQUAL(r.counts[0], 2);
+    CU_ASSERT_STRING_EQUAL(r.aors[1], AOR2);
+    CU_ASSERT_EQUAL(r.counts[1], 1);
+    CU_ASSERT_STRING_EQUAL(r.aors[2], "sip:zed@example.com");
+    CU_ASSERT_EQUAL_FATAL(do_list(NULL, 2, NOW + 10, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.n, 2);
+    CU_ASSERT_STRING_EQUAL(r.aors[1], AOR2);
+    CU_ASSERT_EQUAL_FATAL(do_list(AOR2, 2, NOW + 10, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.n, 1);
+    CU_ASSERT_STRING_EQUAL(r.aors[0], "sip:zed@example.com");
+    CU_ASSERT_EQUAL(do_list("sip:zed@example.com", 2, NOW + 10, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 0);
+    CU_ASSERT_EQUAL_FATAL(do_list(NULL, 10, NOW, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 4); /* carol's binding is live at NOW */
+}
+
 static const struct test_case shared_cases[] = {
     TEST_CASE(test_store_is_available_and_idle),
     TEST_CASE(test_update_inserts_and_returns_stored_bindings),
@@ -1490,6 +1554,7 @@ static const struct test_case shared_cases[] = {
     TEST_CASE(test_all_binding_fields_round_trip),
     TEST_CASE(test_lookup_tells_known_offline_from_unknown),
     TEST_CASE(test_register_same_instance_replaces_binding),
+    TEST_CASE(test_location_list_pages_by_aor),
 };
 
 static const struct test_case mem_cases[] = {

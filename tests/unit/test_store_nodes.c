@@ -259,6 +259,184 @@ static void test_node_promote_once(void)
     CU_ASSERT_EQUAL(r.v[0].waiting, 0);
 }
 
+/* ---- the control plane's operations ---- */
+
+static int add(const char *name, const char *address, const char *roles, int max_num, int waiting,
+               struct nres *r)
+{
+    struct node_row row = {.name = name, .address = address, .roles = roles, .max_num = max_num,
+                           .waiting = waiting};
+    memset(r, 0, sizeof *r);
+    outstanding++;
+    store_node_add(fx.st, &row, on_nodes, r);
+    return wait_all() == 0 && r->ndone == 1 ? r->status : -999;
+}
+
+static int change(const char *name, int max_num, int waiting, int draining, struct nres *r)
+{
+    memset(r, 0, sizeof *r);
+    outstanding++;
+    store_node_change(fx.st, name, max_num, waiting, draining, on_nodes, r);
+    return wait_all() == 0 && r->ndone == 1 ? r->status : -999;
+}
+
+static int node_remove(const char *name)
+{
+    struct nres r = {0};
+    outstanding++;
+    store_node_remove(fx.st, name, on_status, &r);
+    return wait_all() == 0 && r.ndone == 1 ? r.status : -999;
+}
+
+struct bres {
+    int ndone, status;
+    struct node_beat v[STORE_HEARTBEAT_HISTORY];
+    size_t n;
+};
+
+static void on_beats(void *arg, int status, const struct node_beat *v, size_t n)
+{
+    struct bres *r = arg;
+    r->ndone++;
+    r->status = status;
+    r->n = n;
+    for (size_t i = 0; i < n && i < STORE_HEARTBEAT_HISTORY; i++)
+        r->v[i] = v[i];
+    one_done();
+}
+
+static int history(const char *name, size_t max, struct bres *r)
+{
+    memset(r, 0, sizeof *r);
+    outstanding++;
+    store_node_heartbeats(fx.st, name, max, on_beats, r);
+    return wait_all() == 0 && r->ndone == 1 ? r->status : -999;
+}
+
+/* An added row is down (status 0) until a heartbeat finds it; a second add of the name is 409
+ * and changes nothing. */
+static void test_node_add_starts_down_and_refuses_an_existing_name(void)
+{
+    struct nres r;
+    CU_ASSERT_EQUAL_FATAL(add("n9", "udp:127.0.0.1:5090", "registrar,proxy", 50, 1, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.n, 1);
+    CU_ASSERT_TRUE(r.v[0].nid > 0);
+    CU_ASSERT_EQUAL(r.v[0].status, 0);
+    CU_ASSERT_EQUAL(r.v[0].waiting, 1);
+    CU_ASSERT_EQUAL(r.v[0].draining, 0);
+    CU_ASSERT_EQUAL(r.v[0].max_num, 50);
+    CU_ASSERT_STRING_EQUAL(r.v[0].roles, "registrar,proxy");
+    CU_ASSERT_EQUAL(add("n9", "udp:127.0.0.1:5091", "proxy", 7, 0, &r), 409);
+    CU_ASSERT_EQUAL(r.n, 0);
+    CU_ASSERT_EQUAL_FATAL(load(&r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.n, 1);
+    CU_ASSERT_STRING_EQUAL(r.v[0].address, "udp:127.0.0.1:5090");
+    CU_ASSERT_EQUAL(add("", "udp:127.0.0.1:5091", "proxy", 7, 0, &r), STORE_EFAIL);
+}
+
+/* change sets what is given and keeps the rest (-1); an unknown name is 404. */
+static void test_node_change_sets_only_what_is_given(void)
+{
+    struct nres r;
+    CU_ASSERT_EQUAL_FATAL(upsert("c1", "udp:127.0.0.1:5070", "proxy", 10, 1, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(change("c1", 25, -1, -1, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.n, 1);
+    CU_ASSERT_EQUAL(r.v[0].max_num, 25);
+    CU_ASSERT_EQUAL(r.v[0].waiting, 1);
+    CU_ASSERT_EQUAL(r.v[0].draining, 0);
+    CU_ASSERT_EQUAL_FATAL(change("c1", 0, -1, 1, &r), 0);
+    CU_ASSERT_EQUAL(r.v[0].max_num, 25);
+    CU_ASSERT_EQUAL(r.v[0].draining, 1);
+    CU_ASSERT_EQUAL_FATAL(change("c1", -1, 0, 0, &r), 0); /* activate */
+    CU_ASSERT_EQUAL(r.v[0].waiting, 0);
+    CU_ASSERT_EQUAL(r.v[0].draining, 0);
+    CU_ASSERT_EQUAL(r.v[0].status, 1);
+    CU_ASSERT_STRING_EQUAL(r.v[0].address, "udp:127.0.0.1:5070");
+    CU_ASSERT_EQUAL(change("nope", 5, -1, -1, &r), 404);
+    CU_ASSERT_EQUAL(r.n, 0);
+}
+
+/* A node that is up and not drained stays; drained (draining, work 0) or down it goes, with its
+ * history; a second remove is 404. */
+static void test_node_remove_refuses_an_up_node_until_drained(void)
+{
+    struct nres r;
+    CU_ASSERT_EQUAL_FATAL(upsert("r1", "udp:127.0.0.1:5070", "proxy", 10, 0, &r), 0);
+    int nid = r.v[0].nid;
+    CU_ASSERT_EQUAL_FATAL(upsert("r2", "udp:127.0.0.1:5071", "proxy", 10, 0, &r), 0);
+    int nid2 = r.v[0].nid;
+    struct node_beat b = {.nid = nid, .ok = 1, .status = 1, .work_num = 3, .rtt_ms = 0.5,
+                          .at_ms = AT_MS};
+    CU_ASSERT_EQUAL(beats(&b, 1), 0);
+    CU_ASSERT_EQUAL(node_remove("r1"), 409);
+    CU_ASSERT_EQUAL(set_draining("r1", 1), 0);
+    CU_ASSERT_EQUAL(node_remove("r1"), 409); /* draining, still 3 in progress */
+    b.work_num = 0;
+    b.at_ms += 1000;
+    CU_ASSERT_EQUAL(beats(&b, 1), 0);
+    CU_ASSERT_EQUAL(node_remove("r1"), 0);
+    CU_ASSERT_EQUAL(node_remove("r1"), 404);
+    CU_ASSERT_EQUAL(set_status("r2", 0), 0);
+    CU_ASSERT_EQUAL(node_remove("r2"), 0);
+    CU_ASSERT_EQUAL_FATAL(load(&r), 0);
+    CU_ASSERT_EQUAL(r.n, 0);
+    struct bres h;
+    CU_ASSERT_EQUAL(history("r1", 10, &h), 404);
+    /* the table goes on: a new row gets a new nid, and the old ones are not found */
+    CU_ASSERT_EQUAL_FATAL(upsert("r3", "udp:127.0.0.1:5072", "proxy", 10, 0, &r), 0);
+    CU_ASSERT_TRUE(r.v[0].nid > nid2);
+    CU_ASSERT_EQUAL(promote(nid), 409);
+}
+
+/* The history comes newest first, at most max, with ok, rtt and the reported work_num; a miss
+ * has neither rtt nor work_num. */
+static void test_node_heartbeats_newest_first(void)
+{
+    struct nres r;
+    CU_ASSERT_EQUAL_FATAL(upsert("h1", "udp:127.0.0.1:5070", "proxy", 10, 0, &r), 0);
+    int nid = r.v[0].nid;
+    struct bres h;
+    CU_ASSERT_EQUAL_FATAL(history("h1", 10, &h), 0);
+    CU_ASSERT_EQUAL(h.n, 0);
+    for (int i = 0; i < 3; i++) {
+        struct node_beat b = {.nid = nid, .ok = i != 1, .status = -1, .work_num = 10 + i,
+                              .rtt_ms = 1.5 + i, .at_ms = AT_MS + 1000 * i};
+        CU_ASSERT_EQUAL(beats(&b, 1), 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(history("h1", 10, &h), 0);
+    CU_ASSERT_EQUAL_FATAL(h.n, 3);
+    CU_ASSERT_EQUAL(h.v[0].at_ms, AT_MS + 2000);
+    CU_ASSERT_EQUAL(h.v[0].ok, 1);
+    CU_ASSERT_EQUAL(h.v[0].work_num, 12);
+    CU_ASSERT_DOUBLE_EQUAL(h.v[0].rtt_ms, 3.5, 0.01);
+    CU_ASSERT_EQUAL(h.v[0].nid, nid);
+    CU_ASSERT_EQUAL(h.v[1].at_ms, AT_MS + 1000);
+    CU_ASSERT_EQUAL(h.v[1].ok, 0);
+    CU_ASSERT_TRUE(h.v[1].rtt_ms < 0);
+    CU_ASSERT_EQUAL(h.v[1].work_num, -1);
+    CU_ASSERT_EQUAL(h.v[2].at_ms, AT_MS);
+    CU_ASSERT_EQUAL_FATAL(history("h1", 2, &h), 0);
+    CU_ASSERT_EQUAL(h.n, 2);
+    CU_ASSERT_EQUAL(history("none", 10, &h), 404);
+}
+
+/* The memory store keeps STORE_HEARTBEAT_HISTORY beats per node, as postgres's trim does. */
+static void test_node_heartbeats_keep_the_newest(void)
+{
+    struct nres r;
+    CU_ASSERT_EQUAL_FATAL(upsert("h2", "udp:127.0.0.1:5070", "proxy", 10, 0, &r), 0);
+    for (int i = 0; i < STORE_HEARTBEAT_HISTORY + 5; i++) {
+        struct node_beat b = {.nid = r.v[0].nid, .ok = 1, .status = 1, .work_num = i,
+                              .rtt_ms = 1, .at_ms = AT_MS + i};
+        CU_ASSERT_EQUAL(beats(&b, 1), 0);
+    }
+    struct bres h;
+    CU_ASSERT_EQUAL_FATAL(history("h2", 1000, &h), 0);
+    CU_ASSERT_EQUAL_FATAL(h.n, STORE_HEARTBEAT_HISTORY);
+    CU_ASSERT_EQUAL(h.v[0].at_ms, AT_MS + STORE_HEARTBEAT_HISTORY + 4);
+    CU_ASSERT_EQUAL(h.v[STORE_HEARTBEAT_HISTORY - 1].at_ms, AT_MS + 5);
+}
+
 /* What the nodes listener heard. */
 struct nheard {
     int nids[64];
@@ -349,6 +527,27 @@ static void test_nodes_listener_hears_changes(void)
     CU_ASSERT_EQUAL(set_draining("a", 0), 0);
     run_for(fx.backend == BACKEND_POSTGRES ? 300 : 0);
     CU_ASSERT_EQUAL(h.n, 4);
+}
+
+/* add, change and remove are announced like every change of the table (the balancers' LISTEN). */
+static void test_nodes_listener_hears_the_control_plane(void)
+{
+    static struct nheard h;
+    memset(&h, 0, sizeof h);
+    store_nodes_set_listener(fx.st, on_node_changed, &h);
+    CU_ASSERT_TRUE_FATAL(wait_listen_ready(NULL));
+    struct nres r;
+    CU_ASSERT_EQUAL_FATAL(add("l1", "udp:127.0.0.1:5070", "proxy", 10, 0, &r), 0);
+    int nid = r.v[0].nid;
+    CU_ASSERT_EQUAL(wait_nheard(&h, 1), 0);
+    CU_ASSERT_EQUAL(change("l1", 20, -1, -1, &r), 0);
+    CU_ASSERT_EQUAL(wait_nheard(&h, 2), 0);
+    CU_ASSERT_EQUAL(change("l1", -1, 1, 1, &r), 0);
+    CU_ASSERT_EQUAL(wait_nheard(&h, 3), 0);
+    CU_ASSERT_EQUAL(node_remove("l1"), 0); /* status 0: removable */
+    CU_ASSERT_EQUAL(wait_nheard(&h, 4), 0);
+    CU_ASSERT_EQUAL(nheard_count(&h, nid), 4);
+    store_nodes_set_listener(fx.st, NULL, NULL);
 }
 
 /* Arguments a caller got wrong fail the call, they do not crash the store. */
@@ -462,6 +661,12 @@ static const struct test_case shared_cases[] = {
     TEST_CASE(test_node_promote_once),
     TEST_CASE(test_nodes_listener_hears_changes),
     TEST_CASE(test_node_upsert_refuses_a_row_without_name),
+    TEST_CASE(test_node_add_starts_down_and_refuses_an_existing_name),
+    TEST_CASE(test_node_change_sets_only_what_is_given),
+    TEST_CASE(test_node_remove_refuses_an_up_node_until_drained),
+    TEST_CASE(test_node_heartbeats_newest_first),
+    TEST_CASE(test_node_heartbeats_keep_the_newest),
+    TEST_CASE(test_nodes_listener_hears_the_control_plane),
 };
 
 static const struct test_case pg_cases[] = {

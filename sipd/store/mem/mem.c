@@ -208,6 +208,38 @@ static long mem_location_count(const struct store *st, long *nbindings)
     return (long)ms->aors.count;
 }
 
+/* Order of the AORs of a page (byte order, as PostgreSQL's COLLATE "C"). */
+static int cmp_aor_count(const void *a, const void *b)
+{
+    return strcmp(((const struct aor_count *)a)->aor, ((const struct aor_count *)b)->aor);
+}
+
+/* Every AOR after `after` is a candidate, so a page costs a pass over the table and a sort of
+ * what follows the cursor: the control plane's, never a SIP path. Expired bindings are not
+ * counted (and not pruned here: a read leaves the table as it is). */
+static void mem_location_list(struct store *st, const char *after, size_t max, int64_t now,
+                              store_aor_counts_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct aor_count *v = ms->aors.count ? calloc(ms->aors.count, sizeof *v) : NULL;
+    if (ms->aors.count && !v) {
+        done(arg, STORE_EFAIL, NULL, 0);
+        return;
+    }
+    size_t n = 0, b;
+    for (struct hmap_entry *e = hmap_first(&ms->aors, &b); e; e = hmap_next(&ms->aors, e, &b)) {
+        const struct binding_list *l = e->val;
+        long live = 0;
+        for (size_t i = 0; i < l->len; i++)
+            live += l->v[i].expires_at > now;
+        if (live && (!after || strcmp(e->key, after) > 0))
+            v[n++] = (struct aor_count){.aor = e->key, .bindings = live};
+    }
+    if (n)
+        qsort(v, n, sizeof *v, cmp_aor_count);
+    done(arg, 0, v, n < max ? n : max);
+    free(v);
+}
 
 static const struct store_ops mem_ops = {
     .name = "memory",
@@ -244,6 +276,11 @@ static const struct store_ops mem_ops = {
     .node_beats = mem_node_beats,
     .node_promote = mem_node_promote,
     .nodes_set_listener = mem_nodes_set_listener,
+    .node_add = mem_node_add,
+    .node_change = mem_node_change,
+    .node_remove = mem_node_remove,
+    .node_heartbeats = mem_node_heartbeats,
+    .location_list = mem_location_list,
 };
 
 struct store *store_mem_create(struct loop *loop)

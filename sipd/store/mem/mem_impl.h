@@ -80,5 +80,11 @@ void mem_node_beats(struct store *st, const struct node_beat *v, size_t n, store
                     void *arg);
 void mem_node_promote(struct store *st, int nid, store_status_cb done, void *arg);
 void mem_nodes_set_listener(struct store *st, store_nodes_notify_cb cb, void *arg);
+void mem_node_add(struct store *st, const struct node_row *row, store_nodes_cb done, void *arg);
+void mem_node_change(struct store *st, const char *name, int max_num, int waiting, int draining,
+                     store_nodes_cb done, void *arg);
+void mem_node_remove(struct store *st, const char *name, store_status_cb done, void *arg);
+void mem_node_heartbeats(struct store *st, const char *name, size_t max, store_beats_cb done,
+                         void *arg);
 
 #endif

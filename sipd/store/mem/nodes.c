@@ -2,8 +2,9 @@
  *
  * One process, so the table holds at most the rows this process writes (its own row, and what a
  * test or a balancer in the same process puts there). Rows live in ms->nodes by nid ascending:
- * nids only grow and rows are never deleted, so appending keeps the order. The heartbeat
- * history (`heartbeats` in PostgreSQL) is not kept: nothing in the process reads it.
+ * nids only grow, so appending keeps the order, and removing a row (the control plane) closes the
+ * gap. The heartbeat history (`heartbeats` in PostgreSQL) is a ring of STORE_HEARTBEAT_HISTORY
+ * beats per row, allocated at the first beat, for the control plane's heartbeats route.
  *
  * The listener hears of the changes the postgres trigger announces (a new row; a change of
  * address, status, waiting, max_num, roles or draining; not of the load and heartbeat columns),
@@ -20,15 +21,22 @@ struct mem_node {
     int64_t last_heartbeat_ms;
     double rtt_ms;
     int is_changed; /* beats: to announce once the batch is written */
+    struct node_beat *history; /* ring of STORE_HEARTBEAT_HISTORY, NULL before the first beat */
+    size_t nhistory, history_next;
 };
+
+static void node_free(struct mem_node *n)
+{
+    free(n->name);
+    free(n->address);
+    free(n->roles);
+    free(n->history);
+}
 
 void mem_nodes_free_all(struct mem_store *ms)
 {
-    for (size_t i = 0; i < ms->nnodes; i++) {
-        free(ms->nodes[i].name);
-        free(ms->nodes[i].address);
-        free(ms->nodes[i].roles);
-    }
+    for (size_t i = 0; i < ms->nnodes; i++)
+        node_free(&ms->nodes[i]);
     free(ms->nodes);
     ms->nodes = NULL;
     ms->nnodes = ms->nodes_cap = 0;
@@ -86,6 +94,30 @@ static int set_text(char **field, const char *s)
     return 1;
 }
 
+/* A new row named `name` at the end of the table (status 0, draining 0, nothing measured yet);
+ * NULL when memory ran out. */
+static struct mem_node *append_row(struct mem_store *ms, const char *name, const char *address,
+                                   const char *roles)
+{
+    if (ms->nnodes == ms->nodes_cap) {
+        size_t cap = ms->nodes_cap ? 2 * ms->nodes_cap : 8;
+        struct mem_node *v = realloc(ms->nodes, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        ms->nodes = v;
+        ms->nodes_cap = cap;
+    }
+    struct mem_node fresh = {.nid = ms->last_nid + 1, .rtt_ms = -1};
+    if (set_text(&fresh.name, name) < 0 || set_text(&fresh.address, address) < 0 ||
+        set_text(&fresh.roles, roles) < 0) {
+        node_free(&fresh);
+        return NULL;
+    }
+    ms->last_nid++;
+    ms->nodes[ms->nnodes] = fresh;
+    return &ms->nodes[ms->nnodes++];
+}
+
 void mem_node_upsert(struct store *st, const struct node_row *self, store_nodes_cb done, void *arg)
 {
     struct mem_store *ms = (struct mem_store *)st;
@@ -96,29 +128,9 @@ void mem_node_upsert(struct store *st, const struct node_row *self, store_nodes_
     const char *roles = self->roles ? self->roles : "";
     struct mem_node *n = find_name(ms, self->name);
     int is_new = n == NULL;
-    if (is_new && ms->nnodes == ms->nodes_cap) {
-        size_t cap = ms->nodes_cap ? 2 * ms->nodes_cap : 8;
-        struct mem_node *v = realloc(ms->nodes, cap * sizeof *v);
-        if (!v) {
-            done(arg, STORE_EFAIL, NULL, 0);
-            return;
-        }
-        ms->nodes = v;
-        ms->nodes_cap = cap;
-    }
-    if (is_new) {
-        struct mem_node fresh = {.nid = ms->last_nid + 1, .rtt_ms = -1};
-        if (set_text(&fresh.name, self->name) < 0 || set_text(&fresh.address, self->address) < 0 ||
-            set_text(&fresh.roles, roles) < 0) {
-            free(fresh.name);
-            free(fresh.address);
-            free(fresh.roles);
-            done(arg, STORE_EFAIL, NULL, 0);
-            return;
-        }
-        n = &ms->nodes[ms->nnodes++];
-        *n = fresh;
-        ms->last_nid++;
+    if (is_new && !(n = append_row(ms, self->name, self->address, roles))) {
+        done(arg, STORE_EFAIL, NULL, 0);
+        return;
     }
     int a = set_text(&n->address, self->address), r = set_text(&n->roles, roles);
     if (a < 0 || r < 0) {
@@ -186,6 +198,20 @@ void mem_nodes_load(struct store *st, store_nodes_cb done, void *arg)
     free(v);
 }
 
+/* Keep beat b in n's history (as PostgreSQL's: work_num and rtt only when it answered). */
+static void remember_beat(struct mem_node *n, const struct node_beat *b)
+{
+    if (!n->history && !(n->history = calloc(STORE_HEARTBEAT_HISTORY, sizeof *n->history)))
+        return; /* the history is a convenience: the beat itself was written */
+    n->history[n->history_next] = (struct node_beat){
+        .nid = n->nid, .ok = b->ok != 0, .status = -1, .at_ms = b->at_ms,
+        .work_num = b->ok ? (b->work_num > 0 ? b->work_num : 0) : -1,
+        .rtt_ms = b->ok ? b->rtt_ms : -1.0};
+    n->history_next = (n->history_next + 1) % STORE_HEARTBEAT_HISTORY;
+    if (n->nhistory < STORE_HEARTBEAT_HISTORY)
+        n->nhistory++;
+}
+
 void mem_node_beats(struct store *st, const struct node_beat *v, size_t n, store_status_cb done,
                     void *arg)
 {
@@ -205,6 +231,7 @@ void mem_node_beats(struct store *st, const struct node_beat *v, size_t n, store
             nd->last_heartbeat_ms = v[i].at_ms;
             nd->rtt_ms = v[i].rtt_ms;
         }
+        remember_beat(nd, &v[i]);
     }
     if (done)
         done(arg, 0);
@@ -237,4 +264,87 @@ void mem_nodes_set_listener(struct store *st, store_nodes_notify_cb cb, void *ar
     struct mem_store *ms = (struct mem_store *)st;
     ms->nodes_cb = cb;
     ms->nodes_arg = cb ? arg : NULL;
+}
+
+/* ---- the control plane ---- */
+
+void mem_node_add(struct store *st, const struct node_row *row, store_nodes_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    if (!row || !row->name || !*row->name || !row->address) {
+        done(arg, STORE_EFAIL, NULL, 0);
+        return;
+    }
+    if (find_name(ms, row->name)) {
+        done(arg, 409, NULL, 0);
+        return;
+    }
+    struct mem_node *n = append_row(ms, row->name, row->address, row->roles ? row->roles : "");
+    if (!n) {
+        done(arg, STORE_EFAIL, NULL, 0);
+        return;
+    }
+    n->waiting = row->waiting != 0;
+    n->max_num = row->max_num > 0 ? row->max_num : 0;
+    int nid = n->nid;
+    struct node_row out = row_of(n);
+    done(arg, 0, &out, 1);
+    announce(ms, nid);
+}
+
+void mem_node_change(struct store *st, const char *name, int max_num, int waiting, int draining,
+                     store_nodes_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_node *n = find_name(ms, name);
+    if (!n) {
+        done(arg, 404, NULL, 0);
+        return;
+    }
+    int is_changed = 0;
+    if (max_num > 0 && n->max_num != max_num)
+        n->max_num = max_num, is_changed = 1;
+    if (waiting >= 0 && n->waiting != (waiting != 0))
+        n->waiting = waiting != 0, is_changed = 1;
+    if (draining >= 0 && n->draining != (draining != 0))
+        n->draining = draining != 0, is_changed = 1;
+    int nid = n->nid;
+    struct node_row out = row_of(n);
+    done(arg, 0, &out, 1);
+    if (is_changed)
+        announce(ms, nid);
+}
+
+void mem_node_remove(struct store *st, const char *name, store_status_cb done, void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_node *n = find_name(ms, name);
+    int status = !n ? 404 : n->status && !(n->draining && n->work_num == 0) ? 409 : 0;
+    int nid = n ? n->nid : 0;
+    if (status == 0) {
+        node_free(n);
+        size_t i = (size_t)(n - ms->nodes);
+        memmove(n, n + 1, (ms->nnodes - i - 1) * sizeof *n);
+        ms->nnodes--;
+    }
+    if (done)
+        done(arg, status);
+    if (status == 0)
+        announce(ms, nid);
+}
+
+void mem_node_heartbeats(struct store *st, const char *name, size_t max, store_beats_cb done,
+                         void *arg)
+{
+    struct mem_store *ms = (struct mem_store *)st;
+    struct mem_node *n = find_name(ms, name);
+    if (!n) {
+        done(arg, 404, NULL, 0);
+        return;
+    }
+    struct node_beat v[STORE_HEARTBEAT_HISTORY];
+    size_t k = 0;
+    for (; k < n->nhistory && k < max; k++) /* newest first: backwards from the last written */
+        v[k] = n->history[(n->history_next + STORE_HEARTBEAT_HISTORY - 1 - k) % STORE_HEARTBEAT_HISTORY];
+    done(arg, 0, v, k);
 }

@@ -722,3 +722,33 @@ void pg_location_expire(struct store *st, int64_t now, store_status_cb done, voi
     pg_op_submit(ps, op);
 }
 
+
+/* ---- the control plane's list of AORs: one read of the generic query path (query.c) ---- */
+
+static int parse_aor_count(const struct pg_op *op, const PGresult *res, int r, void *item)
+{
+    (void)op;
+    struct aor_count *a = item;
+    int64_t n;
+    if (pg_bin_text(res, r, 0, 0, &a->aor) || pg_bin_i64(res, r, 1, &n) || n <= 0)
+        return -1;
+    a->bindings = (long)n;
+    return 0;
+}
+
+static void report_aor_counts(const struct pg_op *op, int status, const struct qresult *r)
+{
+    pg_query_done(op)->aor_counts(op->arg, status, status ? NULL : r->items, status ? 0 : r->n);
+}
+
+/* after, now, max -> AORs after `after` with their live bindings */
+static const struct query_row list_row = {S_LOC_LIST, "uii", 0, 2, 0, "", parse_aor_count,
+                                          sizeof(struct aor_count), report_aor_counts};
+
+void pg_location_list(struct store *st, const char *after, size_t max, int64_t now,
+                      store_aor_counts_cb done, void *arg)
+{
+    const struct qval p[] = {{.s = after && *after ? after : NULL}, {.i = now},
+                             {.i = max < INT32_MAX ? (int64_t)max : INT32_MAX}};
+    pg_query_run(pg_of(st), &list_row, p, 0, (union query_done){.aor_counts = done}, arg);
+}

@@ -50,6 +50,49 @@ static void report_changed(const struct pg_op *op, int status, const struct qres
         pg_query_done(op)->status(op->arg, status);
 }
 
+/* add: no row means the name exists (409); change: no such node (404). */
+static void report_row(const struct pg_op *op, int status, const struct qresult *r)
+{
+    if (status == 0 && r->n == 0)
+        status = pg_query_stmt(op) == S_NODE_ADD ? 409 : 404;
+    pg_query_done(op)->nodes(op->arg, status, status ? NULL : r->items, status ? 0 : r->n);
+}
+
+/* Rows removed, rows of that name: 1 -> 0; 0, 1 -> 409 (up and not drained); 0, 0 -> 404. */
+static void report_removed(const struct pg_op *op, int status, const struct qresult *r)
+{
+    if (status == 0 && r->v[0] == 0)
+        status = r->v[1] ? 409 : 404;
+    if (pg_query_done(op)->status)
+        pg_query_done(op)->status(op->arg, status);
+}
+
+/* A row of S_NODE_HEARTBEATS (after the nid): a beat, or the one row of a node without any. */
+static int parse_beat(const struct pg_op *op, const PGresult *res, int r, void *item)
+{
+    (void)op;
+    struct node_beat *b = item;
+    int64_t nid, rtt_us, work;
+    if (PQgetisnull(res, r, 1))
+        return QROW_SKIP;
+    if (pg_bin_i64(res, r, 0, &nid) || pg_bin_i64(res, r, 1, &b->at_ms) ||
+        pg_bin_bool(res, r, 2, &b->ok) || pg_bin_i64(res, r, 3, &rtt_us) ||
+        pg_bin_i64(res, r, 4, &work) || nid <= 0 || nid > INT32_MAX || work > INT32_MAX)
+        return -1;
+    b->nid = (int)nid;
+    b->status = -1;
+    b->work_num = work < 0 ? -1 : (int)work;
+    b->rtt_ms = rtt_us < 0 ? -1.0 : (double)rtt_us / 1000.0;
+    return 0;
+}
+
+static void report_beats(const struct pg_op *op, int status, const struct qresult *r)
+{
+    if (status == 0 && r->v[0] == 0)
+        status = 404;
+    pg_query_done(op)->beats(op->arg, status, status ? NULL : r->items, status ? 0 : r->n);
+}
+
 #define ROW(id) [id - S_NODE_FIRST] = {.stmt = id
 static const struct query_row rows[S_SUB_FIRST - S_NODE_FIRST] = {
     /* name, address, roles, max_num, waiting -> the row */
@@ -64,6 +107,15 @@ static const struct query_row rows[S_SUB_FIRST - S_NODE_FIRST] = {
     ROW(S_NODE_BEATS), "lllllli", 0, 1, 1, "i", NULL, 0, pg_report_status},
     /* nid -> rows changed */
     ROW(S_NODE_PROMOTE), "i", 0, 1, 1, "i", NULL, 0, report_changed},
+    /* name, address, roles, max_num, waiting -> the new row, or none (the name exists) */
+    ROW(S_NODE_ADD), "uffii", 1, 11, 0, "", parse_node, sizeof(struct node_row), report_row},
+    /* name, max_num, waiting, draining -> the row, or none (no such node) */
+    ROW(S_NODE_CHANGE), "uiii", 1, 11, 0, "", parse_node, sizeof(struct node_row), report_row},
+    /* name -> rows removed, rows of that name */
+    ROW(S_NODE_REMOVE), "u", 1, 2, 1, "ii", NULL, 0, report_removed},
+    /* name, max -> nid (0: none), then its beats */
+    ROW(S_NODE_HEARTBEATS), "ui", 0, 5, 1, "i", parse_beat, sizeof(struct node_beat),
+    report_beats},
 };
 #undef ROW
 
@@ -153,4 +205,39 @@ void pg_node_promote(struct store *st, int nid, store_status_cb done, void *arg)
 {
     const struct qval p[] = {{.i = nid}};
     run(st, S_NODE_PROMOTE, p, 0, (union query_done){.status = done}, arg);
+}
+
+/* ---- the control plane ---- */
+
+void pg_node_add(struct store *st, const struct node_row *row, store_nodes_cb done, void *arg)
+{
+    const struct qval p[] = {{.s = row ? row->name : NULL}, {.s = row ? row->address : NULL},
+                             {.s = row && row->roles ? row->roles : ""},
+                             {.i = row && row->max_num > 0 ? row->max_num : 0},
+                             {.i = row && row->waiting ? 1 : 0}};
+    int is_bad = !row || !row->name || !*row->name || !row->address;
+    run(st, S_NODE_ADD, p, is_bad, (union query_done){.nodes = done}, arg);
+}
+
+void pg_node_change(struct store *st, const char *name, int max_num, int waiting, int draining,
+                    store_nodes_cb done, void *arg)
+{
+    const struct qval p[] = {{.s = name}, {.i = max_num > 0 ? max_num : 0},
+                             {.i = waiting < 0 ? -1 : waiting != 0},
+                             {.i = draining < 0 ? -1 : draining != 0}};
+    run(st, S_NODE_CHANGE, p, 0, (union query_done){.nodes = done}, arg);
+}
+
+void pg_node_remove(struct store *st, const char *name, store_status_cb done, void *arg)
+{
+    const struct qval p[] = {{.s = name}};
+    run(st, S_NODE_REMOVE, p, 0, (union query_done){.status = done}, arg);
+}
+
+void pg_node_heartbeats(struct store *st, const char *name, size_t max, store_beats_cb done,
+                        void *arg)
+{
+    const struct qval p[] = {{.s = name}, {.i = max < STORE_HEARTBEAT_HISTORY ? (int64_t)max
+                                                                              : STORE_HEARTBEAT_HISTORY}};
+    run(st, S_NODE_HEARTBEATS, p, name == NULL, (union query_done){.beats = done}, arg);
 }

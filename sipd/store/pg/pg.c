@@ -48,6 +48,7 @@ static const struct store_ops pg_ops = {
     .location_lookup = pg_location_lookup,
     .location_expire = pg_location_expire,
     .location_count = pg_location_count,
+    .location_list = pg_location_list,
     .im_topic = pg_im_topic,
     .im_publish = pg_im_publish,
     .im_read = pg_im_read,
@@ -82,6 +83,10 @@ static const struct store_ops pg_ops = {
     .node_beats = pg_node_beats,
     .node_promote = pg_node_promote,
     .nodes_set_listener = pg_nodes_set_listener,
+    .node_add = pg_node_add,
+    .node_change = pg_node_change,
+    .node_remove = pg_node_remove,
+    .node_heartbeats = pg_node_heartbeats,
 };
 
 struct store *store_pg_create(struct loop *loop, const char *conninfo)

@@ -86,8 +86,11 @@ enum stmt_id {
     S_IM_GROUPS_OF, S_IM_ACTIVE_TOPICS, S_IM_GROUP_MEMBERS,
     S_IM_POS_GET, S_IM_POS_ADVANCE, S_IM_EXPIRE, S_IM_TOPICS_LIST, S_IM_MEMBER_ADD,
     S_IM_MEMBER_REMOVE, S_PRES_PUBLISH, S_PRES_GET, S_PRES_EXPIRE,
+    /* the location service's list of AORs (location.c), OP_QUERY too */
+    S_LOC_LIST,
     /* the node table (nodes.c), OP_QUERY too */
     S_NODE_UPSERT, S_NODE_STATUS, S_NODE_DRAINING, S_NODES_LOAD, S_NODE_BEATS, S_NODE_PROMOTE,
+    S_NODE_ADD, S_NODE_CHANGE, S_NODE_REMOVE, S_NODE_HEARTBEATS,
     /* im subscription rows (subs.c), OP_QUERY too */
     S_SUB_PUT, S_SUB_DELETE, S_SUB_RELEASE, S_SUB_ORPHANS, S_SUB_CLAIM, S_SUB_LIST,
     S_NUM
@@ -346,6 +349,8 @@ union query_done {
     store_position_cb position;
     store_pres_cb pres;
     store_nodes_cb nodes;
+    store_beats_cb beats;
+    store_aor_counts_cb aor_counts;
     store_im_subs_cb subs;
     store_topic_rows_cb topic_rows;
 };
@@ -463,6 +468,14 @@ void pg_nodes_load(struct store *st, store_nodes_cb done, void *arg);
 void pg_node_beats(struct store *st, const struct node_beat *v, size_t n, store_status_cb done,
                    void *arg);
 void pg_node_promote(struct store *st, int nid, store_status_cb done, void *arg);
+void pg_node_add(struct store *st, const struct node_row *row, store_nodes_cb done, void *arg);
+void pg_node_change(struct store *st, const char *name, int max_num, int waiting, int draining,
+                    store_nodes_cb done, void *arg);
+void pg_node_remove(struct store *st, const char *name, store_status_cb done, void *arg);
+void pg_node_heartbeats(struct store *st, const char *name, size_t max, store_beats_cb done,
+                        void *arg);
+void pg_location_list(struct store *st, const char *after, size_t max, int64_t now,
+                      store_aor_counts_cb done, void *arg);
 
 /* ---- subs.c: im subscription rows (topic takeover) ------------------------------------------ */
 

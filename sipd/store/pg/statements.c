@@ -289,6 +289,14 @@ const struct pg_stmt pg_stmts[S_NUM] = {
     /* $1 now (schema/002_im.sql: also announces each AOR on sipd_pres) */
     [S_PRES_EXPIRE] = {"sipd_pres_expire", "SELECT a FROM sipd_pres_expire($1::bigint) AS a", 1,
                        1},
+    /* $1 the last AOR of the previous page (NULL: none), $2 now, $3 at most this many: AORs
+     * with live bindings in byte order, each with how many */
+    [S_LOC_LIST] = {"sipd_loc_list",
+                    "SELECT aor, count(*)::bigint FROM locations"
+                    " WHERE expires_at > to_timestamp($2::bigint)"
+                    " AND ($1::text IS NULL OR aor COLLATE \"C\" > $1::text COLLATE \"C\")"
+                    " GROUP BY aor ORDER BY aor COLLATE \"C\" LIMIT $3::integer",
+                    3, 0},
 
     /* The node table (schema/001_init.sql; its trigger NOTIFYs sipd_nodes with the nid when a
      * row is inserted or changes in any column but the load and heartbeat ones).
@@ -324,6 +332,44 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                         "WITH u AS (UPDATE nodes SET waiting = 0 WHERE nid = $1::integer"
                         " AND waiting = 1 RETURNING 1) SELECT count(*) FROM u",
                         1, 1},
+    /* The control plane's writes (api/h_nodes.c). $1 name, $2 address, $3 roles ("a,b"),
+     * $4 max_num, $5 waiting: a new row, status 0 until a heartbeat finds the node up; no row
+     * when the name exists */
+    [S_NODE_ADD] = {"sipd_node_add",
+                    "INSERT INTO nodes (name, address, roles, max_num, waiting, status)"
+                    " VALUES ($1::text, $2::text, string_to_array($3::text, ','),"
+                    " $4::integer, $5::smallint, 0) ON CONFLICT (name) DO NOTHING"
+                    " RETURNING " NODE_COLS,
+                    5, 1},
+    /* $1 name, $2 max_num (> 0, else kept), $3 waiting, $4 draining (0/1, -1 kept) -> the row */
+    [S_NODE_CHANGE] = {"sipd_node_change",
+                       "UPDATE nodes SET"
+                       " max_num = CASE WHEN $2::integer > 0 THEN $2::integer ELSE max_num END,"
+                       " waiting = CASE WHEN $3::integer >= 0 THEN $3::smallint ELSE waiting END,"
+                       " draining = CASE WHEN $4::integer >= 0 THEN $4::integer <> 0"
+                       " ELSE draining END WHERE name = $1::text RETURNING " NODE_COLS,
+                       4, 1},
+    /* $1 name: removed unless up and not drained -> rows removed, rows of that name (the
+     * statement's snapshot: before the delete) */
+    [S_NODE_REMOVE] = {"sipd_node_remove",
+                       "WITH d AS (DELETE FROM nodes WHERE name = $1::text"
+                       " AND (status = 0 OR (draining AND work_num = 0)) RETURNING 1)"
+                       " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM nodes"
+                       " WHERE name = $1::text)",
+                       1, 1},
+    /* $1 name, $2 at most this many: the node's nid (0: no such node) and its beats newest
+     * first (at in unix ms, ok, rtt in microseconds or -1, work_num or -1); one row with a NULL
+     * `at` when it has none */
+    [S_NODE_HEARTBEATS] = {"sipd_node_heartbeats",
+                           "SELECT coalesce(n.nid, 0)::bigint,"
+                           " floor(extract(epoch FROM h.at) * 1000)::bigint, h.ok,"
+                           " coalesce(round(h.rtt_ms::numeric * 1000)::bigint, -1),"
+                           " coalesce(h.work_num, -1)::bigint"
+                           " FROM (SELECT 1) AS one LEFT JOIN nodes n ON n.name = $1::text"
+                           " LEFT JOIN LATERAL (SELECT at, ok, rtt_ms, work_num FROM heartbeats"
+                           " WHERE nid = n.nid ORDER BY at DESC, id DESC LIMIT $2::integer) AS h"
+                           " ON true",
+                           2, 0},
 
     /* `im` subscription rows (schema/005_im_subscriptions.sql; subs.c). The route set travels
      * as the dialog keeps it, "<a>,<b>", and is stored one URI per element. */
