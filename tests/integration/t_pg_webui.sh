@@ -13,6 +13,7 @@
 # Chromium is driven through the DevTools protocol by py/webui_cdp.py (python3-websocket).
 . "$(dirname "$0")/lib.sh"
 . "$IT_DIR/cluster_lib.sh"
+. "$IT_DIR/api_lib.sh"
 
 ART_DIR=${SIPD_TEST_LOGDIR:-$T_DIR}
 CHROME_DIR=$T_DIR/chrome
@@ -99,9 +100,7 @@ check "the counts show a number or –" cdp wait "['registrations','topics','sub
 
 # ---- drain n1 through the API (n2's: the change travels through the database to lb1) ----
 # TODO: use `sipctl --url ... node drain n1` once sipctl (ctl/) lands
-code=$(curl -s --max-time 5 -o "$T_DIR/drain.json" -w '%{http_code}' -X POST \
-    -H "Authorization: Bearer $API_TOKEN" "$(api_url n2 /api/v1/nodes/n1/drain)")
-check "POST /api/v1/nodes/n1/drain answers 200 (got $code)" test "$code" = 200
+expect "drain n1 through n2's API" 200 "j['draining'] is True" POST "$(api_url n2 /api/v1/nodes/n1/drain)" "${AUTH[@]}"
 check "n1's row turns draining or drained, live" state_is n1 draining drained
 check "... without a reload" not_reloaded
 
