@@ -4,8 +4,7 @@
 # sees: every node's row with its roles and state, the heartbeats the balancer recorded, a drain
 # and an activate that reach the node table, a removal refused while the node is up, a stopped
 # node turning down; and an interactive session through a pty (py/sipctl_shell.py) completing a
-# node name and redrawing `watch heartbeats` live. Routes the API does not serve yet (404 "no such
-# route", or 405 on a path that serves other methods) print SKIP with the reason.
+# node name and redrawing `watch heartbeats` live. A route the API does not serve is a failure.
 . "$(dirname "$0")/lib.sh"
 . "$IT_DIR/cluster_lib.sh"
 . "$IT_DIR/sipctl_lib.sh"
