@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <CUnit/CUnit.h>
 #include <libpq-fe.h>
@@ -598,6 +599,35 @@ static void test_pg_node_beats_trim_history(void)
     CU_ASSERT_EQUAL(r.v[0].work_num, ROUNDS - 1);
 }
 
+/* A balancer writes a round's results after the round: an answer the node gave just before its
+ * clean stop (status 0, written by the node) must not set the row back to up; an answer given
+ * after the stop (the node runs again) does. */
+static void test_pg_node_beat_older_than_a_clean_stop_keeps_it_down(void)
+{
+    struct nres r;
+    CU_ASSERT_EQUAL_FATAL(upsert("a", "udp:127.0.0.1:5070", "proxy", 10, 0, &r), 0);
+    int a = r.v[0].nid;
+    int64_t now_ms = (int64_t)time(NULL) * 1000;
+    CU_ASSERT_EQUAL_FATAL(set_status("a", 0), 0);
+    struct node_beat before = {.nid = a, .ok = 1, .status = 1, .work_num = 1, .rtt_ms = 1,
+                               .at_ms = now_ms - 2000};
+    CU_ASSERT_EQUAL(beats(&before, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(load(&r), 0);
+    CU_ASSERT_EQUAL(r.v[0].status, 0);
+    CU_ASSERT_EQUAL(r.v[0].work_num, 1); /* the load and heartbeat columns still are taken */
+    struct node_beat after = {.nid = a, .ok = 1, .status = 1, .work_num = 2, .rtt_ms = 1,
+                              .at_ms = now_ms + 5000};
+    CU_ASSERT_EQUAL(beats(&after, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(load(&r), 0);
+    CU_ASSERT_EQUAL(r.v[0].status, 1);
+    /* a restart's upsert clears the stop: an old answer counts again */
+    CU_ASSERT_EQUAL_FATAL(set_status("a", 0), 0);
+    CU_ASSERT_EQUAL_FATAL(upsert("a", "udp:127.0.0.1:5070", "proxy", 10, 0, &r), 0);
+    CU_ASSERT_EQUAL(beats(&before, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(load(&r), 0);
+    CU_ASSERT_EQUAL(r.v[0].status, 1);
+}
+
 /* An operator's UPDATE on another connection reaches the listener with the nid. */
 static void test_pg_nodes_listener_hears_an_operator_update(void)
 {
@@ -671,6 +701,7 @@ static const struct test_case shared_cases[] = {
 
 static const struct test_case pg_cases[] = {
     TEST_CASE(test_pg_node_beats_trim_history),
+    TEST_CASE(test_pg_node_beat_older_than_a_clean_stop_keeps_it_down),
     TEST_CASE(test_pg_nodes_listener_hears_an_operator_update),
     TEST_CASE(test_pg_nodes_listener_hears_minus_one_after_a_reconnect),
     TEST_CASE(test_pg_init_db_applies_004),

@@ -307,12 +307,14 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                        " VALUES ($1::text, $2::text, string_to_array($3::text, ','),"
                        " $4::integer, $5::smallint, 1) ON CONFLICT (name) DO UPDATE"
                        " SET address = excluded.address, roles = excluded.roles,"
-                       " max_num = excluded.max_num, waiting = excluded.waiting, status = 1"
+                       " max_num = excluded.max_num, waiting = excluded.waiting, status = 1,"
+                       " stopped_at = NULL"
                        " RETURNING " NODE_COLS,
                        5, 1},
     /* $1 name, $2 status (0/1) -> rows changed (0: no such node) */
     [S_NODE_STATUS] = {"sipd_node_status",
-                       "WITH u AS (UPDATE nodes SET status = $2::smallint WHERE name = $1::text"
+                       "WITH u AS (UPDATE nodes SET status = $2::smallint,"
+                       " stopped_at = CASE WHEN $2::smallint = 0 THEN now() END WHERE name = $1::text"
                        " RETURNING 1) SELECT count(*) FROM u",
                        2, 1},
     /* $1 name, $2 draining (0/1) -> rows changed (0: no such node) */
