@@ -70,11 +70,19 @@ expect_at "drain pa through the API" 200 "j['draining'] is True and j['state'] i
 cl_wait "the balancer applies the drain live" 2 log_has lb1 "node pa is draining"
 drained_at=$(grep -m1 "node pa is draining" "${NODE_LOG[lb1]}" | cut -c1-23)
 cl_wait "pa's GET shows it drained" 3 node_is pa "j['draining'] and j['state'] == 'drained' and j['work_num'] == 0"
+# pa's own /readyz: not ready while it drains (what an external load balancer probes)
+readyz_is() { # URL CODE REASON-ERE
+    [ "$(curl -s --max-time 5 -o "$T_DIR/ready" -w '%{http_code}' "$1/readyz")" = "$2" ] &&
+        grep -Eq "$3" "$T_DIR/ready"
+}
+cl_wait "pa's /readyz: 503 drained" 3 readyz_is "$PA" 503 '"reason":"(draining|drained)"'
+check "... the balancer's /readyz: 200" readyz_is "$LB" 200 '"ready":true'
 sipp_ok "20 calls through the balancer while pa drains" drain cluster_uac.xml udp -m 20 -r 20 -s d1 -key target "$target"
 check "no call went to pa after the drain (got $(sent pa "$drained_at"))" test "$(sent pa "$drained_at")" -eq 0
 expect_at "activate pa through its own API" 200 "j['draining'] is False and j['standby'] is False and j['state'] == 'active'" \
     "$PA" POST /api/v1/nodes/pa/activate "${AUTH[@]}"
 cl_wait "the balancer applies the activation live" 2 log_has lb1 "node pa is no longer draining"
+cl_wait "pa's /readyz: 200 again" 3 readyz_is "$PA" 200 '"ready":true'
 t1=$(now_log)
 sipp_ok "20 calls after the activation" act cluster_uac.xml udp -m 20 -r 20 -s a1 -key target "$target"
 check "pa takes calls again (got $(sent pa "$t1"))" test "$(sent pa "$t1")" -ge 1
