@@ -536,6 +536,7 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         .default_expires = cfg->default_expires,
         .max_contacts = cfg->max_contacts,
         .domains = srv->domains,
+        .node_name = cfg->db[0] ? cfg->node_name : NULL,
     };
     srv->tp = transport_create(loop, &tc, on_message, srv);
     srv->store = srv->tp ? store_create(loop, cfg->db) : NULL;

@@ -172,6 +172,7 @@ int registrar_parse(const struct registrar_config *cfg, const osip_message_t *re
     snprintf(rb, sizeof rb, "%s:%s", sip_proto_name(src->proto), sockaddr_str(&src->peer, as, sizeof as));
     out->received = strdup(rb);
     out->conn_id = src->proto == SIP_PROTO_TCP ? src->conn_id : 0;
+    out->node = cfg->node_name && cfg->node_name[0] ? cfg->node_name : NULL;
 
     int n = osip_list_size(&req->contacts);
     if (n > MAX_CONTACTS_PER_REQUEST)
@@ -254,7 +255,7 @@ static int fill_binding(struct binding *b, const struct reg_request *r, const st
     if (replace_str(&b->contact, c->uri) || replace_str(&b->call_id, r->call_id) ||
         replace_str(&b->path, r->path) || replace_str(&b->instance, c->instance) ||
         replace_str(&b->user_agent, r->user_agent) || replace_str(&b->received, r->received) ||
-        (!b->aor && replace_str(&b->aor, r->aor)))
+        replace_str(&b->node, r->node) || (!b->aor && replace_str(&b->aor, r->aor)))
         return -1;
     b->cseq = r->cseq;
     b->expires_at = r->now + expires;

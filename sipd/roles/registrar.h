@@ -19,6 +19,7 @@ struct registrar_config {
     int default_expires; /* when neither the Contact nor the Expires header says */
     int max_contacts;    /* bindings per AOR */
     const char *const *domains; /* NULL-terminated; NULL or empty = accept every domain */
+    const char *node_name; /* --name with a database: written in each binding's node; NULL = none */
 };
 
 struct reg_contact {
@@ -43,6 +44,7 @@ struct reg_request {
     char *received;     /* "udp:1.2.3.4:5060" */
     uint64_t conn_id;
     int64_t now;        /* unix seconds */
+    const char *node;   /* the accepting node's name (registrar_config.node_name), not owned */
 };
 
 struct reg_outcome {

@@ -97,7 +97,7 @@ U=$(new_user pgapi)
 check "$U registers on pa" px_reg register udp "$SIP_HOST" "${NODE_PORT[pa]}" --user "$U" \
     --domain "$DOMAIN" --contact "<sip:$U@127.0.0.1:9>" --expires 300
 expect_at "lb1's API lists the AOR (one location service)" 200 "{'aor': 'sip:$U@$DOMAIN', 'bindings': 1} in j['items']" "$LB" GET /api/v1/registrations
-expect_at "... and its binding" 200 "j['bindings'][0]['contact'] == 'sip:$U@127.0.0.1:9' and j['bindings'][0]['node'] in (None, 'pa')" "$LB" GET "/api/v1/registrations/sip%3A$U%40$DOMAIN"
+expect_at "... and its binding" 200 "j['bindings'][0]['contact'] == 'sip:$U@127.0.0.1:9' and j['bindings'][0]['node'] in ('pa', 'pb')" "$LB" GET "/api/v1/registrations/sip%3A$U%40$DOMAIN"
 expect_at "DELETE it through pb's API" 204 "j is None" "http://$SIP_HOST:${NODE_API[pb]}" DELETE "/api/v1/registrations/sip%3A$U%40$DOMAIN" "${AUTH[@]}"
 check "... gone from the table" q_is "select count(*) from locations where aor = 'sip:$U@$DOMAIN'" 0
 
