@@ -5,8 +5,9 @@
  *                bindings -- the callers' update functions run on the SELECT's rows --
  *     flight 2:  replace their bindings in one statement; COMMIT        (or ROLLBACK to abort)
  * One transaction (a "batch") takes the updates queued one after another on the connection, of
- * distinct AORs, up to PG_BATCH_MAX: alone when the load is light, many at a time under load, so
- * that statements, round trips and commits are shared. A lookup is one statement (S_GET); an
+ * distinct AORs, up to PG_BATCH_MAX: alone when the load is light, more as it grows (the updates
+ * that arrive while a batch is in flight wait for it: see the routing in pipeline.c), so that
+ * statements, round trips and commits are shared. A lookup is one statement (S_GET); an
  * expire deletes, commits, then counts. Rows come back as text; array parameters (array.c) carry
  * a batch's AORs and bindings.
  *
@@ -21,7 +22,7 @@
  * round trip (the members run again the two-flight way, reading their rows), never a wrong write.
  * Only updates submitted by store_location_update_optimistic go this way (their update functions
  * may run twice, or on rows that were not current), and only in batches of at most
- * PG_SPEC_MAX_MEMBERS: under load, batches grow and the two flights are shared anyway. The memory
+ * PG_SPEC_MAX_MEMBERS (one stale member sends the whole batch round again). The memory
  * (known.c) is bounded by PG_KNOWN_MAX AORs (it is emptied when full). Whether "no rows" is a good guess
  * for an AOR the node does not know depends on the load (new users, or refreshes after a restart
  * or an eviction), so the node keeps score (guess_credit): every AOR it did not know counts for
@@ -304,6 +305,17 @@ int pg_is_aor_updating(const struct pg_conn *c, const struct pg_op *op)
                 if (is_same_aor(s->members[i], op))
                     return 1;
     return 0;
+}
+
+/* Is an update of op's AOR queued, in flight or to be sent again on c? */
+int pg_is_aor_pending(const struct pg_conn *c, const struct pg_op *op)
+{
+    const struct op_list *lists[] = {&c->wait, &c->resend};
+    for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++)
+        for (const struct pg_op *w = lists[k]->head; w; w = w->next)
+            if (w->kind == OP_UPDATE && is_same_aor(w, op))
+                return 1;
+    return pg_is_aor_updating(c, op);
 }
 
 /* A batch of the updates at the head of the queue (the head may start): consecutive ones, of

@@ -50,6 +50,7 @@
 #define PG_CONNECTIONS 4            /* connections per store */
 #define PG_PIPELINE_OPS 32          /* operations (a batch counts as one) in flight on one conn */
 #define PG_BATCH_MAX 64             /* updates (of distinct AORs) in one transaction */
+#define PG_GROUP_MAX 16             /* ops queued on a conn before updates use the next conn */
 #define PG_RING_SIZE 256            /* results awaited on one connection (> 6 * PG_PIPELINE_OPS) */
 #define PG_MAX_OPS 10000            /* queued + in flight; beyond: STORE_EUNAVAIL */
 #define PG_MAX_BINDINGS 1000        /* per AOR, read or written */
@@ -62,7 +63,7 @@
 #define PG_MAX_PARAM_BYTES (8u << 20) /* all array parameters of one replace */
 #define PG_MAX_BEATS 10000          /* heartbeat results in one store_node_beats() */
 #define PG_KNOWN_MAX 16384          /* AORs whose last write this node remembers (known.c) */
-#define PG_SPEC_MAX_MEMBERS 4       /* larger batches (under load) always read first */
+#define PG_SPEC_MAX_MEMBERS PG_GROUP_MAX /* larger batches always read first */
 #define PG_GUESS_MAX 16             /* guess_credit bounds and the cost of a wrong guess */
 #define PG_GUESS_MIN (-64)
 #define PG_GUESS_MISS_COST 8
@@ -232,6 +233,7 @@ struct pg_store {
     long count_aors, count_bindings;
     struct hmap known;         /* aor -> struct pg_known: what this node last wrote (known.c) */
     int guess_credit;          /* >= 0: an AOR it does not know is taken to have no rows */
+    struct timer pump_timer;   /* zero delay: sends what this loop iteration queued */
     int depth;                 /* entry points on the stack */
     int is_destroyed;
 };
@@ -279,6 +281,7 @@ void pg_on_sync(struct pg_conn *c);
 uint64_t pg_hash_aor(const char *aor);
 struct pg_conn *pg_route_aor(struct pg_store *ps, uint64_t h);
 struct pg_conn *pg_route_any(struct pg_store *ps);
+struct pg_conn *pg_route_location(struct pg_store *ps, const struct pg_op *op);
 struct pg_op *pg_op_new(struct pg_store *ps, enum op_kind kind, const char *aor, int64_t now,
                         store_bindings_cb done_bindings, store_status_cb done_status, void *arg);
 void pg_op_submit(struct pg_store *ps, struct pg_op *op);
@@ -287,6 +290,7 @@ void pg_op_submit(struct pg_store *ps, struct pg_op *op);
 
 int pg_get_i64(const PGresult *res, int row, int col, int64_t min, int64_t max, int64_t *out);
 int pg_is_aor_updating(const struct pg_conn *c, const struct pg_op *op);
+int pg_is_aor_pending(const struct pg_conn *c, const struct pg_op *op);
 struct pg_op *pg_batch_take(struct pg_conn *c);
 int pg_batch_start(struct pg_conn *c, struct pg_op *b);
 void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res);
