@@ -278,8 +278,11 @@ static int spec_decide(struct pg_conn *c, struct pg_op *b, struct replace_params
             rc = m->update(m->arg, cur.v, cur.len, &out);
         if (rc == 0)
             rc = check_bindings(m, &out, 1);
-        if (rc == 0)
+        if (rc == 0) {
             rp_add(rp, m->aor, m->now, &out, nrows, xmin);
+            m->out = out; /* kept until the verdict */
+            binding_list_init(&out);
+        }
         binding_list_free(&cur);
         binding_list_free(&out);
         if (rc)
@@ -359,8 +362,10 @@ static int batch_start_spec(struct pg_conn *c, struct pg_op *b, const char *cons
     memset(&rp, 0, sizeof rp);
     const char *values[REPLACE_NPARAMS];
     if (spec_decide(c, b, &rp) || rp_finish(&rp, values)) {
-        for (int i = 0; i < b->nmembers; i++)
+        for (int i = 0; i < b->nmembers; i++) {
             b->members[i]->is_decided = b->members[i]->is_included = 0;
+            binding_list_free(&b->members[i]->out);
+        }
         rp_free(&rp);
         return 1;
     }
@@ -381,6 +386,7 @@ int pg_batch_start(struct pg_conn *c, struct pg_op *b)
         struct pg_op *m = b->members[i];
         m->is_decided = m->is_included = 0;
         m->status = 0;
+        binding_list_free(&m->out); /* an earlier attempt's */
         pg_arr_text(&aors, (size_t)i, m->aor);
         pg_arr_int(&nows, (size_t)i, m->now);
     }
@@ -474,6 +480,8 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
                 if (status == 0) {
                     m->is_included = 1;
                     rp_add(&rp, m->aor, m->now, &out, -1, "");
+                    m->out = out; /* kept until COMMIT is through */
+                    binding_list_init(&out);
                 }
             }
             binding_list_free(&out);
@@ -557,18 +565,20 @@ void pg_batch_abandon(struct pg_conn *c, struct pg_op *b)
 static int replace_verdict(const PGresult *res, char *xmin, size_t size)
 {
     xmin[0] = '\0';
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != LOC_NCOLS + 2 ||
-        PQntuples(res) < 1 || PQgetisnull(res, 0, LOC_NCOLS + 1))
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 2 ||
+        PQntuples(res) != 1 || PQgetisnull(res, 0, 1))
         return -1;
-    const char *ok = PQgetvalue(res, 0, LOC_NCOLS + 1);
-    if (!PQgetisnull(res, 0, LOC_NCOLS))
-        snprintf(xmin, size, "%s", PQgetvalue(res, 0, LOC_NCOLS));
+    const char *ok = PQgetvalue(res, 0, 1);
+    if (!PQgetisnull(res, 0, 0))
+        snprintf(xmin, size, "%s", PQgetvalue(res, 0, 0));
     return ok[0] == 't';
 }
 
-/* Batch b committed: report to each member the bindings as stored (or its own decision). When
- * the REPLACE found the rows other than this node knew (one flight), nothing was written: the
- * members run again, reading their rows. */
+/* Batch b committed: report to each member the bindings as stored (or its own decision). What
+ * the REPLACE wrote for a member is exactly its update function's bindings (m->out): a value the
+ * table could not hold would have failed the statement. When the REPLACE found the rows other
+ * than this node knew (one flight), nothing was written: the members run again, reading their
+ * rows. */
 static void batch_committed(struct pg_conn *c, struct pg_op *b)
 {
     pg_list_unlink(&c->sent, b);
@@ -588,27 +598,33 @@ static void batch_committed(struct pg_conn *c, struct pg_op *b)
         pg_op_free(b);
         return;
     }
-    struct binding_list *per = calloc((size_t)b->nmembers, sizeof *per);
-    int rc = per && verdict > 0 ? batch_parse(b, b->stored, LOC_NCOLS + 2, per) : -1;
-    if (rc) /* committed, but we cannot show it: the callers answer 500 and the UAs retry */
-        LOG_WARN("postgres update aor=%s: stored rows unreadable", b->members[0]->aor);
+    if (verdict < 0) /* committed, but we cannot tell: the callers answer 500 and the UAs retry */
+        LOG_WARN("postgres update aor=%s: unexpected result of the replace", b->members[0]->aor);
     for (int i = 0; i < b->nmembers; i++) {
         struct pg_op *m = b->members[i];
         if (m->is_included) {
+            /* the rows and the AOR outlive m: remembered once its caller has seen them */
+            struct binding_list rows = m->out;
+            binding_list_init(&m->out);
+            char *aor = m->aor;
+            m->aor = NULL;
+            int rc = verdict > 0 ? 0 : -1;
+            for (size_t k = 0; rc == 0 && k < rows.len; k++)
+                if (!rows.v[k].aor && !(rows.v[k].aor = strdup(aor)))
+                    rc = -ENOMEM;
             if (rc == 0)
-                pg_known_set(c->ps, m->aor, xmin, per[i].v, per[i].len);
+                store_sort_bindings(rows.v, rows.len);
+            pg_op_finish(m, rc ? STORE_EFAIL : 0, rc ? NULL : rows.v, rc ? 0 : rows.len);
+            if (rc == 0)
+                pg_known_set(c->ps, aor, xmin, &rows);
             else
-                pg_known_forget(c->ps, m->aor);
-            if (rc == 0)
-                store_sort_bindings(per[i].v, per[i].len);
-            pg_op_finish(m, rc ? STORE_EFAIL : 0, rc ? NULL : per[i].v, rc ? 0 : per[i].len);
+                pg_known_forget(c->ps, aor);
+            binding_list_free(&rows);
+            free(aor);
         } else {
             pg_op_finish(m, m->status, NULL, 0);
         }
     }
-    for (int i = 0; per && i < b->nmembers; i++)
-        binding_list_free(&per[i]);
-    free(per);
     pg_op_free(b);
 }
 

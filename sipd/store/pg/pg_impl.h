@@ -147,6 +147,7 @@ struct pg_op {
     int retries;               /* update: transactions retried on conflict so far */
     int is_decided;            /* update: its update function ran in the current batch */
     int is_included;           /* ... and returned bindings, which the REPLACE writes */
+    struct binding_list out;   /* ... those bindings: what the AOR holds once COMMIT is through */
     int is_solo;               /* update: runs alone (a batch it was in failed) */
     int is_spec;               /* batch: one flight on the AORs' known rows (location.c) */
     int no_spec;               /* update: read its rows first (not optimistic, or they were
@@ -303,9 +304,11 @@ void pg_count_result(struct pg_conn *c, struct pg_op *op, const PGresult *res);
 void pg_known_free(struct pg_store *ps);
 int pg_known_has(const struct pg_store *ps, const char *aor);
 void pg_known_forget(struct pg_store *ps, const char *aor);
-/* Remember rows v[0..n) (as the REPLACE returned them) written by transaction xmin for aor. */
-void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin, const struct binding *v,
-                  size_t n);
+/* Remember rows (what the REPLACE wrote) written by transaction xmin for aor. The rows move
+ * into the memory (*rows left empty) unless it has no room for them (*rows then untouched: the
+ * caller frees them either way with binding_list_free). */
+void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin,
+                  struct binding_list *rows);
 /* What S_SELECT would give for aor at now if the table held what this node remembers: the live
  * rows in lookup order appended to cur, the number of all rows and their xmin. 0, 1 when nothing
  * is remembered (cur empty, *nrows 0, xmin ""), -1 out of memory. */

@@ -98,6 +98,7 @@ void pg_op_free(struct pg_op *op)
         PQclear(op->stored);
     if (op->q)
         pg_query_free(op->q);
+    binding_list_free(&op->out);
     free(op->aor);
     free(op);
 }
