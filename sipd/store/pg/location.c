@@ -310,17 +310,6 @@ int pg_is_aor_updating(const struct pg_conn *c, const struct pg_op *op)
     return 0;
 }
 
-/* Is an update of op's AOR queued, in flight or to be sent again on c? */
-int pg_is_aor_pending(const struct pg_conn *c, const struct pg_op *op)
-{
-    const struct op_list *lists[] = {&c->wait, &c->resend};
-    for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++)
-        for (const struct pg_op *w = lists[k]->head; w; w = w->next)
-            if (w->kind == OP_UPDATE && is_same_aor(w, op))
-                return 1;
-    return pg_is_aor_updating(c, op);
-}
-
 /* A batch of the updates at the head of the queue (the head may start): consecutive ones, of
  * distinct AORs that are not being updated already, at most PG_BATCH_MAX; an update that failed
  * in a batch before (is_solo) goes alone. They leave the queue. NULL when out of memory. */

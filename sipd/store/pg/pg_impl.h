@@ -51,6 +51,7 @@
 #define PG_PIPELINE_OPS 32          /* operations (a batch counts as one) in flight on one conn */
 #define PG_BATCH_MAX 64             /* updates (of distinct AORs) in one transaction */
 #define PG_GROUP_MAX 16             /* ops queued on a conn before updates use the next conn */
+#define PG_PENDING_SLOTS 8192       /* updates not finished, counted by AOR hash */
 #define PG_RING_SIZE 256            /* results awaited on one connection (> 6 * PG_PIPELINE_OPS) */
 #define PG_MAX_OPS 10000            /* queued + in flight; beyond: STORE_EUNAVAIL */
 #define PG_MAX_BINDINGS 1000        /* per AOR, read or written */
@@ -235,6 +236,12 @@ struct pg_store {
     struct hmap known;         /* aor -> struct pg_known: what this node last wrote (known.c) */
     int guess_credit;          /* >= 0: an AOR it does not know is taken to have no rows */
     struct timer pump_timer;   /* zero delay: sends what this loop iteration queued */
+    /* Updates submitted and not finished, counted by aor_hash % PG_PENDING_SLOTS, and the
+     * connection they all went to (pg_route_location). */
+    struct pg_slot {
+        uint32_t n;
+        int conn;
+    } pending[PG_PENDING_SLOTS];
     int depth;                 /* entry points on the stack */
     int is_destroyed;
 };
@@ -291,7 +298,6 @@ void pg_op_submit(struct pg_store *ps, struct pg_op *op);
 
 int pg_get_i64(const PGresult *res, int row, int col, int64_t min, int64_t max, int64_t *out);
 int pg_is_aor_updating(const struct pg_conn *c, const struct pg_op *op);
-int pg_is_aor_pending(const struct pg_conn *c, const struct pg_op *op);
 struct pg_op *pg_batch_take(struct pg_conn *c);
 int pg_batch_start(struct pg_conn *c, struct pg_op *b);
 void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res);

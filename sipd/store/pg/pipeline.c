@@ -132,6 +132,8 @@ void pg_op_detach(struct pg_op *op)
     op->where = W_NONE;
     if (op->kind == OP_BATCH)
         return;
+    if (op->kind == OP_UPDATE)
+        ps->pending[op->aor_hash % PG_PENDING_SLOTS].n--;
     ps->nops--;
     if (!op->is_internal)
         ps->nuser--;
@@ -400,22 +402,24 @@ struct pg_conn *pg_route_aor(struct pg_store *ps, uint64_t h)
     return NULL;
 }
 
-/* The connection of an update (or a lookup) of op's AOR; NULL when none is up. An AOR with an
- * update queued or in flight somewhere stays there, so that its operations keep their order.
- * Otherwise a lookup goes by the AOR's hash, and an update to the first connection (in pool
- * order) whose queue holds fewer than PG_GROUP_MAX operations: the updates that arrive while a
- * batch is in flight wait for it and go together as the next batch (group commit), so that a
- * light load is not spread into one transaction per REGISTER over the pool, and a heavy one
- * fills every connection's batches. */
+/* The connection of an update (or a lookup) of op's AOR; NULL when none is up. While updates of
+ * AORs of the same hash slot (the AOR's own among them) are unfinished, they all went to one
+ * connection, and so does this one: an AOR's operations keep their order, at the cost of one
+ * array entry and no search. Otherwise a lookup goes by the AOR's hash, and an update to the
+ * first connection (in pool order) whose queue holds fewer than PG_GROUP_MAX operations: the
+ * updates that arrive while a batch is in flight wait for it and go together as the next batch
+ * (group commit), so that a light load is not spread into one transaction per REGISTER over the
+ * pool, and a heavy one fills every connection's batches. */
 struct pg_conn *pg_route_location(struct pg_store *ps, const struct pg_op *op)
 {
+    const struct pg_slot *slot = &ps->pending[op->aor_hash % PG_PENDING_SLOTS];
+    if (slot->n > 0 && ps->conns[slot->conn].state == PG_READY)
+        return &ps->conns[slot->conn];
     struct pg_conn *first = NULL, *least = NULL;
     for (int i = 0; i < PG_CONNECTIONS; i++) {
         struct pg_conn *c = &ps->conns[i];
         if (c->state != PG_READY)
             continue;
-        if (pg_is_aor_pending(c, op))
-            return c;
         if (!first && c->wait.n < PG_GROUP_MAX)
             first = c;
         if (!least || c->wait.n < least->wait.n)
@@ -497,16 +501,24 @@ static void on_pump_timer(struct timer *t, void *arg)
 /* Queue op on its connection. It is sent at the end of this loop iteration (a timer of zero
  * delay runs before the loop waits again), with whatever else the iteration queued there: the
  * REGISTERs read from one burst of datagrams go as one batch, in one write, instead of the first
- * alone and the rest a round trip later. */
+ * alone and the rest a round trip later. A queue that holds a full batch goes at once, so that
+ * under heavy load the database works while the loop is still reading. */
 void pg_op_submit(struct pg_store *ps, struct pg_op *op)
 {
     struct pg_conn *c = op->conn;
     pg_enter(ps);
     ps->nops++;
     ps->nuser++;
+    if (op->kind == OP_UPDATE) {
+        struct pg_slot *slot = &ps->pending[op->aor_hash % PG_PENDING_SLOTS];
+        slot->n++;
+        slot->conn = c->idx;
+    }
     pg_list_append(&c->wait, op, W_WAIT);
-    if (!timer_is_armed(&ps->pump_timer) &&
-        loop_timer_start(ps->base.loop, &ps->pump_timer, 0, on_pump_timer, ps))
+    if (c->wait.n >= PG_GROUP_MAX) /* a full batch: no reason to hold it */
+        pg_pump(c);
+    else if (!timer_is_armed(&ps->pump_timer) &&
+             loop_timer_start(ps->base.loop, &ps->pump_timer, 0, on_pump_timer, ps))
         pg_pump(c); /* out of memory for the timer: send now */
     pg_leave(ps);
 }
