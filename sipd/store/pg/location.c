@@ -242,14 +242,27 @@ static int rp_finish(struct replace_params *rp, const char *values[REPLACE_NPARA
     return 0;
 }
 
-static void rp_free(struct replace_params *rp)
+/* rp's arrays are the store's scratch arrays 0 .. REPLACE_NARRAYS + 3 (pg_arr_borrow): borrowed
+ * by rp_init, given back by rp_free. */
+static void rp_init(struct replace_params *rp, struct pg_store *ps)
 {
-    free(rp->aors.p);
-    free(rp->nows.p);
-    free(rp->ncheck.p);
-    free(rp->xcheck.p);
+    memset(rp, 0, sizeof *rp);
     for (int k = 0; k < REPLACE_NARRAYS; k++)
-        free(rp->col[k].p);
+        rp->col[k] = pg_arr_borrow(ps, k);
+    rp->aors = pg_arr_borrow(ps, REPLACE_NARRAYS);
+    rp->nows = pg_arr_borrow(ps, REPLACE_NARRAYS + 1);
+    rp->ncheck = pg_arr_borrow(ps, REPLACE_NARRAYS + 2);
+    rp->xcheck = pg_arr_borrow(ps, REPLACE_NARRAYS + 3);
+}
+
+static void rp_free(struct replace_params *rp, struct pg_store *ps)
+{
+    for (int k = 0; k < REPLACE_NARRAYS; k++)
+        pg_arr_return(ps, k, &rp->col[k]);
+    pg_arr_return(ps, REPLACE_NARRAYS, &rp->aors);
+    pg_arr_return(ps, REPLACE_NARRAYS + 1, &rp->nows);
+    pg_arr_return(ps, REPLACE_NARRAYS + 2, &rp->ncheck);
+    pg_arr_return(ps, REPLACE_NARRAYS + 3, &rp->xcheck);
 }
 
 /* Speculate: run each member's update function on what this node knows of its AOR (no rows when
@@ -348,21 +361,21 @@ static int send_replace(struct pg_conn *c, struct pg_op *b, const char *const *v
 static int batch_start_spec(struct pg_conn *c, struct pg_op *b, const char *const *lock_values)
 {
     struct replace_params rp;
-    memset(&rp, 0, sizeof rp);
+    rp_init(&rp, c->ps);
     const char *values[REPLACE_NPARAMS];
     if (spec_decide(c, b, &rp) || rp_finish(&rp, values)) {
         for (int i = 0; i < b->nmembers; i++) {
             b->members[i]->is_decided = b->members[i]->is_included = 0;
             binding_list_free(&b->members[i]->out);
         }
-        rp_free(&rp);
+        rp_free(&rp, c->ps);
         return 1;
     }
     b->is_spec = 1;
     int rc = pg_send_stmt(c, b, S_BEGIN, NULL) || pg_send_stmt(c, b, S_LOCK, lock_values)
                  ? -1
                  : send_replace(c, b, values);
-    rp_free(&rp);
+    rp_free(&rp, c->ps);
     return rc;
 }
 
@@ -370,7 +383,9 @@ static int batch_start_spec(struct pg_conn *c, struct pg_op *b, const char *cons
  * connection was dropped (b and its members are gone). */
 int pg_batch_start(struct pg_conn *c, struct pg_op *b)
 {
-    struct pg_arr aors = {0}, nows = {0};
+    /* the store's last two scratch arrays (see rp_init for the others) */
+    struct pg_arr aors = pg_arr_borrow(c->ps, PG_SCRATCH_ARRAYS - 2);
+    struct pg_arr nows = pg_arr_borrow(c->ps, PG_SCRATCH_ARRAYS - 1);
     for (int i = 0; i < b->nmembers; i++) {
         struct pg_op *m = b->members[i];
         m->is_decided = m->is_included = 0;
@@ -400,8 +415,8 @@ int pg_batch_start(struct pg_conn *c, struct pg_op *b)
         else
             rc = pg_send_stmt(c, b, S_SELECT, values);
     }
-    free(aors.p);
-    free(nows.p);
+    pg_arr_return(c->ps, PG_SCRATCH_ARRAYS - 2, &aors);
+    pg_arr_return(c->ps, PG_SCRATCH_ARRAYS - 1, &nows);
     return rc;
 }
 
@@ -443,7 +458,7 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
         return;
     }
     struct replace_params rp;
-    memset(&rp, 0, sizeof rp);
+    rp_init(&rp, c->ps);
     struct binding_list *per = NULL;
     if (!b->has_error && !b->is_skipped) {
         per = calloc((size_t)b->nmembers, sizeof *per);
@@ -489,12 +504,12 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
         rp.naors = 0;
     }
     if (rp.naors == 0) {
-        rp_free(&rp);
+        rp_free(&rp, c->ps);
         pg_send_stmt(c, b, S_ROLLBACK, NULL);
         return;
     }
     send_replace(c, b, values);
-    rp_free(&rp); /* libpq copied the values */
+    rp_free(&rp, c->ps); /* libpq copied the values */
 }
 
 /* Flight 2 (or the end of the one flight): the REPLACE of rp's AORs, and COMMIT. 0, or -1 when the

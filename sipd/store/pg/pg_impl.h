@@ -108,11 +108,22 @@ extern const struct pg_stmt pg_stmts[S_NUM];
 extern const char pg_setup_sql[], pg_setup_sql_pre12[];
 
 #define REPLACE_NARRAYS 14 /* aor + the 13 other columns */
+/* The update statements' array parameters: S_REPLACE's (REPLACE_NARRAYS and four more), then
+ * S_LOCK's and S_SELECT's two. */
+#define PG_SCRATCH_ARRAYS (REPLACE_NARRAYS + 6)
+#define PG_SCRATCH_KEEP_BYTES 65536 /* a larger buffer is freed when given back */
 
 /* Ring entries that are not prepared statements: the result of PQpipelineSync, and of the
  * session setup below. */
 #define E_SYNC S_NUM
 #define E_SETUP (S_NUM + 1)
+
+/* An array literal being built (array.c). */
+struct pg_arr {
+    char *p;
+    size_t len, cap;
+    int is_bad; /* allocation failed or too long (PG_MAX_PARAM_BYTES) */
+};
 
 /* ---- operations ------------------------------------------------------------------------------ */
 
@@ -236,6 +247,9 @@ struct pg_store {
     struct hmap known;         /* aor -> struct pg_known: what this node last wrote (known.c) */
     int guess_credit;          /* >= 0: an AOR it does not know is taken to have no rows */
     struct timer pump_timer;   /* zero delay: sends what this loop iteration queued */
+    /* Buffers of the array parameters of the update statements, kept from one batch to the
+     * next (pg_arr_borrow): libpq copies a statement's parameters when it is sent. */
+    struct pg_arr scratch[PG_SCRATCH_ARRAYS];
     /* Updates submitted and not finished, counted by aor_hash % PG_PENDING_SLOTS, and the
      * connection they all went to (pg_route_location). */
     struct pg_slot {
@@ -334,14 +348,14 @@ long pg_location_count(const struct store *st, long *nbindings);
 
 /* ---- array.c: array literals ----------------------------------------------------------------- */
 
-struct pg_arr {
-    char *p;
-    size_t len, cap;
-    int is_bad; /* allocation failed or too long (PG_MAX_PARAM_BYTES) */
-};
 void pg_arr_put(struct pg_arr *sb, const char *s, size_t n);
 void pg_arr_text(struct pg_arr *sb, size_t i, const char *s); /* element i (0: opens the array) */
 void pg_arr_int(struct pg_arr *sb, size_t i, int64_t v);
+/* Scratch array i of the store, empty (its buffer kept from an earlier use); give it back with
+ * pg_arr_return once the statement is sent. pg_arr_free_scratch frees them all. */
+struct pg_arr pg_arr_borrow(struct pg_store *ps, int i);
+void pg_arr_return(struct pg_store *ps, int i, struct pg_arr *a);
+void pg_arr_free_scratch(struct pg_store *ps);
 
 /* ---- query.c: one submit and one result path for the IM and presence statements -------------- */
 
