@@ -40,8 +40,8 @@ void pg_known_forget(struct pg_store *ps, const char *aor)
         known_free(k);
 }
 
-void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin,
-                  struct binding_list *rows)
+void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin, const struct binding *v,
+                  size_t n)
 {
     pg_known_forget(ps, aor);
     if (strlen(xmin) >= PG_XMIN_MAX)
@@ -52,12 +52,15 @@ void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin,
     if (!k)
         return;
     snprintf(k->xmin, sizeof k->xmin, "%s", xmin);
-    k->rows = *rows;
-    if (hmap_put(&ps->known, aor, strlen(aor), k, NULL)) {
-        free(k); /* the rows stay the caller's */
-        return;
+    binding_list_init(&k->rows);
+    for (size_t i = 0; i < n; i++) {
+        if (binding_list_push_copy(&k->rows, &v[i])) {
+            known_free(k);
+            return;
+        }
     }
-    binding_list_init(rows);
+    if (hmap_put(&ps->known, aor, strlen(aor), k, NULL))
+        known_free(k);
 }
 
 /* S_SELECT's order (LOC_ORDER): q descending (none counts as 1000), newest first, contact. */
