@@ -14,6 +14,8 @@
 #include <time.h>
 
 #include "roles/im/broker.h"
+
+#define SUBS_MAX_ROWS 10000 /* subscriptions of one topic or user read to cut one page from */
 #include "store/store.h"
 
 /* The dialog key of a subscription: Call-ID, tags and Event id. */
@@ -36,6 +38,8 @@ static json_t *sub_json(const char *topic, const char *aor, const char *device, 
                      (json_int_t)(expires_at > now ? expires_at - now : 0));
 }
 
+static json_t *out_last(json_t *a) { return json_array_get(a, json_array_size(a) - 1); }
+
 struct subs_acc {
     struct api_job *j;
     json_t *items;
@@ -55,35 +59,76 @@ static void on_local_sub(void *arg, const struct broker_sub_info *s)
     free(k);
 }
 
+/* Where an item sorts, and the cursor of the page it ends: "topic aor device" (no field holds a
+ * space, and a space sorts below every character a URI may hold, so comparing the keys orders
+ * by topic, then aor, then device). A new string. */
+static char *item_key(json_t *it)
+{
+    const char *f[3] = {json_string_value(json_object_get(it, "topic")),
+                        json_string_value(json_object_get(it, "aor")),
+                        json_string_value(json_object_get(it, "device"))};
+    size_t n = strlen(f[0]) + strlen(f[1]) + strlen(f[2]) + 3;
+    char *k = malloc(n);
+    if (k)
+        snprintf(k, n, "%s %s %s", f[0], f[1], f[2]);
+    return k;
+}
+
 static int cmp_item(const void *pa, const void *pb)
 {
     json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
-    int c = strcmp(json_string_value(json_object_get(a, "topic")),
-                   json_string_value(json_object_get(b, "topic")));
-    if (c == 0)
-        c = strcmp(json_string_value(json_object_get(a, "aor")),
-                   json_string_value(json_object_get(b, "aor")));
-    if (c == 0)
-        c = strcmp(json_string_value(json_object_get(a, "device")),
-                   json_string_value(json_object_get(b, "device")));
-    return c;
+    return strcmp(json_string_value(json_object_get(a, "_key")),
+                  json_string_value(json_object_get(b, "_key")));
 }
 
-/* items sorted by topic, aor, device, at most limit, as the answer */
+/* The next page's path: the same question, after `key`. NULL on out of memory. */
+static json_t *next_link(const struct api_job *j, const char *key)
+{
+    char *which = api_encode(j->s[0] ? j->s[0] : j->s[1]), *after = api_encode(key);
+    char path[2048];
+    json_t *v = NULL;
+    if (which && after &&
+        snprintf(path, sizeof path, "/api/v1/subscriptions?%s=%s&after=%s&limit=%ld",
+                 j->s[0] ? "topic" : "user", which, after, j->n[0]) < (int)sizeof path)
+        v = json_string(path);
+    free(which);
+    free(after);
+    return v ? v : json_null();
+}
+
+/* items sorted by topic, aor, device, those after the cursor (s[2]), at most limit, as the
+ * answer, with the next page's link when more follow */
 static void answer(struct subs_acc *a)
 {
-    size_t n = json_array_size(a->items), limit = (size_t)a->j->n[0];
+    size_t n = json_array_size(a->items), limit = (size_t)a->j->n[0], taken = 0;
+    const char *after = a->j->s[2];
     json_t **v = malloc((n ? n : 1) * sizeof *v);
-    json_t *out = json_array();
+    json_t *out = json_array(), *next = json_null();
     if (v) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             v[i] = json_array_get(a->items, i);
+            char *k = item_key(v[i]);
+            json_object_set_new(v[i], "_key", json_string(k ? k : ""));
+            free(k);
+        }
         qsort(v, n, sizeof *v, cmp_item);
-        for (size_t i = 0; i < n && i < limit; i++)
+        for (size_t i = 0; i < n; i++) {
+            const char *k = json_string_value(json_object_get(v[i], "_key"));
+            if (after && strcmp(k, after) <= 0)
+                continue;
+            if (taken == limit) {
+                json_decref(next);
+                next = next_link(a->j, json_string_value(json_object_get(out_last(out), "_key")));
+                break;
+            }
             json_array_append(out, v[i]);
+            taken++;
+        }
+        for (size_t i = 0; i < n; i++)
+            json_object_del(v[i], "_key");
     }
     free(v);
-    api_job_done(a->j, 200, json_pack("{s:o, s:n}", "items", out, "next"));
+    api_job_done(a->j, 200, json_pack("{s:o, s:o}", "items", out, "next", next));
     json_decref(a->items);
     json_decref(a->keys);
     free(a);
@@ -129,7 +174,8 @@ static void subs_run(struct api_job *j)
     a->now = (int64_t)time(NULL);
     if (j->api->ctx.broker)
         broker_subs_visit(j->api->ctx.broker, j->s[0], j->s[1], on_local_sub, a);
-    store_im_subs_list(j->api->ctx.store, j->s[0], j->s[1], (size_t)j->n[0], on_rows, a);
+    /* every row of the topic or user (a page is cut here, after merging with the local ones) */
+    store_im_subs_list(j->api->ctx.store, j->s[0], j->s[1], SUBS_MAX_ROWS, on_rows, a);
 }
 
 void api_h_subscriptions_list(struct api_req *r)
@@ -139,8 +185,11 @@ void api_h_subscriptions_list(struct api_req *r)
         return;
     int bad = 0;
     char *topic = api_query(r, "topic", &bad), *user = api_query(r, "user", &bad);
+    char *after = api_query(r, "after", &bad);
     char *which = NULL;
-    if (bad || (topic != NULL) == (user != NULL)) {
+    if (bad || (after && strlen(after) > 1024)) {
+        api_reply_error(r, 400, "bad query argument", "after must be the cursor of a \"next\" link");
+    } else if ((topic != NULL) == (user != NULL)) {
         api_reply_error(r, 400, "bad query argument", "give exactly one of topic=URI and user=AOR");
     } else if (!(which = api_aor(topic ? topic : user))) {
         api_reply_error(r, 400, "bad query argument", "%s is not a SIP URI with a user and a host",
@@ -149,12 +198,14 @@ void api_h_subscriptions_list(struct api_req *r)
         struct api_job *j = api_job_new(r->api, subs_run);
         if (j) {
             j->s[topic ? 0 : 1] = which;
+            j->s[2] = after;
             j->n[0] = limit;
-            which = NULL;
+            which = after = NULL;
         }
         api_job_call(r, j);
     }
     free(which);
+    free(after);
     free(topic);
     free(user);
 }

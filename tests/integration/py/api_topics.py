@@ -141,6 +141,17 @@ c.ok(st == 200 and sorted(j["members"]) == sorted([alice_aor, carol_aor]),
 r = carol.subscribe(team)
 c.ok(r is not None and r.status == 200, "the added member's SUBSCRIBE is 200", r and r.status)
 
+# two subscriptions on the topic now: one per page, the second through "next"
+st, j = call("GET", "/api/v1/subscriptions?topic=%s&limit=1" % q(team, safe=""))
+c.ok(st == 200 and len(j["items"]) == 1 and j["next"], "subscriptions?limit=1: one and a next page",
+     (st, j))
+if st == 200 and j["next"]:
+    first = j["items"][0]["aor"]
+    st, j = call("GET", j["next"])
+    c.ok(st == 200 and len(j["items"]) >= 1 and j["items"][0]["aor"] != first and
+         sorted([first, j["items"][0]["aor"]]) == sorted([alice_aor, carol_aor]),
+         "following next: the other member's subscription", (st, j))
+
 st, j = call("DELETE", "/api/v1/topics/%s/members/%s" % (q(team, safe=""), q(alice_aor, safe="")))
 c.ok(st == 200 and j["members"] == [carol_aor], "DELETE .../members/alice removes her", (st, j))
 c.ok(alice.wait_for(lambda: any("terminated" in b.sub_state for b in alice.bodyless())),
