@@ -15,4 +15,5 @@ make -j2 >/dev/null
 listen=${SIPD_LISTEN:-udp:127.0.0.1:5060,tcp:127.0.0.1:5060}
 echo "sipd: all roles, in-memory store, listening on $listen"
 echo "point a SIP client at it: registrar/proxy = ${listen#*:} (any user@domain registers)"
+echo "status page and REST API: http://127.0.0.1:5080/ (docs/api.md; --api in SIPD_ARGS to move it)"
 exec ./sipd/sipd --foreground --listen "$listen" ${SIPD_ARGS:-}
