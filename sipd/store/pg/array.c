@@ -68,3 +68,31 @@ void pg_arr_int(struct pg_arr *sb, size_t i, int64_t v)
     sb_sep(sb, i);
     pg_arr_put(sb, num, (size_t)n);
 }
+
+struct pg_arr pg_arr_borrow(struct pg_store *ps, int i)
+{
+    struct pg_arr a = ps->scratch[i];
+    ps->scratch[i] = (struct pg_arr){0};
+    a.len = 0;
+    a.is_bad = 0;
+    return a;
+}
+
+void pg_arr_return(struct pg_store *ps, int i, struct pg_arr *a)
+{
+    if (a->cap > PG_SCRATCH_KEEP_BYTES || ps->scratch[i].p) {
+        free(a->p);
+    } else {
+        ps->scratch[i] = *a;
+        ps->scratch[i].len = 0;
+    }
+    *a = (struct pg_arr){0};
+}
+
+void pg_arr_free_scratch(struct pg_store *ps)
+{
+    for (int i = 0; i < PG_SCRATCH_ARRAYS; i++) {
+        free(ps->scratch[i].p);
+        ps->scratch[i] = (struct pg_arr){0};
+    }
+}

@@ -31,6 +31,7 @@ void pg_store_free(struct pg_store *ps)
         free(ps->conninfo);
     }
     pg_known_free(ps);
+    pg_arr_free_scratch(ps);
     free(ps);
 }
 

@@ -40,8 +40,8 @@ void pg_known_forget(struct pg_store *ps, const char *aor)
         known_free(k);
 }
 
-void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin, const struct binding *v,
-                  size_t n)
+void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin,
+                  struct binding_list *rows)
 {
     pg_known_forget(ps, aor);
     if (strlen(xmin) >= PG_XMIN_MAX)
@@ -52,15 +52,12 @@ void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin, const 
     if (!k)
         return;
     snprintf(k->xmin, sizeof k->xmin, "%s", xmin);
-    binding_list_init(&k->rows);
-    for (size_t i = 0; i < n; i++) {
-        if (binding_list_push_copy(&k->rows, &v[i])) {
-            known_free(k);
-            return;
-        }
+    k->rows = *rows;
+    if (hmap_put(&ps->known, aor, strlen(aor), k, NULL)) {
+        free(k); /* the rows stay the caller's */
+        return;
     }
-    if (hmap_put(&ps->known, aor, strlen(aor), k, NULL))
-        known_free(k);
+    binding_list_init(rows);
 }
 
 /* S_SELECT's order (LOC_ORDER): q descending (none counts as 1000), newest first, contact. */

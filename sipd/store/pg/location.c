@@ -5,8 +5,9 @@
  *                bindings -- the callers' update functions run on the SELECT's rows --
  *     flight 2:  replace their bindings in one statement; COMMIT        (or ROLLBACK to abort)
  * One transaction (a "batch") takes the updates queued one after another on the connection, of
- * distinct AORs, up to PG_BATCH_MAX: alone when the load is light, many at a time under load, so
- * that statements, round trips and commits are shared. A lookup is one statement (S_GET); an
+ * distinct AORs, up to PG_BATCH_MAX: alone when the load is light, more as it grows (the updates
+ * that arrive while a batch is in flight wait for it: see the routing in pipeline.c), so that
+ * statements, round trips and commits are shared. A lookup is one statement (S_GET); an
  * expire deletes, commits, then counts. Rows come back as text; array parameters (array.c) carry
  * a batch's AORs and bindings.
  *
@@ -21,7 +22,7 @@
  * round trip (the members run again the two-flight way, reading their rows), never a wrong write.
  * Only updates submitted by store_location_update_optimistic go this way (their update functions
  * may run twice, or on rows that were not current), and only in batches of at most
- * PG_SPEC_MAX_MEMBERS: under load, batches grow and the two flights are shared anyway. The memory
+ * PG_SPEC_MAX_MEMBERS (one stale member sends the whole batch round again). The memory
  * (known.c) is bounded by PG_KNOWN_MAX AORs (it is emptied when full). Whether "no rows" is a good guess
  * for an AOR the node does not know depends on the load (new users, or refreshes after a restart
  * or an eviction), so the node keeps score (guess_credit): every AOR it did not know counts for
@@ -241,14 +242,27 @@ static int rp_finish(struct replace_params *rp, const char *values[REPLACE_NPARA
     return 0;
 }
 
-static void rp_free(struct replace_params *rp)
+/* rp's arrays are the store's scratch arrays 0 .. REPLACE_NARRAYS + 3 (pg_arr_borrow): borrowed
+ * by rp_init, given back by rp_free. */
+static void rp_init(struct replace_params *rp, struct pg_store *ps)
 {
-    free(rp->aors.p);
-    free(rp->nows.p);
-    free(rp->ncheck.p);
-    free(rp->xcheck.p);
+    memset(rp, 0, sizeof *rp);
     for (int k = 0; k < REPLACE_NARRAYS; k++)
-        free(rp->col[k].p);
+        rp->col[k] = pg_arr_borrow(ps, k);
+    rp->aors = pg_arr_borrow(ps, REPLACE_NARRAYS);
+    rp->nows = pg_arr_borrow(ps, REPLACE_NARRAYS + 1);
+    rp->ncheck = pg_arr_borrow(ps, REPLACE_NARRAYS + 2);
+    rp->xcheck = pg_arr_borrow(ps, REPLACE_NARRAYS + 3);
+}
+
+static void rp_free(struct replace_params *rp, struct pg_store *ps)
+{
+    for (int k = 0; k < REPLACE_NARRAYS; k++)
+        pg_arr_return(ps, k, &rp->col[k]);
+    pg_arr_return(ps, REPLACE_NARRAYS, &rp->aors);
+    pg_arr_return(ps, REPLACE_NARRAYS + 1, &rp->nows);
+    pg_arr_return(ps, REPLACE_NARRAYS + 2, &rp->ncheck);
+    pg_arr_return(ps, REPLACE_NARRAYS + 3, &rp->xcheck);
 }
 
 /* Speculate: run each member's update function on what this node knows of its AOR (no rows when
@@ -277,8 +291,11 @@ static int spec_decide(struct pg_conn *c, struct pg_op *b, struct replace_params
             rc = m->update(m->arg, cur.v, cur.len, &out);
         if (rc == 0)
             rc = check_bindings(m, &out, 1);
-        if (rc == 0)
+        if (rc == 0) {
             rp_add(rp, m->aor, m->now, &out, nrows, xmin);
+            m->out = out; /* kept until the verdict */
+            binding_list_init(&out);
+        }
         binding_list_free(&cur);
         binding_list_free(&out);
         if (rc)
@@ -344,19 +361,21 @@ static int send_replace(struct pg_conn *c, struct pg_op *b, const char *const *v
 static int batch_start_spec(struct pg_conn *c, struct pg_op *b, const char *const *lock_values)
 {
     struct replace_params rp;
-    memset(&rp, 0, sizeof rp);
+    rp_init(&rp, c->ps);
     const char *values[REPLACE_NPARAMS];
     if (spec_decide(c, b, &rp) || rp_finish(&rp, values)) {
-        for (int i = 0; i < b->nmembers; i++)
+        for (int i = 0; i < b->nmembers; i++) {
             b->members[i]->is_decided = b->members[i]->is_included = 0;
-        rp_free(&rp);
+            binding_list_free(&b->members[i]->out);
+        }
+        rp_free(&rp, c->ps);
         return 1;
     }
     b->is_spec = 1;
     int rc = pg_send_stmt(c, b, S_BEGIN, NULL) || pg_send_stmt(c, b, S_LOCK, lock_values)
                  ? -1
                  : send_replace(c, b, values);
-    rp_free(&rp);
+    rp_free(&rp, c->ps);
     return rc;
 }
 
@@ -364,11 +383,14 @@ static int batch_start_spec(struct pg_conn *c, struct pg_op *b, const char *cons
  * connection was dropped (b and its members are gone). */
 int pg_batch_start(struct pg_conn *c, struct pg_op *b)
 {
-    struct pg_arr aors = {0}, nows = {0};
+    /* the store's last two scratch arrays (see rp_init for the others) */
+    struct pg_arr aors = pg_arr_borrow(c->ps, PG_SCRATCH_ARRAYS - 2);
+    struct pg_arr nows = pg_arr_borrow(c->ps, PG_SCRATCH_ARRAYS - 1);
     for (int i = 0; i < b->nmembers; i++) {
         struct pg_op *m = b->members[i];
         m->is_decided = m->is_included = 0;
         m->status = 0;
+        binding_list_free(&m->out); /* an earlier attempt's */
         pg_arr_text(&aors, (size_t)i, m->aor);
         pg_arr_int(&nows, (size_t)i, m->now);
     }
@@ -393,8 +415,8 @@ int pg_batch_start(struct pg_conn *c, struct pg_op *b)
         else
             rc = pg_send_stmt(c, b, S_SELECT, values);
     }
-    free(aors.p);
-    free(nows.p);
+    pg_arr_return(c->ps, PG_SCRATCH_ARRAYS - 2, &aors);
+    pg_arr_return(c->ps, PG_SCRATCH_ARRAYS - 1, &nows);
     return rc;
 }
 
@@ -436,7 +458,7 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
         return;
     }
     struct replace_params rp;
-    memset(&rp, 0, sizeof rp);
+    rp_init(&rp, c->ps);
     struct binding_list *per = NULL;
     if (!b->has_error && !b->is_skipped) {
         per = calloc((size_t)b->nmembers, sizeof *per);
@@ -462,6 +484,8 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
                 if (status == 0) {
                     m->is_included = 1;
                     rp_add(&rp, m->aor, m->now, &out, -1, "");
+                    m->out = out; /* kept until COMMIT is through */
+                    binding_list_init(&out);
                 }
             }
             binding_list_free(&out);
@@ -480,12 +504,12 @@ void pg_batch_decide(struct pg_conn *c, struct pg_op *b, const PGresult *res)
         rp.naors = 0;
     }
     if (rp.naors == 0) {
-        rp_free(&rp);
+        rp_free(&rp, c->ps);
         pg_send_stmt(c, b, S_ROLLBACK, NULL);
         return;
     }
     send_replace(c, b, values);
-    rp_free(&rp); /* libpq copied the values */
+    rp_free(&rp, c->ps); /* libpq copied the values */
 }
 
 /* Flight 2 (or the end of the one flight): the REPLACE of rp's AORs, and COMMIT. 0, or -1 when the
@@ -545,18 +569,20 @@ void pg_batch_abandon(struct pg_conn *c, struct pg_op *b)
 static int replace_verdict(const PGresult *res, char *xmin, size_t size)
 {
     xmin[0] = '\0';
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != LOC_NCOLS + 2 ||
-        PQntuples(res) < 1 || PQgetisnull(res, 0, LOC_NCOLS + 1))
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 2 ||
+        PQntuples(res) != 1 || PQgetisnull(res, 0, 1))
         return -1;
-    const char *ok = PQgetvalue(res, 0, LOC_NCOLS + 1);
-    if (!PQgetisnull(res, 0, LOC_NCOLS))
-        snprintf(xmin, size, "%s", PQgetvalue(res, 0, LOC_NCOLS));
+    const char *ok = PQgetvalue(res, 0, 1);
+    if (!PQgetisnull(res, 0, 0))
+        snprintf(xmin, size, "%s", PQgetvalue(res, 0, 0));
     return ok[0] == 't';
 }
 
-/* Batch b committed: report to each member the bindings as stored (or its own decision). When
- * the REPLACE found the rows other than this node knew (one flight), nothing was written: the
- * members run again, reading their rows. */
+/* Batch b committed: report to each member the bindings as stored (or its own decision). What
+ * the REPLACE wrote for a member is exactly its update function's bindings (m->out): a value the
+ * table could not hold would have failed the statement. When the REPLACE found the rows other
+ * than this node knew (one flight), nothing was written: the members run again, reading their
+ * rows. */
 static void batch_committed(struct pg_conn *c, struct pg_op *b)
 {
     pg_list_unlink(&c->sent, b);
@@ -576,27 +602,33 @@ static void batch_committed(struct pg_conn *c, struct pg_op *b)
         pg_op_free(b);
         return;
     }
-    struct binding_list *per = calloc((size_t)b->nmembers, sizeof *per);
-    int rc = per && verdict > 0 ? batch_parse(b, b->stored, LOC_NCOLS + 2, per) : -1;
-    if (rc) /* committed, but we cannot show it: the callers answer 500 and the UAs retry */
-        LOG_WARN("postgres update aor=%s: stored rows unreadable", b->members[0]->aor);
+    if (verdict < 0) /* committed, but we cannot tell: the callers answer 500 and the UAs retry */
+        LOG_WARN("postgres update aor=%s: unexpected result of the replace", b->members[0]->aor);
     for (int i = 0; i < b->nmembers; i++) {
         struct pg_op *m = b->members[i];
         if (m->is_included) {
+            /* the rows and the AOR outlive m: remembered once its caller has seen them */
+            struct binding_list rows = m->out;
+            binding_list_init(&m->out);
+            char *aor = m->aor;
+            m->aor = NULL;
+            int rc = verdict > 0 ? 0 : -1;
+            for (size_t k = 0; rc == 0 && k < rows.len; k++)
+                if (!rows.v[k].aor && !(rows.v[k].aor = strdup(aor)))
+                    rc = -ENOMEM;
             if (rc == 0)
-                pg_known_set(c->ps, m->aor, xmin, per[i].v, per[i].len);
+                store_sort_bindings(rows.v, rows.len);
+            pg_op_finish(m, rc ? STORE_EFAIL : 0, rc ? NULL : rows.v, rc ? 0 : rows.len);
+            if (rc == 0)
+                pg_known_set(c->ps, aor, xmin, &rows);
             else
-                pg_known_forget(c->ps, m->aor);
-            if (rc == 0)
-                store_sort_bindings(per[i].v, per[i].len);
-            pg_op_finish(m, rc ? STORE_EFAIL : 0, rc ? NULL : per[i].v, rc ? 0 : per[i].len);
+                pg_known_forget(c->ps, aor);
+            binding_list_free(&rows);
+            free(aor);
         } else {
             pg_op_finish(m, m->status, NULL, 0);
         }
     }
-    for (int i = 0; per && i < b->nmembers; i++)
-        binding_list_free(&per[i]);
-    free(per);
     pg_op_free(b);
 }
 

@@ -29,6 +29,7 @@ static void pg_destroy(struct store *st)
     pg_enter(ps);
     ps->is_destroyed = 1;
     pg_listen_stop(ps);
+    loop_timer_stop(ps->base.loop, &ps->pump_timer);
     for (int i = 0; i < PG_CONNECTIONS; i++) {
         loop_timer_stop(ps->base.loop, &ps->conns[i].retry_timer);
         pg_conn_close(&ps->conns[i]);

@@ -50,6 +50,8 @@
 #define PG_CONNECTIONS 4            /* connections per store */
 #define PG_PIPELINE_OPS 32          /* operations (a batch counts as one) in flight on one conn */
 #define PG_BATCH_MAX 64             /* updates (of distinct AORs) in one transaction */
+#define PG_GROUP_MAX 16             /* ops queued on a conn before updates use the next conn */
+#define PG_PENDING_SLOTS 8192       /* updates not finished, counted by AOR hash */
 #define PG_RING_SIZE 256            /* results awaited on one connection (> 6 * PG_PIPELINE_OPS) */
 #define PG_MAX_OPS 10000            /* queued + in flight; beyond: STORE_EUNAVAIL */
 #define PG_MAX_BINDINGS 1000        /* per AOR, read or written */
@@ -62,7 +64,7 @@
 #define PG_MAX_PARAM_BYTES (8u << 20) /* all array parameters of one replace */
 #define PG_MAX_BEATS 10000          /* heartbeat results in one store_node_beats() */
 #define PG_KNOWN_MAX 16384          /* AORs whose last write this node remembers (known.c) */
-#define PG_SPEC_MAX_MEMBERS 4       /* larger batches (under load) always read first */
+#define PG_SPEC_MAX_MEMBERS PG_GROUP_MAX /* larger batches always read first */
 #define PG_GUESS_MAX 16             /* guess_credit bounds and the cost of a wrong guess */
 #define PG_GUESS_MIN (-64)
 #define PG_GUESS_MISS_COST 8
@@ -109,11 +111,22 @@ extern const struct pg_stmt pg_stmts[S_NUM];
 extern const char pg_setup_sql[], pg_setup_sql_pre12[];
 
 #define REPLACE_NARRAYS 14 /* aor + the 13 other columns */
+/* The update statements' array parameters: S_REPLACE's (REPLACE_NARRAYS and four more), then
+ * S_LOCK's and S_SELECT's two. */
+#define PG_SCRATCH_ARRAYS (REPLACE_NARRAYS + 6)
+#define PG_SCRATCH_KEEP_BYTES 65536 /* a larger buffer is freed when given back */
 
 /* Ring entries that are not prepared statements: the result of PQpipelineSync, and of the
  * session setup below. */
 #define E_SYNC S_NUM
 #define E_SETUP (S_NUM + 1)
+
+/* An array literal being built (array.c). */
+struct pg_arr {
+    char *p;
+    size_t len, cap;
+    int is_bad; /* allocation failed or too long (PG_MAX_PARAM_BYTES) */
+};
 
 /* ---- operations ------------------------------------------------------------------------------ */
 
@@ -149,6 +162,7 @@ struct pg_op {
     int retries;               /* update: transactions retried on conflict so far */
     int is_decided;            /* update: its update function ran in the current batch */
     int is_included;           /* ... and returned bindings, which the REPLACE writes */
+    struct binding_list out;   /* ... those bindings: what the AOR holds once COMMIT is through */
     int is_solo;               /* update: runs alone (a batch it was in failed) */
     int is_spec;               /* batch: one flight on the AORs' known rows (location.c) */
     int no_spec;               /* update: read its rows first (not optimistic, or they were
@@ -239,6 +253,16 @@ struct pg_store {
     struct metric *query_duration; /* sipd_store_query_duration_seconds (pipeline.c) */
     struct hmap known;         /* aor -> struct pg_known: what this node last wrote (known.c) */
     int guess_credit;          /* >= 0: an AOR it does not know is taken to have no rows */
+    struct timer pump_timer;   /* zero delay: sends what this loop iteration queued */
+    /* Buffers of the array parameters of the update statements, kept from one batch to the
+     * next (pg_arr_borrow): libpq copies a statement's parameters when it is sent. */
+    struct pg_arr scratch[PG_SCRATCH_ARRAYS];
+    /* Updates submitted and not finished, counted by aor_hash % PG_PENDING_SLOTS, and the
+     * connection they all went to (pg_route_location). */
+    struct pg_slot {
+        uint32_t n;
+        int conn;
+    } pending[PG_PENDING_SLOTS];
     int depth;                 /* entry points on the stack */
     int is_destroyed;
 };
@@ -286,6 +310,7 @@ void pg_on_sync(struct pg_conn *c);
 uint64_t pg_hash_aor(const char *aor);
 struct pg_conn *pg_route_aor(struct pg_store *ps, uint64_t h);
 struct pg_conn *pg_route_any(struct pg_store *ps);
+struct pg_conn *pg_route_location(struct pg_store *ps, const struct pg_op *op);
 struct pg_op *pg_op_new(struct pg_store *ps, enum op_kind kind, const char *aor, int64_t now,
                         store_bindings_cb done_bindings, store_status_cb done_status, void *arg);
 void pg_op_submit(struct pg_store *ps, struct pg_op *op);
@@ -306,9 +331,11 @@ void pg_count_result(struct pg_conn *c, struct pg_op *op, const PGresult *res);
 void pg_known_free(struct pg_store *ps);
 int pg_known_has(const struct pg_store *ps, const char *aor);
 void pg_known_forget(struct pg_store *ps, const char *aor);
-/* Remember rows v[0..n) (as the REPLACE returned them) written by transaction xmin for aor. */
-void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin, const struct binding *v,
-                  size_t n);
+/* Remember rows (what the REPLACE wrote) written by transaction xmin for aor. The rows move
+ * into the memory (*rows left empty) unless it has no room for them (*rows then untouched: the
+ * caller frees them either way with binding_list_free). */
+void pg_known_set(struct pg_store *ps, const char *aor, const char *xmin,
+                  struct binding_list *rows);
 /* What S_SELECT would give for aor at now if the table held what this node remembers: the live
  * rows in lookup order appended to cur, the number of all rows and their xmin. 0, 1 when nothing
  * is remembered (cur empty, *nrows 0, xmin ""), -1 out of memory. */
@@ -328,14 +355,14 @@ long pg_location_count(const struct store *st, long *nbindings);
 
 /* ---- array.c: array literals ----------------------------------------------------------------- */
 
-struct pg_arr {
-    char *p;
-    size_t len, cap;
-    int is_bad; /* allocation failed or too long (PG_MAX_PARAM_BYTES) */
-};
 void pg_arr_put(struct pg_arr *sb, const char *s, size_t n);
 void pg_arr_text(struct pg_arr *sb, size_t i, const char *s); /* element i (0: opens the array) */
 void pg_arr_int(struct pg_arr *sb, size_t i, int64_t v);
+/* Scratch array i of the store, empty (its buffer kept from an earlier use); give it back with
+ * pg_arr_return once the statement is sent. pg_arr_free_scratch frees them all. */
+struct pg_arr pg_arr_borrow(struct pg_store *ps, int i);
+void pg_arr_return(struct pg_store *ps, int i, struct pg_arr *a);
+void pg_arr_free_scratch(struct pg_store *ps);
 
 /* ---- query.c: one submit and one result path for the IM and presence statements -------------- */
 

@@ -81,8 +81,8 @@ const struct pg_stmt pg_stmts[S_NUM] = {
      * The DELETE must run before the INSERT (else the unique index sees the old row of a contact
      * that is registered again): the INSERT's WHERE reads it first. An AOR that had bindings and
      * is left without is remembered in location_gone (a known user: 480, not 404; see S_GET,
-     * S_EXPIRE). Rows: the inserted ones (LOC_COLS, then their xmin), then whether the checks
-     * passed; one row of NULLs and that flag when none was inserted. */
+     * S_EXPIRE). One row: the xmin of the inserted rows (NULL when none was), and whether the
+     * checks passed. The caller knows what it wrote; a write it could not store fails. */
     [S_REPLACE] = {"sipd_loc_replace",
                    "WITH ok AS (SELECT coalesce(bool_and(e.n < 0 OR (f.n = e.n AND f.other = 0)),"
                    " true) AS ok FROM unnest($1::text[], $17::bigint[], $18::text[]) AS e(aor, n, x)"
@@ -106,8 +106,8 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                    " AS u(aor, contact, call_id, cseq, expires_at, q, path, instance, reg_id,"
                    " user_agent, received, conn_id, node, updated_at)"
                    " WHERE (SELECT count(*) FROM d) >= 0 AND (SELECT ok FROM ok)"
-                   " RETURNING " LOC_COLS ", xmin::text)"
-                   " SELECT i.*, ok.ok FROM ok LEFT JOIN i ON true",
+                   " RETURNING xmin::text AS x)"
+                   " SELECT (SELECT x FROM i LIMIT 1), ok.ok FROM ok",
                    18, 0},
     /* $1 aor, $2 now: a lookup, LOC_COLS and a last column `known`. With live bindings, their
      * rows (known NULL); without, one row of NULLs whose `known` says whether the AOR is known
