@@ -67,7 +67,7 @@ node_stop bravo
 check "bravo stopped: nodes shows it down within 5 s" cl_wait "bravo down" 5 ctl_shows ' bravo +down ' nodes
 
 # ---- watch heartbeats outside a terminal: redraws appended ----
-timeout -k 2 20 "$SIPCTL" watch heartbeats >"$T_DIR/watch.out" 2>&1 &
+timeout -k 10 20 "$SIPCTL" watch heartbeats >"$T_DIR/watch.out" 2>&1 &
 wpid=$!
 track_pid "$wpid"
 sleep 2

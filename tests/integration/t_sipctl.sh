@@ -204,7 +204,7 @@ ctl help
 check "help lists every command" bash -c "for w in nodes 'node add' 'watch heartbeats' 'topic create' subs messages publish presence stats; do grep -q \"\$w\" '$T_DIR/out' || exit 1; done"
 
 # ---- watch heartbeats outside a terminal: one table per redraw; SIGINT ends it with status 0 ----
-timeout -k 2 20 "$SIPCTL" watch heartbeats >"$T_DIR/watch.out" 2>&1 &
+timeout -k 10 20 "$SIPCTL" watch heartbeats >"$T_DIR/watch.out" 2>&1 &
 wpid=$!
 track_pid "$wpid"
 sleep 1

@@ -247,8 +247,11 @@ def errors(ck, tr, host, port):
         w.close()
 
         rejections(ck, PUBLISH_REJECTIONS, w, c, pres, body)
+        # not ours: the proxy forwards it (its answer then waits on DNS for elsewhere.example.org,
+        # which may take longer than this wait) or refuses it; the presence package never takes it
         req, r = publish(c, pres, domain="elsewhere.example.org", body=body, expires=60)
-        ck.ok(r is not None and r.status != 200, "PUBLISH for a domain not ours is not accepted",
+        ck.ok(r is None or r.status >= 300,
+              "PUBLISH for a domain not ours is not accepted (no 2xx: forwarded or refused)",
               show(req, r))
     finally:
         c.close()
