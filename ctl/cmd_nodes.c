@@ -205,14 +205,9 @@ int ctl_cmd_node_remove(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc != 1)
         return ctl_usage(ctx, NULL);
-    char *path = ctl_api_path("/api/v1/nodes/%e", argv[0]);
-    json_t *j;
-    int rc = ctl_api_call(ctx, "DELETE", path, NULL, &j, NULL);
-    free(path);
-    json_decref(j);
-    if (rc == 0 && !ctx->is_json)
-        fprintf(ctx->out, "node %s removed\n", argv[0]);
-    return rc;
+    char said[512];
+    snprintf(said, sizeof said, "node %s removed", argv[0]);
+    return ctl_api_delete(ctx, ctl_api_path("/api/v1/nodes/%e", argv[0]), said);
 }
 
 /* `heartbeats`: the last beat of every node; `heartbeats NAME`: that node's recent beats. */

@@ -73,6 +73,19 @@ int ctl_cmd_topic_show(struct ctl_ctx *ctx, int argc, char **argv)
     return rc;
 }
 
+/* METHOD PATH with BODY (both taken), then the topic the API answers with, shown. */
+static int topic_call(struct ctl_ctx *ctx, const char *method, char *path, json_t *body)
+{
+    json_t *topic = NULL;
+    int rc = path ? ctl_api_call(ctx, method, path, body, &topic, NULL) : CTL_EXIT_FAILED;
+    free(path);
+    json_decref(body);
+    if (rc == 0 && topic)
+        rc = show_topic_answer(ctx, topic);
+    json_decref(topic);
+    return rc;
+}
+
 int ctl_cmd_topic_create(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc < 1 || argv[0][0] == '-')
@@ -91,57 +104,33 @@ int ctl_cmd_topic_create(struct ctl_ctx *ctx, int argc, char **argv)
         }
         json_array_append_new(members, json_string(argv[i]));
     }
-    json_t *body = json_pack("{s:s,s:o}", "topic", argv[0], "members", members);
-    json_t *topic;
-    int rc = ctl_api_call(ctx, "POST", "/api/v1/topics", body, &topic, NULL);
-    json_decref(body);
-    if (rc == 0 && topic)
-        rc = show_topic_answer(ctx, topic);
-    json_decref(topic);
-    return rc;
+    return topic_call(ctx, "POST", strdup("/api/v1/topics"),
+                      json_pack("{s:s,s:o}", "topic", argv[0], "members", members));
 }
 
 int ctl_cmd_topic_add(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc != 2)
         return ctl_usage(ctx, NULL);
-    char *path = ctl_api_path("/api/v1/topics/%e/members", argv[0]);
-    json_t *body = json_pack("{s:s}", "member", argv[1]), *topic;
-    int rc = ctl_api_call(ctx, "POST", path, body, &topic, NULL);
-    free(path);
-    json_decref(body);
-    if (rc == 0 && topic)
-        rc = show_topic_answer(ctx, topic);
-    json_decref(topic);
-    return rc;
+    return topic_call(ctx, "POST", ctl_api_path("/api/v1/topics/%e/members", argv[0]),
+                      json_pack("{s:s}", "member", argv[1]));
 }
 
 int ctl_cmd_topic_remove(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc != 2)
         return ctl_usage(ctx, NULL);
-    char *path = ctl_api_path("/api/v1/topics/%e/members/%e", argv[0], argv[1]);
-    json_t *topic;
-    int rc = ctl_api_call(ctx, "DELETE", path, NULL, &topic, NULL);
-    free(path);
-    if (rc == 0 && topic)
-        rc = show_topic_answer(ctx, topic);
-    json_decref(topic);
-    return rc;
+    return topic_call(ctx, "DELETE", ctl_api_path("/api/v1/topics/%e/members/%e", argv[0], argv[1]),
+                      NULL);
 }
 
 int ctl_cmd_topic_delete(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc != 1)
         return ctl_usage(ctx, NULL);
-    char *path = ctl_api_path("/api/v1/topics/%e", argv[0]);
-    json_t *j;
-    int rc = ctl_api_call(ctx, "DELETE", path, NULL, &j, NULL);
-    free(path);
-    json_decref(j);
-    if (rc == 0 && !ctx->is_json)
-        fprintf(ctx->out, "topic %s deleted\n", argv[0]);
-    return rc;
+    char said[512];
+    snprintf(said, sizeof said, "topic %s deleted", argv[0]);
+    return ctl_api_delete(ctx, ctl_api_path("/api/v1/topics/%e", argv[0]), said);
 }
 
 /* `subs X`: X names a group topic -> the topic's subscriptions (?topic=); anything else is a

@@ -2,6 +2,7 @@
  * the exit status: 2xx is 0; anything else prints the API's "error: detail" on one line and is
  * 1; no answer at all is 3 (http.c). */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,4 +127,15 @@ void ctl_print_list_json(struct ctl_ctx *ctx, json_t *items)
     json_t *j = json_pack("{s:O,s:n}", "items", items, "next");
     ctl_print_json(ctx, j);
     json_decref(j);
+}
+
+int ctl_api_delete(struct ctl_ctx *ctx, char *path, const char *said)
+{
+    json_t *j = NULL;
+    int rc = ctl_api_call(ctx, "DELETE", path, NULL, &j, NULL);
+    free(path);
+    json_decref(j);
+    if (rc == 0 && !ctx->is_json)
+        fprintf(ctx->out, "%s\n", said);
+    return rc;
 }

@@ -14,6 +14,9 @@
 int ctl_api_call(struct ctl_ctx *ctx, const char *method, const char *path, json_t *body,
                  json_t **out, long *status);
 
+/* DELETE PATH; on success (and without --json) prints "WHAT deleted-line" as given, e.g.
+ * "node n1 removed". Returns like ctl_api_call(). Takes path (frees it). */
+int ctl_api_delete(struct ctl_ctx *ctx, char *path, const char *said);
 /* GET a paginated list at PATH and every following page ("next"); *ITEMS receives all items in
  * one array (caller decrefs). */
 int ctl_api_list(struct ctl_ctx *ctx, const char *path, json_t **items);
