@@ -79,8 +79,9 @@ void api_reply_json(struct api_req *r, int status, json_t *v);
 void api_reply_error(struct api_req *r, int status, const char *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void api_reply_text(struct api_req *r, int status, const char *content_type, char *text, size_t len);
-/* Percent-decode s (n bytes) into a new string; NULL on a bad escape or a NUL byte. */
-char *api_decode(const char *s, size_t n);
+/* Percent-decode s (n bytes) into a new string; NULL on a bad escape or a NUL byte. "+" is a
+ * space only where plus_is_space (a query string's form encoding); in a path it is itself. */
+char *api_decode(const char *s, size_t n, int plus_is_space);
 /* A query argument, decoded (caller frees), or NULL when absent; *bad set on a bad escape. */
 char *api_query(struct api_req *r, const char *name, int *bad);
 /* ?limit= (default API_DEFAULT_LIMIT, 1..API_MAX_LIMIT) and other integer arguments: 0, or -1

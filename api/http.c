@@ -74,7 +74,7 @@ static int hexval(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-char *api_decode(const char *s, size_t n)
+char *api_decode(const char *s, size_t n, int plus_is_space)
 {
     char *out = malloc(n + 1);
     if (!out)
@@ -94,7 +94,7 @@ char *api_decode(const char *s, size_t n)
             }
             c = h * 16 + l;
             i += 2;
-        } else if (c == '+') {
+        } else if (c == '+' && plus_is_space) {
             c = ' ';
         }
         if (c == 0) {
@@ -112,7 +112,7 @@ char *api_query(struct api_req *r, const char *name, int *bad)
     const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
     if (!v)
         return NULL;
-    char *d = api_decode(v, strlen(v));
+    char *d = api_decode(v, strlen(v), 1);
     if (!d)
         *bad = 1;
     return d;
@@ -240,7 +240,7 @@ static int route_match(const char *pattern, const char *path, struct api_req *r)
         if (*p == '{') {
             if (qe == q || np == API_MAX_PARAMS)
                 goto no;
-            got[np] = api_decode(q, (size_t)(qe - q));
+            got[np] = api_decode(q, (size_t)(qe - q), 0); /* "+" is itself in a path */
             if (!got[np]) {
                 for (int i = 0; i < np; i++)
                     free(got[i]);

@@ -20,6 +20,7 @@ expect "a write with a wrong token is 401" 401 "j['error'] == 'unauthorized'" PO
 expect "a write with the token reaches the handler (404: no such node)" 404 "'x' in j['detail']" POST /api/v1/nodes/x/drain "${AUTH[@]}"
 head -c 70000 /dev/zero | tr '\0' 'a' >"$T_DIR/big"
 expect "a body over 64 KiB is 413" 413 "j['error'] == 'body too big'" POST /api/v1/nodes/x/drain "${AUTH[@]}" --data-binary "@$T_DIR/big"
+expect "a '+' in a path segment is itself, not a space" 404 "'a+b' in j['detail']" GET /api/v1/nodes/a+b
 expect "a bad %-escape in a path segment is 400" 400 "j['error'] == 'bad path'" GET /api/v1/nodes/a%zz
 expect "a path cannot climb out of the status page's directory" 404 "'error' in j" GET /../../etc/passwd --path-as-is
 check "a malformed request does not stop the server" sip_ping udp "$SIP_HOST" "$SIP_PORT" 2
