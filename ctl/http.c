@@ -1,12 +1,17 @@
 /* http.c - libcurl underneath sipctl (see http.h). One easy handle per request: sipctl sends a
  * handful of requests per run, so reusing connections is not worth the state. The event stream
  * uses the progress callback to notice the caller's stop flag (set by SIGINT) at least once a
- * second while the stream is idle. */
+ * second while the stream is idle; and since a signal may land where libcurl will not look at
+ * that flag again (a test saw a watch outlive its SIGINT by 10 s under load), the handler also
+ * shuts the open sockets down (http_events_interrupt), which ends any wait at once, including
+ * that of a request made from an event while the stream waits (up to its 10 s timeout). */
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http.h"
 #include "options.h"
@@ -25,6 +30,42 @@ struct transfer {
     bool is_stream;                   /* the answer is 200: feed SSE, not the reply buffer */
     bool is_decided;
 };
+
+/* The sockets of the transfers in progress (-1: a free slot): what http_events_interrupt() shuts
+ * down. Two at most: the event stream and a request made from one of its events (watch fetches
+ * the nodes again on a node event). sipctl has one thread, so the handler runs between two steps
+ * of this one. */
+static volatile sig_atomic_t open_fds[2] = {-1, -1};
+
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)arg, (void)purpose;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    for (size_t i = 0; fd >= 0 && i < sizeof(open_fds) / sizeof(open_fds[0]); i++)
+        if (open_fds[i] < 0) {
+            open_fds[i] = fd;
+            break;
+        }
+    return fd;
+}
+
+static int close_socket(void *arg, curl_socket_t fd)
+{
+    (void)arg;
+    for (size_t i = 0; i < sizeof(open_fds) / sizeof(open_fds[0]); i++)
+        if (open_fds[i] == fd)
+            open_fds[i] = -1;
+    return close(fd);
+}
+
+void http_events_interrupt(void)
+{
+    for (size_t i = 0; i < sizeof(open_fds) / sizeof(open_fds[0]); i++) {
+        int fd = open_fds[i];
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR); /* async-signal-safe; the transfer reads its end at once */
+    }
+}
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -120,6 +161,8 @@ static int perform(const struct ctl_http *h, const char *method, const char *pat
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CTL_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "sipctl/" PACKAGE_VERSION);
     if (t->sse) {
         curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
@@ -131,8 +174,8 @@ static int perform(const struct ctl_http *h, const char *method, const char *pat
     CURLcode rc = curl_easy_perform(curl);
     int ret = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t->reply->status);
-    if (rc == CURLE_ABORTED_BY_CALLBACK || (rc == CURLE_WRITE_ERROR && t->stop && *t->stop))
-        ret = 0; /* the caller asked to stop */
+    if (t->stop && *t->stop)
+        ret = 0; /* the caller asked to stop: however the transfer ended (abort, shut socket) */
     else if (rc != CURLE_OK)
         ret = transfer_failure(rc, h->base_url, curl_err, err, errlen);
     curl_slist_free_all(hd);

@@ -41,4 +41,9 @@ void ctl_reply_free(struct ctl_reply *r);
 int http_events(const struct ctl_http *h, const char *path, sse_event_fn fn, void *arg,
                 volatile sig_atomic_t *stop, struct ctl_reply *r, char *err, size_t errlen);
 
+/* For a SIGINT handler that has just set the stop flag of http_events(): ends the stream's wait,
+ * and that of a request made from one of its events, at once by shutting their sockets down.
+ * Async-signal-safe; does nothing when no transfer is open. */
+void http_events_interrupt(void);
+
 #endif

@@ -21,6 +21,7 @@ static void on_sigint(int sig)
 {
     (void)sig;
     stop_watch = 1;
+    http_events_interrupt();
 }
 
 struct watch {
@@ -31,11 +32,24 @@ struct watch {
     bool is_tty;
 };
 
-/* GET /api/v1/nodes into W->nodes. */
-static int refetch(struct watch *w)
+/* GET /api/v1/nodes into W->nodes. The first fetch reports its error; one made on a node event
+ * is silent (the table stays as it was), so that a Ctrl-C which cuts it short says nothing. */
+static int refetch(struct watch *w, bool is_silent)
 {
-    json_t *j;
-    int rc = ctl_api_get(w->ctx, "/api/v1/nodes", &j);
+    json_t *j = NULL;
+    int rc;
+    if (!is_silent) {
+        rc = ctl_api_get(w->ctx, "/api/v1/nodes", &j);
+    } else {
+        char err[256];
+        struct ctl_reply r;
+        rc = http_request(&w->ctx->http, "GET", "/api/v1/nodes", NULL, &r, err, sizeof(err));
+        if (rc == 0 && r.status == 200 && r.body)
+            j = json_loads(r.body, 0, NULL);
+        if (rc == 0 && !j)
+            rc = CTL_EXIT_FAILED;
+        ctl_reply_free(&r);
+    }
     if (rc != 0)
         return rc;
     json_t *items = json_is_array(j) ? j : json_object_get(j, "items");
@@ -107,8 +121,8 @@ static void on_event(const char *event, const char *data, void *arg)
         snprintf(w->last, sizeof(w->last), "heartbeat from %s: %s", name,
                  json_is_true(json_object_get(j, "ok")) ? "ok" : "FAILED");
     } else if (strcmp(event, "node") == 0) {
-        if (!w->ctx->is_json)
-            refetch(w);
+        if (!w->ctx->is_json && !stop_watch)
+            refetch(w, true);
         const char *state = json_string_value(json_object_get(j, "state"));
         snprintf(w->last, sizeof(w->last), "node %s: %s", name, state ? state : "?");
     } else {
@@ -131,7 +145,7 @@ int ctl_watch_heartbeats(struct ctl_ctx *ctx, int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     struct watch w = {.ctx = ctx, .is_tty = isatty(fileno(ctx->out)) && !ctx->is_json};
-    int rc = refetch(&w);
+    int rc = refetch(&w, false);
     if (rc != 0)
         return rc;
 
@@ -160,7 +174,7 @@ int ctl_watch_heartbeats(struct ctl_ctx *ctx, int argc, char **argv)
         sigaction(SIGINT, &old, NULL);
     if (rc != 0) {
         ctl_errorf(ctx, "%s", err);
-    } else if (r.status != 200) {
+    } else if (r.status != 200 && !stop_watch) {
         json_t *j = r.body ? json_loads(r.body, 0, NULL) : NULL;
         const char *e = json_string_value(json_object_get(j, "error"));
         const char *d = json_string_value(json_object_get(j, "detail"));
