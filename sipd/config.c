@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "base/log.h"
+#include "cluster/peers.h"
 #include "transport/addr.h"
 
 enum ktype { K_STR, K_INT, K_BOOL, K_FRAC /* 0..1 written as a decimal, kept in thousandths */ };
@@ -73,6 +74,7 @@ static const struct key keys[] = {
     F("cluster", "promote_load", promote_permille),
     I("cluster", "failover_ms", failover_ms, 50, 600000),
     B("cluster", "exit_when_drained", exit_when_drained),
+    S("cluster", "accept_from", accept_from),
     S("api", "listen", api_listen),
     S("api", "token", api_token),
     S("api", "token_file", api_token_file),
@@ -118,6 +120,7 @@ void config_defaults(struct sipd_config *c)
     c->heartbeat_ms = 1000;
     c->heartbeat_misses = 3;
     c->promote_permille = 800;
+    strcpy(c->accept_from, "nodes");
     c->failover_ms = 2000;
     strcpy(c->api_listen, "127.0.0.1:5080");
 }
@@ -299,6 +302,8 @@ int config_finish(struct sipd_config *c, char *err, size_t errlen)
                               "got '%s'", c->roles);
         return -1;
     }
+    if (peers_spec_check(c->accept_from, err, errlen) < 0)
+        return -1;
     if ((c->role_mask & ROLE_BALANCER) && !c->db[0]) {
         snprintf(err, errlen, "sipd.roles: the balancer needs the cluster's database (--db CONNINFO)");
         return -1;

@@ -53,6 +53,7 @@ struct sipd_config {
     int promote_permille;   /* cluster.promote_load as thousandths of max_num (0.8 = 800) */
     int failover_ms;        /* balancer: no answer from a node for this long: try the next one */
     int exit_when_drained;  /* --exit-when-drained */
+    char accept_from[1024]; /* a cluster node takes requests from: nodes, any, addresses/prefixes */
     /* [api] the embedded HTTP control plane (docs/api.md) */
     char api_listen[128];   /* --api ADDR:PORT, or "off" */
     char api_token[256];    /* bearer token for writes; "" = writes refused */

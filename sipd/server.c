@@ -14,6 +14,7 @@
 #include "base/loop.h"
 #include "base/metrics.h"
 #include "cluster/cluster.h"
+#include "cluster/peers.h"
 #include "cluster/self.h"
 #include "roles/im/broker.h"
 #include "roles/presence/presence.h"
@@ -55,6 +56,7 @@ struct server {
     struct timer drain_timer;
     struct timer expire_timer;
     struct node_self *self; /* this node's row in the node table and its state (cluster/self.c) */
+    struct peers *peers;    /* a cluster node: who may send it requests; NULL = anyone */
     struct api *api;        /* the HTTP control plane (api/); NULL with --api off */
 };
 
@@ -245,6 +247,27 @@ static void on_registered(void *arg, const char *aor, const struct binding *b, s
         broker_registered(srv->broker, aor, b, n);
 }
 
+/* A cluster node takes requests only from cluster.accept_from (cluster/peers.h): 403 to anyone
+ * else (an ACK is dropped), 503 while the node table has not been read. 1 when refused (req
+ * freed). */
+static int refuse_stranger(struct server *srv, osip_message_t *req, const struct sip_source *src)
+{
+    enum peers_verdict v = peers_check(srv->peers, &src->peer);
+    if (v == PEERS_ALLOW)
+        return 0;
+    char peer[SOCKADDR_STRLEN];
+    LOG_DEBUG("request from %s refused: not a cluster node (cluster.accept_from)",
+              sockaddr_str(&src->peer, peer, sizeof peer));
+    if (strcmp(req->sip_method ? req->sip_method : "", "ACK") != 0) {
+        if (v == PEERS_DENY)
+            respond_stateless(srv, req, src, 403, "Not a cluster node");
+        else
+            respond_stateless(srv, req, src, 503, "Cluster table not read yet");
+    }
+    osip_message_free(req);
+    return 1;
+}
+
 static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src,
                            const char *raw, size_t raw_len)
 {
@@ -254,6 +277,8 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
         osip_message_free(req);
         return;
     }
+    if (srv->peers && refuse_stranger(srv, req, src))
+        return;
     int st = sip_request_check(req, &reason);
     if (st) {
         LOG_DEBUG("request rejected status=%d reason=\"%s\"", st, reason);
@@ -424,6 +449,7 @@ static void on_nodes_changed(void *arg, int nid)
 {
     struct server *srv = arg;
     node_self_changed(srv->self, nid);
+    peers_changed(srv->peers);
     if (srv->cluster)
         cluster_nodes_changed(srv->cluster, nid);
     if (srv->broker)
@@ -621,6 +647,17 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     }
     if (srv->proxy && (cfg->role_mask & (ROLE_PROXY | ROLE_BALANCER)))
         node_self_set_held(srv->self, held_dialogs, srv->proxy);
+    if (node_self_has_row(srv->self) && !(cfg->role_mask & ROLE_BALANCER)) {
+        char err[256];
+        if (peers_create(loop, srv->store, cfg->accept_from, &srv->peers, err, sizeof err) < 0) {
+            LOG_ERROR("%s", err);
+            server_destroy(srv);
+            return NULL;
+        }
+        char self_addr[160];
+        if (node_self_address(cfg, self_addr, sizeof self_addr, err, sizeof err) == 0)
+            peers_admit_endpoint(srv->peers, self_addr);
+    }
     if (node_self_has_row(srv->self) || srv->cluster)
         store_nodes_set_listener(srv->store, on_nodes_changed, srv);
     if (create_api(srv) < 0) {
@@ -677,6 +714,7 @@ void server_destroy(struct server *srv)
     }
     store_destroy(srv->store);
     node_self_destroy(srv->self); /* after the store: its callbacks came */
+    peers_destroy(srv->peers);   /* likewise */
     presence_destroy(srv->presence);
     broker_destroy(srv->broker);
     proxy_destroy(srv->proxy);

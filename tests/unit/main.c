@@ -26,6 +26,7 @@ int main(void)
     register_store_nodes_suites();
     register_store_subs_suites();
     register_self_suites();
+    register_peers_suites();
     register_config_suites();
     register_resolve_suites();
     register_rewrite_suites();

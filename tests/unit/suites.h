@@ -16,6 +16,7 @@ void register_store_im_suites(void);
 void register_store_nodes_suites(void);
 void register_store_subs_suites(void);
 void register_self_suites(void);
+void register_peers_suites(void);
 void register_config_suites(void);
 void register_resolve_suites(void);
 void register_rewrite_suites(void);
