@@ -169,6 +169,8 @@ int tls_session_handshake(struct tls_session *t, const char **reason)
         if (rc == GNUTLS_E_INTERRUPTED || (rc < 0 && !gnutls_error_is_fatal(rc)))
             continue; /* e.g. a warning alert: go on */
         *reason = gnutls_strerror(rc);
+        /* tell the peer why (protocol_version for TLS 1.1, ...): one non-blocking try */
+        gnutls_alert_send_appropriate(t->s, rc);
         return -EPROTO;
     }
 }
