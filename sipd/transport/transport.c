@@ -553,8 +553,14 @@ static int conn_handshake(struct conn *c)
         return -1;
     }
     if (rc < 0) {
-        LOG_INFO("tls handshake failed conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id,
-                 c->peer_key, reason);
+        /* ours failing (trust, name) is for the operator; a client failing, at debug level:
+         * anyone can make that line, as often as they like */
+        if (c->is_outbound)
+            LOG_WARN("tls handshake failed conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id,
+                     c->peer_key, reason);
+        else
+            LOG_DEBUG("tls handshake failed conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id,
+                      c->peer_key, reason);
         struct sockaddr_storage peer = c->peer;
         int outbound = c->is_outbound;
         conn_close(c, "tls-handshake-failed");
