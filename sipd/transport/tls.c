@@ -27,6 +27,7 @@ struct tls_ctx {
 
 struct tls_session {
     gnutls_session_t s;
+    char peer_ip[64]; /* the name to verify: GnuTLS keeps the pointer, not a copy */
 };
 
 static void set_err(char *err, size_t errlen, const char *what, const char *file, int rc)
@@ -145,8 +146,10 @@ struct tls_session *tls_session_server(struct tls_ctx *ctx, int fd)
 struct tls_session *tls_session_client(struct tls_ctx *ctx, int fd, const char *peer_ip)
 {
     struct tls_session *t = session_new(ctx, fd, GNUTLS_CLIENT);
-    if (t) /* chain to tls.ca (or the system store) and a subjectAltName naming peer_ip */
-        gnutls_session_set_verify_cert(t->s, peer_ip, 0);
+    if (t) { /* chain to tls.ca (or the system store) and a subjectAltName naming peer_ip */
+        snprintf(t->peer_ip, sizeof t->peer_ip, "%s", peer_ip);
+        gnutls_session_set_verify_cert(t->s, t->peer_ip, 0);
+    }
     return t;
 }
 
