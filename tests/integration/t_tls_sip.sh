@@ -1,8 +1,8 @@
 #!/bin/bash
 # t_tls_sip.sh - SIP over TLS (docs/tls.md): registration, a call between two TLS devices, sips:
-# URIs, an `im` subscription and MESSAGE delivery, TLS 1.1 refused, stalled handshakes closed,
-# start-up errors for credentials that do not load; baresip's TLS transport as a real client when
-# it has one. Client: py/tls_sip.py (Python's ssl module: Debian's SIPp has no TLS).
+# URIs, an `im` subscription and MESSAGE delivery, TLS 1.1 refused, stalled handshakes closed and
+# bounded in number, start-up errors for credentials that do not load; baresip's TLS transport as
+# a real client when it has one. Client: py/tls_sip.py (Python's ssl module: Debian's SIPp has no TLS).
 . "$(dirname "$0")/lib.sh"
 . "$IT_DIR/tls_lib.sh"
 
@@ -78,5 +78,11 @@ CFG
     wait "$bpid"
 fi
 
+sipd_stop
+
+# tls.max_handshakes bounds the handshakes in progress (memory)
+tls_start_sipd --set tls.max_handshakes=3
+check "tls max-handshakes (py/tls_sip.py)" run_py tls_sip.py max-handshakes "$SIP_HOST" "$TLS_PORT" "$C" x --max 3
+check "sipd logged the refusal" grep -q "reason=max-handshakes limit=3" "$SIPD_LOG"
 sipd_stop
 finish

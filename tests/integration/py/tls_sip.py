@@ -19,6 +19,8 @@ listens for TLS itself). Cases (each prints PASS/FAIL lines, exit 0 when all pas
               --closed-ok a close after its ClientHello is enough), 1.2 and 1.3 are served
   stall       a TCP connection that never starts (or never ends) the handshake is closed after
               --timeout seconds, and not long before
+  max-handshakes  with --max N (tls.max_handshakes): N silent connections make the next TLS
+              client be refused; once they close, a handshake completes
   client-cert with tls.ca set: no client certificate -> no handshake; the rogue one -> none;
               the CA's -> REGISTER 200
   outbound    sipd connects out over TLS to a device that listens with server.pem (from the CA:
@@ -287,6 +289,18 @@ elif case == "stall":
     e = endpoint("after" + run)
     r = register(e)
     c.ok(r is not None and r.status == 200, "a normal client registers afterwards")
+
+elif case == "max-handshakes":
+    limit = int(opts[opts.index("--max") + 1])
+    silent = [socket.create_connection((host, port)) for _ in range(limit)]
+    time.sleep(0.3)  # sipd has accepted them: `limit` handshakes in progress
+    err = handshake(client_context())
+    c.ok(err is not None, "one handshake more than tls.max_handshakes is refused", err)
+    for s in silent:
+        s.close()
+    time.sleep(0.3)  # sipd sees them go
+    err = handshake(client_context())
+    c.ok(err is None, "once they are gone, a handshake completes", err)
 
 elif case == "client-cert":
     err = handshake(client_context())
