@@ -42,6 +42,9 @@ struct api_config {
     const char *webui_dir;  /* api.webui_dir: the status page's files */
     const char *node_name;  /* --name, for /api/v1/stats; may be "" */
     const char *notice_from; /* api.notice_from: sender of messages published through the API */
+    const char *tls_cert_file; /* api.tls: HTTPS with these PEM files (tls.cert); NULL = HTTP */
+    const char *tls_key_file;  /* tls.key */
+    int allow_plain_remote;    /* api.allow_plain_remote: plain HTTP beyond loopback anyway */
 };
 
 /* Bind the listener (no thread yet: a daemon forks after this). On failure returns NULL with a

@@ -33,6 +33,7 @@ struct api {
     char webui_dir[512];
     char node_name[64];
     char notice_from[256];
+    char *https_cert, *https_key; /* PEM text for libmicrohttpd (api.tls); NULL = plain HTTP */
     pthread_mutex_t mu;     /* stopping and the pending list */
     int stopping;            /* api_stop() began: no new jobs */
     int stopped;             /* api_stop() returned: the last loop job frees the api */
@@ -136,6 +137,15 @@ void api_job_error(struct api_job *j, int status, const char *err, const char *f
     __attribute__((format(printf, 4, 5)));
 /* Free the api itself (http.c): after api_stop(), once no job holds it. */
 void api_free(struct api *api);
+
+/* https.c (docs/tls.md): read api.tls's PEM files and enforce "the token never travels over
+ * plain HTTP beyond loopback". 0, or -1 with err. */
+struct api_config;
+struct MHD_OptionItem;
+int api_https_setup(struct api *api, const struct api_config *cfg, char *err, size_t errlen);
+/* The HTTPS options for MHD_OPTION_ARRAY (out[4]; just MHD_OPTION_END without api.tls). */
+void api_https_options(const struct api *api, struct MHD_OptionItem *out);
+void api_https_free(struct api *api);
 /* api_stop(): every job still waiting is answered 503 at once. */
 void api_job_stop_all(struct api *api);
 /* A store status (0 / STORE_E*) as HTTP: 0 -> 0; unreachable -> 503; else 500. */

@@ -591,12 +591,15 @@ struct api *api_create(const struct api_config *cfg, const struct api_ctx *ctx, 
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (api_https_setup(api, cfg, err, errlen) < 0)
+        goto fail;
     api->listen_fd = bind_listener(cfg->listen, err, errlen);
     if (api->listen_fd < 0)
         goto fail;
     events_set_sink(on_loop_event, loop_events_wanted, api);
     return api;
 fail:
+    api_https_free(api);
     mailbox_destroy(api->mb);
     api_events_destroy(api->events);
     pthread_mutex_destroy(&api->mu);
@@ -606,8 +609,12 @@ fail:
 
 int api_serve(struct api *api, char *err, size_t errlen)
 {
+    struct MHD_OptionItem https[4];
+    api_https_options(api, https);
     api->mhd = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+            (api->https_key ? MHD_USE_TLS : 0),
+        0,
         NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, api->listen_fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
@@ -615,13 +622,14 @@ int api_serve(struct api *api, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_nothing, NULL, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_nothing, NULL, MHD_OPTION_ARRAY, https,
+        MHD_OPTION_END);
     if (!api->mhd) {
         snprintf(err, errlen, "--api %s: the HTTP server did not start", api->listen);
         return -1;
     }
     api->listen_fd = -1; /* libmicrohttpd's now: closed by MHD_stop_daemon */
-    LOG_INFO("api listening on http://%s%s", api->listen,
+    LOG_INFO("api listening on %s://%s%s", api->https_key ? "https" : "http", api->listen,
              api->token[0] ? "" : " (no api.token: writes are refused)");
     return 0;
 }
@@ -653,6 +661,7 @@ void api_stop(struct api *api)
 
 void api_free(struct api *api)
 {
+    api_https_free(api);
     api_events_destroy(api->events);
     pthread_mutex_destroy(&api->mu);
     free(api);

@@ -164,6 +164,12 @@ static int perform(const struct ctl_http *h, const char *method, const char *pat
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "sipctl/" PACKAGE_VERSION);
+    if (h->cacert)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, h->cacert);
+    if (h->is_insecure) {
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     if (t->sse) {
         curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);

@@ -5,6 +5,7 @@
 #define SIPCTL_HTTP_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sse.h"
@@ -16,6 +17,8 @@
 struct ctl_http {
     const char *base_url;  /* http://host:port, no trailing '/' */
     const char *token;     /* NULL: no Authorization header */
+    const char *cacert;    /* https: verify the server against this CA file (NULL: system store) */
+    bool is_insecure;      /* https: do not verify the server at all (--insecure) */
 };
 
 /* An answer: the HTTP status and the body as received (NUL-terminated). */

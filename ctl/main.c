@@ -14,7 +14,7 @@
 
 static void print_usage(FILE *out)
 {
-    fputs("usage: sipctl [--url URL] [--token T] [--json] [COMMAND [ARG...]]\n"
+    fputs("usage: sipctl [--url URL] [--token T] [--cacert FILE] [--insecure] [--json] [COMMAND [ARG...]]\n"
           "With no COMMAND, an interactive shell. Environment: SIPCTL_URL, SIPCTL_TOKEN,\n"
           "SIPCTL_CONFIG. Exit: 0 ok, 1 refused or failed, 2 usage, 3 unreachable.\n"
           "Commands:\n",
@@ -32,7 +32,7 @@ int main(int argc, char **argv)
     ctl_sources_from_env(&src, homebuf, sizeof(homebuf));
     if (ctl_options_parse(&opt, argc, argv, &src, &wants_help, err, sizeof(err)) != 0) {
         fprintf(stderr, "sipctl: %s\n", err);
-        fputs("usage: sipctl [--url URL] [--token T] [--json] [COMMAND [ARG...]]"
+        fputs("usage: sipctl [--url URL] [--token T] [--cacert FILE] [--insecure] [--json] [COMMAND [ARG...]]"
               " ('sipctl help' lists the commands)\n", stderr);
         return CTL_EXIT_USAGE;
     }
@@ -47,7 +47,8 @@ int main(int argc, char **argv)
         return CTL_EXIT_FAILED;
     }
     struct ctl_ctx ctx = {
-        .http = {.base_url = opt.url, .token = opt.token},
+        .http = {.base_url = opt.url, .token = opt.token, .cacert = opt.cacert,
+                 .is_insecure = opt.is_insecure},
         .is_json = opt.is_json,
         .out = stdout,
         .err = stderr,

@@ -84,11 +84,13 @@ int ctl_config_read(struct ctl_options *o, const char *path, char *err, size_t e
             fill(&o->url, value);
         } else if (strcmp(key, "token") == 0) {
             fill(&o->token, value);
+        } else if (strcmp(key, "cacert") == 0) {
+            fill(&o->cacert, value);
         } else if (strcmp(key, "token_file") == 0) {
             free(token_file);
             token_file = strdup(value);
         } else {
-            snprintf(err, errlen, "%s:%d: unknown key '%s' (url, token, token_file)", path,
+            snprintf(err, errlen, "%s:%d: unknown key '%s' (url, token, token_file, cacert)", path,
                      lineno, key);
             rc = -EINVAL;
             break;
@@ -146,6 +148,11 @@ int ctl_options_parse(struct ctl_options *o, int argc, char **argv, const struct
             break;
         } else if (strcmp(argv[i], "--json") == 0) {
             o->is_json = true;
+        } else if (strcmp(argv[i], "--insecure") == 0) {
+            o->is_insecure = true;
+        } else if ((v = option_value("--cacert", argc, argv, &i, &missing)) != NULL) {
+            free(o->cacert);
+            o->cacert = strdup(v);
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             *wants_help = true;
         } else if ((v = option_value("--url", argc, argv, &i, &missing)) != NULL) {
@@ -202,5 +209,6 @@ void ctl_options_free(struct ctl_options *o)
 {
     free(o->url);
     free(o->token);
-    o->url = o->token = NULL;
+    free(o->cacert);
+    o->url = o->token = o->cacert = NULL;
 }

@@ -21,6 +21,8 @@ enum ctl_exit {
 struct ctl_options {
     char *url;         /* base URL without a trailing '/' */
     char *token;       /* bearer token or NULL */
+    char *cacert;      /* --cacert / cacert =: CA file for an https URL; NULL = system store */
+    bool is_insecure;  /* --insecure: https without verifying the server's certificate */
     bool is_json;      /* --json: print the API's JSON */
     int cmd_argc;      /* the command and its arguments (pointers into argv) */
     char **cmd_argv;
@@ -39,14 +41,14 @@ struct ctl_sources {
  * HOMEBUF (at least 4096 bytes) holds the expanded home path the result points into. */
 void ctl_sources_from_env(struct ctl_sources *src, char *homebuf, size_t homebuf_len);
 
-/* Parse the global options of ARGV (--url, --token, --json, --help; --json is also accepted
+/* Parse the global options of ARGV (--url, --token, --cacert, --insecure, --json, --help; --json is also accepted
  * after the command), then merge SRC (flags > env > config file > defaults).
  * Returns CTL_EXIT_OK, or CTL_EXIT_USAGE with a one-line reason in ERR. *WANTS_HELP is set by
  * -h/--help. O's strings are owned by O; cmd_argv points into ARGV (which is reordered). */
 int ctl_options_parse(struct ctl_options *o, int argc, char **argv, const struct ctl_sources *src,
                       bool *wants_help, char *err, size_t errlen);
 
-/* Read a config file (`url = ...`, `token = ...`, `token_file = ...`, '#' comments) into the
+/* Read a config file (`url = ...`, `token = ...`, `token_file = ...`, `cacert = ...`, '#' comments) into the
  * unset fields of O. Returns 0, -ENOENT when PATH does not exist, or CTL_EXIT_USAGE-style -EINVAL
  * with "PATH:LINE: reason" in ERR. */
 int ctl_config_read(struct ctl_options *o, const char *path, char *err, size_t errlen);

@@ -81,6 +81,13 @@ static const struct key keys[] = {
     B("api", "read_auth", api_read_auth),
     S("api", "webui_dir", api_webui_dir),
     S("api", "notice_from", api_notice_from),
+    B("api", "tls", api_tls),
+    B("api", "allow_plain_remote", api_allow_plain_remote),
+    S("tls", "cert", tls_cert),
+    S("tls", "key", tls_key),
+    S("tls", "ca", tls_ca),
+    I("tls", "handshake_timeout_ms", tls_handshake_timeout_ms, 100, 600000),
+    I("tls", "max_handshakes", tls_max_handshakes, 1, 1000000),
 };
 
 void config_defaults(struct sipd_config *c)
@@ -123,6 +130,8 @@ void config_defaults(struct sipd_config *c)
     strcpy(c->accept_from, "nodes");
     c->failover_ms = 2000;
     strcpy(c->api_listen, "127.0.0.1:5080");
+    c->tls_handshake_timeout_ms = 10000;
+    c->tls_max_handshakes = 256;
 }
 
 int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,
@@ -320,7 +329,11 @@ int config_finish(struct sipd_config *c, char *err, size_t errlen)
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         struct sip_endpoint ep;
         if (sip_endpoint_parse(trim(tok), &ep) < 0) {
-            snprintf(err, errlen, "sipd.listen: '%s' is not udp:ADDRESS:PORT or tcp:ADDRESS:PORT", trim(tok));
+            snprintf(err, errlen, "sipd.listen: '%s' is not udp:ADDRESS:PORT, tcp:ADDRESS:PORT or tls:ADDRESS[:PORT]", trim(tok));
+            return -1;
+        }
+        if ((ep.proto == SIP_PROTO_TLS || c->api_tls) && (!c->tls_cert[0] || !c->tls_key[0])) {
+            snprintf(err, errlen, "%s needs tls.cert and tls.key", c->api_tls ? "api.tls" : "sipd.listen: a tls: listener");
             return -1;
         }
         n++;

@@ -61,6 +61,11 @@ struct sipd_config {
     int api_read_auth;      /* reads need the token too */
     char api_webui_dir[512]; /* the status page's files; "" = the installed or source-tree copy */
     char api_notice_from[256]; /* sender of messages published through the API */
+    int api_tls;               /* api.tls: HTTPS with tls.cert / tls.key (docs/tls.md) */
+    int api_allow_plain_remote; /* api.allow_plain_remote: plain HTTP beyond loopback anyway */
+    /* [tls] SIP over TLS, and the API's HTTPS (docs/tls.md) */
+    char tls_cert[512], tls_key[512], tls_ca[512]; /* PEM files; tls_ca "" = no client certs */
+    int tls_handshake_timeout_ms, tls_max_handshakes;
 
     unsigned role_mask; /* derived from roles by config_finish() */
 };

@@ -26,6 +26,7 @@
 #include "sip/uri.h"
 #include "store/store.h"
 #include "transport/framing.h"
+#include "transport/tls.h"
 #include "transport/transport.h"
 
 #define MAX_DOMAINS 16
@@ -410,6 +411,26 @@ static void expire_tick(struct timer *t, void *arg)
                      expire_tick, srv);
 }
 
+/* With tls.cert and tls.key: the credentials for tls: listeners and outbound TLS. A file that
+ * does not load is a start-up error naming it. */
+static int open_tls(struct server *srv)
+{
+    const struct sipd_config *cfg = &srv->cfg;
+    if (!cfg->tls_cert[0] && !cfg->tls_key[0])
+        return 0;
+    struct tls_config tc = {.cert_file = cfg->tls_cert, .key_file = cfg->tls_key, .ca_file = cfg->tls_ca,
+                            .handshake_timeout_ms = (unsigned)cfg->tls_handshake_timeout_ms,
+                            .max_handshakes = (size_t)cfg->tls_max_handshakes};
+    char err[1200];
+    struct tls_ctx *ctx = tls_ctx_create(&tc, err, sizeof err);
+    if (!ctx) {
+        LOG_ERROR("%s", err);
+        return -1;
+    }
+    transport_set_tls(srv->tp, ctx);
+    return 0;
+}
+
 static int open_listeners(struct server *srv)
 {
     char buf[sizeof srv->cfg.listen];
@@ -503,6 +524,9 @@ static int create_api(struct server *srv)
         .webui_dir = webui,
         .node_name = cfg->node_name,
         .notice_from = cfg->api_notice_from,
+        .tls_cert_file = cfg->api_tls ? cfg->tls_cert : NULL,
+        .tls_key_file = cfg->api_tls ? cfg->tls_key : NULL,
+        .allow_plain_remote = cfg->api_allow_plain_remote,
     };
     struct api_ctx ctx = {
         .loop = srv->loop, .store = srv->store, .txns = srv->txns, .cluster = srv->cluster,
@@ -636,7 +660,7 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         server_destroy(srv);
         return NULL;
     }
-    if (open_listeners(srv) < 0) {
+    if (open_tls(srv) < 0 || open_listeners(srv) < 0) {
         server_destroy(srv);
         return NULL;
     }

@@ -261,7 +261,7 @@ static void send_probe(struct cluster *cl, size_t i)
     char me[SOCKADDR_STRLEN], peer[SOCKADDR_STRLEN], buf[1024];
     sockaddr_str(&ep->addr, me, sizeof me);
     sockaddr_str(&c->dst.peer, peer, sizeof peer);
-    const char *tr = c->dst.proto == SIP_PROTO_TCP ? ";transport=tcp" : "";
+    const char *tr = sip_proto_uri_param(c->dst.proto);
     int n = snprintf(buf, sizeof buf,
                      "OPTIONS sip:%s%s SIP/2.0\r\n"
                      "Via: SIP/2.0/%s %s;branch=" HB_BRANCH "%d.%" PRIu64 ";rport\r\n"

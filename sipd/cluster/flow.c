@@ -34,8 +34,9 @@ int flow_encode(const struct sip_source *src, char *buf, size_t n)
     } else {
         return -1;
     }
-    int w = src->proto == SIP_PROTO_TCP
-                ? snprintf(buf, n, "t-%llx-%s-%x", (unsigned long long)src->conn_id, addr, port)
+    int w = sip_proto_is_stream(src->proto)
+                ? snprintf(buf, n, "%c-%llx-%s-%x", src->proto == SIP_PROTO_TLS ? 's' : 't',
+                           (unsigned long long)src->conn_id, addr, port)
                 : snprintf(buf, n, "u-%s-%x", addr, port);
     return w > 0 && (size_t)w < n ? 0 : -1;
 }
@@ -77,11 +78,11 @@ int flow_decode(const char *tok, struct sip_source *dst)
 {
     memset(dst, 0, sizeof *dst);
     dst->udp_fd = -1;
-    if (!tok || (tok[0] != 'u' && tok[0] != 't') || tok[1] != '-')
+    if (!tok || (tok[0] != 'u' && tok[0] != 't' && tok[0] != 's') || tok[1] != '-')
         return -1;
     const char *p = tok + 2;
     unsigned long long conn = 0, port;
-    if (tok[0] == 't' && field(&p, &conn, 16, 0) < 0)
+    if (tok[0] != 'u' && field(&p, &conn, 16, 0) < 0)
         return -1;
     size_t alen = strcspn(p, "-");
     if ((alen != 8 && alen != 32) || p[alen] != '-')
@@ -105,7 +106,7 @@ int flow_decode(const char *tok, struct sip_source *dst)
         s->sin6_port = htons((uint16_t)port);
         dst->peerlen = sizeof *s;
     }
-    dst->proto = tok[0] == 't' ? SIP_PROTO_TCP : SIP_PROTO_UDP;
+    dst->proto = tok[0] == 't' ? SIP_PROTO_TCP : tok[0] == 's' ? SIP_PROTO_TLS : SIP_PROTO_UDP;
     dst->conn_id = conn;
     return 0;
 }
@@ -114,7 +115,7 @@ int flow_same(const struct sip_source *a, const struct sip_source *src)
 {
     if (a->proto != src->proto)
         return 0;
-    if (a->proto == SIP_PROTO_TCP && a->conn_id && src->conn_id)
+    if (sip_proto_is_stream(a->proto) && a->conn_id && src->conn_id)
         return a->conn_id == src->conn_id;
     return sockaddr_equal(&a->peer, &src->peer);
 }

@@ -6,9 +6,10 @@
  * entry and did not come from the flow itself goes out over it, so that traffic toward a client
  * leaves over the client's own connection (or reaches it behind its NAT binding).
  *
- * Grammar (URI-parameter safe): "u" | "t", then hex fields separated by '-':
+ * Grammar (URI-parameter safe): "u" | "t" | "s", then hex fields separated by '-':
  *     u-ADDR-PORT           a UDP flow: the client's address (8 or 32 hex digits) and port
  *     t-CONNID-ADDR-PORT    a TCP flow: our connection id, and the peer address and port
+ *     s-CONNID-ADDR-PORT    a TLS flow: the same over a TLS connection
  * The token is not a secret: it only names a flow this balancer holds; a forged one reaches at
  * most an address a Request-URI could name anyway (see docs/cluster.md). */
 #ifndef SIPD_FLOW_H

@@ -171,7 +171,7 @@ int registrar_parse(const struct registrar_config *cfg, const osip_message_t *re
     char as[SOCKADDR_STRLEN], rb[SOCKADDR_STRLEN + 8];
     snprintf(rb, sizeof rb, "%s:%s", sip_proto_name(src->proto), sockaddr_str(&src->peer, as, sizeof as));
     out->received = strdup(rb);
-    out->conn_id = src->proto == SIP_PROTO_TCP ? src->conn_id : 0;
+    out->conn_id = sip_proto_is_stream(src->proto) ? src->conn_id : 0;
     out->node = cfg->node_name && cfg->node_name[0] ? cfg->node_name : NULL;
 
     int n = osip_list_size(&req->contacts);

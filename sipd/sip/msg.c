@@ -211,7 +211,7 @@ void sip_via_apply_source(osip_message_t *req, const struct sip_source *src)
 int sip_response_dest(const osip_message_t *req, const struct sip_source *src, struct sip_source *dst)
 {
     *dst = *src;
-    if (src->proto == SIP_PROTO_TCP)
+    if (sip_proto_is_stream(src->proto))
         return 0; /* the same connection; transport falls back to the peer address */
     osip_via_t *v = osip_list_get(&req->vias, 0);
     if (!v)

@@ -751,7 +751,7 @@ static void transport_failed(void *arg, const struct sockaddr_storage *peer)
     size_t b;
     for (struct hmap_entry *e = hmap_first(&tl->by_key, &b); e; e = hmap_next(&tl->by_key, e, &b)) {
         struct sip_txn *t = e->val;
-        if (!is_client(t) || t->dest.proto != SIP_PROTO_TCP || !sockaddr_equal(&t->dest.peer, peer))
+        if (!is_client(t) || !sip_proto_is_stream(t->dest.proto) || !sockaddr_equal(&t->dest.peer, peer))
             continue;
         if (t->state != ST_CALLING && t->state != ST_TRYING)
             continue;

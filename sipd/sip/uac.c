@@ -34,14 +34,16 @@ int uac_uri_dest(const char *uri, struct sip_source *dst)
         return -1;
     int rc = -1;
     if (osip_uri_parse(u, tmp) == 0 && u->host) {
-        int port = u->port ? atoi(u->port) : 5060;
         memset(dst, 0, sizeof *dst);
         dst->udp_fd = -1;
         dst->proto = SIP_PROTO_UDP;
         osip_uri_param_t *tp = NULL;
-        if (osip_uri_uparam_get_byname(u, "transport", &tp) == 0 && tp && tp->gvalue &&
-            strcasecmp(tp->gvalue, "tcp") == 0)
-            dst->proto = SIP_PROTO_TCP;
+        if (osip_uri_uparam_get_byname(u, "transport", &tp) == 0 && tp &&
+            sip_proto_from_param(tp->gvalue) > 0)
+            dst->proto = (enum sip_proto)sip_proto_from_param(tp->gvalue);
+        if (u->scheme && strcasecmp(u->scheme, "sips") == 0) /* RFC 3261 §26.2: TLS */
+            dst->proto = SIP_PROTO_TLS;
+        int port = u->port ? atoi(u->port) : sip_proto_default_port(dst->proto);
         if (port > 0 && port < 65536 &&
             sockaddr_from_host_port(u->host, strlen(u->host), port, &dst->peer, &dst->peerlen) == 0)
             rc = 0;
@@ -80,7 +82,7 @@ void uac_render_head(struct sbuf *out, struct transport *tp, const char *method,
     else
         sbuf_printf(out, "To: %s\r\n", to);
     sbuf_printf(out, "Call-ID: %s\r\nCSeq: %u %s\r\nContact: <sip:%s%s>\r\n", call_id, cseq, method,
-                hp, dst->proto == SIP_PROTO_TCP ? ";transport=tcp" : "");
+                hp, sip_proto_uri_param(dst->proto));
 }
 
 void uac_render_tail(struct sbuf *out, const char *extra, const char *ctype, const char *body,
@@ -99,7 +101,7 @@ void uac_render_tail(struct sbuf *out, const char *extra, const char *ctype, con
 struct sip_txn *uac_send(struct txn_layer *tl, struct transport *tp, const struct uac_request *r,
                          const struct sip_source *dst, txn_client_cb cb, void *arg, int *err)
 {
-    if (dst->proto == SIP_PROTO_TCP && dst->conn_id && !transport_conn_alive(tp, dst->conn_id)) {
+    if (sip_proto_is_stream(dst->proto) && dst->conn_id && !transport_conn_alive(tp, dst->conn_id)) {
         *err = -ENOTCONN;
         return NULL;
     }

@@ -31,9 +31,17 @@ int uri_domain_served(const char *const *domains, const char *host)
     return uri_domain_listed(domains, host);
 }
 
+/* The URI's port; none given: 0 (5060), or 5061 for sips: and transport=tls (RFC 3261 §19.1.2). */
 static int uri_port(const osip_uri_t *u)
 {
-    return u->port && *u->port ? atoi(u->port) : 0;
+    if (u->port && *u->port)
+        return atoi(u->port);
+    osip_uri_param_t *tp = NULL;
+    if ((u->scheme && strcasecmp(u->scheme, "sips") == 0) ||
+        (osip_uri_uparam_get_byname((osip_uri_t *)u, "transport", &tp) == 0 && tp && tp->gvalue &&
+         strcasecmp(tp->gvalue, "tls") == 0))
+        return 5061;
+    return 0;
 }
 
 /* The host without IPv6 brackets, "localhost" as 127.0.0.1; NULL when it does not fit buf. */

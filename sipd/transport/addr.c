@@ -5,9 +5,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-const char *sip_proto_name(enum sip_proto p) { return p == SIP_PROTO_TCP ? "tcp" : "udp"; }
-const char *sip_proto_via_name(enum sip_proto p) { return p == SIP_PROTO_TCP ? "TCP" : "UDP"; }
+const char *sip_proto_name(enum sip_proto p)
+{
+    return p == SIP_PROTO_TCP ? "tcp" : p == SIP_PROTO_TLS ? "tls" : "udp";
+}
+const char *sip_proto_via_name(enum sip_proto p)
+{
+    return p == SIP_PROTO_TCP ? "TCP" : p == SIP_PROTO_TLS ? "TLS" : "UDP";
+}
+const char *sip_proto_uri_param(enum sip_proto p)
+{
+    return p == SIP_PROTO_TCP ? ";transport=tcp" : p == SIP_PROTO_TLS ? ";transport=tls" : "";
+}
+
+int sip_proto_from_param(const char *value)
+{
+    if (!value)
+        return -1;
+    if (strcasecmp(value, "udp") == 0)
+        return SIP_PROTO_UDP;
+    if (strcasecmp(value, "tcp") == 0)
+        return SIP_PROTO_TCP;
+    if (strcasecmp(value, "tls") == 0)
+        return SIP_PROTO_TLS;
+    return -1;
+}
 
 int sockaddr_from_host_port(const char *host, size_t host_len, int port, struct sockaddr_storage *out,
                             socklen_t *len)
@@ -45,10 +69,14 @@ int sip_endpoint_parse(const char *s, struct sip_endpoint *out)
         out->proto = SIP_PROTO_UDP;
     else if (strncmp(s, "tcp:", 4) == 0)
         out->proto = SIP_PROTO_TCP;
+    else if (strncmp(s, "tls:", 4) == 0)
+        out->proto = SIP_PROTO_TLS;
     else
         return -1;
     s += 4;
     const char *colon = strrchr(s, ':');
+    if (out->proto == SIP_PROTO_TLS && *s && (!colon || (s[0] == '[' && colon < strrchr(s, ']'))))
+        return sockaddr_from_host_port(s, strlen(s), 5061, &out->addr, &out->addrlen);
     if (!colon || colon == s)
         return -1;
     if (s[0] == '[' && colon[-1] != ']')

@@ -188,17 +188,22 @@ static void resolve_one(struct rreq *q)
         }
     }
     char name[300];
-    if (q->proto != SIP_PROTO_TCP) {
+    if (q->proto == SIP_PROTO_TLS) { /* sips: or transport=tls (RFC 3263 §4.1) */
+        snprintf(name, sizeof name, "_sips._tcp.%s", q->host);
+        if (srv_lookup(q, name, SIP_PROTO_TLS))
+            return;
+    }
+    if (q->proto != SIP_PROTO_TCP && q->proto != SIP_PROTO_TLS) {
         snprintf(name, sizeof name, "_sip._udp.%s", q->host);
         if (srv_lookup(q, name, SIP_PROTO_UDP))
             return;
     }
-    if (q->proto != SIP_PROTO_UDP) {
+    if (q->proto != SIP_PROTO_UDP && q->proto != SIP_PROTO_TLS) {
         snprintf(name, sizeof name, "_sip._tcp.%s", q->host);
         if (srv_lookup(q, name, SIP_PROTO_TCP))
             return;
     }
-    add_addrinfo(q, q->host, 5060, proto);
+    add_addrinfo(q, q->host, sip_proto_default_port(proto), proto);
 }
 
 static void *worker(void *arg)
@@ -324,7 +329,8 @@ uint64_t resolver_lookup(struct resolver *r, const char *host, int port, int pro
 {
     struct sip_source d = {.proto = proto < 0 ? SIP_PROTO_UDP : proto, .udp_fd = -1};
     size_t hl = strlen(host);
-    if (sockaddr_from_host_port(host, hl, port > 0 ? port : 5060, &d.peer, &d.peerlen) == 0) {
+    if (sockaddr_from_host_port(host, hl, port > 0 ? port : sip_proto_default_port(d.proto), &d.peer,
+                                &d.peerlen) == 0) {
         cb(arg, 0, &d, 1); /* numeric: no lookup */
         return 0;
     }

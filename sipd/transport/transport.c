@@ -1,4 +1,6 @@
-/* transport.c - UDP and TCP transports with a connection table; see transport.h. */
+/* transport.c - UDP and TCP transports with a connection table; see transport.h. TLS
+ * connections are TCP connections with a GnuTLS session on top (tls.h): the same table, framing,
+ * timers and queues, one branch on c->tls where bytes are read or written. */
 #include "transport.h"
 
 #include <arpa/inet.h>
@@ -13,6 +15,7 @@
 #include "../base/log.h"
 #include "../base/loop.h"
 #include "framing.h"
+#include "tls.h"
 
 #define MAX_LISTENERS 16
 #define UDP_BUF_BYTES 65536
@@ -23,14 +26,21 @@ struct listener {
     int fd;
 };
 
+/* conn.connecting: not yet ready for application bytes (they are queued meanwhile) */
+enum { CONN_READY = 0, CONN_CONNECTING = 1, CONN_HANDSHAKING = 2 /* TLS only */ };
+
 struct conn {
     struct transport *tp;
     uint64_t id;
     int fd;
+    enum sip_proto proto;     /* TCP or TLS */
+    struct tls_session *tls;  /* NULL for plain TCP */
+    int tls_up;               /* handshake done: close with a close_notify */
+    int is_outbound;          /* we connected (a failed handshake fails the transactions) */
     struct sockaddr_storage peer;
     socklen_t peerlen;
     struct sockaddr_storage local;
-    char peer_key[SOCKADDR_STRLEN];
+    char peer_key[SOCKADDR_STRLEN + 4]; /* "1.2.3.4:5060", "tls:1.2.3.4:5061" */
     char *rx;
     size_t rx_len, rx_cap;
     char *tx;
@@ -61,7 +71,15 @@ struct transport {
     uint64_t *closed; /* ids closed since the last report (reported from a timer, never re-entrantly) */
     size_t nclosed, capclosed;
     struct timer close_timer;
+    struct tls_ctx *tls;  /* NULL: no TLS configured */
+    size_t nhandshakes;   /* TLS connections not yet ready */
 };
+
+void transport_set_tls(struct transport *tp, struct tls_ctx *ctx)
+{
+    tls_ctx_free(tp->tls);
+    tp->tls = ctx;
+}
 
 void transport_set_close_cb(struct transport *tp, transport_close_cb cb, void *arg)
 {
@@ -149,6 +167,7 @@ void transport_destroy(struct transport *tp)
     }
     hmap_free(&tp->by_id);
     hmap_free(&tp->by_peer);
+    tls_ctx_free(tp->tls);
     free(tp->udp_buf);
     free(tp);
 }
@@ -211,16 +230,34 @@ static void conn_unlink(struct conn *c)
         hmap_del(&tp->by_peer, c->peer_key, strlen(c->peer_key));
 }
 
+/* A TLS connection that goes before its handshake is done no longer counts as one. */
+static void conn_handshake_over(struct conn *c)
+{
+    if (c->tls && c->connecting) {
+        c->tp->nhandshakes--;
+        c->connecting = CONN_READY;
+    }
+}
+
+static void conn_close_fd(struct conn *c)
+{
+    if (c->fd < 0)
+        return;
+    if (c->tls_up)
+        tls_session_bye(c->tls); /* one non-blocking try */
+    loop_fd_del(c->tp->loop, c->fd);
+    close(c->fd);
+    c->fd = -1;
+}
+
 static void conn_free(struct conn *c)
 {
     loop_timer_stop(c->tp->loop, &c->idle);
-    if (c->fd >= 0) {
-        loop_fd_del(c->tp->loop, c->fd);
-        close(c->fd);
-        c->fd = -1;
-    }
+    conn_handshake_over(c);
+    conn_close_fd(c);
     if (!c->dead)
         conn_unlink(c);
+    tls_session_free(c->tls);
     free(c->rx);
     free(c->tx);
     free(c);
@@ -238,11 +275,8 @@ static void conn_close(struct conn *c, const char *reason)
         conn_unlink(c);
         c->dead = 1;
         loop_timer_stop(c->tp->loop, &c->idle);
-        if (c->fd >= 0) {
-            loop_fd_del(c->tp->loop, c->fd);
-            close(c->fd);
-            c->fd = -1;
-        }
+        conn_handshake_over(c);
+        conn_close_fd(c);
         return;
     }
     conn_free(c);
@@ -258,6 +292,10 @@ static void conn_arm_idle(struct conn *c, uint64_t delay_ms)
 static void conn_idle_fired(struct timer *t, void *arg)
 {
     struct conn *c = arg;
+    if (c->tls && c->connecting) { /* armed with the handshake timeout (conn_new) */
+        conn_close(c, "tls-handshake-timeout");
+        return;
+    }
     uint64_t now = loop_now_ms(c->tp->loop);
     uint64_t limit = (uint64_t)c->tp->cfg.tcp_idle_timeout_s * 1000u;
     if (now - c->last_active_ms >= limit) {
@@ -267,39 +305,72 @@ static void conn_idle_fired(struct timer *t, void *arg)
     conn_arm_idle(c, limit - (now - c->last_active_ms));
 }
 
-static struct conn *conn_new(struct transport *tp, int fd, const struct sockaddr_storage *peer,
-                             socklen_t peerlen)
+/* The by_peer key: a TLS connection is never taken for a TCP one to the same address. */
+static void peer_key(enum sip_proto proto, const struct sockaddr_storage *peer, char *buf, size_t n)
+{
+    if (proto == SIP_PROTO_TLS) {
+        memcpy(buf, "tls:", 4);
+        sockaddr_str(peer, buf + 4, n - 4);
+    } else {
+        sockaddr_str(peer, buf, n);
+    }
+}
+
+/* A connection over fd, with a TLS session (server side when accepted, client side when
+ * connecting out) when proto is TLS. NULL on failure (fd stays open). */
+static struct conn *conn_new(struct transport *tp, int fd, enum sip_proto proto, int accepted,
+                             const struct sockaddr_storage *peer, socklen_t peerlen)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->tp = tp;
     c->fd = fd;
+    c->proto = proto;
     c->id = tp->next_id++;
     memcpy(&c->peer, peer, peerlen);
     c->peerlen = peerlen;
     socklen_t ll = sizeof c->local;
     getsockname(fd, (struct sockaddr *)&c->local, &ll);
-    sockaddr_str(peer, c->peer_key, sizeof c->peer_key);
+    peer_key(proto, peer, c->peer_key, sizeof c->peer_key);
+    if (proto == SIP_PROTO_TLS) {
+        char ip[SOCKADDR_STRLEN];
+        c->tls = accepted ? tls_session_server(tp->tls, fd)
+                          : tls_session_client(tp->tls, fd, sockaddr_ip_str(peer, ip, sizeof ip));
+        if (!c->tls) {
+            free(c);
+            return NULL;
+        }
+        c->connecting = accepted ? CONN_HANDSHAKING : CONN_CONNECTING;
+        c->is_outbound = !accepted;
+        tp->nhandshakes++;
+    }
     if (hmap_put(&tp->by_id, &c->id, sizeof c->id, c, NULL) ||
         hmap_put(&tp->by_peer, c->peer_key, strlen(c->peer_key), c, NULL)) {
         hmap_del(&tp->by_id, &c->id, sizeof c->id);
+        conn_handshake_over(c);
+        tls_session_free(c->tls);
         free(c);
         return NULL;
     }
     if (loop_fd_add(tp->loop, fd, EPOLLIN, conn_io, c) < 0) {
         conn_unlink(c);
+        conn_handshake_over(c);
+        tls_session_free(c->tls);
         free(c);
         return NULL;
     }
     conn_touch(c);
-    conn_arm_idle(c, (uint64_t)tp->cfg.tcp_idle_timeout_s * 1000u);
+    conn_arm_idle(c, c->tls ? tls_ctx_config(tp->tls)->handshake_timeout_ms
+                            : (uint64_t)tp->cfg.tcp_idle_timeout_s * 1000u);
     return c;
 }
 
 static void conn_update_events(struct conn *c)
 {
-    int want = c->connecting || c->tx_len > c->tx_off;
+    int want = c->tx_len > c->tx_off;
+    if (c->connecting) /* connect: wait to write; TLS handshake: as GnuTLS asks */
+        want = c->connecting == CONN_CONNECTING || tls_session_wants_write(c->tls);
     if (want != c->want_out) {
         c->want_out = want;
         loop_fd_mod(c->tp->loop, c->fd, want ? (EPOLLIN | EPOLLOUT) : EPOLLIN);
@@ -310,7 +381,8 @@ static void conn_update_events(struct conn *c)
 static int conn_flush(struct conn *c)
 {
     while (c->tx_off < c->tx_len) {
-        ssize_t n = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+        ssize_t n = c->tls ? tls_session_send(c->tls, c->tx + c->tx_off, c->tx_len - c->tx_off)
+                           : send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
@@ -359,7 +431,7 @@ static int conn_send(struct conn *c, const char *buf, size_t len)
     if (!c->connecting && c->tx_len == c->tx_off) {
         /* fast path: nothing queued, write straight away */
         while (len > 0) {
-            ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+            ssize_t n = c->tls ? tls_session_send(c->tls, buf, len) : send(c->fd, buf, len, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
@@ -402,7 +474,7 @@ static void conn_dispatch(struct conn *c)
         if (k == FRAME_PING) {
             conn_send(c, "\r\n", 2);
         } else if (k == FRAME_MESSAGE) {
-            struct sip_source src = {.proto = SIP_PROTO_TCP, .udp_fd = -1, .conn_id = c->id};
+            struct sip_source src = {.proto = c->proto, .udp_fd = -1, .conn_id = c->id};
             memcpy(&src.peer, &c->peer, c->peerlen);
             src.peerlen = c->peerlen;
             memcpy(&src.local, &c->local, sizeof src.local);
@@ -426,7 +498,10 @@ static void conn_dispatch(struct conn *c)
 static void conn_readable(struct conn *c)
 {
     struct transport *tp = c->tp;
-    for (int rounds = 0; rounds < 16 && !c->dead; rounds++) {
+    /* bounded rounds per wake-up; past them, only what GnuTLS already decrypted (the socket may
+     * be empty, so no new event would come for it) */
+    for (int rounds = 0; (rounds < 16 || (c->tls && tls_session_pending(c->tls))) && !c->dead;
+         rounds++) {
         /* room for the largest message plus the NUL we write after it */
         if (c->rx_cap - c->rx_len < 4096 + 1) {
             size_t limit = tp->cfg.max_message_bytes + 4096 + 1;
@@ -446,7 +521,9 @@ static void conn_readable(struct conn *c)
             c->rx = nb;
             c->rx_cap = ncap;
         }
-        ssize_t n = recv(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len - 1, 0);
+        size_t room = c->rx_cap - c->rx_len - 1;
+        ssize_t n = c->tls ? tls_session_recv(c->tls, c->rx + c->rx_len, room)
+                           : recv(c->fd, c->rx + c->rx_len, room, 0);
         if (n == 0) {
             conn_close(c, "peer-closed");
             return;
@@ -465,11 +542,46 @@ static void conn_readable(struct conn *c)
     }
 }
 
+/* Advance a TLS handshake. Returns 0 once the connection is ready for SIP, -1 while not (or
+ * closed: a failed outbound handshake is a failed connection for the transactions on it). */
+static int conn_handshake(struct conn *c)
+{
+    const char *reason = NULL;
+    int rc = tls_session_handshake(c->tls, &reason);
+    if (rc == -EAGAIN) {
+        conn_update_events(c);
+        return -1;
+    }
+    if (rc < 0) {
+        /* ours failing (trust, name) is for the operator; a client failing, at debug level:
+         * anyone can make that line, as often as they like */
+        if (c->is_outbound)
+            LOG_WARN("tls handshake failed conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id,
+                     c->peer_key, reason);
+        else
+            LOG_DEBUG("tls handshake failed conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id,
+                      c->peer_key, reason);
+        struct sockaddr_storage peer = c->peer;
+        int outbound = c->is_outbound;
+        conn_close(c, "tls-handshake-failed");
+        if (outbound && c->tp->err_cb)
+            c->tp->err_cb(c->tp->err_arg, &peer);
+        return -1;
+    }
+    conn_handshake_over(c);
+    c->tls_up = 1;
+    LOG_DEBUG("tls ready conn=%llu peer=%s", (unsigned long long)c->id, c->peer_key);
+    conn_touch(c);
+    conn_arm_idle(c, (uint64_t)c->tp->cfg.tcp_idle_timeout_s * 1000u);
+    conn_update_events(c);
+    return 0;
+}
+
 static void conn_io(struct loop *loop, int fd, uint32_t events, void *arg)
 {
     struct conn *c = arg;
     c->busy++;
-    if (c->connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    if (c->connecting == CONN_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         int err = 0;
         socklen_t el = sizeof err;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
@@ -479,15 +591,21 @@ static void conn_io(struct loop *loop, int fd, uint32_t events, void *arg)
             if (c->tp->err_cb)
                 c->tp->err_cb(c->tp->err_arg, &peer);
         } else {
-            c->connecting = 0;
+            c->connecting = c->tls ? CONN_HANDSHAKING : CONN_READY;
             socklen_t ll = sizeof c->local;
             getsockname(fd, (struct sockaddr *)&c->local, &ll);
         }
+    }
+    if (c->connecting == CONN_HANDSHAKING && !c->dead) {
+        if (conn_handshake(c) < 0)
+            goto out;
+        events |= EPOLLIN | EPOLLOUT; /* queued SIP to send; records that came with the handshake */
     }
     if (!c->dead && (events & EPOLLOUT))
         conn_flush(c);
     if (!c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         conn_readable(c);
+out:
     c->busy--;
     if (c->dead && c->busy == 0)
         conn_free(c);
@@ -513,9 +631,17 @@ static void tcp_acceptable(struct loop *loop, int fd, uint32_t events, void *arg
             close(cfd);
             continue;
         }
+        if (l->ep.proto == SIP_PROTO_TLS &&
+            tp->nhandshakes >= tls_ctx_config(tp->tls)->max_handshakes) {
+            char ps[SOCKADDR_STRLEN];
+            LOG_WARN("tls connection refused reason=max-handshakes limit=%zu peer=%s",
+                     tls_ctx_config(tp->tls)->max_handshakes, sockaddr_str(&peer, ps, sizeof ps));
+            close(cfd);
+            continue;
+        }
         int one = 1;
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct conn *c = conn_new(tp, cfd, &peer, pl);
+        struct conn *c = conn_new(tp, cfd, l->ep.proto, 1, &peer, pl);
         if (!c) {
             close(cfd);
             continue;
@@ -528,6 +654,10 @@ static struct conn *conn_connect(struct transport *tp, const struct sip_source *
 {
     if (tp->by_id.count >= tp->cfg.max_connections)
         return NULL;
+    if (dst->proto == SIP_PROTO_TLS && !tp->tls) {
+        LOG_WARN("tls connect refused reason=no-tls-configured (set tls.cert and tls.key)");
+        return NULL;
+    }
     int fd = socket(dst->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
@@ -538,12 +668,13 @@ static struct conn *conn_connect(struct transport *tp, const struct sip_source *
         close(fd);
         return NULL;
     }
-    struct conn *c = conn_new(tp, fd, &dst->peer, dst->peerlen);
+    struct conn *c = conn_new(tp, fd, dst->proto, 0, &dst->peer, dst->peerlen);
     if (!c) {
         close(fd);
         return NULL;
     }
-    c->connecting = rc < 0;
+    /* TLS: even a connect done at once goes through conn_io (EPOLLOUT) to start the handshake */
+    c->connecting = rc < 0 || c->tls ? CONN_CONNECTING : CONN_READY;
     conn_update_events(c);
     LOG_DEBUG("tcp connect conn=%llu peer=%s", (unsigned long long)c->id, c->peer_key);
     return c;
@@ -559,7 +690,11 @@ int transport_listen(struct transport *tp, const struct sip_endpoint *ep)
         LOG_ERROR("listen %s:%s failed reason=too-many-listeners", sip_proto_name(ep->proto), as);
         return -ENOSPC;
     }
-    int type = ep->proto == SIP_PROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+    if (ep->proto == SIP_PROTO_TLS && !tp->tls) {
+        LOG_ERROR("listen tls:%s failed: no certificate (set tls.cert and tls.key)", as);
+        return -EINVAL;
+    }
+    int type = sip_proto_is_stream(ep->proto) ? SOCK_STREAM : SOCK_DGRAM;
     int fd = socket(ep->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         int e = errno;
@@ -606,7 +741,7 @@ void transport_stop_accepting(struct transport *tp)
 {
     for (int i = 0; i < tp->nlisteners; i++) {
         struct listener *l = &tp->listeners[i];
-        if (l->ep.proto == SIP_PROTO_TCP && l->fd >= 0) {
+        if (sip_proto_is_stream(l->ep.proto) && l->fd >= 0) {
             loop_fd_del(tp->loop, l->fd);
             close(l->fd);
             l->fd = -1;
@@ -655,8 +790,8 @@ int transport_send(struct transport *tp, const struct sip_source *dst, const cha
     if (dst->conn_id)
         c = hmap_get(&tp->by_id, &dst->conn_id, sizeof dst->conn_id);
     if (!c && dst->peerlen) {
-        char key[SOCKADDR_STRLEN];
-        sockaddr_str(&dst->peer, key, sizeof key);
+        char key[SOCKADDR_STRLEN + 4];
+        peer_key(dst->proto, &dst->peer, key, sizeof key);
         c = hmap_get(&tp->by_peer, key, strlen(key));
         if (!c)
             c = conn_connect(tp, dst);

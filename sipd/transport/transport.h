@@ -1,4 +1,4 @@
-/* transport.h - SIP over UDP and TCP (IPv4 and IPv6) on the event loop.
+/* transport.h - SIP over UDP, TCP and TLS (IPv4 and IPv6) on the event loop.
  *
  * TCP connections are persistent and kept in a connection table (by id and by peer address), so
  * responses and later requests toward a client reuse the client's own inbound connection.
@@ -28,8 +28,8 @@ struct sip_source {
     struct sockaddr_storage peer;
     socklen_t peerlen;
     struct sockaddr_storage local; /* our address that received it */
-    int udp_fd;                    /* UDP socket it arrived on (-1 for TCP / unknown) */
-    uint64_t conn_id;              /* TCP connection id (0 for UDP / unknown) */
+    int udp_fd;                    /* UDP socket it arrived on (-1 for TCP / TLS / unknown) */
+    uint64_t conn_id;              /* TCP or TLS connection id (0 for UDP / unknown) */
 };
 
 /* A received message: buf[0..len) is writable and NUL-terminated at buf[len]. It is only valid
@@ -41,6 +41,11 @@ struct transport *transport_create(struct loop *loop, const struct transport_con
                                    transport_recv_cb cb, void *arg);
 /* Closes every socket and frees. */
 void transport_destroy(struct transport *tp);
+
+/* Serve TLS listeners and connect out over TLS with these credentials (transport/tls.h); the
+ * transport frees ctx. Call before transport_listen() for a tls: endpoint. */
+struct tls_ctx;
+void transport_set_tls(struct transport *tp, struct tls_ctx *ctx);
 
 /* Open a listening socket. Returns 0 or -errno (after logging the cause). */
 int transport_listen(struct transport *tp, const struct sip_endpoint *ep);

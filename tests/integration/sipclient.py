@@ -5,7 +5,8 @@ Every scenario script in py/ builds on this one module:
   - messages: Message (a parsed request or response), build() / Conn.request() (requests as
     text), reply() (a response to a received request), small header helpers (via_branch,
     cseq_method, header_lines, ...) and the TCP stream framing by Content-Length (frame_length);
-  - transport: Conn, one UDP or TCP socket toward the server (IPv4 or IPv6), which reads whole
+  - transport: Conn, one UDP, TCP or TLS socket toward the server (IPv4 or IPv6; TLS with the
+    ssl.SSLContext in TLS_CONTEXT, set by py/tls_sip.py), which reads whole
     messages; Conn.transact() sends once and waits, while transact(conn, req) and register()
     retransmit over UDP (Timer E) and match the answer by branch;
   - a Device: a user agent on its own Conn that REGISTERs, SUBSCRIBEs (Event: im), answers every
@@ -30,6 +31,10 @@ COMPACT = {
     "i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
     "c": "content-type", "f": "from", "k": "supported", "s": "subject", "t": "to", "v": "via",
 }
+
+
+# The client context for transport "tls" (ssl.SSLContext), set by the TLS tests (py/tls_sip.py).
+TLS_CONTEXT = None
 
 
 def new_branch():
@@ -280,6 +285,8 @@ class Conn:
         self.connected = not (endpoint and self.transport == "udp")
         if self.connected:
             self.sock.connect(self.server)
+        if self.transport == "tls":   # the server's certificate must name the address we dial
+            self.sock = TLS_CONTEXT.wrap_socket(self.sock, server_hostname=self.host)
         self.buf = b""
         self.last_peer = None
         self.local_ip, self.local_port = self.sock.getsockname()[:2]
@@ -350,7 +357,7 @@ class Conn:
 
     def _recv_one(self, deadline):
         while True:
-            if self.transport == "tcp":
+            if self.transport != "udp":
                 # keep-alive CRLFs between messages are not messages (RFC 5626 §3.5.1)
                 self.buf = self.buf.lstrip(b"\r\n")
                 n = frame_length(self.buf)
@@ -557,7 +564,7 @@ class Device:
         self.answered = {}          # (Call-ID, CSeq) -> code: retransmissions get the same answer
         self.dialogs = {}           # topic aor -> dict(call_id, from_tag, to_tag, cseq)
         self.contact_uri = "sip:%s@%s:%d%s" % (user, self.conn.via_host, self.conn.local_port,
-                                               ";transport=tcp" if transport == "tcp" else "")
+                                               "" if transport == "udp" else ";transport=" + transport)
 
     # ---- low level --------------------------------------------------------------------------
     def contact(self):

@@ -29,5 +29,6 @@ void register_metrics_suites(void);
 void register_api_nodes_suites(void);
 void register_api_suites(void);
 void register_sipctl_suites(void);
+void register_tls_suites(void);
 
 #endif

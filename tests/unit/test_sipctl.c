@@ -96,6 +96,30 @@ static void test_sipctl_flags_beat_env_beat_config_file(void)
     free(tokfile);
 }
 
+/* https: --cacert FILE (or cacert = in the config file; the flag wins) and --insecure. */
+static void test_sipctl_https_options(void)
+{
+    char *cfg = write_tmp("url = https://127.0.0.1:5080\ncacert = /etc/sipd/ca-from-file.pem\n");
+    struct ctl_sources src = {.config_paths = {cfg}};
+    struct ctl_options o;
+    char err[256];
+    CU_ASSERT_EQUAL(parse(&o, &src, err, "stats", NULL, NULL, NULL, NULL), CTL_EXIT_OK);
+    CU_ASSERT_STRING_EQUAL(o.url, "https://127.0.0.1:5080");
+    CU_ASSERT_STRING_EQUAL(o.cacert, "/etc/sipd/ca-from-file.pem");
+    CU_ASSERT_FALSE(o.is_insecure);
+    ctl_options_free(&o);
+    CU_ASSERT_EQUAL(parse(&o, &src, err, "--cacert", "/tmp/ca.pem", "--insecure", "stats", NULL),
+                    CTL_EXIT_OK);
+    CU_ASSERT_STRING_EQUAL(o.cacert, "/tmp/ca.pem");
+    CU_ASSERT_TRUE(o.is_insecure);
+    CU_ASSERT_EQUAL(o.cmd_argc, 1);
+    ctl_options_free(&o);
+    CU_ASSERT_EQUAL(parse(&o, &src, err, "--cacert", NULL, NULL, NULL, NULL), CTL_EXIT_USAGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "--cacert"));
+    unlink(cfg);
+    free(cfg);
+}
+
 static void test_sipctl_default_token_file_only_when_no_token(void)
 {
     char *tokfile = write_tmp("  packaged-token  \nsecond line\n");
@@ -295,6 +319,7 @@ void register_sipctl_suites(void)
     CU_pSuite s = CU_add_suite("sipctl", NULL, NULL);
     CU_add_test(s, "defaults without any source", test_sipctl_defaults_without_any_source);
     CU_add_test(s, "flags beat env beat config file", test_sipctl_flags_beat_env_beat_config_file);
+    CU_add_test(s, "https: --cacert, cacert =, --insecure", test_sipctl_https_options);
     CU_add_test(s, "default token file only when no token",
                 test_sipctl_default_token_file_only_when_no_token);
     CU_add_test(s, "--json anywhere; usage errors",

@@ -16,7 +16,7 @@ static int fake_listens(void *arg, const char *host, int port)
     if (port == 0)
         port = 5060;
     int host_ok = !host || strcmp(host, "127.0.0.1") == 0;
-    int port_ok = port < 0 || port == 25080 || port == 25090;
+    int port_ok = port < 0 || port == 25080 || port == 25090 || port == 5061; /* 5061: tls */
     return host_ok && port_ok;
 }
 
@@ -34,6 +34,9 @@ static void test_uri_is_ours_table(void)
         int me, ours_with_domain, ours_without_domain;
     } cases[] = {
         {"sip:bob@127.0.0.1", 0, 0, 1},           /* our address, no port: ours with no --domain */
+        {"sips:bob@127.0.0.1", 1, 1, 1},          /* sips, no port: 5061, where we listen (tls) */
+        {"sip:bob@127.0.0.1;transport=tls", 1, 1, 1},
+        {"sips:bob@127.0.0.1:5060", 0, 0, 0},
         {"sip:bob@127.0.0.1:25080", 1, 1, 1},     /* our address and port */
         {"sip:bob@127.0.0.1:25090", 1, 1, 1},
         {"sip:svc@127.0.0.1:31738", 0, 0, 0},     /* another server's port: someone else's */

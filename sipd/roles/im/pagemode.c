@@ -163,7 +163,7 @@ static void pm_send(struct pm_session *p, const struct im_message *m)
     } else if (p->conn_id && transport_conn_alive(b->tp, p->conn_id) && p->received) {
         struct sip_endpoint ep;
         if (sip_endpoint_parse(p->received, &ep) == 0) {
-            dst.proto = SIP_PROTO_TCP;
+            dst.proto = ep.proto; /* TCP or TLS: the connection's */
             dst.peer = ep.addr;
             dst.peerlen = ep.addrlen;
             dst.conn_id = p->conn_id;

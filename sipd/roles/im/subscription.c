@@ -207,7 +207,7 @@ static void conns_del(struct broker *b, struct isub *s)
 /* (Re)list s under the connection its dialog's flow names now. */
 static void conns_update(struct broker *b, struct isub *s)
 {
-    uint64_t id = !s->d.route_set && s->d.flow.proto == SIP_PROTO_TCP ? s->d.flow.conn_id : 0;
+    uint64_t id = !s->d.route_set && sip_proto_is_stream(s->d.flow.proto) ? s->d.flow.conn_id : 0;
     if (id == s->indexed_conn)
         return;
     conns_del(b, s);
@@ -376,7 +376,7 @@ static void respond_sub_ok(struct broker *b, struct sip_txn *t, int expires)
     if (ep)
         sockaddr_str(&ep->addr, hp, sizeof hp);
     snprintf(hdr, sizeof hdr, "Expires: %d\r\nContact: <sip:%s%s>\r\n" ALLOW_EVENTS, expires, hp,
-             src->proto == SIP_PROTO_TCP ? ";transport=tcp" : "");
+             sip_proto_uri_param(src->proto));
     txn_respond_text(t, 200, NULL, hdr);
 }
 

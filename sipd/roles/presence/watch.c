@@ -415,7 +415,7 @@ void pres_on_announced(void *arg, const char *aor)
     free(aors);
 }
 
-/* "<sip:host:port[;transport=tcp]>" of the listener the request came in on (family of its
+/* "<sip:host:port[;transport=tcp|tls]>" of the listener the request came in on (family of its
  * source), for the Contact of our 2xx. */
 static void our_contact(struct presence *p, const struct sip_source *src, char *buf, size_t n)
 {
@@ -427,7 +427,7 @@ static void our_contact(struct presence *p, const struct sip_source *src, char *
         sockaddr_str(&ep->addr, hp, sizeof hp);
     else
         snprintf(hp, sizeof hp, "127.0.0.1:5060");
-    snprintf(buf, n, "<sip:%s%s>", hp, src->proto == SIP_PROTO_TCP ? ";transport=tcp" : "");
+    snprintf(buf, n, "<sip:%s%s>", hp, sip_proto_uri_param(src->proto));
 }
 
 static void respond_subscribe_ok(struct presence *p, struct sip_txn *t, int expires)

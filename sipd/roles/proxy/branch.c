@@ -38,7 +38,7 @@ void proxy_hostport(const struct proxy *px, enum sip_proto proto,
                     const struct sockaddr_storage *like, char *buf, size_t n)
 {
     int v6 = like && like->ss_family == AF_INET6;
-    char *c = ((struct proxy *)px)->hostport[proto == SIP_PROTO_TCP][v6];
+    char *c = ((struct proxy *)px)->hostport[proto][v6];
     if (!c[0])
         compute_hostport(px, proto, like, c, sizeof px->hostport[0][0]);
     snprintf(buf, n, "%s", c);
@@ -367,7 +367,11 @@ static void add_rr_line(struct sbuf *o, const char *name, const struct pcall *pc
     char hp[64];
     proxy_hostport(pc->px, proto, like, hp, sizeof hp);
     int has_topic = pc->rr_topic[0] != '\0'; /* set on SUBSCRIBEs only: never in a Path */
-    sbuf_printf(o, "%s: <sip:%s%s;lr%s%s%s%s>\r\n", name, hp, proto == SIP_PROTO_TCP ? ";transport=tcp" : "",
+    /* §16.6 step 4: a sips: request is record-routed with a sips: URI (TLS implied, RFC 5630) */
+    osip_message_t *req = txn_request(pc->st);
+    int sips = req && route_uri_is_sips(req->req_uri) && proto == SIP_PROTO_TLS;
+    sbuf_printf(o, "%s: <sip%s:%s%s;lr%s%s%s%s>\r\n", name, sips ? "s" : "", hp,
+                sips ? "" : sip_proto_uri_param(proto),
                 pc->flow[0] ? ";flow=" : "", pc->flow, has_topic ? ";topic=" : "",
                 has_topic ? pc->rr_topic : "");
 }

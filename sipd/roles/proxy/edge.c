@@ -53,7 +53,7 @@ static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_stora
 static int flow_or_uri(struct proxy *px, const struct sip_source *flow, int uri_usable,
                        const struct sockaddr_storage *uri_addr)
 {
-    if (flow->proto == SIP_PROTO_TCP) {
+    if (sip_proto_is_stream(flow->proto)) {
         if (transport_conn_alive(px->tp, flow->conn_id))
             return 1;
         return uri_usable ? 0 : -1;

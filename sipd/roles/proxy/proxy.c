@@ -232,6 +232,12 @@ static void lookup_done(void *arg, int status, const struct binding *b, size_t n
         sbuf_init(&contacts);
         int code = route_targets(&pc->px->route, b, n, known, pc->is_redirect, sip_now_s(),
                                  pc->targets, MAX_TARGETS, &pc->ntargets, &contacts, &reason);
+        osip_message_t *req = txn_request(pc->st);
+        if (code == 0 && req && route_uri_is_sips(req->req_uri) &&
+            route_targets_keep_tls(pc->targets, &pc->ntargets) == 0) {
+            code = 480; /* sips: TLS all the way, and no contact is reached over TLS */
+            reason = "No contact reachable over TLS";
+        }
         if (code == 302) {
             pc->final_sent = 1;
             txn_respond_text(pc->st, 302, NULL, contacts.failed ? NULL : contacts.p);

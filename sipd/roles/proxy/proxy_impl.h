@@ -80,7 +80,7 @@ struct proxy {
     size_t nspare;
     struct sbuf copy_buf; /* each forwarded copy is built here (branch.c), then copied by txn */
     struct resolver *resolver;
-    char hostport[2][2][64]; /* [proto][ipv6] our address for Via/Record-Route, "" = not computed */
+    char hostport[3][2][64]; /* [proto][ipv6] our address for Via/Record-Route, "" = not computed */
     struct hmap dialogs;     /* dialogs.c: key -> int64_t* last request (unix s) */
     struct timer dialogs_timer;
 };

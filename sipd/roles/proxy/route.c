@@ -48,9 +48,9 @@ int route_uri_hop(const osip_uri_t *u, char *host, size_t hn, int *port, int *pr
     *proto = -1;
     p = NULL;
     if (osip_uri_uparam_get_byname((osip_uri_t *)u, "transport", &p) == 0 && p && p->gvalue)
-        *proto = strcasecmp(p->gvalue, "tcp") == 0 ? SIP_PROTO_TCP : SIP_PROTO_UDP;
-    if (u->scheme && strcasecmp(u->scheme, "sips") == 0)
-        *proto = SIP_PROTO_TCP;
+        *proto = sip_proto_from_param(p->gvalue) > 0 ? sip_proto_from_param(p->gvalue) : SIP_PROTO_UDP;
+    if (u->scheme && strcasecmp(u->scheme, "sips") == 0) /* RFC 3261 §26.2: TLS on every hop */
+        *proto = SIP_PROTO_TLS;
     *port = uri_port(u);
     if (*port < 0 || *port > 65535)
         return -1;
@@ -67,7 +67,8 @@ static int uri_destination(const osip_uri_t *u, struct sip_source *dst)
     if (route_uri_hop(u, host, sizeof host, &port, &proto) < 0)
         return -1;
     dst->proto = proto < 0 ? SIP_PROTO_UDP : proto;
-    return sockaddr_from_host_port(host, strlen(host), port ? port : 5060, &dst->peer, &dst->peerlen);
+    return sockaddr_from_host_port(host, strlen(host), port ? port : sip_proto_default_port(dst->proto),
+                                   &dst->peer, &dst->peerlen);
 }
 
 /* The same for a URI given as text. */
@@ -91,7 +92,7 @@ static int received_destination(const char *received, uint64_t conn_id, struct s
     dst->proto = ep.proto;
     dst->peer = ep.addr;
     dst->peerlen = ep.addrlen;
-    dst->conn_id = ep.proto == SIP_PROTO_TCP ? conn_id : 0;
+    dst->conn_id = sip_proto_is_stream(ep.proto) ? conn_id : 0;
     return 0;
 }
 
@@ -383,7 +384,7 @@ static int use_flow(const struct route_ctx *c, const struct binding *b, struct s
     int ok = 0;
     if (b->reg_id > 0 && b->instance) {
         ok = flow.proto == SIP_PROTO_UDP || c->conn_alive(c->arg, flow.conn_id);
-    } else if (flow.proto == SIP_PROTO_TCP && c->conn_alive(c->arg, flow.conn_id)) {
+    } else if (sip_proto_is_stream(flow.proto) && c->conn_alive(c->arg, flow.conn_id)) {
         osip_uri_t *u = NULL;
         char ip[64];
         sockaddr_ip_str(&flow.peer, ip, sizeof ip);
@@ -433,6 +434,26 @@ static void contact_lines(struct sbuf *h, const struct binding *b, size_t n, int
             sbuf_printf(h, ";q=%d.%03d", b[i].q / 1000, b[i].q % 1000);
         sbuf_printf(h, ";expires=%ld\r\n", (long)(b[i].expires_at > now ? b[i].expires_at - now : 0));
     }
+}
+
+int route_uri_is_sips(const osip_uri_t *u)
+{
+    return u && u->scheme && strcasecmp(u->scheme, "sips") == 0;
+}
+
+size_t route_targets_keep_tls(struct target *t, size_t *nt)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < *nt; i++) {
+        if (t[i].dst.proto == SIP_PROTO_TLS) {
+            t[k++] = t[i];
+        } else {
+            free(t[i].uri);
+            free(t[i].path);
+        }
+    }
+    *nt = k;
+    return k;
 }
 
 int route_targets(const struct route_ctx *c, const struct binding *b, size_t n, int aor_known,

@@ -108,8 +108,15 @@ int route_targets(const struct route_ctx *c, const struct binding *b, size_t n, 
                   int is_redirect, int64_t now, struct target *t, size_t max, size_t *nt,
                   struct sbuf *contacts, const char **reason);
 
+/* RFC 3261 §26.2 / RFC 5630 §3.1.3: a request for a sips: URI travels over TLS on every hop.
+ * Keep the targets t[0..*nt) reached over TLS (a TLS flow, a sips: or transport=tls contact),
+ * freeing the others' strings; returns how many are left in *nt. */
+size_t route_targets_keep_tls(struct target *t, size_t *nt);
+/* Is u a sips: URI? */
+int route_uri_is_sips(const osip_uri_t *u);
+
 /* The hop a URI names: maddr or host, port (0 = none given), transport (-1 = none given; sips
- * means TCP). "localhost" is 127.0.0.1. Returns 0 or -1. */
+ * means TLS). "localhost" is 127.0.0.1. Returns 0 or -1. */
 int route_uri_hop(const osip_uri_t *u, char *host, size_t hn, int *port, int *proto);
 
 #endif

@@ -123,8 +123,8 @@ void proxy_handle_stray_response(struct proxy *px, osip_message_t *resp, const c
     struct sip_source src = {.proto = SIP_PROTO_UDP, .udp_fd = -1}, dst;
     osip_via_t *next = osip_list_get(&resp->vias, 0);
     if (sip_response_dest(resp, &src, &dst) == 0 && dst.peerlen) {
-        if (next && next->protocol && strcasecmp(next->protocol, "TCP") == 0)
-            dst.proto = SIP_PROTO_TCP;
+        if (next && next->protocol && sip_proto_from_param(next->protocol) > 0)
+            dst.proto = (enum sip_proto)sip_proto_from_param(next->protocol);
         transport_send(px->tp, &dst, out.p, out.len);
     }
     sbuf_free(&out);
