@@ -28,5 +28,6 @@ void register_metrics_suites(void);
 void register_api_nodes_suites(void);
 void register_api_suites(void);
 void register_sipctl_suites(void);
+void register_digest_suites(void);
 
 #endif
