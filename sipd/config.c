@@ -79,6 +79,9 @@ static const struct key keys[] = {
     B("api", "read_auth", api_read_auth),
     S("api", "webui_dir", api_webui_dir),
     S("api", "notice_from", api_notice_from),
+    B("auth", "enabled", auth_enabled),
+    I("auth", "nonce_ttl_s", auth_nonce_ttl_s, 1, 86400),
+    S("auth", "algorithms", auth_algorithms),
 };
 
 void config_defaults(struct sipd_config *c)
@@ -120,6 +123,8 @@ void config_defaults(struct sipd_config *c)
     c->promote_permille = 800;
     c->failover_ms = 2000;
     strcpy(c->api_listen, "127.0.0.1:5080");
+    c->auth_nonce_ttl_s = 300;
+    strcpy(c->auth_algorithms, "SHA-256,MD5");
 }
 
 int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,

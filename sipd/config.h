@@ -60,6 +60,10 @@ struct sipd_config {
     int api_read_auth;      /* reads need the token too */
     char api_webui_dir[512]; /* the status page's files; "" = the installed or source-tree copy */
     char api_notice_from[256]; /* sender of messages published through the API */
+    /* [auth] digest authentication (docs/auth.md) */
+    int auth_enabled;       /* challenge requests from users of the served domains */
+    int auth_nonce_ttl_s;   /* how long a nonce stays valid (then stale=true) */
+    char auth_algorithms[32]; /* challenges offered, in order: "SHA-256,MD5" */
 
     unsigned role_mask; /* derived from roles by config_finish() */
 };

@@ -277,20 +277,44 @@ static int is_quotable(const char *s)
 }
 
 int digest_challenge_headers(const char *header, const char *realm, const char *nonce, int is_stale,
-                             char *out, size_t n)
+                             const enum digest_alg *algs, size_t nalgs, char *out, size_t n)
 {
-    if (!is_quotable(realm) || !is_quotable(nonce))
+    if (!is_quotable(realm) || !is_quotable(nonce) || n == 0)
         return -1;
-    static const enum digest_alg order[] = {DIGEST_SHA256, DIGEST_MD5};
     size_t o = 0;
-    for (size_t i = 0; i < 2; i++) {
+    out[0] = '\0';
+    for (size_t i = 0; i < nalgs; i++) {
         int w = snprintf(out + o, n - o,
                          "%s: Digest realm=\"%s\", nonce=\"%s\", algorithm=%s, qop=\"auth\"%s\r\n",
-                         header, realm, nonce, digest_alg_name(order[i]),
+                         header, realm, nonce, digest_alg_name(algs[i]),
                          is_stale ? ", stale=true" : "");
         if (w < 0 || (size_t)w >= n - o)
             return -1;
         o += (size_t)w;
     }
     return (int)o;
+}
+
+int digest_parse_alg_list(const char *s, enum digest_alg *algs)
+{
+    int n = 0;
+    while (*s) {
+        s += strspn(s, " ,\t");
+        size_t l = strcspn(s, " ,\t");
+        if (!l)
+            break;
+        enum digest_alg a;
+        if (l == 3 && strncasecmp(s, "MD5", 3) == 0)
+            a = DIGEST_MD5;
+        else if (l == 7 && strncasecmp(s, "SHA-256", 7) == 0)
+            a = DIGEST_SHA256;
+        else
+            return -1;
+        for (int i = 0; i < n; i++)
+            if (algs[i] == a)
+                return -1;
+        algs[n++] = a;
+        s += l;
+    }
+    return n ? n : -1;
 }

@@ -71,12 +71,16 @@ int digest_expected_response(enum digest_alg alg, const char *ha1_hex, const cha
 /* Compare two hex digests in constant time, ignoring letter case. 1 when equal. */
 int digest_hex_equal(const char *a, const char *b);
 
-/* The challenge headers, complete lines ("Name: value\r\n"), SHA-256 first then MD5 (RFC 8760
- * §2.4: the server's preference first), both with qop="auth" and the same nonce, ", stale=true"
- * when is_stale; header is "WWW-Authenticate" or "Proxy-Authenticate". Returns the length
- * written, or -1 when it does not fit in out (n bytes) or realm/nonce hold a quote, backslash
- * or control character. */
+/* The challenge headers, complete lines ("Name: value\r\n"), one per algorithm of algs[0..nalgs)
+ * in that order (RFC 8760 §2.4: the server's preference first; sipd offers SHA-256 then MD5),
+ * each with qop="auth" and the same nonce, ", stale=true" when is_stale; header is
+ * "WWW-Authenticate" or "Proxy-Authenticate". Returns the length written, or -1 when it does not
+ * fit in out (n bytes) or realm/nonce hold a quote, backslash or control character. */
 int digest_challenge_headers(const char *header, const char *realm, const char *nonce, int is_stale,
-                             char *out, size_t n);
+                             const enum digest_alg *algs, size_t nalgs, char *out, size_t n);
+
+/* Parse an algorithm list ("SHA-256,MD5", case-insensitive, comma or space separated, each at
+ * most once) into algs (room for DIGEST_NALGS). Returns how many (>= 1), or -1 when malformed. */
+int digest_parse_alg_list(const char *s, enum digest_alg *algs);
 
 #endif

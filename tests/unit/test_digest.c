@@ -161,16 +161,32 @@ static void test_digest_bounds_every_field(void)
 
 static void test_digest_challenge_sha256_first(void)
 {
+    static const enum digest_alg both[] = {DIGEST_SHA256, DIGEST_MD5}, md5[] = {DIGEST_MD5};
     char out[1024];
-    int n = digest_challenge_headers("WWW-Authenticate", "example.com", "abc", 0, out, sizeof out);
+    int n = digest_challenge_headers("WWW-Authenticate", "example.com", "abc", 0, both, 2, out, sizeof out);
     CU_ASSERT_FATAL(n > 0);
     CU_ASSERT_STRING_EQUAL(out,
         "WWW-Authenticate: Digest realm=\"example.com\", nonce=\"abc\", algorithm=SHA-256, qop=\"auth\"\r\n"
         "WWW-Authenticate: Digest realm=\"example.com\", nonce=\"abc\", algorithm=MD5, qop=\"auth\"\r\n");
-    n = digest_challenge_headers("Proxy-Authenticate", "example.com", "abc", 1, out, sizeof out);
+    n = digest_challenge_headers("Proxy-Authenticate", "example.com", "abc", 1, both, 2, out, sizeof out);
     CU_ASSERT(n > 0 && strstr(out, "qop=\"auth\", stale=true\r\nProxy-Authenticate: ") != NULL);
-    CU_ASSERT(digest_challenge_headers("X", "ex\"ample", "abc", 0, out, sizeof out) < 0);
-    CU_ASSERT(digest_challenge_headers("X", "example.com", "abc", 0, out, 20) < 0);
+    n = digest_challenge_headers("WWW-Authenticate", "example.com", "abc", 0, md5, 1, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out,
+        "WWW-Authenticate: Digest realm=\"example.com\", nonce=\"abc\", algorithm=MD5, qop=\"auth\"\r\n");
+    CU_ASSERT(digest_challenge_headers("X", "ex\"ample", "abc", 0, both, 2, out, sizeof out) < 0);
+    CU_ASSERT(digest_challenge_headers("X", "example.com", "abc", 0, both, 2, out, 20) < 0);
+}
+
+static void test_digest_alg_list(void)
+{
+    enum digest_alg a[DIGEST_NALGS];
+    CU_ASSERT_EQUAL(digest_parse_alg_list("SHA-256,MD5", a), 2);
+    CU_ASSERT(a[0] == DIGEST_SHA256 && a[1] == DIGEST_MD5);
+    CU_ASSERT_EQUAL(digest_parse_alg_list(" md5 ", a), 1);
+    CU_ASSERT(a[0] == DIGEST_MD5);
+    CU_ASSERT_EQUAL(digest_parse_alg_list("", a), -1);
+    CU_ASSERT_EQUAL(digest_parse_alg_list("MD5,MD5", a), -1);
+    CU_ASSERT_EQUAL(digest_parse_alg_list("SHA-512-256", a), -1);
 }
 
 /* ---- nonces ---- */
@@ -270,6 +286,7 @@ void register_digest_suites(void)
     CU_add_test(s, "rejects_malformed_table", test_digest_rejects_malformed_table);
     CU_add_test(s, "bounds_every_field", test_digest_bounds_every_field);
     CU_add_test(s, "challenge_sha256_first", test_digest_challenge_sha256_first);
+    CU_add_test(s, "alg_list", test_digest_alg_list);
     CU_add_test(s, "nonce_roundtrip_and_mac", test_nonce_roundtrip_and_mac);
     CU_add_test(s, "nonce_expires_stale", test_nonce_expires_stale);
     CU_add_test(s, "nonce_count_must_increase", test_nonce_count_must_increase);
