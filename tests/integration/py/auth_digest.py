@@ -108,7 +108,7 @@ def masked(resp):
 
 def main(argv):
     transport, host, port, pw_alice, pw_bob = argv[:5]
-    ttl = float(argv[5]) if len(argv) > 5 else None
+    ttl = float(argv[5]) if len(argv) > 5 and argv[5] else None
     ck = Checker("auth_digest %s" % transport)
     cl = Client(transport, host, port)
     reg_uri = "sip:%s" % DOMAIN
