@@ -37,6 +37,7 @@
 #define AUTH_MAX_HEADERS 8       /* credentials headers looked at per request */
 #define AUTH_SECRET_BYTES 32
 #define AUTH_SECRET_RETRY_MS 1000
+#define AUTH_SECRET_WAIT_MS 100   /* the store is still connecting */
 #define AUTH_AOR_MAX 512
 
 struct auth {
@@ -88,7 +89,9 @@ static void on_secret(void *arg, int status, const unsigned char *secret, size_t
         if (status != STORE_EUNAVAIL) /* (an unreachable store is reported by the store) */
             LOG_WARN("auth: the nonce secret could not be read from the store status=%d "
                      "(is schema 008_auth applied? sipd --init-db); retrying", status);
-        loop_timer_start(a->loop, &a->secret_timer, AUTH_SECRET_RETRY_MS, fetch_secret, a);
+        loop_timer_start(a->loop, &a->secret_timer,
+                         status == STORE_EUNAVAIL ? AUTH_SECRET_WAIT_MS : AUTH_SECRET_RETRY_MS,
+                         fetch_secret, a);
         return;
     }
     nonce_set_secret(a->nonces, secret, len);
