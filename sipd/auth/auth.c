@@ -151,61 +151,6 @@ void auth_destroy(struct auth *a)
 
 /* ---- reading the request -------------------------------------------------------------------- */
 
-/* Is [p, p + n) the header name `name` (case-insensitive) followed by optional white space and
- * a colon? Returns the offset just after the colon, or 0. */
-static size_t header_named(const char *p, size_t n, const char *name)
-{
-    size_t l = strlen(name);
-    if (n <= l || strncasecmp(p, name, l) != 0)
-        return 0;
-    while (l < n && (p[l] == ' ' || p[l] == '\t'))
-        l++;
-    return l < n && p[l] == ':' ? l + 1 : 0;
-}
-
-int auth_find_credentials(const char *raw, size_t raw_len, const char **vals, size_t *lens,
-                          size_t max)
-{
-    const char *p = raw, *end = raw + raw_len;
-    const char *eol = memchr(p, '\n', raw_len);
-    if (!eol)
-        return 0;
-    p = eol + 1; /* past the request line */
-    size_t n = 0;
-    while (p < end && *p != '\r' && *p != '\n') {
-        /* this header's end: a line break not followed by SP/HTAB (folding) */
-        const char *q = p;
-        for (;;) {
-            eol = memchr(q, '\n', (size_t)(end - q));
-            if (!eol) {
-                eol = end;
-                break;
-            }
-            if (eol + 1 < end && (eol[1] == ' ' || eol[1] == '\t')) {
-                q = eol + 1;
-                continue;
-            }
-            break;
-        }
-        size_t len = (size_t)(eol - p);
-        size_t off = header_named(p, len, "Authorization");
-        if (!off)
-            off = header_named(p, len, "Proxy-Authorization");
-        if (off && n < max) {
-            size_t vlen = len - off;
-            if (vlen && p[off + vlen - 1] == '\r')
-                vlen--;
-            if (vlen > DIGEST_MAX_HEADER)
-                return -1;
-            vals[n] = p + off;
-            lens[n] = vlen;
-            n++;
-        }
-        p = eol < end ? eol + 1 : end;
-    }
-    return (int)n;
-}
-
 /* Is the request for this node's own registrar, broker or presence package (401), or one it
  * forwards (407)? Mirrors the dispatch of server.c. */
 static int challenge_code(const struct auth *a, const struct sip_req_class *c)
@@ -384,7 +329,7 @@ enum auth_verdict auth_check(struct auth *a, struct sip_txn *t, const struct sip
     /* 2. credentials for our realm */
     const char *vals[AUTH_MAX_HEADERS];
     size_t lens[AUTH_MAX_HEADERS];
-    int nv = auth_find_credentials(raw, raw_len, vals, lens, AUTH_MAX_HEADERS);
+    int nv = digest_find_credentials(raw, raw_len, vals, lens, AUTH_MAX_HEADERS);
     int found = 0;
     for (int i = 0; i < nv && !found; i++) {
         int rc = digest_parse_credentials(vals[i], lens[i], &p->cred);

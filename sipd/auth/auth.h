@@ -60,10 +60,4 @@ enum auth_verdict auth_check(struct auth *a, struct sip_txn *t, const struct sip
  * did not (authentication off, not challenged, in-dialog, CANCEL...). Valid while t lives. */
 const char *auth_identity(const struct sip_txn *t);
 
-/* Write the Authorization / Proxy-Authorization header values of a request's raw bytes (the
- * headers end at the first empty line) into vals/lens, at most max of them. Returns how many, or
- * -1 when one is longer than DIGEST_MAX_HEADER. Exposed for tests and the fuzz target. */
-int auth_find_credentials(const char *raw, size_t raw_len, const char **vals, size_t *lens,
-                          size_t max);
-
 #endif

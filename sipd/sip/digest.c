@@ -192,6 +192,63 @@ int digest_parse_credentials(const char *value, size_t len, struct digest_creden
     return DIGEST_OK;
 }
 
+/* ---- finding the headers ----------------------------------------------------------------- */
+
+/* Is [p, p + n) the header name `name` (case-insensitive) followed by optional white space and
+ * a colon? Returns the offset just after the colon, or 0. */
+static size_t header_named(const char *p, size_t n, const char *name)
+{
+    size_t l = strlen(name);
+    if (n <= l || strncasecmp(p, name, l) != 0)
+        return 0;
+    while (l < n && (p[l] == ' ' || p[l] == '\t'))
+        l++;
+    return l < n && p[l] == ':' ? l + 1 : 0;
+}
+
+int digest_find_credentials(const char *raw, size_t raw_len, const char **vals, size_t *lens,
+                          size_t max)
+{
+    const char *p = raw, *end = raw + raw_len;
+    const char *eol = memchr(p, '\n', raw_len);
+    if (!eol)
+        return 0;
+    p = eol + 1; /* past the request line */
+    size_t n = 0;
+    while (p < end && *p != '\r' && *p != '\n') {
+        /* this header's end: a line break not followed by SP/HTAB (folding) */
+        const char *q = p;
+        for (;;) {
+            eol = memchr(q, '\n', (size_t)(end - q));
+            if (!eol) {
+                eol = end;
+                break;
+            }
+            if (eol + 1 < end && (eol[1] == ' ' || eol[1] == '\t')) {
+                q = eol + 1;
+                continue;
+            }
+            break;
+        }
+        size_t len = (size_t)(eol - p);
+        size_t off = header_named(p, len, "Authorization");
+        if (!off)
+            off = header_named(p, len, "Proxy-Authorization");
+        if (off && n < max) {
+            size_t vlen = len - off;
+            if (vlen && p[off + vlen - 1] == '\r')
+                vlen--;
+            if (vlen > DIGEST_MAX_HEADER)
+                return -1;
+            vals[n] = p + off;
+            lens[n] = vlen;
+            n++;
+        }
+        p = eol < end ? eol + 1 : end;
+    }
+    return (int)n;
+}
+
 /* ---- hashes -------------------------------------------------------------------------------- */
 
 const char *digest_alg_name(enum digest_alg alg) { return alg == DIGEST_SHA256 ? "SHA-256" : "MD5"; }

@@ -49,6 +49,13 @@ struct digest_credentials {
  * SHA-256, e.g. a -sess one); *out is filled only as far as it got. */
 int digest_parse_credentials(const char *value, size_t len, struct digest_credentials *out);
 
+/* Point vals/lens at the values of the Authorization and Proxy-Authorization headers of a
+ * request's raw bytes (after the request line; the headers end at the first empty line; folded
+ * lines belong to their header), at most max of them. Returns how many, or -1 when one is longer
+ * than DIGEST_MAX_HEADER. */
+int digest_find_credentials(const char *raw, size_t raw_len, const char **vals, size_t *lens,
+                            size_t max);
+
 /* "MD5" / "SHA-256". */
 const char *digest_alg_name(enum digest_alg alg);
 /* Hex length of the algorithm's digest (32 / 64). */

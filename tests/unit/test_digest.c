@@ -189,6 +189,34 @@ static void test_digest_alg_list(void)
     CU_ASSERT_EQUAL(digest_parse_alg_list("SHA-512-256", a), -1);
 }
 
+static void test_digest_find_credentials_in_raw_request(void)
+{
+    static const char raw[] = "REGISTER sip:example.com SIP/2.0\r\n"
+                              "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx\r\n"
+                              "authorization : Digest username=\"a\",\r\n realm=\"r\"\r\n"
+                              "X-Authorization: no\r\n"
+                              "Proxy-Authorization:Digest username=\"b\"\r\n"
+                              "Authorizationx: no\r\n"
+                              "\r\n"
+                              "Authorization: in the body\r\n";
+    const char *v[4];
+    size_t l[4];
+    int n = digest_find_credentials(raw, sizeof raw - 1, v, l, 4);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT(l[0] == strlen(" Digest username=\"a\",\r\n realm=\"r\"") &&
+              memcmp(v[0], " Digest username=\"a\",\r\n realm=\"r\"", l[0]) == 0);
+    CU_ASSERT(l[1] == strlen("Digest username=\"b\"") && memcmp(v[1], "Digest username=\"b\"", l[1]) == 0);
+    CU_ASSERT_EQUAL(digest_find_credentials(raw, sizeof raw - 1, v, l, 1), 1); /* at most max */
+    struct digest_credentials c;
+    CU_ASSERT_EQUAL(digest_parse_credentials(v[0], l[0], &c), DIGEST_EMALFORMED); /* incomplete */
+    static char big[DIGEST_MAX_HEADER + 200];
+    int k = snprintf(big, sizeof big, "MESSAGE sip:b@x SIP/2.0\r\nAuthorization: ");
+    memset(big + k, 'a', DIGEST_MAX_HEADER + 1);
+    memcpy(big + k + DIGEST_MAX_HEADER + 1, "\r\n\r\n", 4);
+    CU_ASSERT_EQUAL(digest_find_credentials(big, (size_t)k + DIGEST_MAX_HEADER + 5, v, l, 4), -1);
+    CU_ASSERT_EQUAL(digest_find_credentials("INVITE", 6, v, l, 4), 0);
+}
+
 /* ---- nonces ---- */
 
 #define SEC 1000000ull
@@ -287,6 +315,7 @@ void register_digest_suites(void)
     CU_add_test(s, "bounds_every_field", test_digest_bounds_every_field);
     CU_add_test(s, "challenge_sha256_first", test_digest_challenge_sha256_first);
     CU_add_test(s, "alg_list", test_digest_alg_list);
+    CU_add_test(s, "find_credentials_in_raw_request", test_digest_find_credentials_in_raw_request);
     CU_add_test(s, "nonce_roundtrip_and_mac", test_nonce_roundtrip_and_mac);
     CU_add_test(s, "nonce_expires_stale", test_nonce_expires_stale);
     CU_add_test(s, "nonce_count_must_increase", test_nonce_count_must_increase);
