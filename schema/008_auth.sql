@@ -4,10 +4,9 @@
 -- Applied once by `sipd --init-db` inside its own transaction (see 001_init.sql): no BEGIN/COMMIT.
 -- No user is created here: an operator adds them (sipctl user add, POST /api/v1/users).
 
--- 001_init.sql's `credentials` (one row per user, realm and algorithm) was never read or written
--- by any sipd; `users` below replaces it with one row per AOR, which is what the registrar, the
--- REST API and sipctl name.
-DROP TABLE IF EXISTS credentials;
+-- 001_init.sql's `credentials` (one row per user, realm and algorithm) is not read or written by
+-- sipd: `users` below holds one row per AOR, which is what the registrar, the REST API and
+-- sipctl name. It stays (empty) so that a database made by an earlier sipd keeps its shape.
 
 -- One row per user: HA1 = H(user ":" realm ":" password) in lower-case hex for each algorithm
 -- that sipd offers (RFC 8760: SHA-256 and MD5 challenges together), where user is the AOR's user
