@@ -107,7 +107,8 @@ void mem_users_list(struct store *st, const char *after, size_t max, store_users
         v[n++] = (struct auth_user){.aor = e->key, .realm = mu->realm, .ha1_md5 = mu->ha1_md5,
                                     .ha1_sha256 = mu->ha1_sha256};
     }
-    qsort(v, n, sizeof *v, cmp_user);
+    if (n)
+        qsort(v, n, sizeof *v, cmp_user);
     done(arg, 0, v, n < max ? n : max);
     free(v);
 }
