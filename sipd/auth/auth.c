@@ -64,10 +64,16 @@ struct pending {
     int code;              /* 401 or 407 */
     char realm[DIGEST_MAX_FIELD];
     char claimed[AUTH_AOR_MAX];
-    char user_aor[AUTH_AOR_MAX];
+    char user_aor[2 * DIGEST_MAX_FIELD + 8]; /* "sip:" username "@" realm */
     char method[32];
     struct digest_credentials cred;
     uint32_t nc;
+    const char *raw;       /* the request's bytes while auth_check is on the stack, else NULL */
+    size_t raw_len;
+    size_t nstrip;         /* forwarded: our credentials' header lines, removed before it goes */
+    struct {
+        size_t start, end; /* offsets in the request's bytes */
+    } strip[AUTH_MAX_HEADERS];
 };
 
 static uint64_t wall_us(void)
@@ -206,6 +212,43 @@ static void challenge(struct auth *a, struct sip_txn *t, int code, const char *r
     txn_respond_text(t, code, NULL, hdrs);
 }
 
+/* The whole header line (its name, its folded lines and its line break) around the value
+ * v[0..len) of raw, as offsets. */
+static void line_of(const char *raw, size_t raw_len, const char *v, size_t len, size_t *start,
+                    size_t *end)
+{
+    size_t s = (size_t)(v - raw), e = s + len;
+    while (s > 0 && raw[s - 1] != '\n')
+        s--;
+    if (e < raw_len && raw[e] == '\r')
+        e++;
+    if (e < raw_len && raw[e] == '\n')
+        e++;
+    *start = s;
+    *end = e;
+}
+
+/* A request this node forwards carries no credentials of ours onward (RFC 3261 §22.3: they are
+ * consumed here; a next hop could otherwise replay them at another node): t keeps its bytes
+ * without those lines. 0, or -1 (out of memory). */
+static int strip_credentials(struct pending *p, const char *raw, size_t raw_len)
+{
+    char *copy = malloc(raw_len + 1);
+    if (!copy)
+        return -1;
+    size_t o = 0, from = 0;
+    for (size_t i = 0; i < p->nstrip; i++) {
+        memcpy(copy + o, raw + from, p->strip[i].start - from);
+        o += p->strip[i].start - from;
+        from = p->strip[i].end;
+    }
+    memcpy(copy + o, raw + from, raw_len - from);
+    o += raw_len - from;
+    int rc = txn_keep_raw(p->t, copy, o);
+    free(copy);
+    return rc;
+}
+
 /* A fixed HA1 for users that do not exist: the same work as for a wrong password. */
 static const char unknown_ha1[] =
     "00000000000000000000000000000000000000000000000000000000000000000";
@@ -249,8 +292,18 @@ static enum auth_verdict decide(struct pending *p, int status, const struct auth
                            NULL);
         return AUTH_ANSWERED;
     }
-    if (txn_set_identity(t, p->user_aor) < 0) {
+    size_t len = 0;
+    const char *raw = p->raw ? p->raw : txn_raw(t, &len);
+    if (p->raw)
+        len = p->raw_len;
+    if (txn_set_identity(t, p->user_aor) < 0 ||
+        (p->code == 407 && p->nstrip && (!raw || strip_credentials(p, raw, len) < 0))) {
         txn_respond_simple(t, 500, NULL, NULL, NULL);
+        return AUTH_ANSWERED;
+    }
+    if (p->code == 407 && p->nstrip && p->raw) {
+        /* dispatched from its kept bytes, which no longer hold our credentials */
+        p->a->resume(p->a->arg, t);
         return AUTH_ANSWERED;
     }
     return AUTH_PROCEED;
@@ -331,14 +384,20 @@ enum auth_verdict auth_check(struct auth *a, struct sip_txn *t, const struct sip
     size_t lens[AUTH_MAX_HEADERS];
     int nv = digest_find_credentials(raw, raw_len, vals, lens, AUTH_MAX_HEADERS);
     int found = 0;
-    for (int i = 0; i < nv && !found; i++) {
-        int rc = digest_parse_credentials(vals[i], lens[i], &p->cred);
+    struct digest_credentials other;
+    for (int i = 0; i < nv; i++) {
+        struct digest_credentials *cr = found ? &other : &p->cred;
+        int rc = digest_parse_credentials(vals[i], lens[i], cr);
         if (rc == DIGEST_EMALFORMED) {
             nv = -1;
             break;
         }
-        found = rc == DIGEST_OK && strcasecmp(p->cred.realm, p->realm) == 0 &&
-                is_offered(a, p->cred.alg);
+        if (rc == DIGEST_OK && strcasecmp(cr->realm, p->realm) == 0) {
+            line_of(raw, raw_len, vals[i], lens[i], &p->strip[p->nstrip].start,
+                    &p->strip[p->nstrip].end);
+            p->nstrip++;
+            found = found || is_offered(a, cr->alg);
+        }
     }
     if (nv < 0) {
         LOG_DEBUG("auth: malformed credentials realm=%s", p->realm);
@@ -359,9 +418,12 @@ enum auth_verdict auth_check(struct auth *a, struct sip_txn *t, const struct sip
     snprintf(p->method, sizeof p->method, "%s", req->sip_method);
     snprintf(p->user_aor, sizeof p->user_aor, "sip:%s@%s", p->cred.username, p->realm);
     /* 4. the user's HA1s */
+    p->raw = raw;
+    p->raw_len = raw_len;
     p->in_call = 1;
     store_user_get(a->store, p->user_aor, on_user, p);
     p->in_call = 0;
+    p->raw = NULL;
     if (p->is_done) {
         enum auth_verdict v = p->verdict;
         free(p);

@@ -13,6 +13,7 @@ auth.enabled on, domain example.com, user alice (password PW_ALICE) and bob (PW_
   5. alice's valid credentials for a MESSAGE From bob, a REGISTER To bob: 403;
   6. MESSAGE and SUBSCRIBE (Event: im) from alice: 401 first, then accepted (2xx);
   7. INVITE from alice to carol@example.com: 407 with Proxy-Authenticate; answered: no 407/401;
+     to bob (a registered device): the INVITE bob gets carries no credentials of ours;
   8. OPTIONS to the server, CANCEL, a request in a dialog and one From another domain are not
      challenged; a malformed Authorization header gets 400;
   9. (with TTL_S) a nonce older than auth.nonce_ttl_s: 401 stale=true, and the new nonce works.
@@ -26,7 +27,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from sipclient import Checker, Conn, new_branch, new_call_id, new_tag, show  # noqa: E402
+from sipclient import Checker, Conn, new_branch, new_call_id, new_tag, reply, show  # noqa: E402
 
 DOMAIN = "example.com"
 ALGS = {"MD5": "md5", "SHA-256": "sha256"}
@@ -214,8 +215,41 @@ def main(argv):
         ck.ok(r is not None and r.status not in (401, 403, 407),
               "INVITE with Proxy-Authorization: past authentication (%s)" %
               (r.status if r is not None else None), show(sent, r))
-        if r is not None and r.status < 300:
-            pass
+
+    # 7b. what is forwarded carries no credentials of ours (RFC 3261 §22.3)
+    bob = Conn(transport, host, port, timeout=3.0, endpoint=True)
+    breq = lambda extra: bob.request("REGISTER", ruri=reg_uri, user="bob", headers=[
+        "Contact: <sip:bob@%s:%d;transport=%s>" % (bob.via_host, bob.local_port, transport),
+        "Expires: 60"] + extra)
+    bob.send(breq([]))
+    r = bob.recv(3.0)
+    bch = challenges(r)
+    if bch:
+        bob.send(breq([credentials("bob", pw_bob, "SHA-256", bch[0]["nonce"], "REGISTER",
+                                   reg_uri)]))
+        r = bob.recv(3.0)
+    ck.ok(r is not None and r.status == 200, "bob registers a device", r and r.summary())
+    bob_uri = "sip:bob@%s" % DOMAIN
+    sent, r = cl.req("INVITE", bob_uri, to_user="bob")
+    pch = challenges(r, "proxy-authenticate")
+    if pch:
+        inv = cl.c.request("INVITE", ruri=bob_uri, user="alice", headers=[
+            "To: <%s>" % bob_uri,
+            credentials("alice", pw_alice, "SHA-256", pch[0]["nonce"], "INVITE", bob_uri,
+                        header="Proxy-Authorization")], omit=("to",))
+        cl.c.send(inv)
+        got = None
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline and got is None:
+            m = bob.recv(0.5)
+            if m is not None and m.status is None and m.start_line.startswith("INVITE"):
+                got = m
+        ck.ok(got is not None, "the authenticated INVITE reaches bob's device", show(inv, got))
+        if got is not None:
+            ck.ok(got.get("proxy-authorization") is None and got.get("authorization") is None,
+                  "... without alice's credentials", got.summary())
+            bob.send(reply(got, 486, "Busy Here", to_tag=new_tag()), to=bob.last_peer)
+    bob.close()
 
     # 8. not challenged
     sent, r = cl.req("OPTIONS", "sip:%s:%s" % (host, port))
