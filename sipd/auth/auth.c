@@ -57,7 +57,7 @@ struct auth {
 /* A request waiting for its user's HA1s. */
 struct pending {
     struct auth *a;
-    struct sip_txn *t;     /* NULL once the transaction went away */
+    struct sip_txn *t;     /* NULL when it was answered while the store was asked */
     int in_call;           /* auth_check is still on the stack: it reports the verdict */
     int is_done;
     enum auth_verdict verdict;
@@ -309,13 +309,6 @@ static enum auth_verdict decide(struct pending *p, int status, const struct auth
     return AUTH_PROCEED;
 }
 
-static void on_txn_gone(void *arg, struct sip_txn *t)
-{
-    (void)t;
-    struct pending *p = arg;
-    p->t = NULL;
-}
-
 static void on_user(void *arg, int status, const struct auth_user *u)
 {
     struct pending *p = arg;
@@ -325,11 +318,8 @@ static void on_user(void *arg, int status, const struct auth_user *u)
         return;
     }
     struct sip_txn *t = p->t;
-    if (t) {
-        txn_set_owner(t, NULL, NULL);
-        if (decide(p, status, u) == AUTH_PROCEED)
-            p->a->resume(p->a->arg, t);
-    }
+    if (t && decide(p, status, u) == AUTH_PROCEED)
+        p->a->resume(p->a->arg, t);
     free(p);
 }
 
@@ -435,7 +425,10 @@ enum auth_verdict auth_check(struct auth *a, struct sip_txn *t, const struct sip
         txn_respond_simple(t, 500, NULL, NULL, NULL);
         return AUTH_ANSWERED;
     }
-    txn_set_owner(t, on_txn_gone, p);
+    /* No owner is set on t (a CANCEL's lookup of its INVITE's owner would find this): a server
+     * transaction is not freed before its final response, and at shutdown the store answers
+     * (STORE_EUNAVAIL) before the transactions go. A CANCEL that comes meanwhile is answered
+     * 200 by the proxy, which has no call yet; the INVITE then goes on. */
     return AUTH_PENDING;
 }
 
