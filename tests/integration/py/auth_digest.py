@@ -87,10 +87,16 @@ class Client:
         c.send(data)
         want = re.search(r"Call-ID: (\S+)", data.decode()).group(1)
         deadline = time.monotonic() + 4.0
+        interval, next_tx = 0.5, time.monotonic() + 0.5  # UDP: resent as Timer E would
         while time.monotonic() < deadline:  # skip requests (a NOTIFY) and strays
-            r = c.recv(max(deadline - time.monotonic(), 0.01))
+            until = min(deadline, next_tx) if c.transport == "udp" else deadline
+            r = c.recv(max(until - time.monotonic(), 0.01))
             if r is None:
-                break
+                if c.transport == "udp" and time.monotonic() >= next_tx:
+                    c.send(data)
+                    interval = min(interval * 2, 4.0)
+                    next_tx = time.monotonic() + interval
+                continue
             if r.status is not None and r.get("call-id") == want:
                 return data, r
         return data, None
