@@ -1,6 +1,7 @@
 #!/bin/bash
 # t_auth.sh - digest authentication (docs/auth.md) on the memory store: users added and changed
-# with sipctl (REST underneath), never shown with a password or HA1; REGISTER, MESSAGE,
+# with sipctl (REST underneath; on a terminal the password is asked twice, not echoed:
+# py/sipctl_password.py), never shown with a password or HA1; REGISTER, MESSAGE,
 # SUBSCRIBE and INVITE challenged and answered by SIPp (right password, wrong password, another
 # user's identity: 403) and by py/auth_digest.py (SHA-256 and MD5, the challenge's shape, an
 # unknown user answered like a wrong password, nonce-count replay, stale nonce, exemptions),
@@ -21,15 +22,17 @@ ctl "${T[@]}" user add alice@$DOMAIN --password "$PA"
 check "user add alice: exit 0, says added" bash -c "[ $RC = 0 ] && grep -q 'sip:alice@$DOMAIN added' '$T_DIR/out'"
 printf '%s\n' "$PB" | timeout 10 "$SIPCTL" "${T[@]}" user add "bob@$DOMAIN" >"$T_DIR/out" 2>&1
 check "user add bob with the password on stdin: exit 0" test $? = 0
+check "user add on a terminal: asked twice, not echoed" \
+    env SIPCTL_TOKEN="$API_TOKEN" "$PYTHON" "$IT_DIR/py/sipctl_password.py" "$SIPCTL" "dave@$DOMAIN" "dave-pw-$RANDOM"
 ctl "${T[@]}" user add alice@$DOMAIN --password x
 check "user add of an existing user: exit 1, conflict" err_is_one_line '^sipctl: exists: '
 ctl "${T[@]}" user passwd carol@$DOMAIN --password x
 check "user passwd of an unknown user: exit 1, not found" err_is_one_line '^sipctl: not found: '
 ctl user list
-check "user list: both users" bash -c "[ $RC = 0 ] && grep -Eq '^sip:alice@$DOMAIN +$DOMAIN$' '$T_DIR/out' && grep -Eq '^sip:bob@$DOMAIN +$DOMAIN$' '$T_DIR/out'"
+check "user list: the users" bash -c "[ $RC = 0 ] && grep -Eq '^sip:alice@$DOMAIN +$DOMAIN$' '$T_DIR/out' && grep -Eq '^sip:bob@$DOMAIN +$DOMAIN$' '$T_DIR/out' && grep -Eq '^sip:dave@$DOMAIN +$DOMAIN$' '$T_DIR/out'"
 ctl --json user list
 check "user list --json: aor and realm only (no password, no HA1)" \
-    json_ok "all(sorted(u) == ['aor', 'realm'] for u in j['items']) and len(j['items']) == 2"
+    json_ok "all(sorted(u) == ['aor', 'realm'] for u in j['items']) and len(j['items']) == 3"
 check "the REST answer never holds a password or an HA1" \
     bash -c "! curl -s '$API_URL/api/v1/users/alice%40$DOMAIN' | grep -Eiq 'ha1|password|$PA'"
 check "the log never holds the password" bash -c "! grep -q -- '$PA' '$SIPD_LOG'"
