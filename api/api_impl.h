@@ -224,4 +224,11 @@ void api_h_messages_list(struct api_req *r);
 void api_h_message_post(struct api_req *r);
 void api_h_subscriptions_list(struct api_req *r);
 
+/* ---- users (h_users.c, docs/auth.md) ---- */
+void api_h_users_list(struct api_req *r);
+void api_h_user_add(struct api_req *r);
+void api_h_user_get(struct api_req *r);
+void api_h_user_patch(struct api_req *r);
+void api_h_user_delete(struct api_req *r);
+
 #endif

@@ -29,5 +29,10 @@ const struct api_route api_routes[] = {
     {"GET", "/api/v1/registrations/{aor}", api_h_reg_get, "an AOR's bindings"},
     {"DELETE", "/api/v1/registrations/{aor}", api_h_reg_delete, "remove an AOR's bindings (all, or ?contact=URI)"},
     {"GET", "/api/v1/presence/{aor}", api_h_presence_get, "a presentity's composed document and publications"},
+    {"GET", "/api/v1/users", api_h_users_list, "users who may authenticate (AOR and realm; never a password or HA1)"},
+    {"POST", "/api/v1/users", api_h_user_add, "add a user with a password (stored as HA1s only)"},
+    {"GET", "/api/v1/users/{aor}", api_h_user_get, "one user"},
+    {"PATCH", "/api/v1/users/{aor}", api_h_user_patch, "change a user's password"},
+    {"DELETE", "/api/v1/users/{aor}", api_h_user_delete, "remove a user"},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -37,6 +37,11 @@ int ctl_cmd_topic_delete(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_subs(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_messages(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_publish(struct ctl_ctx *ctx, int argc, char **argv);
+/* cmd_users.c */
+int ctl_cmd_users(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_user_add(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_user_passwd(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_user_remove(struct ctl_ctx *ctx, int argc, char **argv);
 /* cmd_status.c */
 int ctl_cmd_regs(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_presence(struct ctl_ctx *ctx, int argc, char **argv);

@@ -67,6 +67,12 @@ const struct ctl_command ctl_command_table[] = {
     {"presence", NULL, "AOR", "an AOR's presence document and publications", ctl_cmd_presence,
      false},
     {"stats", NULL, "", "this node's counters and gauges", ctl_cmd_stats, false},
+    {"user", "list", "", "the users who may authenticate (AOR, realm)", ctl_cmd_users, false},
+    {"user", "add", "AOR [--password PW]", "add a user (no --password: asked, not echoed)",
+     ctl_cmd_user_add, false},
+    {"user", "passwd", "AOR [--password PW]", "change a user's password", ctl_cmd_user_passwd,
+     false},
+    {"user", "remove", "AOR", "remove a user", ctl_cmd_user_remove, false},
     {"help", NULL, "[COMMAND]", "this list", ctl_cmd_help, false},
     {NULL, NULL, NULL, NULL, NULL, false},
 };

@@ -88,6 +88,9 @@ static const struct key keys[] = {
     S("tls", "ca", tls_ca),
     I("tls", "handshake_timeout_ms", tls_handshake_timeout_ms, 100, 600000),
     I("tls", "max_handshakes", tls_max_handshakes, 1, 1000000),
+    B("auth", "enabled", auth_enabled),
+    I("auth", "nonce_ttl_s", auth_nonce_ttl_s, 1, 86400),
+    S("auth", "algorithms", auth_algorithms),
 };
 
 void config_defaults(struct sipd_config *c)
@@ -132,6 +135,8 @@ void config_defaults(struct sipd_config *c)
     strcpy(c->api_listen, "127.0.0.1:5080");
     c->tls_handshake_timeout_ms = 10000;
     c->tls_max_handshakes = 256;
+    c->auth_nonce_ttl_s = 300;
+    strcpy(c->auth_algorithms, "SHA-256,MD5");
 }
 
 int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,

@@ -66,6 +66,10 @@ struct sipd_config {
     /* [tls] SIP over TLS, and the API's HTTPS (docs/tls.md) */
     char tls_cert[512], tls_key[512], tls_ca[512]; /* PEM files; tls_ca "" = no client certs */
     int tls_handshake_timeout_ms, tls_max_handshakes;
+    /* [auth] digest authentication (docs/auth.md) */
+    int auth_enabled;       /* challenge requests from users of the served domains */
+    int auth_nonce_ttl_s;   /* how long a nonce stays valid (then stale=true) */
+    char auth_algorithms[32]; /* challenges offered, in order: "SHA-256,MD5" */
 
     unsigned role_mask; /* derived from roles by config_finish() */
 };

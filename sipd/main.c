@@ -44,6 +44,8 @@ static const char usage_text[] =
     "                          progress, stop cleanly and exit 0\n"
     "      --api ADDR:PORT     the REST API, /metrics and the status page (default\n"
     "                          127.0.0.1:5080; `off` disables it; see docs/api.md)\n"
+    "      --auth on|off       digest authentication of the served domains' users\n"
+    "                          (auth.enabled, default off; see docs/auth.md)\n"
     "      --init-db           apply the database schema migrations and exit\n"
     "      --schema-dir DIR    where the migrations are (default " SIPD_SCHEMA_DIR ")\n"
     "      --log-level LEVEL   error, warn, info or debug\n"
@@ -156,6 +158,7 @@ int main(int argc, char **argv)
         {"set", required_argument, NULL, 's'},     {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},          {"name", required_argument, NULL, 'N'},
         {"exit-when-drained", no_argument, NULL, 'E'}, {"api", required_argument, NULL, 'A'},
+        {"auth", required_argument, NULL, 'U'},
         {NULL, 0, NULL, 0},
     };
     const char *shortopts = "c:r:l:d:fp:s:Vh";
@@ -191,6 +194,7 @@ int main(int argc, char **argv)
         case 'N': rc = config_set(&cfg, "sipd", "node_name", optarg, err, sizeof err); break;
         case 'E': cfg.exit_when_drained = 1; break;
         case 'A': rc = config_set(&cfg, "api", "listen", optarg, err, sizeof err); break;
+        case 'U': rc = config_set(&cfg, "auth", "enabled", optarg, err, sizeof err); break;
         case 'V': printf("sipd %s\n", PACKAGE_VERSION); return 0;
         case 'h': fputs(usage_text, stdout); return 0;
         case '?':

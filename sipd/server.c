@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/metrics.h"
@@ -59,6 +60,7 @@ struct server {
     struct node_self *self; /* this node's row in the node table and its state (cluster/self.c) */
     struct peers *peers;    /* a cluster node: who may send it requests; NULL = anyone */
     struct api *api;        /* the HTTP control plane (api/); NULL with --api off */
+    struct auth *auth;      /* digest authentication (auth/); NULL with auth.enabled off */
 };
 
 /* Does this node forward requests (proxy, redirect, or the balancer's edge)? */
@@ -269,6 +271,20 @@ static int refuse_stranger(struct server *srv, osip_message_t *req, const struct
     return 1;
 }
 
+static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *cp,
+                     const char *raw, size_t raw_len);
+
+/* auth/: a request waiting for its user's credentials authenticated. */
+static void on_authenticated(void *arg, struct sip_txn *t)
+{
+    struct server *srv = arg;
+    struct sip_req_class c;
+    size_t len = 0;
+    const char *raw = txn_raw(t, &len);
+    sip_classify(&srv->local, txn_request(t), &c);
+    dispatch(srv, t, &c, raw, len);
+}
+
 static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src,
                            const char *raw, size_t raw_len)
 {
@@ -323,6 +339,16 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
         txn_respond_simple(t, 503, "Shutting down", "Retry-After", "5");
         return;
     }
+    if (srv->auth && auth_check(srv->auth, t, &c, raw, raw_len) != AUTH_PROCEED)
+        return; /* answered, or resumed by on_authenticated() */
+    dispatch(srv, t, &c, raw, raw_len);
+}
+
+/* A new server transaction that passed the checks above, to the role that takes it. */
+static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *cp,
+                     const char *raw, size_t raw_len)
+{
+    const struct sip_req_class c = *cp;
     int proxying = forwards(srv);
     if (srv->presence && presence_dispatch(srv, t, &c))
         return;
@@ -660,6 +686,21 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         server_destroy(srv);
         return NULL;
     }
+    if (cfg->auth_enabled && !(cfg->role_mask & ROLE_BALANCER)) {
+        struct auth_config ac = {.domains = srv->domains, .nonce_ttl_s = (unsigned)cfg->auth_nonce_ttl_s,
+                                 .algorithms = cfg->auth_algorithms,
+                                 .forwards = forwards(srv), .has_registrar = (cfg->role_mask & ROLE_REGISTRAR) != 0,
+                                 .has_broker = srv->broker != NULL};
+        if (!(srv->auth = auth_create(loop, srv->store, &ac, on_authenticated, srv))) {
+            LOG_ERROR("auth: out of memory, or auth.algorithms '%s' is not a list of SHA-256 and MD5",
+                      cfg->auth_algorithms);
+            server_destroy(srv);
+            return NULL;
+        }
+    } else if (!(cfg->role_mask & ROLE_BALANCER)) {
+        LOG_WARN("auth.enabled is off: ANYONE may register, call, publish and subscribe as ANY user "
+                 "(turn it on with --auth on or auth.enabled = yes; docs/auth.md)");
+    }
     if (open_tls(srv) < 0 || open_listeners(srv) < 0) {
         server_destroy(srv);
         return NULL;
@@ -737,6 +778,7 @@ void server_destroy(struct server *srv)
         store_nodes_set_listener(srv->store, NULL, NULL);
     }
     store_destroy(srv->store);
+    auth_destroy(srv->auth); /* after the store: its callbacks came */
     node_self_destroy(srv->self); /* after the store: its callbacks came */
     peers_destroy(srv->peers);   /* likewise */
     presence_destroy(srv->presence);

@@ -50,6 +50,7 @@ struct sip_txn {
     size_t out_len;
     char *raw;              /* server: the request as received, when kept */
     size_t raw_len;
+    char *identity;         /* server: who the request authenticated as (txn_set_identity) */
     char *ack;              /* client INVITE: the ACK for a non-2xx final */
     size_t ack_len;
     char to_tag[20];
@@ -139,6 +140,7 @@ static void txn_free(struct sip_txn *t)
     free(t->out);
     free(t->ack);
     free(t->raw);
+    free(t->identity);
     free(t->key);
     free(t);
 }
@@ -293,6 +295,18 @@ int txn_keep_raw(struct sip_txn *t, const char *buf, size_t len)
     t->raw_len = len;
     return 0;
 }
+
+int txn_set_identity(struct sip_txn *t, const char *aor)
+{
+    char *c = strdup(aor);
+    if (!c)
+        return -ENOMEM;
+    free(t->identity);
+    t->identity = c;
+    return 0;
+}
+
+const char *txn_identity(const struct sip_txn *t) { return t->identity; }
 
 const char *txn_raw(const struct sip_txn *t, size_t *len)
 {

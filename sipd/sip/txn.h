@@ -71,6 +71,11 @@ const struct sip_source *txn_source(const struct sip_txn *t);
 int txn_keep_raw(struct sip_txn *t, const char *buf, size_t len);
 const char *txn_raw(const struct sip_txn *t, size_t *len);
 
+/* The identity (canonical AOR, "sip:user@domain") a server transaction's request authenticated
+ * as (auth/auth.c), or NULL when it did not authenticate. set copies it; returns 0 or -ENOMEM. */
+int txn_set_identity(struct sip_txn *t, const char *aor);
+const char *txn_identity(const struct sip_txn *t);
+
 /* The To tag this server transaction uses for responses it builds (stable for it). */
 const char *txn_local_tag(const struct sip_txn *t);
 /* The final response's code sent (server) / received (client), else 0. */

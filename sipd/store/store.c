@@ -432,3 +432,48 @@ void store_node_heartbeats(struct store *st, const char *name, size_t max, store
     else
         done(arg, STORE_EFAIL, NULL, 0);
 }
+
+/* ---- digest authentication ---- */
+
+void store_user_get(struct store *st, const char *aor, store_user_cb done, void *arg)
+{
+    if (st->ops->user_get)
+        st->ops->user_get(st, aor, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL);
+}
+
+void store_user_put(struct store *st, const struct auth_user *u, int is_create,
+                    store_status_cb done, void *arg)
+{
+    if (st->ops->user_put)
+        st->ops->user_put(st, u, is_create, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_user_delete(struct store *st, const char *aor, store_status_cb done, void *arg)
+{
+    if (st->ops->user_delete)
+        st->ops->user_delete(st, aor, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}
+
+void store_users_list(struct store *st, const char *after, size_t max, store_users_cb done,
+                      void *arg)
+{
+    if (st->ops->users_list)
+        st->ops->users_list(st, after, max, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}
+
+void store_auth_secret(struct store *st, const unsigned char *proposal, size_t len,
+                       store_secret_cb done, void *arg)
+{
+    if (st->ops->auth_secret)
+        st->ops->auth_secret(st, proposal, len, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL, 0);
+}

@@ -429,6 +429,41 @@ void store_node_heartbeats(struct store *st, const char *name, size_t max, store
 typedef void (*store_nodes_notify_cb)(void *arg, int nid);
 void store_nodes_set_listener(struct store *st, store_nodes_notify_cb cb, void *arg);
 
+/* ---- digest authentication: users and the nonce secret (docs/auth.md) ------------------------ */
+
+/* A user who may authenticate: never a password, only HA1 = H(user ":" realm ":" password) per
+ * algorithm (lower-case hex), where user is the AOR's user part and realm its domain. Strings are
+ * only valid during the callback that hands the user out. */
+struct auth_user {
+    const char *aor;        /* canonical "sip:user@domain" (the key) */
+    const char *realm;      /* the domain */
+    const char *ha1_md5;    /* 32 hex digits */
+    const char *ha1_sha256; /* 64 hex digits */
+};
+/* status 0 with the user, or 404 (u NULL) when there is none. */
+typedef void (*store_user_cb)(void *arg, int status, const struct auth_user *u);
+void store_user_get(struct store *st, const char *aor, store_user_cb done, void *arg);
+
+/* Write user u: is_create 1 adds it (409 when the AOR exists already), 0 replaces the realm and
+ * HA1s of an existing one (404 when there is none). done may be NULL. */
+void store_user_put(struct store *st, const struct auth_user *u, int is_create,
+                    store_status_cb done, void *arg);
+/* Remove a user: 0, or 404. done may be NULL. */
+void store_user_delete(struct store *st, const char *aor, store_status_cb done, void *arg);
+
+/* Users by AOR ascending, after `after` (NULL or "": from the first), at most max. */
+typedef void (*store_users_cb)(void *arg, int status, const struct auth_user *v, size_t n);
+void store_users_list(struct store *st, const char *after, size_t max, store_users_cb done,
+                      void *arg);
+
+/* The key of the nonce MAC (auth/nonce.h), one for every process sharing the store: the first
+ * caller's proposal (len 16..64 bytes of random) is kept and every caller gets the kept one
+ * (postgres: the one row of auth_secret, created by the first node that asks). */
+#define STORE_SECRET_MAX 64
+typedef void (*store_secret_cb)(void *arg, int status, const unsigned char *secret, size_t len);
+void store_auth_secret(struct store *st, const unsigned char *proposal, size_t len,
+                       store_secret_cb done, void *arg);
+
 /* ---- schema ---------------------------------------------------------------------------------- */
 
 /* Synchronously apply the migrations in schema_dir (files NNN_*.sql, in order) that the database

@@ -89,6 +89,15 @@ struct store_ops {
     void (*node_remove)(struct store *st, const char *name, store_status_cb done, void *arg);
     void (*node_heartbeats)(struct store *st, const char *name, size_t max, store_beats_cb done,
                             void *arg);
+    /* digest authentication (mem/users.c, pg/users.c); may be NULL (STORE_EFAIL) */
+    void (*user_get)(struct store *st, const char *aor, store_user_cb done, void *arg);
+    void (*user_put)(struct store *st, const struct auth_user *u, int is_create,
+                     store_status_cb done, void *arg);
+    void (*user_delete)(struct store *st, const char *aor, store_status_cb done, void *arg);
+    void (*users_list)(struct store *st, const char *after, size_t max, store_users_cb done,
+                       void *arg);
+    void (*auth_secret)(struct store *st, const unsigned char *proposal, size_t len,
+                        store_secret_cb done, void *arg);
 };
 
 /* Every backend's struct starts with this. */

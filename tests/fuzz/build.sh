@@ -19,6 +19,8 @@ clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src"
     $(pkg-config --cflags --libs libosip2 libpq gnutls libsystemd) -lresolv -lpthread -o fuzz_broker
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" \
     "$here/fuzz_pidf.c" "$src/sip/pidf.c" "$src/base/sbuf.c" "$src/base/log.c" -o fuzz_pidf
+clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" \
+    "$here/fuzz_digest.c" "$src/sip/digest.c" $(pkg-config --cflags --libs gnutls) -o fuzz_digest
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" -I"$here/../unit" \
     "$here/fuzz_presence.c" "$here/../unit/loop_fixture.c" $(find "$src" -name '*.c' ! -name main.c ! -name server.c | sort) \
     $(pkg-config --cflags --libs libosip2 libpq gnutls libsystemd) -lresolv -lpthread -o fuzz_presence

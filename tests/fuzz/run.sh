@@ -25,6 +25,7 @@ targets=(
     "fuzz_broker corpus"
     "fuzz_presence corpus_presence"
     "fuzz_pidf corpus_pidf -dict=$here/pidf.dict"
+    "fuzz_digest corpus_digest"
 )
 
 # fuzz_one NAME CORPUS [FLAGS]: run NAME for $secs seconds; status file NAME.rc

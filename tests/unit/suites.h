@@ -30,5 +30,7 @@ void register_api_nodes_suites(void);
 void register_api_suites(void);
 void register_sipctl_suites(void);
 void register_tls_suites(void);
+void register_digest_suites(void);
+void register_store_users_suites(void);
 
 #endif

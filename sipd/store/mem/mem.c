@@ -85,6 +85,7 @@ static void mem_destroy(struct store *st)
     hmap_free(&ms->topics);
     hmap_free(&ms->groups);
     mem_nodes_free_all(ms);
+    mem_users_free_all(ms);
     free(ms);
 }
 
@@ -281,6 +282,11 @@ static const struct store_ops mem_ops = {
     .node_remove = mem_node_remove,
     .node_heartbeats = mem_node_heartbeats,
     .location_list = mem_location_list,
+    .user_get = mem_user_get,
+    .user_put = mem_user_put,
+    .user_delete = mem_user_delete,
+    .users_list = mem_users_list,
+    .auth_secret = mem_auth_secret,
 };
 
 struct store *store_mem_create(struct loop *loop)
@@ -295,5 +301,6 @@ struct store *store_mem_create(struct loop *loop)
     hmap_init(&ms->pres);
     hmap_init(&ms->topics);
     hmap_init(&ms->groups);
+    hmap_init(&ms->users);
     return &ms->base;
 }

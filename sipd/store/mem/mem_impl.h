@@ -26,6 +26,9 @@ struct mem_store {
     int last_nid;
     store_nodes_notify_cb nodes_cb;
     void *nodes_arg;
+    struct hmap users; /* digest users (users.c): aor -> struct mem_user* */
+    unsigned char secret[STORE_SECRET_MAX]; /* the nonce secret, once proposed */
+    size_t secret_len;
 };
 
 /* im.c: topics, messages, groups, page-mode positions */
@@ -86,5 +89,16 @@ void mem_node_change(struct store *st, const char *name, int max_num, int waitin
 void mem_node_remove(struct store *st, const char *name, store_status_cb done, void *arg);
 void mem_node_heartbeats(struct store *st, const char *name, size_t max, store_beats_cb done,
                          void *arg);
+
+/* users.c: digest users and the nonce secret */
+void mem_users_free_all(struct mem_store *ms);
+void mem_user_get(struct store *st, const char *aor, store_user_cb done, void *arg);
+void mem_user_put(struct store *st, const struct auth_user *u, int is_create, store_status_cb done,
+                  void *arg);
+void mem_user_delete(struct store *st, const char *aor, store_status_cb done, void *arg);
+void mem_users_list(struct store *st, const char *after, size_t max, store_users_cb done,
+                    void *arg);
+void mem_auth_secret(struct store *st, const unsigned char *proposal, size_t len,
+                     store_secret_cb done, void *arg);
 
 #endif

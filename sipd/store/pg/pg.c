@@ -88,6 +88,11 @@ static const struct store_ops pg_ops = {
     .node_change = pg_node_change,
     .node_remove = pg_node_remove,
     .node_heartbeats = pg_node_heartbeats,
+    .user_get = pg_user_get,
+    .user_put = pg_user_put,
+    .user_delete = pg_user_delete,
+    .users_list = pg_users_list,
+    .auth_secret = pg_auth_secret,
 };
 
 struct store *store_pg_create(struct loop *loop, const char *conninfo)

@@ -17,6 +17,7 @@
  *     im_presence.c  the rows of the IM and presence operations, and their entry points
  *     nodes.c        the node table (cluster): its rows and entry points, like im_presence.c
  *     subs.c         `im` subscription rows (topic takeover), like nodes.c
+ *     users.c        digest users and the nonce secret (docs/auth.md), like nodes.c
  *     array.c        array literals for array parameters (text[], bigint[])
  *     listen.c       the LISTEN connection (sipd_im, sipd_pres, sipd_nodes)
  *     migrate.c      store_init_db (sipd --init-db; synchronous, never on the loop)
@@ -95,11 +96,14 @@ enum stmt_id {
     S_NODE_ADD, S_NODE_CHANGE, S_NODE_REMOVE, S_NODE_HEARTBEATS,
     /* im subscription rows (subs.c), OP_QUERY too */
     S_SUB_PUT, S_SUB_DELETE, S_SUB_RELEASE, S_SUB_ORPHANS, S_SUB_CLAIM, S_SUB_LIST,
+    /* digest users and the nonce secret (users.c), OP_QUERY too */
+    S_USER_GET, S_USER_CREATE, S_USER_UPDATE, S_USER_DELETE, S_USERS_LIST, S_AUTH_SECRET,
     S_NUM
 };
 #define S_QUERY_FIRST S_IM_TOPIC
 #define S_NODE_FIRST S_NODE_UPSERT
 #define S_SUB_FIRST S_SUB_PUT
+#define S_USER_FIRST S_USER_GET
 
 struct pg_stmt {
     const char *name;
@@ -380,6 +384,9 @@ union query_done {
     store_aor_counts_cb aor_counts;
     store_im_subs_cb subs;
     store_topic_rows_cb topic_rows;
+    store_user_cb user;
+    store_users_cb users;
+    store_secret_cb secret;
 };
 
 /* One parameter value; which member counts is said by the row's kind letter (query_row). */
@@ -514,6 +521,17 @@ void pg_im_sub_orphans(struct store *st, const char *const *live, size_t nlive,
                        store_members_cb done, void *arg);
 void pg_im_sub_claim(struct store *st, const char *node, const char *const *topics, size_t n,
                      const char *const *live, size_t nlive, store_im_subs_cb done, void *arg);
+
+/* ---- users.c: digest users and the nonce secret ------------------------------------------- */
+
+void pg_user_get(struct store *st, const char *aor, store_user_cb done, void *arg);
+void pg_user_put(struct store *st, const struct auth_user *u, int is_create, store_status_cb done,
+                 void *arg);
+void pg_user_delete(struct store *st, const char *aor, store_status_cb done, void *arg);
+void pg_users_list(struct store *st, const char *after, size_t max, store_users_cb done,
+                   void *arg);
+void pg_auth_secret(struct store *st, const unsigned char *proposal, size_t len,
+                    store_secret_cb done, void *arg);
 
 /* ---- listen.c: the LISTEN connection --------------------------------------------------------- */
 

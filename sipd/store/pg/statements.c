@@ -464,6 +464,42 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                     " AND ($2::text IS NULL OR s.subscriber = $2::text)"
                     " ORDER BY s.topic, s.subscriber, s.call_id LIMIT $3::bigint",
                     3, 0},
+
+    /* digest users and the nonce secret (schema/008_auth.sql; users.c) */
+    /* $1 aor -> the user, or no row */
+    [S_USER_GET] = {"sipd_user_get",
+                    "SELECT aor, realm, ha1_md5, ha1_sha256 FROM users WHERE aor = $1::text",
+                    1, 0},
+    /* $1 aor, $2 realm, $3 ha1_md5, $4 ha1_sha256 -> rows inserted (0: the AOR exists) */
+    [S_USER_CREATE] = {"sipd_user_create",
+                       "WITH i AS (INSERT INTO users (aor, realm, ha1_md5, ha1_sha256)"
+                       " VALUES ($1::text, $2::text, $3::text, $4::text)"
+                       " ON CONFLICT (aor) DO NOTHING RETURNING 1) SELECT count(*) FROM i",
+                       4, 1},
+    /* $1 aor, $2 realm, $3 ha1_md5, $4 ha1_sha256 -> rows changed (0: no such user) */
+    [S_USER_UPDATE] = {"sipd_user_update",
+                       "WITH u AS (UPDATE users SET realm = $2::text, ha1_md5 = $3::text,"
+                       " ha1_sha256 = $4::text, updated_at = now() WHERE aor = $1::text"
+                       " RETURNING 1) SELECT count(*) FROM u",
+                       4, 1},
+    /* $1 aor -> rows removed */
+    [S_USER_DELETE] = {"sipd_user_delete",
+                       "WITH d AS (DELETE FROM users WHERE aor = $1::text RETURNING 1)"
+                       " SELECT count(*) FROM d",
+                       1, 1},
+    /* $1 after (NULL: from the first), $2 at most -> users by aor */
+    [S_USERS_LIST] = {"sipd_users_list",
+                      "SELECT aor, realm, ha1_md5, ha1_sha256 FROM users"
+                      " WHERE $1::text IS NULL OR aor > $1::text ORDER BY aor LIMIT $2::bigint",
+                      2, 0},
+    /* $1 a proposed secret -> the secret: the proposal when this call created the row, else
+     * the row's (no row when another node's insert committed during this statement: ask again) */
+    [S_AUTH_SECRET] = {"sipd_auth_secret",
+                       "WITH i AS (INSERT INTO auth_secret (id, secret) VALUES (1, $1::bytea)"
+                       " ON CONFLICT (id) DO NOTHING RETURNING secret)"
+                       " SELECT secret FROM i UNION ALL"
+                       " SELECT secret FROM auth_secret WHERE id = 1 LIMIT 1",
+                       1, 1},
 };
 
 /* Run once per connection, before anything else. Every statement above finds its rows through

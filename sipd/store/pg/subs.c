@@ -62,7 +62,7 @@ static void report_subs(const struct pg_op *op, int status, const struct qresult
 }
 
 #define ROW(id) [id - S_SUB_FIRST] = {.stmt = id
-static const struct query_row rows[S_NUM - S_SUB_FIRST] = {
+static const struct query_row rows[S_USER_FIRST - S_SUB_FIRST] = {
     /* topic, the key (call_id, from tag, to tag, event id), subscriber, instance, device
      * contact, remote target, remote uri, local uri, route set, local cseq, remote cseq,
      * expires_at, acked seq, node, is_group, is_datagram */
