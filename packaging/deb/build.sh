@@ -80,7 +80,7 @@ echo "build.sh: dpkg-buildpackage -us -uc -b ($(cd "$work/sipd" && dpkg-parsecha
 cp "$work"/sipd_*.deb "$work"/sipctl_*.deb "$out/"
 ls "$out"/*.deb
 
-# lintian: no error may remain; warnings are printed (the reasons are in packaging/deb/README.md)
+# lintian: no error may remain; warnings are printed (the reasons for known tags: packaging/deb/README.md)
 changes=$(ls "$work"/sipd_*.changes)
 # (as root lintian says so on every run: that line is not a tag)
 lintian --fail-on error --tag-display-limit 0 "$changes" 2>&1 |
