@@ -5,7 +5,7 @@
 #
 # Copies the tree (the files git tracks plus new ones it does not ignore: no build directories,
 # no generated files) with packaging/deb/debian/ as debian/ to a temporary directory, installs
-# what building needs (debhelper, devscripts, equivs, lintian, then the Build-Depends of
+# what building needs (devscripts, equivs, lintian, then the Build-Depends of
 # debian/control through mk-build-deps), runs dpkg-buildpackage -us -uc -b, copies the .debs to
 # OUTDIR (default packaging/deb/out) and runs lintian on them: an error fails the build, the
 # warnings are listed (and kept in OUTDIR/lintian.txt).
@@ -34,7 +34,7 @@ out=$(cd "$out" && pwd)
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-tools="dpkg-dev debhelper devscripts equivs lintian git"
+tools="dpkg-dev devscripts equivs lintian git" # debhelper comes with the Build-Depends below
 missing=""
 for p in $tools; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
