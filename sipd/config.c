@@ -379,3 +379,19 @@ int config_pick_schema_dir(struct sipd_config *c, const char *const *cands, size
         snprintf(err + used, errlen - used, "); give one with --schema-dir DIR");
     return -1;
 }
+
+int config_diff(const struct sipd_config *a, const struct sipd_config *b, config_diff_cb cb, void *arg)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const struct key *k = &keys[i];
+        const char *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
+        int same = k->type == K_STR ? strcmp(fa, fb) == 0 : *(const int *)fa == *(const int *)fb;
+        if (!same) {
+            n++;
+            if (cb)
+                cb(arg, k->section, k->name);
+        }
+    }
+    return n;
+}

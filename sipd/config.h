@@ -98,4 +98,9 @@ unsigned config_parse_roles(const char *s);
 int config_pick_schema_dir(struct sipd_config *c, const char *const *cands, size_t n, char *err,
                            size_t errlen);
 
+/* Call cb(arg, section, key) for every key whose value differs between a and b, in the order of
+ * the key table (used by a SIGHUP reload, reload.c). Returns how many differ. */
+typedef void (*config_diff_cb)(void *arg, const char *section, const char *key);
+int config_diff(const struct sipd_config *a, const struct sipd_config *b, config_diff_cb cb, void *arg);
+
 #endif

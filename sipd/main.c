@@ -15,6 +15,8 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "cluster/self.h"
+#include "notify.h"
+#include "reload.h"
 #include "server.h"
 #include "store/store.h"
 
@@ -131,6 +133,9 @@ static int daemonize(void)
 struct sig_ctx {
     struct server *srv;
     int fd;
+    struct notify *notify;
+    struct reload *reload;
+    const char *status; /* systemd's STATUS= once ready */
 };
 
 static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
@@ -140,9 +145,13 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
             LOG_INFO("signal %s received", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            notify_stopping(sc->notify);
             server_shutdown(sc->srv);
         } else if (si.ssi_signo == SIGHUP) {
-            LOG_INFO("SIGHUP received (configuration reload is not supported; restart instead)");
+            LOG_INFO("signal SIGHUP received: re-reading the configuration");
+            notify_reloading(sc->notify);
+            reload_run(sc->reload);
+            notify_ready(sc->notify, sc->status);
         }
     }
 }
@@ -177,10 +186,11 @@ int main(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int init_db = 0;
+    const char *config_path = NULL;
     while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
         int rc = 0;
         switch (c) {
-        case 'c': break;
+        case 'c': config_path = optarg; break;
         case 'r': rc = config_set(&cfg, "sipd", "roles", optarg, err, sizeof err); break;
         case 'l': rc = config_set(&cfg, "sipd", "listen", optarg, err, sizeof err); break;
         case 'd': rc = config_set(&cfg, "sipd", "domain", optarg, err, sizeof err); break;
@@ -258,8 +268,12 @@ int main(int argc, char **argv)
         LOG_ERROR("cannot daemonize: %s", strerror(errno));
         return 1;
     }
-    struct sig_ctx sc = {.srv = srv, .fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)};
-    if (sc.fd < 0 || loop_fd_add(loop, sc.fd, EPOLLIN, on_signal, &sc) < 0) {
+    char status[256];
+    snprintf(status, sizeof status, "ready roles=%s store=%s", cfg.roles, cfg.db[0] ? "postgres" : "memory");
+    struct sig_ctx sc = {.srv = srv, .fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC),
+                         .notify = notify_create(loop), .reload = reload_create(srv, &cfg, config_path),
+                         .status = status};
+    if (!sc.notify || !sc.reload || sc.fd < 0 || loop_fd_add(loop, sc.fd, EPOLLIN, on_signal, &sc) < 0) {
         LOG_ERROR("cannot set up signal handling: %s", strerror(errno));
         return 1;
     }
@@ -268,7 +282,10 @@ int main(int argc, char **argv)
     if (cfg.pidfile[0] && write_pidfile(cfg.pidfile) < 0)
         return 1;
     LOG_INFO("sipd %s ready roles=%s store=%s", PACKAGE_VERSION, cfg.roles, cfg.db[0] ? "postgres" : "memory");
+    notify_ready(sc.notify, status);
     int rc = loop_run(loop);
+    notify_destroy(sc.notify);
+    reload_destroy(sc.reload);
     server_destroy(srv);
     loop_fd_del(loop, sc.fd);
     close(sc.fd);

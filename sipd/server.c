@@ -797,3 +797,20 @@ void server_destroy(struct server *srv)
     free(srv->redirect_buf);
     free(srv);
 }
+
+void server_reload_limits(struct server *srv, const struct sipd_config *cfg)
+{
+    struct registrar_config rc = {.min_expires = cfg->min_expires, .max_expires = cfg->max_expires,
+                                  .default_expires = cfg->default_expires,
+                                  .max_contacts = cfg->max_contacts};
+    registrar_set_limits(srv->registrar, &rc);
+    srv->cfg.min_expires = rc.min_expires;
+    srv->cfg.max_expires = rc.max_expires;
+    srv->cfg.default_expires = rc.default_expires;
+    srv->cfg.max_contacts = rc.max_contacts;
+}
+
+int server_add_groups(struct server *srv, const char *spec)
+{
+    return srv->broker ? create_static_groups(srv, spec) : -1;
+}

@@ -20,4 +20,10 @@ void server_shutdown(struct server *srv);
 
 void server_destroy(struct server *srv);
 
+/* A SIGHUP reload (reload.c): the registrar's expiry bounds and max_contacts from cfg. */
+void server_reload_limits(struct server *srv, const struct sipd_config *cfg);
+/* A SIGHUP reload: create the group topics of spec (broker.groups syntax). 0, or -1 (no broker
+ * role, or a malformed spec, logged). */
+int server_add_groups(struct server *srv, const char *spec);
+
 #endif

@@ -423,6 +423,14 @@ struct registrar *registrar_create(struct store *st, const struct registrar_conf
 
 void registrar_destroy(struct registrar *reg) { free(reg); }
 
+void registrar_set_limits(struct registrar *reg, const struct registrar_config *cfg)
+{
+    reg->cfg.min_expires = cfg->min_expires;
+    reg->cfg.max_expires = cfg->max_expires;
+    reg->cfg.default_expires = cfg->default_expires;
+    reg->cfg.max_contacts = cfg->max_contacts;
+}
+
 static int reg_update(void *arg, const struct binding *cur, size_t ncur, struct binding_list *out)
 {
     struct reg_ctx *ctx = arg;

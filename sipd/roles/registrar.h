@@ -80,6 +80,8 @@ struct sip_txn;
 /* Caller frees with registrar_destroy(). cfg is copied (domains must outlive the registrar). */
 struct registrar *registrar_create(struct store *st, const struct registrar_config *cfg);
 void registrar_destroy(struct registrar *reg);
+/* New expiry bounds and max_contacts (a SIGHUP reload); the next REGISTER uses them. */
+void registrar_set_limits(struct registrar *reg, const struct registrar_config *cfg);
 /* Told after every successful REGISTER that leaves bindings (after the 200 was sent), with the
  * AOR's bindings as stored; valid only during the call. */
 typedef void (*registrar_hook_cb)(void *arg, const char *aor, const struct binding *b, size_t n);

@@ -12,15 +12,15 @@ clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src"
     "$src/transport/addr.c" "$src/base/sbuf.c" "$src/base/log.c" \
     $(pkg-config --cflags --libs libosip2) -o fuzz_message
 # The broker and presence targets need the whole core (transport, transactions, store, roles; not
-# server.c, the wiring that also starts the HTTP control plane) and
+# server.c, the wiring that also starts the HTTP control plane, nor reload.c, which calls it) and
 # the unit tests' loop fixture (tests/unit/loop_fixture.c).
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" -I"$here/../unit" \
-    "$here/fuzz_broker.c" "$here/../unit/loop_fixture.c" $(find "$src" -name '*.c' ! -name main.c ! -name server.c | sort) \
+    "$here/fuzz_broker.c" "$here/../unit/loop_fixture.c" $(find "$src" -name '*.c' ! -name main.c ! -name server.c ! -name reload.c | sort) \
     $(pkg-config --cflags --libs libosip2 libpq gnutls libsystemd) -lresolv -lpthread -o fuzz_broker
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" \
     "$here/fuzz_pidf.c" "$src/sip/pidf.c" "$src/base/sbuf.c" "$src/base/log.c" -o fuzz_pidf
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" \
     "$here/fuzz_digest.c" "$src/sip/digest.c" $(pkg-config --cflags --libs gnutls) -o fuzz_digest
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" -I"$here/../unit" \
-    "$here/fuzz_presence.c" "$here/../unit/loop_fixture.c" $(find "$src" -name '*.c' ! -name main.c ! -name server.c | sort) \
+    "$here/fuzz_presence.c" "$here/../unit/loop_fixture.c" $(find "$src" -name '*.c' ! -name main.c ! -name server.c ! -name reload.c | sort) \
     $(pkg-config --cflags --libs libosip2 libpq gnutls libsystemd) -lresolv -lpthread -o fuzz_presence

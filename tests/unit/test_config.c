@@ -137,6 +137,34 @@ static void test_config_schema_dir_first_existing_unless_set(void)
     rmdir(base);
 }
 
+static void note_key(void *arg, const char *section, const char *key)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s.%s;", section, key);
+}
+
+/* config_diff (a SIGHUP reload compares the file before and after): only the keys that differ,
+ * strings and numbers alike, in table order */
+static void test_config_diff_names_changed_keys(void)
+{
+    struct sipd_config a, b;
+    char err[256], seen[256] = "";
+    config_defaults(&a);
+    config_defaults(&b);
+    CU_ASSERT_EQUAL(config_diff(&a, &b, note_key, seen), 0);
+    CU_ASSERT_STRING_EQUAL(seen, "");
+    CU_ASSERT_EQUAL(config_set_dotted(&b, "sipd.log_level=debug", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(config_set_dotted(&b, "registrar.max_contacts=3", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(config_set_dotted(&b, "proxy.record_route=no", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(config_set_dotted(&b, "cluster.promote_load=0.5", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(config_set_dotted(&a, "sipd.domain=example.com", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(config_diff(&a, &b, note_key, seen), 5);
+    CU_ASSERT_STRING_EQUAL(seen, "sipd.domain;sipd.log_level;registrar.max_contacts;"
+                                 "proxy.record_route;cluster.promote_load;");
+    CU_ASSERT_EQUAL(config_diff(&a, &b, NULL, NULL), 5);
+}
+
 void register_config_suites(void)
 {
     CU_pSuite s = CU_add_suite("config", NULL, NULL);
@@ -144,4 +172,5 @@ void register_config_suites(void)
     CU_add_test(s, "errors name the key and line", test_config_errors_name_the_key_and_line);
     CU_add_test(s, "finish validates roles and listen", test_config_finish_validates_roles_and_listen);
     CU_add_test(s, "schema dir: first existing unless set", test_config_schema_dir_first_existing_unless_set);
+    CU_add_test(s, "diff names the changed keys", test_config_diff_names_changed_keys);
 }
