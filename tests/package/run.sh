@@ -179,6 +179,9 @@ stop_sipd() {
     kill "$NOTIFY_PID" 2>/dev/null; wait "$NOTIFY_PID" 2>/dev/null; NOTIFY_PID=""
     return $rc
 }
+# this operator's phones (SIPp 3.6) read only the first challenge and know only MD5 (docs/auth.md)
+check "auth is on in the packaged conf" grep -qx "enabled = yes" /etc/sipd/sipd.conf
+sed -i 's/^algorithms = .*/algorithms = MD5/' /etc/sipd/sipd.conf
 check "run: the unit's ExecStart as user sipd binds 5060 and tells systemd READY=1" start_sipd 1
 check "run: sipd runs as user sipd" test "$(ps -o user= -p "$SIPD_PID" 2>/dev/null)" = sipd
 check "run: listening on UDP 127.0.0.1:5060" bash -c '[ -n "$(ss -Hanu "( sport = :5060 )")" ]'
@@ -191,16 +194,30 @@ sipp_run() { # NAME SIPP-ARGS...: bounded, traces in $W
         -error_file "$W/$name.err" "$@" >"$W/$name.out" 2>&1 </dev/null
 }
 UA_PORT=$((20000 + RANDOM % 10000))
-# EXTENSION POINT (issue 11): with auth.enabled = on in the packaged conf, add bob's digest
-# credentials with `sipctl user add sip:bob@127.0.0.1 ...` here and register with a scenario
-# that answers the 401 challenge; until then bob registers without credentials.
-check "SIPp: bob registers at the installed sipd" sipp_run reg_bob 127.0.0.1:5060 \
-    -sf "$SCEN/register_basic.xml" -key user bob -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1
+# authentication is on in the packaged conf: users come from `sipctl user add` (root finds the
+# token by itself); SIPp registers and calls with digest credentials
+. "$top/tests/integration/auth_lib.sh" # auth_scenario: the auth templates filled in
+T_DIR=$W
+PW_BOB=pw-bob-$RANDOM$RANDOM PW_ALICE=pw-alice-$RANDOM$RANDOM
+check "auth: sipctl user add bob and alice (as root, no --token)" bash -c \
+    'sipctl user add bob@127.0.0.1 --password "$0" >/dev/null && sipctl user add alice@127.0.0.1 --password "$1" >/dev/null' \
+    "$PW_BOB" "$PW_ALICE"
+check "auth: sipctl user list shows both, no password or hash" bash -c \
+    'out=$(sipctl user list) && grep -q bob <<<"$out" && grep -q alice <<<"$out" && ! grep -q -e "$0" -e "$1" <<<"$out"' \
+    "$PW_BOB" "$PW_ALICE"
+reg=(METHOD=REGISTER "RURI=sip:127.0.0.1" HEADER1="Expires: 300" BODY= FROM=bob TO=bob USER=bob CHALLENGE=401)
+auth_scenario reg_bob_wrong auth_request.xml "${reg[@]}" "PASSWORD=$PW_BOB-wrong" FINAL=401
+check "SIPp: bob's REGISTER with a wrong password is challenged again (401)" sipp_run reg_bob_wrong \
+    127.0.0.1:5060 -sf "$W/reg_bob_wrong.xml" -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1
+auth_scenario reg_bob auth_request.xml "${reg[@]}" "PASSWORD=$PW_BOB" FINAL=200
+check "SIPp: bob registers with digest credentials (401, then 200)" sipp_run reg_bob 127.0.0.1:5060 \
+    -sf "$W/reg_bob.xml" -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1
 sipp_run uas_bob -sn uas -i 127.0.0.1 -p "$UA_PORT" -m 1 &
 UAS=$!
 sleep 0.5
-check "SIPp: alice calls bob through sipd (INVITE, 200, ACK, BYE)" sipp_run call 127.0.0.1:5060 \
-    -sf "$SCEN/proxy_uac.xml" -s bob -key domain 127.0.0.1 -i 127.0.0.1 -p $((UA_PORT + 1)) -m 1
+check "SIPp: alice calls bob with digest credentials (INVITE, 407, INVITE, 200, ACK, BYE)" \
+    sipp_run call 127.0.0.1:5060 -sf "$SCEN/auth_call.xml" -s bob -key domain 127.0.0.1 \
+    -key caller alice -au alice -ap "$PW_ALICE" -i 127.0.0.1 -p $((UA_PORT + 1)) -m 1
 wait "$UAS"
 check "SIPp: bob's phone answered the call" test $? -eq 0
 
@@ -225,8 +242,13 @@ check "upgrade: sipd --init-db on the edited conf (as user sipd)" bash -c \
     'runuser -u sipd -- sipd --config /etc/sipd/sipd.conf --init-db >/dev/null'
 : >"$SIPD_LOG"
 check "upgrade: $VER1 runs on PostgreSQL" start_sipd 2
-check "upgrade: carol registers" sipp_run reg_carol 127.0.0.1:5060 \
-    -sf "$SCEN/register_basic.xml" -key user carol -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1
+PW_CAROL=pw-carol-$RANDOM$RANDOM
+check "upgrade: carol added to the database (sipctl user add)" bash -c \
+    'sipctl user add carol@127.0.0.1 --password "$0" >/dev/null' "$PW_CAROL"
+auth_scenario reg_carol auth_request.xml METHOD=REGISTER "RURI=sip:127.0.0.1" HEADER1="Expires: 300" \
+    BODY= FROM=carol TO=carol USER=carol CHALLENGE=401 "PASSWORD=$PW_CAROL" FINAL=200
+check "upgrade: carol registers (digest)" sipp_run reg_carol 127.0.0.1:5060 \
+    -sf "$W/reg_carol.xml" -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1
 check "upgrade: a topic created" bash -c 'sipctl topic create sip:upteam@127.0.0.1 --member sip:carol@127.0.0.1 >/dev/null'
 check "upgrade: $VER1 stops" stop_sipd
 
@@ -243,8 +265,9 @@ check "upgrade: the token survived the upgrade" test -s /etc/sipd/api-token
 check "upgrade: $VER2 starts as the unit would" start_sipd 3
 check "upgrade: sipd --version says $VER2" test "$(/usr/sbin/sipd --version)" = "sipd $VER2"
 check "upgrade: carol's registration survived" bash -c \
-    'curl -s -m 5 http://127.0.0.1:5080/api/v1/registrations/sip:carol@127.0.0.1 | grep -q "sip:c1@"'
+    'curl -s -m 5 http://127.0.0.1:5080/api/v1/registrations/sip:carol@127.0.0.1 | grep -q "sip:carol@127.0.0.1:"'
 check "upgrade: the topic survived" bash -c 'sipctl topic show sip:upteam@127.0.0.1 | grep -q carol'
+check "upgrade: carol's credentials survived (sipctl user list)" bash -c 'sipctl user list | grep -q carol'
 check "upgrade: curl /readyz is 200" readyz
 check "upgrade: $VER2 stops with status 0" stop_sipd
 psql -XAtqc "DROP TABLE IF EXISTS package_upgrade_probe" >/dev/null 2>&1
