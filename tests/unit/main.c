@@ -40,6 +40,7 @@ int main(void)
     register_sipctl_suites();
     register_digest_suites();
     register_store_users_suites();
+    register_store_rules_suites();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     const char *only = getenv("SIPD_TEST_SUITE");
     if (only && *only) {
