@@ -34,7 +34,11 @@ int pres_policy_allows(const char *presentity, const struct pres_watcher *w,
     const char *dummy;
     if (!why)
         why = &dummy;
-    if (w->aor && presentity && strcmp(w->aor, presentity) == 0) {
+    /* with authentication on, a served domain's user who did not authenticate claims an
+     * identity nobody checked (auth challenges them, so this is only a safeguard): such a claim
+     * is neither the owner nor on the allow list */
+    int is_claim_of_ours = auth_enabled && !w->is_authenticated && w->is_served;
+    if (w->aor && presentity && !is_claim_of_ours && strcmp(w->aor, presentity) == 0) {
         *why = "owner";
         return 1;
     }
@@ -42,9 +46,6 @@ int pres_policy_allows(const char *presentity, const struct pres_watcher *w,
         *why = "blocked";
         return 0;
     }
-    /* with authentication on, a served domain's user who did not authenticate claims an
-     * identity nobody checked (auth challenges them, so this is a safeguard): not on lists */
-    int is_claim_of_ours = auth_enabled && !w->is_authenticated && w->is_served;
     if (w->aor && r && !is_claim_of_ours && listed(r->allow, r->nallow, w->aor)) {
         *why = "allowed";
         return 1;

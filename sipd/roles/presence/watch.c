@@ -44,6 +44,7 @@
 #include "../../store/store.h"
 #include "../../transport/addr.h"
 #include "../../transport/transport.h"
+#include "policy.h"
 
 #define KEY_LEN 512
 
@@ -488,9 +489,11 @@ struct subscribe_ctx {
     struct presence *p;
     struct sip_txn *t;
     int expires;
+    struct pres_watcher watcher;
+    char owner[KEY_LEN];   /* the presentity as the rules are keyed (sip_uri_aor) */
+    char watcher_aor[KEY_LEN];
     char aor[];
 };
-
 static void subscribe_got_state(void *arg, int status, const struct pres_publication *v, size_t n)
 {
     struct subscribe_ctx *sc = arg;
@@ -551,6 +554,44 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     free(sc);
 }
 
+static void subscribe_got_rules(void *arg, int status, const struct pres_rules *r)
+{
+    struct subscribe_ctx *sc = arg;
+    if (status != 0) {
+        pres_respond_store_error(sc->t, status, "subscribe", sc->aor);
+        free(sc);
+        return;
+    }
+    const char *why = NULL;
+    if (!pres_policy_allows(sc->owner, &sc->watcher, r, sc->p->cfg.auth_enabled, &why)) {
+        LOG_INFO("presence subscribe refused aor=%s watcher=%s authenticated=%d reason=%s",
+                 sc->aor, sc->watcher.aor ? sc->watcher.aor : "-", sc->watcher.is_authenticated,
+                 why);
+        txn_respond_simple(sc->t, 403, "Forbidden (presence authorization)", NULL, NULL);
+        free(sc);
+        return;
+    }
+    store_pres_get(sc->p->st, sc->aor, sip_now_s(), subscribe_got_state, sc);
+}
+
+/* The watcher of t's request (policy.h): the identity it authenticated as, else its From. */
+static void watcher_of(const struct presence *p, struct sip_txn *t, struct subscribe_ctx *sc)
+{
+    const char *id = txn_identity(t);
+    const osip_message_t *req = txn_request(t);
+    sc->watcher = (struct pres_watcher){0};
+    if (id && strlen(id) < sizeof sc->watcher_aor) {
+        memcpy(sc->watcher_aor, id, strlen(id) + 1);
+        sc->watcher.is_authenticated = 1;
+    } else if (!req->from || !req->from->url ||
+               sip_uri_aor(req->from->url, sc->watcher_aor, sizeof sc->watcher_aor) < 0) {
+        return;
+    }
+    sc->watcher.aor = sc->watcher_aor;
+    const char *at = strrchr(sc->watcher_aor, '@');
+    sc->watcher.is_served = at && uri_domain_served(p->cfg.domains, at + 1);
+}
+
 void presence_handle_subscribe(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
 {
     if (p->shutting_down) {
@@ -576,7 +617,16 @@ void presence_handle_subscribe(struct presence *p, struct sip_txn *t, const stru
     sc->t = t;
     sc->expires = e;
     memcpy(sc->aor, aor, alen + 1);
-    store_pres_get(p->st, aor, sip_now_s(), subscribe_got_state, sc);
+    if (sip_uri_aor(txn_request(t)->req_uri, sc->owner, sizeof sc->owner) < 0)
+        snprintf(sc->owner, sizeof sc->owner, "%s", aor);
+    watcher_of(p, t, sc);
+    /* the owner watching itself needs no rules; anyone else waits for them (docs/presence.md
+     * §6.1) */
+    if (sc->watcher.aor && strcmp(sc->watcher.aor, sc->owner) == 0 &&
+        (sc->watcher.is_authenticated || !p->cfg.auth_enabled))
+        store_pres_get(p->st, aor, sip_now_s(), subscribe_got_state, sc);
+    else
+        store_pres_rules_get(p->st, sc->owner, subscribe_got_rules, sc);
 }
 
 int presence_handle_in_dialog(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
