@@ -3,8 +3,9 @@
 # Auth on (users alice, bob, carol of example.com added with sipctl): an authenticated user of the
 # domain may watch (401 first); without credentials the SUBSCRIBE is challenged; the owner
 # watches itself; bob blocked (sipctl presence block) gets 403, and again after `unlist` he may
-# watch; a user of another domain (not challenged: sipd cannot know its password) gets 403
-# unless allowed, by AOR (REST PUT) or by domain (sipctl presence allow). The REST resource:
+# watch; bob subscribed and blocked meanwhile is refused at his next refresh (403, then NOTIFY
+# terminated;reason=rejected); a user of another domain (not challenged: sipd cannot know its
+# password) gets 403 unless allowed, by AOR (REST PUT) or by domain (sipctl presence allow). The REST resource:
 # GET/PUT /api/v1/presence/{aor}/rules, canonical entries, unknown fields and bad entries 400,
 # the token required. Auth off: a From of the served domain may watch, another domain 403 unless
 # allowed. UDP for most cases, TCP for one of each kind. Client: py/presence_policy.py.
@@ -18,9 +19,10 @@ PB=bob-pw-$RANDOM
 PC=carol-pw-$RANDOM
 RULES=/api/v1/presence/sip:alice@$DOMAIN/rules
 
-# watch WHAT TRANSPORT WATCHER PASSWORD WANT: WATCHER's SUBSCRIBE to alice gets WANT.
+# watch WHAT TRANSPORT WATCHER PASSWORD WANT [THEN]: WATCHER's SUBSCRIBE to alice gets WANT
+# (THEN: py/presence_policy.py's command between the SUBSCRIBE and a refresh that must be refused)
 watch() {
-    check "$1" run_py presence_policy.py "$2" "$SIP_HOST" "$SIP_PORT" alice "$3" "$4" "$5"
+    check "$1" run_py presence_policy.py "$2" "$SIP_HOST" "$SIP_PORT" alice "$3" "$4" "$5" "${@:6}"
 }
 
 # ---- auth on ----
@@ -55,6 +57,11 @@ check "sipctl presence rules: bob on the block list" out_has "^block +sip:bob@$D
 ctl "${T[@]}" presence unlist alice@$DOMAIN bob@$DOMAIN
 check "sipctl presence unlist bob: exit 0" rc_is 0
 watch "bob unlisted: may watch again" udp "bob@$DOMAIN" "$PB" 200
+watch "bob subscribed, then blocked: his refresh gets 403 and the subscription ends (rejected)" \
+    udp "bob@$DOMAIN" "$PB" 200 "'$SIPCTL' --url '$API_URL' ${T[*]} presence block alice@$DOMAIN bob@$DOMAIN"
+check "the end is logged with its reason" \
+    grep -q "presence subscription rejected aor=sip:alice@$DOMAIN watcher=sip:bob@$DOMAIN .*reason=blocked" "$SIPD_LOG"
+ctl "${T[@]}" presence unlist alice@$DOMAIN bob@$DOMAIN
 ctl "${T[@]}" presence unlist alice@$DOMAIN bob@$DOMAIN
 check "unlist of a watcher on no list: exit 1, not found" err_is_one_line '^sipctl: not found: '
 

@@ -66,6 +66,9 @@ struct pres_sub {
     int ended;                  /* unlinked; freed with its last reference */
     char *sent;                 /* the document of the last non-final NOTIFY (NULL: none yet) */
     size_t sent_len;
+    char *watcher;              /* the watcher the policy accepted (policy.h), NULL: unknown */
+    char *owner;                /* the presentity as its rules are keyed (subscribe_ctx.owner) */
+    int watcher_is_auth, watcher_is_served, watcher_is_owner;
 };
 
 /* Everything the node does for one presentity: its subscriptions and the fetch of its document. */
@@ -86,6 +89,8 @@ static void sub_free(struct pres_sub *s)
     sub_dialog_clear(&s->d);
     free(s->key);
     free(s->sent);
+    free(s->watcher);
+    free(s->owner);
     free(s);
 }
 
@@ -535,6 +540,11 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     w->subs = s;
     s->expires_at = now + sc->expires;
     s->dirty = 1;
+    s->watcher = sc->watcher.aor ? strdup(sc->watcher.aor) : NULL; /* NULL: never re-checked */
+    s->owner = strdup(sc->owner);
+    s->watcher_is_auth = sc->watcher.is_authenticated;
+    s->watcher_is_served = sc->watcher.is_served;
+    s->watcher_is_owner = sc->watcher.aor && strcmp(sc->watcher.aor, sc->owner) == 0;
     p->nactive++;
     respond_subscribe_ok(p, t, sc->expires);
     LOG_DEBUG("presence subscribe aor=%s call-id=%s expires=%d", sc->aor, s->d.call_id,
@@ -629,6 +639,72 @@ void presence_handle_subscribe(struct presence *p, struct sip_txn *t, const stru
         store_pres_rules_get(p->st, sc->owner, subscribe_got_rules, sc);
 }
 
+/* Answer refresh t of s (expires e; 0: unsubscribe) with 200 and the NOTIFY that follows. */
+static void refresh_accept(struct presence *p, struct pres_sub *s, struct sip_txn *t, int e)
+{
+    respond_subscribe_ok(p, t, e);
+    LOG_DEBUG("presence refresh aor=%s call-id=%s expires=%d", s->w ? s->w->aor : "-",
+              s->d.call_id, e);
+    if (e == 0) {
+        sub_terminate(s, "timeout", 1); /* unsubscribe: the final NOTIFY carries the state */
+    } else {
+        s->expires_at = sip_now_s() + e;
+        s->dirty = 1; /* RFC 6665 §4.2.2: a refresh is answered with a NOTIFY of the state */
+        sub_kick(s, NULL, 0);
+    }
+}
+
+struct refresh_ctx {
+    struct pres_sub *s; /* with a reference */
+    struct sip_txn *t;
+    int expires;
+};
+
+/* The presentity's rules for a refresh: accepted as before, or -- the watcher no longer allowed
+ * (blocked meanwhile) -- 403 and the end of the subscription (terminated;reason=rejected, RFC
+ * 6665 §4.1.3). A store error answers the refresh only (the subscription runs on until it
+ * expires, or a later refresh succeeds). */
+static void refresh_got_rules(void *arg, int status, const struct pres_rules *r)
+{
+    struct refresh_ctx *rc = arg;
+    struct pres_sub *s = rc->s;
+    struct presence *p = s->p;
+    if (s->ended || s->final_reason || !s->w) {
+        txn_respond_simple(rc->t, 481, "Subscription is ending", NULL, NULL);
+    } else if (status != 0) {
+        pres_respond_store_error(rc->t, status, "subscribe refresh", s->w->aor);
+    } else {
+        struct pres_watcher w = {.aor = s->watcher, .is_authenticated = s->watcher_is_auth,
+                                 .is_served = s->watcher_is_served};
+        const char *why = NULL;
+        if (pres_policy_allows(s->owner, &w, r, p->cfg.auth_enabled, &why)) {
+            refresh_accept(p, s, rc->t, rc->expires);
+        } else {
+            LOG_INFO("presence subscription rejected aor=%s watcher=%s call-id=%s reason=%s",
+                     s->w->aor, s->watcher, s->d.call_id, why);
+            txn_respond_simple(rc->t, 403, "Forbidden (presence authorization)", NULL, NULL);
+            sub_terminate(s, "rejected", 0);
+        }
+    }
+    ref_put(&s->ref);
+    free(rc);
+}
+
+/* Read s's presentity's rules, then refresh_got_rules() answers t. */
+static void refresh_check(struct presence *p, struct pres_sub *s, struct sip_txn *t, int e)
+{
+    struct refresh_ctx *rc = malloc(sizeof *rc);
+    if (!rc) {
+        refresh_accept(p, s, t, e); /* as before the policy */
+        return;
+    }
+    rc->s = s;
+    rc->t = t;
+    rc->expires = e;
+    ref_get(&s->ref);
+    store_pres_rules_get(p->st, s->owner, refresh_got_rules, rc);
+}
+
 int presence_handle_in_dialog(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
 {
     char key[KEY_LEN];
@@ -650,16 +726,10 @@ int presence_handle_in_dialog(struct presence *p, struct sip_txn *t, const struc
         txn_respond_simple(t, st, st == 500 ? "CSeq out of order" : NULL, NULL, NULL);
         return 1;
     }
-    respond_subscribe_ok(p, t, e);
-    LOG_DEBUG("presence refresh aor=%s call-id=%s expires=%d", s->w ? s->w->aor : "-",
-              s->d.call_id, e);
-    if (e == 0) {
-        sub_terminate(s, "timeout", 1); /* unsubscribe: the final NOTIFY carries the state */
-    } else {
-        s->expires_at = sip_now_s() + e;
-        s->dirty = 1; /* RFC 6665 §4.2.2: a refresh is answered with a NOTIFY of the state */
-        sub_kick(s, NULL, 0);
-    }
+    if (e > 0 && s->watcher && s->owner && !s->watcher_is_owner && s->w)
+        refresh_check(p, s, t, e); /* the policy again: a block applies at the next refresh */
+    else
+        refresh_accept(p, s, t, e);
     return 1;
 }
 

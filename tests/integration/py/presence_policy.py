@@ -2,16 +2,19 @@
 """presence_policy.py - one watcher's initial SUBSCRIBE (Event: presence) as the presence watch
 policy answers it (docs/presence.md §6.1), against a sipd serving example.com.
 
-    presence_policy.py TRANSPORT HOST PORT PRESENTITY WATCHER PASSWORD WANT
+    presence_policy.py TRANSPORT HOST PORT PRESENTITY WATCHER PASSWORD WANT [THEN]
 
 PRESENTITY is a user of example.com ("alice"), WATCHER an AOR without scheme ("bob@example.org").
 PASSWORD "-": none is given, so a challenge (401) is the final answer; else a 401 is answered
 with SHA-256 digest credentials for WATCHER (auth_digest.py's) once. WANT: the final status
 expected (200, 401 or 403). On 200 the first NOTIFY must come (active, a PIDF document for the
 presentity) and the subscription is ended (Expires: 0); on 403 no NOTIFY may follow.
+THEN (with WANT 200): a shell command run once subscribed (one that blocks WATCHER); then the
+refresh must get 403, followed by a NOTIFY terminated;reason=rejected, and a later refresh 481.
 """
 
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -59,7 +62,19 @@ def main(argv):
               "first NOTIFY: active, the presentity's PIDF document",
               n.summary() if n is not None else "(no NOTIFY)")
         w.auth = None
-        w.refresh(0)
+        if len(argv) > 7:
+            ck.ok(subprocess.run(argv[7], shell=True).returncode == 0, "ran: %s" % argv[7])
+            sent, r = w.refresh(60)
+            ck.ok(r is not None and r.status == 403, "refresh once blocked: 403", show(sent, r))
+            n = w.next_notify()
+            st = sub_state(n) if n is not None else (None, {})
+            ck.ok(st[0] == "terminated" and st[1].get("reason") == "rejected",
+                  "then NOTIFY terminated;reason=rejected",
+                  n.summary() if n is not None else "(no NOTIFY)")
+            sent, r = w.refresh(60)
+            ck.ok(r is not None and r.status == 481, "a later refresh: 481", show(sent, r))
+        else:
+            w.refresh(0)
     elif got is not None and got >= 300:
         ck.ok(w.no_notify(0.5), "no NOTIFY after %s" % got)
     w.close()
