@@ -2,7 +2,10 @@
  * and docs/presence.md.
  *
  *  - SUBSCRIBE (initial and in-dialog): one notifier dialog (sip/subdialog.h) per subscription,
- *    its first NOTIFY carrying the document composed from the store's publications;
+ *    its first NOTIFY carrying the document composed from the store's publications; before an
+ *    initial SUBSCRIBE is accepted, and again on each refresh, the presentity's rules are read
+ *    from the store and the watch policy (policy.h) decides: 403 (a refresh also ends the
+ *    subscription, reason=rejected) or on;
  *  - the watch table: one struct pres_watch per presentity that has subscriptions here, holding
  *    them and the read of its document in flight;
  *  - NOTIFY on change: at most one NOTIFY outstanding per subscription; a change that happens
