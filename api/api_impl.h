@@ -190,6 +190,8 @@ void api_h_regs_list(struct api_req *r);
 void api_h_reg_get(struct api_req *r);
 void api_h_reg_delete(struct api_req *r);
 void api_h_presence_get(struct api_req *r);
+void api_h_presence_rules_get(struct api_req *r);
+void api_h_presence_rules_put(struct api_req *r);
 
 /* ---- topics, messages, subscriptions (h_topics.c, h_messages.c, h_subs.c) ---- */
 /* The canonical AOR of a SIP URI given by a client (docs/im-event-package.md §2.1: "sip:user@host",

@@ -1,6 +1,9 @@
 /* h_presence.c - GET /api/v1/presence/{aor}: a presentity's state as its watchers get it (the
  * document pidf_compose() makes of the publications, docs/presence.md §4) and the publications
- * themselves, read from the store like the presence package reads them. */
+ * themselves, read from the store like the presence package reads them; and
+ * /api/v1/presence/{aor}/rules: who may watch it (the allow and block lists of the watch policy,
+ * docs/presence.md §6.1), checked and made canonical here (roles/presence/policy.h) before the
+ * store sees them. */
 #include "api_impl.h"
 
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 #include <time.h>
 
 #include "base/sbuf.h"
+#include "roles/presence/policy.h"
 #include "sip/pidf.h"
 #include "store/store.h"
 
@@ -84,5 +88,154 @@ void api_h_presence_get(struct api_req *r)
         j->s[0] = aor;
     else
         free(aor);
+    api_job_call(r, j);
+}
+
+/* ---- the watch policy's lists ---- */
+
+static json_t *strings_json(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static json_t *rules_json(const char *aor, json_t *allow, json_t *block)
+{
+    return json_pack("{s:s, s:o, s:o}", "aor", aor, "allow", allow, "block", block);
+}
+
+/* The presentity of a rules path: canonical like the package keys the rules (sips folded to
+ * sip), a new string, or NULL after answering 400. */
+static char *rules_aor(struct api_req *r)
+{
+    char *aor = strlen(r->params[0]) <= STORE_PRES_RULE_BYTES ? api_aor(r->params[0]) : NULL;
+    if (!aor)
+        api_reply_error(r, 400, "bad AOR", "\"%.200s\" is not a SIP AOR (sip:user@domain)",
+                        r->params[0]);
+    return aor;
+}
+
+static void on_rules(void *arg, int status, const struct pres_rules *rl)
+{
+    struct api_job *j = arg;
+    if (status != 0) {
+        api_job_error(j, api_store_http_status(status), "store error",
+                      "the presence rules could not be read");
+        return;
+    }
+    api_job_done(j, 200, rules_json(j->s[0], strings_json(rl->allow, rl->nallow),
+                                     strings_json(rl->block, rl->nblock)));
+}
+
+static void rules_get_run(struct api_job *j)
+{
+    store_pres_rules_get(j->api->ctx.store, j->s[0], on_rules, j);
+}
+
+void api_h_presence_rules_get(struct api_req *r)
+{
+    char *aor = rules_aor(r);
+    if (!aor)
+        return;
+    struct api_job *j = api_job_new(r->api, rules_get_run);
+    if (j)
+        j->s[0] = aor;
+    else
+        free(aor);
+    api_job_call(r, j);
+}
+
+/* One list of a body as canonical entries, each once (a new array), or NULL after answering
+ * 400. Absent: an empty list. */
+static json_t *entries_of(struct api_req *r, json_t *body, const char *name)
+{
+    json_t *list = json_object_get(body, name);
+    if (list && (!json_is_array(list) || json_array_size(list) > STORE_PRES_RULES_MAX)) {
+        api_reply_error(r, 400, "bad field", "%s must be an array of at most %d entries", name,
+                        STORE_PRES_RULES_MAX);
+        return NULL;
+    }
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) {
+        char canon[STORE_PRES_RULE_BYTES + 1];
+        const char *v = json_string_value(e);
+        if (!v || json_string_length(e) != strlen(v) ||
+            pres_rule_entry(v, canon, sizeof canon) < 0) {
+            api_reply_error(r, 400, "bad field",
+                            "%s[%zu] is neither a SIP AOR (sip:bob@example.com) nor a domain"
+                            " (example.org) of at most %d bytes",
+                            name, i, STORE_PRES_RULE_BYTES);
+            json_decref(out);
+            return NULL;
+        }
+        size_t k;
+        json_t *x;
+        int seen = 0;
+        json_array_foreach(out, k, x) seen |= strcmp(json_string_value(x), canon) == 0;
+        if (!seen)
+            json_array_append_new(out, json_string(canon));
+    }
+    return out;
+}
+
+static void on_rules_written(void *arg, int status)
+{
+    struct api_job *j = arg;
+    if (status != 0) {
+        api_job_error(j, api_store_http_status(status), "store error",
+                      "the presence rules could not be written");
+        return;
+    }
+    json_t *allow = json_deep_copy(json_object_get(j->in, "allow"));
+    json_t *block = json_deep_copy(json_object_get(j->in, "block"));
+    api_job_done(j, 200, rules_json(j->s[0], allow, block));
+}
+
+static void rules_put_run(struct api_job *j)
+{
+    json_t *allow = json_object_get(j->in, "allow"), *block = json_object_get(j->in, "block");
+    size_t na = json_array_size(allow), nb = json_array_size(block);
+    const char **v = calloc(na + nb + 1, sizeof *v);
+    if (!v) {
+        api_job_error(j, 500, "out of memory", "the presence rules could not be written");
+        return;
+    }
+    for (size_t i = 0; i < na; i++)
+        v[i] = json_string_value(json_array_get(allow, i));
+    for (size_t i = 0; i < nb; i++)
+        v[na + i] = json_string_value(json_array_get(block, i));
+    struct pres_rules rl = {.aor = j->s[0], .allow = v, .nallow = na, .block = v + na,
+                            .nblock = nb};
+    store_pres_rules_put(j->api->ctx.store, &rl, on_rules_written, j);
+    free(v);
+}
+
+void api_h_presence_rules_put(struct api_req *r)
+{
+    static const char *const allowed[] = {"allow", "block", NULL};
+    char *aor = rules_aor(r);
+    json_t *body = aor ? api_body_object(r, allowed) : NULL;
+    json_t *allow = body ? entries_of(r, body, "allow") : NULL;
+    json_t *block = allow ? entries_of(r, body, "block") : NULL;
+    json_decref(body);
+    if (!block) {
+        free(aor);
+        json_decref(allow);
+        return;
+    }
+    struct api_job *j = api_job_new(r->api, rules_put_run);
+    if (!j) {
+        free(aor);
+        json_decref(allow);
+        json_decref(block);
+        api_job_call(r, NULL);
+        return;
+    }
+    j->s[0] = aor;
+    j->in = json_pack("{s:o, s:o}", "allow", allow, "block", block);
     api_job_call(r, j);
 }

@@ -29,6 +29,8 @@ const struct api_route api_routes[] = {
     {"GET", "/api/v1/registrations/{aor}", api_h_reg_get, "an AOR's bindings"},
     {"DELETE", "/api/v1/registrations/{aor}", api_h_reg_delete, "remove an AOR's bindings (all, or ?contact=URI)"},
     {"GET", "/api/v1/presence/{aor}", api_h_presence_get, "a presentity's composed document and publications"},
+    {"GET", "/api/v1/presence/{aor}/rules", api_h_presence_rules_get, "who may watch a presentity: its allow and block lists"},
+    {"PUT", "/api/v1/presence/{aor}/rules", api_h_presence_rules_put, "replace a presentity's allow and block lists"},
     {"GET", "/api/v1/users", api_h_users_list, "users who may authenticate (AOR and realm; never a password or HA1)"},
     {"POST", "/api/v1/users", api_h_user_add, "add a user with a password (stored as HA1s only)"},
     {"GET", "/api/v1/users/{aor}", api_h_user_get, "one user"},

@@ -42,6 +42,11 @@ int ctl_cmd_users(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_user_add(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_user_passwd(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_user_remove(struct ctl_ctx *ctx, int argc, char **argv);
+/* cmd_presence.c */
+int ctl_cmd_presence_rules(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_presence_allow(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_presence_block(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_presence_unlist(struct ctl_ctx *ctx, int argc, char **argv);
 /* cmd_status.c */
 int ctl_cmd_regs(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_presence(struct ctl_ctx *ctx, int argc, char **argv);

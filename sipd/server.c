@@ -678,6 +678,7 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         .subscribe_max_expires = cfg->pres_max_expires,
         .subscribe_default_expires = cfg->pres_default_expires,
         .domains = srv->domains,
+        .auth_enabled = cfg->auth_enabled,
     };
     if (srv->proxy && (cfg->role_mask & ROLE_BROKER))
         srv->presence = presence_create(loop, srv->tp, srv->txns, srv->store, &prc);

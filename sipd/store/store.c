@@ -477,3 +477,22 @@ void store_auth_secret(struct store *st, const unsigned char *proposal, size_t l
     else
         done(arg, STORE_EFAIL, NULL, 0);
 }
+
+/* ---- presence authorization rules ---- */
+
+void store_pres_rules_get(struct store *st, const char *aor, store_pres_rules_cb done, void *arg)
+{
+    if (st->ops->pres_rules_get)
+        st->ops->pres_rules_get(st, aor, done, arg);
+    else
+        done(arg, STORE_EFAIL, NULL);
+}
+
+void store_pres_rules_put(struct store *st, const struct pres_rules *r, store_status_cb done,
+                          void *arg)
+{
+    if (st->ops->pres_rules_put)
+        st->ops->pres_rules_put(st, r, done, arg);
+    else if (done)
+        done(arg, STORE_EFAIL);
+}

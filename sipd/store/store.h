@@ -342,6 +342,29 @@ void store_pres_expire(struct store *st, int64_t now, store_aors_cb done, void *
 typedef void (*store_pres_notify_cb)(void *arg, const char *aor);
 void store_pres_set_listener(struct store *st, store_pres_notify_cb cb, void *arg);
 
+/* ---- presence authorization rules (docs/presence.md §6.1) ----------------------------------- */
+
+/* The allow and block lists of a presentity: entries are canonical AORs ("sip:bob@example.com")
+ * or whole domains ("example.org"), at most STORE_PRES_RULES_MAX per list and
+ * STORE_PRES_RULE_BYTES each (the caller validates them; see roles/presence/policy.h). Strings
+ * are only valid during the callback that hands the rules out. */
+#define STORE_PRES_RULES_MAX 256
+#define STORE_PRES_RULE_BYTES 256
+struct pres_rules {
+    const char *aor;            /* the presentity, canonical "sip:user@domain" (put only: NULL
+                                 * in a get's callback) */
+    const char *const *allow;
+    size_t nallow;
+    const char *const *block;
+    size_t nblock;
+};
+/* status 0 with the rules (both lists empty when none were ever put), or a STORE_E* error. */
+typedef void (*store_pres_rules_cb)(void *arg, int status, const struct pres_rules *r);
+void store_pres_rules_get(struct store *st, const char *aor, store_pres_rules_cb done, void *arg);
+/* Replace both lists of r->aor (in the order given; empty lists remove them). done may be NULL. */
+void store_pres_rules_put(struct store *st, const struct pres_rules *r, store_status_cb done,
+                          void *arg);
+
 /* ---- cluster: the node table (the paper's Table 1; docs/cluster.md) ---------------------------- */
 
 /* One row of `nodes`. Strings are only valid during the callback that hands the row out. */

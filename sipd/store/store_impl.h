@@ -70,6 +70,10 @@ struct store_ops {
     void (*pres_expire)(struct store *st, int64_t now, store_aors_cb done, void *arg);
     void (*pres_set_listener)(struct store *st, store_pres_notify_cb cb,
                               void *arg); /* may be NULL */
+    /* presence authorization rules (mem/presence.c, pg/rules.c); may be NULL (STORE_EFAIL) */
+    void (*pres_rules_get)(struct store *st, const char *aor, store_pres_rules_cb done, void *arg);
+    void (*pres_rules_put)(struct store *st, const struct pres_rules *r, store_status_cb done,
+                           void *arg);
     /* cluster: the node table; see store.h (mem/nodes.c, pg/nodes.c) */
     void (*node_upsert)(struct store *st, const struct node_row *self, store_nodes_cb done,
                         void *arg);

@@ -42,6 +42,7 @@ int main(void)
     register_tls_suites();
     register_digest_suites();
     register_store_users_suites();
+    register_store_rules_suites();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     const char *only = getenv("SIPD_TEST_SUITE");
     if (only && *only) {

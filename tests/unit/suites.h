@@ -32,5 +32,6 @@ void register_sipctl_suites(void);
 void register_tls_suites(void);
 void register_digest_suites(void);
 void register_store_users_suites(void);
+void register_store_rules_suites(void);
 
 #endif

@@ -15,6 +15,7 @@
 #include "base/sbuf.h"
 #include "sip/pidf.h"
 #include "roles/presence/presence.h"
+#include "roles/presence/policy.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
 #include "sip/uri.h"
@@ -778,9 +779,98 @@ static void test_subscribe_rejections(void)
     CU_ASSERT_EQUAL(presence_subscriptions(fx.p), 0);
 }
 
+
+/* ---- the watch policy (roles/presence/policy.h, docs/presence.md §6.1) ---- */
+
+static void test_policy_decides_in_order_owner_block_allow_default(void)
+{
+    const char *const allow[] = {"sip:bob@example.org", "friends.example"};
+    const char *const block[] = {"sip:mallory@example.com", "spam.example"};
+    const struct pres_rules r = {.allow = allow, .nallow = 2, .block = block, .nblock = 2};
+    const char *me = "sip:alice@example.com";
+    static const struct {
+        const char *aor;
+        int is_auth, is_served, auth_on;
+        int allowed;
+        const char *why;
+    } cases[] = {
+        {"sip:alice@example.com", 1, 1, 1, 1, "owner"},
+        {"sip:alice@example.com", 0, 1, 0, 1, "owner"},           /* auth off: a claim */
+        {"sip:alice@example.com", 0, 1, 1, 0, "not-authenticated"}, /* unchecked claim */
+        {"sip:mallory@example.com", 1, 1, 1, 0, "blocked"},
+        {"sip:mallory@example.com", 0, 1, 0, 0, "blocked"},
+        {"sip:x@spam.example", 0, 0, 1, 0, "blocked"},
+        {"sip:bob@example.org", 0, 0, 1, 1, "allowed"},           /* another domain, listed */
+        {"sip:eve@friends.example", 0, 0, 0, 1, "allowed"},       /* a listed domain */
+        {"sip:carol@example.com", 1, 1, 1, 1, "default"},
+        {"sip:carol@example.com", 0, 1, 0, 1, "default"},          /* auth off: From served */
+        {"sip:carol@example.com", 0, 1, 1, 0, "not-authenticated"},
+        {"sip:dave@example.net", 0, 0, 1, 0, "other-domain"},
+        {"sip:dave@example.net", 0, 0, 0, 0, "other-domain"},
+        {NULL, 0, 0, 0, 0, "other-domain"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct pres_watcher w = {.aor = cases[i].aor, .is_authenticated = cases[i].is_auth,
+                                 .is_served = cases[i].is_served};
+        const char *why = NULL;
+        int got = pres_policy_allows(me, &w, &r, cases[i].auth_on, &why);
+        if (got != cases[i].allowed || !why || strcmp(why, cases[i].why) != 0)
+            printf("\n  policy case %zu (%s): got %d %s\n", i, cases[i].aor ? cases[i].aor : "-",
+                   got, why ? why : "-");
+        CU_ASSERT_EQUAL(got, cases[i].allowed);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(why);
+        CU_ASSERT_STRING_EQUAL(why, cases[i].why);
+    }
+    /* no rules at all: the default */
+    struct pres_watcher w = {.aor = "sip:carol@example.com", .is_authenticated = 1, .is_served = 1};
+    CU_ASSERT_EQUAL(pres_policy_allows(me, &w, NULL, 1, NULL), 1);
+}
+
+static void test_policy_entries_are_canonical_and_bounded(void)
+{
+    static const struct {
+        const char *in, *out; /* out NULL: refused */
+    } cases[] = {
+        {"sip:Bob@Example.ORG", "sip:Bob@example.org"},
+        {"sips:bob@example.org", "sip:bob@example.org"},
+        {"bob@example.org", "sip:bob@example.org"},
+        {"Example.ORG", "example.org"},
+        {"sip:bob@[::1]", "sip:bob@[::1]"},
+        {"", NULL},
+        {"sip:@example.org", NULL},
+        {"sip:bob@", NULL},
+        {"sip:bob@example.org;transport=tcp", NULL},
+        {"sip:bob@example.org:5060", NULL},
+        {"sip:b ob@example.org", NULL},
+        {"sip:b<o>b@example.org", NULL},
+        {"sip:bob@ex@ample.org", NULL},
+        {"tel:+123@example.org", NULL},
+        {"exa mple.org", NULL},
+        {"-example.org", NULL},
+    };
+    char out[STORE_PRES_RULE_BYTES + 1];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = pres_rule_entry(cases[i].in, out, sizeof out);
+        CU_ASSERT_EQUAL(rc, cases[i].out ? 0 : -1);
+        if (cases[i].out && rc == 0)
+            CU_ASSERT_STRING_EQUAL(out, cases[i].out);
+    }
+    char big[STORE_PRES_RULE_BYTES + 8];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    CU_ASSERT_EQUAL(pres_rule_entry(big, out, sizeof out), -1);
+    CU_ASSERT_EQUAL(pres_rule_matches("example.org", "sip:bob@EXAMPLE.org"), 1);
+    CU_ASSERT_EQUAL(pres_rule_matches("example.org", "sip:bob@sub.example.org"), 0);
+    CU_ASSERT_EQUAL(pres_rule_matches("sip:bob@example.org", "sip:bobby@example.org"), 0);
+}
+
 void register_presence_suites(void)
 {
-    CU_pSuite s = CU_add_suite("presence_pidf", NULL, NULL);
+    CU_pSuite s = CU_add_suite("presence_policy", NULL, NULL);
+    CU_add_test(s, "owner, block, allow, default, in this order", test_policy_decides_in_order_owner_block_allow_default);
+    CU_add_test(s, "list entries canonical and bounded", test_policy_entries_are_canonical_and_bounded);
+
+    s = CU_add_suite("presence_pidf", NULL, NULL);
     CU_add_test(s, "PIDF documents accepted", test_pidf_check_accepts_pidf_documents);
     CU_add_test(s, "non-PIDF rejected", test_pidf_check_rejects_what_is_not_pidf);
     CU_add_test(s, "no publication: one closed tuple", test_compose_without_publication_is_one_closed_tuple);

@@ -26,6 +26,8 @@ struct presence_config {
     int subscribe_max_expires;
     int subscribe_default_expires;
     const char *const *domains;  /* NULL-terminated; NULL or empty = every domain is ours */
+    int auth_enabled;            /* this node authenticates (auth.enabled): the watch policy's
+                                  * default then wants an authenticated watcher (policy.h) */
 };
 
 /* ---- the package on the event loop -------------------------------------------------------- */

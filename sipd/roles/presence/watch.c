@@ -2,7 +2,10 @@
  * and docs/presence.md.
  *
  *  - SUBSCRIBE (initial and in-dialog): one notifier dialog (sip/subdialog.h) per subscription,
- *    its first NOTIFY carrying the document composed from the store's publications;
+ *    its first NOTIFY carrying the document composed from the store's publications; before an
+ *    initial SUBSCRIBE is accepted, and again on each refresh, the presentity's rules are read
+ *    from the store and the watch policy (policy.h) decides: 403 (a refresh also ends the
+ *    subscription, reason=rejected) or on;
  *  - the watch table: one struct pres_watch per presentity that has subscriptions here, holding
  *    them and the read of its document in flight;
  *  - NOTIFY on change: at most one NOTIFY outstanding per subscription; a change that happens
@@ -44,6 +47,7 @@
 #include "../../store/store.h"
 #include "../../transport/addr.h"
 #include "../../transport/transport.h"
+#include "policy.h"
 
 #define KEY_LEN 512
 
@@ -65,6 +69,9 @@ struct pres_sub {
     int ended;                  /* unlinked; freed with its last reference */
     char *sent;                 /* the document of the last non-final NOTIFY (NULL: none yet) */
     size_t sent_len;
+    char *watcher;              /* the watcher the policy accepted (policy.h), NULL: unknown */
+    char *owner;                /* the presentity as its rules are keyed (subscribe_ctx.owner) */
+    int watcher_is_auth, watcher_is_served, watcher_is_owner;
 };
 
 /* Everything the node does for one presentity: its subscriptions and the fetch of its document. */
@@ -85,6 +92,8 @@ static void sub_free(struct pres_sub *s)
     sub_dialog_clear(&s->d);
     free(s->key);
     free(s->sent);
+    free(s->watcher);
+    free(s->owner);
     free(s);
 }
 
@@ -488,9 +497,11 @@ struct subscribe_ctx {
     struct presence *p;
     struct sip_txn *t;
     int expires;
+    struct pres_watcher watcher;
+    char owner[KEY_LEN];   /* the presentity as the rules are keyed (sip_uri_aor) */
+    char watcher_aor[KEY_LEN];
     char aor[];
 };
-
 static void subscribe_got_state(void *arg, int status, const struct pres_publication *v, size_t n)
 {
     struct subscribe_ctx *sc = arg;
@@ -532,6 +543,11 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     w->subs = s;
     s->expires_at = now + sc->expires;
     s->dirty = 1;
+    s->watcher = sc->watcher.aor ? strdup(sc->watcher.aor) : NULL; /* NULL: never re-checked */
+    s->owner = strdup(sc->owner);
+    s->watcher_is_auth = sc->watcher.is_authenticated;
+    s->watcher_is_served = sc->watcher.is_served;
+    s->watcher_is_owner = sc->watcher.aor && strcmp(sc->watcher.aor, sc->owner) == 0;
     p->nactive++;
     respond_subscribe_ok(p, t, sc->expires);
     LOG_DEBUG("presence subscribe aor=%s call-id=%s expires=%d", sc->aor, s->d.call_id,
@@ -549,6 +565,44 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     sub_kick(s, doc.failed ? NULL : doc.p, doc.len); /* may free s */
     sbuf_free(&doc);
     free(sc);
+}
+
+static void subscribe_got_rules(void *arg, int status, const struct pres_rules *r)
+{
+    struct subscribe_ctx *sc = arg;
+    if (status != 0) {
+        pres_respond_store_error(sc->t, status, "subscribe", sc->aor);
+        free(sc);
+        return;
+    }
+    const char *why = NULL;
+    if (!pres_policy_allows(sc->owner, &sc->watcher, r, sc->p->cfg.auth_enabled, &why)) {
+        LOG_INFO("presence subscribe refused aor=%s watcher=%s authenticated=%d reason=%s",
+                 sc->aor, sc->watcher.aor ? sc->watcher.aor : "-", sc->watcher.is_authenticated,
+                 why);
+        txn_respond_simple(sc->t, 403, "Forbidden (presence authorization)", NULL, NULL);
+        free(sc);
+        return;
+    }
+    store_pres_get(sc->p->st, sc->aor, sip_now_s(), subscribe_got_state, sc);
+}
+
+/* The watcher of t's request (policy.h): the identity it authenticated as, else its From. */
+static void watcher_of(const struct presence *p, struct sip_txn *t, struct subscribe_ctx *sc)
+{
+    const char *id = txn_identity(t);
+    const osip_message_t *req = txn_request(t);
+    sc->watcher = (struct pres_watcher){0};
+    if (id && strlen(id) < sizeof sc->watcher_aor) {
+        memcpy(sc->watcher_aor, id, strlen(id) + 1);
+        sc->watcher.is_authenticated = 1;
+    } else if (!req->from || !req->from->url ||
+               sip_uri_aor(req->from->url, sc->watcher_aor, sizeof sc->watcher_aor) < 0) {
+        return;
+    }
+    sc->watcher.aor = sc->watcher_aor;
+    const char *at = strrchr(sc->watcher_aor, '@');
+    sc->watcher.is_served = at && uri_domain_served(p->cfg.domains, at + 1);
 }
 
 void presence_handle_subscribe(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
@@ -576,7 +630,82 @@ void presence_handle_subscribe(struct presence *p, struct sip_txn *t, const stru
     sc->t = t;
     sc->expires = e;
     memcpy(sc->aor, aor, alen + 1);
-    store_pres_get(p->st, aor, sip_now_s(), subscribe_got_state, sc);
+    if (sip_uri_aor(txn_request(t)->req_uri, sc->owner, sizeof sc->owner) < 0)
+        snprintf(sc->owner, sizeof sc->owner, "%s", aor);
+    watcher_of(p, t, sc);
+    /* the owner watching itself needs no rules; anyone else waits for them (docs/presence.md
+     * §6.1) */
+    if (sc->watcher.aor && strcmp(sc->watcher.aor, sc->owner) == 0 &&
+        (sc->watcher.is_authenticated || !p->cfg.auth_enabled))
+        store_pres_get(p->st, aor, sip_now_s(), subscribe_got_state, sc);
+    else
+        store_pres_rules_get(p->st, sc->owner, subscribe_got_rules, sc);
+}
+
+/* Answer refresh t of s (expires e; 0: unsubscribe) with 200 and the NOTIFY that follows. */
+static void refresh_accept(struct presence *p, struct pres_sub *s, struct sip_txn *t, int e)
+{
+    respond_subscribe_ok(p, t, e);
+    LOG_DEBUG("presence refresh aor=%s call-id=%s expires=%d", s->w ? s->w->aor : "-",
+              s->d.call_id, e);
+    if (e == 0) {
+        sub_terminate(s, "timeout", 1); /* unsubscribe: the final NOTIFY carries the state */
+    } else {
+        s->expires_at = sip_now_s() + e;
+        s->dirty = 1; /* RFC 6665 §4.2.2: a refresh is answered with a NOTIFY of the state */
+        sub_kick(s, NULL, 0);
+    }
+}
+
+struct refresh_ctx {
+    struct pres_sub *s; /* with a reference */
+    struct sip_txn *t;
+    int expires;
+};
+
+/* The presentity's rules for a refresh: accepted as before, or -- the watcher no longer allowed
+ * (blocked meanwhile) -- 403 and the end of the subscription (terminated;reason=rejected, RFC
+ * 6665 §4.1.3). A store error answers the refresh only (the subscription runs on until it
+ * expires, or a later refresh succeeds). */
+static void refresh_got_rules(void *arg, int status, const struct pres_rules *r)
+{
+    struct refresh_ctx *rc = arg;
+    struct pres_sub *s = rc->s;
+    struct presence *p = s->p;
+    if (s->ended || s->final_reason || !s->w) {
+        txn_respond_simple(rc->t, 481, "Subscription is ending", NULL, NULL);
+    } else if (status != 0) {
+        pres_respond_store_error(rc->t, status, "subscribe refresh", s->w->aor);
+    } else {
+        struct pres_watcher w = {.aor = s->watcher, .is_authenticated = s->watcher_is_auth,
+                                 .is_served = s->watcher_is_served};
+        const char *why = NULL;
+        if (pres_policy_allows(s->owner, &w, r, p->cfg.auth_enabled, &why)) {
+            refresh_accept(p, s, rc->t, rc->expires);
+        } else {
+            LOG_INFO("presence subscription rejected aor=%s watcher=%s call-id=%s reason=%s",
+                     s->w->aor, s->watcher, s->d.call_id, why);
+            txn_respond_simple(rc->t, 403, "Forbidden (presence authorization)", NULL, NULL);
+            sub_terminate(s, "rejected", 0);
+        }
+    }
+    ref_put(&s->ref);
+    free(rc);
+}
+
+/* Read s's presentity's rules, then refresh_got_rules() answers t. */
+static void refresh_check(struct presence *p, struct pres_sub *s, struct sip_txn *t, int e)
+{
+    struct refresh_ctx *rc = malloc(sizeof *rc);
+    if (!rc) {
+        refresh_accept(p, s, t, e); /* as before the policy */
+        return;
+    }
+    rc->s = s;
+    rc->t = t;
+    rc->expires = e;
+    ref_get(&s->ref);
+    store_pres_rules_get(p->st, s->owner, refresh_got_rules, rc);
 }
 
 int presence_handle_in_dialog(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
@@ -600,16 +729,10 @@ int presence_handle_in_dialog(struct presence *p, struct sip_txn *t, const struc
         txn_respond_simple(t, st, st == 500 ? "CSeq out of order" : NULL, NULL, NULL);
         return 1;
     }
-    respond_subscribe_ok(p, t, e);
-    LOG_DEBUG("presence refresh aor=%s call-id=%s expires=%d", s->w ? s->w->aor : "-",
-              s->d.call_id, e);
-    if (e == 0) {
-        sub_terminate(s, "timeout", 1); /* unsubscribe: the final NOTIFY carries the state */
-    } else {
-        s->expires_at = sip_now_s() + e;
-        s->dirty = 1; /* RFC 6665 §4.2.2: a refresh is answered with a NOTIFY of the state */
-        sub_kick(s, NULL, 0);
-    }
+    if (e > 0 && s->watcher && s->owner && !s->watcher_is_owner && s->w)
+        refresh_check(p, s, t, e); /* the policy again: a block applies at the next refresh */
+    else
+        refresh_accept(p, s, t, e);
     return 1;
 }
 

@@ -86,6 +86,7 @@ static void mem_destroy(struct store *st)
     hmap_free(&ms->groups);
     mem_nodes_free_all(ms);
     mem_users_free_all(ms);
+    mem_pres_rules_free_all(ms);
     free(ms);
 }
 
@@ -287,6 +288,8 @@ static const struct store_ops mem_ops = {
     .user_delete = mem_user_delete,
     .users_list = mem_users_list,
     .auth_secret = mem_auth_secret,
+    .pres_rules_get = mem_pres_rules_get,
+    .pres_rules_put = mem_pres_rules_put,
 };
 
 struct store *store_mem_create(struct loop *loop)
@@ -302,5 +305,6 @@ struct store *store_mem_create(struct loop *loop)
     hmap_init(&ms->topics);
     hmap_init(&ms->groups);
     hmap_init(&ms->users);
+    hmap_init(&ms->pres_rules);
     return &ms->base;
 }

@@ -29,6 +29,7 @@ struct mem_store {
     struct hmap users; /* digest users (users.c): aor -> struct mem_user* */
     unsigned char secret[STORE_SECRET_MAX]; /* the nonce secret, once proposed */
     size_t secret_len;
+    struct hmap pres_rules; /* presence authorization (rules.c): aor -> struct mem_rules* */
 };
 
 /* im.c: topics, messages, groups, page-mode positions */
@@ -89,6 +90,12 @@ void mem_node_change(struct store *st, const char *name, int max_num, int waitin
 void mem_node_remove(struct store *st, const char *name, store_status_cb done, void *arg);
 void mem_node_heartbeats(struct store *st, const char *name, size_t max, store_beats_cb done,
                          void *arg);
+
+/* rules.c: presence authorization rules */
+void mem_pres_rules_free_all(struct mem_store *ms);
+void mem_pres_rules_get(struct store *st, const char *aor, store_pres_rules_cb done, void *arg);
+void mem_pres_rules_put(struct store *st, const struct pres_rules *r, store_status_cb done,
+                        void *arg);
 
 /* users.c: digest users and the nonce secret */
 void mem_users_free_all(struct mem_store *ms);

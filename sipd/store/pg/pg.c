@@ -93,6 +93,8 @@ static const struct store_ops pg_ops = {
     .user_delete = pg_user_delete,
     .users_list = pg_users_list,
     .auth_secret = pg_auth_secret,
+    .pres_rules_get = pg_pres_rules_get,
+    .pres_rules_put = pg_pres_rules_put,
 };
 
 struct store *store_pg_create(struct loop *loop, const char *conninfo)

@@ -98,12 +98,15 @@ enum stmt_id {
     S_SUB_PUT, S_SUB_DELETE, S_SUB_RELEASE, S_SUB_ORPHANS, S_SUB_CLAIM, S_SUB_LIST,
     /* digest users and the nonce secret (users.c), OP_QUERY too */
     S_USER_GET, S_USER_CREATE, S_USER_UPDATE, S_USER_DELETE, S_USERS_LIST, S_AUTH_SECRET,
+    /* presence authorization rules (rules.c), OP_QUERY too */
+    S_RULES_GET, S_RULES_PUT,
     S_NUM
 };
 #define S_QUERY_FIRST S_IM_TOPIC
 #define S_NODE_FIRST S_NODE_UPSERT
 #define S_SUB_FIRST S_SUB_PUT
 #define S_USER_FIRST S_USER_GET
+#define S_RULES_FIRST S_RULES_GET
 
 struct pg_stmt {
     const char *name;
@@ -387,6 +390,7 @@ union query_done {
     store_user_cb user;
     store_users_cb users;
     store_secret_cb secret;
+    store_pres_rules_cb rules;
 };
 
 /* One parameter value; which member counts is said by the row's kind letter (query_row). */
@@ -532,6 +536,12 @@ void pg_users_list(struct store *st, const char *after, size_t max, store_users_
                    void *arg);
 void pg_auth_secret(struct store *st, const unsigned char *proposal, size_t len,
                     store_secret_cb done, void *arg);
+
+/* ---- rules.c: presence authorization rules ------------------------------------------------- */
+
+void pg_pres_rules_get(struct store *st, const char *aor, store_pres_rules_cb done, void *arg);
+void pg_pres_rules_put(struct store *st, const struct pres_rules *r, store_status_cb done,
+                       void *arg);
 
 /* ---- listen.c: the LISTEN connection --------------------------------------------------------- */
 

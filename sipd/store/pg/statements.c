@@ -500,6 +500,26 @@ const struct pg_stmt pg_stmts[S_NUM] = {
                        " SELECT secret FROM i UNION ALL"
                        " SELECT secret FROM auth_secret WHERE id = 1 LIMIT 1",
                        1, 1},
+
+    /* presence authorization rules (schema/009_presence_rules.sql; rules.c) */
+    /* $1 aor -> (1 allow | 2 block, entry) in list order; no row: no rules */
+    [S_RULES_GET] = {"sipd_rules_get",
+                     "SELECT x.k, x.e FROM presence_rules r, LATERAL ("
+                     "SELECT 1 AS k, a.e, a.o FROM unnest(r.allow) WITH ORDINALITY AS a(e, o)"
+                     " UNION ALL"
+                     " SELECT 2, b.e, b.o FROM unnest(r.block) WITH ORDINALITY AS b(e, o)) x"
+                     " WHERE r.aor = $1::text ORDER BY x.k, x.o",
+                     1, 0},
+    /* $1 aor, $2 allow, $3 block: replace both lists (both empty: the row goes) */
+    [S_RULES_PUT] = {"sipd_rules_put",
+                     "WITH d AS (DELETE FROM presence_rules WHERE aor = $1::text"
+                     " AND cardinality($2::text[]) + cardinality($3::text[]) = 0)"
+                     " INSERT INTO presence_rules AS r (aor, allow, block)"
+                     " SELECT $1::text, $2::text[], $3::text[]"
+                     " WHERE cardinality($2::text[]) + cardinality($3::text[]) > 0"
+                     " ON CONFLICT (aor) DO UPDATE SET allow = excluded.allow,"
+                     " block = excluded.block, updated_at = now()",
+                     3, 1},
 };
 
 /* Run once per connection, before anything else. Every statement above finds its rows through

@@ -64,7 +64,7 @@ static void report_secret(const struct pg_op *op, int status, const struct qresu
 }
 
 #define ROW(id) [id - S_USER_FIRST] = {.stmt = id
-static const struct query_row rows[S_NUM - S_USER_FIRST] = {
+static const struct query_row rows[S_RULES_FIRST - S_USER_FIRST] = {
     /* aor -> the user or no row */
     ROW(S_USER_GET), "u", 1, 4, 0, "", parse_user, sizeof(struct auth_user), report_user},
     /* aor, realm, ha1_md5, ha1_sha256 -> rows written */
