@@ -19,6 +19,7 @@
 #include "roles/presence/presence.h"
 #include "roles/proxy/proxy.h"
 #include "roles/registrar.h"
+#include "sip/admission.h"
 #include "sip/msg.h"
 #include "sip/stats.h"
 #include "sip/txn.h"
@@ -56,6 +57,7 @@ struct server {
     struct timer expire_timer;
     struct node_self *self; /* this node's row in the node table and its state (cluster/self.c) */
     struct api *api;        /* the HTTP control plane (api/); NULL with --api off */
+    struct admission *admission; /* limits checked before parsing (docs/limits.md) */
 };
 
 /* Does this node forward requests (proxy, redirect, or the balancer's edge)? */
@@ -325,6 +327,14 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
     struct server *srv = arg;
     const char *bad = NULL;
     size_t hdr = sip_find_header_end(buf, len);
+    char refusal[1024];
+    size_t refusal_len;
+    if (admission_check(srv->admission, src, buf, len, hdr, loop_now_ms(srv->loop), refusal,
+                        sizeof refusal, &refusal_len) != ADMIT_PASS) {
+        if (refusal_len)
+            transport_send(srv->tp, src, refusal, refusal_len);
+        return;
+    }
     if (src->proto == SIP_PROTO_UDP && hdr) {
         /* RFC 3261 §18.3: over UDP, Content-Length bounds the body: extra bytes are ignored, a
          * body shorter than announced is an error (TCP framing already guarantees both). */
@@ -527,6 +537,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         .max_connections = (size_t)cfg->max_connections,
         .tcp_idle_timeout_s = (unsigned)cfg->tcp_idle_timeout_s,
         .max_tx_buffer_bytes = 4u * 1024 * 1024,
+        .max_connections_per_source = (size_t)cfg->lim_max_conn_per_source,
+        .tcp_stall_timeout_s = (unsigned)cfg->lim_tcp_stall_timeout_s,
     };
     struct txn_config xc = {.t1_ms = (unsigned)cfg->t1_ms, .t2_ms = (unsigned)cfg->t2_ms,
                             .t4_ms = (unsigned)cfg->t4_ms};
@@ -537,6 +549,15 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         .max_contacts = cfg->max_contacts,
         .domains = srv->domains,
         .node_name = cfg->db[0] ? cfg->node_name : NULL,
+    };
+    struct admission_config ac = {
+        .rate_per_s = (unsigned)cfg->lim_rate, .burst = (unsigned)cfg->lim_burst,
+        .reject_rate_per_s = (unsigned)cfg->lim_reject_rate,
+        .max_sources = (size_t)cfg->lim_max_sources, .exempt = cfg->lim_exempt,
+        .max_headers = (unsigned)cfg->lim_max_headers,
+        .max_header_line_bytes = (size_t)cfg->lim_max_header_line,
+        .max_body_udp_bytes = (size_t)cfg->lim_max_body_udp,
+        .max_body_tcp_bytes = (size_t)cfg->lim_max_body_tcp,
     };
     srv->tp = transport_create(loop, &tc, on_message, srv);
     srv->store = srv->tp ? store_create(loop, cfg->db) : NULL;
@@ -610,7 +631,11 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         server_destroy(srv);
         return NULL;
     }
-    if (open_listeners(srv) < 0) {
+    char aerr[256];
+    srv->admission = admission_create(&ac, aerr, sizeof aerr);
+    if (!srv->admission)
+        LOG_ERROR("%s", aerr);
+    if (!srv->admission || open_listeners(srv) < 0) {
         server_destroy(srv);
         return NULL;
     }
@@ -684,6 +709,7 @@ void server_destroy(struct server *srv)
     registrar_destroy(srv->registrar);
     txn_layer_destroy(srv->txns);
     transport_destroy(srv->tp);
+    admission_destroy(srv->admission);
     loop_timer_stop(srv->loop, &srv->groups_timer);
     for (size_t i = 0; i < srv->ngroups; i++) {
         free(srv->groups[i]->member_buf);
