@@ -88,6 +88,41 @@ static void respond_stateless(struct server *srv, const osip_message_t *req,
     osip_message_free(r);
 }
 
+/* RFC 3261 §8.2.2.3 and §8.2.3, for a request this node answers itself (not one it forwards):
+ * an option-tag in Require that we do not support gets 420 with Unsupported; a body with a
+ * Content-Encoding other than identity gets 415 with Accept-Encoding. Returns 1 when it answered. */
+static int uas_refuses(struct sip_txn *t)
+{
+    static const char *const supported[] = {"path", "outbound", NULL};
+    const osip_message_t *req = txn_request(t);
+    char tag[64];
+    if (sip_header_unknown_option(req, "require", supported, tag, sizeof tag)) {
+        txn_respond_simple(t, 420, NULL, "Unsupported", tag);
+        return 1;
+    }
+    const osip_content_length_t *cl = req->content_length;
+    const osip_content_encoding_t *ce = osip_list_get(&req->content_encodings, 0);
+    if (ce && ce->value && cl && cl->value && strcmp(cl->value, "0") != 0 &&
+        strcasecmp(ce->value, "identity") != 0) {
+        txn_respond_simple(t, 415, NULL, "Accept-Encoding", "identity");
+        return 1;
+    }
+    return 0;
+}
+
+/* RFC 3261 §8.2.1: a request outside a dialog for the server's own URI (no user) with a method
+ * it does not take there: 405 with what it does take when the method is known, else 501. */
+static void refuse_method(struct server *srv, struct sip_txn *t)
+{
+    const osip_message_t *req = txn_request(t);
+    if (sip_stats_method_slot(req->sip_method) == 0)
+        txn_respond_simple(t, 501, NULL, "Allow", SIP_ALLOW_METHODS);
+    else
+        txn_respond_simple(t, 405, NULL, "Allow",
+                           (srv->cfg.role_mask & ROLE_REGISTRAR) ? "OPTIONS, REGISTER, ACK, CANCEL"
+                                                                 : "OPTIONS, ACK, CANCEL");
+}
+
 /* Every OPTIONS we answer ourselves carries this node's load (docs/cluster.md): a balancer's
  * heartbeat reads it. The probe's own transaction is not counted as work. */
 static void handle_options(struct server *srv, struct sip_txn *t)
@@ -97,6 +132,8 @@ static void handle_options(struct server *srv, struct sip_txn *t)
                                "Accept: application/sdp, message/cpim, text/plain\r\n"
                                "Accept-Encoding: identity\r\n";
     char load[96], all[sizeof hdrs + sizeof load + 16];
+    if (uas_refuses(t))
+        return;
     if (node_self_load_value(srv->self, 1, load, sizeof load) < 0)
         load[0] = '\0';
     snprintf(all, sizeof all, "%sSipd-Load: %s\r\n", hdrs, load);
@@ -116,6 +153,8 @@ static int presence_dispatch(struct server *srv, struct sip_txn *t, const struct
         return is_sub && presence_handle_in_dialog(srv->presence, t, &c->event);
     if (!sip_event_is(&c->event, "presence") || !c->has_username || !c->is_ours)
         return 0;
+    if (uas_refuses(t))
+        return 1;
     if (is_sub)
         presence_handle_subscribe(srv->presence, t, &c->event);
     else
@@ -136,6 +175,8 @@ static int broker_dispatch(struct server *srv, struct sip_txn *t, const struct s
         return broker_handle_in_dialog(srv->broker, t, &c->event);
     if (!c->is_ours || !broker_wants(c, forwards(srv)))
         return 0;
+    if (uas_refuses(t))
+        return 1;
     if (is_sub) {
         broker_handle_subscribe(srv->broker, t, &c->event);
     } else {
@@ -251,7 +292,7 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
                            const char *raw, size_t raw_len)
 {
     const char *reason = NULL;
-    if (!req->sip_version || strcmp(req->sip_version, "SIP/2.0") != 0) {
+    if (!req->sip_version || strcasecmp(req->sip_version, "SIP/2.0") != 0) { /* §7.1 */
         respond_stateless(srv, req, src, 505, NULL);
         osip_message_free(req);
         return;
@@ -307,18 +348,24 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
     if (c.method == SIP_M_REGISTER && (srv->cfg.role_mask & ROLE_REGISTRAR) && (c.is_ours || !proxying)) {
         registrar_handle(srv->registrar, t);
     } else if (c.method == SIP_M_OPTIONS &&
-               (!proxying || (!c.has_route && c.is_ours && !c.has_username))) {
+               (!proxying || (!c.routed_away && c.is_ours && !c.has_username))) {
+        /* (a Route naming us is consumed first: RFC 3261 §16.4) */
         handle_options(srv, t);
     } else if (srv->presence && c.method == SIP_M_SUBSCRIBE && c.has_to_tag && c.is_ours &&
                !c.has_username && !c.has_route) {
         txn_respond_simple(t, 481, NULL, NULL, NULL); /* to us, in no dialog we know */
+    } else if (c.method != SIP_M_CANCEL && !c.has_to_tag && c.is_ours && !c.has_username &&
+               !c.routed_away) {
+        refuse_method(srv, t); /* for the server itself */
     } else if (c.method == SIP_M_CANCEL && proxying) {
         proxy_handle_cancel(srv->proxy, t);
     } else if (proxying) {
         txn_keep_raw(t, raw, raw_len);
         proxy_handle_request(srv->proxy, t);
+    } else if (c.method != SIP_M_CANCEL) {
+        refuse_method(srv, t);
     } else {
-        txn_respond_simple(t, 501, NULL, "Allow", SIP_ALLOW_METHODS);
+        txn_respond_simple(t, 481, NULL, NULL, NULL); /* a CANCEL we hold nothing for */
     }
 }
 
