@@ -2,8 +2,10 @@
  *
  * Layout: one array of entries allocated at creation, a power-of-two array of bucket heads
  * (entry indices, chained through `chain_next`) and a doubly linked LRU list through
- * `lru_prev`/`lru_next` (head = most recently used). Free entries sit on a list of their own
- * (through `chain_next`). Tokens are kept in thousandths so that refill is integer arithmetic:
+ * `lru_prev`/`lru_next` (head = most recently used). Entries are handed out in order
+ * (`used`), so that the pages of a large table that no source reached are never touched (RSS
+ * grows with the sources seen, not with `max_keys`); forgotten ones go on a free list (through
+ * `chain_next`). Tokens are kept in thousandths so that refill is integer arithmetic:
  * `rate_per_s` tokens per second is `rate_per_s` thousandths per millisecond. */
 #include "ratelimit.h"
 
@@ -32,7 +34,7 @@ struct ratelimit {
     uint32_t *heads;
     uint32_t mask; /* nbuckets - 1 */
     uint32_t free_head, lru_head, lru_tail;
-    size_t count;
+    size_t count, used;
 };
 
 /* A keyed multiply-xorshift over 8-byte words: cheap, and with a secret seed a remote sender
@@ -92,9 +94,7 @@ struct ratelimit *ratelimit_create(const struct ratelimit_config *cfg)
     rl->mask = (uint32_t)(nb - 1);
     for (size_t i = 0; i < nb; i++)
         rl->heads[i] = NIL;
-    for (size_t i = 0; i < cfg->max_keys; i++)
-        rl->entries[i].chain_next = i + 1 < cfg->max_keys ? (uint32_t)(i + 1) : NIL;
-    rl->free_head = 0;
+    rl->free_head = NIL;
     rl->lru_head = rl->lru_tail = NIL;
     if (getrandom(&rl->seed, sizeof rl->seed, GRND_NONBLOCK) != (ssize_t)sizeof rl->seed)
         rl->seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)rl;
@@ -191,13 +191,17 @@ int ratelimit_take(struct ratelimit *rl, const void *key, size_t keylen, uint64_
     uint32_t i = find(rl, h, k, kl, &slot);
     struct rl_entry *e;
     if (i == NIL) {
-        if (rl->free_head == NIL) {
+        if (rl->free_head == NIL && rl->used == rl->cfg.max_keys) {
             remove_entry(rl, rl->lru_tail); /* the table is full: forget the least recent key */
             find(rl, h, k, kl, &slot);      /* the chain may have changed */
         }
-        i = rl->free_head;
+        if (rl->free_head != NIL) {
+            i = rl->free_head;
+            rl->free_head = rl->entries[i].chain_next;
+        } else {
+            i = (uint32_t)rl->used++;
+        }
         e = &rl->entries[i];
-        rl->free_head = e->chain_next;
         e->hash = h;
         e->keylen = (uint8_t)kl;
         memcpy(e->key, k, kl);
