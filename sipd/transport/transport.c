@@ -45,6 +45,11 @@ struct conn {
     uint64_t last_active_ms;
     uint64_t partial_since_ms; /* accepted: since when rx holds an incomplete unit, or since
                                 * accept until the first one arrives; 0 = nothing pending */
+    /* What is known of an incomplete message at the front of rx, so that bytes trickling in
+     * are not rescanned from the start on every read (a slow sender would cost O(n^2)):
+     * rx_need > 0: its header section is complete and the whole message is rx_need bytes;
+     * rx_noend > 0: its first rx_noend bytes hold no end of header section. */
+    size_t rx_need, rx_noend;
     struct timer idle;
 };
 
@@ -441,11 +446,43 @@ static int conn_send(struct conn *c, const char *buf, size_t len)
     return 0;
 }
 
+/* Is the incomplete message at the front of rx still incomplete? Only the bytes that came since
+ * the last look are scanned. Returns 1 when the framer need not be asked. */
+static int conn_still_partial(struct conn *c)
+{
+    if (c->rx_need)
+        return c->rx_len < c->rx_need;
+    if (!c->rx_noend)
+        return 0;
+    size_t end = c->rx_len < c->tp->cfg.max_message_bytes ? c->rx_len : c->tp->cfg.max_message_bytes;
+    size_t from = c->rx_noend > 3 ? c->rx_noend - 3 : 0;
+    if (end >= c->tp->cfg.max_message_bytes || sip_find_header_end(c->rx + from, end - from))
+        return 0; /* the framer decides: complete, or too big */
+    c->rx_noend = c->rx_len;
+    return 1;
+}
+
+/* Remember what is known of the incomplete message left at the front of rx (see rx_need). */
+static void conn_note_incomplete(struct conn *c)
+{
+    c->rx_need = c->rx_noend = 0;
+    if (c->rx_len == 0 || c->rx[0] == '\r' || c->rx[0] == '\n')
+        return;
+    size_t end = c->rx_len < c->tp->cfg.max_message_bytes ? c->rx_len : c->tp->cfg.max_message_bytes;
+    size_t hdr = sip_find_header_end(c->rx, end), cl;
+    if (!hdr)
+        c->rx_noend = c->rx_len;
+    else if (sip_content_length(c->rx, hdr, &cl) == 0)
+        c->rx_need = hdr + cl;
+}
+
 /* Hand every complete message in the receive buffer to the callback. */
 static void conn_dispatch(struct conn *c)
 {
     struct transport *tp = c->tp;
     size_t off = 0;
+    if ((c->rx_need || c->rx_noend) && conn_still_partial(c))
+        return;
     while (!c->dead && off < c->rx_len) {
         size_t flen;
         enum frame_kind k = sip_frame_next(c->rx + off, c->rx_len - off, tp->cfg.max_message_bytes,
@@ -480,6 +517,8 @@ static void conn_dispatch(struct conn *c)
         memmove(c->rx, c->rx + off, c->rx_len - off);
         c->rx_len -= off;
     }
+    if (c->rx_len || c->rx_need || c->rx_noend)
+        conn_note_incomplete(c);
     if (c->partial_since_ms || c->rx_len)
         conn_note_partial(c, off > 0);
 }
