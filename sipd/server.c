@@ -23,6 +23,7 @@
 #include "sip/msg.h"
 #include "sip/stats.h"
 #include "sip/txn.h"
+#include "sip/uas.h"
 #include "sip/uri.h"
 #include "store/store.h"
 #include "transport/framing.h"
@@ -88,39 +89,10 @@ static void respond_stateless(struct server *srv, const osip_message_t *req,
     osip_message_free(r);
 }
 
-/* RFC 3261 §8.2.2.3 and §8.2.3, for a request this node answers itself (not one it forwards):
- * an option-tag in Require that we do not support gets 420 with Unsupported; a body with a
- * Content-Encoding other than identity gets 415 with Accept-Encoding. Returns 1 when it answered. */
-static int uas_refuses(struct sip_txn *t)
+/* What sipd takes at its own URI (no user): RFC 3261 §8.2.1's Allow of a 405. */
+static const char *own_allow(const struct server *srv)
 {
-    static const char *const supported[] = {"path", "outbound", NULL};
-    const osip_message_t *req = txn_request(t);
-    char tag[64];
-    if (sip_header_unknown_option(req, "require", supported, tag, sizeof tag)) {
-        txn_respond_simple(t, 420, NULL, "Unsupported", tag);
-        return 1;
-    }
-    const osip_content_length_t *cl = req->content_length;
-    const osip_content_encoding_t *ce = osip_list_get(&req->content_encodings, 0);
-    if (ce && ce->value && cl && cl->value && strcmp(cl->value, "0") != 0 &&
-        strcasecmp(ce->value, "identity") != 0) {
-        txn_respond_simple(t, 415, NULL, "Accept-Encoding", "identity");
-        return 1;
-    }
-    return 0;
-}
-
-/* RFC 3261 §8.2.1: a request outside a dialog for the server's own URI (no user) with a method
- * it does not take there: 405 with what it does take when the method is known, else 501. */
-static void refuse_method(struct server *srv, struct sip_txn *t)
-{
-    const osip_message_t *req = txn_request(t);
-    if (sip_stats_method_slot(req->sip_method) == 0)
-        txn_respond_simple(t, 501, NULL, "Allow", SIP_ALLOW_METHODS);
-    else
-        txn_respond_simple(t, 405, NULL, "Allow",
-                           (srv->cfg.role_mask & ROLE_REGISTRAR) ? "OPTIONS, REGISTER, ACK, CANCEL"
-                                                                 : "OPTIONS, ACK, CANCEL");
+    return (srv->cfg.role_mask & ROLE_REGISTRAR) ? "OPTIONS, REGISTER, ACK, CANCEL" : "OPTIONS, ACK, CANCEL";
 }
 
 /* Every OPTIONS we answer ourselves carries this node's load (docs/cluster.md): a balancer's
@@ -354,16 +326,18 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
     } else if (srv->presence && c.method == SIP_M_SUBSCRIBE && c.has_to_tag && c.is_ours &&
                !c.has_username && !c.has_route) {
         txn_respond_simple(t, 481, NULL, NULL, NULL); /* to us, in no dialog we know */
-    } else if (c.method != SIP_M_CANCEL && !c.has_to_tag && c.is_ours && !c.has_username &&
-               !c.routed_away) {
-        refuse_method(srv, t); /* for the server itself */
+    } else if (c.method != SIP_M_CANCEL && c.method != SIP_M_REGISTER && !c.has_to_tag &&
+               c.is_ours && !c.has_username && !c.routed_away &&
+               !(srv->cfg.role_mask & ROLE_BALANCER)) {
+        /* for the server itself (a balancer forwards them; a REGISTER goes to a registrar) */
+        uas_refuse_method(t, own_allow(srv));
     } else if (c.method == SIP_M_CANCEL && proxying) {
         proxy_handle_cancel(srv->proxy, t);
     } else if (proxying) {
         txn_keep_raw(t, raw, raw_len);
         proxy_handle_request(srv->proxy, t);
     } else if (c.method != SIP_M_CANCEL) {
-        refuse_method(srv, t);
+        uas_refuse_method(t, own_allow(srv));
     } else {
         txn_respond_simple(t, 481, NULL, NULL, NULL); /* a CANCEL we hold nothing for */
     }

@@ -5,7 +5,8 @@
         Open N connections from ADDR, each sending the first bytes of a REGISTER and nothing
         more; print "open N" once all are connected; then wait up to S + 10 s for sipd to close
         them (EOF or reset). Prints JSON {"opened": .., "closed": .., "closed_after_s": [min, max]}
-        and exits 0 when every one was closed no earlier than S - 1 s.
+        (how long each was held open, from its own connect) and exits 0 when every one was
+        closed, none before S - 1 s.
     halfopen.py cap HOST PORT --bind ADDR --count N --cap C
         Open N connections from ADDR (each sends a complete OPTIONS). Exactly C must get an
         answer (200) and stay open, N - C must be closed by sipd without one. Exit 0 when so.
@@ -26,7 +27,7 @@ PARTIAL = b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.2:5060;
 
 
 def hold(a):
-    socks = []
+    socks, opened = [], {}
     for _ in range(a.count):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.bind((a.bind, 0))
@@ -35,14 +36,14 @@ def hold(a):
         s.sendall(PARTIAL)
         s.setblocking(False)
         socks.append(s)
-    t0 = time.monotonic()
+        opened[s.fileno()] = time.monotonic()
     print("open %d" % len(socks), flush=True)
     closed_at = {}
     ep = select.epoll()
     for s in socks:
         ep.register(s.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
     by_fd = {s.fileno(): s for s in socks}
-    deadline = t0 + a.stall + 10
+    deadline = time.monotonic() + a.stall + 10
     while len(closed_at) < len(socks) and time.monotonic() < deadline:
         for fd, _ in ep.poll(0.5):
             if fd in closed_at:
@@ -54,7 +55,7 @@ def hold(a):
             except OSError:
                 data = b""
             if not data:
-                closed_at[fd] = time.monotonic() - t0
+                closed_at[fd] = time.monotonic() - opened[fd]  # held this long
                 ep.unregister(fd)
     out = {"opened": len(socks), "closed": len(closed_at)}
     if closed_at:
