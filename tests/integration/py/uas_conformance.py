@@ -17,7 +17,9 @@ get back:
   §8.2.3 a body with a Content-Encoding sipd cannot decode gets 415 with Accept-Encoding; an IM
          publication of a Content-Type the broker does not take gets 415 with Accept
   §16.3  Max-Forwards 0 on a request to forward gets 483; OPTIONS with Max-Forwards 0 to the
-         server itself is answered (200); Proxy-Require with an unknown tag gets 420 + Unsupported
+         server itself is answered (200); Proxy-Require with an unknown tag gets 420 + Unsupported;
+         a request carrying a Via of sipd's own whose branch holds the request's loop hash (it
+         went around and came back unchanged) gets 482
   §16.4  a Route naming this server is consumed first: OPTIONS and REGISTER with
          Route: <sip:SERVER;lr> are answered by the server (200), as without it
 """
@@ -56,6 +58,25 @@ def req(c, method, ruri, user="conf", version="SIP/2.0", extra=(), body=b"", mf=
         body = body.encode()
     lines.append("Content-Length: %d" % len(body))
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def loop_branch(ruri_user, ruri_host, from_tag, call_id, cseq):
+    """The branch prefix sipd's proxy gives a request it forwards (roles/proxy/route.c,
+    loop_hash: FNV-1a over Request-URI scheme, user, host, port, parameters; From tag, To tag,
+    Call-ID, CSeq number, Proxy-Require, Proxy-Authorization response; each followed by '|')."""
+    h = 2166136261
+
+    def fnv(v):
+        nonlocal h
+        for ch in (v or "").encode():
+            h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+        h = ((h ^ ord("|")) * 16777619) & 0xFFFFFFFF
+
+    number, _, cid_host = call_id.partition("@")
+    for v in ("sip", ruri_user, ruri_host, None, from_tag, None, number, cid_host or None,
+              str(cseq), None, None):
+        fnv(v)
+    return "z9hG4bKsd%08x." % h
 
 
 def main(transport, host, port, only=None):
@@ -128,6 +149,23 @@ def main(transport, host, port, only=None):
     expect("§16.3 Proxy-Require: x-nope gets 420 + Unsupported",
            lambda c: req(c, "INVITE", "sip:nobody%s@example.com" % user,
                          extra=["Proxy-Require: x-nope"]), 420, "Unsupported", "x-nope")
+
+    def looped(c):
+        tag, cid, user_l = new_tag(), new_call_id(), "loop%d" % os.getpid()
+        return ("\r\n".join([
+            "INVITE sip:%s@example.com SIP/2.0" % user_l,
+            "Via: SIP/2.0/%s %s:%d;rport;branch=%s" % (c.T, c.via_host, c.local_port, new_branch()),
+            "Via: SIP/2.0/%s %s:%d;branch=%s1" % (
+                transport.upper(), host, port,
+                loop_branch(user_l, "example.com", tag, cid, 1)),
+            "Via: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-origin",
+            "Max-Forwards: 68",
+            "From: <sip:a@example.com>;tag=%s" % tag,
+            "To: <sip:%s@example.com>" % user_l,
+            "Call-ID: %s" % cid,
+            "CSeq: 1 INVITE",
+            "Content-Length: 0", "", ""])).encode()
+    expect("§16.3 a request that comes back with sipd's own Via and loop hash gets 482", looped, 482)
 
     # §16.4
     expect("§16.4 OPTIONS with Route: <SERVER;lr> is answered by the server (200)",
