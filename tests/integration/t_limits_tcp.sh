@@ -1,8 +1,8 @@
 #!/bin/bash
 # t_limits_tcp.sh - TCP and size limits (docs/limits.md):
-#   - 2000 idle half-open connections from 127.0.0.2, each holding the first bytes of a REGISTER,
-#     do not stop a normal client (SIPp over TCP from 127.0.0.1) from registering, and sipd
-#     closes every one of them after limits.tcp_stall_timeout_s (counted as limit="stalled");
+#   - 2000 idle half-open connections from 127.0.0.2 (half holding the first bytes of a
+#     REGISTER, half silent) do not stop a normal client (SIPp over TCP from 127.0.0.1) from
+#     registering, and sipd closes every one after limits.tcp_stall_timeout_s (limit="stalled");
 #   - limits.max_connections_per_source: from one address only that many are served, the rest
 #     closed at once; another address still connects;
 #   - too many header fields / a header line too long get 513, a body over the transport's

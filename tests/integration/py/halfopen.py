@@ -2,8 +2,8 @@
 """halfopen.py - TCP connections that hold a partial message (slowloris), and the per-source cap.
 
     halfopen.py hold HOST PORT --bind ADDR --count N --stall S
-        Open N connections from ADDR, each sending the first bytes of a REGISTER and nothing
-        more; print "open N" once all are connected; then wait up to S + 10 s for sipd to close
+        Open N connections from ADDR, half of them sending the first bytes of a REGISTER and
+        nothing more, half nothing at all; print "open N" once all are connected; then wait up to S + 10 s for sipd to close
         them (EOF or reset). Prints JSON {"opened": .., "closed": .., "closed_after_s": [min, max]}
         (how long each was held open, from its own connect) and exits 0 when every one was
         closed, none before S - 1 s.
@@ -28,12 +28,13 @@ PARTIAL = b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.2:5060;
 
 def hold(a):
     socks, opened = [], {}
-    for _ in range(a.count):
+    for i in range(a.count):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.bind((a.bind, 0))
         s.settimeout(5)
         s.connect((a.host, a.port))
-        s.sendall(PARTIAL)
+        if i % 2 == 0:
+            s.sendall(PARTIAL)  # the other half sends nothing at all
         s.setblocking(False)
         socks.append(s)
         opened[s.fileno()] = time.monotonic()
