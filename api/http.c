@@ -54,6 +54,33 @@ void api_reply_json(struct api_req *r, int status, json_t *v)
     api_reply_text(r, status, "application/json", s, s ? strlen(s) : 0);
 }
 
+/* Replace every byte of s that is not part of a well-formed UTF-8 sequence by '?': a detail
+ * quotes what the client sent (a decoded path segment may hold any byte, "%.200s" may cut a
+ * character in two), and JSON strings must be UTF-8 (jansson refuses the rest). */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+                 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        size_t i = 1;
+        while (i < n && (p[i] & 0xC0) == 0x80)
+            i++;
+        int ok = n && i == n;
+        if (ok && n == 2 && *p < 0xC2)
+            ok = 0; /* overlong */
+        if (ok && n == 3 && ((*p == 0xE0 && p[1] < 0xA0) || (*p == 0xED && p[1] >= 0xA0)))
+            ok = 0; /* overlong, or a surrogate */
+        if (ok && n == 4 && ((*p == 0xF0 && p[1] < 0x90) || *p > 0xF4 || (*p == 0xF4 && p[1] >= 0x90)))
+            ok = 0; /* overlong, or beyond U+10FFFF */
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 void api_reply_error(struct api_req *r, int status, const char *err, const char *fmt, ...)
 {
     char detail[512];
@@ -61,6 +88,7 @@ void api_reply_error(struct api_req *r, int status, const char *err, const char 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    utf8_scrub(detail);
     api_reply_json(r, status, json_pack("{s:s, s:s}", "error", err, "detail", detail));
 }
 

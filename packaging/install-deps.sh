@@ -7,7 +7,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
       libcurl4-openssl-dev libgnutls28-dev libsystemd-dev
       postgresql postgresql-common sip-tester baresip-core python3 python3-yaml iproute2 procps
       prometheus
-      clang chromium python3-websocket curl openssl"
+      clang chromium python3-websocket curl openssl sipvicious"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -44,6 +44,17 @@ static const struct key keys[] = {
     I("transport", "max_message_bytes", max_message_bytes, 1024, 16 * 1024 * 1024),
     I("transport", "max_connections", max_connections, 1, 1000000),
     I("transport", "tcp_idle_timeout_s", tcp_idle_timeout_s, 1, 86400),
+    I("limits", "rate", lim_rate, 0, 10000000),
+    I("limits", "burst", lim_burst, 1, 10000000),
+    I("limits", "reject_rate", lim_reject_rate, 0, 1000000),
+    I("limits", "max_sources", lim_max_sources, 1, 10000000),
+    S("limits", "exempt", lim_exempt),
+    I("limits", "max_headers", lim_max_headers, 8, 100000),
+    I("limits", "max_header_line_bytes", lim_max_header_line, 128, 16 * 1024 * 1024),
+    I("limits", "max_body_bytes_udp", lim_max_body_udp, 0, 65535),
+    I("limits", "max_body_bytes_tcp", lim_max_body_tcp, 0, 16 * 1024 * 1024),
+    I("limits", "max_connections_per_source", lim_max_conn_per_source, 0, 1000000),
+    I("limits", "tcp_stall_timeout_s", lim_tcp_stall_timeout_s, 0, 86400),
     I("sip", "t1_ms", t1_ms, 10, 60000),
     I("sip", "t2_ms", t2_ms, 10, 600000),
     I("sip", "t4_ms", t4_ms, 10, 600000),
@@ -106,6 +117,17 @@ void config_defaults(struct sipd_config *c)
     c->max_message_bytes = 1024 * 1024 + 64 * 1024; /* room for a 1 MiB IM body plus headers */
     c->max_connections = 4096;
     c->tcp_idle_timeout_s = 600;
+    c->lim_rate = 1000; /* docs/limits.md: generous; loopback exempt */
+    c->lim_burst = 2000;
+    c->lim_reject_rate = 10;
+    c->lim_max_sources = 65536;
+    strcpy(c->lim_exempt, "127.0.0.0/8, ::1");
+    c->lim_max_headers = 256;
+    c->lim_max_header_line = 16384;
+    c->lim_max_body_udp = 65535;
+    c->lim_max_body_tcp = 1024 * 1024;
+    c->lim_max_conn_per_source = 1024;
+    c->lim_tcp_stall_timeout_s = 30;
     c->t1_ms = 500;
     c->t2_ms = 4000;
     c->t4_ms = 5000;

@@ -21,9 +21,11 @@
 #include "roles/presence/presence.h"
 #include "roles/proxy/proxy.h"
 #include "roles/registrar.h"
+#include "sip/admission.h"
 #include "sip/msg.h"
 #include "sip/stats.h"
 #include "sip/txn.h"
+#include "sip/uas.h"
 #include "sip/uri.h"
 #include "store/store.h"
 #include "transport/framing.h"
@@ -61,6 +63,7 @@ struct server {
     struct peers *peers;    /* a cluster node: who may send it requests; NULL = anyone */
     struct api *api;        /* the HTTP control plane (api/); NULL with --api off */
     struct auth *auth;      /* digest authentication (auth/); NULL with auth.enabled off */
+    struct admission *admission; /* limits checked before parsing (docs/limits.md) */
 };
 
 /* Does this node forward requests (proxy, redirect, or the balancer's edge)? */
@@ -91,6 +94,12 @@ static void respond_stateless(struct server *srv, const osip_message_t *req,
     osip_message_free(r);
 }
 
+/* What sipd takes at its own URI (no user): RFC 3261 §8.2.1's Allow of a 405. */
+static const char *own_allow(const struct server *srv)
+{
+    return (srv->cfg.role_mask & ROLE_REGISTRAR) ? "OPTIONS, REGISTER, ACK, CANCEL" : "OPTIONS, ACK, CANCEL";
+}
+
 /* Every OPTIONS we answer ourselves carries this node's load (docs/cluster.md): a balancer's
  * heartbeat reads it. The probe's own transaction is not counted as work. */
 static void handle_options(struct server *srv, struct sip_txn *t)
@@ -100,6 +109,8 @@ static void handle_options(struct server *srv, struct sip_txn *t)
                                "Accept: application/sdp, message/cpim, text/plain\r\n"
                                "Accept-Encoding: identity\r\n";
     char load[96], all[sizeof hdrs + sizeof load + 16];
+    if (uas_refuses(t))
+        return;
     if (node_self_load_value(srv->self, 1, load, sizeof load) < 0)
         load[0] = '\0';
     snprintf(all, sizeof all, "%sSipd-Load: %s\r\n", hdrs, load);
@@ -119,6 +130,8 @@ static int presence_dispatch(struct server *srv, struct sip_txn *t, const struct
         return is_sub && presence_handle_in_dialog(srv->presence, t, &c->event);
     if (!sip_event_is(&c->event, "presence") || !c->has_username || !c->is_ours)
         return 0;
+    if (uas_refuses(t))
+        return 1;
     if (is_sub)
         presence_handle_subscribe(srv->presence, t, &c->event);
     else
@@ -139,6 +152,8 @@ static int broker_dispatch(struct server *srv, struct sip_txn *t, const struct s
         return broker_handle_in_dialog(srv->broker, t, &c->event);
     if (!c->is_ours || !broker_wants(c, forwards(srv)))
         return 0;
+    if (uas_refuses(t))
+        return 1;
     if (is_sub) {
         broker_handle_subscribe(srv->broker, t, &c->event);
     } else {
@@ -289,7 +304,7 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
                            const char *raw, size_t raw_len)
 {
     const char *reason = NULL;
-    if (!req->sip_version || strcmp(req->sip_version, "SIP/2.0") != 0) {
+    if (!req->sip_version || strcasecmp(req->sip_version, "SIP/2.0") != 0) { /* §7.1 */
         respond_stateless(srv, req, src, 505, NULL);
         osip_message_free(req);
         return;
@@ -357,18 +372,26 @@ static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req
     if (c.method == SIP_M_REGISTER && (srv->cfg.role_mask & ROLE_REGISTRAR) && (c.is_ours || !proxying)) {
         registrar_handle(srv->registrar, t);
     } else if (c.method == SIP_M_OPTIONS &&
-               (!proxying || (!c.has_route && c.is_ours && !c.has_username))) {
+               (!proxying || (!c.routed_away && c.is_ours && !c.has_username))) {
+        /* (a Route naming us is consumed first: RFC 3261 §16.4) */
         handle_options(srv, t);
     } else if (srv->presence && c.method == SIP_M_SUBSCRIBE && c.has_to_tag && c.is_ours &&
                !c.has_username && !c.has_route) {
         txn_respond_simple(t, 481, NULL, NULL, NULL); /* to us, in no dialog we know */
+    } else if (c.method != SIP_M_CANCEL && c.method != SIP_M_REGISTER && !c.has_to_tag &&
+               c.is_ours && !c.has_username && !c.routed_away &&
+               !(srv->cfg.role_mask & ROLE_BALANCER)) {
+        /* for the server itself (a balancer forwards them; a REGISTER goes to a registrar) */
+        uas_refuse_method(t, own_allow(srv));
     } else if (c.method == SIP_M_CANCEL && proxying) {
         proxy_handle_cancel(srv->proxy, t);
     } else if (proxying) {
         txn_keep_raw(t, raw, raw_len);
         proxy_handle_request(srv->proxy, t);
+    } else if (c.method != SIP_M_CANCEL) {
+        uas_refuse_method(t, own_allow(srv));
     } else {
-        txn_respond_simple(t, 501, NULL, "Allow", SIP_ALLOW_METHODS);
+        txn_respond_simple(t, 481, NULL, NULL, NULL); /* a CANCEL we hold nothing for */
     }
 }
 
@@ -377,6 +400,14 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
     struct server *srv = arg;
     const char *bad = NULL;
     size_t hdr = sip_find_header_end(buf, len);
+    char refusal[1024];
+    size_t refusal_len;
+    if (admission_check(srv->admission, src, buf, len, hdr, loop_now_ms(srv->loop), refusal,
+                        sizeof refusal, &refusal_len) != ADMIT_PASS) {
+        if (refusal_len)
+            transport_send(srv->tp, src, refusal, refusal_len);
+        return;
+    }
     if (src->proto == SIP_PROTO_UDP && hdr) {
         /* RFC 3261 §18.3: over UDP, Content-Length bounds the body: extra bytes are ignored, a
          * body shorter than announced is an error (TCP framing already guarantees both). */
@@ -603,6 +634,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         .max_connections = (size_t)cfg->max_connections,
         .tcp_idle_timeout_s = (unsigned)cfg->tcp_idle_timeout_s,
         .max_tx_buffer_bytes = 4u * 1024 * 1024,
+        .max_connections_per_source = (size_t)cfg->lim_max_conn_per_source,
+        .tcp_stall_timeout_s = (unsigned)cfg->lim_tcp_stall_timeout_s,
     };
     struct txn_config xc = {.t1_ms = (unsigned)cfg->t1_ms, .t2_ms = (unsigned)cfg->t2_ms,
                             .t4_ms = (unsigned)cfg->t4_ms};
@@ -613,6 +646,15 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         .max_contacts = cfg->max_contacts,
         .domains = srv->domains,
         .node_name = cfg->db[0] ? cfg->node_name : NULL,
+    };
+    struct admission_config adc = {
+        .rate_per_s = (unsigned)cfg->lim_rate, .burst = (unsigned)cfg->lim_burst,
+        .reject_rate_per_s = (unsigned)cfg->lim_reject_rate,
+        .max_sources = (size_t)cfg->lim_max_sources, .exempt = cfg->lim_exempt,
+        .max_headers = (unsigned)cfg->lim_max_headers,
+        .max_header_line_bytes = (size_t)cfg->lim_max_header_line,
+        .max_body_udp_bytes = (size_t)cfg->lim_max_body_udp,
+        .max_body_tcp_bytes = (size_t)cfg->lim_max_body_tcp,
     };
     srv->tp = transport_create(loop, &tc, on_message, srv);
     srv->store = srv->tp ? store_create(loop, cfg->db) : NULL;
@@ -702,7 +744,11 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         LOG_WARN("auth.enabled is off: ANYONE may register, call, publish and subscribe as ANY user "
                  "(turn it on with --auth on or auth.enabled = yes; docs/auth.md)");
     }
-    if (open_tls(srv) < 0 || open_listeners(srv) < 0) {
+    char aerr[256];
+    srv->admission = admission_create(&adc, aerr, sizeof aerr);
+    if (!srv->admission)
+        LOG_ERROR("%s", aerr);
+    if (!srv->admission || open_tls(srv) < 0 || open_listeners(srv) < 0) {
         server_destroy(srv);
         return NULL;
     }
@@ -789,6 +835,7 @@ void server_destroy(struct server *srv)
     registrar_destroy(srv->registrar);
     txn_layer_destroy(srv->txns);
     transport_destroy(srv->tp);
+    admission_destroy(srv->admission);
     loop_timer_stop(srv->loop, &srv->groups_timer);
     for (size_t i = 0; i < srv->ngroups; i++) {
         free(srv->groups[i]->member_buf);

@@ -460,6 +460,12 @@ static size_t copy_raw_header(const char *buf, size_t len, const char *name, con
 
 int sip_raw_bad_request(const char *buf, size_t len, const char *reason, char *out, size_t room)
 {
+    return sip_raw_response(buf, len, 400, reason, NULL, out, room);
+}
+
+int sip_raw_response(const char *buf, size_t len, int code, const char *reason,
+                     const char *extra_headers, char *out, size_t room)
+{
     /* only for something shaped like a request: "TOKEN SP ..." on the first line */
     size_t i = 0;
     while (i < len && i < 32 && is_token_char((unsigned char)buf[i]))
@@ -468,13 +474,22 @@ int sip_raw_bad_request(const char *buf, size_t len, const char *reason, char *o
         return -1;
     if (room < 512)
         return -1;
-    size_t w = (size_t)snprintf(out, room, "SIP/2.0 400 %.100s\r\n", reason);
+    if (!reason)
+        reason = sip_reason_phrase(code);
+    size_t extra = extra_headers ? strlen(extra_headers) : 0;
+    if (extra > 256)
+        return -1;
+    size_t w = (size_t)snprintf(out, room, "SIP/2.0 %03d %.100s\r\n", code, reason);
     static const struct {
         const char *name, *compact;
     } hs[] = {{"via", "v"}, {"from", "f"}, {"to", "t"}, {"call-id", "i"}, {"cseq", NULL}};
-    size_t limit = room - 64;
+    size_t limit = room - 64 - extra;
     for (size_t k = 0; k < sizeof hs / sizeof hs[0]; k++)
         w += copy_raw_header(buf, len, hs[k].name, hs[k].compact, out + w, limit - w);
+    if (extra) {
+        memcpy(out + w, extra_headers, extra);
+        w += extra;
+    }
     w += (size_t)snprintf(out + w, room - w, "Content-Length: 0\r\n\r\n");
     return (int)w;
 }

@@ -54,6 +54,11 @@ int sip_serialize(osip_message_t *m, char **out, size_t *len);
  * "400 <reason>" into out, copying the Via, From, To, Call-ID and CSeq lines as they are.
  * Returns its length, or -1 when it does not look like a request. */
 int sip_raw_bad_request(const char *buf, size_t len, const char *reason, char *out, size_t room);
+/* The same for any status: "CODE <reason>" (NULL = the standard phrase), then extra_headers
+ * (complete "Name: value\r\n" lines, at most 256 bytes, may be NULL). Used where a request is
+ * refused before it is parsed (sip/admission.c). */
+int sip_raw_response(const char *buf, size_t len, int code, const char *reason,
+                     const char *extra_headers, char *out, size_t room);
 
 /* The standard reason phrase for a status code. */
 const char *sip_reason_phrase(int code);

@@ -14,8 +14,10 @@
 #include "../base/hmap.h"
 #include "../base/log.h"
 #include "../base/loop.h"
+#include "../base/metrics.h"
 #include "framing.h"
 #include "tls.h"
+#include "srclimit.h"
 
 #define MAX_LISTENERS 16
 #define UDP_BUF_BYTES 65536
@@ -49,7 +51,15 @@ struct conn {
     int busy;  /* inside a dispatch: defer the free */
     int dead;  /* closed while busy */
     int want_out;
+    int is_accepted; /* counted in the per-source table; subject to the stall timeout */
     uint64_t last_active_ms;
+    uint64_t partial_since_ms; /* accepted: since when rx holds an incomplete unit, or since
+                                * accept until the first one arrives; 0 = nothing pending */
+    /* What is known of an incomplete message at the front of rx, so that bytes trickling in
+     * are not rescanned from the start on every read (a slow sender would cost O(n^2)):
+     * rx_need > 0: its header section is complete and the whole message is rx_need bytes;
+     * rx_noend > 0: its first rx_noend bytes hold no end of header section. */
+    size_t rx_need, rx_noend;
     struct timer idle;
 };
 
@@ -73,7 +83,20 @@ struct transport {
     struct timer close_timer;
     struct tls_ctx *tls;  /* NULL: no TLS configured */
     size_t nhandshakes;   /* TLS connections not yet ready */
+    struct source_counts per_source; /* accepted connections per source address */
+    struct metric *m_conn_total, *m_conn_source, *m_stalled, *m_too_big;
 };
+
+/* Rejections counted in the family that sip/admission.c counts its own in (docs/metrics.md). */
+static struct metric *rejections(const char *limit)
+{
+    static const char *const labels[] = {"limit", NULL};
+    struct metric_family *f = metrics_family(
+        metrics_default(), "sipd_limit_rejections_total",
+        "Messages and connections refused by a limit of docs/limits.md, by limit.", METRIC_COUNTER,
+        labels, NULL, 0);
+    return metric_series(f, (const char *const[]){limit});
+}
 
 void transport_set_tls(struct transport *tp, struct tls_ctx *ctx)
 {
@@ -140,6 +163,11 @@ struct transport *transport_create(struct loop *loop, const struct transport_con
     tp->next_id = 1;
     hmap_init(&tp->by_id);
     hmap_init(&tp->by_peer);
+    source_counts_init(&tp->per_source);
+    tp->m_conn_total = rejections("connections");
+    tp->m_conn_source = rejections("connections_per_source");
+    tp->m_stalled = rejections("stalled");
+    tp->m_too_big = rejections("message_size");
     return tp;
 }
 
@@ -168,6 +196,7 @@ void transport_destroy(struct transport *tp)
     hmap_free(&tp->by_id);
     hmap_free(&tp->by_peer);
     tls_ctx_free(tp->tls);
+    source_counts_free(&tp->per_source);
     free(tp->udp_buf);
     free(tp);
 }
@@ -204,6 +233,7 @@ static void udp_readable(struct loop *loop, int fd, uint32_t events, void *arg)
         }
         if ((size_t)n > tp->cfg.max_message_bytes) {
             char peer[SOCKADDR_STRLEN];
+            metric_inc(tp->m_too_big);
             LOG_DEBUG("udp datagram dropped reason=too-big bytes=%zd peer=%s", n,
                       sockaddr_str(&src.peer, peer, sizeof peer));
             continue;
@@ -225,6 +255,10 @@ static void conn_io(struct loop *loop, int fd, uint32_t events, void *arg);
 static void conn_unlink(struct conn *c)
 {
     struct transport *tp = c->tp;
+    if (c->is_accepted) {
+        source_counts_dec(&tp->per_source, &c->peer);
+        c->is_accepted = 0;
+    }
     hmap_del(&tp->by_id, &c->id, sizeof c->id);
     if (hmap_get(&tp->by_peer, c->peer_key, strlen(c->peer_key)) == c)
         hmap_del(&tp->by_peer, c->peer_key, strlen(c->peer_key));
@@ -289,6 +323,8 @@ static void conn_arm_idle(struct conn *c, uint64_t delay_ms)
     loop_timer_start(c->tp->loop, &c->idle, delay_ms, conn_idle_fired, c);
 }
 
+/* One timer per connection serves both timeouts: idle (no traffic) and stalled (an incomplete
+ * message held too long, however slowly its bytes trickle in). */
 static void conn_idle_fired(struct timer *t, void *arg)
 {
     struct conn *c = arg;
@@ -302,7 +338,33 @@ static void conn_idle_fired(struct timer *t, void *arg)
         conn_close(c, "idle");
         return;
     }
-    conn_arm_idle(c, limit - (now - c->last_active_ms));
+    uint64_t next = limit - (now - c->last_active_ms);
+    uint64_t stall = (uint64_t)c->tp->cfg.tcp_stall_timeout_s * 1000u;
+    if (stall && c->partial_since_ms) {
+        if (now - c->partial_since_ms >= stall) {
+            metric_inc(c->tp->m_stalled);
+            conn_close(c, "stalled");
+            return;
+        }
+        if (stall - (now - c->partial_since_ms) < next)
+            next = stall - (now - c->partial_since_ms);
+    }
+    conn_arm_idle(c, next);
+}
+
+/* After the receive buffer was consumed: start or end the stall clock. */
+static void conn_note_partial(struct conn *c, int consumed)
+{
+    uint64_t stall = (uint64_t)c->tp->cfg.tcp_stall_timeout_s * 1000u;
+    if (!c->is_accepted || !stall)
+        return;
+    if (c->rx_len == 0) {
+        if (consumed)
+            c->partial_since_ms = 0;
+    } else if (consumed || !c->partial_since_ms) {
+        c->partial_since_ms = loop_now_ms(c->tp->loop);
+        conn_arm_idle(c, stall); /* earlier than the idle deadline; the handler sorts it out */
+    }
 }
 
 /* The by_peer key: a TLS connection is never taken for a TCP one to the same address. */
@@ -456,11 +518,43 @@ static int conn_send(struct conn *c, const char *buf, size_t len)
     return 0;
 }
 
+/* Is the incomplete message at the front of rx still incomplete? Only the bytes that came since
+ * the last look are scanned. Returns 1 when the framer need not be asked. */
+static int conn_still_partial(struct conn *c)
+{
+    if (c->rx_need)
+        return c->rx_len < c->rx_need;
+    if (!c->rx_noend)
+        return 0;
+    size_t end = c->rx_len < c->tp->cfg.max_message_bytes ? c->rx_len : c->tp->cfg.max_message_bytes;
+    size_t from = c->rx_noend > 3 ? c->rx_noend - 3 : 0;
+    if (end >= c->tp->cfg.max_message_bytes || sip_find_header_end(c->rx + from, end - from))
+        return 0; /* the framer decides: complete, or too big */
+    c->rx_noend = c->rx_len;
+    return 1;
+}
+
+/* Remember what is known of the incomplete message left at the front of rx (see rx_need). */
+static void conn_note_incomplete(struct conn *c)
+{
+    c->rx_need = c->rx_noend = 0;
+    if (c->rx_len == 0 || c->rx[0] == '\r' || c->rx[0] == '\n')
+        return;
+    size_t end = c->rx_len < c->tp->cfg.max_message_bytes ? c->rx_len : c->tp->cfg.max_message_bytes;
+    size_t hdr = sip_find_header_end(c->rx, end), cl;
+    if (!hdr)
+        c->rx_noend = c->rx_len;
+    else if (sip_content_length(c->rx, hdr, &cl) == 0)
+        c->rx_need = hdr + cl;
+}
+
 /* Hand every complete message in the receive buffer to the callback. */
 static void conn_dispatch(struct conn *c)
 {
     struct transport *tp = c->tp;
     size_t off = 0;
+    if ((c->rx_need || c->rx_noend) && conn_still_partial(c))
+        return;
     while (!c->dead && off < c->rx_len) {
         size_t flen;
         enum frame_kind k = sip_frame_next(c->rx + off, c->rx_len - off, tp->cfg.max_message_bytes,
@@ -468,6 +562,8 @@ static void conn_dispatch(struct conn *c)
         if (k == FRAME_NEED_MORE)
             break;
         if (k == FRAME_TOO_BIG || k == FRAME_BAD) {
+            if (k == FRAME_TOO_BIG)
+                metric_inc(tp->m_too_big);
             conn_close(c, k == FRAME_TOO_BIG ? "message-too-big" : "bad-framing");
             return;
         }
@@ -493,6 +589,10 @@ static void conn_dispatch(struct conn *c)
         memmove(c->rx, c->rx + off, c->rx_len - off);
         c->rx_len -= off;
     }
+    if (c->rx_len || c->rx_need || c->rx_noend)
+        conn_note_incomplete(c);
+    if (c->partial_since_ms || c->rx_len)
+        conn_note_partial(c, off > 0);
 }
 
 static void conn_readable(struct conn *c)
@@ -510,6 +610,7 @@ static void conn_readable(struct conn *c)
                 ncap = limit;
             if (ncap <= c->rx_cap) {
                 /* buffer at its bound with no complete message in it */
+                metric_inc(tp->m_too_big);
                 conn_close(c, "message-too-big");
                 return;
             }
@@ -628,6 +729,17 @@ static void tcp_acceptable(struct loop *loop, int fd, uint32_t events, void *arg
             char ps[SOCKADDR_STRLEN];
             LOG_WARN("tcp connection refused reason=max-connections limit=%zu peer=%s",
                      tp->cfg.max_connections, sockaddr_str(&peer, ps, sizeof ps));
+            metric_inc(tp->m_conn_total);
+            close(cfd);
+            continue;
+        }
+        if (tp->cfg.max_connections_per_source &&
+            source_counts_get(&tp->per_source, &peer) >= tp->cfg.max_connections_per_source) {
+            char ps[SOCKADDR_STRLEN];
+            /* debug: one source's attempts must not flood the log either */
+            LOG_DEBUG("tcp connection refused reason=max-connections-per-source limit=%zu peer=%s",
+                      tp->cfg.max_connections_per_source, sockaddr_str(&peer, ps, sizeof ps));
+            metric_inc(tp->m_conn_source);
             close(cfd);
             continue;
         }
@@ -645,6 +757,14 @@ static void tcp_acceptable(struct loop *loop, int fd, uint32_t events, void *arg
         if (!c) {
             close(cfd);
             continue;
+        }
+        if (source_counts_inc(&tp->per_source, &peer) == 0)
+            c->is_accepted = 1;
+        if (tp->cfg.tcp_stall_timeout_s) {
+            /* until its first message arrives, an accepted connection is stalled-in-waiting */
+            c->partial_since_ms = loop_now_ms(tp->loop);
+            if (tp->cfg.tcp_stall_timeout_s < tp->cfg.tcp_idle_timeout_s)
+                conn_arm_idle(c, (uint64_t)tp->cfg.tcp_stall_timeout_s * 1000u);
         }
         LOG_DEBUG("tcp accept conn=%llu peer=%s", (unsigned long long)c->id, c->peer_key);
     }

@@ -3,7 +3,8 @@
  * TCP connections are persistent and kept in a connection table (by id and by peer address), so
  * responses and later requests toward a client reuse the client's own inbound connection.
  * Stream framing by Content-Length; CRLFCRLF keep-alive pings get a CRLF pong (RFC 5626 §3.5.1);
- * idle connections are closed; message size and connection count are bounded. */
+ * idle connections are closed; message size and connection count are bounded, in total and per
+ * source address; a connection whose message stalls half-sent is closed (docs/limits.md). */
 #ifndef SIPD_TRANSPORT_H
 #define SIPD_TRANSPORT_H
 
@@ -20,6 +21,9 @@ struct transport_config {
     size_t max_connections;      /* bound on open TCP connections */
     unsigned tcp_idle_timeout_s; /* close a TCP connection with no traffic for this long */
     size_t max_tx_buffer_bytes;  /* bound on queued output per connection */
+    size_t max_connections_per_source; /* accepted connections from one address (IPv6: /64); 0 = no bound */
+    unsigned tcp_stall_timeout_s; /* close an accepted connection holding an incomplete message (or
+                                   * none yet) for this long; 0 = never (docs/limits.md) */
 };
 
 /* Where a message came from, or where one goes. */

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Build the libFuzzer targets with clang (Debian package clang): ./fuzz_message, ./fuzz_broker,
-# ./fuzz_presence and ./fuzz_pidf in the current directory. Run with a scratch corpus first (libFuzzer writes new
+# ./fuzz_presence, ./fuzz_pidf, ./fuzz_framing, ./fuzz_cpim and ./fuzz_api in the current
+# directory. Run with a scratch corpus first (libFuzzer writes new
 # inputs into the first directory): mkdir -p c && ./fuzz_broker -max_total_time=60 c "$(dirname "$0")/corpus"
 # and mkdir -p p && ./fuzz_pidf -max_total_time=60 -dict="$(dirname "$0")/pidf.dict" p "$(dirname "$0")/corpus_pidf"
 # (./fuzz_presence likewise, with corpus_presence).
@@ -24,3 +25,16 @@ clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src"
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" -I"$here/../unit" \
     "$here/fuzz_presence.c" "$here/../unit/loop_fixture.c" $(find "$src" -name '*.c' ! -name main.c ! -name server.c ! -name reload.c | sort) \
     $(pkg-config --cflags --libs libosip2 libpq gnutls libsystemd) -lresolv -lpthread -o fuzz_presence
+# The TCP framer fed in chunks, and the checks before parsing on what it frames (docs/limits.md).
+clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" \
+    "$here/fuzz_framing.c" "$src/transport/framing.c" "$src/sip/admission.c" "$src/sip/msg.c" \
+    "$src/base/ratelimit.c" "$src/transport/srclimit.c" "$src/base/hmap.c" "$src/base/metrics.c" \
+    "$src/transport/addr.c" "$src/base/sbuf.c" "$src/base/log.c" \
+    $(pkg-config --cflags --libs libosip2) -lm -o fuzz_framing
+clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" \
+    "$here/fuzz_cpim.c" "$src/sip/cpim.c" "$src/base/sbuf.c" -o fuzz_cpim
+# The REST API's body handlers: api/ and the whole core they call into (no sockets are opened).
+clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" -I"$src/.." \
+    "$here/fuzz_api.c" $(find "$src/../api" "$src" -name '*.c' ! -name main.c ! -name server.c | sort) \
+    $(pkg-config --cflags --libs libosip2 libpq gnutls libsystemd libmicrohttpd jansson) \
+    -lresolv -lpthread -lm -o fuzz_api

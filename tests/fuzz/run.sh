@@ -26,6 +26,9 @@ targets=(
     "fuzz_presence corpus_presence"
     "fuzz_pidf corpus_pidf -dict=$here/pidf.dict"
     "fuzz_digest corpus_digest"
+    "fuzz_framing corpus_framing"
+    "fuzz_cpim corpus_cpim"
+    "fuzz_api corpus_api"
 )
 
 # fuzz_one NAME CORPUS [FLAGS]: run NAME for $secs seconds; status file NAME.rc

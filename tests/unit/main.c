@@ -36,6 +36,8 @@ int main(void)
     register_broker_suites();
     register_cluster_suites();
     register_metrics_suites();
+    register_limits_suites();
+    register_fuzz_found_suites();
     register_api_nodes_suites();
     register_api_suites();
     register_sipctl_suites();

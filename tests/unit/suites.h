@@ -26,6 +26,8 @@ void register_presence_suites(void);
 void register_broker_suites(void);
 void register_cluster_suites(void);
 void register_metrics_suites(void);
+void register_limits_suites(void);
+void register_fuzz_found_suites(void);
 void register_api_nodes_suites(void);
 void register_api_suites(void);
 void register_sipctl_suites(void);

@@ -1,0 +1,18 @@
+/* uas.h - RFC 3261 §8.2 checks for a request this node answers itself, as a UAS (not one it
+ * forwards): method inspection (§8.2.1), Require (§8.2.2.3), content encoding (§8.2.3). The
+ * dispatcher (server.c) decides which requests are ours; these answer the ones we refuse. */
+#ifndef SIPD_UAS_H
+#define SIPD_UAS_H
+
+struct sip_txn;
+
+/* Require with an option-tag we do not support: 420 with Unsupported naming it; a body with a
+ * Content-Encoding other than identity: 415 with Accept-Encoding. Returns 1 when it answered
+ * (the transaction is done), 0 when the request may be handled. Never for ACK or CANCEL. */
+int uas_refuses(struct sip_txn *t);
+
+/* A method not taken at this URI: 405 with Allow: allow when sipd knows the method (it is in
+ * SIP_ALLOW_METHODS), else 501 with what sipd implements. */
+void uas_refuse_method(struct sip_txn *t, const char *allow);
+
+#endif
