@@ -763,8 +763,12 @@ static void tcp_acceptable(struct loop *loop, int fd, uint32_t events, void *arg
         if (tp->cfg.tcp_stall_timeout_s) {
             /* until its first message arrives, an accepted connection is stalled-in-waiting */
             c->partial_since_ms = loop_now_ms(tp->loop);
-            if (tp->cfg.tcp_stall_timeout_s < tp->cfg.tcp_idle_timeout_s)
-                conn_arm_idle(c, (uint64_t)tp->cfg.tcp_stall_timeout_s * 1000u);
+            /* the timer conn_new armed (idle, or a TLS handshake's timeout) stays when earlier */
+            uint64_t stall_ms = (uint64_t)tp->cfg.tcp_stall_timeout_s * 1000u;
+            uint64_t armed_ms = c->tls ? tls_ctx_config(tp->tls)->handshake_timeout_ms
+                                       : (uint64_t)tp->cfg.tcp_idle_timeout_s * 1000u;
+            if (stall_ms < armed_ms)
+                conn_arm_idle(c, stall_ms);
         }
         LOG_DEBUG("tcp accept conn=%llu peer=%s", (unsigned long long)c->id, c->peer_key);
     }
