@@ -2,10 +2,9 @@
 # t_sipvicious.sh - the scanners of Debian's sipvicious against sipd on loopback, from 127.0.0.2
 # (limits.rate=20/s per source, nothing exempt):
 #   - svmap finds the server and learns no product name (no Server/User-Agent header);
-#   - svwar (REGISTER and INVITE scans over 40 extensions) gets one and the same answer for every
-#     extension it reports: it cannot tell users apart;
-#   - svcrack: while digest authentication is off it finds no challenge ("[no password]") and
-#     stops; once REGISTER is challenged it must be throttled: its attempts reaching sipd per
+#   - with digest authentication on and user 100 added, svwar (REGISTER and INVITE scans over 40
+#     extensions) finds no user: every extension gets the same challenge;
+#   - svcrack (REGISTER is challenged; MD5 offered, all it knows) is throttled: its attempts reaching sipd per
 #     second (sipd_requests_received_total{method=REGISTER}) stay within the per-source rate and
 #     the excess is refused (sipd_limit_rejections_total{limit=rate|rate_silent});
 #   - sipd keeps serving: OPTIONS from 127.0.0.1 gets 200 after each tool.
@@ -16,7 +15,13 @@ for t in svmap svwar svcrack; do command -v "$t" >/dev/null || bail "$t not inst
 RATE=20
 # the scanners write sip:127.0.0.1 (no port) as the Request-URI: make it one of our domains
 sipd_start --domain "$DOMAIN,127.0.0.1" --set limits.exempt= --set limits.rate=$RATE \
-    --set limits.burst=$RATE
+    --set limits.burst=$RATE --auth on --set auth.algorithms=MD5
+# (MD5 only: svcrack answers the first challenge and knows no SHA-256; it crashes on one)
+# user 100 exists (the extension svcrack attacks; svwar must not tell it from 101..139)
+code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $API_TOKEN" \
+    -H 'Content-Type: application/json' -d "{\"user\":\"100@127.0.0.1\",\"password\":\"pw-$RANDOM$RANDOM\"}" \
+    "$API_URL/api/v1/users")
+check "user 100@127.0.0.1 added through the API (201, got $code)" test "$code" = 201
 cd "$T_DIR" || bail "no test directory"   # the tools write their session files in the cwd
 export HOME=$T_DIR                          # ... and in ~/.sipvicious
 
@@ -43,6 +48,7 @@ for m in REGISTER INVITE; do
     rc=$?
     check "svwar $m scan ends in time (exit $rc)" test "$rc" -ne 124 -a "$rc" -ne 137
     check "svwar $m: one and the same answer for every extension" one_answer "svwar_$m.out"
+    check "svwar $m finds no user (user 100 exists)" grep -q "found nothing" "svwar_$m.out"
     check "OPTIONS 200 after svwar $m" sip_ping udp "$SIP_HOST" "$SIP_PORT" 2
 done
 
