@@ -5,7 +5,8 @@
 # SUBSCRIBE and INVITE challenged and answered by SIPp (right password, wrong password, another
 # user's identity: 403) and by py/auth_digest.py (SHA-256 and MD5, the challenge's shape, an
 # unknown user answered like a wrong password, nonce-count replay, stale nonce, exemptions),
-# over UDP and TCP. Then with auth off: one warning line at start and no challenge.
+# over UDP and TCP; SIPp also with a stale nonce and one nonce for two requests (nc counted up).
+# Then with auth off: one warning line at start and no challenge.
 . "$(dirname "$0")/lib.sh"
 . "$IT_DIR/sipctl_lib.sh"
 . "$IT_DIR/auth_lib.sh"
@@ -58,6 +59,21 @@ ctl "${T[@]}" user add alice@$DOMAIN --password "$PA"
 ctl "${T[@]}" user add bob@$DOMAIN --password "$PB"
 for tr in udp tcp; do
     auth_sipp_cases "$tr" "$PA" "$PB"
+done
+sipd_stop
+
+# ---- SIPp: a stale nonce (auth.nonce_ttl_s=1), and one nonce used for two requests ----
+SIP_PORT=
+sipd_start --auth on --set auth.algorithms=MD5 --set auth.nonce_ttl_s=1
+export SIPCTL_URL=$API_URL
+ctl "${T[@]}" user add alice@$DOMAIN --password "$PA"
+for tr in udp tcp; do
+    auth_scenario stale auth_sequence.xml USER=alice "PASSWORD=$PA" PAUSE=2500 SECOND=401 \
+        STALE=true THIRD=200
+    auth_sipp "SIPp $tr: credentials for a nonce past its 1 s: 401 stale=true, then 200 with the new nonce" stale "$tr"
+    auth_scenario nonce_twice auth_sequence.xml USER=alice "PASSWORD=$PA" PAUSE=0 SECOND=200 \
+        STALE=false THIRD=200
+    auth_sipp "SIPp $tr: one nonce for two REGISTERs, nc 1 then 2: 200 both" nonce_twice "$tr"
 done
 sipd_stop
 
