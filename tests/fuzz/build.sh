@@ -35,6 +35,6 @@ clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src"
     "$here/fuzz_cpim.c" "$src/sip/cpim.c" "$src/base/sbuf.c" -o fuzz_cpim
 # The REST API's body handlers: api/ and the whole core they call into (no sockets are opened).
 clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I"$src" -I"$src/.." \
-    "$here/fuzz_api.c" $(find "$src/../api" "$src" -name '*.c' ! -name main.c ! -name server.c | sort) \
+    "$here/fuzz_api.c" $(find "$src/../api" "$src" -name '*.c' ! -name main.c ! -name server.c ! -name reload.c | sort) \
     $(pkg-config --cflags --libs libosip2 libpq gnutls libsystemd libmicrohttpd jansson) \
     -lresolv -lpthread -lm -o fuzz_api

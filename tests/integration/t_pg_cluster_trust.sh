@@ -54,7 +54,9 @@ node_start r2 registrar --set cluster.accept_from=any
 check "accept_from=any: OPTIONS from $STRANGER: 200" answers 200 "$STRANGER" udp "${NODE_PORT[r2]}" OPTIONS
 node_start r3 registrar --set "cluster.accept_from=nodes,127.0.0.8/29"
 check "accept_from=nodes,127.0.0.8/29: REGISTER from $STRANGER: 200" answers 200 "$STRANGER" udp "${NODE_PORT[r3]}" REGISTER
-check "... from 127.0.0.17 (outside): 403" answers 403 127.0.0.17 udp "${NODE_PORT[r3]}" REGISTER
+# (r3 has just started: until it has read the node table, what its prefixes do not admit gets 503)
+check "... from 127.0.0.17 (outside): 403 once the table is read (within 5 s)" \
+    cl_wait "REGISTER from 127.0.0.17 refused" 5 answers 403 127.0.0.17 udp "${NODE_PORT[r3]}" REGISTER
 
 out=$(timeout 10 "$SIPD" --foreground --db "$SIPD_DB" --name bad --roles registrar \
     --listen "udp:$SIP_HOST:$(pick_port)" --api off --set cluster.accept_from=10.0.0.0/33 2>&1)
