@@ -370,7 +370,8 @@ static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req
     if (srv->broker && broker_dispatch(srv, t, &c, raw, raw_len))
         return;
     if (c.method == SIP_M_REGISTER && (srv->cfg.role_mask & ROLE_REGISTRAR) && (c.is_ours || !proxying)) {
-        registrar_handle(srv->registrar, t);
+        if (!uas_refuses_merged(t))
+            registrar_handle(srv->registrar, t);
     } else if (c.method == SIP_M_OPTIONS &&
                (!proxying || (!c.routed_away && c.is_ours && !c.has_username))) {
         /* (a Route naming us is consumed first: RFC 3261 §16.4) */
