@@ -51,7 +51,7 @@ struct sip_txn {
     char *raw;              /* server: the request as received, when kept */
     size_t raw_len;
     char *identity;         /* server: who the request authenticated as (txn_set_identity) */
-    struct hmap_entry *origin; /* server answered here: its entry in by_origin (§8.2.2.2), or NULL */
+    struct hmap_entry *origin; /* server, answered here: its entry in by_origin (§8.2.2.2) */
     char *ack;              /* client INVITE: the ACK for a non-2xx final */
     size_t ack_len;
     char to_tag[20];
@@ -73,7 +73,7 @@ struct txn_layer {
     struct transport *tp;
     struct txn_config cfg;
     struct hmap by_key;
-    struct hmap by_origin; /* From tag + Call-ID + CSeq -> the server transaction we answer as UAS */
+    struct hmap by_origin; /* From tag, Call-ID, CSeq -> server transaction we answer as UAS */
     size_t pending;
     struct metric *in_progress; /* sipd_transactions_in_progress (computed from pending) */
 };
@@ -419,7 +419,8 @@ int txn_server_is_merged(struct sip_txn *t)
 {
     const osip_message_t *req = t->req;
     if (is_client(t) || t->origin || !req || !req->cseq || !req->cseq->number ||
-        !req->cseq->method || !req->call_id || !req->call_id->number || (req->to && sip_tag_of(req->to)))
+        !req->cseq->method || !req->call_id || !req->call_id->number ||
+        (req->to && sip_tag_of(req->to)))
         return 0;
     const char *ftag = req->from ? sip_tag_of(req->from) : NULL;
     if (!ftag) /* an RFC 2543 client: nothing to match on */

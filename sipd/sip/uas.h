@@ -13,9 +13,10 @@ struct sip_txn;
  * asks it alone. */
 int uas_refuses_merged(struct sip_txn *t);
 
-/* Merged request (above), then Require with an option-tag we do not support: 420 with Unsupported naming it; a body with a
- * Content-Encoding other than identity: 415 with Accept-Encoding. Returns 1 when it answered
- * (the transaction is done), 0 when the request may be handled. Never for ACK or CANCEL. */
+/* A merged request (above); then Require with an option-tag we do not support: 420 with
+ * Unsupported naming it; a body with a Content-Encoding other than identity: 415 with
+ * Accept-Encoding. Returns 1 when it answered (the transaction is done), 0 when the request may
+ * be handled. Never for ACK or CANCEL. */
 int uas_refuses(struct sip_txn *t);
 
 /* A method not taken at this URI: 405 with Allow: allow when sipd knows the method (it is in
