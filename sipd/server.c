@@ -286,6 +286,12 @@ static int refuse_stranger(struct server *srv, osip_message_t *req, const struct
     return 1;
 }
 
+/* admission.c's trust hook: the cluster's own nodes skip the per-source rate (docs/limits.md). */
+static int is_cluster_node(void *arg, const struct sockaddr_storage *peer)
+{
+    return peers_is_node(arg, peer);
+}
+
 static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *cp,
                      const char *raw, size_t raw_len);
 
@@ -370,7 +376,8 @@ static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req
     if (srv->broker && broker_dispatch(srv, t, &c, raw, raw_len))
         return;
     if (c.method == SIP_M_REGISTER && (srv->cfg.role_mask & ROLE_REGISTRAR) && (c.is_ours || !proxying)) {
-        registrar_handle(srv->registrar, t);
+        if (!uas_refuses_merged(t))
+            registrar_handle(srv->registrar, t);
     } else if (c.method == SIP_M_OPTIONS &&
                (!proxying || (!c.routed_away && c.is_ours && !c.has_username))) {
         /* (a Route naming us is consumed first: RFC 3261 §16.4) */
@@ -769,6 +776,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         char self_addr[160];
         if (node_self_address(cfg, self_addr, sizeof self_addr, err, sizeof err) == 0)
             peers_admit_endpoint(srv->peers, self_addr);
+        if (srv->peers)
+            admission_set_trusted(srv->admission, is_cluster_node, srv->peers);
     }
     if (node_self_has_row(srv->self) || srv->cluster)
         store_nodes_set_listener(srv->store, on_nodes_changed, srv);

@@ -250,6 +250,24 @@ void peers_changed(struct peers *p)
         read_table(p);
 }
 
+/* src among the table's addresses (a is src in mapped form). */
+static int is_node(const struct peers *p, const uint8_t a[16])
+{
+    for (size_t i = 0; i < p->nnodes; i++)
+        if (memcmp(p->nodes[i], a, 16) == 0)
+            return 1;
+    return 0;
+}
+
+int peers_is_node(const struct peers *p, const struct sockaddr_storage *src)
+{
+    if (!p || !p->nnodes || (src->ss_family != AF_INET && src->ss_family != AF_INET6))
+        return 0;
+    uint8_t a[16];
+    to_mapped(src, a);
+    return is_node(p, a);
+}
+
 enum peers_verdict peers_check(const struct peers *p, const struct sockaddr_storage *src)
 {
     if (!p)
@@ -261,8 +279,7 @@ enum peers_verdict peers_check(const struct peers *p, const struct sockaddr_stor
     for (size_t i = 0; i < p->nprefixes; i++)
         if (prefix_has(&p->prefixes[i], a))
             return PEERS_ALLOW;
-    for (size_t i = 0; i < p->nnodes; i++)
-        if (memcmp(p->nodes[i], a, 16) == 0)
-            return PEERS_ALLOW;
+    if (is_node(p, a))
+        return PEERS_ALLOW;
     return p->is_loaded ? PEERS_DENY : PEERS_UNKNOWN;
 }

@@ -38,6 +38,12 @@ void peers_changed(struct peers *p);
 enum peers_verdict { PEERS_ALLOW, PEERS_DENY, PEERS_UNKNOWN /* table not read yet */ };
 enum peers_verdict peers_check(const struct peers *p, const struct sockaddr_storage *src);
 
+/* Is src the address of a row of the node table (a node or a balancer of the cluster) -- not
+ * merely inside a configured prefix or the node's own endpoint? 0 when p is NULL or the spec has
+ * no `nodes`. A cluster node lets these skip the per-source rate limit (docs/limits.md): every
+ * request a balancer forwards comes from the balancer's address. */
+int peers_is_node(const struct peers *p, const struct sockaddr_storage *src);
+
 /* Checks a spec without a store (config validation, tests): 0 or -1 with a message in err. */
 int peers_spec_check(const char *spec, char *err, size_t errlen);
 

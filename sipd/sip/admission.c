@@ -17,6 +17,8 @@ struct admission {
     struct ratelimit *requests; /* per source: requests */
     struct ratelimit *rejects;  /* per source: 503 answers */
     struct source_list exempt;
+    admission_trust_cb is_trusted; /* admission_set_trusted(), or NULL */
+    void *trusted_arg;
     struct metric *m_rate, *m_rate_silent, *m_header_count, *m_header_line, *m_body;
 };
 
@@ -79,6 +81,12 @@ void admission_destroy(struct admission *a)
     free(a);
 }
 
+void admission_set_trusted(struct admission *a, admission_trust_cb cb, void *arg)
+{
+    a->is_trusted = cb;
+    a->trusted_arg = arg;
+}
+
 enum bound { BOUND_OK, BOUND_HEADERS, BOUND_LINE };
 
 /* One pass over the header lines (start line included) up to the blank line. */
@@ -125,7 +133,8 @@ enum admission_verdict admission_check(struct admission *a, const struct sip_sou
     size_t hdr = hdr_len ? hdr_len : len;
 
     /* the rate first: a flood of anything costs a lookup, not a scan */
-    if (a->requests && !is_response && !is_ack && !source_list_match(&a->exempt, &src->peer)) {
+    if (a->requests && !is_response && !is_ack && !source_list_match(&a->exempt, &src->peer) &&
+        !(a->is_trusted && a->is_trusted(a->trusted_arg, &src->peer))) {
         unsigned char key[SOURCE_KEY_MAX];
         size_t kl = source_addr_key(&src->peer, key);
         uint64_t wait_ms = 0;

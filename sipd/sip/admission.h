@@ -42,6 +42,12 @@ struct admission;
 struct admission *admission_create(const struct admission_config *cfg, char *err, size_t errlen);
 void admission_destroy(struct admission *a);
 
+/* Sources for which is_trusted(arg, peer) returns 1 skip the rate limit, as limits.exempt ones
+ * do: a cluster node trusts the cluster's own nodes (server.c asks cluster/peers.c), since every
+ * request a balancer forwards comes from the balancer's address. NULL cb: none (the default). */
+typedef int (*admission_trust_cb)(void *arg, const struct sockaddr_storage *peer);
+void admission_set_trusted(struct admission *a, admission_trust_cb cb, void *arg);
+
 /* Judge buf[0..len) from src; hdr_len is the length of its header section including the blank
  * line (sip_find_header_end), 0 when it has none. On ADMIT_ANSWER the answer is in out (room
  * >= 1024 bytes). */

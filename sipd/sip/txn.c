@@ -51,6 +51,7 @@ struct sip_txn {
     char *raw;              /* server: the request as received, when kept */
     size_t raw_len;
     char *identity;         /* server: who the request authenticated as (txn_set_identity) */
+    struct hmap_entry *origin; /* server, answered here: its entry in by_origin (§8.2.2.2) */
     char *ack;              /* client INVITE: the ACK for a non-2xx final */
     size_t ack_len;
     char to_tag[20];
@@ -72,6 +73,7 @@ struct txn_layer {
     struct transport *tp;
     struct txn_config cfg;
     struct hmap by_key;
+    struct hmap by_origin; /* From tag, Call-ID, CSeq -> server transaction we answer as UAS */
     size_t pending;
     struct metric *in_progress; /* sipd_transactions_in_progress (computed from pending) */
 };
@@ -105,6 +107,7 @@ struct txn_layer *txn_layer_create(struct loop *loop, struct transport *tp, cons
     if (!tl->cfg.t4_ms)
         tl->cfg.t4_ms = 5000;
     hmap_init(&tl->by_key);
+    hmap_init(&tl->by_origin);
     transport_set_error_cb(tp, transport_failed, tl);
     struct metric_family *f =
         metrics_family(metrics_default(), "sipd_transactions_in_progress",
@@ -135,6 +138,8 @@ static void txn_free(struct sip_txn *t)
     if (t->gone)
         t->gone(t->gone_arg, t);
     hmap_del(&tl->by_key, t->key, t->key_len);
+    if (t->origin)
+        hmap_del(&tl->by_origin, t->origin->key, t->origin->klen);
     if (t->req)
         osip_message_free(t->req);
     free(t->out);
@@ -159,6 +164,7 @@ void txn_layer_destroy(struct txn_layer *tl)
         e = next;
     }
     hmap_free(&tl->by_key);
+    hmap_free(&tl->by_origin);
     free(tl);
 }
 
@@ -402,6 +408,35 @@ struct sip_txn *txn_server_new(struct txn_layer *tl, osip_message_t *req,
         t->dest = *src;
     sip_random_token(t->to_tag, sizeof t->to_tag);
     return t;
+}
+
+/* §8.2.2.2 keys only the requests this node answers itself (the roles call it through
+ * uas.c): a proxied request pays nothing, and a spiral -- the same request back through us with
+ * a new branch, forwarded again -- is never taken for a merged one. One hmap entry per such
+ * transaction (the key's copy is the only allocation), removed when the transaction is freed:
+ * the index is bounded by the live transactions, and lookup and insert are O(1). */
+int txn_server_is_merged(struct sip_txn *t)
+{
+    const osip_message_t *req = t->req;
+    if (is_client(t) || t->origin || !req || !req->cseq || !req->cseq->number ||
+        !req->cseq->method || !req->call_id || !req->call_id->number ||
+        (req->to && sip_tag_of(req->to)))
+        return 0;
+    const char *ftag = req->from ? sip_tag_of(req->from) : NULL;
+    if (!ftag) /* an RFC 2543 client: nothing to match on */
+        return 0;
+    char key[1024];
+    int w = snprintf(key, sizeof key, "%s\n%s%s%s\n%s\n%s", ftag, req->call_id->number,
+                     req->call_id->host ? "@" : "", req->call_id->host ? req->call_id->host : "",
+                     req->cseq->number, req->cseq->method);
+    if (w < 0 || (size_t)w >= sizeof key)
+        return 0;
+    struct hmap_entry *e = hmap_find(&t->tl->by_origin, key, (size_t)w);
+    if (e)
+        return e->val != t;
+    if (hmap_put(&t->tl->by_origin, key, (size_t)w, t, NULL) == 0)
+        t->origin = hmap_find(&t->tl->by_origin, key, (size_t)w);
+    return 0; /* (out of memory: not remembered, answered as usual) */
 }
 
 int txn_server_ack(struct txn_layer *tl, const osip_message_t *ack)

@@ -54,6 +54,14 @@ int txn_server_key(const osip_message_t *req, char *buf, size_t n);
 struct sip_txn *txn_server_new(struct txn_layer *tl, osip_message_t *req,
                                const struct sip_source *src, int *absorbed);
 
+/* RFC 3261 §8.2.2.2, for a request this node answers as the UAS: 1 when it is a merged request
+ * -- no To tag, and another live server transaction that asked before carries the same From tag,
+ * Call-ID and CSeq (number and method) under another branch (the request forked upstream and
+ * came by a second path): answer it 482. Otherwise t is remembered for its lifetime and 0 is
+ * returned (also for a request with a To tag or without a From tag). O(1); ask only for a
+ * transaction the node answers itself, never for one it forwards (asking twice is harmless). */
+int txn_server_is_merged(struct sip_txn *t);
+
 /* An incoming ACK. Returns 1 when it belongs to an INVITE server transaction whose final
  * response was not a 2xx (absorbed: the caller frees req), 0 otherwise (an ACK for a 2xx is
  * end-to-end: the caller routes it). */

@@ -9,11 +9,21 @@
 #include "txn.h"
 #include "uri.h"
 
+int uas_refuses_merged(struct sip_txn *t)
+{
+    if (!txn_server_is_merged(t))
+        return 0;
+    txn_respond_simple(t, 482, "Loop Detected", NULL, NULL);
+    return 1;
+}
+
 int uas_refuses(struct sip_txn *t)
 {
     static const char *const supported[] = {"path", "outbound", NULL};
     const osip_message_t *req = txn_request(t);
     char tag[64];
+    if (uas_refuses_merged(t))
+        return 1;
     if (sip_header_unknown_option(req, "require", supported, tag, sizeof tag)) {
         txn_respond_simple(t, 420, NULL, "Unsupported", tag);
         return 1;

@@ -1,8 +1,8 @@
 #!/bin/bash
 # t_uas_conformance.sh - where sipd is the UAS: RFC 3261 §7.1 (SIP-Version case), §8.2 (405/501,
-# Require -> 420, Content-Encoding/Type -> 415), §16.3 (Max-Forwards 0 -> 483, Proxy-Require ->
-# 420, a loop -> 482), §16.4 (a Route naming sipd is consumed first). UDP and TCP. Python client
-# py/uas_conformance.py; one request of our own per rule.
+# merged requests -> 482, Require -> 420, Content-Encoding/Type -> 415), §16.3 (Max-Forwards 0 ->
+# 483, Proxy-Require -> 420, a loop -> 482), §16.4 (a Route naming sipd is consumed first). UDP
+# and TCP. Python client py/uas_conformance.py; one request of our own per rule.
 . "$(dirname "$0")/lib.sh"
 
 sipd_start

@@ -194,6 +194,42 @@ static void test_admission_rate_answers_503_then_drops(void)
     admission_destroy(a);
 }
 
+static int trust_192_0_2_50(void *arg, const struct sockaddr_storage *peer)
+{
+    ++*(int *)arg;
+    struct sockaddr_storage t = addr("192.0.2.50", 5060);
+    return memcmp(&((const struct sockaddr_in *)peer)->sin_addr,
+                  &((const struct sockaddr_in *)&t)->sin_addr, 4) == 0;
+}
+
+/* A cluster node's trust hook (server.c: the node table) skips the rate, like limits.exempt;
+ * everyone else is still limited. */
+static void test_admission_trusted_sources_skip_the_rate(void)
+{
+    char err[128], out[2048];
+    size_t n;
+    int asked = 0;
+    struct admission *a = admission_create(&base_cfg, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    admission_set_trusted(a, trust_192_0_2_50, &asked);
+    const char *req = REQ("", "");
+    for (int i = 0; i < 20; i++)
+        CU_ASSERT_EQUAL(judge(a, "192.0.2.50", SIP_PROTO_UDP, req, 0, out, &n), ADMIT_PASS);
+    CU_ASSERT_EQUAL(asked, 20);
+    CU_ASSERT_EQUAL(judge(a, "192.0.2.51", SIP_PROTO_UDP, req, 0, out, &n), ADMIT_PASS);
+    CU_ASSERT_EQUAL(judge(a, "192.0.2.51", SIP_PROTO_UDP, req, 0, out, &n), ADMIT_PASS);
+    CU_ASSERT_EQUAL(judge(a, "192.0.2.51", SIP_PROTO_UDP, req, 0, out, &n), ADMIT_ANSWER);
+    /* exempt sources are not asked about */
+    asked = 0;
+    CU_ASSERT_EQUAL(judge(a, "10.9.1.1", SIP_PROTO_UDP, req, 0, out, &n), ADMIT_PASS);
+    CU_ASSERT_EQUAL(asked, 0);
+    admission_set_trusted(a, NULL, NULL);
+    CU_ASSERT_EQUAL(judge(a, "192.0.2.50", SIP_PROTO_UDP, req, 0, out, &n), ADMIT_PASS);
+    CU_ASSERT_EQUAL(judge(a, "192.0.2.50", SIP_PROTO_UDP, req, 0, out, &n), ADMIT_PASS);
+    CU_ASSERT_EQUAL(judge(a, "192.0.2.50", SIP_PROTO_UDP, req, 0, out, &n), ADMIT_ANSWER);
+    admission_destroy(a);
+}
+
 static void test_admission_header_and_body_bounds(void)
 {
     char err[128], out[2048];
@@ -247,4 +283,5 @@ void register_limits_suites(void)
     CU_add_test(s, "source keys (IPv6 by /64) and prefix lists", test_source_keys_and_prefix_lists);
     CU_add_test(s, "rate: 503 + Retry-After, then silence; ACK passes", test_admission_rate_answers_503_then_drops);
     CU_add_test(s, "header count, line length, body per transport", test_admission_header_and_body_bounds);
+    CU_add_test(s, "trusted sources (a cluster's nodes) skip the rate", test_admission_trusted_sources_skip_the_rate);
 }

@@ -127,6 +127,37 @@ static void test_nodes_from_the_table_and_its_changes(void)
     peers_destroy(p);
 }
 
+static int is_node(const struct peers *p, const char *addr)
+{
+    struct sockaddr_storage ss = ip(addr);
+    return peers_is_node(p, &ss);
+}
+
+/* The rate limit's trust (docs/limits.md): only the node table's addresses, not the prefixes of
+ * cluster.accept_from nor the node's own endpoint. */
+static void test_is_node_means_a_row_of_the_table(void)
+{
+    add_node("lb9", "udp:127.0.0.15:5060", "balancer");
+    struct peers *p = NULL;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(peers_create(lf.loop, st, "nodes,127.0.0.64/26", &p, err, sizeof err), 0);
+    peers_admit_endpoint(p, "udp:127.0.0.19:5080");
+    loop_fixture_run_ms(&lf, 5);
+    CU_ASSERT_EQUAL(is_node(p, "127.0.0.15"), 1);
+    CU_ASSERT_EQUAL(is_node(p, "::ffff:127.0.0.15"), 1);
+    CU_ASSERT_EQUAL(check(p, "127.0.0.70"), PEERS_ALLOW);
+    CU_ASSERT_EQUAL(is_node(p, "127.0.0.70"), 0); /* admitted by a prefix only */
+    CU_ASSERT_EQUAL(is_node(p, "127.0.0.19"), 0); /* the own endpoint, before its row */
+    CU_ASSERT_EQUAL(is_node(p, "127.0.0.16"), 0);
+    peers_destroy(p);
+    /* without `nodes` there is no table to trust */
+    CU_ASSERT_EQUAL_FATAL(peers_create(lf.loop, st, "127.0.0.0/8", &p, err, sizeof err), 0);
+    loop_fixture_run_ms(&lf, 5);
+    CU_ASSERT_EQUAL(is_node(p, "127.0.0.15"), 0);
+    peers_destroy(p);
+    CU_ASSERT_EQUAL(is_node(NULL, "127.0.0.15"), 0);
+}
+
 static int peers_init(void)
 {
     struct loop_fixture_config c = {.t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000};
@@ -153,5 +184,6 @@ void register_peers_suites(void)
         CU_add_test(s, "test_prefixes_of_both_families", test_prefixes_of_both_families);
         CU_add_test(s, "test_nodes_from_the_table_and_its_changes",
                     test_nodes_from_the_table_and_its_changes);
+        CU_add_test(s, "test_is_node_means_a_row_of_the_table", test_is_node_means_a_row_of_the_table);
     }
 }

@@ -118,6 +118,76 @@ static void test_txn_tcp_completed_is_kept_t4(void)
     teardown(&f);
 }
 
+/* A request the node answers as UAS, for RFC 3261 §8.2.2.2: method, branch, From tag, Call-ID,
+ * CSeq number, To tag (NULL for none). */
+static struct sip_txn *uas_req(struct fixture *f, const char *method, const char *branch,
+                               const char *ftag, const char *call_id, int cseq, const char *ttag)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf,
+             "%s sip:a@example.com SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 10.0.0.1:5070;branch=%s\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:b@example.com>;tag=%s\r\nTo: <sip:a@example.com>%s%s\r\n"
+             "Call-ID: %s\r\nCSeq: %d %s\r\nContent-Length: 0\r\n\r\n",
+             method, branch, ftag, ttag ? ";tag=" : "", ttag ? ttag : "", call_id, cseq, method);
+    int absorbed;
+    struct sip_txn *t = txn_server_new(f->lf.tl, sip_parse(buf, strlen(buf)), &f->src, &absorbed);
+    CU_ASSERT_PTR_NOT_NULL(t);
+    return t;
+}
+
+static void test_txn_merged_request_by_another_branch(void)
+{
+    struct fixture f;
+    setup(&f, SIP_PROTO_UDP);
+    struct sip_txn *first = uas_req(&f, "MESSAGE", "z9hG4bKm1", "ft", "cid", 7, NULL);
+    struct sip_txn *second = uas_req(&f, "MESSAGE", "z9hG4bKm2", "ft", "cid", 7, NULL);
+    CU_ASSERT_EQUAL(txn_server_is_merged(first), 0);
+    CU_ASSERT_EQUAL(txn_server_is_merged(second), 1);
+    CU_ASSERT_EQUAL(txn_server_is_merged(first), 0); /* asking twice changes nothing */
+    CU_ASSERT_EQUAL(txn_server_is_merged(second), 1);
+    teardown(&f);
+}
+
+static void test_txn_merged_needs_from_tag_call_id_and_cseq_equal(void)
+{
+    struct fixture f;
+    setup(&f, SIP_PROTO_UDP);
+    CU_ASSERT_EQUAL(txn_server_is_merged(uas_req(&f, "MESSAGE", "z9hG4bKa", "ft", "cid", 1, NULL)), 0);
+    CU_ASSERT_EQUAL(txn_server_is_merged(uas_req(&f, "MESSAGE", "z9hG4bKb", "ft2", "cid", 1, NULL)), 0);
+    CU_ASSERT_EQUAL(txn_server_is_merged(uas_req(&f, "MESSAGE", "z9hG4bKc", "ft", "cid2", 1, NULL)), 0);
+    CU_ASSERT_EQUAL(txn_server_is_merged(uas_req(&f, "MESSAGE", "z9hG4bKd", "ft", "cid", 2, NULL)), 0);
+    CU_ASSERT_EQUAL(txn_server_is_merged(uas_req(&f, "OPTIONS", "z9hG4bKe", "ft", "cid", 1, NULL)), 0);
+    /* a request inside a dialog (To tag) is never a merged one */
+    CU_ASSERT_EQUAL(txn_server_is_merged(uas_req(&f, "MESSAGE", "z9hG4bKf", "ft", "cid", 1, "tt")), 0);
+    CU_ASSERT_EQUAL(txn_server_is_merged(uas_req(&f, "MESSAGE", "z9hG4bKg", "ft", "cid", 1, NULL)), 1);
+    teardown(&f);
+}
+
+static void test_txn_merged_only_against_transactions_answered_here(void)
+{
+    struct fixture f;
+    setup(&f, SIP_PROTO_UDP);
+    /* the first copy was forwarded (never asked): a spiral back to us as UAS is not merged */
+    uas_req(&f, "MESSAGE", "z9hG4bKp1", "ft", "cid", 1, NULL);
+    CU_ASSERT_EQUAL(txn_server_is_merged(uas_req(&f, "MESSAGE", "z9hG4bKp2", "ft", "cid", 1, NULL)), 0);
+    teardown(&f);
+}
+
+static void test_txn_merged_index_lives_as_long_as_the_transaction(void)
+{
+    struct fixture f;
+    setup(&f, SIP_PROTO_UDP);
+    struct sip_txn *t = uas_req(&f, "REGISTER", "z9hG4bKl1", "ft", "cid", 1, NULL);
+    CU_ASSERT_EQUAL(txn_server_is_merged(t), 0);
+    txn_respond_simple(t, 200, NULL, NULL, NULL); /* Completed: the request itself is dropped */
+    CU_ASSERT_EQUAL(txn_server_is_merged(uas_req(&f, "REGISTER", "z9hG4bKl2", "ft", "cid", 1, NULL)), 1);
+    loop_fixture_run_ms(&f.lf, 64 * 2 + 30); /* past Timer J: l1 is gone */
+    CU_ASSERT_EQUAL(txn_layer_count(f.lf.tl), 1); /* l2, never answered, was not indexed */
+    CU_ASSERT_EQUAL(txn_server_is_merged(uas_req(&f, "REGISTER", "z9hG4bKl3", "ft", "cid", 1, NULL)), 0);
+    teardown(&f);
+}
+
 static void test_txn_provisional_keeps_it_pending(void)
 {
     struct fixture f;
@@ -495,6 +565,10 @@ void register_txn_suites(void)
     CU_add_test(s, "Timer J keeps a UDP transaction 64*T1", test_txn_timer_j_keeps_udp_completed_for_64_t1);
     CU_add_test(s, "TCP completed transaction kept T4", test_txn_tcp_completed_is_kept_t4);
     CU_add_test(s, "provisional keeps it pending", test_txn_provisional_keeps_it_pending);
+    CU_add_test(s, "merged request: same From tag, Call-ID, CSeq, another branch", test_txn_merged_request_by_another_branch);
+    CU_add_test(s, "merged request needs From tag, Call-ID and CSeq equal", test_txn_merged_needs_from_tag_call_id_and_cseq_equal);
+    CU_add_test(s, "merged request: only against transactions answered here", test_txn_merged_only_against_transactions_answered_here);
+    CU_add_test(s, "merged request index lives as long as the transaction", test_txn_merged_index_lives_as_long_as_the_transaction);
     CU_add_test(s, "client non-INVITE: Timer E retransmits, Timer F times out", test_txn_client_non_invite_timer_e_then_f);
     CU_add_test(s, "client non-INVITE: final reported once", test_txn_client_non_invite_final_reported_once);
     CU_add_test(s, "client INVITE: non-2xx ACKed by the transaction", test_txn_client_invite_non2xx_is_acked_by_the_transaction);

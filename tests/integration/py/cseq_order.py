@@ -5,8 +5,10 @@ for the binding's Call-ID is out of order and gets 400; the binding is left as i
     cseq_order.py TRANSPORT HOST PORT
 
 Sequence (one Call-ID, a new transaction - new Via branch - each time):
-    CSeq 5 -> 200 listing c1;  CSeq 4 -> 400;  CSeq 5 -> 400;  CSeq 6 (expires 1800) -> 200 listing
-    c1 once, with the new interval. (SIPp cannot send a lower CSeq: it discards the answer as stale.)
+    CSeq 5 -> 200 listing c1;  CSeq 4 -> 400;  CSeq 5 with another From tag -> 400;  CSeq 5 with
+    the first's From tag -> 482 (while the first transaction lives it is a merged request, RFC 3261
+    §8.2.2.2, refused before the registrar sees it);  CSeq 6 (expires 1800) -> 200 listing c1
+    once, with the new interval. (SIPp cannot send a lower CSeq: it discards the answer as stale.)
 """
 
 import os
@@ -23,8 +25,8 @@ def main(transport, host, port):
     call_id, tag = new_call_id(), new_tag()
     contact = "<sip:c1@%s:%d;transport=%s>" % (c.via_host, c.local_port, transport)
 
-    def reg(cseq, expires=3600):
-        req = c.request("REGISTER", user=user, call_id=call_id, from_tag=tag, cseq=cseq,
+    def reg(cseq, expires=3600, from_tag=tag):
+        req = c.request("REGISTER", user=user, call_id=call_id, from_tag=from_tag, cseq=cseq,
                         headers=["Contact: %s" % contact, "Expires: %d" % expires])
         return req, c.transact(req)
 
@@ -33,8 +35,12 @@ def main(transport, host, port):
     req, r = reg(4)
     ck.ok(r is not None and r.status == 400, "CSeq 4 after 5 (same Call-ID, new branch) -> 400",
           show(req, r))
+    req, r = reg(5, from_tag=new_tag())
+    ck.ok(r is not None and r.status == 400,
+          "CSeq 5 again in a new transaction (another From tag) -> 400", show(req, r))
     req, r = reg(5)
-    ck.ok(r is not None and r.status == 400, "CSeq 5 again in a new transaction -> 400",
+    ck.ok(r is not None and r.status == 482,
+          "CSeq 5 again with the first's From tag while its transaction lives -> 482 (merged)",
           show(req, r))
     req, r = reg(6, expires=1800)
     good = r is not None and r.status == 200

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """flood.py - one source floods sipd with OPTIONS over UDP and counts what comes back.
 
-    flood.py HOST PORT --bind ADDR [--seconds S] [--rate N] [--method M]
+    flood.py HOST PORT --bind ADDR [--seconds S] [--rate N] [--method M] [--ruri URI]
 
 Sends up to N requests per second (each a new transaction: new Call-ID and branch) from ADDR for
-S seconds, reading answers as it goes, then listens one more second. Prints one line of JSON:
+S seconds (Request-URI: URI, by default the server's own sip:HOST:PORT), reading answers as it
+goes, then listens one more second. Prints one line of JSON:
 {"sent": .., "ok": .. (2xx), "throttled": .. (503), "retry_after": .. (503 with Retry-After),
 "other": .., "per_second": [requests sent in each second]}. The caller asserts on the numbers.
 """
@@ -28,6 +29,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--method", default="OPTIONS")
+    ap.add_argument("--ruri", default=None)
     a = ap.parse_args()
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((a.bind, 0))
@@ -71,7 +73,7 @@ def main():
             out["per_second"].append(0)
         # pace: never ahead of rate * elapsed
         if out["sent"] < a.rate * now + 1:
-            ruri = "sip:%s:%d" % (a.host, a.port)
+            ruri = a.ruri or "sip:%s:%d" % (a.host, a.port)
             msg = ("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;rport;branch=%s\r\nMax-Forwards: 70\r\n"
                    "From: <sip:flood@example.com>;tag=%s\r\nTo: <sip:flood@example.com>\r\n"
                    "Call-ID: %s\r\nCSeq: 1 %s\r\nContent-Length: 0\r\n\r\n" % (

@@ -13,7 +13,8 @@ Checks:
   1. REGISTER -> 200; the identical bytes again -> 200 (NOT 400 out-of-order), byte-for-byte the
      same response (same To tag, same Contact list, same Date).
   2. The binding is listed once; a new REGISTER (new branch, CSeq+1) still gets 200.
-  3. A request answered 400 (out-of-order CSeq), retransmitted, gets the same 400 again.
+  3. A request answered 400 (out-of-order CSeq, another From tag), retransmitted, gets the same
+     400 again.
   4. An OPTIONS retransmission gets the same 200 again.
 """
 
@@ -31,8 +32,8 @@ def main(transport, host, port):
     call_id, tag = new_call_id(), new_tag()
     contact = "<sip:c1@%s:%d;transport=%s>" % (c.via_host, c.local_port, transport)
 
-    def register(cseq):
-        return c.request("REGISTER", user=user, call_id=call_id, from_tag=tag, cseq=cseq,
+    def register(cseq, from_tag=tag):
+        return c.request("REGISTER", user=user, call_id=call_id, from_tag=from_tag, cseq=cseq,
                          headers=["Contact: %s" % contact, "Expires: 3600"])
 
     req = register(1)
@@ -58,7 +59,9 @@ def main(transport, host, port):
     ck.ok(r is not None and r.status == 200, "next REGISTER (new branch, CSeq 2) -> 200", show(req, r))
 
     # a request that failed: CSeq 1 again in a new transaction -> 400; its retransmission -> 400
-    req = register(1)
+    # (another From tag: with the first's, while that transaction lives, it would be a merged
+    # request, 482 -- RFC 3261 §8.2.2.2, t_uas_conformance)
+    req = register(1, from_tag=new_tag())
     r1 = c.transact(req)
     ck.ok(r1 is not None and r1.status == 400, "CSeq 1 in a new transaction -> 400", show(req, r1))
     r2 = c.transact(req)

@@ -11,6 +11,11 @@ get back:
   §7.1   "sip/2.0" in the request line is SIP/2.0: OPTIONS to the server gets 200; "SIP/3.0" 505
   §8.2.1 a method sipd knows but does not take at the server's own URI (INFO, no user) gets 405
          with Allow; an unknown method addressed to the server gets 501
+  §8.2.2.2 a REGISTER, a MESSAGE to a topic and an OPTIONS to the server sent twice, the second
+         copy from another socket with another branch (a fork upstream that came back by a second
+         path) and the same From tag, Call-ID and CSeq: the first is answered as usual, the
+         second gets 482; the first re-sent with its own branch is still absorbed (its response
+         re-sent, no 482)
   §8.2.2.3 Require with an option-tag sipd does not know, in a request sipd answers itself
          (OPTIONS to the server, REGISTER), gets 420 with Unsupported naming it; CANCEL and ACK
          are never answered 420
@@ -116,6 +121,35 @@ def main(transport, host, port, only=None):
            lambda c: req(c, "INFO", me), 405, "Allow", "OPTIONS")
     expect("§8.2.1 unknown method to the server gets 501",
            lambda c: req(c, "FROBNICATE", me), 501)
+
+    # §8.2.2.2 merged requests
+    def merged(what, method, ruri, extra, body=b""):
+        first, second = Conn(transport, host, port), Conn(transport, host, port)
+        try:
+            tag, cid, b1 = new_tag(), new_call_id(), new_branch()
+            one = first.request(method, ruri, user=user, call_id=cid, from_tag=tag, branch=b1,
+                                headers=extra(first), body=body)
+            r1 = first.transact(one)
+            ck.ok(r1 is not None and 200 <= r1.status < 300, "§8.2.2.2 %s: first copy answered 2xx"
+                  % what, show(one, r1))
+            two = second.request(method, ruri, user=user, call_id=cid, from_tag=tag,
+                                 headers=extra(second), body=body)
+            r2 = second.transact(two)
+            ck.ok(r2 is not None and r2.status == 482, "§8.2.2.2 %s: second copy by another branch "
+                  "gets 482" % what, show(two, r2))
+            r3 = first.transact(one)
+            ck.ok(r3 is not None and r1 is not None and r3.status == r1.status,
+                  "§8.2.2.2 %s: the first copy re-sent with its branch is absorbed (same %s)"
+                  % (what, r1.status if r1 else "?"), show(one, r3))
+        finally:
+            first.close()
+            second.close()
+
+    merged("REGISTER", "REGISTER", "sip:example.com",
+           lambda c: ["Contact: <sip:%s@%s:%d>" % (user, c.via_host, c.local_port), "Expires: 60"])
+    merged("MESSAGE to a topic", "MESSAGE", "sip:%s@example.com" % user,
+           lambda c: ["Content-Type: text/plain"], b"once")
+    merged("OPTIONS to the server", "OPTIONS", me, lambda c: [])
 
     # §8.2.2.3
     expect("§8.2.2.3 OPTIONS to the server with Require: x-nope gets 420 + Unsupported",
