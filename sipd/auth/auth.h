@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "authlimit.h"
+
 struct loop;
 struct store;
 struct sip_txn;
@@ -30,6 +32,7 @@ struct auth_config {
     int forwards;               /* this node proxies or redirects: 407 for what it forwards */
     int has_registrar;          /* REGISTERs for our domains are answered here */
     int has_broker;             /* the broker and presence package answer here */
+    struct auth_limit_config limits; /* failed attempts per source and per user (authlimit.h) */
 };
 
 /* Called when a transaction auth_check() answered AUTH_PENDING authenticated: dispatch it as if
@@ -40,7 +43,7 @@ typedef void (*auth_resume_fn)(void *arg, struct sip_txn *t);
 int auth_algorithms_ok(const char *s);
 
 /* Starts fetching the nonce secret from the store (requests are answered 503 until it came).
- * NULL on out of memory or a bad algorithm list. Free with auth_destroy() after the store is destroyed (its callbacks
+ * NULL on out of memory, a bad algorithm list or a bad exempt list (logged). Free with auth_destroy() after the store is destroyed (its callbacks
  * still reach this object). */
 struct auth *auth_create(struct loop *loop, struct store *st, const struct auth_config *cfg,
                          auth_resume_fn resume, void *arg);
