@@ -107,6 +107,7 @@ static const struct key keys[] = {
     I("auth", "fail_burst", auth_fail_burst, 1, 1000000),
     R("auth", "user_fail_rate", auth_user_fail_rate, 1000000),
     I("auth", "user_fail_burst", auth_user_fail_burst, 1, 1000000),
+    B("auth", "check_uri", auth_check_uri),
 };
 
 void config_defaults(struct sipd_config *c)
@@ -168,6 +169,7 @@ void config_defaults(struct sipd_config *c)
     c->auth_fail_burst = 10;
     c->auth_user_fail_rate = 100; /* 5, then 1 every 10 s per user */
     c->auth_user_fail_burst = 5;
+    c->auth_check_uri = 1; /* RFC 2617 §3.2.2.5; off for devices that send another uri */
 }
 
 int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,

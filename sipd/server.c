@@ -739,7 +739,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
                                             .user_rate_milli = (unsigned)cfg->auth_user_fail_rate,
                                             .user_burst = (unsigned)cfg->auth_user_fail_burst,
                                             .max_keys = (size_t)cfg->lim_max_sources,
-                                            .exempt = cfg->lim_exempt}};
+                                            .exempt = cfg->lim_exempt},
+                                 .is_uri_checked = cfg->auth_check_uri};
         if (!(srv->auth = auth_create(loop, srv->store, &ac, on_authenticated, srv))) {
             LOG_ERROR("auth: out of memory, or auth.algorithms '%s' is not a list of SHA-256 and MD5",
                       cfg->auth_algorithms);

@@ -5,7 +5,8 @@
  *                   domain: proceed, nothing asked of the store.
  *   2. credentials  the Authorization / Proxy-Authorization headers of the raw request, parsed
  *                   (sip/digest.c); one for our realm (the claimed identity's domain) is used.
- *                   A malformed one is a 400; none is a challenge.
+ *                   A malformed one is a 400; none is a challenge; one whose `uri` is not the
+ *                   Request-URI is a 400 (RFC 2617 §3.2.2.5).
  *   3. nonce        ours and fresh (auth/nonce.c): else a challenge (stale=true when expired).
  *   3b. attempts    the source and the user must each have a failed attempt left (authlimit.c):
  *                   else 503 with Retry-After, the credentials unchecked. The attempt is paid
@@ -366,6 +367,30 @@ static int is_offered(const struct auth *a, enum digest_alg alg)
     return 0;
 }
 
+int auth_digest_uri_matches(const char *digest_uri, const char *raw, size_t raw_len)
+{
+    /* the request line: METHOD SP Request-URI SP SIP-Version */
+    const char *end = memchr(raw, '\n', raw_len);
+    if (!end)
+        end = raw + raw_len;
+    const char *ru = memchr(raw, ' ', (size_t)(end - raw));
+    if (!ru)
+        return 0;
+    ru++;
+    const char *ru_end = memchr(ru, ' ', (size_t)(end - ru));
+    if (!ru_end)
+        return 0;
+    size_t len = (size_t)(ru_end - ru);
+    if (strlen(digest_uri) == len && memcmp(digest_uri, ru, len) == 0)
+        return 1; /* what every client we know sends: no parse */
+    char request_uri[DIGEST_MAX_URI];
+    if (len >= sizeof request_uri)
+        return 0;
+    memcpy(request_uri, ru, len);
+    request_uri[len] = '\0';
+    return uri_equal(digest_uri, request_uri);
+}
+
 /* Pay for p's attempt (authlimit.h). 1 when it may be checked; 0 when it was answered 503 with
  * Retry-After (and p freed): the same answer for a user that exists and one that does not, and
  * for a limited source and a limited user, so that it tells nothing but "wait". 503 rather than
@@ -453,6 +478,12 @@ enum auth_verdict auth_check(struct auth *a, struct sip_txn *t, const struct sip
         LOG_DEBUG("auth: malformed credentials realm=%s", p->realm);
         free(p);
         txn_respond_simple(t, 400, "Malformed Authorization header", NULL, NULL);
+        return AUTH_ANSWERED;
+    }
+    if (found && a->cfg.is_uri_checked && !auth_digest_uri_matches(p->cred.uri, raw, raw_len)) {
+        LOG_DEBUG("auth: digest uri is not the Request-URI realm=%s", p->realm);
+        free(p);
+        txn_respond_simple(t, 400, "Digest uri does not match the Request-URI", NULL, NULL);
         return AUTH_ANSWERED;
     }
     /* 3. our nonce, fresh, with qop=auth (the nonce-count is what stops replays) */

@@ -33,6 +33,7 @@ struct auth_config {
     int has_registrar;          /* REGISTERs for our domains are answered here */
     int has_broker;             /* the broker and presence package answer here */
     struct auth_limit_config limits; /* failed attempts per source and per user (authlimit.h) */
+    int is_uri_checked;         /* credentials whose uri is not the Request-URI get 400 */
 };
 
 /* Called when a transaction auth_check() answered AUTH_PENDING authenticated: dispatch it as if
@@ -58,6 +59,13 @@ enum auth_verdict {
 /* Decide about new server transaction t (class c, request bytes raw[0..raw_len)). */
 enum auth_verdict auth_check(struct auth *a, struct sip_txn *t, const struct sip_req_class *c,
                              const char *raw, size_t raw_len);
+
+/* Does the `uri` parameter of digest credentials name the Request-URI of the request whose bytes
+ * are raw[0..raw_len) (RFC 3261 §22.4, RFC 2617 §3.2.2.5)? The Request-URI is read from the
+ * received request line; equal bytes match at once, else the two are compared as SIP URIs are
+ * (uri_equal, RFC 3261 §19.1.4: scheme and host case-insensitive, user and port exact, the
+ * transport/user/maddr/ttl/method parameters). 1 when they match. */
+int auth_digest_uri_matches(const char *digest_uri, const char *raw, size_t raw_len);
 
 /* Who t's request authenticated as: its canonical AOR ("sip:alice@example.com"), or NULL when it
  * did not (authentication off, not challenged, in-dialog, CANCEL...). Valid while t lives. */

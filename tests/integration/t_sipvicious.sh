@@ -29,7 +29,7 @@ export HOME=$T_DIR                          # ... and in ~/.sipvicious
 
 metric() { # metric NAME LABELS: its value in /metrics, 0 when absent (LABELS '': none)
     local k="$1"
-    [ -n "$2" ] && k="$1{$2}"
+    [ -n "${2:-}" ] && k="$1{$2}"
     curl -s --max-time 5 "$API_URL/metrics" | awk -v k="$k" 'index($0, k " ") == 1 {print $2; f=1} END {if (!f) print 0}'
 }
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "auth/authlimit.h"
 #include "auth/nonce.h"
 #include "base/ratelimit.h"
@@ -310,6 +311,40 @@ static void test_nonce_table_bounded_never_replays(void)
     nonce_table_free(nt);
 }
 
+/* RFC 3261 §22.4 / RFC 2617 §3.2.2.5: the credentials' uri must be the Request-URI. */
+static void test_digest_uri_must_match_request_uri(void)
+{
+    static const struct {
+        const char *uri, *request_line;
+        int matches;
+    } cases[] = {
+        {"sip:example.com", "REGISTER sip:example.com SIP/2.0\r\n", 1},
+        {"sip:bob@example.com;transport=udp", "INVITE sip:bob@example.com;transport=udp SIP/2.0\r\n", 1},
+        /* as SIP URIs compare: host and scheme case-insensitive, parameters in any order */
+        {"sip:bob@EXAMPLE.com", "MESSAGE sip:bob@example.com SIP/2.0\r\n", 1},
+        {"SIP:bob@example.com;lr;transport=tcp", "MESSAGE sip:bob@example.com;transport=TCP;lr SIP/2.0\r\n", 1},
+        /* another user, host, port, transport or scheme */
+        {"sip:alice@example.com", "MESSAGE sip:bob@example.com SIP/2.0\r\n", 0},
+        {"sip:Bob@example.com", "MESSAGE sip:bob@example.com SIP/2.0\r\n", 0},
+        {"sip:example.org", "REGISTER sip:example.com SIP/2.0\r\n", 0},
+        {"sip:example.com:5060", "REGISTER sip:example.com SIP/2.0\r\n", 0},
+        {"sip:bob@example.com;transport=tcp", "INVITE sip:bob@example.com SIP/2.0\r\n", 0},
+        {"sips:bob@example.com", "INVITE sip:bob@example.com SIP/2.0\r\n", 0},
+        {"/", "REGISTER sip:example.com SIP/2.0\r\n", 0},
+        {"", "REGISTER sip:example.com SIP/2.0\r\n", 0},
+        /* no request line to compare with */
+        {"sip:example.com", "REGISTER sip:example.com", 0},
+        {"sip:example.com", "REGISTER\r\n", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *r = cases[i].request_line;
+        int got = auth_digest_uri_matches(cases[i].uri, r, strlen(r));
+        if (got != cases[i].matches)
+            fprintf(stderr, "case %zu: uri '%s' vs '%s': %d\n", i, cases[i].uri, r, got);
+        CU_ASSERT_EQUAL(got, cases[i].matches);
+    }
+}
+
 /* ---- failed-authentication limits ---------------------------------------------------------- */
 
 static void test_ratelimit_rate_below_one_per_second_and_give(void)
@@ -462,6 +497,7 @@ void register_digest_suites(void)
     CU_add_test(s, "nonce_table_bounded_never_replays", test_nonce_table_bounded_never_replays);
     CU_add_test(s, "ratelimit_rate_below_one_per_second_and_give",
                 test_ratelimit_rate_below_one_per_second_and_give);
+    CU_add_test(s, "uri_must_match_request_uri", test_digest_uri_must_match_request_uri);
     CU_add_test(s, "authlimit_per_source", test_authlimit_per_source);
     CU_add_test(s, "authlimit_per_user", test_authlimit_per_user);
 }
