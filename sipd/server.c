@@ -742,8 +742,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
                                             .exempt = cfg->lim_exempt},
                                  .is_uri_checked = cfg->auth_check_uri};
         if (!(srv->auth = auth_create(loop, srv->store, &ac, on_authenticated, srv))) {
-            LOG_ERROR("auth: out of memory, or auth.algorithms '%s' is not a list of SHA-256 and MD5",
-                      cfg->auth_algorithms);
+            LOG_ERROR("auth: out of memory, or auth.algorithms '%s' is not a list of SHA-256 and MD5 "
+                      "(or limits.exempt is bad, said above)", cfg->auth_algorithms);
             server_destroy(srv);
             return NULL;
         }
