@@ -32,6 +32,7 @@ struct ratelimit {
     uint64_t seed;
     uint64_t cap;        /* burst x UNIT */
     uint64_t rate_milli; /* thousandths of a token per second; 0 = no limit */
+    uint64_t fill_ms;    /* an empty bucket is full again after this long */
     struct rl_entry *entries;
     uint32_t *heads;
     uint32_t mask; /* nbuckets - 1 */
@@ -85,6 +86,7 @@ struct ratelimit *ratelimit_create(const struct ratelimit_config *cfg)
         rl->cfg.burst = 1;
     rl->cap = (uint64_t)rl->cfg.burst * UNIT;
     rl->rate_milli = cfg->rate_milli_per_s ? cfg->rate_milli_per_s : (uint64_t)cfg->rate_per_s * 1000u;
+    rl->fill_ms = rl->rate_milli ? (rl->cap + rl->rate_milli - 1) / rl->rate_milli : 0;
     size_t nb = 16;
     while (nb < cfg->max_keys)
         nb *= 2;
@@ -177,11 +179,10 @@ static void refill(const struct ratelimit *rl, struct rl_entry *e, uint64_t now_
 {
     if (now_ms <= e->stamp_ms)
         return;
-    uint64_t elapsed = now_ms - e->stamp_ms, room = rl->cap - e->tokens;
-    if (elapsed > room / rl->rate_milli) /* (also keeps the product below from overflowing) */
-        e->tokens = rl->cap;
-    else
-        e->tokens += elapsed * rl->rate_milli;
+    uint64_t elapsed = now_ms - e->stamp_ms;
+    /* (elapsed < fill_ms keeps the product from overflowing: it is below cap + rate_milli) */
+    uint64_t add = elapsed >= rl->fill_ms ? rl->cap : elapsed * rl->rate_milli;
+    e->tokens = add >= rl->cap - e->tokens ? rl->cap : e->tokens + add;
     e->stamp_ms = now_ms;
 }
 
