@@ -26,6 +26,7 @@ struct key {
 #define I(sec, nm, field, lo, hi) {sec, nm, K_INT, offsetof(struct sipd_config, field), sizeof(int), lo, hi}
 #define B(sec, nm, field) {sec, nm, K_BOOL, offsetof(struct sipd_config, field), sizeof(int), 0, 1}
 #define F(sec, nm, field) {sec, nm, K_FRAC, offsetof(struct sipd_config, field), sizeof(int), 0, 1000}
+#define R(sec, nm, field, hi) {sec, nm, K_FRAC, offsetof(struct sipd_config, field), sizeof(int), 0, (hi) * 1000L}
 
 static const struct key keys[] = {
     S("sipd", "roles", roles),
@@ -102,6 +103,11 @@ static const struct key keys[] = {
     B("auth", "enabled", auth_enabled),
     I("auth", "nonce_ttl_s", auth_nonce_ttl_s, 1, 86400),
     S("auth", "algorithms", auth_algorithms),
+    R("auth", "fail_rate", auth_fail_rate, 1000000),
+    I("auth", "fail_burst", auth_fail_burst, 1, 1000000),
+    R("auth", "user_fail_rate", auth_user_fail_rate, 1000000),
+    I("auth", "user_fail_burst", auth_user_fail_burst, 1, 1000000),
+    B("auth", "check_uri", auth_check_uri),
 };
 
 void config_defaults(struct sipd_config *c)
@@ -159,6 +165,11 @@ void config_defaults(struct sipd_config *c)
     c->tls_max_handshakes = 256;
     c->auth_nonce_ttl_s = 300;
     strcpy(c->auth_algorithms, "SHA-256,MD5");
+    c->auth_fail_rate = 1000; /* docs/auth.md "Failed attempts": 10, then 1 a second per source */
+    c->auth_fail_burst = 10;
+    c->auth_user_fail_rate = 100; /* 5, then 1 every 10 s per user */
+    c->auth_user_fail_burst = 5;
+    c->auth_check_uri = 1; /* RFC 2617 §3.2.2.5; off for devices that send another uri */
 }
 
 int config_set(struct sipd_config *c, const char *section, const char *key, const char *value,
@@ -196,8 +207,9 @@ int config_set(struct sipd_config *c, const char *section, const char *key, cons
         errno = 0;
         if (k->type == K_FRAC) {
             double d = strtod(value, &end);
-            if (errno || end == value || *end || !(d >= 0.0 && d <= 1.0)) {
-                snprintf(err, errlen, "%s.%s: expected a number in 0..1, got '%s'", section, key, value);
+            if (errno || end == value || *end || !(d >= 0.0 && d * 1000.0 <= (double)k->max)) {
+                snprintf(err, errlen, "%s.%s: expected a number in 0..%g, got '%s'", section, key,
+                         (double)k->max / 1000.0, value);
                 return -1;
             }
             *(int *)field = (int)(d * 1000.0 + 0.5);

@@ -75,6 +75,9 @@ struct sipd_config {
     int auth_enabled;       /* challenge requests from users of the served domains */
     int auth_nonce_ttl_s;   /* how long a nonce stays valid (then stale=true) */
     char auth_algorithms[32]; /* challenges offered, in order: "SHA-256,MD5" */
+    int auth_fail_rate, auth_user_fail_rate; /* failed attempts forgiven per second, thousandths */
+    int auth_fail_burst, auth_user_fail_burst;
+    int auth_check_uri;       /* the credentials' uri must be the Request-URI (else 400) */
 
     unsigned role_mask; /* derived from roles by config_finish() */
 };

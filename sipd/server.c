@@ -740,10 +740,17 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         struct auth_config ac = {.domains = srv->domains, .nonce_ttl_s = (unsigned)cfg->auth_nonce_ttl_s,
                                  .algorithms = cfg->auth_algorithms,
                                  .forwards = forwards(srv), .has_registrar = (cfg->role_mask & ROLE_REGISTRAR) != 0,
-                                 .has_broker = srv->broker != NULL};
+                                 .has_broker = srv->broker != NULL,
+                                 .limits = {.source_rate_milli = (unsigned)cfg->auth_fail_rate,
+                                            .source_burst = (unsigned)cfg->auth_fail_burst,
+                                            .user_rate_milli = (unsigned)cfg->auth_user_fail_rate,
+                                            .user_burst = (unsigned)cfg->auth_user_fail_burst,
+                                            .max_keys = (size_t)cfg->lim_max_sources,
+                                            .exempt = cfg->lim_exempt},
+                                 .is_uri_checked = cfg->auth_check_uri};
         if (!(srv->auth = auth_create(loop, srv->store, &ac, on_authenticated, srv))) {
-            LOG_ERROR("auth: out of memory, or auth.algorithms '%s' is not a list of SHA-256 and MD5",
-                      cfg->auth_algorithms);
+            LOG_ERROR("auth: out of memory, or auth.algorithms '%s' is not a list of SHA-256 and MD5 "
+                      "(or limits.exempt is bad, said above)", cfg->auth_algorithms);
             server_destroy(srv);
             return NULL;
         }

@@ -5,8 +5,12 @@
  *                   domain: proceed, nothing asked of the store.
  *   2. credentials  the Authorization / Proxy-Authorization headers of the raw request, parsed
  *                   (sip/digest.c); one for our realm (the claimed identity's domain) is used.
- *                   A malformed one is a 400; none is a challenge.
+ *                   A malformed one is a 400; none is a challenge; one whose `uri` is not the
+ *                   Request-URI is a 400 (RFC 2617 §3.2.2.5).
  *   3. nonce        ours and fresh (auth/nonce.c): else a challenge (stale=true when expired).
+ *   3b. attempts    the source and the user must each have a failed attempt left (authlimit.c):
+ *                   else 503 with Retry-After, the credentials unchecked. The attempt is paid
+ *                   for now and given back unless it fails (decide()).
  *   4. user         the store's HA1s of sip:username@realm: asynchronous on PostgreSQL.
  *   5. response     compared with what the HA1 gives; then the nonce-count must increase; then
  *                   the user must be the claimed identity (403 otherwise).
@@ -27,6 +31,7 @@
 
 #include "../base/log.h"
 #include "../base/loop.h"
+#include "../base/metrics.h"
 #include "../sip/digest.h"
 #include "../sip/msg.h"
 #include "../sip/txn.h"
@@ -52,6 +57,8 @@ struct auth {
     unsigned char proposal[AUTH_SECRET_BYTES]; /* what this node offers as the cluster's secret */
     int is_fetching;
     struct timer secret_timer;
+    struct auth_limit *limit; /* failed attempts per source and per user */
+    struct metric *m_failures, *m_limit_source, *m_limit_user;
 };
 
 /* A request waiting for its user's HA1s. */
@@ -67,6 +74,7 @@ struct pending {
     char user_aor[2 * DIGEST_MAX_FIELD + 8]; /* "sip:" username "@" realm */
     char method[32];
     struct digest_credentials cred;
+    struct auth_limit_ticket ticket; /* what this attempt paid (settled in decide()) */
     uint32_t nc;
     const char *raw;       /* the request's bytes while auth_check is on the stack, else NULL */
     size_t raw_len;
@@ -135,6 +143,21 @@ struct auth *auth_create(struct loop *loop, struct store *st, const struct auth_
         free(a);
         return NULL;
     }
+    char lerr[200];
+    if (!(a->limit = auth_limit_create(&cfg->limits, lerr, sizeof lerr))) {
+        LOG_ERROR("auth: %s", lerr);
+        auth_destroy(a);
+        return NULL;
+    }
+    static const char *const labels[] = {"limit", NULL};
+    struct metric_family *f = metrics_family(
+        metrics_default(), "sipd_limit_rejections_total",
+        "Messages and connections refused by a limit of docs/limits.md, by limit.", METRIC_COUNTER,
+        labels, NULL, 0);
+    a->m_limit_source = metric_series(f, (const char *const[]){"auth_source"});
+    a->m_limit_user = metric_series(f, (const char *const[]){"auth_user"});
+    a->m_failures = metrics_counter(metrics_default(), "sipd_auth_failures_total",
+                                    "Credentials that did not verify (wrong password or unknown user).");
     fetch_secret(&a->secret_timer, a);
     return a;
 }
@@ -150,6 +173,7 @@ void auth_destroy(struct auth *a)
     if (!a)
         return;
     loop_timer_stop(a->loop, &a->secret_timer);
+    auth_limit_destroy(a->limit);
     nonce_table_free(a->nonces);
     explicit_bzero(a->proposal, sizeof a->proposal);
     free(a);
@@ -253,12 +277,19 @@ static int strip_credentials(struct pending *p, const char *raw, size_t raw_len)
 static const char unknown_ha1[] =
     "00000000000000000000000000000000000000000000000000000000000000000";
 
+/* Settle the attempt p paid for (auth_limit_begin in auth_check). */
+static void settle(struct pending *p, enum auth_limit_outcome outcome)
+{
+    auth_limit_end(p->a->limit, &p->ticket, p->user_aor, strlen(p->user_aor), outcome);
+}
+
 /* The store's answer for p's user: the verdict, answered here unless it is AUTH_PROCEED. */
 static enum auth_verdict decide(struct pending *p, int status, const struct auth_user *u)
 {
     struct auth *a = p->a;
     struct sip_txn *t = p->t;
     if (status != 0 && status != 404) {
+        settle(p, AUTH_LIMIT_UNDECIDED);
         if (status == STORE_EUNAVAIL)
             txn_respond_simple(t, 503, NULL, "Retry-After", "5");
         else
@@ -274,11 +305,14 @@ static enum auth_verdict decide(struct pending *p, int status, const struct auth
     int is_right = digest_expected_response(p->cred.alg, ha1_buf, p->method, &p->cred, expected) == 0 &&
                    digest_hex_equal(expected, p->cred.response);
     if (!u || !is_right) {
+        settle(p, AUTH_LIMIT_FAILED);
+        metric_inc(a->m_failures);
         LOG_DEBUG("auth: credentials refused realm=%s", p->realm);
         challenge(a, t, p->code, p->realm, 0);
         return AUTH_ANSWERED;
     }
     enum nonce_status ns = nonce_use(a->nonces, p->cred.nonce, p->nc, wall_us());
+    settle(p, ns == NONCE_VALID ? AUTH_LIMIT_SUCCEEDED : AUTH_LIMIT_UNDECIDED);
     if (ns != NONCE_VALID) {
         LOG_DEBUG("auth: nonce %s user=%s", ns == NONCE_REPLAY ? "count replayed" : "forgotten",
                   p->user_aor);
@@ -318,7 +352,9 @@ static void on_user(void *arg, int status, const struct auth_user *u)
         return;
     }
     struct sip_txn *t = p->t;
-    if (t && decide(p, status, u) == AUTH_PROCEED)
+    if (!t)
+        settle(p, AUTH_LIMIT_UNDECIDED); /* answered meanwhile: nothing was checked */
+    else if (decide(p, status, u) == AUTH_PROCEED)
         p->a->resume(p->a->arg, t);
     free(p);
 }
@@ -328,6 +364,55 @@ static int is_offered(const struct auth *a, enum digest_alg alg)
     for (size_t i = 0; i < a->nalgs; i++)
         if (a->algs[i] == alg)
             return 1;
+    return 0;
+}
+
+int auth_digest_uri_matches(const char *digest_uri, const char *raw, size_t raw_len)
+{
+    /* the request line: METHOD SP Request-URI SP SIP-Version */
+    const char *end = memchr(raw, '\n', raw_len);
+    if (!end)
+        end = raw + raw_len;
+    const char *ru = memchr(raw, ' ', (size_t)(end - raw));
+    if (!ru)
+        return 0;
+    ru++;
+    const char *ru_end = memchr(ru, ' ', (size_t)(end - ru));
+    if (!ru_end)
+        return 0;
+    size_t len = (size_t)(ru_end - ru);
+    if (strlen(digest_uri) == len && memcmp(digest_uri, ru, len) == 0)
+        return 1; /* what every client we know sends: no parse */
+    char request_uri[DIGEST_MAX_URI];
+    if (len >= sizeof request_uri)
+        return 0;
+    memcpy(request_uri, ru, len);
+    request_uri[len] = '\0';
+    return uri_equal(digest_uri, request_uri);
+}
+
+/* Pay for p's attempt (authlimit.h). 1 when it may be checked; 0 when it was answered 503 with
+ * Retry-After (and p freed): the same answer for a user that exists and one that does not, and
+ * for a limited source and a limited user, so that it tells nothing but "wait". 503 rather than
+ * 403 or 429 (RFC 6585 is HTTP's): a SIP client understands 503 + Retry-After as "this server,
+ * not the request, refuses for now; try again after N seconds" (RFC 3261 §21.5.4). */
+static int pay_attempt(struct auth *a, struct pending *p)
+{
+    const struct sip_source *src = txn_source(p->t);
+    uint64_t wait_ms = 0;
+    enum auth_limit_verdict v =
+        auth_limit_begin(a->limit, src ? &src->peer : NULL, p->user_aor, strlen(p->user_aor),
+                         loop_now_ms(a->loop), &p->ticket, &wait_ms);
+    if (v == AUTH_LIMIT_OK)
+        return 1;
+    metric_inc(v == AUTH_LIMIT_SOURCE ? a->m_limit_source : a->m_limit_user);
+    LOG_DEBUG("auth: attempt refused limit=%s realm=%s wait_ms=%llu",
+              v == AUTH_LIMIT_SOURCE ? "source" : "user", p->realm, (unsigned long long)wait_ms);
+    uint64_t wait_s = (wait_ms + 999) / 1000;
+    char secs[24];
+    snprintf(secs, sizeof secs, "%llu", (unsigned long long)(wait_s ? wait_s : 1));
+    txn_respond_simple(p->t, 503, "Too Many Failed Attempts", "Retry-After", secs);
+    free(p);
     return 0;
 }
 
@@ -395,6 +480,12 @@ enum auth_verdict auth_check(struct auth *a, struct sip_txn *t, const struct sip
         txn_respond_simple(t, 400, "Malformed Authorization header", NULL, NULL);
         return AUTH_ANSWERED;
     }
+    if (found && a->cfg.is_uri_checked && !auth_digest_uri_matches(p->cred.uri, raw, raw_len)) {
+        LOG_DEBUG("auth: digest uri is not the Request-URI realm=%s", p->realm);
+        free(p);
+        txn_respond_simple(t, 400, "Digest uri does not match the Request-URI", NULL, NULL);
+        return AUTH_ANSWERED;
+    }
     /* 3. our nonce, fresh, with qop=auth (the nonce-count is what stops replays) */
     enum nonce_status ns = NONCE_INVALID;
     if (found && p->cred.qop[0])
@@ -407,6 +498,9 @@ enum auth_verdict auth_check(struct auth *a, struct sip_txn *t, const struct sip
     p->nc = (uint32_t)strtoul(p->cred.nc, NULL, 16);
     snprintf(p->method, sizeof p->method, "%s", req->sip_method);
     snprintf(p->user_aor, sizeof p->user_aor, "sip:%s@%s", p->cred.username, p->realm);
+    /* 3b. an attempt left for the source and for the user */
+    if (!pay_attempt(a, p))
+        return AUTH_ANSWERED;
     /* 4. the user's HA1s */
     p->raw = raw;
     p->raw_len = raw_len;

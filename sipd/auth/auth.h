@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "authlimit.h"
+
 struct loop;
 struct store;
 struct sip_txn;
@@ -30,6 +32,8 @@ struct auth_config {
     int forwards;               /* this node proxies or redirects: 407 for what it forwards */
     int has_registrar;          /* REGISTERs for our domains are answered here */
     int has_broker;             /* the broker and presence package answer here */
+    struct auth_limit_config limits; /* failed attempts per source and per user (authlimit.h) */
+    int is_uri_checked;         /* credentials whose uri is not the Request-URI get 400 */
 };
 
 /* Called when a transaction auth_check() answered AUTH_PENDING authenticated: dispatch it as if
@@ -40,7 +44,7 @@ typedef void (*auth_resume_fn)(void *arg, struct sip_txn *t);
 int auth_algorithms_ok(const char *s);
 
 /* Starts fetching the nonce secret from the store (requests are answered 503 until it came).
- * NULL on out of memory or a bad algorithm list. Free with auth_destroy() after the store is destroyed (its callbacks
+ * NULL on out of memory, a bad algorithm list or a bad exempt list (logged). Free with auth_destroy() after the store is destroyed (its callbacks
  * still reach this object). */
 struct auth *auth_create(struct loop *loop, struct store *st, const struct auth_config *cfg,
                          auth_resume_fn resume, void *arg);
@@ -55,6 +59,13 @@ enum auth_verdict {
 /* Decide about new server transaction t (class c, request bytes raw[0..raw_len)). */
 enum auth_verdict auth_check(struct auth *a, struct sip_txn *t, const struct sip_req_class *c,
                              const char *raw, size_t raw_len);
+
+/* Does the `uri` parameter of digest credentials name the Request-URI of the request whose bytes
+ * are raw[0..raw_len) (RFC 3261 §22.4, RFC 2617 §3.2.2.5)? The Request-URI is read from the
+ * received request line; equal bytes match at once, else the two are compared as SIP URIs are
+ * (uri_equal, RFC 3261 §19.1.4: scheme and host case-insensitive, user and port exact, the
+ * transport/user/maddr/ttl/method parameters). 1 when they match. */
+int auth_digest_uri_matches(const char *digest_uri, const char *raw, size_t raw_len);
 
 /* Who t's request authenticated as: its canonical AOR ("sip:alice@example.com"), or NULL when it
  * did not (authentication off, not challenged, in-dialog, CANCEL...). Valid while t lives. */

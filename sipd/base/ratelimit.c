@@ -5,8 +5,9 @@
  * `lru_prev`/`lru_next` (head = most recently used). Entries are handed out in order
  * (`used`), so that the pages of a large table that no source reached are never touched (RSS
  * grows with the sources seen, not with `max_keys`); forgotten ones go on a free list (through
- * `chain_next`). Tokens are kept in thousandths so that refill is integer arithmetic:
- * `rate_per_s` tokens per second is `rate_per_s` thousandths per millisecond. */
+ * `chain_next`). Tokens are kept in millionths and the rate in thousandths of a token per
+ * second (`rate_milli`), so that refill is integer arithmetic even for rates below one per
+ * second: `rate_milli` thousandths per second is `rate_milli` millionths per millisecond. */
 #include "ratelimit.h"
 
 #include <stdlib.h>
@@ -15,11 +16,11 @@
 #include <time.h>
 
 #define NIL UINT32_MAX
-#define MILLI 1000u
+#define UNIT 1000000u /* one token */
 
 struct rl_entry {
     uint64_t hash;
-    uint64_t tokens_milli; /* tokens x 1000 as of stamp_ms */
+    uint64_t tokens; /* in millionths, as of stamp_ms */
     uint64_t stamp_ms;
     uint32_t chain_next, lru_prev, lru_next;
     uint8_t keylen; /* bytes used in key (<= RATELIMIT_KEY_MAX) */
@@ -29,7 +30,9 @@ struct rl_entry {
 struct ratelimit {
     struct ratelimit_config cfg;
     uint64_t seed;
-    uint64_t cap_milli; /* burst x 1000 */
+    uint64_t cap;        /* burst x UNIT */
+    uint64_t rate_milli; /* thousandths of a token per second; 0 = no limit */
+    uint64_t fill_ms;    /* an empty bucket is full again after this long */
     struct rl_entry *entries;
     uint32_t *heads;
     uint32_t mask; /* nbuckets - 1 */
@@ -81,7 +84,9 @@ struct ratelimit *ratelimit_create(const struct ratelimit_config *cfg)
     rl->cfg = *cfg;
     if (rl->cfg.burst == 0)
         rl->cfg.burst = 1;
-    rl->cap_milli = (uint64_t)rl->cfg.burst * MILLI;
+    rl->cap = (uint64_t)rl->cfg.burst * UNIT;
+    rl->rate_milli = cfg->rate_milli_per_s ? cfg->rate_milli_per_s : (uint64_t)cfg->rate_per_s * 1000u;
+    rl->fill_ms = rl->rate_milli ? (rl->cap + rl->rate_milli - 1) / rl->rate_milli : 0;
     size_t nb = 16;
     while (nb < cfg->max_keys)
         nb *= 2;
@@ -174,15 +179,17 @@ static void refill(const struct ratelimit *rl, struct rl_entry *e, uint64_t now_
 {
     if (now_ms <= e->stamp_ms)
         return;
-    uint64_t add = (now_ms - e->stamp_ms) * rl->cfg.rate_per_s;
-    e->tokens_milli = add >= rl->cap_milli - e->tokens_milli ? rl->cap_milli : e->tokens_milli + add;
+    uint64_t elapsed = now_ms - e->stamp_ms;
+    /* (elapsed < fill_ms keeps the product from overflowing: it is below cap + rate_milli) */
+    uint64_t add = elapsed >= rl->fill_ms ? rl->cap : elapsed * rl->rate_milli;
+    e->tokens = add >= rl->cap - e->tokens ? rl->cap : e->tokens + add;
     e->stamp_ms = now_ms;
 }
 
 int ratelimit_take(struct ratelimit *rl, const void *key, size_t keylen, uint64_t now_ms,
                    uint64_t *retry_after_ms)
 {
-    if (rl->cfg.rate_per_s == 0)
+    if (rl->rate_milli == 0)
         return 1;
     unsigned char k[RATELIMIT_KEY_MAX];
     size_t kl = key_form(key, keylen, k);
@@ -205,7 +212,7 @@ int ratelimit_take(struct ratelimit *rl, const void *key, size_t keylen, uint64_
         e->hash = h;
         e->keylen = (uint8_t)kl;
         memcpy(e->key, k, kl);
-        e->tokens_milli = rl->cap_milli;
+        e->tokens = rl->cap;
         e->stamp_ms = now_ms;
         e->chain_next = NIL;
         *slot = i;
@@ -216,18 +223,18 @@ int ratelimit_take(struct ratelimit *rl, const void *key, size_t keylen, uint64_
         refill(rl, e, now_ms);
     }
     lru_push_head(rl, i);
-    if (e->tokens_milli >= MILLI) {
-        e->tokens_milli -= MILLI;
+    if (e->tokens >= UNIT) {
+        e->tokens -= UNIT;
         return 1;
     }
     if (retry_after_ms)
-        *retry_after_ms = (MILLI - e->tokens_milli + rl->cfg.rate_per_s - 1) / rl->cfg.rate_per_s;
+        *retry_after_ms = (UNIT - e->tokens + rl->rate_milli - 1) / rl->rate_milli;
     return 0;
 }
 
 int ratelimit_peek(struct ratelimit *rl, const void *key, size_t keylen, uint64_t now_ms)
 {
-    if (rl->cfg.rate_per_s == 0)
+    if (rl->rate_milli == 0)
         return 1;
     unsigned char k[RATELIMIT_KEY_MAX];
     size_t kl = key_form(key, keylen, k);
@@ -237,7 +244,20 @@ int ratelimit_peek(struct ratelimit *rl, const void *key, size_t keylen, uint64_
         return 1;
     struct rl_entry *e = &rl->entries[i];
     refill(rl, e, now_ms);
-    return e->tokens_milli >= MILLI;
+    return e->tokens >= UNIT;
+}
+
+void ratelimit_give(struct ratelimit *rl, const void *key, size_t keylen)
+{
+    if (rl->rate_milli == 0)
+        return;
+    unsigned char k[RATELIMIT_KEY_MAX];
+    size_t kl = key_form(key, keylen, k);
+    uint32_t *slot;
+    uint32_t i = find(rl, key_hash(rl->seed, k, kl), k, kl, &slot);
+    if (i != NIL)
+        rl->entries[i].tokens = rl->cap - rl->entries[i].tokens >= UNIT ? rl->entries[i].tokens + UNIT
+                                                                        : rl->cap;
 }
 
 void ratelimit_forget(struct ratelimit *rl, const void *key, size_t keylen)

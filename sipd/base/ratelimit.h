@@ -9,8 +9,8 @@
  * move to the head of the LRU list: O(1).
  *
  * Users: the per-source request limit (sip/admission.c) and the failed-authentication limits
- * (per source and per user): on each failure ratelimit_take(); before checking credentials,
- * ratelimit_peek() says whether the key still has a token; ratelimit_forget() after a success.
+ * (per source and per user, auth/authlimit.c): ratelimit_take() for each attempt before
+ * checking it, ratelimit_give() back when it did not fail, ratelimit_forget() after a success.
  *
  * Loop thread only (no locks). Time comes from the caller (now_ms, any monotonic clock in ms). */
 #ifndef SIPD_RATELIMIT_H
@@ -23,6 +23,8 @@ struct ratelimit_config {
     unsigned rate_per_s; /* tokens added per second per key; 0 = no limit (every take allowed) */
     unsigned burst;      /* bucket size: takes allowed at once after a quiet period (>= 1) */
     size_t max_keys;     /* table bound (>= 1); the least recently used key makes room */
+    unsigned rate_milli_per_s; /* when not 0, the rate in thousandths of a token per second,
+                                * instead of rate_per_s (100: one token every 10 s) */
 };
 
 /* Keys up to this many bytes are kept whole; a longer key is kept as its first bytes and a
@@ -42,6 +44,10 @@ int ratelimit_take(struct ratelimit *rl, const void *key, size_t keylen, uint64_
 
 /* Would a take be allowed now? Takes nothing (a key not in the table is not added). */
 int ratelimit_peek(struct ratelimit *rl, const void *key, size_t keylen, uint64_t now_ms);
+
+/* Give back one token that ratelimit_take() took from key (the attempt it paid for did not count
+ * after all), up to the bucket size; nothing when the key is no longer in the table. */
+void ratelimit_give(struct ratelimit *rl, const void *key, size_t keylen);
 
 /* Forget key (its next take finds a full bucket). */
 void ratelimit_forget(struct ratelimit *rl, const void *key, size_t keylen);

@@ -3,7 +3,10 @@
 #
 #   auth_scenario NAME TEMPLATE WORD=VALUE...   fill in a template of scenarios/ (auth_request.xml,
 #                                               auth_invite.xml) into $T_DIR/NAME.xml
-#   auth_sipp WHAT NAME TRANSPORT               run it (sipp_ok with SCEN=$T_DIR)
+#   auth_sipp WHAT NAME TRANSPORT URI           run it (sipp_ok with SCEN=$T_DIR); URI: the
+#                                               Request-URI, which SIPp must put in the
+#                                               credentials' uri (-auth_uri, without "sip:", which SIPp adds; by default it
+#                                               writes sip:HOST:PORT, which sipd answers 400)
 # shellcheck shell=bash
 
 # auth_scenario NAME TEMPLATE WORD=VALUE...: @WORD@ -> VALUE; a HEADERn not given becomes a
@@ -29,10 +32,11 @@ auth_scenario() {
     fi
 }
 
-# auth_sipp WHAT NAME TRANSPORT: run $T_DIR/NAME.xml as a SIPp client (PASS/FAIL line WHAT).
+# auth_sipp WHAT NAME TRANSPORT URI: run $T_DIR/NAME.xml as a SIPp client (PASS/FAIL line WHAT)
+# answering challenges with uri=URI.
 auth_sipp() {
-    local what=$1 name=$2 transport=$3
-    SCEN=$T_DIR sipp_ok "$what" "$name.$transport" "$name.xml" "$transport"
+    local what=$1 name=$2 transport=$3 uri=$4
+    SCEN=$T_DIR sipp_ok "$what" "$name.$transport" "$name.xml" "$transport" -auth_uri "${uri#sip:}"
 }
 
 # auth_sipp_cases TRANSPORT PW_ALICE PW_BOB: the SIPp cases of REGISTER, MESSAGE, SUBSCRIBE and
@@ -43,44 +47,44 @@ auth_sipp_cases() {
     local reg=(METHOD=REGISTER "RURI=sip:$DOMAIN" HEADER1="Expires: 60" BODY=)
     auth_scenario reg_ok auth_request.xml "${reg[@]}" FROM=alice TO=alice USER=alice \
         "PASSWORD=$pa" CHALLENGE=401 FINAL=200
-    auth_sipp "SIPp $tr: REGISTER, right password: 401 then 200" reg_ok "$tr"
+    auth_sipp "SIPp $tr: REGISTER, right password: 401 then 200" reg_ok "$tr" "sip:$DOMAIN"
     auth_scenario reg_wrong auth_request.xml "${reg[@]}" FROM=alice TO=alice USER=alice \
         "PASSWORD=$pa-wrong" CHALLENGE=401 FINAL=401
-    auth_sipp "SIPp $tr: REGISTER, wrong password: 401 again" reg_wrong "$tr"
+    auth_sipp "SIPp $tr: REGISTER, wrong password: 401 again" reg_wrong "$tr" "sip:$DOMAIN"
     auth_scenario reg_other auth_request.xml "${reg[@]}" FROM=bob TO=bob USER=alice \
         "PASSWORD=$pa" CHALLENGE=401 FINAL=403
-    auth_sipp "SIPp $tr: REGISTER for bob with alice's credentials: 403" reg_other "$tr"
+    auth_sipp "SIPp $tr: REGISTER for bob with alice's credentials: 403" reg_other "$tr" "sip:$DOMAIN"
 
     local msg=(METHOD=MESSAGE "RURI=sip:bob@$DOMAIN" TO=bob HEADER1="Content-Type: text/plain"
         BODY="hello bob")
     auth_scenario msg_ok auth_request.xml "${msg[@]}" FROM=alice USER=alice "PASSWORD=$pa" \
         CHALLENGE=401 FINAL=202
-    auth_sipp "SIPp $tr: MESSAGE, right password: 401 then 202" msg_ok "$tr"
+    auth_sipp "SIPp $tr: MESSAGE, right password: 401 then 202" msg_ok "$tr" "sip:bob@$DOMAIN"
     auth_scenario msg_wrong auth_request.xml "${msg[@]}" FROM=alice USER=alice \
         "PASSWORD=$pa-wrong" CHALLENGE=401 FINAL=401
-    auth_sipp "SIPp $tr: MESSAGE, wrong password: 401 again" msg_wrong "$tr"
+    auth_sipp "SIPp $tr: MESSAGE, wrong password: 401 again" msg_wrong "$tr" "sip:bob@$DOMAIN"
     auth_scenario msg_other auth_request.xml "${msg[@]}" FROM=bob USER=alice "PASSWORD=$pa" \
         CHALLENGE=401 FINAL=403
-    auth_sipp "SIPp $tr: MESSAGE From bob with alice's credentials: 403" msg_other "$tr"
+    auth_sipp "SIPp $tr: MESSAGE From bob with alice's credentials: 403" msg_other "$tr" "sip:bob@$DOMAIN"
 
     local sub=(METHOD=SUBSCRIBE "RURI=sip:alice@$DOMAIN" TO=alice HEADER1="Event: im"
         HEADER2="Expires: 0" BODY=)
     auth_scenario sub_ok auth_request.xml "${sub[@]}" FROM=alice USER=alice "PASSWORD=$pa" \
         CHALLENGE=401 FINAL=200
-    auth_sipp "SIPp $tr: SUBSCRIBE im, right password: 401 then 200" sub_ok "$tr"
+    auth_sipp "SIPp $tr: SUBSCRIBE im, right password: 401 then 200" sub_ok "$tr" "sip:alice@$DOMAIN"
     auth_scenario sub_wrong auth_request.xml "${sub[@]}" FROM=alice USER=alice \
         "PASSWORD=$pa-wrong" CHALLENGE=401 FINAL=401
-    auth_sipp "SIPp $tr: SUBSCRIBE im, wrong password: 401 again" sub_wrong "$tr"
+    auth_sipp "SIPp $tr: SUBSCRIBE im, wrong password: 401 again" sub_wrong "$tr" "sip:alice@$DOMAIN"
     auth_scenario sub_other auth_request.xml "${sub[@]}" FROM=bob USER=alice "PASSWORD=$pa" \
         CHALLENGE=401 FINAL=403
-    auth_sipp "SIPp $tr: SUBSCRIBE From bob with alice's credentials: 403" sub_other "$tr"
+    auth_sipp "SIPp $tr: SUBSCRIBE From bob with alice's credentials: 403" sub_other "$tr" "sip:alice@$DOMAIN"
 
     auth_scenario inv_ok auth_invite.xml FROM=alice TO=nobody USER=alice "PASSWORD=$pa" FINAL=404
-    auth_sipp "SIPp $tr: INVITE, right password: 407 then routed (404: no such user)" inv_ok "$tr"
+    auth_sipp "SIPp $tr: INVITE, right password: 407 then routed (404: no such user)" inv_ok "$tr" "sip:nobody@$DOMAIN"
     auth_scenario inv_wrong auth_invite.xml FROM=alice TO=nobody USER=alice \
         "PASSWORD=$pa-wrong" FINAL=407
-    auth_sipp "SIPp $tr: INVITE, wrong password: 407 again" inv_wrong "$tr"
+    auth_sipp "SIPp $tr: INVITE, wrong password: 407 again" inv_wrong "$tr" "sip:nobody@$DOMAIN"
     auth_scenario inv_other auth_invite.xml FROM=bob TO=nobody USER=alice "PASSWORD=$pa" FINAL=403
-    auth_sipp "SIPp $tr: INVITE From bob with alice's credentials: 403" inv_other "$tr"
+    auth_sipp "SIPp $tr: INVITE From bob with alice's credentials: 403" inv_other "$tr" "sip:nobody@$DOMAIN"
     : "$pb"
 }

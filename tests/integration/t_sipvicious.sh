@@ -6,7 +6,9 @@
 #     extensions) finds no user: every extension gets the same challenge;
 #   - svcrack (REGISTER is challenged; MD5 offered, all it knows) is throttled: its attempts reaching sipd per
 #     second (sipd_requests_received_total{method=REGISTER}) stay within the per-source rate and
-#     the excess is refused (sipd_limit_rejections_total{limit=rate|rate_silent});
+#     the excess is refused (sipd_limit_rejections_total{limit=rate|rate_silent}), or, sooner,
+#     by the failed-authentication limits (limit=auth_user|auth_source, docs/auth.md: after
+#     auth.user_fail_burst wrong passwords for user 100 it gets 503 and gives up);
 #   - sipd keeps serving: OPTIONS from 127.0.0.1 gets 200 after each tool.
 # Every tool runs under `timeout`, bound to 127.0.0.2.
 . "$(dirname "$0")/lib.sh"
@@ -25,8 +27,10 @@ check "user 100@127.0.0.1 added through the API (201, got $code)" test "$code" =
 cd "$T_DIR" || bail "no test directory"   # the tools write their session files in the cwd
 export HOME=$T_DIR                          # ... and in ~/.sipvicious
 
-metric() { # metric NAME LABELS: its value in /metrics, 0 when absent
-    curl -s --max-time 5 "$API_URL/metrics" | awk -v k="$1{$2}" 'index($0, k " ") == 1 {print $2; f=1} END {if (!f) print 0}'
+metric() { # metric NAME LABELS: its value in /metrics, 0 when absent (LABELS '': none)
+    local k="$1"
+    [ -n "${2:-}" ] && k="$1{$2}"
+    curl -s --max-time 5 "$API_URL/metrics" | awk -v k="$k" 'index($0, k " ") == 1 {print $2; f=1} END {if (!f) print 0}'
 }
 
 timeout 60 svmap -b 127.0.0.2 -p "$SIP_PORT" 127.0.0.1 >svmap.out 2>&1
@@ -53,15 +57,21 @@ for m in REGISTER INVITE; do
 done
 
 reg0=$(metric sipd_requests_received_total 'method="REGISTER"')
-rej0=$(( $(metric sipd_limit_rejections_total 'limit="rate"') + $(metric sipd_limit_rejections_total 'limit="rate_silent"') ))
+refused() { # refusals by the request rate and the failed-authentication limits
+    echo $(( $(metric sipd_limit_rejections_total 'limit="rate"') + $(metric sipd_limit_rejections_total 'limit="rate_silent"') \
+        + $(metric sipd_limit_rejections_total 'limit="auth_user"') + $(metric sipd_limit_rejections_total 'limit="auth_source"') ))
+}
+fails0=$(metric sipd_auth_failures_total '')
+rej0=$(refused)
 t0=$(date +%s.%N)
 timeout 60 svcrack -b 127.0.0.2 -u 100 -r 1-2000 -p "$SIP_PORT" --maximumtime 5 127.0.0.1 >svcrack.out 2>&1
 rc=$?
 t1=$(date +%s.%N)
 reg=$(( $(metric sipd_requests_received_total 'method="REGISTER"') - reg0 ))
-rej=$(( $(metric sipd_limit_rejections_total 'limit="rate"') + $(metric sipd_limit_rejections_total 'limit="rate_silent"') - rej0 ))
+rej=$(( $(refused) - rej0 ))
+fails=$(( $(metric sipd_auth_failures_total '') - fails0 ))
 secs=$(python3 -c "print(max(1.0, $t1 - $t0))")
-log "svcrack (exit $rc, ${secs} s): $reg REGISTERs reached sipd, $rej refused by the rate limit; $(grep -E '^\| 100 ' svcrack.out | tr -s ' ')"
+log "svcrack (exit $rc, ${secs} s): $reg REGISTERs reached sipd, $fails wrong passwords checked, $rej refused by the limits; $(grep -E '^\| 100 ' svcrack.out | tr -s ' ')"
 check "svcrack ends in time (exit $rc)" test "$rc" -ne 124 -a "$rc" -ne 137
 if grep -qE "^\| 100 +\| \[no password\]" svcrack.out; then
     # digest authentication off (today): nothing to crack; the lead turns this into the branch below
@@ -71,6 +81,7 @@ else
     check "svcrack's attempts reaching sipd stay within $RATE/s (+ burst): $reg in $secs s" \
         python3 -c "import sys; sys.exit(0 if $reg <= $RATE * $secs + $RATE + 5 else 1)"
     check "svcrack was throttled: $rej attempts refused" test "$rej" -gt 0
+    check "at most auth.user_fail_burst (5) of svcrack's passwords were checked ($fails)" test "$fails" -le 5
 fi
 check "OPTIONS 200 after svcrack" sip_ping udp "$SIP_HOST" "$SIP_PORT" 2
 cd / || true

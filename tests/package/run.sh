@@ -189,6 +189,7 @@ readyz() { [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:508
 check "run: curl /readyz is 200" readyz
 
 sipp_run() { # NAME SIPP-ARGS...: bounded, traces in $W
+    # (-auth_uri, SIPp adds "sip:": the credentials' uri must be the Request-URI, docs/auth.md; SIPp would write sip:HOST:PORT)
     local name=$1; shift
     timeout -k 5 40 sipp -nostdin -timeout 30s -timeout_error -max_retrans 5 -trace_err \
         -error_file "$W/$name.err" "$@" >"$W/$name.out" 2>&1 </dev/null
@@ -208,16 +209,16 @@ check "auth: sipctl user list shows both, no password or hash" bash -c \
 reg=(METHOD=REGISTER "RURI=sip:127.0.0.1" HEADER1="Expires: 300" BODY= FROM=bob TO=bob USER=bob CHALLENGE=401)
 auth_scenario reg_bob_wrong auth_request.xml "${reg[@]}" "PASSWORD=$PW_BOB-wrong" FINAL=401
 check "SIPp: bob's REGISTER with a wrong password is challenged again (401)" sipp_run reg_bob_wrong \
-    127.0.0.1:5060 -sf "$W/reg_bob_wrong.xml" -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1
+    127.0.0.1:5060 -sf "$W/reg_bob_wrong.xml" -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1 -auth_uri 127.0.0.1
 auth_scenario reg_bob auth_request.xml "${reg[@]}" "PASSWORD=$PW_BOB" FINAL=200
 check "SIPp: bob registers with digest credentials (401, then 200)" sipp_run reg_bob 127.0.0.1:5060 \
-    -sf "$W/reg_bob.xml" -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1
+    -sf "$W/reg_bob.xml" -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1 -auth_uri 127.0.0.1
 sipp_run uas_bob -sn uas -i 127.0.0.1 -p "$UA_PORT" -m 1 &
 UAS=$!
 sleep 0.5
 check "SIPp: alice calls bob with digest credentials (INVITE, 407, INVITE, 200, ACK, BYE)" \
     sipp_run call 127.0.0.1:5060 -sf "$SCEN/auth_call.xml" -s bob -key domain 127.0.0.1 \
-    -key caller alice -au alice -ap "$PW_ALICE" -i 127.0.0.1 -p $((UA_PORT + 1)) -m 1
+    -key caller alice -au alice -ap "$PW_ALICE" -auth_uri bob@127.0.0.1 -i 127.0.0.1 -p $((UA_PORT + 1)) -m 1
 wait "$UAS"
 check "SIPp: bob's phone answered the call" test $? -eq 0
 
@@ -248,7 +249,7 @@ check "upgrade: carol added to the database (sipctl user add)" bash -c \
 auth_scenario reg_carol auth_request.xml METHOD=REGISTER "RURI=sip:127.0.0.1" HEADER1="Expires: 300" \
     BODY= FROM=carol TO=carol USER=carol CHALLENGE=401 "PASSWORD=$PW_CAROL" FINAL=200
 check "upgrade: carol registers (digest)" sipp_run reg_carol 127.0.0.1:5060 \
-    -sf "$W/reg_carol.xml" -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1
+    -sf "$W/reg_carol.xml" -key domain 127.0.0.1 -i 127.0.0.1 -p "$UA_PORT" -m 1 -auth_uri 127.0.0.1
 check "upgrade: a topic created" bash -c 'sipctl topic create sip:upteam@127.0.0.1 --member sip:carol@127.0.0.1 >/dev/null'
 check "upgrade: $VER1 stops" stop_sipd
 

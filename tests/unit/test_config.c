@@ -84,6 +84,16 @@ static void test_config_finish_validates_roles_and_listen(void)
     CU_ASSERT_EQUAL(config_set_dotted(&c, "cluster.promote_load=1.5", err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "cluster.promote_load"));
     CU_ASSERT_EQUAL(config_set_dotted(&c, "cluster.promote_load=x", err, sizeof err), -1);
+    /* rates are decimals per second, kept in thousandths (docs/auth.md "Failed attempts") */
+    config_defaults(&c);
+    CU_ASSERT_EQUAL(c.auth_user_fail_rate, 100);
+    CU_ASSERT_EQUAL(c.auth_fail_rate, 1000);
+    CU_ASSERT_EQUAL(config_set_dotted(&c, "auth.user_fail_rate=0.2", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(c.auth_user_fail_rate, 200);
+    CU_ASSERT_EQUAL(config_set_dotted(&c, "auth.fail_rate=2.5", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(c.auth_fail_rate, 2500);
+    CU_ASSERT_EQUAL(config_set_dotted(&c, "auth.fail_rate=-1", err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "auth.fail_rate"));
     config_defaults(&c);
     strcpy(c.roles, "all");
     CU_ASSERT_EQUAL(config_finish(&c, err, sizeof err), 0);

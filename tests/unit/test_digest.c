@@ -5,12 +5,18 @@
  * 6629fae4...) and the RFC 7616 §3.9.1 example (MD5 8ca523f5..., SHA-256 753927fa...), each
  * recomputed with Python's hashlib (hashlib.md5 / hashlib.sha256 over "user:realm:password",
  * "method:uri" and "HA1:nonce:nc:cnonce:qop:HA2") before being written here; the SIP cases
- * (alice, example.com, "secret") were computed the same way. */
+ * (alice, example.com, "secret") were computed the same way.
+ * Also the failed-authentication limits (auth/authlimit.h) and the rates below one per second
+ * they need from base/ratelimit.h. */
 #include <CUnit/CUnit.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/auth.h"
+#include "auth/authlimit.h"
 #include "auth/nonce.h"
+#include "base/ratelimit.h"
 #include "sip/digest.h"
 #include "suites.h"
 
@@ -305,6 +311,175 @@ static void test_nonce_table_bounded_never_replays(void)
     nonce_table_free(nt);
 }
 
+/* RFC 3261 §22.4 / RFC 2617 §3.2.2.5: the credentials' uri must be the Request-URI. */
+static void test_digest_uri_must_match_request_uri(void)
+{
+    static const struct {
+        const char *uri, *request_line;
+        int matches;
+    } cases[] = {
+        {"sip:example.com", "REGISTER sip:example.com SIP/2.0\r\n", 1},
+        {"sip:bob@example.com;transport=udp", "INVITE sip:bob@example.com;transport=udp SIP/2.0\r\n", 1},
+        /* as SIP URIs compare: host and scheme case-insensitive, parameters in any order */
+        {"sip:bob@EXAMPLE.com", "MESSAGE sip:bob@example.com SIP/2.0\r\n", 1},
+        {"SIP:bob@example.com;lr;transport=tcp", "MESSAGE sip:bob@example.com;transport=TCP;lr SIP/2.0\r\n", 1},
+        /* another user, host, port, transport or scheme */
+        {"sip:alice@example.com", "MESSAGE sip:bob@example.com SIP/2.0\r\n", 0},
+        {"sip:Bob@example.com", "MESSAGE sip:bob@example.com SIP/2.0\r\n", 0},
+        {"sip:example.org", "REGISTER sip:example.com SIP/2.0\r\n", 0},
+        {"sip:example.com:5060", "REGISTER sip:example.com SIP/2.0\r\n", 0},
+        {"sip:bob@example.com;transport=tcp", "INVITE sip:bob@example.com SIP/2.0\r\n", 0},
+        {"sips:bob@example.com", "INVITE sip:bob@example.com SIP/2.0\r\n", 0},
+        {"/", "REGISTER sip:example.com SIP/2.0\r\n", 0},
+        {"", "REGISTER sip:example.com SIP/2.0\r\n", 0},
+        /* no request line to compare with */
+        {"sip:example.com", "REGISTER sip:example.com", 0},
+        {"sip:example.com", "REGISTER\r\n", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *r = cases[i].request_line;
+        int got = auth_digest_uri_matches(cases[i].uri, r, strlen(r));
+        if (got != cases[i].matches)
+            fprintf(stderr, "case %zu: uri '%s' vs '%s': %d\n", i, cases[i].uri, r, got);
+        CU_ASSERT_EQUAL(got, cases[i].matches);
+    }
+}
+
+/* ---- failed-authentication limits ---------------------------------------------------------- */
+
+static void test_ratelimit_rate_below_one_per_second_and_give(void)
+{
+    struct ratelimit *rl = ratelimit_create(&(struct ratelimit_config){
+        .rate_milli_per_s = 100, .burst = 2, .max_keys = 4}); /* one token every 10 s */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rl);
+    uint64_t wait = 0;
+    CU_ASSERT_EQUAL(ratelimit_take(rl, "u", 1, 1000, &wait), 1);
+    CU_ASSERT_EQUAL(ratelimit_take(rl, "u", 1, 1000, &wait), 1);
+    CU_ASSERT_EQUAL(ratelimit_take(rl, "u", 1, 1000, &wait), 0);
+    CU_ASSERT_EQUAL(wait, 10000);
+    CU_ASSERT_EQUAL(ratelimit_take(rl, "u", 1, 10999, &wait), 0);
+    CU_ASSERT_EQUAL(wait, 1);
+    CU_ASSERT_EQUAL(ratelimit_take(rl, "u", 1, 11000, &wait), 1);
+    /* a token given back can be taken again, but never beyond the burst */
+    ratelimit_give(rl, "u", 1);
+    CU_ASSERT_EQUAL(ratelimit_take(rl, "u", 1, 11000, &wait), 1);
+    CU_ASSERT_EQUAL(ratelimit_take(rl, "u", 1, 11000, &wait), 0);
+    for (int i = 0; i < 5; i++)
+        ratelimit_give(rl, "u", 1);
+    int n = 0;
+    while (ratelimit_take(rl, "u", 1, 11000, NULL))
+        n++;
+    CU_ASSERT_EQUAL(n, 2);
+    ratelimit_give(rl, "absent", 6); /* not in the table: nothing */
+    CU_ASSERT_EQUAL(ratelimit_keys(rl), 1);
+    ratelimit_destroy(rl);
+}
+
+static struct sockaddr_storage v4(const char *s)
+{
+    struct sockaddr_storage a;
+    memset(&a, 0, sizeof a);
+    struct sockaddr_in *in = (struct sockaddr_in *)&a;
+    in->sin_family = AF_INET;
+    inet_pton(AF_INET, s, &in->sin_addr);
+    return a;
+}
+
+/* One attempt from src as user at now_ms, settled with outcome when let through. */
+static enum auth_limit_verdict attempt(struct auth_limit *l, const char *src, const char *user,
+                                       uint64_t now_ms, enum auth_limit_outcome outcome,
+                                       uint64_t *wait_ms)
+{
+    struct sockaddr_storage a = v4(src);
+    struct auth_limit_ticket tk;
+    enum auth_limit_verdict v = auth_limit_begin(l, &a, user, strlen(user), now_ms, &tk, wait_ms);
+    if (v == AUTH_LIMIT_OK)
+        auth_limit_end(l, &tk, user, strlen(user), outcome);
+    return v;
+}
+
+#define FAIL AUTH_LIMIT_FAILED
+#define OK_ AUTH_LIMIT_SUCCEEDED
+
+/* Per source: 3 failures, then one a second; a success for one user gives back only its own
+ * attempt, never the source's failures for other users; what was not checked costs nothing. */
+static void test_authlimit_per_source(void)
+{
+    char err[200];
+    struct auth_limit *l = auth_limit_create(&(struct auth_limit_config){
+        .source_rate_milli = 1000, .source_burst = 3, .user_rate_milli = 1000, .user_burst = 100,
+        .max_keys = 64, .exempt = "127.0.0.1"}, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    uint64_t w = 0;
+    for (int i = 0; i < 100; i++) /* stale nonces, store errors: never counted */
+        CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:a@x", 0, AUTH_LIMIT_UNDECIDED, &w), AUTH_LIMIT_OK);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:a@x", 0, FAIL, &w), AUTH_LIMIT_OK);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:b@x", 0, FAIL, &w), AUTH_LIMIT_OK);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:c@x", 0, OK_, &w), AUTH_LIMIT_OK);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:c@x", 0, FAIL, &w), AUTH_LIMIT_OK);
+    /* three failures: c's success did not wipe a's and b's */
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:c@x", 0, OK_, &w), AUTH_LIMIT_SOURCE);
+    CU_ASSERT_EQUAL(w, 1000);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:new@x", 500, FAIL, &w), AUTH_LIMIT_SOURCE);
+    CU_ASSERT_EQUAL(w, 500);
+    /* another source, the same users: not limited */
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.2", "sip:a@x", 500, OK_, &w), AUTH_LIMIT_OK);
+    /* one second later, one more attempt */
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:d@x", 1000, FAIL, &w), AUTH_LIMIT_OK);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:d@x", 1000, FAIL, &w), AUTH_LIMIT_SOURCE);
+    /* an exempt source has no per-source limit */
+    for (int i = 0; i < 20; i++) {
+        char u[16];
+        snprintf(u, sizeof u, "sip:u%d@x", i);
+        CU_ASSERT_EQUAL(attempt(l, "127.0.0.1", u, 0, FAIL, &w), AUTH_LIMIT_OK);
+    }
+    auth_limit_destroy(l);
+    /* a bad exempt list is refused with a reason */
+    CU_ASSERT_PTR_NULL(auth_limit_create(&(struct auth_limit_config){.exempt = "nonsense"}, err,
+                                         sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "limits.exempt"));
+}
+
+/* Per user: 2 failures from any sources, then one every 10 s; another user from the same
+ * source goes on; a refused attempt costs its source nothing; a success starts the user afresh;
+ * the exempt list does not exempt from the per-user limit. */
+static void test_authlimit_per_user(void)
+{
+    char err[200];
+    struct auth_limit *l = auth_limit_create(&(struct auth_limit_config){
+        .source_rate_milli = 1000, .source_burst = 3, .user_rate_milli = 100, .user_burst = 2,
+        .max_keys = 64, .exempt = "127.0.0.0/8"}, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    uint64_t w = 0;
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:bob@x", 0, FAIL, &w), AUTH_LIMIT_OK);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.2", "sip:bob@x", 0, FAIL, &w), AUTH_LIMIT_OK);
+    for (int i = 0; i < 5; i++) { /* refused for bob: 10.0.0.3 spends nothing */
+        CU_ASSERT_EQUAL(attempt(l, "10.0.0.3", "sip:bob@x", 0, OK_, &w), AUTH_LIMIT_USER);
+        CU_ASSERT_EQUAL(w, 10000);
+    }
+    CU_ASSERT_EQUAL(attempt(l, "127.0.0.1", "sip:bob@x", 0, OK_, &w), AUTH_LIMIT_USER);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.3", "sip:alice@x", 0, OK_, &w), AUTH_LIMIT_OK);
+    for (int i = 0; i < 3; i++) { /* the source still has its 3 failures */
+        char u[16];
+        snprintf(u, sizeof u, "sip:u%d@x", i);
+        CU_ASSERT_EQUAL(attempt(l, "10.0.0.3", u, 0, FAIL, &w), AUTH_LIMIT_OK);
+    }
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.3", "sip:alice@x", 0, OK_, &w), AUTH_LIMIT_SOURCE);
+    /* bounded: the bucket refills, so bob gets in again, and his success starts him afresh */
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.4", "sip:bob@x", 9999, OK_, &w), AUTH_LIMIT_USER);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.4", "sip:bob@x", 10000, OK_, &w), AUTH_LIMIT_OK);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.4", "sip:bob@x", 10000, FAIL, &w), AUTH_LIMIT_OK);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.5", "sip:bob@x", 10000, FAIL, &w), AUTH_LIMIT_OK);
+    CU_ASSERT_EQUAL(attempt(l, "10.0.0.5", "sip:bob@x", 10000, FAIL, &w), AUTH_LIMIT_USER);
+    auth_limit_destroy(l);
+    /* rates 0: no limit at all */
+    l = auth_limit_create(&(struct auth_limit_config){.max_keys = 4}, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    for (int i = 0; i < 50; i++)
+        CU_ASSERT_EQUAL(attempt(l, "10.0.0.1", "sip:bob@x", 0, FAIL, &w), AUTH_LIMIT_OK);
+    auth_limit_destroy(l);
+}
+
 void register_digest_suites(void)
 {
     CU_pSuite s = CU_add_suite("digest", NULL, NULL);
@@ -320,4 +495,9 @@ void register_digest_suites(void)
     CU_add_test(s, "nonce_expires_stale", test_nonce_expires_stale);
     CU_add_test(s, "nonce_count_must_increase", test_nonce_count_must_increase);
     CU_add_test(s, "nonce_table_bounded_never_replays", test_nonce_table_bounded_never_replays);
+    CU_add_test(s, "ratelimit_rate_below_one_per_second_and_give",
+                test_ratelimit_rate_below_one_per_second_and_give);
+    CU_add_test(s, "uri_must_match_request_uri", test_digest_uri_must_match_request_uri);
+    CU_add_test(s, "authlimit_per_source", test_authlimit_per_source);
+    CU_add_test(s, "authlimit_per_user", test_authlimit_per_user);
 }
