@@ -785,6 +785,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
             peers_admit_endpoint(srv->peers, self_addr);
         if (srv->peers)
             admission_set_trusted(srv->admission, is_cluster_node, srv->peers);
+        if (srv->peers)
+            auth_set_trusted(srv->auth, is_cluster_node, srv->peers);
     }
     if (node_self_has_row(srv->self) || srv->cluster)
         store_nodes_set_listener(srv->store, on_nodes_changed, srv);

@@ -168,6 +168,13 @@ int auth_algorithms_ok(const char *s)
     return digest_parse_alg_list(s, algs) > 0;
 }
 
+void auth_set_trusted(struct auth *a, int (*is_trusted)(void *arg, const struct sockaddr_storage *src),
+                      void *arg)
+{
+    if (a)
+        auth_limit_set_trusted(a->limit, is_trusted, arg);
+}
+
 void auth_destroy(struct auth *a)
 {
     if (!a)

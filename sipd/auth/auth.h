@@ -50,6 +50,11 @@ struct auth *auth_create(struct loop *loop, struct store *st, const struct auth_
                          auth_resume_fn resume, void *arg);
 void auth_destroy(struct auth *a);
 
+/* A cluster node: sources for which is_trusted(arg, src) is 1 (its balancers) are not limited
+ * per source in failed attempts (authlimit.h); a may be NULL. */
+void auth_set_trusted(struct auth *a, int (*is_trusted)(void *arg, const struct sockaddr_storage *src),
+                      void *arg);
+
 enum auth_verdict {
     AUTH_PROCEED,  /* not challenged, or authenticated: dispatch it now */
     AUTH_ANSWERED, /* answered here (400, 401, 407, 403, 500, 503): nothing more to do */

@@ -10,6 +10,8 @@ struct auth_limit {
     struct ratelimit *sources; /* NULL: no per-source limit */
     struct ratelimit *users;   /* NULL: no per-user limit */
     struct source_list exempt;
+    auth_limit_trust_cb is_trusted; /* NULL: none */
+    void *trust_arg;
 };
 
 struct auth_limit *auth_limit_create(const struct auth_limit_config *cfg, char *err, size_t errlen)
@@ -41,6 +43,12 @@ struct auth_limit *auth_limit_create(const struct auth_limit_config *cfg, char *
     return l;
 }
 
+void auth_limit_set_trusted(struct auth_limit *l, auth_limit_trust_cb cb, void *arg)
+{
+    l->is_trusted = cb;
+    l->trust_arg = arg;
+}
+
 void auth_limit_destroy(struct auth_limit *l)
 {
     if (!l)
@@ -56,7 +64,8 @@ enum auth_limit_verdict auth_limit_begin(struct auth_limit *l, const struct sock
 {
     ticket->source_len = 0;
     ticket->user_paid = 0;
-    if (l->sources && src && !source_list_match(&l->exempt, src)) {
+    if (l->sources && src && !source_list_match(&l->exempt, src) &&
+        !(l->is_trusted && l->is_trusted(l->trust_arg, src))) {
         size_t kl = source_addr_key(src, ticket->source);
         if (kl && !ratelimit_take(l->sources, ticket->source, kl, now_ms, wait_ms))
             return AUTH_LIMIT_SOURCE;

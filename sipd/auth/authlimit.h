@@ -45,6 +45,12 @@ enum auth_limit_verdict {
 struct auth_limit *auth_limit_create(const struct auth_limit_config *cfg, char *err, size_t errlen);
 void auth_limit_destroy(struct auth_limit *l);
 
+/* Sources for which is_trusted(arg, src) returns 1 pay no per-source token, as exempt ones: a
+ * cluster node's balancers, which carry every client's attempts (server.c, cluster/peers.h).
+ * The per-user limit still applies to what they carry. */
+typedef int (*auth_limit_trust_cb)(void *arg, const struct sockaddr_storage *src);
+void auth_limit_set_trusted(struct auth_limit *l, auth_limit_trust_cb cb, void *arg);
+
 /* Pay for an attempt from src as user (user_len bytes) at now_ms. On a refusal nothing is paid
  * and *wait_ms gets the time until the refusing bucket has a token again. */
 enum auth_limit_verdict auth_limit_begin(struct auth_limit *l, const struct sockaddr_storage *src,
