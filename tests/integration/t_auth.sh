@@ -70,10 +70,10 @@ ctl "${T[@]}" user add alice@$DOMAIN --password "$PA"
 for tr in udp tcp; do
     auth_scenario stale auth_sequence.xml USER=alice "PASSWORD=$PA" PAUSE=2500 SECOND=401 \
         STALE=true THIRD=200
-    auth_sipp "SIPp $tr: credentials for a nonce past its 1 s: 401 stale=true, then 200 with the new nonce" stale "$tr"
+    auth_sipp "SIPp $tr: credentials for a nonce past its 1 s: 401 stale=true, then 200 with the new nonce" stale "$tr" "sip:$DOMAIN"
     auth_scenario nonce_twice auth_sequence.xml USER=alice "PASSWORD=$PA" PAUSE=0 SECOND=200 \
         STALE=false THIRD=200
-    auth_sipp "SIPp $tr: one nonce for two REGISTERs, nc 1 then 2: 200 both" nonce_twice "$tr"
+    auth_sipp "SIPp $tr: one nonce for two REGISTERs, nc 1 then 2: 200 both" nonce_twice "$tr" "sip:$DOMAIN"
 done
 sipd_stop
 
