@@ -28,6 +28,13 @@ char *api_aor(const char *s)
              sip_uri_aor(u, buf, sizeof buf) == 0;
     osip_uri_free(u);
     free(uri);
+    /* no control characters, and well-formed UTF-8 once unescaped: bytes that are not would be
+     * stored, then dropped from every JSON listing (jansson takes UTF-8 only) */
+    for (const unsigned char *p = (const unsigned char *)buf; ok && *p; p++)
+        ok = *p > 0x20 && *p != 0x7f;
+    json_t *probe = ok ? json_string(buf) : NULL;
+    ok = probe != NULL;
+    json_decref(probe);
     return ok ? strdup(buf) : NULL;
 }
 
