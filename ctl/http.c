@@ -1,10 +1,9 @@
 /* http.c - libcurl underneath sipctl (see http.h). One easy handle per request: sipctl sends a
  * handful of requests per run, so reusing connections is not worth the state. The event stream
- * uses the progress callback to notice the caller's stop flag (set by SIGINT) at least once a
- * second while the stream is idle; and since a signal may land where libcurl will not look at
- * that flag again (a test saw a watch outlive its SIGINT by 10 s under load), the handler also
- * shuts the open sockets down (http_events_interrupt), which ends any wait at once, including
- * that of a request made from an event while the stream waits (up to its 10 s timeout). */
+ * uses the progress callback to notice the caller's stop flag (set by SIGINT), which libcurl
+ * calls about once a second while the stream is idle; the handler also shuts the open sockets
+ * down (http_events_interrupt), so that the stream, and a request made from one of its events
+ * (up to its 10 s timeout), end at once. */
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdio.h>
