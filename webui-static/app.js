@@ -11,7 +11,9 @@ const TOKEN_KEY = 'sipd.api.token';
 // name -> { tr, cells, node, rtts, beatAt: last beat seen, changedAt: last state set by an event
 // or an answer } (client-clock ms)
 const rows = new Map();
-let es = null;              // the EventSource
+let es = null;              // the EventSource (no token stored)
+let streamAbort = null;     // the fetch() stream's AbortController (a token stored)
+let askingRead = null;      // the pending token dialog for reads (api.read_auth), if any
 let retryMs = 1000;         // reconnect back-off when the browser gave up on the stream
 let nodesTimer = null;      // debounce of refetches
 let beats = 0;              // heartbeat events seen (body[data-beats], for tests)
@@ -41,9 +43,19 @@ class ApiError extends Error {
   }
 }
 
+// headers(extra): Accept, and the stored token if any (reads need it with api.read_auth = yes).
+function headers(extra) {
+  const h = Object.assign({ Accept: 'application/json' }, extra || {});
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token && !h.Authorization) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
 // api(path, opts): the parsed JSON answer (null for 204); throws ApiError on a non-2xx answer.
 async function api(path, opts) {
-  const res = await fetch(API + path, Object.assign({ headers: { Accept: 'application/json' } }, opts));
+  const o = Object.assign({}, opts);
+  o.headers = headers(o.headers);
+  const res = await fetch(API + path, o);
   let body = null;
   if (res.status !== 204) body = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(res.status, body);
@@ -214,6 +226,7 @@ async function loadNodes() {
     const body = await api('nodes?limit=1000');
     list = Array.isArray(body) ? body : body.items || [];
   } catch (e) {
+    if (e.status === 401) { askReadToken(e.message); return; }
     showError(`Cannot list nodes: ${e.message}`, 'nodes');
     return;
   }
@@ -284,24 +297,9 @@ function parse(ev) {
   try { return JSON.parse(ev.data); } catch (e) { return null; }
 }
 
-function connect() {
-  if (es) es.close();
-  es = new EventSource(API + 'events');
-  es.onopen = () => {
-    const wasLost = document.body.dataset.stream === 'lost';
-    retryMs = 1000;
-    streamState(true);
-    if (wasLost) { announce('live updates back'); refetchSoon(); }
-  };
-  es.onerror = () => {
-    if (document.body.dataset.stream !== 'lost') announce('live updates lost, reconnecting');
-    streamState(false);
-    if (es.readyState === EventSource.CLOSED) {   // the browser gave up: retry ourselves
-      setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 30000);
-    }
-  };
-  es.addEventListener('heartbeat', (ev) => {
+// What each event does; ev.data is the event's JSON text.
+const handlers = {
+  heartbeat(ev) {
     const b = parse(ev);
     const row = b && rows.get(b.node);
     if (!row) { if (b) refetchSoon(); return; }
@@ -314,8 +312,8 @@ function connect() {
     }
     row.rtts = row.rtts.concat([b.ok ? b.rtt_ms : null]).slice(-RTT_POINTS);
     renderRow(row);
-  });
-  es.addEventListener('node', (ev) => {
+  },
+  node(ev) {
     const m = parse(ev);
     if (!m) return;
     const row = rows.get(m.node);
@@ -323,11 +321,113 @@ function connect() {
     if (row && states.includes(m.state)) setState(row, m.state);
     else if (row && m.state === 'promoted') setState(row, 'active', 'promoted');
     refetchSoon();   // the table is the truth: up, added, removed and the rest come from it
-  });
-  es.addEventListener('registration', () => {
+  },
+  registration() {
     clearTimeout(connect.statsTimer);
     connect.statsTimer = setTimeout(loadStats, 1000);
-  });
+  },
+};
+
+function streamOpened() {
+  const wasLost = document.body.dataset.stream === 'lost';
+  retryMs = 1000;
+  streamState(true);
+  if (wasLost) { announce('live updates back'); refetchSoon(); }
+}
+
+function streamLost() {
+  if (document.body.dataset.stream !== 'lost') announce('live updates lost, reconnecting');
+  streamState(false);
+}
+
+function retryLater() {
+  setTimeout(connect, retryMs);
+  retryMs = Math.min(retryMs * 2, 30000);
+}
+
+// The event stream: EventSource while no token is stored; EventSource cannot send one, so with
+// a token (api.read_auth = yes, or after a drain) the stream is read through fetch().
+function connect() {
+  if (es) es.close();
+  es = null;
+  if (streamAbort) streamAbort.abort();
+  streamAbort = null;
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) { streamWithToken(token); return; }
+  es = new EventSource(API + 'events');
+  es.onopen = streamOpened;
+  es.onerror = () => {
+    streamLost();
+    if (es.readyState === EventSource.CLOSED) retryLater();   // the browser gave up: retry ourselves
+  };
+  for (const [type, fn] of Object.entries(handlers)) es.addEventListener(type, fn);
+}
+
+// One SSE block ("event: heartbeat\ndata: {...}") to its handler.
+function dispatchBlock(block) {
+  let type = 'message';
+  const data = [];
+  for (const line of block.split(/\r?\n/)) {
+    if (line === '' || line.startsWith(':')) continue;   // a comment: the keep-alive
+    const c = line.indexOf(':');
+    const field = c < 0 ? line : line.slice(0, c);
+    let value = c < 0 ? '' : line.slice(c + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'event') type = value;
+    else if (field === 'data') data.push(value);
+  }
+  if (data.length && Object.prototype.hasOwnProperty.call(handlers, type)) {
+    handlers[type]({ data: data.join('\n') });
+  }
+}
+
+async function streamWithToken(token) {
+  const ctl = new AbortController();
+  streamAbort = ctl;
+  try {
+    const res = await fetch(API + 'events', {
+      headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` }, signal: ctl.signal,
+    });
+    if (res.status === 401) {   // the stored token was refused
+      streamLost();
+      askReadToken(`HTTP ${res.status}`);
+      return;
+    }
+    if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+    streamOpened();
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      let m;
+      while ((m = /\r?\n\r?\n/.exec(buf)) !== null) {
+        dispatchBlock(buf.slice(0, m.index));
+        buf = buf.slice(m.index + m[0].length);
+      }
+    }
+  } catch (e) {
+    if (ctl.signal.aborted) return;   // connect() replaced this stream
+  }
+  if (streamAbort !== ctl) return;
+  streamLost();
+  retryLater();
+}
+
+// The server needs the token for reads too (api.read_auth = yes): ask once, then read again.
+async function askReadToken(why) {
+  if (askingRead) return;
+  sessionStorage.removeItem(TOKEN_KEY);
+  askingRead = askToken(`This sipd shows nothing without the API token (api.read_auth; ${why}). Enter it to watch the cluster.`);
+  const token = await askingRead;
+  askingRead = null;
+  if (!token) { showError('Cannot list nodes: the API token is needed to read (api.read_auth)', 'nodes'); return; }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  loadNodes();
+  loadStats();
+  connect();
 }
 
 // ---- drain / activate ---------------------------------------------------------------------

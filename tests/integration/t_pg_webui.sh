@@ -9,7 +9,10 @@
 #   - n2 killed (SIGKILL) turns down within the heartbeat bound;
 #   - a screenshot at desktop size and one at phone size (rows become cards) are kept in the log
 #     directory (t_pg_webui.png, t_pg_webui-phone.png);
-#   - lb1 stopped: the reconnect banner; lb1 back on the same address: the page is live again.
+#   - lb1 stopped: the reconnect banner; lb1 back on the same address: the page is live again
+#     (the token is stored by then: the stream is read through fetch());
+#   - from balancer lb2 with api.read_auth = yes: the page asks for the token, then lists the
+#     nodes and follows the event stream with it.
 # Chromium is driven through the DevTools protocol by py/webui_cdp.py (python3-websocket).
 . "$(dirname "$0")/lib.sh"
 . "$IT_DIR/cluster_lib.sh"
@@ -138,6 +141,22 @@ node_start lb1 balancer
 check "lb1 back: the page is live again, banner gone" \
     cdp wait "document.getElementById('banner').hidden && document.body.dataset.stream === 'open'" 20
 check "... still without a reload" not_reloaded
+
+# ---- a balancer whose API needs the token for reads too (api.read_auth): the page asks for it ----
+node_start lb2 balancer --set api.read_auth=yes
+check "lb2 (api.read_auth) refuses reads without the token (401)" \
+    test "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(api_url lb2 /api/v1/nodes)")" = 401
+check "the page from lb2 loads" cdp open "$(api_url lb2 /)"
+check "... and asks for the token to read" cdp wait \
+    "document.getElementById('token-dialog').open && /read_auth/.test(document.getElementById('token-why').textContent)" 10
+cdp type '#token-input' "$API_TOKEN" && cdp key Enter
+check "with the token it lists the nodes" \
+    cdp wait "['n1','lb1','lb2'].every(n => document.querySelector('[data-node=\"' + n + '\"]'))" 10
+check "... its event stream (read through fetch with the token) is live" \
+    cdp wait "document.body.dataset.stream === 'open'" 10
+check "... and brings heartbeat events" cdp wait "document.body.dataset.beats > 0" 10
+check "the page threw no error" cdp wait "window.__webuiErrors.length === 0" 1
+check "lb2 stops cleanly" node_stop lb2
 
 check "n1 stops cleanly" node_stop n1
 check "lb1 stops cleanly" node_stop lb1
