@@ -2,10 +2,12 @@
 """flood.py - one source floods sipd with OPTIONS over UDP and counts what comes back.
 
     flood.py HOST PORT --bind ADDR [--seconds S] [--rate N] [--method M] [--ruri URI]
+             [--distinct-users] [--tail T]
 
 Sends up to N requests per second (each a new transaction: new Call-ID and branch) from ADDR for
 S seconds (Request-URI: URI, by default the server's own sip:HOST:PORT), reading answers as it
-goes, then listens one more second. Prints one line of JSON:
+goes, then listens T more seconds (1). From and To are sip:flood@example.com, or with
+--distinct-users sip:floodN@example.com, N counting the requests (no two wait on one AOR). Prints one line of JSON:
 {"sent": .., "ok": .. (2xx), "throttled": .. (503), "retry_after": .. (503 with Retry-After),
 "other": .., "per_second": [requests sent in each second]}. The caller asserts on the numbers.
 """
@@ -30,6 +32,8 @@ def main():
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--method", default="OPTIONS")
     ap.add_argument("--ruri", default=None)
+    ap.add_argument("--distinct-users", action="store_true")
+    ap.add_argument("--tail", type=float, default=1.0)
     a = ap.parse_args()
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((a.bind, 0))
@@ -74,11 +78,12 @@ def main():
         # pace: never ahead of rate * elapsed
         if out["sent"] < a.rate * now + 1:
             ruri = a.ruri or "sip:%s:%d" % (a.host, a.port)
+            user = "flood%d" % out["sent"] if a.distinct_users else "flood"
             msg = ("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;rport;branch=%s\r\nMax-Forwards: 70\r\n"
-                   "From: <sip:flood@example.com>;tag=%s\r\nTo: <sip:flood@example.com>\r\n"
+                   "From: <sip:%s@example.com>;tag=%s\r\nTo: <sip:%s@example.com>\r\n"
                    "Call-ID: %s\r\nCSeq: 1 %s\r\nContent-Length: 0\r\n\r\n" % (
-                       a.method, ruri, a.bind, lport, new_branch(), new_tag(), new_call_id(),
-                       a.method)).encode()
+                       a.method, ruri, a.bind, lport, new_branch(), user, new_tag(), user,
+                       new_call_id(), a.method)).encode()
             try:
                 s.send(msg)
                 out["sent"] += 1
@@ -90,7 +95,7 @@ def main():
         else:
             time.sleep(0.0005)
         drain()
-    end = time.monotonic() + 1.0
+    end = time.monotonic() + a.tail
     while time.monotonic() < end:
         drain()
         time.sleep(0.01)
