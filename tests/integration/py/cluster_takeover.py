@@ -126,7 +126,9 @@ while time.monotonic() - t0 < 6.0:
     if code is not None and 200 <= code < 300:
         acked.append(int(r.get("im-seq").split(";")[0]))
 c.ok(killed_at is not None, "the owner (%s) was stopped (%s) after %s publications" % (owner["name"], mode, killed_at))
-c.ok(len(acked) >= 200, "most of %d publications were answered 2xx" % i, codes)
+# two thirds (the 200 of 300 this asked before), not a count: how many fit in the 6 s depends on
+# the machine (a loaded CI machine sent 95, every one 2xx); at least 50 sent, or it says nothing
+c.ok(i >= 50 and len(acked) >= i * 2 // 3, "most of %d publications were answered 2xx" % i, codes)
 c.ok(acked == sorted(acked) and len(set(acked)) == len(acked), "the 2xx'd publications have increasing seqs")
 
 if mode == "kill":
