@@ -5,6 +5,7 @@
 # a real client when it has one. Client: py/tls_sip.py (Python's ssl module: Debian's SIPp has no TLS).
 . "$(dirname "$0")/lib.sh"
 . "$IT_DIR/tls_lib.sh"
+. "$IT_DIR/baresip_lib.sh"
 
 tls_make_certs "$T_DIR/certs" || bail "could not make test certificates"
 C=$T_DIR/certs
@@ -46,36 +47,19 @@ if ! command -v baresip >/dev/null; then
 elif ! ldd "$(command -v baresip)" 2>/dev/null | grep -q libssl; then
     log "SKIP baresip over TLS: this baresip is built without TLS (no libssl)"
 else
-    BR=$T_DIR/baresip
-    mkdir -p "$BR"
-    BP=$(pick_port) || bail "no free port"
     user=$(new_user br)
-    cat >"$BR/config" <<CFG
-poll_method		epoll
-sip_listen		$SIP_HOST:$BP
-sip_cafile		$C/ca.pem
-module_path		/usr/lib/baresip/modules
-module			account.so
-module_app		menu.so
-audio_player		nil
-audio_source		nil
-audio_alert		nil
-CFG
-    echo "<sip:$user@$DOMAIN;transport=tls>;auth_pass=unused;outbound=\"sip:$SIP_HOST:$TLS_PORT;transport=tls\";regint=600" >"$BR/accounts"
-    log "baresip -s -f $BR -t 6 (TLS toward $SIP_HOST:$TLS_PORT)"
-    timeout -k 3 12 baresip -s -f "$BR" -t 6 </dev/null >"$T_DIR/baresip.out" 2>&1 &
-    bpid=$!
-    track_pid "$bpid"
-    for _ in $(seq 1 50); do grep -qa "200 OK.*binding" "$T_DIR/baresip.out" && break; sleep 0.1; done
-    if grep -qa "200 OK.*binding" "$T_DIR/baresip.out"; then
+    baresip_start "$T_DIR/baresip" \
+        "<sip:$user@$DOMAIN;transport=tls>;auth_pass=unused;outbound=\"sip:$SIP_HOST:$TLS_PORT;transport=tls\";regint=600" \
+        "sip_cafile		$C/ca.pem"
+    if baresip_wait_for "200 OK.*binding" 20; then
         printf 'PASS: %s\n' "baresip registers over TLS"
-        check "baresip's REGISTER went over TLS (Via SIP/2.0/TLS)" grep -qa "^Via: SIP/2.0/TLS" "$T_DIR/baresip.out"
-    elif grep -qai "transport.*not supported\|unsupported transport\|no.*tls" "$T_DIR/baresip.out"; then
-        log "SKIP baresip over TLS: $(grep -ai 'transport\|tls' "$T_DIR/baresip.out" | head -1)"
+        check "baresip's REGISTER went over TLS (Via SIP/2.0/TLS)" grep -qa "^Via: SIP/2.0/TLS" "$BARESIP_OUT"
+    elif grep -qai "transport.*not supported\|unsupported transport\|no.*tls" "$BARESIP_OUT"; then
+        log "SKIP baresip over TLS: $(grep -ai 'transport\|tls' "$BARESIP_OUT" | head -1)"
     else
-        fail "baresip did not register over TLS (trace: $T_DIR/baresip.out)"
+        fail "baresip did not register over TLS (trace: $BARESIP_OUT)"
     fi
-    wait "$bpid"
+    baresip_stop
 fi
 
 sipd_stop
