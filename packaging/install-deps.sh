@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential autoconf automake libtool pkg-config
       libosip2-dev libmicrohttpd-dev libjansson-dev libpq-dev libreadline-dev libcunit1-dev
-      libcurl4-openssl-dev libgnutls28-dev libsystemd-dev
+      libcurl4-openssl-dev libgnutls28-dev libsystemd-dev libjemalloc-dev
       postgresql postgresql-common sip-tester baresip-core python3 python3-yaml iproute2 procps
       prometheus
       clang chromium python3-websocket curl openssl sipvicious"
