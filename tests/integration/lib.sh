@@ -333,6 +333,10 @@ pg_cluster_ctl() {
     case $1 in
         stop) PG_STOPPED=1; pg_ctlcluster --mode fast "$PGVERSION" "$cluster" stop ;;
         start) pg_ctlcluster "$PGVERSION" "$cluster" start && PG_STOPPED= ;;
+        # a restart right after another test's start once found the cluster "already running"
+        # (pg_ctlcluster took it for stopped while it was still starting): try once more
+        restart) pg_ctlcluster --mode fast "$PGVERSION" "$cluster" restart ||
+            { sleep 1; pg_ctlcluster --mode fast "$PGVERSION" "$cluster" restart; } ;;
         *) pg_ctlcluster "$PGVERSION" "$cluster" "$1" ;;
     esac
 }

@@ -9,8 +9,11 @@
 #
 # Every test runs in its own process group with its own random ports and private directory
 # (lib.sh), so tests run side by side: SIPD_TEST_JOBS at once (default: twice the cores, at least
-# 2; they mostly wait on the network and timers). Tests that stop or restart PostgreSQL, and one
-# bound by a takeover's timing (EXCLUSIVE below), run alone, after the others. Exit status 1 when any test failed.
+# 2; they mostly wait on the network and timers). The tests that stop or restart PostgreSQL
+# (PG_STOPPERS below) run first, one after another in one slot, beside tests that use no
+# PostgreSQL; the other t_pg_* tests start once they are done. One test bound by a takeover's
+# timing (ALONE) runs by itself after all the others. The longest tests start first (SLOW_FIRST),
+# so that the pool does not end waiting on one. Exit status 1 when any test failed.
 #
 # Environment:
 #   top_builddir, top_srcdir  set by 'make check'; default: the repository holding this script.
@@ -33,12 +36,19 @@ IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export top_srcdir top_builddir
 TEST_TIMEOUT=${SIPD_TEST_TIMEOUT:-150}
 PG_VIRTUALENV=${PG_VIRTUALENV:-pg_virtualenv}
-# tests that stop, restart or otherwise disturb the shared PostgreSQL cluster: run one at a time;
-# and t_pg_cluster_takeover, whose takeover must finish within the 2 s a refresh waits for it (on a
-# machine loaded by the whole suite it took longer in CI: 481)
-EXCLUSIVE='^t_pg_(outage|restart_postgres|cluster_pgdown|cluster_takeover)$'
-# long tests (measured: over ~10 s each) start first, so that the pool does not end waiting on one
-SLOW_FIRST='^t_(proxy_errors|proxy_fork|pg_presence_suite|pg_presence_cluster|proxy_cancel|proxy_noanswer|proxy_record_route|presence_compose|pg_register_suite|presence_expiry|proxy_2xx_retrans|pg_im_suite|proxy_sequential|proxy_loss)$'
+# tests that stop, restart or otherwise disturb the shared PostgreSQL cluster: one at a time, and
+# no other t_pg_* test beside them
+PG_STOPPERS='^t_pg_(outage|restart_postgres|cluster_pgdown)$'
+# t_pg_cluster_takeover: its takeover must finish within the 2 s a refresh waits for it (on a
+# machine loaded by the whole suite it took longer in CI: 481), so it runs alone, last
+ALONE='^t_pg_cluster_takeover$'
+# the long tests, longest first (seconds in a CI run of 2026-12-03 in brackets): they start first
+SLOW_FIRST=(t_pg_cluster_failover t_proxy_errors t_sipvicious   # [46-50]
+    t_pg_presence_suite t_proxy_fork t_pg_presence_cluster t_auth # [27-29]
+    t_pg_cluster_ops t_proxy_cancel t_pg_cluster_basic t_pg_cluster_ratelimit t_presence_policy # [17-25]
+    t_sipctl t_proxy_noanswer t_proxy_record_route t_pg_register_suite t_pg_auth_cluster # [14-18]
+    t_tls_sip t_pg_im_suite t_pg_webui t_presence_compose t_proxy_2xx_retrans t_pg_api_topics # [12-14]
+    t_pg_presence_policy t_proxy_loss t_presence_expiry t_proxy_sequential)
 
 ncpu=$(nproc 2>/dev/null || echo 2)
 JOBS=${SIPD_TEST_JOBS:-$((ncpu * 2))}
@@ -83,11 +93,13 @@ report() {
 inner() {
     local pg_ok=$1
     shift
-    local results pool=() excl=() t name reported=0 running=0
+    local results pool=() stoppers=() alone=() t name reported=0 running=0 lane= i
     results=$(mktemp)
     for t in "$@"; do
         name=$(basename "$t" .sh)
-        if [[ $name =~ $EXCLUSIVE ]]; then excl+=("$t"); else pool+=("$t"); fi
+        if [[ $name =~ $PG_STOPPERS ]]; then stoppers+=("$t")
+        elif [[ $name =~ $ALONE ]]; then alone+=("$t")
+        else pool+=("$t"); fi
     done
     # print whatever finished since the last call
     flush() {
@@ -98,28 +110,53 @@ inner() {
             report "$(sed -n "${reported}p" "$results")"
         done
     }
-    for t in "${pool[@]}"; do
-        name=$(basename "$t" .sh)
-        if [[ $name == t_pg_* ]] && [ "$pg_ok" != yes ]; then
-            echo "fail $name 0" >>"$results"
-            echo "# did not run: $pg_ok" >"$LOGDIR/$name.log"
-            continue
+    # a test that cannot run without PostgreSQL is a failure, never a skip
+    no_pg() {
+        echo "fail $1 0" >>"$results"
+        echo "# did not run: $pg_ok" >"$LOGDIR/$1.log"
+    }
+    # the PostgreSQL stoppers, one after another, in one slot of the pool
+    if [ "${#stoppers[@]}" -gt 0 ]; then
+        if [ "$pg_ok" != yes ]; then
+            for t in "${stoppers[@]}"; do no_pg "$(basename "$t" .sh)"; done
+        else
+            (for t in "${stoppers[@]}"; do run_one "$t" "$results"; done) &
+            lane=$!
+            running=1
         fi
-        while [ "$running" -ge "$JOBS" ]; do
+    fi
+    # the pool: while the lane runs, only tests that use no PostgreSQL may start
+    while [ "${#pool[@]}" -gt 0 ]; do
+        if [ -n "$lane" ] && ! kill -0 "$lane" 2>/dev/null; then
+            lane=
+        fi
+        local pick=-1
+        for i in "${!pool[@]}"; do
+            name=$(basename "${pool[$i]}" .sh)
+            if [[ $name != t_pg_* ]] || [ -z "$lane" ]; then pick=$i; break; fi
+        done
+        if [ "$pick" -lt 0 ] || [ "$running" -ge "$JOBS" ]; then
             wait -n
             running=$((running - 1))
             flush
-        done
+            continue
+        fi
+        t=${pool[$pick]}
+        pool=("${pool[@]:0:$pick}" "${pool[@]:$((pick + 1))}")
+        name=$(basename "$t" .sh)
+        if [[ $name == t_pg_* ]] && [ "$pg_ok" != yes ]; then
+            no_pg "$name"
+            continue
+        fi
         run_one "$t" "$results" &
         running=$((running + 1))
     done
     wait
     flush
-    for t in "${excl[@]}"; do
+    for t in "${alone[@]}"; do
         name=$(basename "$t" .sh)
         if [ "$pg_ok" != yes ]; then
-            echo "fail $name 0" >>"$results"
-            echo "# did not run: $pg_ok" >"$LOGDIR/$name.log"
+            no_pg "$name"
         else
             run_one "$t" "$results"
         fi
@@ -160,7 +197,17 @@ for t in "$IT_DIR"/t_*.sh; do
         continue
     fi
     [[ $name == t_pg_* ]] && has_pg=1
-    if [[ $name =~ $SLOW_FIRST ]]; then first+=("$t"); else rest+=("$t"); fi
+    is_slow=
+    for slow in "${SLOW_FIRST[@]}"; do [ "$name" = "$slow" ] && is_slow=1 && break; done
+    [ -z "$is_slow" ] && rest+=("$t")
+done
+for slow in "${SLOW_FIRST[@]}"; do
+    t=$IT_DIR/$slow.sh
+    [ -e "$t" ] || continue
+    if [ -n "${SIPD_TEST_FILTER:-}" ] && ! printf '%s\n' "$slow" | grep -Eq -- "$SIPD_TEST_FILTER"; then
+        continue
+    fi
+    first+=("$t")
 done
 tests=("${first[@]}" "${rest[@]}")
 [ "${#tests[@]}" -eq 0 ] && { echo "0 passed, 0 failed"; exit 0; }
