@@ -166,11 +166,6 @@ json_t *api_node_json(const struct node_row *n); /* h_nodes.c */
 int api_roles_parse(const json_t *v, char *out, size_t outlen, char *why, size_t whylen);
 /* h_nodes.c: is s a node name (1..63 of [A-Za-z0-9._-])? */
 int api_node_name_ok(const char *s);
-/* h_regs.c: an AOR named in a path, as the registrar and the presence package key their data
- * ("sip:user@host": scheme kept, scheme and host lower case, no port, no parameters; unlike the
- * IM packages' AOR, sips is not folded to sip). "alice@example.com" means sip:. A new string,
- * or NULL when it is no SIP AOR. */
-char *api_reg_aor(const char *s);
 
 /* ---- handlers, one file per resource ---- */
 void api_h_healthz(struct api_req *r);
@@ -193,11 +188,30 @@ void api_h_presence_get(struct api_req *r);
 void api_h_presence_rules_get(struct api_req *r);
 void api_h_presence_rules_put(struct api_req *r);
 
-/* ---- topics, messages, subscriptions (h_topics.c, h_messages.c, h_subs.c) ---- */
+/* ---- AORs (aor.c) ---- */
 /* The canonical AOR of a SIP URI given by a client (docs/im-event-package.md §2.1: "sip:user@host",
  * host lower-cased, no port or parameters); "alice@example.com" is taken as sip:. A new string,
  * or NULL when it is no SIP URI with a user and a host. */
 char *api_aor(const char *s);
+/* An AOR named in a path, as the registrar and the presence package key their data
+ * ("sip:user@host": scheme kept, scheme and host lower case, no port, no parameters; unlike the
+ * IM packages' AOR, sips is not folded to sip). "alice@example.com" means sip:. A new string,
+ * or NULL when it is no SIP AOR. */
+char *api_reg_aor(const char *s);
+/* What a route's {...} segment names, and so how it is made canonical and refused. */
+enum api_path_aor {
+    API_PATH_TOPIC,   /* {topic}: api_aor; 400 "bad topic" */
+    API_PATH_MEMBER,  /* a topic's {aor} member, the second segment: api_aor; 400 "bad member" */
+    API_PATH_AOR,     /* a user's or a presentity's rules' {aor}: api_aor; 400 "bad AOR" */
+    API_PATH_REG_AOR, /* a registration's or a presentity's {aor}: api_reg_aor; 400 "bad AOR" */
+};
+/* The segment of r that kind names, as a canonical AOR (a new string), or NULL after answering
+ * 400. */
+char *api_path_aor(struct api_req *r, enum api_path_aor kind);
+/* The same into a new job for fn (s[0]), or NULL after answering 400 (or 500: out of memory). */
+struct api_job *api_path_job(struct api_req *r, enum api_path_aor kind, api_job_fn fn);
+
+/* ---- topics, messages, subscriptions (h_topics.c, h_messages.c, h_subs.c) ---- */
 /* s percent-encoded for a path segment or a query value (everything but unreserved characters).
  * A new string, or NULL on out of memory. */
 char *api_encode(const char *s);
@@ -211,11 +225,6 @@ int api_topic_found(struct api_job *j, int status, const struct im_topic_info *i
 /* The broker's retention (none without a broker on this node), for store_im_* reads. */
 struct im_retention;
 const struct im_retention *api_retention(const struct api *api);
-/* The topic {...} segment of r as a canonical AOR (a new string), or NULL after answering 400. */
-char *api_topic_of(struct api_req *r);
-/* The topic {...} segment of r as a canonical AOR into a new job (s[0]), or NULL after answering
- * 400 (or 500: out of memory). */
-struct api_job *api_topic_job(struct api_req *r, api_job_fn fn);
 void api_h_topics_list(struct api_req *r);
 void api_h_topic_create(struct api_req *r);
 void api_h_topic_get(struct api_req *r);

@@ -17,31 +17,6 @@
 
 #include "store/store.h"
 
-char *api_reg_aor(const char *s)
-{
-    char *uri = api_sip_uri(s);
-    if (!uri)
-        return NULL;
-    char *at = strchr(uri, '@');
-    if (!at || at == strchr(uri, ':') + 1) {
-        free(uri);
-        return NULL;
-    }
-    at[strcspn(at, ";?>")] = '\0'; /* parameters and headers are not part of an AOR, */
-    char *host_end = at[1] == '[' ? strchr(at, ']') : at; /* nor is a port (as the registrar) */
-    if (host_end && (host_end = strchr(host_end, ':')))
-        *host_end = '\0';
-    if (!at[1]) {
-        free(uri);
-        return NULL;
-    }
-    for (char *p = uri; *p && *p != ':'; p++)
-        *p = (char)tolower((unsigned char)*p);
-    for (char *p = at; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    return uri;
-}
-
 /* ---- list ---- */
 
 /* Percent-encode s for a query argument into out (at most n bytes with the NUL). */
@@ -160,28 +135,9 @@ static void get_run(struct api_job *j)
     store_location_lookup(j->api->ctx.store, j->s[0], j->n[0], on_bindings, j);
 }
 
-/* A job for the AOR of the path (s[0], canonical), or NULL after answering 400. */
-static struct api_job *aor_job(struct api_req *r, api_job_fn fn)
-{
-    char *aor = api_reg_aor(r->params[0]);
-    if (!aor) {
-        api_reply_error(r, 400, "bad AOR", "\"%.200s\" is not a SIP AOR (sip:user@domain)",
-                        r->params[0]);
-        return NULL;
-    }
-    struct api_job *j = api_job_new(r->api, fn);
-    if (!j) {
-        free(aor);
-        api_job_call(r, NULL);
-        return NULL;
-    }
-    j->s[0] = aor;
-    return j;
-}
-
 void api_h_reg_get(struct api_req *r)
 {
-    struct api_job *j = aor_job(r, get_run);
+    struct api_job *j = api_path_job(r, API_PATH_REG_AOR, get_run);
     if (j)
         api_job_call(r, j);
 }
@@ -242,7 +198,7 @@ void api_h_reg_delete(struct api_req *r)
         api_reply_error(r, 400, "bad query argument", "contact must be a contact URI");
         return;
     }
-    struct api_job *j = aor_job(r, delete_run);
+    struct api_job *j = api_path_job(r, API_PATH_REG_AOR, delete_run);
     if (j)
         j->s[1] = contact;
     else

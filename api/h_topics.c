@@ -14,29 +14,9 @@
 #include <time.h>
 
 #include "roles/im/broker.h"
-#include "sip/msg.h"
 #include "store/store.h"
 
 /* ---- helpers shared by the topic, message and subscription handlers ---- */
-
-char *api_aor(const char *s)
-{
-    char *uri = api_sip_uri(s);
-    osip_uri_t *u = NULL;
-    char buf[512];
-    int ok = uri && osip_uri_init(&u) == 0 && osip_uri_parse(u, uri) == 0 &&
-             sip_uri_aor(u, buf, sizeof buf) == 0;
-    osip_uri_free(u);
-    free(uri);
-    /* no control characters, and well-formed UTF-8 once unescaped: bytes that are not would be
-     * stored, then dropped from every JSON listing (jansson takes UTF-8 only) */
-    for (const unsigned char *p = (const unsigned char *)buf; ok && *p; p++)
-        ok = *p > 0x20 && *p != 0x7f;
-    json_t *probe = ok ? json_string(buf) : NULL;
-    ok = probe != NULL;
-    json_decref(probe);
-    return ok ? strdup(buf) : NULL;
-}
 
 char *api_encode(const char *s)
 {
@@ -57,30 +37,6 @@ char *api_encode(const char *s)
     }
     *w = '\0';
     return out;
-}
-
-char *api_topic_of(struct api_req *r)
-{
-    char *topic = api_aor(r->params[0]);
-    if (!topic)
-        api_reply_error(r, 400, "bad topic", "\"%.200s\" is not a SIP URI with a user and a host",
-                        r->params[0]);
-    return topic;
-}
-
-struct api_job *api_topic_job(struct api_req *r, api_job_fn fn)
-{
-    char *topic = api_topic_of(r);
-    if (!topic)
-        return NULL;
-    struct api_job *j = api_job_new(r->api, fn);
-    if (!j) {
-        free(topic);
-        api_reply_error(r, 500, "out of memory", "the request could not be queued");
-        return NULL;
-    }
-    j->s[0] = topic;
-    return j;
 }
 
 static const struct im_retention no_retention = {0, 0};
@@ -163,7 +119,7 @@ static void topic_get_run(struct api_job *j)
 
 void api_h_topic_get(struct api_req *r)
 {
-    struct api_job *j = api_topic_job(r, topic_get_run);
+    struct api_job *j = api_path_job(r, API_PATH_TOPIC, topic_get_run);
     if (j)
         api_job_call(r, j);
 }
@@ -399,7 +355,7 @@ static void delete_run(struct api_job *j)
 
 void api_h_topic_delete(struct api_req *r)
 {
-    struct api_job *j = api_topic_job(r, delete_run);
+    struct api_job *j = api_path_job(r, API_PATH_TOPIC, delete_run);
     if (j)
         api_job_call(r, j);
 }
@@ -441,7 +397,7 @@ void api_h_topic_member_add(struct api_req *r)
         api_reply_error(r, 400, "bad field", "member must be a SIP URI with a user and a host");
         return;
     }
-    struct api_job *j = api_topic_job(r, member_add_run);
+    struct api_job *j = api_path_job(r, API_PATH_TOPIC, member_add_run);
     if (!j) {
         free(aor);
         return;
@@ -475,13 +431,10 @@ static void member_remove_run(struct api_job *j)
 
 void api_h_topic_member_remove(struct api_req *r)
 {
-    char *aor = api_aor(r->params[1]);
-    if (!aor) {
-        api_reply_error(r, 400, "bad member", "\"%.200s\" is not a SIP URI with a user and a host",
-                        r->params[1]);
+    char *aor = api_path_aor(r, API_PATH_MEMBER);
+    if (!aor)
         return;
-    }
-    struct api_job *j = api_topic_job(r, member_remove_run);
+    struct api_job *j = api_path_job(r, API_PATH_TOPIC, member_remove_run);
     if (!j) {
         free(aor);
         return;
