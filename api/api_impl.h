@@ -93,6 +93,9 @@ int api_query_long(struct api_req *r, const char *name, long dflt, long lo, long
 json_t *api_body_object(struct api_req *r, const char *const *allowed);
 /* ["a", "b"] from "a,b" (roles, Path values): a new array. */
 json_t *api_csv_array(const char *s);
+/* Append the string s to the array a of strings unless a holds it already (a list's entries,
+ * each once). */
+void api_array_add_once(json_t *a, const char *s);
 /* A paginated list's job: ?limit (n[0]) and ?after (s[0], the cursor, or NULL); NULL after
  * answering 400 (or 500). */
 struct api_job;

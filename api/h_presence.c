@@ -148,12 +148,7 @@ static json_t *entries_of(struct api_req *r, json_t *body, const char *name)
             json_decref(out);
             return NULL;
         }
-        size_t k;
-        json_t *x;
-        int seen = 0;
-        json_array_foreach(out, k, x) seen |= strcmp(json_string_value(x), canon) == 0;
-        if (!seen)
-            json_array_append_new(out, json_string(canon));
+        api_array_add_once(out, canon);
     }
     return out;
 }

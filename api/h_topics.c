@@ -268,12 +268,7 @@ static json_t *members_of(struct api_req *r, json_t *list)
             json_decref(out);
             return NULL;
         }
-        size_t k;
-        json_t *x;
-        int seen = 0;
-        json_array_foreach(out, k, x) seen |= strcmp(json_string_value(x), aor) == 0;
-        if (!seen)
-            json_array_append_new(out, json_string(aor));
+        api_array_add_once(out, aor);
         free(aor);
     }
     return out;

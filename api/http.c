@@ -228,6 +228,17 @@ json_t *api_csv_array(const char *s)
     return a;
 }
 
+void api_array_add_once(json_t *a, const char *s)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(a, i, x) {
+        if (strcmp(json_string_value(x), s) == 0)
+            return;
+    }
+    json_array_append_new(a, json_string(s));
+}
+
 struct api_job *api_list_job(struct api_req *r, api_job_fn fn)
 {
     long limit;
