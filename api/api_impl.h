@@ -83,6 +83,9 @@ void api_reply_text(struct api_req *r, int status, const char *content_type, cha
 /* Percent-decode s (n bytes) into a new string; NULL on a bad escape or a NUL byte. "+" is a
  * space only where plus_is_space (a query string's form encoding); in a path it is itself. */
 char *api_decode(const char *s, size_t n, int plus_is_space);
+/* s percent-encoded for a path segment or a query value (everything but unreserved characters).
+ * A new string, or NULL on out of memory. */
+char *api_encode(const char *s);
 /* A query argument, decoded (caller frees), or NULL when absent; *bad set on a bad escape. */
 char *api_query(struct api_req *r, const char *name, int *bad);
 /* ?limit= (default API_DEFAULT_LIMIT, 1..API_MAX_LIMIT) and other integer arguments: 0, or -1
@@ -101,6 +104,10 @@ void api_array_add_once(json_t *a, const char *s);
 struct api_job;
 typedef void (*api_job_fn)(struct api_job *j);
 struct api_job *api_list_job(struct api_req *r, api_job_fn fn);
+/* The "next" link of a list's page that ends with the key `last`:
+ * "<route>?limit=<limit>&after=<last, percent-encoded>" as a JSON string; JSON null when last is
+ * NULL (the last page) or on out of memory. */
+json_t *api_next_link(const char *route, size_t limit, const char *last);
 /* A SIP URI named in a path or body: "sip:alice@example.com", "alice@example.com" (sip: added).
  * Returns a new string, or NULL when it is not a plausible SIP/SIPS URI (bounded length). */
 char *api_sip_uri(const char *s);
@@ -215,9 +222,6 @@ char *api_path_aor(struct api_req *r, enum api_path_aor kind);
 struct api_job *api_path_job(struct api_req *r, enum api_path_aor kind, api_job_fn fn);
 
 /* ---- topics, messages, subscriptions (h_topics.c, h_messages.c, h_subs.c) ---- */
-/* s percent-encoded for a path segment or a query value (everything but unreserved characters).
- * A new string, or NULL on out of memory. */
-char *api_encode(const char *s);
 /* The topic of a job's loop side as JSON {"topic", "kind", "last_seq", "members": [..]} (read from
  * the store), answered with status; j->s[0] is the topic. */
 void api_topic_answer(struct api_job *j, int status);

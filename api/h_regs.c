@@ -8,7 +8,6 @@
 
 #include "base/events.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,24 +17,6 @@
 #include "store/store.h"
 
 /* ---- list ---- */
-
-/* Percent-encode s for a query argument into out (at most n bytes with the NUL). */
-static void query_escape(const char *s, char *out, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (; *s && o + 4 < n; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || strchr("-._~", c)) {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-}
 
 /* One more than the page is asked for, so that "next" is null on the last page. */
 static void on_aors(void *arg, int status, const struct aor_count *v, size_t n)
@@ -51,14 +32,8 @@ static void on_aors(void *arg, int status, const struct aor_count *v, size_t n)
     for (size_t i = 0; i < n && i < limit; i++)
         json_array_append_new(items, json_pack("{s:s, s:I}", "aor", v[i].aor, "bindings",
                                                (json_int_t)v[i].bindings));
-    json_t *next = json_null();
-    if (n > limit) {
-        char cursor[3 * 256 + 1], path[1024];
-        query_escape(v[limit - 1].aor, cursor, sizeof cursor);
-        snprintf(path, sizeof path, "/api/v1/registrations?limit=%zu&after=%s", limit, cursor);
-        json_decref(next);
-        next = json_string(path);
-    }
+    json_t *next =
+        api_next_link("/api/v1/registrations", limit, n > limit ? v[limit - 1].aor : NULL);
     api_job_done(j, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
 }
 

@@ -8,7 +8,6 @@
  * seed applied at start-up; groups made here live on in the store beside it. */
 #include "api_impl.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,27 +16,6 @@
 #include "store/store.h"
 
 /* ---- helpers shared by the topic, message and subscription handlers ---- */
-
-char *api_encode(const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *out = malloc(3 * n + 1), *w = out;
-    if (!out)
-        return NULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            *w++ = (char)*p;
-        } else {
-            *w++ = '%';
-            *w++ = hex[*p >> 4];
-            *w++ = hex[*p & 15];
-        }
-    }
-    *w = '\0';
-    return out;
-}
 
 static const struct im_retention no_retention = {0, 0};
 
@@ -191,16 +169,7 @@ static void on_topic_rows(void *arg, int status, const struct im_topic_row *rows
     json_t *items = json_array();
     for (size_t i = 0; i < n && i < limit; i++)
         json_array_append_new(items, topic_row_json(&v[i]));
-    json_t *next = json_null();
-    if (n > limit) {
-        char *after = api_encode(v[limit - 1].topic);
-        char buf[2048];
-        if (after) {
-            snprintf(buf, sizeof buf, "/api/v1/topics?limit=%zu&after=%s", limit, after);
-            next = json_string(buf);
-        }
-        free(after);
-    }
+    json_t *next = api_next_link("/api/v1/topics", limit, n > limit ? v[limit - 1].topic : NULL);
     free(m.v);
     api_job_done(j, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
 }

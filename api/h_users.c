@@ -196,15 +196,7 @@ static void on_users(void *arg, int status, const struct auth_user *v, size_t n)
     json_t *items = json_array();
     for (size_t i = 0; i < n && i < limit; i++)
         json_array_append_new(items, user_json(v[i].aor, v[i].realm));
-    json_t *next = json_null();
-    char *cursor = n > limit ? api_encode(v[limit - 1].aor) : NULL;
-    if (cursor) {
-        char path[1024];
-        snprintf(path, sizeof path, "/api/v1/users?limit=%zu&after=%s", limit, cursor);
-        json_decref(next);
-        next = json_string(path);
-        free(cursor);
-    }
+    json_t *next = api_next_link("/api/v1/users", limit, n > limit ? v[limit - 1].aor : NULL);
     api_job_done(j, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
 }
 
