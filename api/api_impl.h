@@ -83,6 +83,9 @@ void api_reply_text(struct api_req *r, int status, const char *content_type, cha
 /* Percent-decode s (n bytes) into a new string; NULL on a bad escape or a NUL byte. "+" is a
  * space only where plus_is_space (a query string's form encoding); in a path it is itself. */
 char *api_decode(const char *s, size_t n, int plus_is_space);
+/* s percent-encoded for a path segment or a query value (everything but unreserved characters).
+ * A new string, or NULL on out of memory. */
+char *api_encode(const char *s);
 /* A query argument, decoded (caller frees), or NULL when absent; *bad set on a bad escape. */
 char *api_query(struct api_req *r, const char *name, int *bad);
 /* ?limit= (default API_DEFAULT_LIMIT, 1..API_MAX_LIMIT) and other integer arguments: 0, or -1
@@ -93,11 +96,18 @@ int api_query_long(struct api_req *r, const char *name, long dflt, long lo, long
 json_t *api_body_object(struct api_req *r, const char *const *allowed);
 /* ["a", "b"] from "a,b" (roles, Path values): a new array. */
 json_t *api_csv_array(const char *s);
+/* Append the string s to the array a of strings unless a holds it already (a list's entries,
+ * each once). */
+void api_array_add_once(json_t *a, const char *s);
 /* A paginated list's job: ?limit (n[0]) and ?after (s[0], the cursor, or NULL); NULL after
  * answering 400 (or 500). */
 struct api_job;
 typedef void (*api_job_fn)(struct api_job *j);
 struct api_job *api_list_job(struct api_req *r, api_job_fn fn);
+/* The "next" link of a list's page that ends with the key `last`:
+ * "<route>?limit=<limit>&after=<last, percent-encoded>" as a JSON string; JSON null when last is
+ * NULL (the last page) or on out of memory. */
+json_t *api_next_link(const char *route, size_t limit, const char *last);
 /* A SIP URI named in a path or body: "sip:alice@example.com", "alice@example.com" (sip: added).
  * Returns a new string, or NULL when it is not a plausible SIP/SIPS URI (bounded length). */
 char *api_sip_uri(const char *s);
@@ -166,11 +176,6 @@ json_t *api_node_json(const struct node_row *n); /* h_nodes.c */
 int api_roles_parse(const json_t *v, char *out, size_t outlen, char *why, size_t whylen);
 /* h_nodes.c: is s a node name (1..63 of [A-Za-z0-9._-])? */
 int api_node_name_ok(const char *s);
-/* h_regs.c: an AOR named in a path, as the registrar and the presence package key their data
- * ("sip:user@host": scheme kept, scheme and host lower case, no port, no parameters; unlike the
- * IM packages' AOR, sips is not folded to sip). "alice@example.com" means sip:. A new string,
- * or NULL when it is no SIP AOR. */
-char *api_reg_aor(const char *s);
 
 /* ---- handlers, one file per resource ---- */
 void api_h_healthz(struct api_req *r);
@@ -193,14 +198,30 @@ void api_h_presence_get(struct api_req *r);
 void api_h_presence_rules_get(struct api_req *r);
 void api_h_presence_rules_put(struct api_req *r);
 
-/* ---- topics, messages, subscriptions (h_topics.c, h_messages.c, h_subs.c) ---- */
+/* ---- AORs (aor.c) ---- */
 /* The canonical AOR of a SIP URI given by a client (docs/im-event-package.md §2.1: "sip:user@host",
  * host lower-cased, no port or parameters); "alice@example.com" is taken as sip:. A new string,
  * or NULL when it is no SIP URI with a user and a host. */
 char *api_aor(const char *s);
-/* s percent-encoded for a path segment or a query value (everything but unreserved characters).
- * A new string, or NULL on out of memory. */
-char *api_encode(const char *s);
+/* An AOR named in a path, as the registrar and the presence package key their data
+ * ("sip:user@host": scheme kept, scheme and host lower case, no port, no parameters; unlike the
+ * IM packages' AOR, sips is not folded to sip). "alice@example.com" means sip:. A new string,
+ * or NULL when it is no SIP AOR. */
+char *api_reg_aor(const char *s);
+/* What a route's {...} segment names, and so how it is made canonical and refused. */
+enum api_path_aor {
+    API_PATH_TOPIC,   /* {topic}: api_aor; 400 "bad topic" */
+    API_PATH_MEMBER,  /* a topic's {aor} member, the second segment: api_aor; 400 "bad member" */
+    API_PATH_AOR,     /* a user's or a presentity's rules' {aor}: api_aor; 400 "bad AOR" */
+    API_PATH_REG_AOR, /* a registration's or a presentity's {aor}: api_reg_aor; 400 "bad AOR" */
+};
+/* The segment of r that kind names, as a canonical AOR (a new string), or NULL after answering
+ * 400. */
+char *api_path_aor(struct api_req *r, enum api_path_aor kind);
+/* The same into a new job for fn (s[0]), or NULL after answering 400 (or 500: out of memory). */
+struct api_job *api_path_job(struct api_req *r, enum api_path_aor kind, api_job_fn fn);
+
+/* ---- topics, messages, subscriptions (h_topics.c, h_messages.c, h_subs.c) ---- */
 /* The topic of a job's loop side as JSON {"topic", "kind", "last_seq", "members": [..]} (read from
  * the store), answered with status; j->s[0] is the topic. */
 void api_topic_answer(struct api_job *j, int status);
@@ -211,11 +232,6 @@ int api_topic_found(struct api_job *j, int status, const struct im_topic_info *i
 /* The broker's retention (none without a broker on this node), for store_im_* reads. */
 struct im_retention;
 const struct im_retention *api_retention(const struct api *api);
-/* The topic {...} segment of r as a canonical AOR (a new string), or NULL after answering 400. */
-char *api_topic_of(struct api_req *r);
-/* The topic {...} segment of r as a canonical AOR into a new job (s[0]), or NULL after answering
- * 400 (or 500: out of memory). */
-struct api_job *api_topic_job(struct api_req *r, api_job_fn fn);
 void api_h_topics_list(struct api_req *r);
 void api_h_topic_create(struct api_req *r);
 void api_h_topic_get(struct api_req *r);

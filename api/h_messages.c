@@ -84,17 +84,11 @@ void api_h_messages_list(struct api_req *r)
     if (api_query_long(r, "after", 0, 0, INT64_MAX, &after) < 0 ||
         api_query_long(r, "limit", API_DEFAULT_LIMIT, 1, API_MAX_LIMIT, &limit) < 0)
         return;
-    char *topic = api_topic_of(r);
-    if (!topic)
+    struct api_job *j = api_path_job(r, API_PATH_TOPIC, list_run);
+    if (!j)
         return;
-    struct api_job *j = api_job_new(r->api, list_run);
-    if (j) {
-        j->s[0] = topic;
-        j->n[0] = after;
-        j->n[1] = limit;
-    } else {
-        free(topic);
-    }
+    j->n[0] = after;
+    j->n[1] = limit;
     api_job_call(r, j);
 }
 
@@ -184,7 +178,7 @@ void api_h_message_post(struct api_req *r)
         api_reply_error(r, 400, "bad field", "from must be a SIP URI with a user and a host");
         goto out;
     }
-    if (!(topic = api_topic_of(r)))
+    if (!(topic = api_path_aor(r, API_PATH_TOPIC)))
         goto out;
     if (!sender && !(sender = default_from(r, topic))) {
         api_reply_error(r, 500, "bad configuration", "api.notice_from is not a SIP URI with a user");

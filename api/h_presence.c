@@ -77,18 +77,9 @@ static void get_run(struct api_job *j)
 
 void api_h_presence_get(struct api_req *r)
 {
-    char *aor = api_reg_aor(r->params[0]);
-    if (!aor) {
-        api_reply_error(r, 400, "bad AOR", "\"%.200s\" is not a SIP AOR (sip:user@domain)",
-                        r->params[0]);
-        return;
-    }
-    struct api_job *j = api_job_new(r->api, get_run);
+    struct api_job *j = api_path_job(r, API_PATH_REG_AOR, get_run);
     if (j)
-        j->s[0] = aor;
-    else
-        free(aor);
-    api_job_call(r, j);
+        api_job_call(r, j);
 }
 
 /* ---- the watch policy's lists ---- */
@@ -104,17 +95,6 @@ static json_t *strings_json(const char *const *v, size_t n)
 static json_t *rules_json(const char *aor, json_t *allow, json_t *block)
 {
     return json_pack("{s:s, s:o, s:o}", "aor", aor, "allow", allow, "block", block);
-}
-
-/* The presentity of a rules path: canonical like the package keys the rules (sips folded to
- * sip), a new string, or NULL after answering 400. */
-static char *rules_aor(struct api_req *r)
-{
-    char *aor = strlen(r->params[0]) <= STORE_PRES_RULE_BYTES ? api_aor(r->params[0]) : NULL;
-    if (!aor)
-        api_reply_error(r, 400, "bad AOR", "\"%.200s\" is not a SIP AOR (sip:user@domain)",
-                        r->params[0]);
-    return aor;
 }
 
 static void on_rules(void *arg, int status, const struct pres_rules *rl)
@@ -136,15 +116,11 @@ static void rules_get_run(struct api_job *j)
 
 void api_h_presence_rules_get(struct api_req *r)
 {
-    char *aor = rules_aor(r);
-    if (!aor)
-        return;
-    struct api_job *j = api_job_new(r->api, rules_get_run);
+    /* the presentity of a rules path is canonical like the package keys the rules (api_aor:
+     * sips folded to sip), unlike the publications' (api_reg_aor) */
+    struct api_job *j = api_path_job(r, API_PATH_AOR, rules_get_run);
     if (j)
-        j->s[0] = aor;
-    else
-        free(aor);
-    api_job_call(r, j);
+        api_job_call(r, j);
 }
 
 /* One list of a body as canonical entries, each once (a new array), or NULL after answering
@@ -172,12 +148,7 @@ static json_t *entries_of(struct api_req *r, json_t *body, const char *name)
             json_decref(out);
             return NULL;
         }
-        size_t k;
-        json_t *x;
-        int seen = 0;
-        json_array_foreach(out, k, x) seen |= strcmp(json_string_value(x), canon) == 0;
-        if (!seen)
-            json_array_append_new(out, json_string(canon));
+        api_array_add_once(out, canon);
     }
     return out;
 }
@@ -217,7 +188,7 @@ static void rules_put_run(struct api_job *j)
 void api_h_presence_rules_put(struct api_req *r)
 {
     static const char *const allowed[] = {"allow", "block", NULL};
-    char *aor = rules_aor(r);
+    char *aor = api_path_aor(r, API_PATH_AOR);
     json_t *body = aor ? api_body_object(r, allowed) : NULL;
     json_t *allow = body ? entries_of(r, body, "allow") : NULL;
     json_t *block = allow ? entries_of(r, body, "block") : NULL;

@@ -8,7 +8,6 @@
 
 #include "base/events.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,50 +16,7 @@
 
 #include "store/store.h"
 
-char *api_reg_aor(const char *s)
-{
-    char *uri = api_sip_uri(s);
-    if (!uri)
-        return NULL;
-    char *at = strchr(uri, '@');
-    if (!at || at == strchr(uri, ':') + 1) {
-        free(uri);
-        return NULL;
-    }
-    at[strcspn(at, ";?>")] = '\0'; /* parameters and headers are not part of an AOR, */
-    char *host_end = at[1] == '[' ? strchr(at, ']') : at; /* nor is a port (as the registrar) */
-    if (host_end && (host_end = strchr(host_end, ':')))
-        *host_end = '\0';
-    if (!at[1]) {
-        free(uri);
-        return NULL;
-    }
-    for (char *p = uri; *p && *p != ':'; p++)
-        *p = (char)tolower((unsigned char)*p);
-    for (char *p = at; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    return uri;
-}
-
 /* ---- list ---- */
-
-/* Percent-encode s for a query argument into out (at most n bytes with the NUL). */
-static void query_escape(const char *s, char *out, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (; *s && o + 4 < n; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || strchr("-._~", c)) {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-}
 
 /* One more than the page is asked for, so that "next" is null on the last page. */
 static void on_aors(void *arg, int status, const struct aor_count *v, size_t n)
@@ -76,14 +32,8 @@ static void on_aors(void *arg, int status, const struct aor_count *v, size_t n)
     for (size_t i = 0; i < n && i < limit; i++)
         json_array_append_new(items, json_pack("{s:s, s:I}", "aor", v[i].aor, "bindings",
                                                (json_int_t)v[i].bindings));
-    json_t *next = json_null();
-    if (n > limit) {
-        char cursor[3 * 256 + 1], path[1024];
-        query_escape(v[limit - 1].aor, cursor, sizeof cursor);
-        snprintf(path, sizeof path, "/api/v1/registrations?limit=%zu&after=%s", limit, cursor);
-        json_decref(next);
-        next = json_string(path);
-    }
+    json_t *next =
+        api_next_link("/api/v1/registrations", limit, n > limit ? v[limit - 1].aor : NULL);
     api_job_done(j, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
 }
 
@@ -160,28 +110,9 @@ static void get_run(struct api_job *j)
     store_location_lookup(j->api->ctx.store, j->s[0], j->n[0], on_bindings, j);
 }
 
-/* A job for the AOR of the path (s[0], canonical), or NULL after answering 400. */
-static struct api_job *aor_job(struct api_req *r, api_job_fn fn)
-{
-    char *aor = api_reg_aor(r->params[0]);
-    if (!aor) {
-        api_reply_error(r, 400, "bad AOR", "\"%.200s\" is not a SIP AOR (sip:user@domain)",
-                        r->params[0]);
-        return NULL;
-    }
-    struct api_job *j = api_job_new(r->api, fn);
-    if (!j) {
-        free(aor);
-        api_job_call(r, NULL);
-        return NULL;
-    }
-    j->s[0] = aor;
-    return j;
-}
-
 void api_h_reg_get(struct api_req *r)
 {
-    struct api_job *j = aor_job(r, get_run);
+    struct api_job *j = api_path_job(r, API_PATH_REG_AOR, get_run);
     if (j)
         api_job_call(r, j);
 }
@@ -242,7 +173,7 @@ void api_h_reg_delete(struct api_req *r)
         api_reply_error(r, 400, "bad query argument", "contact must be a contact URI");
         return;
     }
-    struct api_job *j = aor_job(r, delete_run);
+    struct api_job *j = api_path_job(r, API_PATH_REG_AOR, delete_run);
     if (j)
         j->s[1] = contact;
     else

@@ -8,80 +8,14 @@
  * seed applied at start-up; groups made here live on in the store beside it. */
 #include "api_impl.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "roles/im/broker.h"
-#include "sip/msg.h"
 #include "store/store.h"
 
 /* ---- helpers shared by the topic, message and subscription handlers ---- */
-
-char *api_aor(const char *s)
-{
-    char *uri = api_sip_uri(s);
-    osip_uri_t *u = NULL;
-    char buf[512];
-    int ok = uri && osip_uri_init(&u) == 0 && osip_uri_parse(u, uri) == 0 &&
-             sip_uri_aor(u, buf, sizeof buf) == 0;
-    osip_uri_free(u);
-    free(uri);
-    /* no control characters, and well-formed UTF-8 once unescaped: bytes that are not would be
-     * stored, then dropped from every JSON listing (jansson takes UTF-8 only) */
-    for (const unsigned char *p = (const unsigned char *)buf; ok && *p; p++)
-        ok = *p > 0x20 && *p != 0x7f;
-    json_t *probe = ok ? json_string(buf) : NULL;
-    ok = probe != NULL;
-    json_decref(probe);
-    return ok ? strdup(buf) : NULL;
-}
-
-char *api_encode(const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *out = malloc(3 * n + 1), *w = out;
-    if (!out)
-        return NULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            *w++ = (char)*p;
-        } else {
-            *w++ = '%';
-            *w++ = hex[*p >> 4];
-            *w++ = hex[*p & 15];
-        }
-    }
-    *w = '\0';
-    return out;
-}
-
-char *api_topic_of(struct api_req *r)
-{
-    char *topic = api_aor(r->params[0]);
-    if (!topic)
-        api_reply_error(r, 400, "bad topic", "\"%.200s\" is not a SIP URI with a user and a host",
-                        r->params[0]);
-    return topic;
-}
-
-struct api_job *api_topic_job(struct api_req *r, api_job_fn fn)
-{
-    char *topic = api_topic_of(r);
-    if (!topic)
-        return NULL;
-    struct api_job *j = api_job_new(r->api, fn);
-    if (!j) {
-        free(topic);
-        api_reply_error(r, 500, "out of memory", "the request could not be queued");
-        return NULL;
-    }
-    j->s[0] = topic;
-    return j;
-}
 
 static const struct im_retention no_retention = {0, 0};
 
@@ -163,7 +97,7 @@ static void topic_get_run(struct api_job *j)
 
 void api_h_topic_get(struct api_req *r)
 {
-    struct api_job *j = api_topic_job(r, topic_get_run);
+    struct api_job *j = api_path_job(r, API_PATH_TOPIC, topic_get_run);
     if (j)
         api_job_call(r, j);
 }
@@ -235,16 +169,7 @@ static void on_topic_rows(void *arg, int status, const struct im_topic_row *rows
     json_t *items = json_array();
     for (size_t i = 0; i < n && i < limit; i++)
         json_array_append_new(items, topic_row_json(&v[i]));
-    json_t *next = json_null();
-    if (n > limit) {
-        char *after = api_encode(v[limit - 1].topic);
-        char buf[2048];
-        if (after) {
-            snprintf(buf, sizeof buf, "/api/v1/topics?limit=%zu&after=%s", limit, after);
-            next = json_string(buf);
-        }
-        free(after);
-    }
+    json_t *next = api_next_link("/api/v1/topics", limit, n > limit ? v[limit - 1].topic : NULL);
     free(m.v);
     api_job_done(j, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
 }
@@ -312,12 +237,7 @@ static json_t *members_of(struct api_req *r, json_t *list)
             json_decref(out);
             return NULL;
         }
-        size_t k;
-        json_t *x;
-        int seen = 0;
-        json_array_foreach(out, k, x) seen |= strcmp(json_string_value(x), aor) == 0;
-        if (!seen)
-            json_array_append_new(out, json_string(aor));
+        api_array_add_once(out, aor);
         free(aor);
     }
     return out;
@@ -399,7 +319,7 @@ static void delete_run(struct api_job *j)
 
 void api_h_topic_delete(struct api_req *r)
 {
-    struct api_job *j = api_topic_job(r, delete_run);
+    struct api_job *j = api_path_job(r, API_PATH_TOPIC, delete_run);
     if (j)
         api_job_call(r, j);
 }
@@ -441,7 +361,7 @@ void api_h_topic_member_add(struct api_req *r)
         api_reply_error(r, 400, "bad field", "member must be a SIP URI with a user and a host");
         return;
     }
-    struct api_job *j = api_topic_job(r, member_add_run);
+    struct api_job *j = api_path_job(r, API_PATH_TOPIC, member_add_run);
     if (!j) {
         free(aor);
         return;
@@ -475,13 +395,10 @@ static void member_remove_run(struct api_job *j)
 
 void api_h_topic_member_remove(struct api_req *r)
 {
-    char *aor = api_aor(r->params[1]);
-    if (!aor) {
-        api_reply_error(r, 400, "bad member", "\"%.200s\" is not a SIP URI with a user and a host",
-                        r->params[1]);
+    char *aor = api_path_aor(r, API_PATH_MEMBER);
+    if (!aor)
         return;
-    }
-    struct api_job *j = api_topic_job(r, member_remove_run);
+    struct api_job *j = api_path_job(r, API_PATH_TOPIC, member_remove_run);
     if (!j) {
         free(aor);
         return;

@@ -122,20 +122,10 @@ void api_h_user_add(struct api_req *r)
     wipe_body(r);
 }
 
-/* The AOR of the path, canonical (a new string), or NULL after answering 400. */
-static char *path_aor(struct api_req *r)
-{
-    char *aor = strlen(r->params[0]) <= 256 ? api_aor(r->params[0]) : NULL;
-    if (!aor)
-        api_reply_error(r, 400, "bad AOR", "\"%.200s\" is not a SIP AOR (sip:user@domain)",
-                        r->params[0]);
-    return aor;
-}
-
 void api_h_user_patch(struct api_req *r)
 {
     static const char *const allowed[] = {"password", NULL};
-    char *aor = path_aor(r);
+    char *aor = api_path_aor(r, API_PATH_AOR);
     json_t *body = aor ? api_body_object(r, allowed) : NULL;
     const char *pw = body ? password_of(r, body) : NULL;
     if (pw)
@@ -165,15 +155,9 @@ static void delete_run(struct api_job *j)
 
 void api_h_user_delete(struct api_req *r)
 {
-    char *aor = path_aor(r);
-    if (!aor)
-        return;
-    struct api_job *j = api_job_new(r->api, delete_run);
+    struct api_job *j = api_path_job(r, API_PATH_AOR, delete_run);
     if (j)
-        j->s[0] = aor;
-    else
-        free(aor);
-    api_job_call(r, j);
+        api_job_call(r, j);
 }
 
 /* ---- reads ---- */
@@ -194,15 +178,9 @@ static void get_run(struct api_job *j) { store_user_get(j->api->ctx.store, j->s[
 
 void api_h_user_get(struct api_req *r)
 {
-    char *aor = path_aor(r);
-    if (!aor)
-        return;
-    struct api_job *j = api_job_new(r->api, get_run);
+    struct api_job *j = api_path_job(r, API_PATH_AOR, get_run);
     if (j)
-        j->s[0] = aor;
-    else
-        free(aor);
-    api_job_call(r, j);
+        api_job_call(r, j);
 }
 
 /* One more than the page is asked for, so that "next" is null on the last page. */
@@ -218,15 +196,7 @@ static void on_users(void *arg, int status, const struct auth_user *v, size_t n)
     json_t *items = json_array();
     for (size_t i = 0; i < n && i < limit; i++)
         json_array_append_new(items, user_json(v[i].aor, v[i].realm));
-    json_t *next = json_null();
-    char *cursor = n > limit ? api_encode(v[limit - 1].aor) : NULL;
-    if (cursor) {
-        char path[1024];
-        snprintf(path, sizeof path, "/api/v1/users?limit=%zu&after=%s", limit, cursor);
-        json_decref(next);
-        next = json_string(path);
-        free(cursor);
-    }
+    json_t *next = api_next_link("/api/v1/users", limit, n > limit ? v[limit - 1].aor : NULL);
     api_job_done(j, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
 }
 

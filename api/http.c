@@ -135,6 +135,27 @@ char *api_decode(const char *s, size_t n, int plus_is_space)
     return out;
 }
 
+char *api_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = malloc(3 * n + 1), *w = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            *w++ = (char)*p;
+        } else {
+            *w++ = '%';
+            *w++ = hex[*p >> 4];
+            *w++ = hex[*p & 15];
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
 char *api_query(struct api_req *r, const char *name, int *bad)
 {
     const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -228,6 +249,17 @@ json_t *api_csv_array(const char *s)
     return a;
 }
 
+void api_array_add_once(json_t *a, const char *s)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(a, i, x) {
+        if (strcmp(json_string_value(x), s) == 0)
+            return;
+    }
+    json_array_append_new(a, json_string(s));
+}
+
 struct api_job *api_list_job(struct api_req *r, api_job_fn fn)
 {
     long limit;
@@ -249,6 +281,14 @@ struct api_job *api_list_job(struct api_req *r, api_job_fn fn)
     j->s[0] = after;
     j->n[0] = limit;
     return j;
+}
+
+json_t *api_next_link(const char *route, size_t limit, const char *last)
+{
+    char *after = last ? api_encode(last) : NULL;
+    json_t *next = after ? json_sprintf("%s?limit=%zu&after=%s", route, limit, after) : NULL;
+    free(after);
+    return next ? next : json_null();
 }
 
 /* ---- routing ---- */

@@ -101,24 +101,11 @@ static void job_run(void *arg)
     j->run(j);
 }
 
-/* The mailbox went away with the job still queued: the loop's reference goes. */
+/* The mailbox went away with the job still queued: answered 503 (unless it was already), and
+ * the loop's reference goes, as in api_job_done(). */
 static void job_drop(void *arg)
 {
-    struct api_job *j = arg;
-    struct api *api = j->api;
-    int free_api;
-    pthread_mutex_lock(&api->mu);
-    unlink_pending(j);
-    if (!j->done) {
-        j->done = 1;
-        j->status = 503;
-        pthread_cond_signal(&j->cv);
-    }
-    job_unref_locked(j);
-    loop_ref_put_locked(api, &free_api);
-    pthread_mutex_unlock(&api->mu);
-    if (free_api)
-        api_free(api);
+    api_job_done(arg, 503, NULL);
 }
 
 /* The answer, once: JSON out or text (both owned from here on). */

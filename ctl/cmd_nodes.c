@@ -53,17 +53,26 @@ void ctl_print_nodes(FILE *out, json_t *nodes, long long now_ms)
     table_free(t);
 }
 
-/* Print one node (an API answer) as a one-row table, or its JSON. */
-static int show_node_answer(struct ctl_ctx *ctx, json_t *node)
+/* One node (an API answer) as a one-row table. */
+static void print_node(struct ctl_ctx *ctx, json_t *node, void *arg)
 {
-    if (ctx->is_json) {
-        ctl_print_json(ctx, node);
-        return CTL_EXIT_OK;
-    }
+    (void)arg;
     json_t *a = json_pack("[O]", node);
     ctl_print_nodes(ctx->out, a, ctl_now_ms());
     json_decref(a);
+}
+
+/* Print one node (an API answer) as a one-row table, or its JSON. */
+static int show_node_answer(struct ctl_ctx *ctx, json_t *node)
+{
+    ctl_show(ctx, node, print_node, NULL);
     return CTL_EXIT_OK;
+}
+
+static void print_node_list(struct ctl_ctx *ctx, json_t *items, void *arg)
+{
+    (void)arg;
+    ctl_print_nodes(ctx->out, items, ctl_now_ms());
 }
 
 int ctl_cmd_nodes(struct ctl_ctx *ctx, int argc, char **argv)
@@ -71,16 +80,14 @@ int ctl_cmd_nodes(struct ctl_ctx *ctx, int argc, char **argv)
     (void)argv;
     if (argc != 0)
         return ctl_usage(ctx, "nodes takes no arguments");
-    json_t *items;
-    int rc = ctl_api_list(ctx, "/api/v1/nodes", &items);
-    if (rc != 0)
-        return rc;
-    if (ctx->is_json)
-        ctl_print_list_json(ctx, items);
-    else
-        ctl_print_nodes(ctx->out, items, ctl_now_ms());
-    json_decref(items);
-    return CTL_EXIT_OK;
+    return ctl_api_show_list(ctx, "/api/v1/nodes", print_node_list, NULL);
+}
+
+/* `node show NAME`: its fields as a FIELD/VALUE table. */
+static void print_node_fields(struct ctl_ctx *ctx, json_t *node, void *arg)
+{
+    (void)arg;
+    ctl_print_object(ctx, node);
 }
 
 int ctl_cmd_node_show(struct ctl_ctx *ctx, int argc, char **argv)
@@ -88,18 +95,9 @@ int ctl_cmd_node_show(struct ctl_ctx *ctx, int argc, char **argv)
     if (argc != 1)
         return ctl_usage(ctx, NULL);
     char *path = ctl_api_path("/api/v1/nodes/%e", argv[0]);
-    json_t *j;
-    int rc = ctl_api_get(ctx, path, &j);
+    int rc = ctl_api_show(ctx, path, print_node_fields, NULL);
     free(path);
-    if (rc != 0)
-        return rc;
-    if (ctx->is_json) {
-        ctl_print_json(ctx, j);
-    } else {
-        ctl_print_object(ctx, j);
-    }
-    json_decref(j);
-    return CTL_EXIT_OK;
+    return rc;
 }
 
 int ctl_cmd_node_add(struct ctl_ctx *ctx, int argc, char **argv)
@@ -210,64 +208,66 @@ int ctl_cmd_node_remove(struct ctl_ctx *ctx, int argc, char **argv)
     return ctl_api_delete(ctx, ctl_api_path("/api/v1/nodes/%e", argv[0]), said);
 }
 
+/* `heartbeats NAME`: that node's recent beats; arg: the time (ms) their ages count from. */
+static void print_beats(struct ctl_ctx *ctx, json_t *items, void *arg)
+{
+    long long now = *(const long long *)arg;
+    static const char *const head[] = {"TIME", "AGE", "OK", "RTT", "WORK"};
+    struct table *t = table_new(5, head);
+    table_align_right(t, 1);
+    table_align_right(t, 3);
+    table_align_right(t, 4);
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e) {
+        char when[64], age[32], rtt[32], work[32];
+        double at = 0;
+        bool has_at = ctl_number(e, "at_ms", &at);
+        const char *cells[] = {
+            has_at ? ctl_timestamp(at, when, sizeof(when)) : "-",
+            has_at ? ctl_duration(now > at ? (double)now - at : 0, age, sizeof(age)) : "-",
+            ctl_field(e, "ok", NULL, 0), ctl_ms_field(e, "rtt_ms", rtt, sizeof(rtt)),
+            ctl_field(e, "work_num", work, sizeof(work))};
+        table_add_row(t, cells);
+    }
+    ctl_print_table(ctx, t);
+}
+
+/* `heartbeats`: the last beat of every node (items: the node list); arg as print_beats. */
+static void print_last_beats(struct ctl_ctx *ctx, json_t *items, void *arg)
+{
+    long long now = *(const long long *)arg;
+    static const char *const head[] = {"NODE", "STATE", "LAST HEARTBEAT", "AGE", "RTT"};
+    struct table *t = table_new(5, head);
+    table_align_right(t, 3);
+    table_align_right(t, 4);
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e) {
+        char when[64], age[32], rtt[32];
+        double at = 0;
+        bool has_at = ctl_number(e, "last_heartbeat_ms", &at);
+        const char *cells[] = {
+            ctl_field(e, "name", NULL, 0), ctl_field(e, "state", NULL, 0),
+            has_at ? ctl_timestamp(at, when, sizeof(when)) : "never",
+            has_at ? ctl_duration(now > at ? (double)now - at : 0, age, sizeof(age)) : "-",
+            ctl_ms_field(e, "rtt_ms", rtt, sizeof(rtt))};
+        table_add_row(t, cells);
+    }
+    ctl_print_table(ctx, t);
+}
+
 /* `heartbeats`: the last beat of every node; `heartbeats NAME`: that node's recent beats. */
 int ctl_cmd_heartbeats(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc > 1)
         return ctl_usage(ctx, NULL);
     long long now = ctl_now_ms();
-    json_t *items;
     char *path = argc == 1 ? ctl_api_path("/api/v1/nodes/%e/heartbeats", argv[0])
                            : strdup("/api/v1/nodes");
-    int rc = ctl_api_list(ctx, path, &items);
+    int rc = ctl_api_show_list(ctx, path, argc == 1 ? print_beats : print_last_beats, &now);
     free(path);
-    if (rc != 0)
-        return rc;
-    if (ctx->is_json) {
-        ctl_print_list_json(ctx, items);
-        json_decref(items);
-        return CTL_EXIT_OK;
-    }
-    struct table *t;
-    size_t i;
-    json_t *e;
-    if (argc == 1) {
-        static const char *const head[] = {"TIME", "AGE", "OK", "RTT", "WORK"};
-        t = table_new(5, head);
-        table_align_right(t, 1);
-        table_align_right(t, 3);
-        table_align_right(t, 4);
-        json_array_foreach(items, i, e) {
-            char when[64], age[32], rtt[32], work[32];
-            double at = 0;
-            bool has_at = ctl_number(e, "at_ms", &at);
-            const char *cells[] = {
-                has_at ? ctl_timestamp(at, when, sizeof(when)) : "-",
-                has_at ? ctl_duration(now > at ? (double)now - at : 0, age, sizeof(age)) : "-",
-                ctl_field(e, "ok", NULL, 0), ctl_ms_field(e, "rtt_ms", rtt, sizeof(rtt)),
-                ctl_field(e, "work_num", work, sizeof(work))};
-            table_add_row(t, cells);
-        }
-    } else {
-        static const char *const head[] = {"NODE", "STATE", "LAST HEARTBEAT", "AGE", "RTT"};
-        t = table_new(5, head);
-        table_align_right(t, 3);
-        table_align_right(t, 4);
-        json_array_foreach(items, i, e) {
-            char when[64], age[32], rtt[32];
-            double at = 0;
-            bool has_at = ctl_number(e, "last_heartbeat_ms", &at);
-            const char *cells[] = {
-                ctl_field(e, "name", NULL, 0), ctl_field(e, "state", NULL, 0),
-                has_at ? ctl_timestamp(at, when, sizeof(when)) : "never",
-                has_at ? ctl_duration(now > at ? (double)now - at : 0, age, sizeof(age)) : "-",
-                ctl_ms_field(e, "rtt_ms", rtt, sizeof(rtt))};
-            table_add_row(t, cells);
-        }
-    }
-    ctl_print_table(ctx, t);
-    json_decref(items);
-    return CTL_EXIT_OK;
+    return rc;
 }
 
 char **ctl_node_names(struct ctl_ctx *ctx)

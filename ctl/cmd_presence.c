@@ -13,35 +13,33 @@
 
 #include "cmd_impl.h"
 
+/* `presence rules AOR`: one row per entry of its allow and block lists. */
+static void print_rules(struct ctl_ctx *ctx, json_t *j, void *arg)
+{
+    (void)arg;
+    static const char *const head[] = {"LIST", "WATCHER"};
+    struct table *t = table_new(2, head);
+    static const char *const lists[] = {"allow", "block"};
+    for (size_t k = 0; k < 2; k++) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(j, lists[k]), i, e) {
+            const char *cells[] = {lists[k], json_string_value(e)};
+            if (cells[1])
+                table_add_row(t, cells);
+        }
+    }
+    ctl_print_table(ctx, t);
+}
+
 int ctl_cmd_presence_rules(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc != 1 || argv[0][0] == '-')
         return ctl_usage(ctx, NULL);
     char *path = ctl_api_path("/api/v1/presence/%e/rules", argv[0]);
-    json_t *j = NULL;
-    int rc = path ? ctl_api_get(ctx, path, &j) : CTL_EXIT_FAILED;
+    int rc = ctl_api_show(ctx, path, print_rules, NULL);
     free(path);
-    if (rc != 0)
-        return rc;
-    if (ctx->is_json) {
-        ctl_print_json(ctx, j);
-    } else {
-        static const char *const head[] = {"LIST", "WATCHER"};
-        struct table *t = table_new(2, head);
-        static const char *const lists[] = {"allow", "block"};
-        for (size_t k = 0; k < 2; k++) {
-            size_t i;
-            json_t *e;
-            json_array_foreach(json_object_get(j, lists[k]), i, e) {
-                const char *cells[] = {lists[k], json_string_value(e)};
-                if (cells[1])
-                    table_add_row(t, cells);
-            }
-        }
-        ctl_print_table(ctx, t);
-    }
-    json_decref(j);
-    return CTL_EXIT_OK;
+    return rc;
 }
 
 /* WATCHER as sipd stores an entry: "sip:user@host" (sip: added, sips: folded, host lower case)

@@ -6,44 +6,37 @@
 
 #include "cmd_impl.h"
 
+static void print_topics(struct ctl_ctx *ctx, json_t *items, void *arg)
+{
+    (void)arg;
+    static const char *const head[] = {"TOPIC", "KIND", "LAST SEQ", "MEMBERS"};
+    struct table *t = table_new(4, head);
+    table_align_right(t, 2);
+    table_align_right(t, 3);
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e) {
+        char seq[32], m[32];
+        const char *cells[] = {ctl_field(e, "topic", NULL, 0), ctl_field(e, "kind", NULL, 0),
+                               ctl_field(e, "last_seq", seq, sizeof(seq)),
+                               ctl_field(e, "members", m, sizeof(m))};
+        table_add_row(t, cells);
+    }
+    ctl_print_table(ctx, t);
+}
+
 int ctl_cmd_topics(struct ctl_ctx *ctx, int argc, char **argv)
 {
     (void)argv;
     if (argc != 0)
         return ctl_usage(ctx, "topics takes no arguments");
-    json_t *items;
-    int rc = ctl_api_list(ctx, "/api/v1/topics", &items);
-    if (rc != 0)
-        return rc;
-    if (ctx->is_json) {
-        ctl_print_list_json(ctx, items);
-    } else {
-        static const char *const head[] = {"TOPIC", "KIND", "LAST SEQ", "MEMBERS"};
-        struct table *t = table_new(4, head);
-        table_align_right(t, 2);
-        table_align_right(t, 3);
-        size_t i;
-        json_t *e;
-        json_array_foreach(items, i, e) {
-            char seq[32], m[32];
-            const char *cells[] = {ctl_field(e, "topic", NULL, 0), ctl_field(e, "kind", NULL, 0),
-                                   ctl_field(e, "last_seq", seq, sizeof(seq)),
-                                   ctl_field(e, "members", m, sizeof(m))};
-            table_add_row(t, cells);
-        }
-        ctl_print_table(ctx, t);
-    }
-    json_decref(items);
-    return CTL_EXIT_OK;
+    return ctl_api_show_list(ctx, "/api/v1/topics", print_topics, NULL);
 }
 
 /* A topic object (GET /topics/{topic}) as lines: its fields, then one line per member. */
-static int show_topic_answer(struct ctl_ctx *ctx, json_t *topic)
+static void print_topic(struct ctl_ctx *ctx, json_t *topic, void *arg)
 {
-    if (ctx->is_json) {
-        ctl_print_json(ctx, topic);
-        return CTL_EXIT_OK;
-    }
+    (void)arg;
     char seq[32];
     fprintf(ctx->out, "topic %s (%s), last seq %s\n", ctl_field(topic, "topic", NULL, 0),
             ctl_field(topic, "kind", NULL, 0), ctl_field(topic, "last_seq", seq, sizeof(seq)));
@@ -56,7 +49,6 @@ static int show_topic_answer(struct ctl_ctx *ctx, json_t *topic)
         table_add_row(t, cells);
     }
     ctl_print_table(ctx, t);
-    return CTL_EXIT_OK;
 }
 
 int ctl_cmd_topic_show(struct ctl_ctx *ctx, int argc, char **argv)
@@ -64,12 +56,8 @@ int ctl_cmd_topic_show(struct ctl_ctx *ctx, int argc, char **argv)
     if (argc != 1)
         return ctl_usage(ctx, NULL);
     char *path = ctl_api_path("/api/v1/topics/%e", argv[0]);
-    json_t *j;
-    int rc = ctl_api_get(ctx, path, &j);
+    int rc = ctl_api_show(ctx, path, print_topic, NULL);
     free(path);
-    if (rc == 0)
-        rc = show_topic_answer(ctx, j);
-    json_decref(j);
     return rc;
 }
 
@@ -81,7 +69,7 @@ static int topic_call(struct ctl_ctx *ctx, const char *method, char *path, json_
     free(path);
     json_decref(body);
     if (rc == 0 && topic)
-        rc = show_topic_answer(ctx, topic);
+        ctl_show(ctx, topic, print_topic, NULL);
     json_decref(topic);
     return rc;
 }
@@ -133,6 +121,32 @@ int ctl_cmd_topic_delete(struct ctl_ctx *ctx, int argc, char **argv)
     return ctl_api_delete(ctx, ctl_api_path("/api/v1/topics/%e", argv[0]), said);
 }
 
+static void print_subs(struct ctl_ctx *ctx, json_t *items, void *arg)
+{
+    (void)arg;
+    static const char *const head[] = {"TOPIC", "AOR", "DEVICE", "NODE", "ACKED", "STATE",
+                                       "EXPIRES"};
+    struct table *t = table_new(7, head);
+    table_align_right(t, 4);
+    table_align_right(t, 6);
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e) {
+        char acked[32], exp[32];
+        double s;
+        const char *cells[] = {
+            ctl_field(e, "topic", NULL, 0),
+            ctl_field(e, "aor", NULL, 0),
+            ctl_field(e, "device", NULL, 0),
+            ctl_field(e, "node", NULL, 0),
+            ctl_field(e, "acked_seq", acked, sizeof(acked)),
+            ctl_field(e, "state", NULL, 0),
+            ctl_number(e, "expires_s", &s) ? ctl_duration(s * 1000, exp, sizeof(exp)) : "-"};
+        table_add_row(t, cells);
+    }
+    ctl_print_table(ctx, t);
+}
+
 /* `subs X`: X names a group topic -> the topic's subscriptions (?topic=); anything else is a
  * user -> that user's subscriptions (?user=). Asking GET /topics/X decides; `--topic` or
  * `--user` before X skips the question. */
@@ -162,38 +176,31 @@ int ctl_cmd_subs(struct ctl_ctx *ctx, int argc, char **argv)
         ctl_reply_free(&r);
     }
     char *path = ctl_api_path("/api/v1/subscriptions?%s=%e", by, who);
-    json_t *items;
-    int rc = ctl_api_list(ctx, path, &items);
+    int rc = ctl_api_show_list(ctx, path, print_subs, NULL);
     free(path);
-    if (rc != 0)
-        return rc;
-    if (ctx->is_json) {
-        ctl_print_list_json(ctx, items);
-    } else {
-        static const char *const head[] = {"TOPIC", "AOR", "DEVICE", "NODE", "ACKED", "STATE",
-                                           "EXPIRES"};
-        struct table *t = table_new(7, head);
-        table_align_right(t, 4);
-        table_align_right(t, 6);
-        size_t i;
-        json_t *e;
-        json_array_foreach(items, i, e) {
-            char acked[32], exp[32];
-            double s;
-            const char *cells[] = {
-                ctl_field(e, "topic", NULL, 0),
-                ctl_field(e, "aor", NULL, 0),
-                ctl_field(e, "device", NULL, 0),
-                ctl_field(e, "node", NULL, 0),
-                ctl_field(e, "acked_seq", acked, sizeof(acked)),
-                ctl_field(e, "state", NULL, 0),
-                ctl_number(e, "expires_s", &s) ? ctl_duration(s * 1000, exp, sizeof(exp)) : "-"};
-            table_add_row(t, cells);
-        }
-        ctl_print_table(ctx, t);
+    return rc;
+}
+
+static void print_messages(struct ctl_ctx *ctx, json_t *items, void *arg)
+{
+    (void)arg;
+    static const char *const head[] = {"SEQ", "TIME", "FROM", "TYPE", "BODY"};
+    struct table *t = table_new(5, head);
+    table_align_right(t, 0);
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e) {
+        char seq[32], when[64], body[128];
+        double at;
+        const char *b = ctl_field(e, "body", NULL, 0);
+        snprintf(body, sizeof(body), "%.100s%s", b, strlen(b) > 100 ? "..." : "");
+        const char *cells[] = {
+            ctl_field(e, "seq", seq, sizeof(seq)),
+            ctl_number(e, "time_ms", &at) ? ctl_timestamp(at, when, sizeof(when)) : "-",
+            ctl_field(e, "from", NULL, 0), ctl_field(e, "content_type", NULL, 0), body};
+        table_add_row(t, cells);
     }
-    json_decref(items);
-    return CTL_EXIT_OK;
+    ctl_print_table(ctx, t);
 }
 
 int ctl_cmd_messages(struct ctl_ctx *ctx, int argc, char **argv)
@@ -208,34 +215,9 @@ int ctl_cmd_messages(struct ctl_ctx *ctx, int argc, char **argv)
     char after[32];
     snprintf(after, sizeof(after), "%lld", since);
     char *path = ctl_api_path("/api/v1/topics/%e/messages?after=%s", argv[0], after);
-    json_t *items;
-    int rc = ctl_api_list(ctx, path, &items);
+    int rc = ctl_api_show_list(ctx, path, print_messages, NULL);
     free(path);
-    if (rc != 0)
-        return rc;
-    if (ctx->is_json) {
-        ctl_print_list_json(ctx, items);
-    } else {
-        static const char *const head[] = {"SEQ", "TIME", "FROM", "TYPE", "BODY"};
-        struct table *t = table_new(5, head);
-        table_align_right(t, 0);
-        size_t i;
-        json_t *e;
-        json_array_foreach(items, i, e) {
-            char seq[32], when[64], body[128];
-            double at;
-            const char *b = ctl_field(e, "body", NULL, 0);
-            snprintf(body, sizeof(body), "%.100s%s", b, strlen(b) > 100 ? "..." : "");
-            const char *cells[] = {
-                ctl_field(e, "seq", seq, sizeof(seq)),
-                ctl_number(e, "time_ms", &at) ? ctl_timestamp(at, when, sizeof(when)) : "-",
-                ctl_field(e, "from", NULL, 0), ctl_field(e, "content_type", NULL, 0), body};
-            table_add_row(t, cells);
-        }
-        ctl_print_table(ctx, t);
-    }
-    json_decref(items);
-    return CTL_EXIT_OK;
+    return rc;
 }
 
 int ctl_cmd_publish(struct ctl_ctx *ctx, int argc, char **argv)

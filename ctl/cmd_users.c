@@ -13,31 +13,26 @@
 
 #define PASSWORD_MAX 256
 
+static void print_users(struct ctl_ctx *ctx, json_t *items, void *arg)
+{
+    (void)arg;
+    static const char *const head[] = {"AOR", "REALM"};
+    struct table *t = table_new(2, head);
+    size_t i;
+    json_t *u;
+    json_array_foreach(items, i, u) {
+        const char *cells[] = {ctl_field(u, "aor", NULL, 0), ctl_field(u, "realm", NULL, 0)};
+        table_add_row(t, cells);
+    }
+    ctl_print_table(ctx, t);
+}
+
 int ctl_cmd_users(struct ctl_ctx *ctx, int argc, char **argv)
 {
     (void)argv;
     if (argc != 0)
         return ctl_usage(ctx, "user list takes no arguments");
-    json_t *items;
-    int rc = ctl_api_list(ctx, "/api/v1/users", &items);
-    if (rc != 0)
-        return rc;
-    if (ctx->is_json) {
-        ctl_print_list_json(ctx, items);
-    } else {
-        static const char *const head[] = {"AOR", "REALM"};
-        struct table *t = table_new(2, head);
-        size_t i;
-        json_t *u;
-        json_array_foreach(items, i, u) {
-            const char *cells[] = {ctl_field(u, "aor", NULL, 0), ctl_field(u, "realm", NULL, 0)};
-            table_add_row(t, cells);
-        }
-        table_print(t, ctx->out);
-        table_free(t);
-    }
-    json_decref(items);
-    return CTL_EXIT_OK;
+    return ctl_api_show_list(ctx, "/api/v1/users", print_users, NULL);
 }
 
 /* One line from fd 0 into buf (n bytes), without its line break. 0, or -1 at EOF / too long. */

@@ -122,11 +122,39 @@ int ctl_api_list(struct ctl_ctx *ctx, const char *path, json_t **items)
     return CTL_EXIT_OK;
 }
 
-void ctl_print_list_json(struct ctl_ctx *ctx, json_t *items)
+void ctl_show(struct ctl_ctx *ctx, json_t *answer, ctl_render_fn render, void *arg)
 {
-    json_t *j = json_pack("{s:O,s:n}", "items", items, "next");
-    ctl_print_json(ctx, j);
+    if (ctx->is_json)
+        ctl_print_json(ctx, answer);
+    else
+        render(ctx, answer, arg);
+}
+
+int ctl_api_show(struct ctl_ctx *ctx, const char *path, ctl_render_fn render, void *arg)
+{
+    json_t *j = NULL;
+    int rc = path ? ctl_api_get(ctx, path, &j) : CTL_EXIT_FAILED;
+    if (rc == 0)
+        ctl_show(ctx, j, render, arg);
     json_decref(j);
+    return rc;
+}
+
+int ctl_api_show_list(struct ctl_ctx *ctx, const char *path, ctl_render_fn render, void *arg)
+{
+    json_t *items = NULL;
+    int rc = path ? ctl_api_list(ctx, path, &items) : CTL_EXIT_FAILED;
+    if (rc != 0)
+        return rc;
+    if (ctx->is_json) {
+        json_t *j = json_pack("{s:O,s:n}", "items", items, "next");
+        ctl_print_json(ctx, j);
+        json_decref(j);
+    } else {
+        render(ctx, items, arg);
+    }
+    json_decref(items);
+    return CTL_EXIT_OK;
 }
 
 int ctl_api_delete(struct ctl_ctx *ctx, char *path, const char *said)

@@ -23,8 +23,19 @@ int ctl_api_list(struct ctl_ctx *ctx, const char *path, json_t **items);
 
 /* J indented on ctx->out. */
 void ctl_print_json(struct ctl_ctx *ctx, const json_t *j);
-/* A whole list as --json prints it: {"items": ITEMS, "next": null}, which is the answer as
- * received whenever the list fits one page. */
-void ctl_print_list_json(struct ctl_ctx *ctx, json_t *items);
+
+/* What a command shows of an answer without --json: a table or lines on ctx->out. ARG is the
+ * command's own (NULL when it needs none). */
+typedef void (*ctl_render_fn)(struct ctl_ctx *ctx, json_t *answer, void *arg);
+/* ANSWER as a command shows it: its JSON with --json, else what RENDER makes of it. */
+void ctl_show(struct ctl_ctx *ctx, json_t *answer, ctl_render_fn render, void *arg);
+/* GET PATH and show the answer (ctl_show). Returns like ctl_api_call(); a NULL PATH (out of
+ * memory) is CTL_EXIT_FAILED. */
+int ctl_api_show(struct ctl_ctx *ctx, const char *path, ctl_render_fn render, void *arg);
+/* GET the whole list at PATH (ctl_api_list) and show it: with --json as {"items": all,
+ * "next": null}, which is the answer as received whenever the list fits one page; else what
+ * RENDER makes of the items (an array). Returns like ctl_api_list(); a NULL PATH (out of memory)
+ * is CTL_EXIT_FAILED. */
+int ctl_api_show_list(struct ctl_ctx *ctx, const char *path, ctl_render_fn render, void *arg);
 
 #endif

@@ -7,6 +7,8 @@
 #                                               Request-URI, which SIPp must put in the
 #                                               credentials' uri (-auth_uri, without "sip:", which SIPp adds; by default it
 #                                               writes sip:HOST:PORT, which sipd answers 400)
+#   auth_sipp_cases TRANSPORT PW_ALICE PW_BOB   the REGISTER, MESSAGE, SUBSCRIBE and INVITE cases,
+#                                               one table row per method
 # shellcheck shell=bash
 
 # auth_scenario NAME TEMPLATE WORD=VALUE...: @WORD@ -> VALUE; a HEADERn not given becomes a
@@ -40,51 +42,43 @@ auth_sipp() {
 }
 
 # auth_sipp_cases TRANSPORT PW_ALICE PW_BOB: the SIPp cases of REGISTER, MESSAGE, SUBSCRIBE and
-# INVITE (correct, wrong password, identity of another user) against a sipd with auth on and
-# auth.algorithms=MD5 (SIPp 3.6 answers MD5 only), users alice and bob.
+# INVITE against a sipd with auth on and auth.algorithms=MD5 (SIPp 3.6 answers MD5 only), users
+# alice and bob. Each row of the table below is three cases: alice with the right password
+# (challenged, then the final answer), alice with a wrong one (challenged again), and bob's
+# identity with alice's credentials (403). Columns, split on '|':
+#   name      the scenarios' prefix: $T_DIR/NAME_ok.xml, NAME_wrong.xml, NAME_other.xml
+#   template  the template of scenarios/ (auth_scenario)
+#   what      the request as the PASS lines name it
+#   uri       the Request-URI, and so the credentials' uri
+#   to        the To user; '=' for the From user's (a REGISTER is for its own AOR)
+#   ch        the challenge: 401, or 407 for an INVITE
+#   final     the final answer to the right password
+#   said      ... as its PASS line says it
+#   other     the third case as its PASS line names it
+#   words     the template's other WORD=VALUE pairs, split on ';'
 auth_sipp_cases() {
     local tr=$1 pa=$2 pb=$3
-    local reg=(METHOD=REGISTER "RURI=sip:$DOMAIN" HEADER1="Expires: 60" BODY=)
-    auth_scenario reg_ok auth_request.xml "${reg[@]}" FROM=alice TO=alice USER=alice \
-        "PASSWORD=$pa" CHALLENGE=401 FINAL=200
-    auth_sipp "SIPp $tr: REGISTER, right password: 401 then 200" reg_ok "$tr" "sip:$DOMAIN"
-    auth_scenario reg_wrong auth_request.xml "${reg[@]}" FROM=alice TO=alice USER=alice \
-        "PASSWORD=$pa-wrong" CHALLENGE=401 FINAL=401
-    auth_sipp "SIPp $tr: REGISTER, wrong password: 401 again" reg_wrong "$tr" "sip:$DOMAIN"
-    auth_scenario reg_other auth_request.xml "${reg[@]}" FROM=bob TO=bob USER=alice \
-        "PASSWORD=$pa" CHALLENGE=401 FINAL=403
-    auth_sipp "SIPp $tr: REGISTER for bob with alice's credentials: 403" reg_other "$tr" "sip:$DOMAIN"
-
-    local msg=(METHOD=MESSAGE "RURI=sip:bob@$DOMAIN" TO=bob HEADER1="Content-Type: text/plain"
-        BODY="hello bob")
-    auth_scenario msg_ok auth_request.xml "${msg[@]}" FROM=alice USER=alice "PASSWORD=$pa" \
-        CHALLENGE=401 FINAL=202
-    auth_sipp "SIPp $tr: MESSAGE, right password: 401 then 202" msg_ok "$tr" "sip:bob@$DOMAIN"
-    auth_scenario msg_wrong auth_request.xml "${msg[@]}" FROM=alice USER=alice \
-        "PASSWORD=$pa-wrong" CHALLENGE=401 FINAL=401
-    auth_sipp "SIPp $tr: MESSAGE, wrong password: 401 again" msg_wrong "$tr" "sip:bob@$DOMAIN"
-    auth_scenario msg_other auth_request.xml "${msg[@]}" FROM=bob USER=alice "PASSWORD=$pa" \
-        CHALLENGE=401 FINAL=403
-    auth_sipp "SIPp $tr: MESSAGE From bob with alice's credentials: 403" msg_other "$tr" "sip:bob@$DOMAIN"
-
-    local sub=(METHOD=SUBSCRIBE "RURI=sip:alice@$DOMAIN" TO=alice HEADER1="Event: im"
-        HEADER2="Expires: 0" BODY=)
-    auth_scenario sub_ok auth_request.xml "${sub[@]}" FROM=alice USER=alice "PASSWORD=$pa" \
-        CHALLENGE=401 FINAL=200
-    auth_sipp "SIPp $tr: SUBSCRIBE im, right password: 401 then 200" sub_ok "$tr" "sip:alice@$DOMAIN"
-    auth_scenario sub_wrong auth_request.xml "${sub[@]}" FROM=alice USER=alice \
-        "PASSWORD=$pa-wrong" CHALLENGE=401 FINAL=401
-    auth_sipp "SIPp $tr: SUBSCRIBE im, wrong password: 401 again" sub_wrong "$tr" "sip:alice@$DOMAIN"
-    auth_scenario sub_other auth_request.xml "${sub[@]}" FROM=bob USER=alice "PASSWORD=$pa" \
-        CHALLENGE=401 FINAL=403
-    auth_sipp "SIPp $tr: SUBSCRIBE From bob with alice's credentials: 403" sub_other "$tr" "sip:alice@$DOMAIN"
-
-    auth_scenario inv_ok auth_invite.xml FROM=alice TO=nobody USER=alice "PASSWORD=$pa" FINAL=404
-    auth_sipp "SIPp $tr: INVITE, right password: 407 then routed (404: no such user)" inv_ok "$tr" "sip:nobody@$DOMAIN"
-    auth_scenario inv_wrong auth_invite.xml FROM=alice TO=nobody USER=alice \
-        "PASSWORD=$pa-wrong" FINAL=407
-    auth_sipp "SIPp $tr: INVITE, wrong password: 407 again" inv_wrong "$tr" "sip:nobody@$DOMAIN"
-    auth_scenario inv_other auth_invite.xml FROM=bob TO=nobody USER=alice "PASSWORD=$pa" FINAL=403
-    auth_sipp "SIPp $tr: INVITE From bob with alice's credentials: 403" inv_other "$tr" "sip:nobody@$DOMAIN"
+    local name template what uri to ch final said other words kind from to_user password fin line
+    local -a w
+    while IFS='|' read -r name template what uri to ch final said other words; do
+        IFS=';' read -r -a w <<<"$words"
+        for kind in ok wrong other; do
+            from=alice password=$pa fin=$final line="$what, right password: $ch then $said"
+            case $kind in
+            wrong) password=$pa-wrong fin=$ch line="$what, wrong password: $ch again" ;;
+            other) from=bob fin=403 line="$other with alice's credentials: 403" ;;
+            esac
+            to_user=$to
+            [ "$to" = "=" ] && to_user=$from
+            auth_scenario "${name}_$kind" "$template" "${w[@]}" "FROM=$from" "TO=$to_user" \
+                USER=alice "PASSWORD=$password" "CHALLENGE=$ch" "FINAL=$fin"
+            auth_sipp "SIPp $tr: $line" "${name}_$kind" "$tr" "$uri"
+        done
+    done <<EOF
+reg|auth_request.xml|REGISTER|sip:$DOMAIN|=|401|200|200|REGISTER for bob|METHOD=REGISTER;RURI=sip:$DOMAIN;HEADER1=Expires: 60;BODY=
+msg|auth_request.xml|MESSAGE|sip:bob@$DOMAIN|bob|401|202|202|MESSAGE From bob|METHOD=MESSAGE;RURI=sip:bob@$DOMAIN;HEADER1=Content-Type: text/plain;BODY=hello bob
+sub|auth_request.xml|SUBSCRIBE im|sip:alice@$DOMAIN|alice|401|200|200|SUBSCRIBE From bob|METHOD=SUBSCRIBE;RURI=sip:alice@$DOMAIN;HEADER1=Event: im;HEADER2=Expires: 0;BODY=
+inv|auth_invite.xml|INVITE|sip:nobody@$DOMAIN|nobody|407|404|routed (404: no such user)|INVITE From bob|
+EOF
     : "$pb"
 }

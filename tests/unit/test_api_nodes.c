@@ -1,5 +1,5 @@
 /* test_api_nodes.c - the pure helpers behind the node, registration and presence routes of the
- * REST API (api/h_nodes.c, api/h_regs.c): role lists, node names and AORs named in a path. The
+ * REST API (api/h_nodes.c, api/aor.c): role lists, node names and AORs named in a path. The
  * routes themselves are driven over HTTP by tests/integration/t_api_nodes.sh. */
 #include <stdlib.h>
 #include <string.h>
