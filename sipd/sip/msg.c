@@ -509,7 +509,15 @@ int sip_raw_response(const char *buf, size_t len, int code, const char *reason,
 int sip_response_text(const osip_message_t *req, int code, const char *reason, const char *to_tag,
                       const char *extra_headers, struct sbuf *out)
 {
-    sbuf_printf(out, "SIP/2.0 %d %s\r\n", code, reason ? reason : sip_reason_phrase(code));
+    if (code < 100 || code > 699) /* a status code is three digits (RFC 3261 §7.2) */
+        return -1;
+    char status[] = "SIP/2.0 000 "; /* built by hand: snprintf cost more than the line is worth */
+    status[8] = (char)('0' + code / 100);
+    status[9] = (char)('0' + code / 10 % 10);
+    status[10] = (char)('0' + code % 10);
+    sbuf_append(out, status, sizeof status - 1);
+    sbuf_puts(out, reason ? reason : sip_reason_phrase(code));
+    sbuf_append(out, "\r\n", 2);
     for (int i = 0;; i++) {
         osip_via_t *v = osip_list_get(&req->vias, i);
         if (!v)

@@ -24,6 +24,7 @@
 #include "../base/metrics.h"
 #include "msg.h"
 #include "stats.h"
+#include "txn_key.h"
 
 enum txn_kind { K_SERVER_NI, K_SERVER_INV, K_CLIENT_NI, K_CLIENT_INV };
 
@@ -180,61 +181,12 @@ static void enter(struct sip_txn *t, enum txn_state st, uint64_t delay_ms)
     loop_timer_start(t->tl->loop, &t->life, delay_ms, life_fired, t);
 }
 
-static const char *param_value(osip_list_t *params, const char *name)
-{
-    osip_generic_param_t *p = NULL;
-    if (osip_generic_param_get_byname(params, (char *)name, &p) < 0 || !p)
-        return NULL;
-    return p->gvalue ? p->gvalue : "";
-}
-
-static const char *top_branch(const osip_message_t *m)
-{
-    osip_via_t *v = osip_list_get(&m->vias, 0);
-    return v ? param_value(&v->via_params, "branch") : NULL;
-}
-
-/* Server key with the method given (ACK and CANCEL look up their INVITE with "INVITE"). */
-static int server_key(const osip_message_t *req, const char *method, char *buf, size_t n)
-{
-    osip_via_t *v = osip_list_get(&req->vias, 0);
-    if (!v || !v->host || !req->cseq || !req->cseq->method || !method)
-        return -1;
-    const char *branch = param_value(&v->via_params, "branch");
-    int w;
-    if (branch && strncmp(branch, "z9hG4bK", 7) == 0) {
-        w = snprintf(buf, n, "s|%s|%s:%s|%s", branch, v->host, v->port ? v->port : "", method);
-    } else {
-        /* RFC 2543 fallback (§17.2.3): Request-URI, To tag, From tag, Call-ID, CSeq, top Via.
-         * The INVITE's To tag is unknown when its ACK/CANCEL comes, so it is left out. */
-        char *ruri = NULL;
-        if (req->req_uri)
-            osip_uri_to_str(req->req_uri, &ruri);
-        const char *ttag = req->to ? param_value(&req->to->gen_params, "tag") : NULL;
-        const char *ftag = req->from ? param_value(&req->from->gen_params, "tag") : NULL;
-        w = snprintf(buf, n, "s2543|%s|%s|%s|%s|%s|%s|%s:%s|%s", ruri ? ruri : "",
-                     strcmp(method, "INVITE") == 0 ? "" : (ttag ? ttag : ""), ftag ? ftag : "",
-                     req->call_id && req->call_id->number ? req->call_id->number : "",
-                     req->cseq->number ? req->cseq->number : "", method, v->host,
-                     v->port ? v->port : "", branch ? branch : "");
-        osip_free(ruri);
-    }
-    return (w < 0 || (size_t)w >= n) ? -1 : 0;
-}
-
 int txn_server_key(const osip_message_t *req, char *buf, size_t n)
 {
     if (!req->sip_method)
         return -1;
-    return server_key(req, strcmp(req->sip_method, "ACK") == 0 ? "INVITE" : req->sip_method, buf, n);
-}
-
-static int client_key(const char *branch, const char *method, char *buf, size_t n)
-{
-    if (!branch || !method)
-        return -1;
-    int w = snprintf(buf, n, "c|%s|%s", branch, method);
-    return (w < 0 || (size_t)w >= n) ? -1 : 0;
+    const char *method = strcmp(req->sip_method, "ACK") == 0 ? "INVITE" : req->sip_method;
+    return txn_key_server(req, method, buf, n) < 0 ? -1 : 0;
 }
 
 static struct sip_txn *txn_alloc(struct txn_layer *tl, enum txn_kind kind, const char *key)
@@ -417,19 +369,11 @@ struct sip_txn *txn_server_new(struct txn_layer *tl, osip_message_t *req,
  * the index is bounded by the live transactions, and lookup and insert are O(1). */
 int txn_server_is_merged(struct sip_txn *t)
 {
-    const osip_message_t *req = t->req;
-    if (is_client(t) || t->origin || !req || !req->cseq || !req->cseq->number ||
-        !req->cseq->method || !req->call_id || !req->call_id->number ||
-        (req->to && sip_tag_of(req->to)))
-        return 0;
-    const char *ftag = req->from ? sip_tag_of(req->from) : NULL;
-    if (!ftag) /* an RFC 2543 client: nothing to match on */
+    if (is_client(t) || t->origin || !t->req)
         return 0;
     char key[1024];
-    int w = snprintf(key, sizeof key, "%s\n%s%s%s\n%s\n%s", ftag, req->call_id->number,
-                     req->call_id->host ? "@" : "", req->call_id->host ? req->call_id->host : "",
-                     req->cseq->number, req->cseq->method);
-    if (w < 0 || (size_t)w >= sizeof key)
+    int w = txn_key_origin(t->req, key, sizeof key);
+    if (w < 0) /* outside the rule (in a dialog, an RFC 2543 client), or too long to remember */
         return 0;
     struct hmap_entry *e = hmap_find(&t->tl->by_origin, key, (size_t)w);
     if (e)
@@ -442,7 +386,7 @@ int txn_server_is_merged(struct sip_txn *t)
 int txn_server_ack(struct txn_layer *tl, const osip_message_t *ack)
 {
     char key[1024];
-    if (server_key(ack, "INVITE", key, sizeof key) < 0)
+    if (txn_key_server(ack, "INVITE", key, sizeof key) < 0)
         return 0;
     struct sip_txn *t = hmap_get(&tl->by_key, key, strlen(key));
     if (!t || t->kind != K_SERVER_INV)
@@ -459,7 +403,7 @@ int txn_server_ack(struct txn_layer *tl, const osip_message_t *ack)
 struct sip_txn *txn_server_find_invite(struct txn_layer *tl, const osip_message_t *cancel)
 {
     char key[1024];
-    if (server_key(cancel, "INVITE", key, sizeof key) < 0)
+    if (txn_key_server(cancel, "INVITE", key, sizeof key) < 0)
         return NULL;
     struct sip_txn *t = hmap_get(&tl->by_key, key, strlen(key));
     return t && t->kind == K_SERVER_INV ? t : NULL;
@@ -622,7 +566,8 @@ struct sip_txn *txn_client_new(struct txn_layer *tl, osip_message_t *req, const 
 {
     char key[512];
     int is_inv = req->sip_method && strcmp(req->sip_method, "INVITE") == 0;
-    if (client_key(top_branch(req), req->cseq ? req->cseq->method : NULL, key, sizeof key) < 0 ||
+    const char *method = req->cseq ? req->cseq->method : NULL;
+    if (txn_key_client(txn_key_top_branch(req), method, key, sizeof key) < 0 ||
         hmap_get(&tl->by_key, key, strlen(key))) {
         LOG_WARN("client transaction refused: missing or duplicate branch");
         osip_message_free(req);
@@ -650,7 +595,7 @@ struct sip_txn *txn_client_new_bytes(struct txn_layer *tl, const char *method, c
                                      txn_client_cb cb, void *arg)
 {
     char key[512];
-    if (client_key(branch, method, key, sizeof key) < 0 || hmap_get(&tl->by_key, key, strlen(key))) {
+    if (txn_key_client(branch, method, key, sizeof key) < 0 || hmap_get(&tl->by_key, key, strlen(key))) {
         LOG_WARN("client transaction refused: missing or duplicate branch");
         return NULL;
     }
@@ -741,7 +686,7 @@ int txn_client_response(struct txn_layer *tl, osip_message_t *resp, const char *
     cur_raw = raw;
     cur_raw_len = raw_len;
     char key[512];
-    if (!resp->cseq || client_key(top_branch(resp), resp->cseq->method, key, sizeof key) < 0)
+    if (!resp->cseq || txn_key_client(txn_key_top_branch(resp), resp->cseq->method, key, sizeof key) < 0)
         return 0;
     struct sip_txn *t = hmap_get(&tl->by_key, key, strlen(key));
     if (!t || !is_client(t))

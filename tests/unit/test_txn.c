@@ -10,6 +10,7 @@
 #include "base/loop.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
+#include "sip/txn_key.h"
 #include "loop_fixture.h"
 #include "suites.h"
 #include "transport/transport.h"
@@ -555,6 +556,57 @@ static void test_txn_client_tcp_connect_refused_is_a_transport_error(void)
     tfix_teardown(&f);
 }
 
+/* ---- keys (txn_key.c) ------------------------------------------------------------------------ */
+
+static void test_txn_key_ack_finds_its_invite_and_the_client_key_names_branch_and_method(void)
+{
+    char k1[256], k2[256];
+    osip_message_t *req = make_req("z9hG4bKkey1", "10.0.0.1", 5);
+    CU_ASSERT_FATAL(req != NULL);
+    int w = txn_key_server(req, "INVITE", k1, sizeof k1);
+    CU_ASSERT_EQUAL(w, (int)strlen(k1));
+    CU_ASSERT_STRING_EQUAL(k1, "s|z9hG4bKkey1|10.0.0.1:5070|INVITE");
+    CU_ASSERT(txn_key_server(req, "REGISTER", k2, sizeof k2) > 0);
+    CU_ASSERT(strcmp(k1, k2) != 0);
+    CU_ASSERT_STRING_EQUAL(txn_key_top_branch(req), "z9hG4bKkey1");
+    CU_ASSERT(txn_key_client(txn_key_top_branch(req), "REGISTER", k2, sizeof k2) > 0);
+    CU_ASSERT_STRING_EQUAL(k2, "c|z9hG4bKkey1|REGISTER");
+    CU_ASSERT_EQUAL(txn_key_client(NULL, "REGISTER", k2, sizeof k2), -1);
+    osip_message_free(req);
+}
+
+static void test_txn_key_that_does_not_fit_is_refused(void)
+{
+    char small[24];
+    osip_message_t *req = make_req("z9hG4bKkey2", "10.0.0.1", 5);
+    CU_ASSERT_FATAL(req != NULL);
+    CU_ASSERT_EQUAL(txn_key_server(req, "REGISTER", small, sizeof small), -1);
+    CU_ASSERT_EQUAL(txn_key_client("z9hG4bK0123456789abcdef", "REGISTER", small, sizeof small), -1);
+    char exact[sizeof "c|b|M"];
+    CU_ASSERT_EQUAL(txn_key_client("b", "M", exact, sizeof exact), 5);
+    CU_ASSERT_EQUAL(txn_key_client("bb", "M", exact, sizeof exact), -1);
+    osip_message_free(req);
+}
+
+static void test_txn_key_origin_is_from_tag_call_id_and_cseq(void)
+{
+    char k1[256], k2[256];
+    osip_message_t *a = make_req("z9hG4bKo1", "10.0.0.1", 7), *b = make_req("z9hG4bKo2", "10.0.0.2", 7);
+    osip_message_t *c = make_req("z9hG4bKo1", "10.0.0.1", 8);
+    CU_ASSERT_FATAL(a && b && c);
+    CU_ASSERT(txn_key_origin(a, k1, sizeof k1) > 0);
+    CU_ASSERT(txn_key_origin(b, k2, sizeof k2) > 0);
+    CU_ASSERT_STRING_EQUAL(k1, k2); /* another branch and sender: the same origin */
+    CU_ASSERT_STRING_EQUAL(k1, "f\nc\n7\nREGISTER");
+    CU_ASSERT(txn_key_origin(c, k2, sizeof k2) > 0);
+    CU_ASSERT(strcmp(k1, k2) != 0);
+    osip_to_set_tag(a->to, osip_strdup("t")); /* in a dialog: outside §8.2.2.2 */
+    CU_ASSERT_EQUAL(txn_key_origin(a, k1, sizeof k1), -1);
+    osip_message_free(a);
+    osip_message_free(b);
+    osip_message_free(c);
+}
+
 void register_txn_suites(void)
 {
     sip_msg_init();
@@ -578,4 +630,7 @@ void register_txn_suites(void)
     CU_add_test(s, "server INVITE: Timer G until ACK, then Timer I", test_txn_server_invite_timer_g_until_ack);
     CU_add_test(s, "server INVITE: CANCEL finds it", test_txn_server_invite_cancel_finds_it);
     CU_add_test(s, "client over TCP: connection refused is a transport error", test_txn_client_tcp_connect_refused_is_a_transport_error);
+    CU_add_test(s, "key: an ACK finds its INVITE; client key is branch and method", test_txn_key_ack_finds_its_invite_and_the_client_key_names_branch_and_method);
+    CU_add_test(s, "key: one that does not fit is refused", test_txn_key_that_does_not_fit_is_refused);
+    CU_add_test(s, "key: origin is From tag, Call-ID and CSeq", test_txn_key_origin_is_from_tag_call_id_and_cseq);
 }
