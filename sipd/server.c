@@ -157,8 +157,7 @@ static int broker_dispatch(struct server *srv, struct sip_txn *t, const struct s
     if (is_sub) {
         broker_handle_subscribe(srv->broker, t, &c->event);
     } else {
-        txn_keep_raw(t, raw, raw_len); /* the Content-Type is stored verbatim */
-        broker_handle_publish(srv->broker, t, &c->event);
+        broker_handle_publish(srv->broker, t, &c->event); /* (its raw bytes: handle_request) */
     }
     return 1;
 }
@@ -348,6 +347,9 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
         osip_message_free(req);
         return;
     }
+    /* its bytes: responses copy their headers from them (txn_respond_text), the proxy forwards
+     * them, the broker stores a message's Content-Type as received */
+    txn_keep_raw(t, raw, raw_len);
     const char *scheme = req->req_uri->scheme;
     if (strcasecmp(scheme, "sip") != 0 && strcasecmp(scheme, "sips") != 0 &&
         strcasecmp(scheme, "tel") != 0) {
@@ -393,7 +395,6 @@ static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req
     } else if (c.method == SIP_M_CANCEL && proxying) {
         proxy_handle_cancel(srv->proxy, t);
     } else if (proxying) {
-        txn_keep_raw(t, raw, raw_len);
         proxy_handle_request(srv->proxy, t);
     } else if (c.method != SIP_M_CANCEL) {
         uas_refuse_method(t, own_allow(srv));

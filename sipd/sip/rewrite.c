@@ -272,3 +272,81 @@ int sip_rewrite_pop_via(const char *b, size_t len, struct sbuf *out)
     put_rest(out, b, len, hend, add_blank);
     return out->failed ? -1 : 0;
 }
+
+/* The header lines a response copies from its request, in the order they are written. */
+enum { RH_FROM, RH_TO, RH_CALL_ID, RH_CSEQ, RH_SINGLES };
+#define RESP_MAX_LINES 64 /* Via and Record-Route lines each; more: the parsed path */
+
+int sip_rewrite_response(const char *b, size_t len, const struct resp_edit *e, struct sbuf *out)
+{
+    static const char *const names[RH_SINGLES] = {"from", "to", "call-id", "cseq"};
+    static const char *const compact[RH_SINGLES] = {"f", "t", "i", NULL};
+    int add_blank;
+    size_t hend = header_end(b, len, &add_blank);
+    const char *nl = memchr(b, '\n', len);
+    if (!hend || !nl || e->code < 100 || e->code > 699 || !e->reason)
+        return -1;
+    struct hline single[RH_SINGLES], via[RESP_MAX_LINES], rr[RESP_MAX_LINES];
+    int have[RH_SINGLES] = {0}, nvia = 0, nrr = 0;
+    size_t pos = (size_t)(nl - b) + 1;
+    struct hline h;
+    while (pos < hend && next_header(b, hend, pos, &h) == 0) {
+        pos = h.end;
+        if (name_is(b, &h, "via", "v")) {
+            if (nvia == RESP_MAX_LINES)
+                return -1;
+            via[nvia++] = h;
+        } else if (name_is(b, &h, "record-route", NULL)) {
+            if (nrr == RESP_MAX_LINES)
+                return -1;
+            rr[nrr++] = h;
+        } else {
+            for (int i = 0; i < RH_SINGLES; i++) {
+                if (name_is(b, &h, names[i], compact[i])) {
+                    if (have[i]++)
+                        return -1;
+                    single[i] = h;
+                    break;
+                }
+            }
+        }
+    }
+    if (pos != hend || !nvia)
+        return -1;
+    for (int i = 0; i < RH_SINGLES; i++)
+        if (!have[i])
+            return -1;
+    char status[] = "SIP/2.0 000 ";
+    status[8] = (char)('0' + e->code / 100);
+    status[9] = (char)('0' + e->code / 10 % 10);
+    status[10] = (char)('0' + e->code % 10);
+    sbuf_append(out, status, sizeof status - 1);
+    sbuf_puts(out, e->reason);
+    sbuf_append(out, "\r\n", 2);
+    for (int i = 0; i < nvia; i++) {
+        if (i == 0 && e->top_via_value) {
+            size_t rest;
+            first_value_end(b, via[0].vstart, via[0].vend, &rest);
+            put_header(out, b, &via[0], e->top_via_value, strlen(e->top_via_value), rest, via[0].vend);
+        } else {
+            put_header(out, b, &via[i], NULL, 0, via[i].vstart, via[i].vend);
+        }
+    }
+    for (int i = 0; i < RH_SINGLES; i++) {
+        const struct hline *s = &single[i];
+        sbuf_append(out, b + s->start, s->name_len);
+        sbuf_append(out, ": ", 2);
+        sbuf_append(out, b + s->vstart, s->vend - s->vstart);
+        if (i == RH_TO && e->to_tag) {
+            sbuf_append(out, ";tag=", 5);
+            sbuf_puts(out, e->to_tag);
+        }
+        sbuf_append(out, "\r\n", 2);
+    }
+    for (int i = 0; e->with_record_route && i < nrr; i++)
+        put_header(out, b, &rr[i], NULL, 0, rr[i].vstart, rr[i].vend);
+    if (e->extra_headers)
+        sbuf_puts(out, e->extra_headers);
+    sbuf_puts(out, "Content-Length: 0\r\n\r\n");
+    return out->failed ? -1 : 0;
+}

@@ -29,4 +29,22 @@ int sip_rewrite_request(const char *buf, size_t len, const struct fwd_edit *e, s
 /* Write the response without its first Via value into out. Returns 0 or -1. */
 int sip_rewrite_pop_via(const char *buf, size_t len, struct sbuf *out);
 
+/* A response built from the bytes of the request it answers (RFC 3261 §8.2.6.2: its Via, From,
+ * Call-ID and CSeq equal the request's, its To too but for the tag). */
+struct resp_edit {
+    int code;                  /* 100-699 */
+    const char *reason;        /* the reason phrase */
+    const char *top_via_value; /* what the first Via value reads now (received, rport), or NULL */
+    const char *to_tag;        /* a tag to add to To, or NULL */
+    int with_record_route;     /* copy the Record-Route lines (RFC 3261 §12.1.1) */
+    const char *extra_headers; /* complete header lines, or NULL */
+};
+
+/* Write the response to the request in buf into out: the status line, the Via lines, From, To,
+ * Call-ID, CSeq and (with_record_route) the Record-Route lines, in that order, then the extra
+ * headers and "Content-Length: 0". Returns 0, or -1 when the header section cannot be delimited,
+ * lacks one of those headers or holds From, To, Call-ID or CSeq twice: the caller then renders
+ * the parsed request instead (sip_response_text). */
+int sip_rewrite_response(const char *buf, size_t len, const struct resp_edit *e, struct sbuf *out);
+
 #endif

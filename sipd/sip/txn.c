@@ -23,6 +23,7 @@
 #include "../base/sbuf.h"
 #include "../base/metrics.h"
 #include "msg.h"
+#include "rewrite.h"
 #include "stats.h"
 #include "txn_key.h"
 
@@ -477,15 +478,42 @@ int txn_respond_bytes(struct sip_txn *t, int code, const char *buf, size_t len)
     return server_send(t, code, copy, len);
 }
 
+/* The response built from the request's bytes when they were kept (txn_keep_raw): the headers it
+ * copies are copied, and only the top Via -- which now carries received and rport -- is rendered
+ * from the parsed request. Cheaper than rendering every header (sip_response_text), which stays
+ * for the requests whose bytes were not kept or that rewrite.c cannot delimit. 0 or -1. */
+static int response_from_raw(const struct sip_txn *t, int code, const char *reason,
+                             const char *extra_headers, struct sbuf *out)
+{
+    osip_via_t *v = osip_list_get(&t->req->vias, 0);
+    char *top = NULL;
+    if (!t->raw || !t->req->to || !v || osip_via_to_str(v, &top) != 0 || !top)
+        return -1;
+    struct resp_edit e = {
+        .code = code,
+        .reason = reason ? reason : sip_reason_phrase(code),
+        .top_via_value = top,
+        .to_tag = code > 100 && !sip_tag_of(t->req->to) ? t->to_tag : NULL,
+        .with_record_route = code > 100 && code < 300,
+        .extra_headers = extra_headers,
+    };
+    int rc = sip_rewrite_response(t->raw, t->raw_len, &e, out);
+    osip_free(top);
+    return rc;
+}
+
 int txn_respond_text(struct sip_txn *t, int code, const char *reason, const char *extra_headers)
 {
     if (!t->req)
         return -EALREADY;
     struct sbuf b;
     sbuf_init(&b);
-    if (sip_response_text(t->req, code, reason, t->to_tag, extra_headers, &b) < 0) {
-        sbuf_free(&b);
-        return server_send(t, code, NULL, 0);
+    if (response_from_raw(t, code, reason, extra_headers, &b) < 0) {
+        sbuf_reset(&b);
+        if (sip_response_text(t->req, code, reason, t->to_tag, extra_headers, &b) < 0) {
+            sbuf_free(&b);
+            return server_send(t, code, NULL, 0);
+        }
     }
     size_t len;
     char *buf = sbuf_steal(&b, &len);
