@@ -87,17 +87,6 @@ struct transport {
     struct metric *m_conn_total, *m_conn_source, *m_stalled, *m_too_big;
 };
 
-/* Rejections counted in the family that sip/admission.c counts its own in (docs/metrics.md). */
-static struct metric *rejections(const char *limit)
-{
-    static const char *const labels[] = {"limit", NULL};
-    struct metric_family *f = metrics_family(
-        metrics_default(), "sipd_limit_rejections_total",
-        "Messages and connections refused by a limit of docs/limits.md, by limit.", METRIC_COUNTER,
-        labels, NULL, 0);
-    return metric_series(f, (const char *const[]){limit});
-}
-
 void transport_set_tls(struct transport *tp, struct tls_ctx *ctx)
 {
     tls_ctx_free(tp->tls);
@@ -164,10 +153,10 @@ struct transport *transport_create(struct loop *loop, const struct transport_con
     hmap_init(&tp->by_id);
     hmap_init(&tp->by_peer);
     source_counts_init(&tp->per_source);
-    tp->m_conn_total = rejections("connections");
-    tp->m_conn_source = rejections("connections_per_source");
-    tp->m_stalled = rejections("stalled");
-    tp->m_too_big = rejections("message_size");
+    tp->m_conn_total = limit_rejections("connections");
+    tp->m_conn_source = limit_rejections("connections_per_source");
+    tp->m_stalled = limit_rejections("stalled");
+    tp->m_too_big = limit_rejections("message_size");
     return tp;
 }
 
