@@ -1,6 +1,6 @@
 /* srclimit.h - counting by source address: the key that stands for a source (its IPv4 address,
  * or its IPv6 /64: one host commonly holds a whole /64) and a count per key (open TCP connections
- * per source, transport.c). Used by the per-source limits (docs/limits.md), which also count what
+ * per source, conn_limit.c). Used by the per-source limits (docs/limits.md), which also count what
  * they refuse here (limit_rejections). */
 #ifndef SIPD_SRCLIMIT_H
 #define SIPD_SRCLIMIT_H
