@@ -14,8 +14,9 @@ int tls_conn_start(struct conn *c, int accepted)
 {
     struct transport *tp = c->tp;
     char ip[SOCKADDR_STRLEN];
-    c->tls = accepted ? tls_session_server(tp->tls, c->fd)
-                      : tls_session_client(tp->tls, c->fd, sockaddr_ip_str(&c->peer, ip, sizeof ip));
+    c->tls = accepted
+                 ? tls_session_server(tp->tls, c->fd)
+                 : tls_session_client(tp->tls, c->fd, sockaddr_ip_str(&c->peer, ip, sizeof ip));
     if (!c->tls)
         return -1;
     c->connecting = accepted ? CONN_HANDSHAKING : CONN_CONNECTING;

@@ -91,7 +91,7 @@ struct transport {
 
 static inline void conn_touch(struct conn *c) { c->last_active_ms = loop_now_ms(c->tp->loop); }
 
-/* ---- transport.c ------------------------------------------------------------------------------ */
+/* ---- transport.c ----------------------------------------------------------------------------- */
 /* Close a connection; the memory goes now, or after the dispatch that holds it returns. */
 void conn_close(struct conn *c, const char *reason);
 /* (Re)arm c's one timer to fire in delay_ms; when it fires, each timeout is checked. */
@@ -99,7 +99,7 @@ void conn_arm_idle(struct conn *c, uint64_t delay_ms);
 /* Wait for EPOLLOUT while output is queued, or while a connect or a handshake asks for it. */
 void conn_update_events(struct conn *c);
 
-/* ---- tls_conn.c ------------------------------------------------------------------------------- */
+/* ---- tls_conn.c ------------------------------------------------------------------------------ */
 /* Put a TLS session on new connection c (fd, tp and peer set): server side when accepted,
  * client side when connecting out, counted as a handshake in progress. 0, or -1 (no session,
  * logged by tls.c; c is left as it was). */
@@ -116,7 +116,7 @@ int tls_conn_refuses(struct transport *tp, const struct sockaddr_storage *peer);
 /* The delay c's timer starts with: the handshake timeout for TLS, else the idle timeout. */
 uint64_t tls_conn_first_timeout_ms(const struct conn *c);
 
-/* ---- conn_limit.c ----------------------------------------------------------------------------- */
+/* ---- conn_limit.c ---------------------------------------------------------------------------- */
 /* Is a connection just accepted from peer refused (limits.max_connections in total, or per
  * source)? Logs and counts the refusal. */
 int conn_limit_refuses(struct transport *tp, const struct sockaddr_storage *peer);
