@@ -1,8 +1,9 @@
 /* conn_limit.c - the limits on accepted stream connections (transport_impl.h, docs/limits.md):
- * how many may be open in total and per source address (an IPv4 address or an IPv6 /64, counted
- * in srclimit.h's table), and the stall timeout: an accepted connection that holds an incomplete
- * message (or none yet) for limits.tcp_stall_timeout seconds is closed, however slowly its bytes
- * trickle in (slowloris). The clock runs from accept until the first message, and from each
+ * how many may be open in total (transport.max_connections) and per source address
+ * (limits.max_connections_per_source: an IPv4 address or an IPv6 /64, counted in srclimit.h's
+ * table), and the stall timeout: an accepted connection that holds an incomplete message (or
+ * none yet) for limits.tcp_stall_timeout_s is closed, however slowly its bytes trickle in
+ * (slowloris). The clock runs from accept until the first message, and from each
  * incomplete message's first bytes until it is complete; it shares the connection's one timer
  * with the idle timeout (transport.c arms it with the earlier deadline). Refusals and stalls are
  * counted in sipd_limit_rejections_total. Connections sipd opens itself count only in the
