@@ -1,4 +1,6 @@
-/* server.c - dispatch of received messages to the transaction layer and the roles. */
+/* server.c - dispatch of received messages to the transaction layer and the roles, and the
+ * wiring of one node (server_create). What a request must pass before a role sees it -- TLS
+ * credentials, admission, cluster peers, authentication -- is security.c's. */
 #include "server.h"
 
 #include <stdio.h>
@@ -10,18 +12,16 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "auth/auth.h"
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/metrics.h"
 #include "cluster/cluster.h"
-#include "cluster/peers.h"
 #include "cluster/self.h"
 #include "roles/im/broker.h"
 #include "roles/presence/presence.h"
 #include "roles/proxy/proxy.h"
 #include "roles/registrar.h"
-#include "sip/admission.h"
+#include "security.h"
 #include "sip/msg.h"
 #include "sip/stats.h"
 #include "sip/txn.h"
@@ -29,7 +29,6 @@
 #include "sip/uri.h"
 #include "store/store.h"
 #include "transport/framing.h"
-#include "transport/tls.h"
 #include "transport/transport.h"
 
 #define MAX_DOMAINS 16
@@ -60,10 +59,8 @@ struct server {
     struct timer drain_timer;
     struct timer expire_timer;
     struct node_self *self; /* this node's row in the node table and its state (cluster/self.c) */
-    struct peers *peers;    /* a cluster node: who may send it requests; NULL = anyone */
     struct api *api;        /* the HTTP control plane (api/); NULL with --api off */
-    struct auth *auth;      /* digest authentication (auth/); NULL with auth.enabled off */
-    struct admission *admission; /* limits checked before parsing (docs/limits.md) */
+    struct security *sec;   /* TLS credentials, admission, cluster peers, auth (security.h) */
 };
 
 /* Does this node forward requests (proxy, redirect, or the balancer's edge)? */
@@ -264,33 +261,6 @@ static void on_registered(void *arg, const char *aor, const struct binding *b, s
         broker_registered(srv->broker, aor, b, n);
 }
 
-/* A cluster node takes requests only from cluster.accept_from (cluster/peers.h): 403 to anyone
- * else (an ACK is dropped), 503 while the node table has not been read. 1 when refused (req
- * freed). */
-static int refuse_stranger(struct server *srv, osip_message_t *req, const struct sip_source *src)
-{
-    enum peers_verdict v = peers_check(srv->peers, &src->peer);
-    if (v == PEERS_ALLOW)
-        return 0;
-    char peer[SOCKADDR_STRLEN];
-    LOG_DEBUG("request from %s refused: not a cluster node (cluster.accept_from)",
-              sockaddr_str(&src->peer, peer, sizeof peer));
-    if (strcmp(req->sip_method ? req->sip_method : "", "ACK") != 0) {
-        if (v == PEERS_DENY)
-            respond_stateless(srv, req, src, 403, "Not a cluster node");
-        else
-            respond_stateless(srv, req, src, 503, "Cluster table not read yet");
-    }
-    osip_message_free(req);
-    return 1;
-}
-
-/* admission.c's trust hook: the cluster's own nodes skip the per-source rate (docs/limits.md). */
-static int is_cluster_node(void *arg, const struct sockaddr_storage *peer)
-{
-    return peers_is_node(arg, peer);
-}
-
 static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *cp,
                      const char *raw, size_t raw_len);
 
@@ -309,13 +279,18 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
                            const char *raw, size_t raw_len)
 {
     const char *reason = NULL;
+    int code;
     if (!req->sip_version || strcasecmp(req->sip_version, "SIP/2.0") != 0) { /* §7.1 */
         respond_stateless(srv, req, src, 505, NULL);
         osip_message_free(req);
         return;
     }
-    if (srv->peers && refuse_stranger(srv, req, src))
+    if (security_refuses_source(srv->sec, req, src, &code, &reason)) { /* a cluster node's */
+        if (code)
+            respond_stateless(srv, req, src, code, reason);
+        osip_message_free(req);
         return;
+    }
     int st = sip_request_check(req, &reason);
     if (st) {
         LOG_DEBUG("request rejected status=%d reason=\"%s\"", st, reason);
@@ -362,7 +337,7 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
         txn_respond_simple(t, 503, "Shutting down", "Retry-After", "5");
         return;
     }
-    if (srv->auth && auth_check(srv->auth, t, &c, raw, raw_len) != AUTH_PROCEED)
+    if (!security_authenticates(srv->sec, t, &c, raw, raw_len))
         return; /* answered, or resumed by on_authenticated() */
     dispatch(srv, t, &c, raw, raw_len);
 }
@@ -408,14 +383,8 @@ static void on_message(void *arg, const struct sip_source *src, char *buf, size_
     struct server *srv = arg;
     const char *bad = NULL;
     size_t hdr = sip_find_header_end(buf, len);
-    char refusal[1024];
-    size_t refusal_len;
-    if (admission_check(srv->admission, src, buf, len, hdr, loop_now_ms(srv->loop), refusal,
-                        sizeof refusal, &refusal_len) != ADMIT_PASS) {
-        if (refusal_len)
-            transport_send(srv->tp, src, refusal, refusal_len);
+    if (!security_admits(srv->sec, srv->tp, src, buf, len, hdr, loop_now_ms(srv->loop)))
         return;
-    }
     if (src->proto == SIP_PROTO_UDP && hdr) {
         /* RFC 3261 §18.3: over UDP, Content-Length bounds the body: extra bytes are ignored, a
          * body shorter than announced is an error (TCP framing already guarantees both). */
@@ -476,26 +445,6 @@ static void expire_tick(struct timer *t, void *arg)
                      expire_tick, srv);
 }
 
-/* With tls.cert and tls.key: the credentials for tls: listeners and outbound TLS. A file that
- * does not load is a start-up error naming it. */
-static int open_tls(struct server *srv)
-{
-    const struct sipd_config *cfg = &srv->cfg;
-    if (!cfg->tls_cert[0] && !cfg->tls_key[0])
-        return 0;
-    struct tls_config tc = {.cert_file = cfg->tls_cert, .key_file = cfg->tls_key, .ca_file = cfg->tls_ca,
-                            .handshake_timeout_ms = (unsigned)cfg->tls_handshake_timeout_ms,
-                            .max_handshakes = (size_t)cfg->tls_max_handshakes};
-    char err[1200];
-    struct tls_ctx *ctx = tls_ctx_create(&tc, err, sizeof err);
-    if (!ctx) {
-        LOG_ERROR("%s", err);
-        return -1;
-    }
-    transport_set_tls(srv->tp, ctx);
-    return 0;
-}
-
 static int open_listeners(struct server *srv)
 {
     char buf[sizeof srv->cfg.listen];
@@ -535,7 +484,7 @@ static void on_nodes_changed(void *arg, int nid)
 {
     struct server *srv = arg;
     node_self_changed(srv->self, nid);
-    peers_changed(srv->peers);
+    security_nodes_changed(srv->sec);
     if (srv->cluster)
         cluster_nodes_changed(srv->cluster, nid);
     if (srv->broker)
@@ -655,15 +604,6 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         .domains = srv->domains,
         .node_name = cfg->db[0] ? cfg->node_name : NULL,
     };
-    struct admission_config adc = {
-        .rate_per_s = (unsigned)cfg->lim_rate, .burst = (unsigned)cfg->lim_burst,
-        .reject_rate_per_s = (unsigned)cfg->lim_reject_rate,
-        .max_sources = (size_t)cfg->lim_max_sources, .exempt = cfg->lim_exempt,
-        .max_headers = (unsigned)cfg->lim_max_headers,
-        .max_header_line_bytes = (size_t)cfg->lim_max_header_line,
-        .max_body_udp_bytes = (size_t)cfg->lim_max_body_udp,
-        .max_body_tcp_bytes = (size_t)cfg->lim_max_body_tcp,
-    };
     srv->tp = transport_create(loop, &tc, on_message, srv);
     srv->store = srv->tp ? store_create(loop, cfg->db) : NULL;
     srv->txns = srv->store ? txn_layer_create(loop, srv->tp, &xc) : NULL;
@@ -737,33 +677,9 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
         server_destroy(srv);
         return NULL;
     }
-    if (cfg->auth_enabled && !(cfg->role_mask & ROLE_BALANCER)) {
-        struct auth_config ac = {.domains = srv->domains, .nonce_ttl_s = (unsigned)cfg->auth_nonce_ttl_s,
-                                 .algorithms = cfg->auth_algorithms,
-                                 .forwards = forwards(srv), .has_registrar = (cfg->role_mask & ROLE_REGISTRAR) != 0,
-                                 .has_broker = srv->broker != NULL,
-                                 .limits = {.source_rate_milli = (unsigned)cfg->auth_fail_rate,
-                                            .source_burst = (unsigned)cfg->auth_fail_burst,
-                                            .user_rate_milli = (unsigned)cfg->auth_user_fail_rate,
-                                            .user_burst = (unsigned)cfg->auth_user_fail_burst,
-                                            .max_keys = (size_t)cfg->lim_max_sources,
-                                            .exempt = cfg->lim_exempt},
-                                 .is_uri_checked = cfg->auth_check_uri};
-        if (!(srv->auth = auth_create(loop, srv->store, &ac, on_authenticated, srv))) {
-            LOG_ERROR("auth: out of memory, or auth.algorithms '%s' is not a list of SHA-256 and MD5 "
-                      "(or limits.exempt is bad, said above)", cfg->auth_algorithms);
-            server_destroy(srv);
-            return NULL;
-        }
-    } else if (!(cfg->role_mask & ROLE_BALANCER)) {
-        LOG_WARN("auth.enabled is off: ANYONE may register, call, publish and subscribe as ANY user "
-                 "(turn it on with --auth on or auth.enabled = yes; docs/auth.md)");
-    }
-    char aerr[256];
-    srv->admission = admission_create(&adc, aerr, sizeof aerr);
-    if (!srv->admission)
-        LOG_ERROR("%s", aerr);
-    if (!srv->admission || open_tls(srv) < 0 || open_listeners(srv) < 0) {
+    if (security_create(loop, srv->store, srv->tp, cfg, srv->domains, forwards(srv),
+                        srv->broker != NULL, on_authenticated, srv, &srv->sec) < 0 ||
+        open_listeners(srv) < 0) {
         server_destroy(srv);
         return NULL;
     }
@@ -774,20 +690,10 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     }
     if (srv->proxy && (cfg->role_mask & (ROLE_PROXY | ROLE_BALANCER)))
         node_self_set_held(srv->self, held_dialogs, srv->proxy);
-    if (node_self_has_row(srv->self) && !(cfg->role_mask & ROLE_BALANCER)) {
-        char err[256];
-        if (peers_create(loop, srv->store, cfg->accept_from, &srv->peers, err, sizeof err) < 0) {
-            LOG_ERROR("%s", err);
-            server_destroy(srv);
-            return NULL;
-        }
-        char self_addr[160];
-        if (node_self_address(cfg, self_addr, sizeof self_addr, err, sizeof err) == 0)
-            peers_admit_endpoint(srv->peers, self_addr);
-        if (srv->peers)
-            admission_set_trusted(srv->admission, is_cluster_node, srv->peers);
-        if (srv->peers)
-            auth_set_trusted(srv->auth, is_cluster_node, srv->peers);
+    if (node_self_has_row(srv->self) && !(cfg->role_mask & ROLE_BALANCER) &&
+        security_add_peers(srv->sec, loop, srv->store, cfg) < 0) {
+        server_destroy(srv);
+        return NULL;
     }
     if (node_self_has_row(srv->self) || srv->cluster)
         store_nodes_set_listener(srv->store, on_nodes_changed, srv);
@@ -844,9 +750,8 @@ void server_destroy(struct server *srv)
         store_nodes_set_listener(srv->store, NULL, NULL);
     }
     store_destroy(srv->store);
-    auth_destroy(srv->auth); /* after the store: its callbacks came */
-    node_self_destroy(srv->self); /* after the store: its callbacks came */
-    peers_destroy(srv->peers);   /* likewise */
+    security_destroy(srv->sec); /* after the store: its callbacks came (auth, peers) */
+    node_self_destroy(srv->self); /* likewise */
     presence_destroy(srv->presence);
     broker_destroy(srv->broker);
     proxy_destroy(srv->proxy);
@@ -854,7 +759,6 @@ void server_destroy(struct server *srv)
     registrar_destroy(srv->registrar);
     txn_layer_destroy(srv->txns);
     transport_destroy(srv->tp);
-    admission_destroy(srv->admission);
     loop_timer_stop(srv->loop, &srv->groups_timer);
     for (size_t i = 0; i < srv->ngroups; i++) {
         free(srv->groups[i]->member_buf);

@@ -37,6 +37,7 @@
 #include "../sip/txn.h"
 #include "../sip/uri.h"
 #include "../store/store.h"
+#include "../transport/srclimit.h"
 #include "nonce.h"
 
 #define AUTH_MAX_HEADERS 8       /* credentials headers looked at per request */
@@ -149,13 +150,8 @@ struct auth *auth_create(struct loop *loop, struct store *st, const struct auth_
         auth_destroy(a);
         return NULL;
     }
-    static const char *const labels[] = {"limit", NULL};
-    struct metric_family *f = metrics_family(
-        metrics_default(), "sipd_limit_rejections_total",
-        "Messages and connections refused by a limit of docs/limits.md, by limit.", METRIC_COUNTER,
-        labels, NULL, 0);
-    a->m_limit_source = metric_series(f, (const char *const[]){"auth_source"});
-    a->m_limit_user = metric_series(f, (const char *const[]){"auth_user"});
+    a->m_limit_source = limit_rejections("auth_source");
+    a->m_limit_user = limit_rejections("auth_user");
     a->m_failures = metrics_counter(metrics_default(), "sipd_auth_failures_total",
                                     "Credentials that did not verify (wrong password or unknown user).");
     fetch_secret(&a->secret_timer, a);

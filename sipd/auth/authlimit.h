@@ -46,7 +46,7 @@ struct auth_limit *auth_limit_create(const struct auth_limit_config *cfg, char *
 void auth_limit_destroy(struct auth_limit *l);
 
 /* Sources for which is_trusted(arg, src) returns 1 pay no per-source token, as exempt ones: a
- * cluster node's balancers, which carry every client's attempts (server.c, cluster/peers.h).
+ * cluster node's balancers, which carry every client's attempts (security.c, cluster/peers.h).
  * The per-user limit still applies to what they carry. */
 typedef int (*auth_limit_trust_cb)(void *arg, const struct sockaddr_storage *src);
 void auth_limit_set_trusted(struct auth_limit *l, auth_limit_trust_cb cb, void *arg);

@@ -22,18 +22,6 @@ struct admission {
     struct metric *m_rate, *m_rate_silent, *m_header_count, *m_header_line, *m_body;
 };
 
-/* The counter of rejections for one limit (docs/metrics.md); transport.c counts its own in the
- * same family. */
-static struct metric *rejections(const char *limit)
-{
-    static const char *const labels[] = {"limit", NULL};
-    struct metric_family *f = metrics_family(
-        metrics_default(), "sipd_limit_rejections_total",
-        "Messages and connections refused by a limit of docs/limits.md, by limit.", METRIC_COUNTER,
-        labels, NULL, 0);
-    return metric_series(f, (const char *const[]){limit});
-}
-
 struct admission *admission_create(const struct admission_config *cfg, char *err, size_t errlen)
 {
     struct admission *a = calloc(1, sizeof *a);
@@ -64,11 +52,11 @@ struct admission *admission_create(const struct admission_config *cfg, char *err
             return NULL;
         }
     }
-    a->m_rate = rejections("rate");
-    a->m_rate_silent = rejections("rate_silent");
-    a->m_header_count = rejections("header_count");
-    a->m_header_line = rejections("header_line");
-    a->m_body = rejections("body_size");
+    a->m_rate = limit_rejections("rate");
+    a->m_rate_silent = limit_rejections("rate_silent");
+    a->m_header_count = limit_rejections("header_count");
+    a->m_header_line = limit_rejections("header_line");
+    a->m_body = limit_rejections("body_size");
     return a;
 }
 

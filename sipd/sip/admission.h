@@ -43,7 +43,7 @@ struct admission *admission_create(const struct admission_config *cfg, char *err
 void admission_destroy(struct admission *a);
 
 /* Sources for which is_trusted(arg, peer) returns 1 skip the rate limit, as limits.exempt ones
- * do: a cluster node trusts the cluster's own nodes (server.c asks cluster/peers.c), since every
+ * do: a cluster node trusts the cluster's own nodes (security.c asks cluster/peers.c), since every
  * request a balancer forwards comes from the balancer's address. NULL cb: none (the default). */
 typedef int (*admission_trust_cb)(void *arg, const struct sockaddr_storage *peer);
 void admission_set_trusted(struct admission *a, admission_trust_cb cb, void *arg);

@@ -1,4 +1,5 @@
-/* srclimit.c - source keys, prefix lists and counts per source; see srclimit.h. */
+/* srclimit.c - source keys, prefix lists, counts per source and the counter of rejections by a
+ * limit; see srclimit.h. */
 #include "srclimit.h"
 
 #include <arpa/inet.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../base/metrics.h"
 
 size_t source_addr_key(const struct sockaddr_storage *a, unsigned char key[SOURCE_KEY_MAX])
 {
@@ -132,4 +135,14 @@ void source_counts_dec(struct source_counts *c, const struct sockaddr_storage *a
         hmap_del(&c->map, k, kl);
     else
         hmap_put(&c->map, k, kl, (void *)(n - 1), NULL);
+}
+
+struct metric *limit_rejections(const char *limit)
+{
+    static const char *const labels[] = {"limit", NULL};
+    struct metric_family *f = metrics_family(
+        metrics_default(), "sipd_limit_rejections_total",
+        "Messages and connections refused by a limit of docs/limits.md, by limit.", METRIC_COUNTER,
+        labels, NULL, 0);
+    return metric_series(f, (const char *const[]){limit});
 }

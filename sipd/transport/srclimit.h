@@ -1,6 +1,7 @@
 /* srclimit.h - counting by source address: the key that stands for a source (its IPv4 address,
  * or its IPv6 /64: one host commonly holds a whole /64) and a count per key (open TCP connections
- * per source, transport.c). Used by the per-source limits (docs/limits.md). */
+ * per source, conn_limit.c). Used by the per-source limits (docs/limits.md), which also count what
+ * they refuse here (limit_rejections). */
 #ifndef SIPD_SRCLIMIT_H
 #define SIPD_SRCLIMIT_H
 
@@ -8,6 +9,8 @@
 #include <sys/socket.h>
 
 #include "../base/hmap.h"
+
+struct metric;
 
 #define SOURCE_KEY_MAX 9
 
@@ -41,5 +44,11 @@ size_t source_counts_get(const struct source_counts *c, const struct sockaddr_st
 /* +1 / -1. _inc returns 0 or -ENOMEM. */
 int source_counts_inc(struct source_counts *c, const struct sockaddr_storage *a);
 void source_counts_dec(struct source_counts *c, const struct sockaddr_storage *a);
+
+/* The counter of messages and connections refused by one limit of docs/limits.md
+ * (sipd_limit_rejections_total{limit=...}, docs/metrics.md): the one family that the transport,
+ * sip/admission.c and auth/ count in. The series lives in metrics_default(); NULL when out of
+ * memory (metric_inc(NULL) does nothing). */
+struct metric *limit_rejections(const char *limit);
 
 #endif

@@ -1,15 +1,16 @@
 /* tls.h - SIP over TLS (RFC 3261 §26, RFC 5630): GnuTLS sessions layered on the TCP connections
  * of transport.c.
  *
- * transport.c owns the sockets, the connection table, the framing and the timers; a connection
- * whose proto is TLS also holds a struct tls_session, and reads and writes through
- * tls_session_recv()/tls_session_send() instead of recv()/send(). Those two return what recv and
- * send would (bytes, 0 at end of stream, -1 with errno EAGAIN/EINTR/EIO), so the stream code has
- * one branch per read and per write, and none at all for plain TCP beyond it.
+ * transport.c owns the sockets, the connection table, the framing and the timers, and tls_conn.c
+ * a connection's handshake; a connection whose proto is TLS also holds a struct tls_session, and
+ * reads and writes through tls_session_recv()/tls_session_send() instead of recv()/send(). Those
+ * two return what recv and send would (bytes, 0 at end of stream, -1 with errno
+ * EAGAIN/EINTR/EIO), so the stream code has one branch per read and per write, and none at all
+ * for plain TCP beyond it.
  *
  * The handshake runs non-blocking in the same epoll loop: tls_session_handshake() is called on
  * every readiness event until it returns 0; tls_session_wants_write() says which event to wait
- * for. transport.c bounds it in time (the connection's idle timer armed with the handshake
+ * for. tls_conn.c bounds it in time (the connection's idle timer armed with the handshake
  * timeout) and in number (max_handshakes); GnuTLS bounds one handshake's buffered bytes
  * (gnutls_handshake_set_max_packet_length).
  *

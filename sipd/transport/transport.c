@@ -1,8 +1,8 @@
 /* transport.c - UDP and TCP transports with a connection table; see transport.h. TLS
  * connections are TCP connections with a GnuTLS session on top (tls.h): the same table, framing,
- * timers and queues, one branch on c->tls where bytes are read or written. */
-#include "transport.h"
-
+ * timers and queues, one branch on c->tls where bytes are read or written; their handshake is
+ * tls_conn.c's. The limits on accepted connections (in total, per source, the stall timeout) are
+ * conn_limit.c's (transport_impl.h). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -17,86 +17,9 @@
 #include "../base/metrics.h"
 #include "framing.h"
 #include "tls.h"
-#include "srclimit.h"
+#include "transport_impl.h"
 
-#define MAX_LISTENERS 16
 #define UDP_BUF_BYTES 65536
-
-struct listener {
-    struct transport *tp;
-    struct sip_endpoint ep;
-    int fd;
-};
-
-/* conn.connecting: not yet ready for application bytes (they are queued meanwhile) */
-enum { CONN_READY = 0, CONN_CONNECTING = 1, CONN_HANDSHAKING = 2 /* TLS only */ };
-
-struct conn {
-    struct transport *tp;
-    uint64_t id;
-    int fd;
-    enum sip_proto proto;     /* TCP or TLS */
-    struct tls_session *tls;  /* NULL for plain TCP */
-    int tls_up;               /* handshake done: close with a close_notify */
-    int is_outbound;          /* we connected (a failed handshake fails the transactions) */
-    struct sockaddr_storage peer;
-    socklen_t peerlen;
-    struct sockaddr_storage local;
-    char peer_key[SOCKADDR_STRLEN + 4]; /* "1.2.3.4:5060", "tls:1.2.3.4:5061" */
-    char *rx;
-    size_t rx_len, rx_cap;
-    char *tx;
-    size_t tx_len, tx_off, tx_cap;
-    int connecting;
-    int busy;  /* inside a dispatch: defer the free */
-    int dead;  /* closed while busy */
-    int want_out;
-    int is_accepted; /* counted in the per-source table; subject to the stall timeout */
-    uint64_t last_active_ms;
-    uint64_t partial_since_ms; /* accepted: since when rx holds an incomplete unit, or since
-                                * accept until the first one arrives; 0 = nothing pending */
-    /* What is known of an incomplete message at the front of rx, so that bytes trickling in
-     * are not rescanned from the start on every read (a slow sender would cost O(n^2)):
-     * rx_need > 0: its header section is complete and the whole message is rx_need bytes;
-     * rx_noend > 0: its first rx_noend bytes hold no end of header section. */
-    size_t rx_need, rx_noend;
-    struct timer idle;
-};
-
-struct transport {
-    struct loop *loop;
-    struct transport_config cfg;
-    transport_recv_cb cb;
-    void *arg;
-    struct listener listeners[MAX_LISTENERS];
-    int nlisteners;
-    struct hmap by_id;   /* 8-byte id -> conn */
-    struct hmap by_peer; /* "ip:port" -> conn */
-    uint64_t next_id;
-    char *udp_buf;
-    transport_error_cb err_cb;
-    void *err_arg;
-    transport_close_cb close_cb;
-    void *close_arg;
-    uint64_t *closed; /* ids closed since the last report (reported from a timer, never re-entrantly) */
-    size_t nclosed, capclosed;
-    struct timer close_timer;
-    struct tls_ctx *tls;  /* NULL: no TLS configured */
-    size_t nhandshakes;   /* TLS connections not yet ready */
-    struct source_counts per_source; /* accepted connections per source address */
-    struct metric *m_conn_total, *m_conn_source, *m_stalled, *m_too_big;
-};
-
-/* Rejections counted in the family that sip/admission.c counts its own in (docs/metrics.md). */
-static struct metric *rejections(const char *limit)
-{
-    static const char *const labels[] = {"limit", NULL};
-    struct metric_family *f = metrics_family(
-        metrics_default(), "sipd_limit_rejections_total",
-        "Messages and connections refused by a limit of docs/limits.md, by limit.", METRIC_COUNTER,
-        labels, NULL, 0);
-    return metric_series(f, (const char *const[]){limit});
-}
 
 void transport_set_tls(struct transport *tp, struct tls_ctx *ctx)
 {
@@ -164,10 +87,10 @@ struct transport *transport_create(struct loop *loop, const struct transport_con
     hmap_init(&tp->by_id);
     hmap_init(&tp->by_peer);
     source_counts_init(&tp->per_source);
-    tp->m_conn_total = rejections("connections");
-    tp->m_conn_source = rejections("connections_per_source");
-    tp->m_stalled = rejections("stalled");
-    tp->m_too_big = rejections("message_size");
+    tp->m_conn_total = limit_rejections("connections");
+    tp->m_conn_source = limit_rejections("connections_per_source");
+    tp->m_stalled = limit_rejections("stalled");
+    tp->m_too_big = limit_rejections("message_size");
     return tp;
 }
 
@@ -255,22 +178,10 @@ static void conn_io(struct loop *loop, int fd, uint32_t events, void *arg);
 static void conn_unlink(struct conn *c)
 {
     struct transport *tp = c->tp;
-    if (c->is_accepted) {
-        source_counts_dec(&tp->per_source, &c->peer);
-        c->is_accepted = 0;
-    }
+    conn_limit_release(c);
     hmap_del(&tp->by_id, &c->id, sizeof c->id);
     if (hmap_get(&tp->by_peer, c->peer_key, strlen(c->peer_key)) == c)
         hmap_del(&tp->by_peer, c->peer_key, strlen(c->peer_key));
-}
-
-/* A TLS connection that goes before its handshake is done no longer counts as one. */
-static void conn_handshake_over(struct conn *c)
-{
-    if (c->tls && c->connecting) {
-        c->tp->nhandshakes--;
-        c->connecting = CONN_READY;
-    }
 }
 
 static void conn_close_fd(struct conn *c)
@@ -287,7 +198,7 @@ static void conn_close_fd(struct conn *c)
 static void conn_free(struct conn *c)
 {
     loop_timer_stop(c->tp->loop, &c->idle);
-    conn_handshake_over(c);
+    tls_conn_handshake_over(c);
     conn_close_fd(c);
     if (!c->dead)
         conn_unlink(c);
@@ -297,8 +208,7 @@ static void conn_free(struct conn *c)
     free(c);
 }
 
-/* Close a connection; the memory goes now, or after the dispatch that holds it returns. */
-static void conn_close(struct conn *c, const char *reason)
+void conn_close(struct conn *c, const char *reason)
 {
     if (c->dead)
         return;
@@ -309,26 +219,25 @@ static void conn_close(struct conn *c, const char *reason)
         conn_unlink(c);
         c->dead = 1;
         loop_timer_stop(c->tp->loop, &c->idle);
-        conn_handshake_over(c);
+        tls_conn_handshake_over(c);
         conn_close_fd(c);
         return;
     }
     conn_free(c);
 }
 
-static void conn_touch(struct conn *c) { c->last_active_ms = loop_now_ms(c->tp->loop); }
-
-static void conn_arm_idle(struct conn *c, uint64_t delay_ms)
+void conn_arm_idle(struct conn *c, uint64_t delay_ms)
 {
     loop_timer_start(c->tp->loop, &c->idle, delay_ms, conn_idle_fired, c);
 }
 
-/* One timer per connection serves both timeouts: idle (no traffic) and stalled (an incomplete
- * message held too long, however slowly its bytes trickle in). */
+/* One timer per connection serves every timeout: a TLS handshake's, idle (no traffic) and
+ * stalled (an incomplete message held too long, however slowly its bytes trickle in:
+ * conn_limit.c). */
 static void conn_idle_fired(struct timer *t, void *arg)
 {
     struct conn *c = arg;
-    if (c->tls && c->connecting) { /* armed with the handshake timeout (conn_new) */
+    if (c->tls && c->connecting) { /* armed with the handshake timeout (tls_conn.c) */
         conn_close(c, "tls-handshake-timeout");
         return;
     }
@@ -339,32 +248,9 @@ static void conn_idle_fired(struct timer *t, void *arg)
         return;
     }
     uint64_t next = limit - (now - c->last_active_ms);
-    uint64_t stall = (uint64_t)c->tp->cfg.tcp_stall_timeout_s * 1000u;
-    if (stall && c->partial_since_ms) {
-        if (now - c->partial_since_ms >= stall) {
-            metric_inc(c->tp->m_stalled);
-            conn_close(c, "stalled");
-            return;
-        }
-        if (stall - (now - c->partial_since_ms) < next)
-            next = stall - (now - c->partial_since_ms);
-    }
-    conn_arm_idle(c, next);
-}
-
-/* After the receive buffer was consumed: start or end the stall clock. */
-static void conn_note_partial(struct conn *c, int consumed)
-{
-    uint64_t stall = (uint64_t)c->tp->cfg.tcp_stall_timeout_s * 1000u;
-    if (!c->is_accepted || !stall)
+    if (conn_limit_stalled(c, now, &next))
         return;
-    if (c->rx_len == 0) {
-        if (consumed)
-            c->partial_since_ms = 0;
-    } else if (consumed || !c->partial_since_ms) {
-        c->partial_since_ms = loop_now_ms(c->tp->loop);
-        conn_arm_idle(c, stall); /* earlier than the idle deadline; the handler sorts it out */
-    }
+    conn_arm_idle(c, next);
 }
 
 /* The by_peer key: a TLS connection is never taken for a TCP one to the same address. */
@@ -395,40 +281,31 @@ static struct conn *conn_new(struct transport *tp, int fd, enum sip_proto proto,
     socklen_t ll = sizeof c->local;
     getsockname(fd, (struct sockaddr *)&c->local, &ll);
     peer_key(proto, peer, c->peer_key, sizeof c->peer_key);
-    if (proto == SIP_PROTO_TLS) {
-        char ip[SOCKADDR_STRLEN];
-        c->tls = accepted ? tls_session_server(tp->tls, fd)
-                          : tls_session_client(tp->tls, fd, sockaddr_ip_str(peer, ip, sizeof ip));
-        if (!c->tls) {
-            free(c);
-            return NULL;
-        }
-        c->connecting = accepted ? CONN_HANDSHAKING : CONN_CONNECTING;
-        c->is_outbound = !accepted;
-        tp->nhandshakes++;
+    if (proto == SIP_PROTO_TLS && tls_conn_start(c, accepted) < 0) {
+        free(c);
+        return NULL;
     }
     if (hmap_put(&tp->by_id, &c->id, sizeof c->id, c, NULL) ||
         hmap_put(&tp->by_peer, c->peer_key, strlen(c->peer_key), c, NULL)) {
         hmap_del(&tp->by_id, &c->id, sizeof c->id);
-        conn_handshake_over(c);
+        tls_conn_handshake_over(c);
         tls_session_free(c->tls);
         free(c);
         return NULL;
     }
     if (loop_fd_add(tp->loop, fd, EPOLLIN, conn_io, c) < 0) {
         conn_unlink(c);
-        conn_handshake_over(c);
+        tls_conn_handshake_over(c);
         tls_session_free(c->tls);
         free(c);
         return NULL;
     }
     conn_touch(c);
-    conn_arm_idle(c, c->tls ? tls_ctx_config(tp->tls)->handshake_timeout_ms
-                            : (uint64_t)tp->cfg.tcp_idle_timeout_s * 1000u);
+    conn_arm_idle(c, tls_conn_first_timeout_ms(c));
     return c;
 }
 
-static void conn_update_events(struct conn *c)
+void conn_update_events(struct conn *c)
 {
     int want = c->tx_len > c->tx_off;
     if (c->connecting) /* connect: wait to write; TLS handshake: as GnuTLS asks */
@@ -592,7 +469,7 @@ static void conn_dispatch(struct conn *c)
     if (c->rx_len || c->rx_need || c->rx_noend)
         conn_note_incomplete(c);
     if (c->partial_since_ms || c->rx_len)
-        conn_note_partial(c, off > 0);
+        conn_limit_note_partial(c, off > 0);
 }
 
 static void conn_readable(struct conn *c)
@@ -643,41 +520,6 @@ static void conn_readable(struct conn *c)
     }
 }
 
-/* Advance a TLS handshake. Returns 0 once the connection is ready for SIP, -1 while not (or
- * closed: a failed outbound handshake is a failed connection for the transactions on it). */
-static int conn_handshake(struct conn *c)
-{
-    const char *reason = NULL;
-    int rc = tls_session_handshake(c->tls, &reason);
-    if (rc == -EAGAIN) {
-        conn_update_events(c);
-        return -1;
-    }
-    if (rc < 0) {
-        /* ours failing (trust, name) is for the operator; a client failing, at debug level:
-         * anyone can make that line, as often as they like */
-        if (c->is_outbound)
-            LOG_WARN("tls handshake failed conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id,
-                     c->peer_key, reason);
-        else
-            LOG_DEBUG("tls handshake failed conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id,
-                      c->peer_key, reason);
-        struct sockaddr_storage peer = c->peer;
-        int outbound = c->is_outbound;
-        conn_close(c, "tls-handshake-failed");
-        if (outbound && c->tp->err_cb)
-            c->tp->err_cb(c->tp->err_arg, &peer);
-        return -1;
-    }
-    conn_handshake_over(c);
-    c->tls_up = 1;
-    LOG_DEBUG("tls ready conn=%llu peer=%s", (unsigned long long)c->id, c->peer_key);
-    conn_touch(c);
-    conn_arm_idle(c, (uint64_t)c->tp->cfg.tcp_idle_timeout_s * 1000u);
-    conn_update_events(c);
-    return 0;
-}
-
 static void conn_io(struct loop *loop, int fd, uint32_t events, void *arg)
 {
     struct conn *c = arg;
@@ -698,7 +540,7 @@ static void conn_io(struct loop *loop, int fd, uint32_t events, void *arg)
         }
     }
     if (c->connecting == CONN_HANDSHAKING && !c->dead) {
-        if (conn_handshake(c) < 0)
+        if (tls_conn_handshake(c) < 0)
             goto out;
         events |= EPOLLIN | EPOLLOUT; /* queued SIP to send; records that came with the handshake */
     }
@@ -725,29 +567,8 @@ static void tcp_acceptable(struct loop *loop, int fd, uint32_t events, void *arg
                 LOG_WARN("tcp accept failed errno=%d", errno);
             return;
         }
-        if (tp->by_id.count >= tp->cfg.max_connections) {
-            char ps[SOCKADDR_STRLEN];
-            LOG_WARN("tcp connection refused reason=max-connections limit=%zu peer=%s",
-                     tp->cfg.max_connections, sockaddr_str(&peer, ps, sizeof ps));
-            metric_inc(tp->m_conn_total);
-            close(cfd);
-            continue;
-        }
-        if (tp->cfg.max_connections_per_source &&
-            source_counts_get(&tp->per_source, &peer) >= tp->cfg.max_connections_per_source) {
-            char ps[SOCKADDR_STRLEN];
-            /* debug: one source's attempts must not flood the log either */
-            LOG_DEBUG("tcp connection refused reason=max-connections-per-source limit=%zu peer=%s",
-                      tp->cfg.max_connections_per_source, sockaddr_str(&peer, ps, sizeof ps));
-            metric_inc(tp->m_conn_source);
-            close(cfd);
-            continue;
-        }
-        if (l->ep.proto == SIP_PROTO_TLS &&
-            tp->nhandshakes >= tls_ctx_config(tp->tls)->max_handshakes) {
-            char ps[SOCKADDR_STRLEN];
-            LOG_WARN("tls connection refused reason=max-handshakes limit=%zu peer=%s",
-                     tls_ctx_config(tp->tls)->max_handshakes, sockaddr_str(&peer, ps, sizeof ps));
+        if (conn_limit_refuses(tp, &peer) ||
+            (l->ep.proto == SIP_PROTO_TLS && tls_conn_refuses(tp, &peer))) {
             close(cfd);
             continue;
         }
@@ -758,18 +579,7 @@ static void tcp_acceptable(struct loop *loop, int fd, uint32_t events, void *arg
             close(cfd);
             continue;
         }
-        if (source_counts_inc(&tp->per_source, &peer) == 0)
-            c->is_accepted = 1;
-        if (tp->cfg.tcp_stall_timeout_s) {
-            /* until its first message arrives, an accepted connection is stalled-in-waiting */
-            c->partial_since_ms = loop_now_ms(tp->loop);
-            /* the timer conn_new armed (idle, or a TLS handshake's timeout) stays when earlier */
-            uint64_t stall_ms = (uint64_t)tp->cfg.tcp_stall_timeout_s * 1000u;
-            uint64_t armed_ms = c->tls ? tls_ctx_config(tp->tls)->handshake_timeout_ms
-                                       : (uint64_t)tp->cfg.tcp_idle_timeout_s * 1000u;
-            if (stall_ms < armed_ms)
-                conn_arm_idle(c, stall_ms);
-        }
+        conn_limit_accepted(c);
         LOG_DEBUG("tcp accept conn=%llu peer=%s", (unsigned long long)c->id, c->peer_key);
     }
 }

@@ -1,6 +1,7 @@
-/* policy.c - the presence authorization policy (policy.h, docs/presence.md §6.1): a pure
- * decision over the watcher's identity and the presentity's allow and block lists, which watch.c
- * reads from the store for every initial SUBSCRIBE. */
+/* policy.c - the presence authorization policy (policy.h, docs/presence.md §6.1): who the
+ * watcher is, a pure decision over its identity and the presentity's allow and block lists, and
+ * the round trip that reads those lists from the store for watch.c (every initial SUBSCRIBE not
+ * from the owner, every refresh). */
 #include "policy.h"
 
 #include <ctype.h>
@@ -8,6 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../../sip/msg.h"
+#include "../../sip/txn.h"
+#include "../../sip/uri.h"
 #include "../../store/store.h"
 
 int pres_rule_matches(const char *entry, const char *aor)
@@ -56,6 +60,41 @@ int pres_policy_allows(const char *presentity, const struct pres_watcher *w,
     }
     *why = w->is_served ? "not-authenticated" : "other-domain";
     return 0;
+}
+
+void pres_watcher_of(struct sip_txn *t, const char *const *domains, char *buf, size_t n,
+                     struct pres_watcher *w)
+{
+    const char *id = txn_identity(t);
+    const osip_message_t *req = txn_request(t);
+    *w = (struct pres_watcher){0};
+    if (id && strlen(id) < n) {
+        memcpy(buf, id, strlen(id) + 1);
+        w->is_authenticated = 1;
+    } else if (!req->from || !req->from->url || sip_uri_aor(req->from->url, buf, n) < 0) {
+        return;
+    }
+    w->aor = buf;
+    const char *at = strrchr(buf, '@');
+    w->is_served = at && uri_domain_served(domains, at + 1);
+}
+
+static void got_rules(void *arg, int status, const struct pres_rules *r)
+{
+    struct pres_policy_check *q = arg;
+    const char *why = NULL;
+    int is_allowed =
+        status == 0 && pres_policy_allows(q->owner, &q->watcher, r, q->auth_enabled, &why);
+    q->done(q->arg, status, is_allowed, why);
+}
+
+void pres_policy_check(struct store *st, struct pres_policy_check *q, const char *owner,
+                       const struct pres_watcher *w, int auth_enabled, pres_policy_done_fn done,
+                       void *arg)
+{
+    *q = (struct pres_policy_check){
+        .owner = owner, .watcher = *w, .auth_enabled = auth_enabled, .done = done, .arg = arg};
+    store_pres_rules_get(st, owner, got_rules, q);
 }
 
 /* Is host[0..n) a host name (letters, digits, '-', '.') or a bracketed IPv6 address? */

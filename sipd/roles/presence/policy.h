@@ -9,13 +9,20 @@
  *   4. otherwise allowed only when the watcher is an authenticated user of a served domain, or,
  *      with authentication off, claims (From) to be one; else 403.
  * A list entry is a canonical AOR ("sip:bob@example.com", matching that user) or a domain
- * ("example.org", matching every user of it). Nothing here allocates or touches the store. */
+ * ("example.org", matching every user of it).
+ *
+ * pres_policy_allows() is the decision alone (pure: the unit tests drive it with tables);
+ * pres_policy_check() is the round trip watch.c makes for every initial SUBSCRIBE not from the
+ * owner and every refresh: the presentity's lists read from the store, then the decision.
+ * Nothing here allocates: the caller's context holds the query in flight. */
 #ifndef SIPD_PRESENCE_POLICY_H
 #define SIPD_PRESENCE_POLICY_H
 
 #include <stddef.h>
 
 struct pres_rules;
+struct sip_txn;
+struct store;
 
 /* The watcher of a SUBSCRIBE. */
 struct pres_watcher {
@@ -30,6 +37,28 @@ struct pres_watcher {
  * "other-domain". */
 int pres_policy_allows(const char *presentity, const struct pres_watcher *w,
                        const struct pres_rules *r, int auth_enabled, const char **why);
+
+/* The watcher of t's request: the identity it authenticated as (txn_identity), else its From's
+ * AOR; the AOR is copied into buf (n bytes) and w->aor points there, or is NULL when neither
+ * could be had (or fit). w->is_served: the AOR's domain is one of domains (uri_domain_served). */
+void pres_watcher_of(struct sip_txn *t, const char *const *domains, char *buf, size_t n,
+                     struct pres_watcher *w);
+
+/* The presentity `owner`'s rules read from the store, then pres_policy_allows() for watcher w:
+ * done(arg, status, is_allowed, why), once, with status 0 or the store's error (is_allowed then
+ * 0). q is the caller's storage for the query; q, owner and w->aor must stay valid until done is
+ * called. */
+typedef void (*pres_policy_done_fn)(void *arg, int status, int is_allowed, const char *why);
+struct pres_policy_check {
+    const char *owner;
+    struct pres_watcher watcher;
+    int auth_enabled;
+    pres_policy_done_fn done;
+    void *arg;
+};
+void pres_policy_check(struct store *st, struct pres_policy_check *q, const char *owner,
+                       const struct pres_watcher *w, int auth_enabled, pres_policy_done_fn done,
+                       void *arg);
 
 /* Does list entry `entry` match the canonical AOR aor? */
 int pres_rule_matches(const char *entry, const char *aor);

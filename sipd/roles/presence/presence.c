@@ -6,7 +6,8 @@
  *    request: entity-tags, If-Match, refresh/modify/remove, expiry);
  *  - watch.c: SUBSCRIBE and the watchers of each presentity, the NOTIFYs that follow a change
  *    (made here, announced by the store from another node, or an expiry), rate-controlled to
- *    one outstanding NOTIFY per subscription;
+ *    one outstanding NOTIFY per subscription; who may watch is policy.c's (policy.h: the
+ *    watcher's identity, the presentity's rules read from the store, the decision);
  *  - this file: the package's life cycle and tick, the request checks both halves share
  *    (presentity, Event, Expires), and the conversion of the store's publications into the
  *    plain parts that the PIDF composer (sip/pidf.c) reads -- the body format knows no store.

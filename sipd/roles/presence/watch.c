@@ -3,8 +3,8 @@
  *
  *  - SUBSCRIBE (initial and in-dialog): one notifier dialog (sip/subdialog.h) per subscription,
  *    its first NOTIFY carrying the document composed from the store's publications; before an
- *    initial SUBSCRIBE is accepted, and again on each refresh, the presentity's rules are read
- *    from the store and the watch policy (policy.h) decides: 403 (a refresh also ends the
+ *    initial SUBSCRIBE is accepted, and again on each refresh, the watch policy (policy.h) reads
+ *    the presentity's rules from the store and decides: 403 (a refresh also ends the
  *    subscription, reason=rejected) or on;
  *  - the watch table: one struct pres_watch per presentity that has subscriptions here, holding
  *    them and the read of its document in flight;
@@ -498,6 +498,7 @@ struct subscribe_ctx {
     struct sip_txn *t;
     int expires;
     struct pres_watcher watcher;
+    struct pres_policy_check check; /* the policy's read in flight */
     char owner[KEY_LEN];   /* the presentity as the rules are keyed (sip_uri_aor) */
     char watcher_aor[KEY_LEN];
     char aor[];
@@ -567,7 +568,7 @@ static void subscribe_got_state(void *arg, int status, const struct pres_publica
     free(sc);
 }
 
-static void subscribe_got_rules(void *arg, int status, const struct pres_rules *r)
+static void subscribe_allowed(void *arg, int status, int is_allowed, const char *why)
 {
     struct subscribe_ctx *sc = arg;
     if (status != 0) {
@@ -575,8 +576,7 @@ static void subscribe_got_rules(void *arg, int status, const struct pres_rules *
         free(sc);
         return;
     }
-    const char *why = NULL;
-    if (!pres_policy_allows(sc->owner, &sc->watcher, r, sc->p->cfg.auth_enabled, &why)) {
+    if (!is_allowed) {
         LOG_INFO("presence subscribe refused aor=%s watcher=%s authenticated=%d reason=%s",
                  sc->aor, sc->watcher.aor ? sc->watcher.aor : "-", sc->watcher.is_authenticated,
                  why);
@@ -585,24 +585,6 @@ static void subscribe_got_rules(void *arg, int status, const struct pres_rules *
         return;
     }
     store_pres_get(sc->p->st, sc->aor, sip_now_s(), subscribe_got_state, sc);
-}
-
-/* The watcher of t's request (policy.h): the identity it authenticated as, else its From. */
-static void watcher_of(const struct presence *p, struct sip_txn *t, struct subscribe_ctx *sc)
-{
-    const char *id = txn_identity(t);
-    const osip_message_t *req = txn_request(t);
-    sc->watcher = (struct pres_watcher){0};
-    if (id && strlen(id) < sizeof sc->watcher_aor) {
-        memcpy(sc->watcher_aor, id, strlen(id) + 1);
-        sc->watcher.is_authenticated = 1;
-    } else if (!req->from || !req->from->url ||
-               sip_uri_aor(req->from->url, sc->watcher_aor, sizeof sc->watcher_aor) < 0) {
-        return;
-    }
-    sc->watcher.aor = sc->watcher_aor;
-    const char *at = strrchr(sc->watcher_aor, '@');
-    sc->watcher.is_served = at && uri_domain_served(p->cfg.domains, at + 1);
 }
 
 void presence_handle_subscribe(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
@@ -632,14 +614,15 @@ void presence_handle_subscribe(struct presence *p, struct sip_txn *t, const stru
     memcpy(sc->aor, aor, alen + 1);
     if (sip_uri_aor(txn_request(t)->req_uri, sc->owner, sizeof sc->owner) < 0)
         snprintf(sc->owner, sizeof sc->owner, "%s", aor);
-    watcher_of(p, t, sc);
+    pres_watcher_of(t, p->cfg.domains, sc->watcher_aor, sizeof sc->watcher_aor, &sc->watcher);
     /* the owner watching itself needs no rules; anyone else waits for them (docs/presence.md
      * §6.1) */
     if (sc->watcher.aor && strcmp(sc->watcher.aor, sc->owner) == 0 &&
         (sc->watcher.is_authenticated || !p->cfg.auth_enabled))
         store_pres_get(p->st, aor, sip_now_s(), subscribe_got_state, sc);
     else
-        store_pres_rules_get(p->st, sc->owner, subscribe_got_rules, sc);
+        pres_policy_check(p->st, &sc->check, sc->owner, &sc->watcher, p->cfg.auth_enabled,
+                          subscribe_allowed, sc);
 }
 
 /* Answer refresh t of s (expires e; 0: unsubscribe) with 200 and the NOTIFY that follows. */
@@ -661,13 +644,14 @@ struct refresh_ctx {
     struct pres_sub *s; /* with a reference */
     struct sip_txn *t;
     int expires;
+    struct pres_policy_check check; /* the policy's read in flight */
 };
 
 /* The presentity's rules for a refresh: accepted as before, or -- the watcher no longer allowed
  * (blocked meanwhile) -- 403 and the end of the subscription (terminated;reason=rejected, RFC
  * 6665 §4.1.3). A store error answers the refresh only (the subscription runs on until it
  * expires, or a later refresh succeeds). */
-static void refresh_got_rules(void *arg, int status, const struct pres_rules *r)
+static void refresh_allowed(void *arg, int status, int is_allowed, const char *why)
 {
     struct refresh_ctx *rc = arg;
     struct pres_sub *s = rc->s;
@@ -676,24 +660,19 @@ static void refresh_got_rules(void *arg, int status, const struct pres_rules *r)
         txn_respond_simple(rc->t, 481, "Subscription is ending", NULL, NULL);
     } else if (status != 0) {
         pres_respond_store_error(rc->t, status, "subscribe refresh", s->w->aor);
+    } else if (is_allowed) {
+        refresh_accept(p, s, rc->t, rc->expires);
     } else {
-        struct pres_watcher w = {.aor = s->watcher, .is_authenticated = s->watcher_is_auth,
-                                 .is_served = s->watcher_is_served};
-        const char *why = NULL;
-        if (pres_policy_allows(s->owner, &w, r, p->cfg.auth_enabled, &why)) {
-            refresh_accept(p, s, rc->t, rc->expires);
-        } else {
-            LOG_INFO("presence subscription rejected aor=%s watcher=%s call-id=%s reason=%s",
-                     s->w->aor, s->watcher, s->d.call_id, why);
-            txn_respond_simple(rc->t, 403, "Forbidden (presence authorization)", NULL, NULL);
-            sub_terminate(s, "rejected", 0);
-        }
+        LOG_INFO("presence subscription rejected aor=%s watcher=%s call-id=%s reason=%s",
+                 s->w->aor, s->watcher, s->d.call_id, why);
+        txn_respond_simple(rc->t, 403, "Forbidden (presence authorization)", NULL, NULL);
+        sub_terminate(s, "rejected", 0);
     }
     ref_put(&s->ref);
     free(rc);
 }
 
-/* Read s's presentity's rules, then refresh_got_rules() answers t. */
+/* The policy on s's presentity's rules, then refresh_allowed() answers t. */
 static void refresh_check(struct presence *p, struct pres_sub *s, struct sip_txn *t, int e)
 {
     struct refresh_ctx *rc = malloc(sizeof *rc);
@@ -705,7 +684,9 @@ static void refresh_check(struct presence *p, struct pres_sub *s, struct sip_txn
     rc->t = t;
     rc->expires = e;
     ref_get(&s->ref);
-    store_pres_rules_get(p->st, s->owner, refresh_got_rules, rc);
+    struct pres_watcher w = {.aor = s->watcher, .is_authenticated = s->watcher_is_auth,
+                             .is_served = s->watcher_is_served};
+    pres_policy_check(p->st, &rc->check, s->owner, &w, p->cfg.auth_enabled, refresh_allowed, rc);
 }
 
 int presence_handle_in_dialog(struct presence *p, struct sip_txn *t, const struct sip_event *ev)
