@@ -55,6 +55,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             struct fwd_edit e = {.new_ruri = "sip:x@192.0.2.2", .prepend = "Via: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKf\r\n",
                                  .top_via_value = "SIP/2.0/UDP 1.1.1.1", .drop_routes = 2, .max_forwards = 9};
             sip_rewrite_request(buf, size, &e, &b);
+            sbuf_reset(&b);
+            struct resp_edit r = {.code = st ? st : 180, .reason = "R", .top_via_value = "SIP/2.0/UDP 1.1.1.1",
+                                  .to_tag = "tag", .with_record_route = 1, .extra_headers = "X: y\r\n"};
+            sip_rewrite_response(buf, size, &r, &b);
             sbuf_free(&b);
             struct sip_source d;
             sip_response_dest(m, &src, &d);

@@ -164,6 +164,85 @@ static void test_rewrite_adds_a_missing_blank_line(void)
     sbuf_free(&out);
 }
 
+/* ---- responses built from the request's bytes ------------------------------------------------ */
+
+static const char invite_rr[] =
+    "INVITE sip:bob@example.com SIP/2.0\r\n"
+    "v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport, SIP/2.0/UDP 10.0.0.9;branch=z9hG4bKz\r\n"
+    "Via: SIP/2.0/TCP 10.0.0.8;branch=z9hG4bKy\r\n"
+    "Record-Route: <sip:p1.example.com;lr>\r\n"
+    "f: \"A, B\" <sip:alice@example.com>;tag=1\r\n"
+    "To: <sip:bob@example.com>\r\n"
+    "i: c1\r\n"
+    "CSeq: 1 INVITE\r\n"
+    "Record-Route: <sip:p2.example.com;lr>\r\n"
+    "Content-Length: 0\r\n"
+    "\r\n";
+
+static void test_rewrite_response_copies_the_request_headers(void)
+{
+    struct sbuf out;
+    sbuf_init(&out);
+    struct resp_edit e = {
+        .code = 180,
+        .reason = "Ringing",
+        .top_via_value = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport=5060;received=10.0.0.1",
+        .to_tag = "tt",
+        .with_record_route = 1,
+        .extra_headers = "Contact: <sip:bob@10.0.0.2>\r\n",
+    };
+    CU_ASSERT_EQUAL_FATAL(sip_rewrite_response(invite_rr, sizeof invite_rr - 1, &e, &out), 0);
+    CU_ASSERT_EQUAL(strncmp(out.p, "SIP/2.0 180 Ringing\r\n", 21), 0);
+    osip_message_t *m = parse_sbuf(&out);
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT_EQUAL(m->status_code, 180);
+    CU_ASSERT_EQUAL(osip_list_size(&m->vias), 3);
+    osip_via_t *v = osip_list_get(&m->vias, 0);
+    osip_generic_param_t *rec = NULL;
+    osip_via_param_get_byname(v, "received", &rec);
+    CU_ASSERT(rec && rec->gvalue && strcmp(rec->gvalue, "10.0.0.1") == 0);
+    CU_ASSERT_STRING_EQUAL(((osip_via_t *)osip_list_get(&m->vias, 2))->host, "10.0.0.8");
+    CU_ASSERT_STRING_EQUAL(sip_tag_of(m->from), "1");
+    CU_ASSERT_STRING_EQUAL(sip_tag_of(m->to), "tt");
+    CU_ASSERT_STRING_EQUAL(m->call_id->number, "c1");
+    CU_ASSERT_STRING_EQUAL(m->cseq->method, "INVITE");
+    CU_ASSERT_EQUAL(osip_list_size(&m->record_routes), 2);
+    CU_ASSERT_EQUAL(osip_list_size(&m->contacts), 1);
+    CU_ASSERT(out.len > 21 && memcmp(out.p + out.len - 21, "Content-Length: 0\r\n\r\n", 21) == 0);
+    osip_message_free(m);
+    sbuf_free(&out);
+}
+
+static void test_rewrite_response_without_record_route_or_tag(void)
+{
+    struct sbuf out;
+    sbuf_init(&out);
+    struct resp_edit e = {.code = 486, .reason = "Busy Here"};
+    CU_ASSERT_EQUAL_FATAL(sip_rewrite_response(invite_rr, sizeof invite_rr - 1, &e, &out), 0);
+    sbuf_append(&out, "", 1);
+    CU_ASSERT(strstr(out.p, "Record-Route") == NULL);
+    CU_ASSERT(strstr(out.p, "\r\nTo: <sip:bob@example.com>\r\n") != NULL);
+    CU_ASSERT(strstr(out.p, "\r\nv: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport, SIP/2.0/UDP") != NULL);
+    sbuf_free(&out);
+}
+
+static void test_rewrite_response_refuses_what_it_cannot_copy(void)
+{
+    static const char no_cseq[] = "OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+                                  "From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\n\r\n";
+    static const char two_from[] = "OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+                                   "From: <sip:a@b>;tag=1\r\nf: <sip:c@b>;tag=2\r\nTo: <sip:a@b>\r\n"
+                                   "Call-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n";
+    struct resp_edit e = {.code = 200, .reason = "OK"};
+    struct sbuf out;
+    sbuf_init(&out);
+    CU_ASSERT_EQUAL(sip_rewrite_response(no_cseq, sizeof no_cseq - 1, &e, &out), -1);
+    CU_ASSERT_EQUAL(sip_rewrite_response(two_from, sizeof two_from - 1, &e, &out), -1);
+    e.code = 1000;
+    CU_ASSERT_EQUAL(sip_rewrite_response(invite_rr, sizeof invite_rr - 1, &e, &out), -1);
+    sbuf_free(&out);
+}
+
 void register_rewrite_suites(void)
 {
     CU_pSuite s = CU_add_suite("rewrite", NULL, NULL);
@@ -174,4 +253,7 @@ void register_rewrite_suites(void)
     CU_add_test(s, "pop the first Via of a response", test_rewrite_pop_via_of_a_response);
     CU_add_test(s, "refuses what it cannot delimit", test_rewrite_refuses_what_it_cannot_delimit);
     CU_add_test(s, "adds a missing blank line", test_rewrite_adds_a_missing_blank_line);
+    CU_add_test(s, "response copies the request's headers", test_rewrite_response_copies_the_request_headers);
+    CU_add_test(s, "response without Record-Route or tag", test_rewrite_response_without_record_route_or_tag);
+    CU_add_test(s, "response refuses what it cannot copy", test_rewrite_response_refuses_what_it_cannot_copy);
 }
