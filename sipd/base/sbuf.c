@@ -87,3 +87,35 @@ char *sbuf_steal(struct sbuf *b, size_t *len)
     sbuf_init(b);
     return p;
 }
+
+size_t str_u64(char *buf, unsigned long long v)
+{
+    char tmp[STR_U64_MAX];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return n;
+}
+
+int str_join(char *buf, size_t n, const char *const *parts, size_t k)
+{
+    size_t len = 0;
+    if (n == 0)
+        return -1;
+    for (size_t i = 0; i < k; i++) {
+        size_t l = strlen(parts[i]);
+        if (l >= n - len) {
+            buf[0] = '\0';
+            return -1;
+        }
+        memcpy(buf + len, parts[i], l);
+        len += l;
+    }
+    buf[len] = '\0';
+    return (int)len;
+}

@@ -127,7 +127,8 @@ int registrar_parse(const struct registrar_config *cfg, const osip_message_t *re
     out->aor = malloc(alen);
     if (!out->aor)
         return fail(oc, 500, "Out of memory");
-    snprintf(out->aor, alen, "%s:%s@%s", to->scheme, to->username, to->host);
+    const char *aor_parts[] = {to->scheme, ":", to->username, "@", to->host};
+    str_join(out->aor, alen, aor_parts, 5);
     for (char *p = out->aor; *p; p++)
         if (p < out->aor + strlen(to->scheme) || p > strchr(out->aor, '@'))
             *p = (char)tolower((unsigned char)*p);
@@ -169,7 +170,8 @@ int registrar_parse(const struct registrar_config *cfg, const osip_message_t *re
     out->user_agent = ua ? strndup(ua, 256) : NULL;
 
     char as[SOCKADDR_STRLEN], rb[SOCKADDR_STRLEN + 8];
-    snprintf(rb, sizeof rb, "%s:%s", sip_proto_name(src->proto), sockaddr_str(&src->peer, as, sizeof as));
+    const char *rb_parts[] = {sip_proto_name(src->proto), ":", sockaddr_str(&src->peer, as, sizeof as)};
+    str_join(rb, sizeof rb, rb_parts, 3);
     out->received = strdup(rb);
     out->conn_id = sip_proto_is_stream(src->proto) ? src->conn_id : 0;
     out->node = cfg->node_name && cfg->node_name[0] ? cfg->node_name : NULL;

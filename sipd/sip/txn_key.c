@@ -1,28 +1,12 @@
-/* txn_key.c - transaction keys; see txn_key.h. The keys are built with memcpy rather than
+/* txn_key.c - transaction keys; see txn_key.h. The keys are joined with str_join rather than
  * snprintf: two or three of them are made for every request, and snprintf's format machinery
  * cost more than the rest of making them. */
 #include "txn_key.h"
 
 #include <string.h>
 
+#include "../base/sbuf.h"
 #include "msg.h"
-
-/* Join k strings into buf (n bytes, NUL-terminated): the length, or -1 when it does not fit. */
-static int join(char *buf, size_t n, const char *const *parts, size_t k)
-{
-    size_t len = 0;
-    for (size_t i = 0; i < k; i++) {
-        size_t l = strlen(parts[i]);
-        if (l >= n - len)
-            return -1;
-        memcpy(buf + len, parts[i], l);
-        len += l;
-    }
-    if (len >= n)
-        return -1;
-    buf[len] = '\0';
-    return (int)len;
-}
 
 static const char *param_value(osip_list_t *params, const char *name)
 {
@@ -47,7 +31,7 @@ int txn_key_server(const osip_message_t *req, const char *method, char *buf, siz
     const char *port = v->port ? v->port : "";
     if (branch && strncmp(branch, "z9hG4bK", 7) == 0) {
         const char *parts[] = {"s|", branch, "|", v->host, ":", port, "|", method};
-        return join(buf, n, parts, sizeof parts / sizeof parts[0]);
+        return str_join(buf, n, parts, sizeof parts / sizeof parts[0]);
     }
     /* RFC 2543 fallback (§17.2.3): Request-URI, To tag, From tag, Call-ID, CSeq, top Via.
      * The INVITE's To tag is unknown when its ACK/CANCEL comes, so it is left out. */
@@ -62,7 +46,7 @@ int txn_key_server(const osip_message_t *req, const char *method, char *buf, siz
                            req->call_id && req->call_id->number ? req->call_id->number : "", "|",
                            req->cseq->number ? req->cseq->number : "", "|", method, "|", v->host,
                            ":", port, "|", branch ? branch : ""};
-    int w = join(buf, n, parts, sizeof parts / sizeof parts[0]);
+    int w = str_join(buf, n, parts, sizeof parts / sizeof parts[0]);
     osip_free(ruri);
     return w;
 }
@@ -72,7 +56,7 @@ int txn_key_client(const char *branch, const char *method, char *buf, size_t n)
     if (!branch || !method || n == 0)
         return -1;
     const char *parts[] = {"c|", branch, "|", method};
-    return join(buf, n, parts, sizeof parts / sizeof parts[0]);
+    return str_join(buf, n, parts, sizeof parts / sizeof parts[0]);
 }
 
 int txn_key_origin(const osip_message_t *req, char *buf, size_t n)
@@ -86,5 +70,5 @@ int txn_key_origin(const osip_message_t *req, char *buf, size_t n)
     const char *host = req->call_id->host;
     const char *parts[] = {ftag, "\n", req->call_id->number, host ? "@" : "", host ? host : "",
                            "\n", req->cseq->number, "\n", req->cseq->method};
-    return join(buf, n, parts, sizeof parts / sizeof parts[0]);
+    return str_join(buf, n, parts, sizeof parts / sizeof parts[0]);
 }

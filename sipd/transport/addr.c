@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../base/sbuf.h"
+
 const char *sip_proto_name(enum sip_proto p)
 {
     return p == SIP_PROTO_TCP ? "tcp" : p == SIP_PROTO_TLS ? "tls" : "udp";
@@ -88,10 +90,25 @@ int sip_endpoint_parse(const char *s, struct sip_endpoint *out)
     return sockaddr_from_host_port(s, (size_t)(colon - s), (int)port, &out->addr, &out->addrlen);
 }
 
+/* Dotted quad by hand: glibc's inet_ntop formats IPv4 with sprintf, and a request's source is
+ * formatted several times on its way (Via received, the binding's source). */
+static void ipv4_str(const struct in_addr *in, char *buf)
+{
+    const unsigned char *b = (const unsigned char *)&in->s_addr;
+    size_t o = 0;
+    for (int i = 0; i < 4; i++) {
+        if (i)
+            buf[o++] = '.';
+        o += str_u64(buf + o, b[i]);
+    }
+}
+
 char *sockaddr_ip_str(const struct sockaddr_storage *a, char *buf, size_t n)
 {
     buf[0] = '\0';
-    if (a->ss_family == AF_INET)
+    if (a->ss_family == AF_INET && n >= INET_ADDRSTRLEN)
+        ipv4_str(&((const struct sockaddr_in *)a)->sin_addr, buf);
+    else if (a->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, buf, (socklen_t)n);
     else if (a->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, buf, (socklen_t)n);
@@ -109,12 +126,12 @@ int sockaddr_port(const struct sockaddr_storage *a)
 
 char *sockaddr_str(const struct sockaddr_storage *a, char *buf, size_t n)
 {
-    char ip[INET6_ADDRSTRLEN];
+    char ip[INET6_ADDRSTRLEN], port[STR_U64_MAX];
     sockaddr_ip_str(a, ip, sizeof ip);
-    if (a->ss_family == AF_INET6)
-        snprintf(buf, n, "[%s]:%d", ip, sockaddr_port(a));
-    else
-        snprintf(buf, n, "%s:%d", ip, sockaddr_port(a));
+    str_u64(port, (unsigned)sockaddr_port(a));
+    int is_v6 = a->ss_family == AF_INET6;
+    const char *parts[] = {is_v6 ? "[" : "", ip, is_v6 ? "]:" : ":", port};
+    str_join(buf, n, parts, 4);
     return buf;
 }
 

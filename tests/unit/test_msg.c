@@ -7,6 +7,7 @@
 
 #include "base/sbuf.h"
 #include "sip/msg.h"
+#include "transport/addr.h"
 #include "suites.h"
 
 static const char good[] = "OPTIONS sip:example.com SIP/2.0\r\n"
@@ -288,11 +289,33 @@ static void test_msg_fast_response_text_matches_osip_response(void)
     osip_message_free(m);
 }
 
+static void test_msg_addresses_and_numbers_format_without_printf(void)
+{
+    char buf[SOCKADDR_STRLEN], n[STR_U64_MAX];
+    struct sockaddr_storage a;
+    socklen_t alen;
+    CU_ASSERT_FATAL(sockaddr_from_host_port("255.0.10.1", 10, 65535, &a, &alen) == 0);
+    CU_ASSERT_STRING_EQUAL(sockaddr_str(&a, buf, sizeof buf), "255.0.10.1:65535");
+    CU_ASSERT_STRING_EQUAL(sockaddr_ip_str(&a, buf, sizeof buf), "255.0.10.1");
+    CU_ASSERT_FATAL(sockaddr_from_host_port("2001:db8::7", 11, 5060, &a, &alen) == 0);
+    CU_ASSERT_STRING_EQUAL(sockaddr_str(&a, buf, sizeof buf), "[2001:db8::7]:5060");
+    CU_ASSERT_EQUAL(str_u64(n, 0), 1);
+    CU_ASSERT_STRING_EQUAL(n, "0");
+    CU_ASSERT_EQUAL(str_u64(n, 18446744073709551615ULL), 20);
+    CU_ASSERT_STRING_EQUAL(n, "18446744073709551615");
+    const char *parts[] = {"ab", "", "cde"};
+    CU_ASSERT_EQUAL(str_join(buf, 6, parts, 3), 5);
+    CU_ASSERT_STRING_EQUAL(buf, "abcde");
+    CU_ASSERT_EQUAL(str_join(buf, 5, parts, 3), -1); /* no room for the NUL */
+    CU_ASSERT_STRING_EQUAL(buf, "");
+}
+
 void register_msg_suites(void)
 {
     sip_msg_init();
     CU_pSuite s = CU_add_suite("msg", NULL, NULL);
     CU_add_test(s, "valid request passes", test_msg_valid_request_passes);
+    CU_add_test(s, "addresses and numbers format without printf", test_msg_addresses_and_numbers_format_without_printf);
     CU_add_test(s, "missing mandatory headers give 400 naming them", test_msg_missing_mandatory_headers_give_400_naming_them);
     CU_add_test(s, "CSeq method mismatch rejected", test_msg_cseq_method_mismatch_rejected);
     CU_add_test(s, "bad Max-Forwards rejected", test_msg_bad_max_forwards_rejected);

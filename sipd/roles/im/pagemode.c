@@ -48,6 +48,7 @@
 #include <time.h>
 
 #include "../../base/log.h"
+#include "../../base/sbuf.h"
 #include "../../sip/cpim.h"
 #include "../../sip/msg.h"
 #include "../../sip/txn.h"
@@ -445,10 +446,10 @@ void broker_registered(struct broker *b, const char *aor, const struct binding *
 {
     char topic[AOR_MAX];
     /* the registrar's AOR keeps the scheme as written; topics are sip: (§2.1) */
-    if (strncasecmp(aor, "sips:", 5) == 0)
-        snprintf(topic, sizeof topic, "sip:%s", aor + 5);
-    else
-        snprintf(topic, sizeof topic, "%s", aor);
+    int is_sips = strncasecmp(aor, "sips:", 5) == 0;
+    const char *parts[] = {is_sips ? "sip:" : "", is_sips ? aor + 5 : aor};
+    if (str_join(topic, sizeof topic, parts, 2) < 0)
+        return; /* longer than any topic: no store holds one */
     int skip_user, skip_groups;
     im_active_may_skip(b, topic, &skip_user, &skip_groups);
     if (!skip_user)

@@ -9,6 +9,7 @@
 
 #include "../../base/log.h"
 #include "../../base/loop.h"
+#include "../../base/sbuf.h"
 #include "pg_impl.h"
 
 /* ---- array parameters ------------------------------------------------------------------------ */
@@ -63,10 +64,16 @@ void pg_arr_text(struct pg_arr *sb, size_t i, const char *s)
 
 void pg_arr_int(struct pg_arr *sb, size_t i, int64_t v)
 {
-    char num[24];
-    int n = snprintf(num, sizeof num, "%" PRId64, v);
+    char num[STR_U64_MAX + 1];
+    size_t n;
+    if (v < 0) {
+        num[0] = '-';
+        n = 1 + str_u64(num + 1, 0ULL - (unsigned long long)v);
+    } else {
+        n = str_u64(num, (unsigned long long)v);
+    }
     sb_sep(sb, i);
-    pg_arr_put(sb, num, (size_t)n);
+    pg_arr_put(sb, num, n);
 }
 
 struct pg_arr pg_arr_borrow(struct pg_store *ps, int i)
