@@ -38,6 +38,7 @@ static const struct key keys[] = {
     S("sipd", "node_name", node_name),
     S("database", "conninfo", db),
     S("database", "schema_dir", schema_dir),
+    B("database", "registrations_sync_commit", db_reg_sync_commit),
     I("registrar", "min_expires", min_expires, 0, 86400),
     I("registrar", "max_expires", max_expires, 1, 31536000),
     I("registrar", "default_expires", default_expires, 1, 31536000),

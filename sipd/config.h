@@ -26,6 +26,7 @@ struct sipd_config {
     /* [database] */
     char db[1024];
     char schema_dir[512];
+    int db_reg_sync_commit; /* registrations_sync_commit */
     /* [registrar] */
     int min_expires, max_expires, default_expires, max_contacts;
     /* [transport] */

@@ -606,6 +606,8 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     };
     srv->tp = transport_create(loop, &tc, on_message, srv);
     srv->store = srv->tp ? store_create(loop, cfg->db) : NULL;
+    if (srv->store)
+        store_set_registrations_sync_commit(srv->store, cfg->db_reg_sync_commit);
     srv->txns = srv->store ? txn_layer_create(loop, srv->tp, &xc) : NULL;
     srv->local = (struct uri_local){.domains = srv->domains, .hostname = srv->hostname,
                                     .listens = listens, .arg = srv->tp};

@@ -43,6 +43,12 @@ struct store *store_create(struct loop *loop, const char *conninfo)
     return st;
 }
 
+void store_set_registrations_sync_commit(struct store *st, int is_sync)
+{
+    if (st->ops->set_registrations_sync_commit)
+        st->ops->set_registrations_sync_commit(st, is_sync);
+}
+
 void store_destroy(struct store *st)
 {
     if (!st)

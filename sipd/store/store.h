@@ -43,6 +43,11 @@ enum store_status {
  * Returns NULL on allocation failure. Caller frees with store_destroy(). */
 struct store *store_create(struct loop *loop, const char *conninfo);
 
+/* database.registrations_sync_commit: whether a registration's transaction waits, at COMMIT, for
+ * the database's WAL flush (PostgreSQL; the memory store ignores it). Default 0: it does not;
+ * see S_ASYNC in store/pg/statements.c for what that risks. */
+void store_set_registrations_sync_commit(struct store *st, int is_sync);
+
 /* Fails every operation still pending with STORE_EUNAVAIL (callbacks run), then frees. */
 void store_destroy(struct store *st);
 

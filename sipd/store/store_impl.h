@@ -17,6 +17,8 @@ struct store_ops {
     void (*location_lookup)(struct store *st, const char *aor, int64_t now, store_bindings_cb done,
                             void *arg);
     void (*location_expire)(struct store *st, int64_t now, store_status_cb done, void *arg);
+    /* optional: commit registrations synchronously (store_set_registrations_sync_commit) */
+    void (*set_registrations_sync_commit)(struct store *st, int is_sync);
     long (*location_count)(const struct store *st, long *nbindings);
     void (*location_list)(struct store *st, const char *after, size_t max, int64_t now,
                           store_aor_counts_cb done, void *arg);

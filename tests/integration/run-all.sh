@@ -36,9 +36,9 @@ IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export top_srcdir top_builddir
 TEST_TIMEOUT=${SIPD_TEST_TIMEOUT:-150}
 PG_VIRTUALENV=${PG_VIRTUALENV:-pg_virtualenv}
-# tests that stop, restart or otherwise disturb the shared PostgreSQL cluster: one at a time, and
-# no other t_pg_* test beside them
-PG_STOPPERS='^t_pg_(outage|restart_postgres|cluster_pgdown)$'
+# tests that stop, restart or otherwise disturb the shared PostgreSQL cluster, or (register_commit)
+# count what the whole cluster does: one at a time, and no other t_pg_* test beside them
+PG_STOPPERS='^t_pg_(outage|restart_postgres|cluster_pgdown|register_commit)$'
 # t_pg_cluster_takeover: its takeover must finish within the 2 s a refresh waits for it (on a
 # machine loaded by the whole suite it took longer in CI: 481), so it runs alone, last
 ALONE='^t_pg_cluster_takeover$'

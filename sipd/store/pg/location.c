@@ -354,6 +354,15 @@ struct pg_op *pg_batch_take(struct pg_conn *c)
 
 static int send_replace(struct pg_conn *c, struct pg_op *b, const char *const *values);
 
+/* BEGIN a location update transaction, and unless the operator wants registrations committed
+ * synchronously, say so (S_ASYNC). 0, or -1 when the connection was dropped. */
+static int send_begin(struct pg_conn *c, struct pg_op *b)
+{
+    if (pg_send_stmt(c, b, S_BEGIN, NULL))
+        return -1;
+    return c->ps->reg_sync_commit ? 0 : pg_send_stmt(c, b, S_ASYNC, NULL);
+}
+
 /* Send batch b in one flight when its update functions all write on what this node knows of the
  * AORs (see the top of the file): BEGIN; lock; REPLACE (checked); COMMIT. 0 sent, 1 not possible
  * (nothing sent: the two-flight way), -1 the connection was dropped (b and its members are gone).
@@ -372,9 +381,7 @@ static int batch_start_spec(struct pg_conn *c, struct pg_op *b, const char *cons
         return 1;
     }
     b->is_spec = 1;
-    int rc = pg_send_stmt(c, b, S_BEGIN, NULL) || pg_send_stmt(c, b, S_LOCK, lock_values)
-                 ? -1
-                 : send_replace(c, b, values);
+    int rc = send_begin(c, b) || pg_send_stmt(c, b, S_LOCK, lock_values) ? -1 : send_replace(c, b, values);
     rp_free(&rp, c->ps);
     return rc;
 }
@@ -410,7 +417,7 @@ int pg_batch_start(struct pg_conn *c, struct pg_op *b)
         rc = 0;
         b->is_spec = 0;
         c->owner = b;
-        if (pg_send_stmt(c, b, S_BEGIN, NULL) || pg_send_stmt(c, b, S_LOCK, values))
+        if (send_begin(c, b) || pg_send_stmt(c, b, S_LOCK, values))
             rc = -1;
         else
             rc = pg_send_stmt(c, b, S_SELECT, values);

@@ -39,6 +39,11 @@ static void pg_destroy(struct store *st)
     pg_leave(ps);
 }
 
+static void pg_set_registrations_sync_commit(struct store *st, int is_sync)
+{
+    pg_of(st)->reg_sync_commit = is_sync != 0;
+}
+
 static const struct store_ops pg_ops = {
     .name = "postgres",
     .destroy = pg_destroy,
@@ -48,6 +53,7 @@ static const struct store_ops pg_ops = {
     .location_update_optimistic = pg_location_update_optimistic,
     .location_lookup = pg_location_lookup,
     .location_expire = pg_location_expire,
+    .set_registrations_sync_commit = pg_set_registrations_sync_commit,
     .location_count = pg_location_count,
     .location_list = pg_location_list,
     .im_topic = pg_im_topic,

@@ -83,7 +83,7 @@
 #define LOC_NCOLS 14 /* the columns of a binding (LOC_COLS in statements.c) */
 
 enum stmt_id {
-    S_BEGIN, S_COMMIT, S_ROLLBACK, S_LOCK, S_SELECT, S_REPLACE, S_GET, S_EXPIRE, S_COUNT,
+    S_BEGIN, S_COMMIT, S_ROLLBACK, S_LOCK, S_SELECT, S_REPLACE, S_GET, S_EXPIRE, S_COUNT, S_ASYNC,
     /* IM and presence: one statement per operation (OP_QUERY), results in binary format */
     S_IM_TOPIC, S_IM_READ, S_IM_PUBLISH, S_IM_GROUP_CREATE, S_IM_GROUP_DELETE, S_IM_MEMBERS,
     S_IM_GROUPS_OF, S_IM_ACTIVE_TOPICS, S_IM_GROUP_MEMBERS,
@@ -260,6 +260,7 @@ struct pg_store {
     struct metric *query_duration; /* sipd_store_query_duration_seconds (pipeline.c) */
     struct hmap known;         /* aor -> struct pg_known: what this node last wrote (known.c) */
     int guess_credit;          /* >= 0: an AOR it does not know is taken to have no rows */
+    int reg_sync_commit;       /* database.registrations_sync_commit (S_ASYNC in statements.c) */
     struct timer pump_timer;   /* zero delay: sends what this loop iteration queued */
     /* Buffers of the array parameters of the update statements, kept from one batch to the
      * next (pg_arr_borrow): libpq copies a statement's parameters when it is sent. */

@@ -344,6 +344,7 @@ void pg_on_stmt_result(struct pg_conn *c, const struct pg_entry *e, PGresult *re
         op->is_begun = ok;
         break;
     case S_LOCK:
+    case S_ASYNC:
         break;
     case S_SELECT:
         pg_batch_decide(c, op, res);

@@ -65,6 +65,14 @@ const struct pg_stmt pg_stmts[S_NUM] = {
     [S_BEGIN] = {"sipd_begin", "BEGIN ISOLATION LEVEL READ COMMITTED", 0, 0},
     [S_COMMIT] = {"sipd_commit", "COMMIT", 0, 0},
     [S_ROLLBACK] = {"sipd_rollback", "ROLLBACK", 0, 0},
+    /* In a location update transaction, right after BEGIN, unless
+     * database.registrations_sync_commit is set: its COMMIT does not wait for the WAL to reach
+     * the disk. Registrations are soft state that every device refreshes; a database crash (not
+     * a sipd one, not a clean stop) may lose the last ~0.6 s of them (3 x wal_writer_delay),
+     * never more and never a half-written one. Waiting for the flush was nine tenths of the
+     * database's CPU per REGISTER (bench/README.md). IM, presence and everything else still
+     * commit synchronously. */
+    [S_ASYNC] = {"sipd_async_commit", "SELECT set_config('synchronous_commit', 'off', true)", 0, 0},
     /* The statements of an update transaction take the AORs of all its updates (distinct).
      * $1 aors. Serialises every writer of each AOR, on every node, until COMMIT/ROLLBACK. The
      * locks are taken in key order (the subquery's ORDER BY keeps it from being flattened), so
