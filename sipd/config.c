@@ -57,6 +57,7 @@ static const struct key keys[] = {
     I("limits", "max_body_bytes_tcp", lim_max_body_tcp, 0, 16 * 1024 * 1024),
     I("limits", "max_connections_per_source", lim_max_conn_per_source, 0, 1000000),
     I("limits", "tcp_stall_timeout_s", lim_tcp_stall_timeout_s, 0, 86400),
+    I("limits", "max_store_pending", lim_max_store_pending, 0, 10000000),
     I("sip", "t1_ms", t1_ms, 10, 60000),
     I("sip", "t2_ms", t2_ms, 10, 600000),
     I("sip", "t4_ms", t4_ms, 10, 600000),
@@ -135,6 +136,7 @@ void config_defaults(struct sipd_config *c)
     c->lim_max_body_tcp = 1024 * 1024;
     c->lim_max_conn_per_source = 1024;
     c->lim_tcp_stall_timeout_s = 30;
+    c->lim_max_store_pending = 5000;
     c->t1_ms = 500;
     c->t2_ms = 4000;
     c->t4_ms = 5000;

@@ -33,6 +33,7 @@ struct sipd_config {
     int max_message_bytes, max_connections, tcp_idle_timeout_s;
     /* [limits] (docs/limits.md) */
     int lim_rate, lim_burst, lim_reject_rate, lim_max_sources, lim_max_headers;
+    int lim_max_store_pending;
     int lim_max_header_line, lim_max_body_udp, lim_max_body_tcp, lim_max_conn_per_source;
     int lim_tcp_stall_timeout_s;
     char lim_exempt[512];

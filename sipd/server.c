@@ -40,6 +40,7 @@ struct server {
     struct transport *tp;
     struct txn_layer *txns;
     struct store *store;
+    struct metric *store_rejections; /* sipd_limit_rejections_total{limit="max_store_pending"} */
     struct registrar *registrar;
     struct proxy *proxy;
     struct presence *presence; /* broker role: the presence package */
@@ -139,8 +140,7 @@ static int presence_dispatch(struct server *srv, struct sip_txn *t, const struct
 /* The broker's requests (§ docs/im-event-package.md): SUBSCRIBE/PUBLISH with Event: im, MESSAGE
  * outside a dialog, to a URI of ours and not routed elsewhere; in-dialog SUBSCRIBEs of its
  * dialogs. Returns 1 when the broker took the transaction. */
-static int broker_dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *c,
-                           const char *raw, size_t raw_len)
+static int broker_dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *c)
 {
     int is_sub = c->method == SIP_M_SUBSCRIBE;
     if ((!is_sub && c->method != SIP_M_PUBLISH && c->method != SIP_M_MESSAGE) || c->routed_away)
@@ -151,11 +151,10 @@ static int broker_dispatch(struct server *srv, struct sip_txn *t, const struct s
         return 0;
     if (uas_refuses(t))
         return 1;
-    if (is_sub) {
+    if (is_sub)
         broker_handle_subscribe(srv->broker, t, &c->event);
-    } else {
+    else
         broker_handle_publish(srv->broker, t, &c->event); /* (its raw bytes: handle_request) */
-    }
     return 1;
 }
 
@@ -261,18 +260,15 @@ static void on_registered(void *arg, const char *aor, const struct binding *b, s
         broker_registered(srv->broker, aor, b, n);
 }
 
-static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *cp,
-                     const char *raw, size_t raw_len);
+static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *cp);
 
 /* auth/: a request waiting for its user's credentials authenticated. */
 static void on_authenticated(void *arg, struct sip_txn *t)
 {
     struct server *srv = arg;
     struct sip_req_class c;
-    size_t len = 0;
-    const char *raw = txn_raw(t, &len);
     sip_classify(&srv->local, txn_request(t), &c);
-    dispatch(srv, t, &c, raw, len);
+    dispatch(srv, t, &c);
 }
 
 static void handle_request(struct server *srv, osip_message_t *req, const struct sip_source *src,
@@ -339,18 +335,34 @@ static void handle_request(struct server *srv, osip_message_t *req, const struct
     }
     if (!security_authenticates(srv->sec, t, &c, raw, raw_len))
         return; /* answered, or resumed by on_authenticated() */
-    dispatch(srv, t, &c, raw, raw_len);
+    dispatch(srv, t, &c);
 }
 
 /* A new server transaction that passed the checks above, to the role that takes it. */
-static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *cp,
-                     const char *raw, size_t raw_len)
+/* limits.max_store_pending (docs/limits.md): a new request that would wait for a store that has
+ * that many operations waiting is answered 503 at once, so that the served rate holds at the
+ * database's pace instead of collapsing under the clients' retransmissions. */
+static int store_overloaded(struct server *srv, struct sip_txn *t, const struct sip_req_class *c)
+{
+    if (!srv->cfg.lim_max_store_pending || c->has_to_tag ||
+        (c->method != SIP_M_REGISTER && c->method != SIP_M_INVITE && c->method != SIP_M_MESSAGE &&
+         c->method != SIP_M_SUBSCRIBE && c->method != SIP_M_PUBLISH) ||
+        store_pending(srv->store) < (size_t)srv->cfg.lim_max_store_pending)
+        return 0;
+    metric_inc(srv->store_rejections);
+    txn_respond_simple(t, 503, "Store overloaded", "Retry-After", "1");
+    return 1;
+}
+
+static void dispatch(struct server *srv, struct sip_txn *t, const struct sip_req_class *cp)
 {
     const struct sip_req_class c = *cp;
     int proxying = forwards(srv);
+    if (store_overloaded(srv, t, &c))
+        return;
     if (srv->presence && presence_dispatch(srv, t, &c))
         return;
-    if (srv->broker && broker_dispatch(srv, t, &c, raw, raw_len))
+    if (srv->broker && broker_dispatch(srv, t, &c))
         return;
     if (c.method == SIP_M_REGISTER && (srv->cfg.role_mask & ROLE_REGISTRAR) && (c.is_ours || !proxying)) {
         if (!uas_refuses_merged(t))
@@ -608,6 +620,7 @@ struct server *server_create(struct loop *loop, const struct sipd_config *cfg)
     srv->store = srv->tp ? store_create(loop, cfg->db) : NULL;
     if (srv->store)
         store_set_registrations_sync_commit(srv->store, cfg->db_reg_sync_commit);
+    srv->store_rejections = limit_rejections("max_store_pending");
     srv->txns = srv->store ? txn_layer_create(loop, srv->tp, &xc) : NULL;
     srv->local = (struct uri_local){.domains = srv->domains, .hostname = srv->hostname,
                                     .listens = listens, .arg = srv->tp};
