@@ -443,6 +443,9 @@ static int server_send(struct sip_txn *t, int code, char *buf, size_t len)
          * new connection (after the old one broke) is still recognised as a duplicate. */
         osip_message_free(t->req);
         t->req = NULL;
+        free(t->raw);
+        t->raw = NULL;
+        t->raw_len = 0;
         enter(t, ST_COMPLETED, is_udp(t) ? 64u * tl->cfg.t1_ms : tl->cfg.t4_ms);
     } else if (code < 300) {
         enter(t, ST_ACCEPTED, 64u * tl->cfg.t1_ms); /* Timer L */
